@@ -233,3 +233,6 @@ class File:
     body: tuple[Stmt, ...]
     comments: tuple[Comment, ...]
     span: Span
+    # Run settings that only the upstream TOML/YAML format can carry
+    # ([env], [commands], [http], [general]); they pass into the plan's `run`.
+    settings: tuple[tuple[str, object], ...] = ()

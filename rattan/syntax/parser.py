@@ -413,8 +413,14 @@ def _parse_recovering(lark: Lark, post: _PostLexer, sid: int, text: str, sink: S
     try:
         return ip.feed_eof(last)
     except UnexpectedToken as e:
-
-        _syntax_error(sink, sid, text, e)
+        stack = []
+        for t in tokens:
+            if t.type in ("LPAR", "LSQB") or t.value == "{":
+                stack.append(t)
+            elif t.type in ("RPAR", "RSQB", "RBRACE") and stack:
+                stack.pop()
+        labels = [Label(Span(sid, t.start_pos, t.end_pos), "opened here, never closed") for t in stack[-1:]]
+        _syntax_error(sink, sid, text, e, labels)
     # Close what is still open, so the statements that parsed are kept.
     for closers in range(1, MAX_DEPTH):
         trial = ip.copy(deepcopy_values=False)
