@@ -61,18 +61,14 @@ class Printer:
 
     # -- statements
     def body(self, stmts, indent: str, end: int | None) -> None:
-        for i, st in enumerate(stmts):
-            if i > 0 and self._blank_before(self._first_pos(st)):
-                self.lines.append("")
+        for st in stmts:
             self.leading(st.span.start, indent)
+            if self.lines and self.lines[-1] != "" and not self.lines[-1].endswith("{") \
+                    and self._blank_before(st.span.start):
+                self.lines.append("")
             self.stmt(st, indent)
         if end is not None:
             self.leading(end, indent)
-
-    def _first_pos(self, st) -> int:
-        if self.ci < len(self.comments) and self.comments[self.ci].span.start < st.span.start:
-            return self.comments[self.ci].span.start
-        return st.span.start
 
     def emit(self, indent: str, text: str, end: int) -> None:
         self.lines.append(indent + text + self.trailing(end))
