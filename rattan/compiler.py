@@ -1,6 +1,8 @@
 """The compiler driver: front end, then the passes of rattan.passes, then the plan."""
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -41,10 +43,28 @@ def parse_source(src: Source, sink: Sink):
     return parse(src, sink)
 
 
-def compile_source(src: Source, sources: SourceMap, *, options: Options | None = None,
+@contextlib.contextmanager
+def _no_cyclic_gc():
+    """Pause the cyclic garbage collector: compiling allocates many small acyclic objects,
+    and collections triggered by them cost a third of the time for large files."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def compile_source(src: Source, sources: SourceMap, **kw) -> Compilation:
+    """Run the front end and every pass on an already loaded source."""
+    with _no_cyclic_gc():
+        return _compile_source(src, sources, **kw)
+
+
+def _compile_source(src: Source, sources: SourceMap, *, options: Options | None = None,
                    registry: Registry | None = None, dump: Callable[[str, Any], None] | None = None,
                    stop_after: str | None = None, bad_offset: int | None = None) -> Compilation:
-    """Run the front end and every pass on an already loaded source."""
     sink = Sink()
     ctx = Context(sources, sink, registry or default_registry(), options or Options())
     report_encoding(ctx, src, bad_offset)

@@ -44,12 +44,17 @@ def render_text(sources: SourceMap, diags: list[Diagnostic], *, color: bool = Fa
             gutter = max(len(str(sources[s.source].line_col(s.start)[0])) for s in spans)
             lines.append(f"{' ' * gutter}--> {loc['file']}:{loc['line']}:{loc['column']}")
             lines += _snippet(sources, d.span, "^", "", gutter)
+            shown = (d.span.source, sources[d.span.source].line_col(d.span.start)[0])
             for lab in d.labels:
                 if lab.span.source != d.span.source:
                     ls = sources[lab.span.source]
                     ll, lc = ls.line_col(lab.span.start)
                     lines.append(f"{' ' * gutter}::: {ls.name}:{ll}:{lc}")
-                lines += _snippet(sources, lab.span, "-", lab.message, gutter)[1:]
+                snippet = _snippet(sources, lab.span, "-", lab.message, gutter)[1:]
+                where = (lab.span.source, sources[lab.span.source].line_col(lab.span.start)[0])
+                # A label on the line just shown gets only its marks, under that line.
+                lines += snippet[1:] if where == shown else snippet
+                shown = where
             pad = " " * gutter
             for h in d.help:
                 lines.append(f"{pad} = help: {h}")

@@ -51,9 +51,10 @@ def _check_channel(ch: Channel, ctx: Context) -> None:
                           help=f"write `{l.src}[0]` ... `{l.src}[{n - 1}]`")
                 continue
             if port is not None and port >= n:
-                sink.emit("RTN044", f"`{l.src}` has no output {port}: its outputs are 0"
-                          + (f" to {n - 1}" if n > 1 else " only"), l.span,
-                          help="a router has one output per port named in its routes")
+                sink.emit("RTN044", f"`{l.src}` has no output {port}: "
+                          + (f"its outputs are 0 to {n - 1}" if n > 1 else "its only output is 0"), l.span,
+                          help="a router has one output per port named in its routes"
+                          if l.src in cells and cells[l.src].type == "router" else "")
                 continue
         key = (l.src, port or 0)
         if key in used:

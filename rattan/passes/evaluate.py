@@ -2,10 +2,12 @@
 
 Requires: `expand_compounds`.
 Guarantees: every `Param.value` and timeline value/time is a Value (see
-rattan.ir.values) or the parameter is dropped after a diagnostic. Arithmetic
+rattan.ir.values), or, after a diagnostic, the parameter stays unevaluated (`Bound`)
+and the timeline change is dropped. Arithmetic
 is exact and dimension-checked (RTN020), division by zero is RTN024, an
 argument of a compound parameter matches its declared type (RTN021), a `let`
-that refers to itself is RTN011. A bare name that names nothing becomes a
+that refers to itself is RTN011, a `let` of the checked file's channels that
+nothing uses is RTN090 (a warning). A bare name that names nothing becomes a
 symbol (SymV): whether it is an enum member, a record kind or an endpoint is
 for `validate_params` to decide against the schema.
 """
@@ -35,6 +37,7 @@ class Evaluator:
         self.ctx = ctx
         self.memo: dict[int, Value | None] = {}
         self.active: set[int] = set()
+        self.used: set = set()  # spans of the bindings some expression referred to
 
     def value(self, bound: Bound) -> Value | None:
         try:
@@ -47,6 +50,7 @@ class Evaluator:
 
     def binding(self, b: Binding, use) -> Value:
         key = id(b)
+        self.used.add(b.span)
         if key in self.memo:
             v = self.memo[key]
             if v is None:
@@ -55,6 +59,8 @@ class Evaluator:
         if key in self.active:
             self.ctx.sink.emit("RTN011", f"`{use.text}` is defined in terms of itself", use.span,
                                labels=[Label(b.span, "defined here")])
+            raise _Fail
+        if b.expr is None:  # a missing compound argument, reported by expand_compounds
             raise _Fail
         self.active.add(key)
         try:
@@ -221,6 +227,7 @@ def evaluate(prog: Program, ctx: Context) -> Program:
                 if isinstance(p.value, Bound):
                     v = ev.value(p.value)
                     if v is None:
+                        params.append(p)  # left unevaluated: validate_params knows it was given
                         continue
                     if isinstance(v, SymV):
                         # keep where it was written: validate_params suggests a `let` if it was a typo
@@ -244,4 +251,22 @@ def evaluate(prog: Program, ctx: Context) -> Program:
             if ok:
                 timeline.append(replace(chg, **vals))
         channels.append(replace(ch, cells=tuple(cells), timeline=tuple(timeline)))
+    _report_unused(prog, ev, ctx)
     return replace(prog, channels=tuple(channels))
+
+
+def _report_unused(prog: Program, ev: Evaluator, ctx: Context) -> None:
+    """RTN090 for `let`s at file or channel scope that nothing uses.
+
+    Only for a file with channels (one without is a library, checked on its own), and
+    only when there is no error: a failed expression may hide a use.
+    """
+    if not prog.units or not prog.channels or ctx.sink.has_errors:
+        return
+    body = prog.units[0].file.body
+    lets = [st for st in body if isinstance(st, ast.Let)]
+    lets += [st for ch in body if isinstance(ch, ast.Channel) for st in ch.body if isinstance(st, ast.Let)]
+    for st in lets:
+        if st.name_span not in ev.used and not st.name.startswith("_"):
+            ctx.sink.emit("RTN090", f"`{st.name}` is defined but never used", st.name_span,
+                          help=f"remove it, or name it `_{st.name}` to keep it unused")

@@ -79,6 +79,9 @@ def _instantiate(cell: Cell, ctx: Context):
             ctx.sink.emit("RTN014", f"missing parameter `{name}` of cell type `{decl.name}`", cell.type_span,
                           labels=[Label(pd.span, "declared here without a default")],
                           help=f"add `{name} = ...`")
+            # Bound to nothing, so that its uses inside the body fail without more errors.
+            names[name] = Binding("param", pd.name_span, expr=None, scope=binding.scope,
+                                  declared_type=pd.type_name)
             continue
         names[name] = Binding("param", pd.name_span, expr=pd.default, scope=binding.scope,
                               declared_type=pd.type_name)

@@ -155,13 +155,13 @@ def lower_body(body, scope: Scope, prefix: str, ctx: Context, *, compound: bool)
             return n
         sugg = did_you_mean(n, list(cells) + list(ep_names))
         helps = [f"did you mean `{sugg}`?"] if sugg else []
-        if not compound and not ep_stmt and n not in DEFAULT_ENDPOINTS:
+        if not sugg and not compound and not ep_stmt and n not in DEFAULT_ENDPOINTS:
             helps.append("declare it with `cell NAME: TYPE { ... }` or list it in `endpoints`")
         b = scope.lookup(n)
         if b is not None and b.kind == "type" or ctx.registry.get(n) is not None:
             helps = [f"`{n}` is a cell type: write `{n} {{ ... }}` for an anonymous cell"]
         sink.emit("RTN040", f"unknown cell or endpoint `{n}`", name.span, help=helps, fix=sugg)
-        return None
+        return sugg  # recover as the suggested name, so that the rest of the graph is checked as meant
 
     for st in body:
         if not isinstance(st, ast.Chain):

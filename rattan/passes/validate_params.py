@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from ..diagnostics import Label, did_you_mean
-from ..ir.nodes import Cell, Program
+from ..ir.nodes import Bound, Cell, Program
 from ..ir.values import BoolV, ListV, QtyV, RecV, StrV, SymV, Value
 from ..registry import Registry
 from ..source import Span
@@ -203,7 +203,7 @@ class Converter:
             span = v.kind_span if isinstance(v, RecV) else v.span
             if isinstance(v, SymV) and v.scope is not None and symbol_suggestion(v, v.scope) and not sugg:
                 self.unknown_name(v, "one of " + ", ".join(f"`{c}`" for c in choices), what)
-            self.emit("RTN016", f"unknown {what} `{name}`", span,
+            self.emit("RTN016", f"`{name}` is not a valid {what}", span,
                       help=(f"did you mean `{sugg}`? " if sugg else "") +
                       "choose one of " + ", ".join(f"`{c}`" for c in choices), fix=sugg)
             raise _Bad
@@ -301,7 +301,7 @@ def schema_errors(reg: Registry, cell_type: str, config: Mapping[str, Any]) -> l
     validator = _VALIDATORS.get(vkey)
     if validator is None:
         from jsonschema import Draft202012Validator
-        validator = Draft202012Validator(reg.get(cell_type).schema, registry=reg.resolver())
+        validator = Draft202012Validator(reg.inline_refs(reg.get(cell_type).schema))
         _VALIDATORS[vkey] = validator
     errs = list(validator.iter_errors(config))
     if len(_VALID_CACHE) < 100_000:
@@ -319,6 +319,9 @@ def validate_cell(cell: Cell, ctx: Context) -> Cell:
     config: dict[str, Any] = {}
     ok = True
     for p in cell.params:
+        if isinstance(p.value, Bound):  # its value failed to evaluate: already reported
+            ok = False
+            continue
         if p.name not in props:
             sugg = did_you_mean(p.name, props)
             conv.emit("RTN013", f"cell type `{cell.type}` has no parameter `{p.name}`", p.name_span,

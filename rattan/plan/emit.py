@@ -8,6 +8,7 @@ order, hashing or time, so the same input gives byte-identical output.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -109,40 +110,15 @@ def _plain(x: Any) -> Any:
     return str(x)
 
 
+_SCALAR = r'(?:-?[0-9][0-9.eE+-]*|"(?:[^"\\\n]|\\.)*"|true|false|null)'
+_SCALAR_LIST = re.compile(r"\[\n\s+(" + _SCALAR + r"(?:,\n\s+" + _SCALAR + r")*)\n\s*\]")
+
+
+def _join_scalars(m: "re.Match[str]") -> str:
+    return "[" + ", ".join(x.strip() for x in m.group(1).split(",\n")) + "]"
+
+
 def plan_json(plan: dict[str, Any]) -> str:
-    """Canonical text of a plan: sorted keys, two-space indent, lists of numbers on one line."""
-    out: list[str] = []
-    _write(plan, 0, out)
-    return "".join(out) + "\n"
-
-
-def _write(x: Any, level: int, out: list[str]) -> None:
-    pad = "  " * (level + 1)
-    if isinstance(x, dict):
-        if not x:
-            out.append("{}")
-            return
-        out.append("{\n")
-        items = sorted(x.items())
-        for i, (k, v) in enumerate(items):
-            out.append(pad + json.dumps(k, ensure_ascii=False) + ": ")
-            _write(v, level + 1, out)
-            out.append(",\n" if i + 1 < len(items) else "\n")
-        out.append("  " * level + "}")
-    elif isinstance(x, list) and x and all(not isinstance(v, (dict, list)) for v in x):
-        out.append(json.dumps(x, ensure_ascii=False, allow_nan=False, separators=(", ", ": ")))
-    elif isinstance(x, list) and x and all(isinstance(v, list) and all(not isinstance(w, (dict, list)) for w in v)
-                                           for v in x):
-        out.append("[" + ", ".join(json.dumps(v, allow_nan=False) for v in x) + "]")
-    elif isinstance(x, list):
-        if not x:
-            out.append("[]")
-            return
-        out.append("[\n")
-        for i, v in enumerate(x):
-            out.append(pad)
-            _write(v, level + 1, out)
-            out.append(",\n" if i + 1 < len(x) else "\n")
-        out.append("  " * level + "]")
-    else:
-        out.append(json.dumps(x, ensure_ascii=False, allow_nan=False))
+    """Canonical text of a plan: sorted keys, two-space indent, lists of scalars on one line."""
+    text = json.dumps(plan, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return _SCALAR_LIST.sub(_join_scalars, text) + "\n"

@@ -50,7 +50,7 @@ class _PostLexer:
     def process(self, stream):
         sink = self.sink
         pending_nl = None
-        prev = None
+        held = None  # a NUMBER, held back until we know whether a unit follows it after a space
         depth = 0
         for tok in stream:
             tt = tok.type
@@ -58,6 +58,20 @@ class _PostLexer:
                 if pending_nl is None:
                     pending_nl = tok
                 continue
+            if held is not None:
+                unit = tok.value if (tt == "NAME" and tok.value in UNITS) or (tt == "BAD_CHAR" and tok.value == "%") \
+                    else None
+                if unit is not None and pending_nl is None and tok.start_pos > held.end_pos:
+                    sink.emit("RTN003", f"`{held.value} {unit}`: a number and its unit are written together",
+                              Span(self.sid, held.start_pos, tok.end_pos),
+                              help=f"write `{held.value}{unit}`", fix=f"{held.value}{unit}")
+                    # Recover as if it had been written correctly, so no error follows from it.
+                    yield Token("QUANTITY", held.value + unit, held.start_pos, held.line, held.column,
+                                tok.end_line, tok.end_column, tok.end_pos)
+                    held = None
+                    continue
+                yield held
+                held = None
             if tt == "BAD_STRING":
                 sink.emit("RTN002", "unterminated string", self._span(tok),
                           help="close the string with `\"` on the same line")
@@ -65,12 +79,6 @@ class _PostLexer:
                             tok.end_line, tok.end_column, tok.end_pos)
                 tt = "STRING"
             elif tt == "BAD_CHAR":
-                if tok.value == "%" and prev is not None and prev.type == "NUMBER" and pending_nl is None:
-                    sink.emit("RTN003", f"`{prev.value} %`: a number and its unit are written together",
-                              Span(self.sid, prev.start_pos, tok.end_pos),
-                              help=f"write `{prev.value}%`", fix=f"{prev.value}%")
-                    prev = None
-                    continue
                 ch = tok.value
                 what = f"U+{ord(ch):04X}" if not ch.isprintable() else f"`{ch}`"
                 sink.emit("RTN005", f"invalid character {what}", self._span(tok),
@@ -80,14 +88,8 @@ class _PostLexer:
                 if tt != "ARROW":  # a line starting with `->` continues the chain above
                     yield pending_nl
                 pending_nl = None
-            if tt == "NAME" and prev is not None and prev.type == "NUMBER" and tok.value in UNITS \
-                    and tok.start_pos > prev.end_pos:
-                sink.emit("RTN003", f"`{prev.value} {tok.value}`: a number and its unit are written together",
-                          Span(self.sid, prev.start_pos, tok.end_pos),
-                          help=f"write `{prev.value}{tok.value}`", fix=f"{prev.value}{tok.value}")
-                # Recover as if it had been written correctly: the NUMBER was already
-                # yielded, so swallow the unit; the value keeps the number's dimension.
-                prev = tok
+            if tt == "NUMBER":
+                held = tok
                 continue
             if tt in ("LPAR", "LSQB") or tok.value == "{":
                 depth += 1
@@ -97,8 +99,9 @@ class _PostLexer:
                     raise _TooDeep()
             elif tt in ("RPAR", "RSQB", "RBRACE"):
                 depth = max(0, depth - 1)
-            prev = tok
             yield tok
+        if held is not None:
+            yield held
         if pending_nl is not None:
             yield pending_nl
 
@@ -144,7 +147,9 @@ class _AstBuilder(Transformer):
                            help=(f"did you mean `{num}{sugg}`?" if sugg else
                                  "units are ns us ms s, bps Kbps Mbps Gbps Tbps, B KB MB GB KiB MiB GiB, %"),
                            fix=f"{num}{sugg}" if sugg else None)
-            return ast.Number(Fraction(num), num, span)
+            if not sugg:
+                return ast.Number(Fraction(num), num, span)
+            unit = sugg  # recover with the unit it most likely meant, so no error follows from it
         dim, scale = UNITS[unit]
         return ast.Quantity(Fraction(num) * scale, dim, text, span)
 
@@ -374,8 +379,10 @@ def _parse_recovering(lark: Lark, post: _PostLexer, sid: int, text: str, sink: S
         _syntax_error(sink, sid, text, e)
         return ()
     ip = lark.parse_interactive("")
-    checkpoint = ip.copy(deepcopy_values=False)
-    depth_at_checkpoint = 0
+    # Where to resume after an error: the parser state after the last newline (or `{`) at
+    # each open bracket depth. A block closed since then drops its entries, so an error
+    # after `bw { ... }` resumes before the statement holding it, not inside the block.
+    checkpoints = [(ip.copy(deepcopy_values=False), 0)]
     depth = 0
     i = 0
     n = len(tokens)
@@ -387,17 +394,18 @@ def _parse_recovering(lark: Lark, post: _PostLexer, sid: int, text: str, sink: S
             _syntax_error(sink, sid, text, e)
             # Skip to the end of the statement that failed: the next newline (or the
             # closing bracket) at the checkpoint's depth, then resume from the checkpoint.
-            ip = checkpoint.copy(deepcopy_values=False)
-            depth = depth_at_checkpoint
+            saved, depth = checkpoints[-1]
+            ip = saved.copy(deepcopy_values=False)
+            base = depth
             while i < n:
                 t = tokens[i]
                 if t.type in ("LPAR", "LSQB") or t.value == "{":
                     depth += 1
                 elif t.type in ("RPAR", "RSQB", "RBRACE"):
-                    if depth == depth_at_checkpoint:
+                    if depth == base:
                         break  # the enclosing block ends here: feed it
                     depth -= 1
-                elif t.type == "_NL" and depth == depth_at_checkpoint:
+                elif t.type == "_NL" and depth == base:
                     break
                 i += 1
             continue
@@ -405,10 +413,13 @@ def _parse_recovering(lark: Lark, post: _PostLexer, sid: int, text: str, sink: S
             depth += 1
         elif tok.type in ("RPAR", "RSQB", "RBRACE"):
             depth = max(0, depth - 1)
+            while len(checkpoints) > 1 and checkpoints[-1][1] > depth:
+                checkpoints.pop()
         i += 1
         if tok.type == "_NL" or tok.value == "{":
-            checkpoint = ip.copy(deepcopy_values=False)
-            depth_at_checkpoint = depth
+            if checkpoints[-1][1] == depth:
+                checkpoints.pop()
+            checkpoints.append((ip.copy(deepcopy_values=False), depth))
     last = tokens[-1] if tokens else None
     try:
         return ip.feed_eof(last)
