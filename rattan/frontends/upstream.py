@@ -1095,7 +1095,8 @@ class _Mapper:
         kind = "Infinite"
         if qnode is not None:
             kind = self.symbol(qnode, "queue", _QUEUE_KEYS)
-            if kind is None:
+            if kind is None:  # still report unknown keys in queue_config
+                self.table(cnode, {k for keys in _QUEUE_KEYS.values() for k in keys}, "`queue_config`")
                 return False
         hint = 'set `queue = "DropTail"` to limit the queue' if kind == "Infinite" else None
         config = self.table(cnode, _QUEUE_KEYS[kind], f"the `queue_config` of a {kind} queue", hint)
