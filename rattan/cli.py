@@ -7,6 +7,7 @@ import os
 import sys
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+EXIT_INTERNAL = 70  # a bug in rattan (EX_SOFTWARE); tests treat it as a failure
 BATCH_COMMANDS = {"check", "compile", "fmt", "convert"}
 
 
@@ -80,12 +81,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rattan: interrupted", file=sys.stderr)
         return 130
+    except RecursionError:
+        print("rattan: the input is nested too deeply to process", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("rattan: out of memory: the input is too large", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:
         try:
             sys.stdout = open(os.devnull, "w")
         except OSError:
             pass
         return EXIT_OK
+    except Exception as e:  # last resort: a user gets a message, never a traceback
+        if os.environ.get("RATTAN_DEBUG"):
+            raise
+        print(f"rattan: internal error: {type(e).__name__}: {e}\n"
+              "this is a bug in rattan; run again with RATTAN_DEBUG=1 for the traceback "
+              "and report it with the input file", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -87,6 +87,14 @@ def test_plugin_is_checked_and_exported(plugin_env):
     assert "RTN021" in r.stderr and "9ms" in r.stderr
 
 
+def test_plugin_schema_is_exported(plugin_env):
+    env, _ = plugin_env
+    r = rattan(env, "cells", "--json")
+    data = json.loads(r.stdout)
+    assert data["cells"]["wifi_jitter"]["properties"]["slot"]["x-unit"] == "time"
+    assert "bw" in data["cells"]
+
+
 def test_without_plugin_type_is_unknown():
     env = dict(os.environ)
     r = subprocess.run([sys.executable, "-m", "rattan", "cells", "wifi_jitter"], env=env,
