@@ -33,7 +33,7 @@ except ModuleNotFoundError:  # Python 3.10
 from ..diagnostics import Sink, did_you_mean
 from ..source import Source, Span
 from ..syntax import ast
-from ..units import NUMBER, RATE, SIZE, TIME, Dim, format_quantity
+from ..units import RATE, SIZE, TIME, Dim, format_quantity
 
 __all__ = ["load_document"]
 
@@ -50,7 +50,7 @@ class Node:
 
 
 class _Malformed(Exception):
-    """The document cannot be read as TOML or YAML; carries the RTN070 diagnostic."""
+    """The document cannot be read at all; carries its diagnostic (RTN070, or RTN007 for nesting)."""
 
     def __init__(self, message: str, span: Span, code: str = "RTN070") -> None:
         super().__init__(message)
@@ -596,7 +596,12 @@ _KEYWORDS = {"let", "cell", "type", "channel", "endpoints", "import", "as", "at"
              "true", "false"}
 
 _SECTIONS = ("env", "http", "cells", "links", "resource", "general", "commands")
+_RENAMED = {"devices": "cells"}  # older upstream releases called cells devices
 _SETTINGS_ORDER = ("env", "resource", "general", "http", "commands")
+_SETTING_DEFAULTS = {  # upstream's defaults (StdNetEnvConfig, HttpConfig)
+    "env": {"mode": "Compatible", "left_veth_count": 1, "right_veth_count": 1},
+    "http": {"enable": False, "port": 8086},
+}
 
 _CELL_KEYS: dict[str, tuple[str, ...]] = {
     "Bw": ("bandwidth", "queue", "queue_config", "bw_type"),
@@ -675,16 +680,19 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+    return _is_int(v) or (isinstance(v, float) and math.isfinite(v))
+
+
+_RTN_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")  # a `.rtn` number literal
 
 
 def _number_text(node: Node) -> str:
-    """The number as written when that is a plain decimal, else Python's spelling."""
+    """The number as written when `.rtn` can write it so too, else Python's spelling."""
     text = (node.text or "").strip().replace("_", "")
     try:
-        if text and float(Fraction(text)) == float(node.value):
+        if _RTN_NUMBER.fullmatch(text) and float(Fraction(text)) == float(node.value):
             return text
-    except (ValueError, ZeroDivisionError):
+    except (ValueError, ZeroDivisionError, OverflowError):
         pass
     return repr(node.value)
 
@@ -718,7 +726,7 @@ class _Mapper:
         self.sid = source.id
         self.sink = sink
         self.names: dict[str, str] = {}        # upstream cell id -> `.rtn` name
-        self.routers: dict[str, list[tuple[str, Node]]] = {}  # id -> egress connections
+        self.routers: dict[str, list] = {}  # id -> egress connection per port (None: unused)
         self.veths = {"left": 1, "right": 1}   # from [env]: how many endpoints on each side
 
     # -- diagnostics and generic checks
@@ -747,7 +755,7 @@ class _Mapper:
 
     def unknown_key(self, key: str, child: Node, allowed: tuple[str, ...], where: str,
                     help: str | None) -> None:
-        guess = did_you_mean(key, allowed)
+        guess = _RENAMED.get(key) if _RENAMED.get(key) in allowed else did_you_mean(key, allowed)
         helps = [f"did you mean `{guess}`?"] if guess else (
             [f"{where} takes " + ", ".join(f"`{a}`" for a in allowed)] if allowed else
             [f"{where} takes no keys"])
@@ -839,9 +847,7 @@ class _Mapper:
         if not isinstance(root.value, dict):
             raise _Malformed("the document must be a table of sections ([env], [cells], [links], ...), "
                              f"found {_describe(root.value)}", root.span)
-        sections = self.table(root, _SECTIONS, "the document",
-                              help="`[devices]` is the old name of `[cells]`" if "devices" in root.value
-                              else None) or {}
+        sections = self.table(root, _SECTIONS, "the document") or {}
         settings = self.settings(sections)
         ends = self.endpoints(sections.get("env"))
         body: list[ast.Stmt] = [ends]
@@ -853,16 +859,21 @@ class _Mapper:
 
     # -- run settings
     def settings(self, sections: dict[str, Node]) -> tuple[tuple[str, object], ...]:
-        """The run settings as plain JSON values, section by section in a fixed order."""
+        """The run settings as plain JSON values, section by section in a fixed order.
+
+        `env` and `http` always appear with upstream's defaults filled in, so two
+        documents that mean the same run have the same settings; the other
+        sections appear when they hold something.
+        """
         readers = {"env": self.env, "resource": self.resource, "general": self.general,
                    "http": self.http, "commands": self.commands}
         out = []
         for key in _SETTINGS_ORDER:
+            value = dict(_SETTING_DEFAULTS.get(key, {}))
             node = sections.get(key)
-            if node is None:
-                continue
-            value = readers[key](node)
-            if value is not None:
+            if node is not None:
+                value.update(readers[key](node) or {})
+            if value or key in _SETTING_DEFAULTS:
                 out.append((key, value))
         return tuple(out)
 
@@ -906,9 +917,10 @@ class _Mapper:
                 n = self.integer(child, key)
                 if n is not None:
                     out[key] = int(n.value)
-            else:  # `cores` is the name upstream's example and guide use for `cpu`
+            else:
                 cores = self.int_list(child, key)
-                if cores is not None:
+                # `cores` is what upstream's example file and guide call `cpu`; `cpu` wins
+                if cores is not None and (key == "cpu" or "cpu" not in fields):
                     out["cpu"] = cores
         return out
 
@@ -974,7 +986,7 @@ class _Mapper:
 
     # -- cells
     def cells(self, node: Node | None) -> list[ast.CellDecl]:
-        if node is None:
+        if node is None or node.value is None:
             return []
         if not isinstance(node.value, dict):
             self.error("RTN073", f"`cells` must be a table of cells, found {_describe(node.value)}", node.span)
@@ -1044,36 +1056,32 @@ class _Mapper:
 
     # -- bandwidth
     def map_bw(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
-        f = cell.fields
-        queue = self.queue(cell)
-        overhead = self.overhead(f)
-        bandwidth = self.present(f, "bandwidth")
-        if bandwidth is None:  # unlimited upstream: the cell forwards everything at once
-            return ("pass", []) if queue is not False and overhead is not False else None
+        extra = self.queue_and_overhead(cell)
+        bandwidth = self.present(cell.fields, "bandwidth")
+        if bandwidth is None:  # unlimited upstream: the cell forwards every packet at once
+            return None if extra is None else ("pass", [])
         rate = self.quantity(bandwidth, "bandwidth", RATE_KIND)
-        if rate is None or queue is False or overhead is False:
+        if rate is None or extra is None:
             return None
-        params = [self.field("rate", bandwidth, rate)]
-        params += [queue] if queue is not None else []
-        params += [overhead] if overhead is not None else []
-        return "bw", params
+        return "bw", [self.field("rate", bandwidth, rate)] + extra
 
     def map_bw_replay(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
-        f = cell.fields
-        queue = self.queue(cell)
-        overhead = self.overhead(f)
-        trace = self.present(f, "trace")
+        extra = self.queue_and_overhead(cell)
+        trace = self.present(cell.fields, "trace")
         if trace is None:
             self.missing(cell, "trace", '"traces/link.up"')
             return None
         path = self.trace_path(trace)
-        if path is None or queue is False or overhead is False:
+        if path is None or extra is None:
             return None
-        params = [path]
-        params += [queue] if queue is not None else []
-        params += [overhead] if overhead is not None else []
-        params += self.loop_once(trace, path)
-        return "bw_trace", params
+        return "bw_trace", [path] + extra + self.loop_once(trace, path)
+
+    def queue_and_overhead(self, cell: _Cell) -> list[ast.Field] | None:
+        """The `queue` and `overhead` fields that Bw and BwReplay share; None after an error."""
+        queue, overhead = self.queue(cell), self.overhead(cell.fields)
+        if queue is False or overhead is False:
+            return None
+        return [f for f in (queue, overhead) if f is not None]
 
     def overhead(self, fields: dict[str, Node]) -> ast.Field | None | bool:
         """`bw_type = "LinkLayer"` counts 38 more bytes per packet: `overhead = 38B`. False on error."""
@@ -1096,7 +1104,7 @@ class _Mapper:
         if qnode is not None:
             kind = self.symbol(qnode, "queue", _QUEUE_KEYS)
             if kind is None:  # still report unknown keys in queue_config
-                self.table(cnode, {k for keys in _QUEUE_KEYS.values() for k in keys}, "`queue_config`")
+                self.table(cnode, sorted({k for keys in _QUEUE_KEYS.values() for k in keys}), "`queue_config`")
                 return False
         hint = 'set `queue = "DropTail"` to limit the queue' if kind == "Infinite" else None
         config = self.table(cnode, _QUEUE_KEYS[kind], f"the `queue_config` of a {kind} queue", hint)
@@ -1157,16 +1165,19 @@ class _Mapper:
         return ast.Quantity(size, SIZE, format_quantity(size, SIZE), node.span)
 
     # -- traces
-    def trace_path(self, node: Node, name: str = "trace") -> ast.Field | None:
-        """A trace path, with `${VAR}` expanded from the environment as upstream does."""
-        path = self.string(node, name, "a file path")
+    def trace_path(self, node: Node) -> ast.Field | None:
+        """A trace path, with `${VAR}` replaced from the environment as upstream does for traces."""
+        path = self.path(node, "trace")
         if path is None:
             return None
-        if not path:
+        expanded = _ENV_VAR.sub(lambda m: os.environ.get(m.group(1), ""), path.value.value)
+        return self.field("trace", node, ast.String(expanded, node.span))
+
+    def path(self, node: Node, name: str) -> ast.Field | None:
+        if not isinstance(node.value, str) or not node.value:
             self.wrong(node, name, "a file path")
             return None
-        expanded = _ENV_VAR.sub(lambda m: os.environ.get(m.group(1), ""), path)
-        return self.field(name, node, ast.String(expanded, node.span))
+        return self.field(name, node, ast.String(node.value, node.span))
 
     def loop_once(self, node: Node, path: ast.Field) -> list[ast.Field]:
         """A netem-trace model (JSON/TOML) says itself how often it repeats: Rattan must not loop it."""
@@ -1384,8 +1395,11 @@ class _Mapper:
         routes = [self.route(entry, len(conns)) for entry in table.value]
         if any(r is False for r in routes):
             return None
-        self.routers[cell.id] = conns
         items = tuple(r for r in routes if r is not None)
+        used = {int(r.fields[1].value.value) for r in items}
+        # an egress connection no route leads to never carries a packet; Rattan's
+        # router has no output for it, so it gets no link
+        self.routers[cell.id] = [(dst, node) if i in used else None for i, (dst, node) in enumerate(conns)]
         return "router", [self.field("routes", table, ast.List(items, table.span))]
 
     def route(self, entry: Node, ports: int) -> ast.Record | None | bool:
@@ -1436,7 +1450,7 @@ class _Mapper:
         if node is None:
             self.missing(cell, "path", '"capture.pcap"')
             return None
-        path = self.trace_path(node, "path")
+        path = self.path(node, "path")
         return None if path is None else ("spy", [path])
 
     # -- links and chains
@@ -1444,8 +1458,10 @@ class _Mapper:
         """[links] and the routers' egress connections (`router[i] -> dst`) as maximal chains."""
         links = self.links(node)
         for rid, conns in self.routers.items():
-            for port, (dst, item) in enumerate(conns):
-                links.append(_Link(self.rtn_name(rid), item.span, port, self.rtn_name(dst), item.span))
+            for port, conn in enumerate(conns):
+                if conn is not None:
+                    dst, item = conn
+                    links.append(_Link(self.rtn_name(rid), item.span, port, self.rtn_name(dst), item.span))
         return build_chains(links, endpoints, {self.rtn_name(rid) for rid in self.routers})
 
     def rtn_name(self, upstream: str) -> str:
@@ -1464,7 +1480,7 @@ class _Mapper:
                 self.wrong(dst, src, "the name of a cell or endpoint")
                 continue
             if src in self.routers:
-                self.error("RTN074", f"a Router's outputs are its `egress_connections`, not a link",
+                self.error("RTN074", "a Router's outputs are its `egress_connections`, not a link",
                            dst.key_span, help=f"remove `{src} = \"{dst.value}\"` from [links]")
                 continue
             out.append(_Link(self.rtn_name(src), dst.key_span, None, self.rtn_name(dst.value), dst.span))

@@ -141,7 +141,7 @@ def test_mutated_examples(example: Path):
     "\x00" * 100,
     "\ufeff\ufeffchannel c {}",
     "\r\n\r\rchannel c {\r}\r\n",
-])
+], ids=lambda t: f"{t[:12]!r}..{len(t)}")
 def test_hostile_shapes(text):
     check_text(text)
 

@@ -1,0 +1,743 @@
+"""The upstream TOML/YAML front end: mapping onto the `.rtn` AST, spans and diagnostics."""
+from __future__ import annotations
+
+import json
+import random
+import re
+import textwrap
+from fractions import Fraction
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from rattan.diagnostics import Sink
+from rattan.frontends.upstream import load_document
+from rattan.source import SourceMap
+from rattan.syntax import ast
+from rattan.units import RATE, SIZE, TIME
+
+ROOT = Path(__file__).resolve().parents[2]
+# the reference examples: the shared ones when present, else the repository's copies
+EXAMPLES = next((p for p in (ROOT.parent / "shared" / "examples", ROOT / "examples") if p.is_dir()),
+                ROOT / "examples")
+SCHEMA = json.loads((ROOT / "schemas" / "document.schema.json").read_text())
+
+
+# ---- helpers -------------------------------------------------------------------
+class Loaded:
+    """One document run through the front end: its AST, diagnostics and source."""
+
+    def __init__(self, text: str, fmt: str, name: str) -> None:
+        self.sources = SourceMap()
+        self.source = self.sources.add(name, text)
+        self.sink = Sink()
+        self.file = load_document(self.source, self.sink, fmt)
+
+    @property
+    def diags(self):
+        return self.sink.sorted()
+
+    @property
+    def codes(self) -> list[str]:
+        return [d.code for d in self.diags]
+
+    @property
+    def channel(self) -> ast.Channel:
+        (ch,) = self.file.body
+        return ch
+
+    def stmts(self, kind):
+        return [s for s in self.channel.body if isinstance(s, kind)]
+
+    @property
+    def cells(self) -> dict[str, ast.CellDecl]:
+        return {c.name: c for c in self.stmts(ast.CellDecl)}
+
+    def cell(self, name: str) -> str:
+        return show_cell(self.cells[name])
+
+    def param(self, cell: str, name: str) -> ast.Expr:
+        return {f.name: f.value for f in self.cells[cell].params}[name]
+
+    @property
+    def chains(self) -> list[str]:
+        return [show_chain(c) for c in self.stmts(ast.Chain)]
+
+    @property
+    def endpoints(self) -> list[str]:
+        (e,) = self.stmts(ast.Endpoints)
+        return [n for n, _ in e.names]
+
+    def line(self, span) -> int:
+        return self.source.line_col(span.start)[0]
+
+    def text(self, span) -> str:
+        return self.source.text[span.start:span.end]
+
+    def only(self, code: str):
+        found = [d for d in self.diags if d.code == code]
+        assert len(found) == 1, self.diags
+        return found[0]
+
+
+def load(text: str, fmt: str = "toml", name: str | None = None) -> Loaded:
+    return Loaded(textwrap.dedent(text), fmt, name or f"test.{fmt}")
+
+
+def ok(text: str, fmt: str = "toml", name: str | None = None) -> Loaded:
+    doc = load(text, fmt, name)
+    assert doc.diags == [], doc.diags
+    return doc
+
+
+def show(e: ast.Expr) -> str:
+    """An expression as `.rtn` text, to compare against what a user would write."""
+    if isinstance(e, (ast.Quantity, ast.Number)):
+        return e.text
+    if isinstance(e, ast.Name):
+        return e.text
+    if isinstance(e, ast.String):
+        return json.dumps(e.value)
+    if isinstance(e, ast.Bool):
+        return "true" if e.value else "false"
+    if isinstance(e, ast.List):
+        return "[" + ", ".join(show(i) for i in e.items) + "]"
+    if isinstance(e, ast.Record):
+        return f"{e.tag.text} {{ " + ", ".join(f"{f.name} = {show(f.value)}" for f in e.fields) + " }"
+    raise AssertionError(f"unexpected {e!r}")
+
+
+def show_cell(c: ast.CellDecl) -> str:
+    params = ", ".join(f"{f.name} = {show(f.value)}" for f in c.params)
+    return f"{c.name}: {c.type.text}" + (f" {{ {params} }}" if params else "")
+
+
+def show_chain(c: ast.Chain) -> str:
+    return " -> ".join(e.name.text + (f"[{e.port}]" if e.port is not None else "") for e in c.elements)
+
+
+def walk(node):
+    """Every AST node under `node` that has a span."""
+    if isinstance(node, tuple):
+        for x in node:
+            yield from walk(x)
+        return
+    if not hasattr(node, "__dataclass_fields__"):
+        return
+    if hasattr(node, "span"):
+        yield node
+    for name in node.__dataclass_fields__:
+        yield from walk(getattr(node, name))
+
+
+# ---- the broadband example -----------------------------------------------------------
+BROADBAND_CELLS = [
+    "up_bw: bw { rate = 20Mbps, queue = droptail { packets = 1000 } }",
+    "up_delay: delay { delay = 20ms }",
+    "down_bw: bw { rate = 100Mbps, queue = codel { target = 5ms, interval = 100ms } }",
+    "down_delay: delay { delay = 20ms }",
+    "down_loss: loss { rate = 0.001 }",
+]
+BROADBAND_CHAINS = [
+    "left -> up_bw -> up_delay -> right",
+    "right -> down_bw -> down_delay -> down_loss -> left",
+]
+
+
+@pytest.mark.parametrize("fmt", ["toml", "yaml"])
+def test_broadband_example_maps_onto_the_rtn_cells_and_chains(fmt):
+    path = EXAMPLES / f"broadband.{fmt}"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    doc = ok(path.read_text(), fmt, str(path))
+    assert doc.channel.name == "broadband"
+    assert doc.endpoints == ["left", "right"]
+    assert [show_cell(c) for c in doc.stmts(ast.CellDecl)] == BROADBAND_CELLS
+    assert doc.chains == BROADBAND_CHAINS
+    assert dict(doc.file.settings)["env"]["mode"] == "Isolated"
+
+
+def test_broadband_values_are_in_base_units():
+    doc = ok(EXAMPLES.joinpath("broadband.toml").read_text() if EXAMPLES.joinpath("broadband.toml").exists()
+             else BROADBAND_TOML)
+    rate = doc.param("up_bw", "rate")
+    assert (rate.value, rate.dim) == (Fraction(20_000_000), RATE)
+    delay = doc.param("up_delay", "delay")
+    assert (delay.value, delay.dim) == (Fraction(20, 1000), TIME)
+    codel = doc.param("down_bw", "queue")
+    assert [(f.name, f.value.value) for f in codel.fields] == [("target", Fraction(5, 1000)),
+                                                             ("interval", Fraction(1, 10))]
+    loss = doc.param("down_loss", "rate")
+    assert isinstance(loss, ast.Number) and loss.value == Fraction(1, 1000)
+
+
+BROADBAND_TOML = """\
+[env]
+mode = "Isolated"
+
+[cells.up_bw]
+type = "Bw"
+bandwidth = "20Mbps"
+queue = "DropTail"
+queue_config = { packet_limit = 1000 }
+
+[cells.up_delay]
+type = "Delay"
+delay = "20ms"
+
+[cells.down_bw]
+type = "Bw"
+bandwidth = "100Mbps"
+queue = "CoDel"
+queue_config = { target = "5ms", interval = "100ms" }
+
+[cells.down_delay]
+type = "Delay"
+delay = "20ms"
+
+[cells.down_loss]
+type = "Loss"
+pattern = [0.001]
+
+[links]
+left = "up_bw"
+up_bw = "up_delay"
+up_delay = "right"
+right = "down_bw"
+down_bw = "down_delay"
+down_delay = "down_loss"
+down_loss = "left"
+"""
+
+
+def test_toml_and_yaml_give_the_same_ast_shape():
+    toml_doc = ok(BROADBAND_TOML)
+    as_yaml = yaml.safe_dump(tomllib.loads(BROADBAND_TOML), sort_keys=False)
+    yaml_doc = ok(as_yaml, "yaml")
+    assert [show_cell(c) for c in yaml_doc.stmts(ast.CellDecl)] == BROADBAND_CELLS
+    assert [show_cell(c) for c in toml_doc.stmts(ast.CellDecl)] == BROADBAND_CELLS
+    assert yaml_doc.chains == toml_doc.chains == BROADBAND_CHAINS
+
+
+def test_spans_point_into_the_document_at_the_right_lines():
+    doc = ok(BROADBAND_TOML)
+    for node in walk(doc.file):
+        assert 0 <= node.span.start <= node.span.end <= len(doc.source.text), node
+    up = doc.cells["up_bw"]
+    assert doc.text(up.name_span) == "up_bw"
+    assert doc.line(up.name_span) == 4
+    rate = up.params[0]
+    assert doc.text(rate.name_span) == "bandwidth" and doc.line(rate.name_span) == 6
+    assert doc.text(rate.value.span) == '"20Mbps"'
+    packets = up.params[1].value.fields[0]
+    assert doc.text(packets.name_span) == "packet_limit" and doc.line(packets.name_span) == 8
+    first_chain = doc.stmts(ast.Chain)[0]
+    assert [doc.line(e.span) for e in first_chain.elements] == [29, 29, 30, 31]
+
+
+def test_yaml_spans_use_the_node_marks():
+    doc = ok("""\
+        cells:
+          d:
+            type: Delay
+            delay: 20ms
+        links: {left: d, d: right}
+        """, "yaml")
+    d = doc.cells["d"]
+    assert doc.line(d.name_span) == 2 and doc.text(d.name_span) == "d"
+    assert doc.text(d.params[0].value.span) == "20ms" and doc.line(d.params[0].value.span) == 4
+
+
+# ---- each upstream cell type ------------------------------------------------------------
+def cell_doc(body: str, fmt: str = "toml") -> Loaded:
+    return load("[cells.c]\n" + textwrap.dedent(body), fmt)
+
+
+@pytest.mark.parametrize("body, expected", [
+    ('type = "Bw"\nbandwidth = "10Mbps"\n', "c: bw { rate = 10Mbps }"),
+    ('type = "Bw"\nbandwidth = "10Mbps"\nqueue = "Infinite"\n', "c: bw { rate = 10Mbps, queue = infinite }"),
+    ('type = "Bw"\nbandwidth = "10Mbps"\nqueue = "DropTail"\n', "c: bw { rate = 10Mbps, queue = infinite }"),
+    ('type = "Bw"\nbandwidth = "10Mbps"\nqueue = "DropHead"\nqueue_config = { byte_limit = 150000 }\n',
+     "c: bw { rate = 10Mbps, queue = drophead { bytes = 150KB } }"),
+    ('type = "Bw"\nbandwidth = "1Gbps 200Mbps"\nbw_type = "LinkLayer"\n', "c: bw { rate = 1.2Gbps, overhead = 38B }"),
+    ('type = "Bw"\nbandwidth = "10Mbps"\nbw_type = "NetworkLayer"\n', "c: bw { rate = 10Mbps }"),
+    ('type = "Bw"\nqueue = "DropTail"\n', "c: pass"),
+    ('type = "Bw"\nbandwidth = "10Mbps"\nqueue = "CoDel"\n[cells.c.queue_config]\npacket_limit = 100\nmtu = 1500\n',
+     "c: bw { rate = 10Mbps, queue = codel { packets = 100 } }"),
+    ('type = "BwReplay"\ntrace = "traces/lte.up"\nqueue = "DropTail"\nqueue_config = { packet_limit = 50 }\n',
+     'c: bw_trace { trace = "traces/lte.up", queue = droptail { packets = 50 } }'),
+    ('type = "BwReplay"\ntrace = "steps.json"\n', 'c: bw_trace { trace = "steps.json", loop = false }'),
+    ('type = "Delay"\ndelay = "50ms"\n', "c: delay { delay = 50ms }"),
+    ('type = "DelayReplay"\ntrace = "delay.json"\n', 'c: delay_trace { trace = "delay.json", loop = false }'),
+    ('type = "DelayPerPacket"\n[cells.c.Config.delay.StaticDelayPerPacketConfig]\ndelay = "10ms"\n',
+     "c: delay { delay = 10ms }"),
+    ('type = "DelayPerPacket"\n[cells.c.Config.delay.NormalizedDelayPerPacketConfig]\n'
+     'mean = "10ms"\nstd_dev = "5ms"\nlower_bound = "0ms"\ncount = 0\nseed = 42\n',
+     "c: delay { delay = 10ms, jitter = 5ms, distribution = normal, reorder = true }"),
+    ('type = "Loss"\npattern = [0.01]\n', "c: loss { rate = 0.01 }"),
+    ('type = "Loss"\npattern = []\n', "c: loss { rate = 0 }"),
+    ('type = "Loss"\npattern = [0.1, 0.5, 0]\n', "c: loss { pattern = [0.1, 0.5, 0] }"),
+    ('type = "LossReplay"\ntrace = "loss.toml"\nseed = 7\n', 'c: loss_trace { trace = "loss.toml", loop = false }'),
+    ('type = "TokenBucket"\nlimit = 0\nrate = "2Mbps"\nburst = "683.6 KiB"\n',
+     "c: token_bucket { rate = 2Mbps, burst = 700006B, limit = 0B }"),
+    ('type = "TokenBucket"\nrate = "10Mbps"\nburst = "16KiB"\npeakrate = "20Mbps"\nminburst = "1500"\n',
+     "c: token_bucket { rate = 10Mbps, burst = 16KiB, peak_rate = 20Mbps, min_burst = 1.5KB, limit = 1GiB }"),
+    ('type = "Shadow"\n', "c: pass"),
+    ('type = "Spy"\npath = "up.pcap"\n', 'c: spy { path = "up.pcap" }'),
+])
+def test_each_cell_type_maps_onto_a_builtin_cell(body, expected):
+    doc = cell_doc(body)
+    assert doc.diags == []
+    assert doc.cell("c") == expected
+
+
+def test_trace_paths_expand_environment_variables_like_upstream(monkeypatch):
+    monkeypatch.setenv("TRACE_DIR", "/data/traces")
+    doc = cell_doc('type = "BwReplay"\ntrace = "${TRACE_DIR}/lte.up"\n')
+    assert doc.cell("c") == 'c: bw_trace { trace = "/data/traces/lte.up" }'
+
+
+def test_router_routes_and_output_ports():
+    doc = ok("""\
+        [env]
+        left_veth_count = 2
+
+        [cells.router]
+        type = "Router"
+        egress_connections = ["left1", "left2"]
+
+        [[cells.router.routing_table]]
+        prefix = "10.1.1.0/24"
+        interface_id = 0
+
+        [[cells.router.routing_table]]
+        prefix = "10.1.2.0/24"
+        interface_id = 1
+
+        [[cells.router.routing_table]]
+        prefix = "0.0.0.0/0"
+
+        [cells.down]
+        type = "Delay"
+        delay = "10ms"
+
+        [links]
+        left1 = "right"
+        left2 = "right"
+        right = "down"
+        down = "router"
+        """)
+    assert doc.cell("router") == ('router: router { routes = [route { prefix = "10.1.1.0/24", port = 0 }, '
+                                  'route { prefix = "10.1.2.0/24", port = 1 }] }')
+    assert doc.chains == ["router[0] -> left1", "router[1] -> left2", "left1 -> right", "left2 -> right",
+                          "right -> down -> router"]
+    ports = [e for c in doc.stmts(ast.Chain) for e in c.elements if e.port is not None]
+    assert [doc.text(e.span) for e in ports] == ['"left1"', '"left2"']
+    second_route = doc.param("router", "routes").items[1]
+    assert doc.line(second_route.span) == 12  # the `[[...routing_table]]` header
+
+
+def test_router_egress_without_a_route_gets_no_link():
+    doc = ok("""\
+        cells:
+          r: {type: Router, egress_connections: [left, right], routing_table: [{prefix: 10.0.0.0/8, interface_id: 1}]}
+        links: {left: r}
+        """, "yaml")
+    assert doc.chains == ["r[1] -> right", "left -> r"]
+
+
+@pytest.mark.parametrize("body, code, fragment", [
+    ('type = "Delay"\ndelay = "5ms"\ningress_round_up = "1ms"\n', "RTN074", "ingress_round_up"),
+    ('type = "DelayPerPacket"\nTrace = "d.toml"\n', "RTN074", "per-packet delay traces"),
+    ('type = "DelayPerPacket"\n[cells.c.Config.delay.NormalizedDelayPerPacketConfig]\nmean = "5ms"\n'
+     'upper_bound = "9ms"\n', "RTN074", "upper_bound"),
+    ('type = "DelayPerPacket"\n[cells.c.Config.delay.NormalizedDelayPerPacketConfig]\nmean = "5ms"\ncount = 10\n',
+     "RTN074", "count"),
+    ('type = "DelayPerPacket"\n[cells.c.Config.delay.LogNormalizedDelayPerPacketConfig]\nmean = "5ms"\n',
+     "RTN074", "LogNormalizedDelayPerPacketConfig"),
+    ('type = "DelayPerPacket"\n[cells.c.Config.delay.NormalisedDelayPerPacketConfig]\nmean = "5ms"\n',
+     "RTN071", "NormalisedDelayPerPacketConfig"),
+    ('type = "Bw"\nbandwidth = "1Mbps"\nqueue = "CoDel"\nqueue_config = { mtu = 9000 }\n', "RTN074", "mtu"),
+    ('type = "Bw"\nbandwidth = "1Mbps"\nqueue = "DropTail"\n'
+     'queue_config = { byte_limit = 9000, bw_type = "LinkLayer" }\n', "RTN074", "link-layer"),
+    ('type = "Bw"\nbandwidth = "1Mbps"\nqueue = "DropTail"\nqueue_config = { packet_limit = 0 }\n',
+     "RTN074", "zero"),
+    ('type = "Router"\negress_connections = ["left"]\nrouting_table = [{ prefix = "10.0.0.0/8" }]\n',
+     "RTN074", "drops its prefix"),
+    ('type = "Custom"\n', "RTN074", "Custom"),
+    ('type = "TokenBucket"\nrate = "1Mbps"\n', "RTN073", "go together"),
+    ('type = "Router"\negress_connections = ["left"]\nrouting_table = [{ prefix = "10.0.0.0/8", interface_id = 3 }]\n',
+     "RTN073", "interface_id"),
+    ('type = "Router"\negress_connections = ["left"]\nrouting_table = [{ prefix = "10.0.0.300", interface_id = 0 }]\n',
+     "RTN073", "prefix"),
+    ('type = "Delay"\n', "RTN014", "needs `delay`"),
+    ('type = "Loss"\npattern = [1.5]\n', "RTN073", "probability"),
+])
+def test_unsupported_and_invalid_cells_are_reported(body, code, fragment):
+    doc = cell_doc(body)
+    d = doc.only(code)
+    assert fragment in d.message + " ".join(d.help)
+    assert doc.cells["c"].type.text == "pass"  # stays declared, so links to it add no noise
+
+
+# ---- human-readable quantities --------------------------------------------------------
+@pytest.mark.parametrize("text, bps", [
+    ("12Mbps", 12_000_000), ("12 Mbps", 12_000_000), ("1Gbps", 10**9), ("1Gbps 200Mbps", 1_200_000_000),
+    ("150.024kbps", 150_024), ("150.02456kbps", 150_024), ("1 Gbit/s", 10**9), ("100Kbps", 100_000),
+    ("5bps", 5), ("0bps", 0),
+])
+def test_rates(text, bps):
+    doc = cell_doc(f'type = "Bw"\nbandwidth = "{text}"\n')
+    assert doc.diags == []
+    rate = doc.param("c", "rate")
+    assert (rate.value, rate.dim) == (Fraction(bps), RATE)
+
+
+@pytest.mark.parametrize("text, ns", [
+    ("50ms", 50_000_000), ("1s", 10**9), ("1.5s", 1_500_000_000), ("100us", 100_000), ("100µs", 100_000),
+    ("1s 500ms", 1_500_000_000), ("1s, 500ms", 1_500_000_000), ("2min", 120 * 10**9), ("250 msec", 250_000_000),
+    ("7ns", 7), ("0ms", 0),
+])
+def test_times(text, ns):
+    doc = cell_doc(f'type = "Delay"\ndelay = "{text}"\n')
+    assert doc.diags == []
+    delay = doc.param("c", "delay")
+    assert (delay.value, delay.dim) == (Fraction(ns, 10**9), TIME)
+
+
+@pytest.mark.parametrize("text, nbytes", [
+    ("683.6 KiB", 700_006), ("1500B", 1500), ("1MB", 10**6), ("1MiB", 2**20), ("1500", 1500), ("64kib", 65536),
+    ("2 KB", 2000),
+])
+def test_sizes(text, nbytes):
+    doc = cell_doc(f'type = "TokenBucket"\nrate = "1Mbps"\nburst = "{text}"\n')
+    assert doc.diags == []
+    burst = doc.param("c", "burst")
+    assert (burst.value, burst.dim) == (Fraction(nbytes * 8), SIZE)
+
+
+@pytest.mark.parametrize("key, value, help_fragment", [
+    ("bandwidth", '"12 Mbit"', ""),
+    ("bandwidth", '"12mbps"', 'did you mean "12Mbps"?'),
+    ("bandwidth", "12", 'write "12Mbps"'),
+    ("bandwidth", '"fast"', ""),
+    ("bandwidth", "true", ""),
+])
+def test_bad_rates_name_the_expected_form(key, value, help_fragment):
+    doc = cell_doc(f'type = "Bw"\n{key} = {value}\n')
+    d = doc.only("RTN073")
+    assert 'a rate like "12Mbps"' in d.message
+    assert help_fragment in " ".join(d.help)
+    assert doc.line(d.span) == 3 and doc.text(d.span) == value
+
+
+def test_bad_time_and_size():
+    doc = load("""\
+        [cells.d]
+        type = "Delay"
+        delay = 20
+        [cells.t]
+        type = "TokenBucket"
+        rate = "1Mbps"
+        burst = "10 parsecs"
+        """)
+    assert doc.codes == ["RTN073", "RTN073"]
+    delay, burst = doc.diags
+    assert 'a time like "50ms"' in delay.message and 'write "20ms"' in delay.help[0]
+    assert "a size like" in burst.message and doc.line(burst.span) == 7
+
+
+# ---- unknown keys, unknown types, bad values, malformed documents -----------------------
+def test_unknown_key_is_an_error_with_did_you_mean_at_its_line():
+    doc = load("""\
+        [cells.up]
+        type = "Bw"
+        bandwith = "20Mbps"
+        """)
+    d = doc.only("RTN071")
+    assert d.message == "unknown key `bandwith` in Bw cell `up`"
+    assert d.help[0] == "did you mean `bandwidth`?" and d.fix == "bandwidth"
+    assert doc.line(d.span) == 3 and doc.text(d.span) == "bandwith"
+
+
+@pytest.mark.parametrize("fmt, text, key, line", [
+    ("toml", '[env]\nmode = "Isolated"\nleft_veth_cnt = 2\n', "left_veth_cnt", 3),
+    ("toml", '[cells.q]\ntype = "Bw"\nbandwidth = "1Mbps"\nqueue = "DropTail"\n'
+             'queue_config = { packet_limt = 5 }\n', "packet_limt", 5),
+    ("toml", '[devices.x]\ntype = "Shadow"\n', "devices", 1),
+    ("toml", '[comands]\nleft = ["ls"]\n', "comands", 1),
+    ("yaml", "cells:\n  d:\n    type: Delay\n    dealy: 5ms\n", "dealy", 4),
+    ("yaml", "http:\n  enabled: true\n", "enabled", 2),
+])
+def test_unknown_keys_everywhere(fmt, text, key, line):
+    doc = load(text, fmt)
+    d = [d for d in doc.diags if d.code == "RTN071"][0]
+    assert f"`{key}`" in d.message
+    assert d.help[0].startswith("did you mean")
+    assert doc.line(d.span) == line and doc.text(d.span) == key
+
+
+def test_unknown_cell_type_suggests_the_closest():
+    doc = load('[cells.x]\ntype = "Dealy"\ndelay = "5ms"\n\n[links]\nleft = "x"\nx = "right"\n')
+    d = doc.only("RTN072")
+    assert d.message == 'unknown cell type "Dealy"' and d.help == ('did you mean "Delay"?',)
+    assert doc.line(d.span) == 2
+    assert doc.chains == ["left -> x -> right"]  # the cell stays, as `pass`
+
+
+def test_bad_value_types_are_reported_not_raised():
+    doc = load("""\
+        cells = 5
+        links = [1, 2]
+        env = "Isolated"
+        http = { enable = "yes", port = 70000 }
+        """)
+    assert doc.codes == ["RTN073"] * 5
+    assert isinstance(doc.file, ast.File)
+
+
+def test_malformed_toml_reports_the_library_position():
+    doc = load('[cells.a]\ntype = "Delay"\ndelay = "5ms\n')
+    d = doc.only("RTN070")
+    assert d.message.startswith("malformed TOML:")
+    assert doc.source.line_col(d.span.start)[0] == 3
+
+
+def test_malformed_yaml_reports_the_library_position():
+    doc = load("cells:\n  a:\n    type: Delay\n   delay: 5ms\n", "yaml")
+    d = doc.only("RTN070")
+    assert d.message.startswith("malformed YAML:")
+    assert doc.source.line_col(d.span.start)[0] == 4
+
+
+def test_yaml_duplicate_keys_are_malformed():
+    doc = load("links:\n  left: a\n  left: b\n", "yaml")
+    d = doc.only("RTN070")
+    assert "duplicate key `left`" in d.message and doc.line(d.span) == 3
+
+
+@pytest.mark.parametrize("fmt, text", [
+    ("toml", ""), ("yaml", ""), ("yaml", "~"), ("yaml", "- a\n- b\n"), ("yaml", "just text"),
+    ("toml", "\x00\x01\x02garbage"), ("yaml", "{{{{"), ("yaml", "a: &x [*x]\n"),
+    ("yaml", "a: !!python/object:os.system {}\n"), ("yaml", "[" * 5000), ("toml", "a = " + "[" * 5000),
+    ("yaml", "cells: {a: {type: [Bw]}, b: {type: Bw, bandwidth: {gbps: 1}}, c: 5}\nlinks: {a: {b: c}}\n"),
+    ("yaml", "cells: {r: {type: Router, egress_connections: 5, routing_table: {a: 1}}}\n"),
+    ("yaml", "cells: {d: {type: DelayPerPacket, Config: {delay: [1]}}}\n"),
+    ("yaml", "env: {left_veth_count: -1, right_veth_count: 1.5, client_cores: [a]}\n"),
+    ("yaml", "cells: {b: {type: Bw, bandwidth: 1e400, queue: CoDel, queue_config: [1]}}\n"),
+    ("yaml", "cells: {l: {type: Loss, pattern: [.nan, .inf, 1e999]}}\n"),
+    ("yaml", "a: &a {b: *a}\n"),
+])
+def test_garbage_never_raises(fmt, text):
+    doc = load(text, fmt)
+    assert isinstance(doc.file, ast.File)
+    assert not any("internal error" in d.message for d in doc.diags), doc.diags
+
+
+def test_random_mutations_never_raise():
+    rng = random.Random(7)
+    base = BROADBAND_TOML + '[cells.r]\ntype = "Router"\negress_connections = ["left"]\n' \
+        'routing_table = [{ prefix = "10.0.0.0/8", interface_id = 0 }]\n'
+    alphabet = '[]{}=",.#\n \'"abc019'
+    for _ in range(300):
+        chars = list(base)
+        for _ in range(rng.randint(1, 6)):
+            i = rng.randrange(len(chars))
+            if rng.random() < 0.5:
+                del chars[i]
+            else:
+                chars.insert(i, rng.choice(alphabet))
+        for fmt in ("toml", "yaml"):
+            doc = load("".join(chars), fmt)
+            assert not any("internal error" in d.message for d in doc.diags)
+
+
+# ---- endpoints, names, settings --------------------------------------------------------
+def test_multi_veth_endpoints_are_named_like_upstream():
+    doc = ok("""\
+        [env]
+        left_veth_count = 3
+        right_veth_count = 1
+        [links]
+        left1 = "right"
+        right = "left3"
+        """)
+    assert doc.endpoints == ["left1", "left2", "left3", "right"]
+    assert doc.chains == ["left1 -> right", "right -> left3"]
+
+
+def test_default_endpoints_without_env():
+    assert ok('[links]\nleft = "right"\n').endpoints == ["left", "right"]
+
+
+def test_cell_ids_become_identifiers_consistently():
+    doc = ok("""\
+        cells:
+          up-1: {type: Delay, delay: 5ms}
+          2nd: {type: Shadow}
+        links: {left: up-1, up-1: 2nd, 2nd: right}
+        """, "yaml", name="my-path.v2.yaml")
+    assert sorted(doc.cells) == ["_2nd", "up_1"]
+    assert doc.chains == ["left -> up_1 -> _2nd -> right"]
+    assert doc.channel.name == "my_path_v2"
+
+
+def test_channel_name_falls_back_to_main():
+    assert ok("", name="<stdin>.toml").channel.name == "stdin"
+    assert ok("", name="---.toml").channel.name == "main"
+
+
+def test_chains_split_at_fan_in_and_keep_cycles():
+    doc = ok("""\
+        links:
+          left: join
+          right: join
+          join: loop_a
+          loop_a: loop_b
+          loop_b: loop_a
+        cells:
+          join: {type: Shadow}
+          loop_a: {type: Shadow}
+          loop_b: {type: Shadow}
+        """, "yaml")
+    # `loop_a` has two ways in, so it starts its own chain; every link appears once
+    assert doc.chains == ["left -> join", "right -> join", "join -> loop_a", "loop_a -> loop_b -> loop_a"]
+
+
+def test_links_from_a_router_are_rejected():
+    doc = load("""\
+        cells:
+          r: {type: Router, egress_connections: [left], routing_table: [{prefix: 10.0.0.0/8, interface_id: 0}]}
+        links: {right: r, r: left}
+        """, "yaml")
+    d = doc.only("RTN074")
+    assert "egress_connections" in d.message and doc.line(d.span) == 3
+
+
+def test_run_settings_pass_through_as_plain_values():
+    doc = ok("""\
+        [env]
+        mode = "Compatible"
+        left_veth_count = 1
+        client_cores = [1]
+        server_cores = [3]
+
+        [http]
+        enable = true
+        port = 8087
+
+        [general]
+        packet_log = "run.log"
+        packet_log_mode = "RawIP"
+
+        [resource]
+        cores = [1]
+
+        [commands]
+        left = ["iperf3", "-c", "10.0.0.1"]
+        right = ["iperf3", "-s"]
+        shell = "Bash"
+        """)
+    settings = dict(doc.file.settings)
+    assert settings == {
+        "env": {"mode": "Compatible", "left_veth_count": 1, "right_veth_count": 1, "client_cores": [1],
+                "server_cores": [3]},
+        "resource": {"cpu": [1]},
+        "general": {"packet_log": "run.log", "packet_log_mode": "RawIP"},
+        "http": {"enable": True, "port": 8087},
+        "commands": {"left": ["iperf3", "-c", "10.0.0.1"], "right": ["iperf3", "-s"], "shell": "Bash"},
+    }
+    assert [k for k, _ in doc.file.settings] == ["env", "resource", "general", "http", "commands"]
+    json.dumps(doc.file.settings)
+
+
+def test_run_settings_have_upstream_defaults():
+    """Documents that mean the same run give the same settings, written out or not."""
+    bare = ok("[links]\nleft = \"right\"\n")
+    spelled = ok('[env]\nmode = "Compatible"\nleft_veth_count = 1\n[http]\nport = 8086\n'
+                 '[links]\nleft = "right"\n')
+    assert bare.file.settings == spelled.file.settings == (
+        ("env", {"mode": "Compatible", "left_veth_count": 1, "right_veth_count": 1}),
+        ("http", {"enable": False, "port": 8086}))
+
+
+def test_unsupported_run_settings():
+    doc = load('[env]\nmode = "Container"\n')
+    assert doc.codes == ["RTN074"]
+    doc = load("env:\n  left_external: Veth\n", "yaml")
+    assert doc.codes == ["RTN074"]
+
+
+def test_yaml_plain_scalars_follow_yaml_1_2():
+    doc = ok("""\
+        commands: {shell: Default, left: [no, "on"]}
+        cells: {l: {type: Loss, pattern: [1e-3, 0.5]}}
+        """, "yaml")
+    assert dict(doc.file.settings)["commands"]["left"] == ["no", "on"]
+    assert doc.cell("l") == "l: loss { pattern = [1e-3, 0.5] }"
+    assert doc.param("l", "pattern").items[0].value == Fraction(1, 1000)
+
+
+# ---- the document schema -----------------------------------------------------------------
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def test_schema_is_a_valid_draft_2020_12_schema():
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+@pytest.mark.parametrize("fmt", ["toml", "yaml"])
+def test_schema_accepts_the_examples(fmt):
+    path = EXAMPLES / f"broadband.{fmt}"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    data = tomllib.loads(path.read_text()) if fmt == "toml" else yaml.safe_load(path.read_text())
+    assert list(VALIDATOR.iter_errors(data)) == []
+
+
+SCHEMA_CASES = [
+    (BROADBAND_TOML, True),
+    ('[cells.c]\ntype = "Bw"\nbandwith = "1Mbps"\n', False),
+    ('[cells.c]\ntype = "Dealy"\n', False),
+    ('[cells.c]\ntype = "Bw"\nbandwidth = "12 Mbit"\n', False),
+    ('[cells.c]\ntype = "Bw"\nbandwidth = "1Mbps"\nqueue = "DropTail"\nqueue_config = { target = "5ms" }\n', False),
+    ('[cells.c]\ntype = "Bw"\nbandwidth = "1Mbps"\nqueue = "CoDel"\nqueue_config = { target = "5ms" }\n', True),
+    ('[cells.c]\ntype = "TokenBucket"\nrate = "1Mbps"\nburst = "683.6 KiB"\nlimit = 0\n', True),
+    ('[cells.c]\ntype = "TokenBucket"\nrate = "1Mbps"\n', False),
+    ('[cells.c]\ntype = "DelayPerPacket"\n[cells.c.Config.delay.NormalizedDelayPerPacketConfig]\nmean = "5ms"\n',
+     True),
+    ('[env]\nleft_veth_count = 2\n[links]\nleft1 = "right"\n', True),
+    ('[env]\nmode = "Container"\n', False),
+    ('[http]\nenabled = true\n', False),
+]
+
+
+@pytest.mark.parametrize("text, valid", SCHEMA_CASES)
+def test_schema_agrees_with_the_front_end(text, valid):
+    schema_ok = not list(VALIDATOR.iter_errors(tomllib.loads(text)))
+    front_end_ok = not any(c.startswith("RTN07") for c in load(text).codes)
+    assert schema_ok == front_end_ok == valid
+
+
+@pytest.mark.parametrize("kind, samples", [
+    ("rate", ["12Mbps", "12 Mbps", "1Gbps 200Mbps", "150.024kbps", "1 Gbit/s", "12 Mbit", "12mbps", "12", "Mbps"]),
+    ("time", ["50ms", "1.5s", "1s 500ms", "100µs", "2min", "5", "5 parsecs", "ms", "1.s"]),
+    ("size", ["683.6 KiB", "1500B", "1500", "1MB", "64kib", "10 parsecs", "B", "1.5.5KB"]),
+])
+def test_schema_patterns_match_the_parsers(kind, samples):
+    pattern = re.compile(SCHEMA["$defs"][kind]["pattern"])
+    cells = {
+        "rate": lambda s: f'type = "Bw"\nbandwidth = "{s}"\n',
+        "time": lambda s: f'type = "Delay"\ndelay = "{s}"\n',
+        "size": lambda s: f'type = "TokenBucket"\nrate = "1Mbps"\nburst = "{s}"\n',
+    }
+    for s in samples:
+        accepted = cell_doc(cells[kind](s)).diags == []
+        assert bool(pattern.search(s)) == accepted, s
