@@ -116,7 +116,15 @@ def read_trace(path: str, kind: str) -> dict:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise TraceError("the file is not text") from None
-        hit = parse_mahimahi(text) if kind == "bw" else parse_steps(text, kind)
+        ext = os.path.splitext(path)[1].lower()
+        if ext in (".json", ".toml"):  # upstream Rattan's netem-trace models
+            from ..frontends.netem_trace import ModelError, parse_model
+            try:
+                hit = parse_model(text, ext[1:], kind)
+            except ModelError as e:
+                raise TraceError(str(e)) from None
+        else:
+            hit = parse_mahimahi(text) if kind == "bw" else parse_steps(text, kind)
         _CACHE[key] = hit
     return hit
 
