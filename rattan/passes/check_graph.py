@@ -107,8 +107,10 @@ def _check_channel(ch: Channel, ctx: Context) -> None:
     # reachability
     fwd = _reach(eps, succ, lambda l: l.dst)
     bwd = _reach(eps, pred, lambda l: l.src)
+    reported = set()  # each instance of a compound type repeats its body's spans: report them once
     for c in ch.cells:
-        if c.name not in fwd or c.name not in bwd:
+        if (c.name not in fwd or c.name not in bwd) and c.span not in reported:
+            reported.add(c.span)
             if not pred[c.name] and not succ[c.name]:
                 msg = f"cell `{c.name}` is declared but never linked"
             elif c.name not in fwd:

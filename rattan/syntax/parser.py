@@ -5,7 +5,7 @@ from fractions import Fraction
 from functools import lru_cache
 from importlib import resources
 
-from lark import Lark, Token, Transformer
+from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken, UnexpectedCharacters, UnexpectedEOF
 
 from ..diagnostics import Label, Sink, did_you_mean
@@ -370,6 +370,28 @@ def parse(source: Source, sink: Sink) -> ast.File:
     return ast.File(sid, tuple(body), cs, Span(sid, 0, len(text)))
 
 
+def _snapshot(ip):
+    """A parser state to resume from later.
+
+    Lark extends the children list of a left-recursive repetition in place, and a
+    copy without deep-copied values shares it; remembering each list's length (and
+    cutting back to it on resume) undoes what was parsed after the snapshot, cheaply.
+    """
+    saved = ip.copy(deepcopy_values=False)
+    return saved, [len(v.children) if isinstance(v, Tree) else None for v in saved.parser_state.value_stack]
+
+
+def _resume(snapshot):
+    """A fresh parser in the state of a `_snapshot`."""
+    saved, lengths = snapshot
+    ip = saved.copy(deepcopy_values=False)
+    stack = ip.parser_state.value_stack
+    for k, n in enumerate(lengths):
+        if n is not None:
+            stack[k] = Tree(stack[k].data, stack[k].children[:n], getattr(stack[k], "_meta", None))
+    return ip
+
+
 def _parse_recovering(lark: Lark, post: _PostLexer, sid: int, text: str, sink: Sink):
     try:
         tokens = list(lark.lex(text, dont_ignore=False))
@@ -382,21 +404,25 @@ def _parse_recovering(lark: Lark, post: _PostLexer, sid: int, text: str, sink: S
     # Where to resume after an error: the parser state after the last newline (or `{`) at
     # each open bracket depth. A block closed since then drops its entries, so an error
     # after `bw { ... }` resumes before the statement holding it, not inside the block.
-    checkpoints = [(ip.copy(deepcopy_values=False), 0)]
+    checkpoints = [(_snapshot(ip), 0)]
     depth = 0
     i = 0
     n = len(tokens)
+    resumed_at = -1
     while i < n:
         tok = tokens[i]
         try:
             ip.feed_token(tok)
         except UnexpectedToken as e:
-            _syntax_error(sink, sid, text, e)
+            stuck = i == resumed_at  # resuming here failed again (a stray `)`): drop the token
+            if not stuck:
+                _syntax_error(sink, sid, text, e)
             # Skip to the end of the statement that failed: the next newline (or the
             # closing bracket) at the checkpoint's depth, then resume from the checkpoint.
             saved, depth = checkpoints[-1]
-            ip = saved.copy(deepcopy_values=False)
+            ip = _resume(saved)
             base = depth
+            i += stuck
             while i < n:
                 t = tokens[i]
                 if t.type in ("LPAR", "LSQB") or t.value == "{":
@@ -408,6 +434,7 @@ def _parse_recovering(lark: Lark, post: _PostLexer, sid: int, text: str, sink: S
                 elif t.type == "_NL" and depth == base:
                     break
                 i += 1
+            resumed_at = i
             continue
         if tok.type in ("LPAR", "LSQB") or tok.value == "{":
             depth += 1
@@ -419,7 +446,7 @@ def _parse_recovering(lark: Lark, post: _PostLexer, sid: int, text: str, sink: S
         if tok.type == "_NL" or tok.value == "{":
             if checkpoints[-1][1] == depth:
                 checkpoints.pop()
-            checkpoints.append((ip.copy(deepcopy_values=False), depth))
+            checkpoints.append((_snapshot(ip), depth))
     last = tokens[-1] if tokens else None
     try:
         return ip.feed_eof(last)
@@ -433,8 +460,9 @@ def _parse_recovering(lark: Lark, post: _PostLexer, sid: int, text: str, sink: S
         labels = [Label(Span(sid, t.start_pos, t.end_pos), "opened here, never closed") for t in stack[-1:]]
         _syntax_error(sink, sid, text, e, labels)
     # Close what is still open, so the statements that parsed are kept.
+    end = _snapshot(ip)
     for closers in range(1, MAX_DEPTH):
-        trial = ip.copy(deepcopy_values=False)
+        trial = _resume(end)
         try:
             for _ in range(closers):
                 trial.feed_token(Token.new_borrow_pos("RBRACE", "}", last))

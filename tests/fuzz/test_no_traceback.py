@@ -141,6 +141,9 @@ def test_mutated_examples(example: Path):
     "\x00" * 100,
     "\ufeff\ufeffchannel c {}",
     "\r\n\r\rchannel c {\r}\r\n",
+    # found by fuzzing: recovery at end of file reused lists that a failed attempt had extended
+    "channel b {\n    cell down: bw {\n        rate  = 100Mbps\n{{        queue = 1\n    }\n}",
+    ")x\n]\n}\n",  # found by fuzzing: a stray closing bracket made recovery loop forever
 ], ids=lambda t: f"{t[:12]!r}..{len(t)}")
 def test_hostile_shapes(text):
     check_text(text)
