@@ -31,9 +31,13 @@ def _report(comps, args) -> bool:
         for c in comps:
             items.extend(diagnostics_as_data(c.sources, c.diagnostics))
         sys.stdout.write(json.dumps(items, indent=2) + "\n")
+    first = True
     for c in comps:
         if args.format == "text" and c.diagnostics:
+            if not first:
+                sys.stderr.write("\n")  # one blank line between files, as between diagnostics
             sys.stderr.write(render_text(c.sources, c.diagnostics, color=_color(args)))
+            first = False
         errors |= not c.ok
     if args.format == "text":
         n_err = sum(1 for c in comps for d in c.diagnostics if d.is_error)

@@ -16,20 +16,36 @@ def _loc(sources: SourceMap, d: Diagnostic) -> dict:
     return {"file": src.name, "line": line, "column": col, "end_line": eline, "end_column": ecol}
 
 
-def _snippet(sources: SourceMap, span, mark: str, message: str, gutter: int) -> list[str]:
-    src = sources[span.source]
+def _marks(src, span, mark: str, message: str) -> tuple[int, int, int, str, str]:
+    """(line, column, width, mark, message) of one span; a multi-line span marks its first line."""
     line, col = src.line_col(span.start)
     eline, ecol = src.line_col(span.end)
     text = src.line_text(line).expandtabs(1)
     width = max(1, (ecol - col) if eline == line else len(text) - col + 1)
+    return line, col, width, mark, message
+
+
+def _block(src, marks: list, gutter: int) -> list[str]:
+    """Source lines in order, each once, with its marks underneath; `...` between distant lines."""
     pad = " " * gutter
-    out = [f"{pad} |", f"{line:>{gutter}} | {text}",
-           f"{pad} | {' ' * (col - 1)}{mark * width}{(' ' + message) if message else ''}"]
+    out = [f"{pad} |"]
+    by_line: dict[int, list] = {}
+    for m in marks:
+        by_line.setdefault(m[0], []).append(m)
+    prev = None
+    for line in sorted(by_line):
+        if prev is not None and line > prev + 1:
+            out.append("...")
+        out.append(f"{line:>{gutter}} | {src.line_text(line).expandtabs(1)}")
+        # primary carets first, then labels, each on its own row when they carry a message
+        for _, col, width, mark, msg in sorted(by_line[line], key=lambda m: (m[3] != "^", m[1])):
+            out.append(f"{pad} | {' ' * (col - 1)}{mark * width}{(' ' + msg) if msg else ''}")
+        prev = line
     return out
 
 
 def render_text(sources: SourceMap, diags: list[Diagnostic], *, color: bool = False) -> str:
-    """Every diagnostic as rustc does it: header, location, source line, carets, help."""
+    """Every diagnostic as rustc does it: header, location, source lines, carets, labels, help."""
     parts: list[str] = []
     for d in diags:
         sev = d.severity
@@ -38,29 +54,28 @@ def render_text(sources: SourceMap, diags: list[Diagnostic], *, color: bool = Fa
             c = "\x1b[1;31m" if sev == "error" else "\x1b[1;33m"
             head = f"{c}{sev}[{d.code}]\x1b[0m\x1b[1m: {d.message}\x1b[0m"
         lines = [head]
+        pad = "  "
         if d.span is not None:
             loc = _loc(sources, d)
             spans = [d.span] + [lab.span for lab in d.labels]
             gutter = max(len(str(sources[s.source].line_col(s.start)[0])) for s in spans)
-            lines.append(f"{' ' * gutter}--> {loc['file']}:{loc['line']}:{loc['column']}")
-            lines += _snippet(sources, d.span, "^", "", gutter)
-            shown = (d.span.source, sources[d.span.source].line_col(d.span.start)[0])
-            for lab in d.labels:
-                if lab.span.source != d.span.source:
-                    ls = sources[lab.span.source]
-                    ll, lc = ls.line_col(lab.span.start)
-                    lines.append(f"{' ' * gutter}::: {ls.name}:{ll}:{lc}")
-                snippet = _snippet(sources, lab.span, "-", lab.message, gutter)[1:]
-                where = (lab.span.source, sources[lab.span.source].line_col(lab.span.start)[0])
-                # A label on the line just shown gets only its marks, under that line.
-                lines += snippet[1:] if where == shown else snippet
-                shown = where
             pad = " " * gutter
-            for h in d.help:
-                lines.append(f"{pad} = help: {h}")
-        else:
-            for h in d.help:
-                lines.append(f"  = help: {h}")
+            lines.append(f"{pad}--> {loc['file']}:{loc['line']}:{loc['column']}")
+            primary = sources[d.span.source]
+            marks = [_marks(primary, d.span, "^", "")]
+            elsewhere: dict[int, list] = {}
+            for lab in d.labels:
+                src = sources[lab.span.source]
+                m = _marks(src, lab.span, "-", lab.message)
+                (marks if lab.span.source == d.span.source else elsewhere.setdefault(lab.span.source, [])).append(m)
+            lines += _block(primary, marks, gutter)
+            for sid, ms in elsewhere.items():
+                src = sources[sid]
+                first = min(ms)
+                lines.append(f"{pad}::: {src.name}:{first[0]}:{first[1]}")
+                lines += _block(src, ms, gutter)
+        for h in d.help:
+            lines.append(f"{pad} = help: {h}")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + ("\n" if parts else "")
 
