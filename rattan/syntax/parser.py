@@ -12,6 +12,7 @@ from ..diagnostics import Label, Sink, did_you_mean
 from ..source import Source, Span
 from ..units import NUMBER, UNITS, unit_suggestion
 from . import ast
+from .lexer import ScannerLexer
 
 MAX_DEPTH = 200  # brackets nested deeper than this are refused (RTN007)
 
@@ -307,10 +308,16 @@ def _parser() -> tuple[Lark, _AstBuilder, _PostLexer, list]:
     builder = _AstBuilder()
     post = _PostLexer()
     comments: list = []
-    lark = Lark(grammar, parser="lalr", lexer="basic", transformer=builder, postlex=post,
-                maybe_placeholders=False, cache=True,
-                lexer_callbacks={"COMMENT": comments.append})
+    ScannerLexer.on_comment = comments.append
+    lark = Lark(grammar, parser="lalr", lexer=ScannerLexer, transformer=builder, postlex=post,
+                maybe_placeholders=False, cache=True)
     return lark, builder, post, comments
+
+
+@lru_cache(maxsize=1)
+def _scanner(lark: Lark) -> ScannerLexer:
+    """The same scanner the parser uses, for the recovering path that feeds tokens itself."""
+    return ScannerLexer(lark.lexer_conf)
 
 
 def _expected(e: UnexpectedToken) -> str:
@@ -394,7 +401,7 @@ def _resume(snapshot):
 
 def _parse_recovering(lark: Lark, post: _PostLexer, sid: int, text: str, sink: Sink):
     try:
-        tokens = list(lark.lex(text, dont_ignore=False))
+        tokens = list(post.process(_scanner(lark).lex(text)))
     except _TooDeep:
         return ()
     except UnexpectedCharacters as e:  # cannot happen: BAD_CHAR matches anything
