@@ -1,0 +1,231 @@
+"""The implementations of `rattan` subcommands (the parser is in rattan.cli)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from importlib import resources
+
+from .cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
+
+
+def _err(msg: str) -> None:
+    print(f"rattan: {msg}", file=sys.stderr)
+
+
+def _color(args) -> bool:
+    if args.color == "always":
+        return True
+    if args.color == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return sys.stderr.isatty()
+
+
+def _report(comps, args) -> bool:
+    """Print the diagnostics of compilations; True if any has an error."""
+    from .diagnostics import render_json, render_text
+    from .diagnostics.render import diagnostics_as_data
+    errors = False
+    if args.format == "json":
+        items = []
+        for c in comps:
+            items.extend(diagnostics_as_data(c.sources, c.diagnostics))
+        sys.stdout.write(json.dumps(items, indent=2) + "\n")
+    first = True
+    for c in comps:
+        if args.format == "text" and c.diagnostics:
+            if not first:
+                sys.stderr.write("\n")  # one blank line between files, as between diagnostics
+            sys.stderr.write(render_text(c.sources, c.diagnostics, color=_color(args)))
+            first = False
+        errors |= not c.ok
+    if args.format == "text":
+        n_err = sum(1 for c in comps for d in c.diagnostics if d.is_error)
+        n_warn = sum(1 for c in comps for d in c.diagnostics if d.severity == "warning")
+        if n_err or n_warn:
+            parts = [f"{n_err} error{'s' * (n_err != 1)}"] if n_err else []
+            parts += [f"{n_warn} warning{'s' * (n_warn != 1)}"] if n_warn else []
+            sys.stderr.write(f"{'error' if n_err else 'warning'}: {', '.join(parts)} found\n")
+    return errors
+
+
+def _compile(path: str, args, **kw):
+    from .compiler import compile_path
+    from .passes import PASS_NAMES
+    from .ir.printer import program_text
+    from .tools.fmt import format_file
+    dump_after = getattr(args, "dump_after", None)
+    if dump_after is not None and dump_after not in PASS_NAMES:
+        raise _Usage(f"unknown pass `{dump_after}`; passes: {', '.join(PASS_NAMES)}")
+
+    def dump(name, ir):
+        if name == dump_after:
+            if name == "parse":
+                sys.stdout.write(format_file(ir, None))
+            else:
+                sys.stdout.write(program_text(ir))
+    return compile_path(path, dump=dump if dump_after else None, stop_after=dump_after, **kw)
+
+
+class _Usage(Exception):
+    pass
+
+
+def cmd_check(args) -> int:
+    from .passes.reading import InputError
+    if args.dump_after == "list":
+        from .passes import PASS_NAMES
+        print("\n".join(PASS_NAMES))
+        return EXIT_OK
+    comps = []
+    io_problem = False
+    for f in args.files:
+        try:
+            comps.append(_compile(f, args))
+        except InputError as e:
+            _err(str(e))
+            io_problem = True
+        except _Usage as e:
+            _err(str(e))
+            return EXIT_USAGE
+    errors = _report(comps, args)
+    if io_problem:
+        return EXIT_USAGE
+    return EXIT_ERRORS if errors else EXIT_OK
+
+
+def _write_out(text: str, output: str | None) -> int:
+    if output in (None, "-"):
+        sys.stdout.write(text)
+        return EXIT_OK
+    tmp = output + ".tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, output)  # nothing half-written is ever left at OUT
+    except OSError as e:
+        _err(f"cannot write {output}: {e.strerror}")
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_compile(args) -> int:
+    from .passes.context import Options
+    from .passes.reading import InputError
+    from .plan import build_plan, plan_dot, plan_json
+    from .registry import default_registry
+    if args.dump_after == "list":
+        from .passes import PASS_NAMES
+        print("\n".join(PASS_NAMES))
+        return EXIT_OK
+    opts = Options(optimize=not args.no_optimize, freeze=args.freeze)
+    try:
+        comp = _compile(args.file, args, options=opts)
+    except InputError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    except _Usage as e:
+        _err(str(e))
+        return EXIT_USAGE
+    errors = _report([comp], args)
+    if errors:
+        return EXIT_ERRORS
+    if args.dump_after:
+        return EXIT_OK
+    plan = build_plan(comp.program, comp.sources, default_registry())
+    text = plan_dot(plan) if args.emit == "dot" else plan_json(plan)
+    if args.format == "json" and not args.output:
+        return EXIT_OK  # stdout carries the diagnostics list
+    return _write_out(text, args.output)
+
+
+def cmd_fmt(args) -> int:
+    from .diagnostics import Sink, render_text
+    from .passes.reading import InputError, read_text
+    from .source import SourceMap
+    from .syntax.parser import parse
+    from .tools.fmt import format_file
+    status = EXIT_OK
+    unformatted = []
+    for path in args.files:
+        if not path.endswith(".rtn"):
+            _err(f"{path}: only .rtn files are formatted")
+            status = EXIT_USAGE
+            continue
+        try:
+            text, bad = read_text(path)
+        except InputError as e:
+            _err(str(e))
+            status = EXIT_USAGE
+            continue
+        sources = SourceMap()
+        src = sources.add(path, text, os.path.abspath(path))
+        sink = Sink()
+        file = parse(src, sink)
+        if bad is not None or sink.has_errors:
+            sys.stderr.write(render_text(sources, sink.sorted()))
+            _err(f"{path}: not formatted: fix the syntax errors first")
+            status = max(status, EXIT_ERRORS)
+            continue
+        out = format_file(file, src)
+        if args.stdout:
+            sys.stdout.write(out)
+        elif out != text:
+            if args.check:
+                unformatted.append(path)
+            else:
+                _write_out(out, path)
+                print(f"formatted {path}", file=sys.stderr)
+    if unformatted:
+        for p in unformatted:
+            print(f"would reformat {p}", file=sys.stderr)
+        status = max(status, EXIT_ERRORS)
+    return status
+
+
+def cmd_cells(args) -> int:
+    from .registry import default_registry
+    from .tools.cells import describe_cell, list_cells
+    reg = default_registry()
+    if args.type:
+        ct = reg.get(args.type)
+        if ct is None:
+            from .diagnostics import did_you_mean
+            sugg = did_you_mean(args.type, reg.names())
+            _err(f"no cell type `{args.type}`" + (f"; did you mean `{sugg}`?" if sugg else ""))
+            return EXIT_USAGE
+        if args.json:
+            sys.stdout.write(json.dumps(ct.schema, indent=2, sort_keys=True) + "\n")
+        else:
+            sys.stdout.write(describe_cell(reg, ct))
+        return EXIT_OK
+    if args.json:
+        data = {"cells": {n: reg.get(n).schema for n in reg.names()}, "queues": reg.queues}
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(list_cells(reg))
+    for p in reg.problems:
+        _err(f"warning: {p}")
+    return EXIT_OK
+
+
+def cmd_schema(args) -> int:
+    name = "plan.schema.json" if args.plan else "document.schema.json"
+    sys.stdout.write(resources.files("rattan.schemas").joinpath(name).read_text(encoding="utf-8"))
+    return EXIT_OK
+
+
+def cmd_convert(args) -> int:
+    from .tools.convert import convert_path
+    from .passes.reading import InputError
+    from .diagnostics import render_text
+    try:
+        text, sources, diags = convert_path(args.file)
+    except InputError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    if diags:
+        sys.stderr.write(render_text(sources, diags))
+    if text is None:
+        return EXIT_ERRORS
+    return _write_out(text, args.output)

@@ -1,0 +1,1 @@
+"""The compiler's intermediate representation: frozen nodes with spans, and values."""

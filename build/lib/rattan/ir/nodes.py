@@ -1,0 +1,139 @@
+"""IR nodes: a program is channels of cells and links, plus a timeline.
+
+Every node is frozen; passes build new nodes with `dataclasses.replace`.
+Parameters start as expressions bound to a scope (`Bound`), become folded
+values (`Value`) after `evaluate`, and plan-ready JSON (`config`) after
+`validate_params`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from ..source import Span
+from ..syntax import ast
+from .values import Value
+
+
+@dataclass(frozen=True, eq=False)
+class Scope:
+    """Lexical scope: names to bindings, with a parent. Built once by `resolve_names`."""
+    names: Mapping[str, "Binding"]
+    parent: "Scope | None" = None
+    base_dir: str | None = None  # folder of the file, for relative paths
+
+    def lookup(self, name: str) -> "Binding | None":
+        s: Scope | None = self
+        while s is not None:
+            b = s.names.get(name)
+            if b is not None:
+                return b
+            s = s.parent
+        return None
+
+    def visible(self) -> list[str]:
+        out, s = [], self
+        while s is not None:
+            out.extend(s.names)
+            s = s.parent
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Binding:
+    """What a name means: a constant, a compound parameter, a cell type, or an import alias."""
+    kind: str  # "let" | "param" | "type" | "module"
+    span: Span
+    expr: ast.Expr | None = None
+    scope: Scope | None = None  # where `expr` is evaluated
+    decl: ast.CellType | None = None
+    module: Scope | None = None
+    declared_type: str | None = None  # for "param": time, rate, ...
+
+
+@dataclass(frozen=True)
+class Bound:
+    """An expression together with the scope it is evaluated in."""
+    expr: ast.Expr
+    scope: Scope
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a cell as the user wrote it."""
+    name: str
+    name_span: Span
+    value: Bound | Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A cell instance. `type` is a registry name once compounds are expanded."""
+    name: str
+    type: str
+    params: tuple[Param, ...]
+    span: Span
+    type_span: Span
+    anonymous: bool = False
+    compound: Binding | None = None  # set for an unexpanded compound instance
+    config: Mapping[str, Any] | None = None  # plan-ready parameters, base units
+    trace: Mapping[str, Any] | None = None  # parsed trace, for *_trace cells
+    origin: str | None = None  # compound instance this cell was expanded from
+    origin_span: Span | None = None  # that instance, in the user's text
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Link:
+    """An edge from a node's output port to a node's input (nodes: cells or endpoints)."""
+    src: str
+    src_port: int | None
+    dst: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Change:
+    """A timeline change: set `cell.param` at `at`, or every `period` for `duration`."""
+    cell: str
+    param: str
+    value: Bound | Value | Any
+    target_span: Span
+    span: Span
+    at: Bound | int | None = None
+    period: Bound | int | None = None
+    duration: Bound | int | None = None
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    name_span: Span
+    endpoints: tuple[Endpoint, ...]
+    cells: tuple[Cell, ...]
+    links: tuple[Link, ...]
+    timeline: tuple[Change, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One loaded file and the files it imports."""
+    path: str | None
+    file: ast.File
+    imports: tuple[tuple[ast.Import, int], ...]  # (statement, index of the imported unit)
+
+
+@dataclass(frozen=True)
+class Program:
+    """The whole compilation: loaded files, then channels."""
+    units: tuple[Unit, ...] = ()
+    channels: tuple[Channel, ...] = ()
+    settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))

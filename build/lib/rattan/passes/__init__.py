@@ -1,0 +1,34 @@
+"""The compiler's passes, in the order they run. Each is `pass(program, context) -> program`.
+
+Checking passes always run, so that one compilation reports every error it can;
+optimizing passes run only on a program without errors.
+"""
+from .check_graph import check_graph
+from .check_timeline import check_timeline
+from .evaluate import evaluate
+from .expand_compounds import expand_compounds
+from .load_imports import load_imports
+from .load_traces import load_traces
+from .optimize import eliminate_dead, fuse_cells, remove_noops
+from .resolve_names import resolve_names
+from .validate_params import validate_params
+
+CHECKS = [
+    load_imports,
+    resolve_names,
+    expand_compounds,
+    evaluate,
+    validate_params,
+    check_graph,
+    load_traces,
+    check_timeline,
+]
+
+OPTIMIZATIONS = [
+    remove_noops,
+    fuse_cells,
+    eliminate_dead,
+]
+
+PIPELINE = CHECKS + OPTIMIZATIONS
+PASS_NAMES = ["parse"] + [p.__name__ for p in PIPELINE]

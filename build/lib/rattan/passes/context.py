@@ -1,0 +1,24 @@
+"""What every pass receives besides the IR: sources, the diagnostic sink, the registry, options."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..diagnostics import Sink
+from ..registry import Registry
+from ..source import SourceMap
+
+
+@dataclass
+class Options:
+    """Compiler switches (see `rattan compile --help`)."""
+    optimize: bool = True
+    # Assume no control API will touch this plan: no-op named cells may go too.
+    freeze: bool = False
+
+
+@dataclass
+class Context:
+    sources: SourceMap
+    sink: Sink
+    registry: Registry
+    options: Options = field(default_factory=Options)

@@ -1,0 +1,163 @@
+"""Pass `load_traces`: find and parse the trace file of every `*_trace` cell.
+
+Requires: `validate_params` (paths are resolved against the file that names them).
+Guarantees: each trace cell carries `trace`, the parsed trace in base units, or
+a diagnostic: file missing (RTN050) or malformed (RTN051, with the line).
+
+Formats:
+- bandwidth (`x-trace: bw`): Mahimahi. One integer per line, a time in ms at
+  which one 1500-byte packet may leave; non-decreasing; the last time is the
+  period of the trace.
+- delay and loss (`x-trace: delay | loss`): one `TIME VALUE` pair per line,
+  a step function from the start of the run. TIME is a quantity (`1.5s`) or a
+  number of ms; VALUE is a time (`20ms`) for delay, a probability (`1%` or
+  `0.01`) for loss. `#` starts a comment.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from fractions import Fraction
+from types import MappingProxyType
+
+from ..ir.nodes import Program
+from ..units import NUMBER, TIME, UNITS, split_quantity
+from .context import Context
+
+_CACHE: dict[tuple[str, str, float, int], object] = {}
+
+
+class TraceError(ValueError):
+    """A malformed trace; the message names the line."""
+
+
+def parse_mahimahi(text: str) -> dict:
+    """Delivery opportunities in ns and the period, from a Mahimahi trace."""
+    times: list[int] = []
+    last = 0
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if not s:
+            continue
+        try:
+            ms = int(s)
+        except ValueError:
+            raise TraceError(f"line {n}: `{s[:40]}` is not a whole number of milliseconds") from None
+        if ms < 0:
+            raise TraceError(f"line {n}: negative time {ms}")
+        if ms < last:
+            raise TraceError(f"line {n}: time {ms} ms is before the previous line's {last} ms")
+        last = ms
+        times.append(ms * 1_000_000)
+    if not times:
+        raise TraceError("the trace has no lines")
+    if last == 0:
+        raise TraceError("the trace lasts 0 ms: its last line must be a time after 0")
+    return {"format": "mahimahi", "mtu_bytes": 1500, "period_ns": last * 1_000_000,
+            "opportunities_ns": times}
+
+
+def _step_value(tok: str, kind: str, n: int):
+    q = split_quantity(tok)
+    if q is None:
+        try:
+            x = Fraction(tok)
+        except ValueError:
+            raise TraceError(f"line {n}: `{tok}` is not a number") from None
+        dim, scale = (TIME, Fraction(1, 1000)) if kind == "time_ms" else (NUMBER, Fraction(1))
+    else:
+        num, unit = q
+        if unit not in UNITS:
+            raise TraceError(f"line {n}: unknown unit `{unit}`")
+        dim, scale = UNITS[unit]
+        x = Fraction(num)
+    x *= scale
+    want = TIME if kind in ("time", "time_ms") else NUMBER
+    if dim != want:
+        raise TraceError(f"line {n}: `{tok}` is not a {'time' if want == TIME else 'probability'}")
+    if want == TIME:
+        return round(x * 10**9)
+    if not 0 <= x <= 1:
+        raise TraceError(f"line {n}: `{tok}` is not a probability in [0, 1]")
+    return float(x)
+
+
+def parse_steps(text: str, kind: str) -> dict:
+    """A `TIME VALUE` step trace for delay (`kind="delay"`) or loss."""
+    steps = []
+    last = -1
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.split("#", 1)[0].strip()
+        if not s:
+            continue
+        parts = s.replace(",", " ").split()
+        if len(parts) != 2:
+            raise TraceError(f"line {n}: expected `TIME VALUE`, found `{s[:40]}`")
+        t = _step_value(parts[0], "time_ms", n)
+        v = _step_value(parts[1], "time" if kind == "delay" else "probability", n)
+        if t <= last:
+            raise TraceError(f"line {n}: times must increase")
+        last = t
+        steps.append([t, v])
+    if not steps:
+        raise TraceError("the trace has no lines")
+    return {"format": "steps", "steps": steps}
+
+
+def read_trace(path: str, kind: str) -> dict:
+    """Parse a trace file (cached by path, size and modification time)."""
+    st = os.stat(path)
+    key = (path, kind, st.st_mtime, st.st_size)
+    hit = _CACHE.get(key)
+    if hit is None:
+        with open(path, "rb") as f:
+            data = f.read()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TraceError("the file is not text") from None
+        ext = os.path.splitext(path)[1].lower()
+        if ext in (".json", ".toml"):  # upstream Rattan's netem-trace models
+            from ..frontends.netem_trace import ModelError, parse_model
+            try:
+                hit = parse_model(text, ext[1:], kind)
+            except ModelError as e:
+                raise TraceError(str(e)) from None
+        else:
+            hit = parse_mahimahi(text) if kind == "bw" else parse_steps(text, kind)
+        _CACHE[key] = hit
+    return hit
+
+
+def load_traces(prog: Program, ctx: Context) -> Program:
+    channels = []
+    for ch in prog.channels:
+        cells = []
+        for c in ch.cells:
+            ct = ctx.registry.get(c.type)
+            if ct is None or c.config is None:
+                cells.append(c)
+                continue
+            for name, prop in ct.properties.items():
+                kind = prop.get("x-trace")
+                if not kind or name not in c.config:
+                    continue
+                path = c.config[name]
+                span = next((p.value.span for p in c.params if p.name == name), c.span)
+                shown = os.path.relpath(path) if not path.startswith("..") else path
+                if not os.path.isfile(path):
+                    ctx.sink.emit("RTN050", f"trace file `{shown}` not found", span,
+                                  help="relative paths start at the folder of the file that names them")
+                    break
+                try:
+                    trace = read_trace(path, kind)
+                except TraceError as e:
+                    ctx.sink.emit("RTN051", f"malformed trace `{os.path.basename(path)}`: {e}", span)
+                    break
+                except OSError as e:
+                    ctx.sink.emit("RTN050", f"cannot read trace `{shown}`: {e.strerror}", span)
+                    break
+                c = replace(c, trace=MappingProxyType(trace))
+            cells.append(c)
+        channels.append(replace(ch, cells=tuple(cells)))
+    return replace(prog, channels=tuple(channels))

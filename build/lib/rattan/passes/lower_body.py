@@ -1,0 +1,228 @@
+"""Lowering a channel body or a `cell type` body into cells, links and timeline changes.
+
+Shared by `resolve_names` (channels) and `expand_compounds` (compound bodies), so
+that both read chains, declarations and timelines by exactly the same rules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from ..diagnostics import Label, did_you_mean
+from ..ir.nodes import Binding, Bound, Cell, Change, Endpoint, Link, Param, Scope
+from ..source import Span
+from ..syntax import ast
+from .context import Context
+
+DEFAULT_ENDPOINTS = ("left", "right")
+
+
+@dataclass
+class Lowered:
+    endpoints: tuple[Endpoint, ...]
+    cells: tuple[Cell, ...]
+    links: tuple[Link, ...]
+    timeline: tuple[Change, ...]
+    scope: Scope
+
+
+def bind_lets(stmts, parent: Scope | None, ctx: Context, base_dir: str | None,
+              extra: dict[str, Binding] | None = None) -> Scope:
+    """A scope holding the `let`s (and `cell type`s) of one body; redefinitions are RTN010."""
+    names: dict[str, Binding] = dict(extra or {})
+    scope = Scope(MappingProxyType(names), parent, base_dir)
+    for st in stmts:
+        if isinstance(st, ast.Let):
+            name, span, b = st.name, st.name_span, Binding("let", st.name_span, expr=st.value, scope=scope)
+        elif isinstance(st, ast.CellType):
+            name, span, b = st.name, st.name_span, Binding("type", st.name_span, decl=st, scope=scope)
+        else:
+            continue
+        if name in names:
+            ctx.sink.emit("RTN010", f"`{name}` is defined twice in this scope", span,
+                          labels=[Label(names[name].span, "first defined here")],
+                          help="rename one of them")
+            continue
+        names[name] = b
+    return scope
+
+
+def resolve_type(name: ast.Name, scope: Scope, ctx: Context) -> tuple[str, Binding | None] | None:
+    """A cell type name: a compound binding in scope, or a registry type. None if unknown."""
+    parts = name.parts
+    b = scope.lookup(parts[0])
+    if len(parts) == 1:
+        if b is not None and b.kind == "type":
+            return parts[0], b
+        if ctx.registry.get(parts[0]) is not None:
+            return parts[0], None
+    elif b is not None and b.kind == "module" and len(parts) == 2:
+        inner = b.module.names.get(parts[1])
+        if inner is not None and inner.kind == "type":
+            return name.text, inner
+    choices = ctx.registry.names() + [n for n in scope.visible() if (scope.lookup(n) or Binding("", name.span)).kind == "type"]
+    sugg = did_you_mean(name.text, choices)
+    ctx.sink.emit("RTN012", f"unknown cell type `{name.text}`", name.span,
+                  help=f"did you mean `{sugg}`?" if sugg else "`rattan cells` lists every cell type",
+                  fix=sugg)
+    return None
+
+
+def _params(fields: tuple[ast.Field, ...], scope: Scope, ctx: Context) -> tuple[Param, ...]:
+    seen: dict[str, Span] = {}
+    out = []
+    for f in fields:
+        if f.name in seen:
+            ctx.sink.emit("RTN015", f"parameter `{f.name}` is given twice", f.name_span,
+                          labels=[Label(seen[f.name], "first given here")])
+            continue
+        seen[f.name] = f.name_span
+        out.append(Param(f.name, f.name_span, Bound(f.value, scope), f.span))
+    return tuple(out)
+
+
+def lower_body(body, scope: Scope, prefix: str, ctx: Context, *, compound: bool) -> Lowered:
+    """Cells, links and changes of one body. Names get `prefix` (``"up."`` inside compounds)."""
+    sink = ctx.sink
+    endpoints: list[Endpoint] = []
+    ep_stmt = None
+    for st in body:
+        if isinstance(st, ast.Endpoints):
+            if compound:
+                sink.emit("RTN033", "a `cell type` has the fixed endpoints `in` and `out`", st.span)
+                continue
+            if ep_stmt is not None:
+                sink.emit("RTN010", "`endpoints` is given twice in this channel", st.span,
+                          labels=[Label(ep_stmt.span, "first given here")])
+                continue
+            ep_stmt = st
+            seen: dict[str, Span] = {}
+            for n, sp in st.names:
+                if n in seen:
+                    sink.emit("RTN010", f"endpoint `{n}` is named twice", sp,
+                              labels=[Label(seen[n], "first named here")])
+                    continue
+                seen[n] = sp
+                endpoints.append(Endpoint(n, sp))
+    if compound:
+        endpoints = [Endpoint("in", Span(0, 0, 0)), Endpoint("out", Span(0, 0, 0))]
+    elif ep_stmt is None:
+        endpoints = [Endpoint(n, Span(0, 0, 0)) for n in DEFAULT_ENDPOINTS]
+    ep_names = {e.name for e in endpoints}
+
+    cells: dict[str, Cell] = {}
+    cell_spans: dict[str, Span] = {}
+    for st in body:
+        if not isinstance(st, ast.CellDecl):
+            continue
+        if st.name in ep_names:
+            sink.emit("RTN010", f"`{st.name}` is already an endpoint of this "
+                      f"{'cell type' if compound else 'channel'}", st.name_span)
+            continue
+        if st.name in cells:
+            sink.emit("RTN010", f"cell `{st.name}` is declared twice", st.name_span,
+                      labels=[Label(cell_spans[st.name], "first declared here")])
+            continue
+        cell_spans[st.name] = st.name_span
+        cells[st.name] = _make_cell(prefix + st.name, st.type, st.params, st.span, scope, ctx, False)
+
+    anon_count: dict[str, int] = {}
+    links: list[Link] = []
+    local_to_full = {n: prefix + n for n in cells}
+    for e in endpoints:
+        local_to_full[e.name] = e.name if not compound else e.name
+
+    def element_node(el, position: int, last: bool) -> str | None:
+        if isinstance(el, ast.Inline):
+            base = el.type.parts[-1]
+            while True:
+                anon_count[base] = anon_count.get(base, 0) + 1
+                local = f"{base}_{anon_count[base]}" if not compound or anon_count[base] > 1 else base
+                if local not in cells and local not in ep_names:
+                    break
+            cell = _make_cell(prefix + local, el.type, el.params, el.span, scope, ctx, True)
+            cells[local] = cell
+            local_to_full[local] = prefix + local
+            return local
+        name = el.name
+        if len(name.parts) != 1:
+            sink.emit("RTN040", f"`{name.text}` is not a cell or endpoint of this "
+                      f"{'cell type' if compound else 'channel'}", name.span,
+                      help="declare a compound cell first: `cell x: " + name.text + " { ... }`")
+            return None
+        n = name.parts[0]
+        if n in cells or n in ep_names:
+            return n
+        sugg = did_you_mean(n, list(cells) + list(ep_names))
+        helps = [f"did you mean `{sugg}`?"] if sugg else []
+        if not sugg and not compound and not ep_stmt and n not in DEFAULT_ENDPOINTS:
+            helps.append("declare it with `cell NAME: TYPE { ... }` or list it in `endpoints`")
+        b = scope.lookup(n)
+        if b is not None and b.kind == "type" or ctx.registry.get(n) is not None:
+            helps = [f"`{n}` is a cell type: write `{n} {{ ... }}` for an anonymous cell"]
+        sink.emit("RTN040", f"unknown cell or endpoint `{n}`", name.span, help=helps, fix=sugg)
+        return sugg  # recover as the suggested name, so that the rest of the graph is checked as meant
+
+    for st in body:
+        if not isinstance(st, ast.Chain):
+            continue
+        nodes = [element_node(el, i, i == len(st.elements) - 1) for i, el in enumerate(st.elements)]
+        for i in range(len(st.elements) - 1):
+            a, b = nodes[i], nodes[i + 1]
+            ea, eb = st.elements[i], st.elements[i + 1]
+            port = ea.port if isinstance(ea, ast.Ref) else None
+            if isinstance(eb, ast.Ref) and eb.port is not None and i + 1 == len(st.elements) - 1:
+                sink.emit("RTN044", "a port selects an output; the last element of a chain only receives",
+                          eb.span, help=f"write `{eb.name.text}` without `[{eb.port}]`")
+            if a is None or b is None:
+                continue
+            if port is not None and a in ep_names:
+                sink.emit("RTN044", f"endpoint `{a}` has a single output; it takes no port", ea.span)
+                port = None
+            if compound and a == "out":
+                sink.emit("RTN033", "`out` only receives: nothing can follow it", ea.span)
+                continue
+            if compound and b == "in":
+                sink.emit("RTN033", "`in` only sends: nothing can lead into it", eb.span)
+                continue
+            links.append(Link(local_to_full[a], port, local_to_full[b],
+                              ea.span.to(eb.span)))
+
+    timeline: list[Change] = []
+    for st in body:
+        if isinstance(st, (ast.At, ast.Every)):
+            if compound:
+                sink.emit("RTN033", "timelines belong in a channel, not in a `cell type`", st.span)
+                continue
+            for asg in st.assigns:
+                parts = asg.target.parts
+                if len(parts) < 2:
+                    sink.emit("RTN060", f"`{asg.target.text}` names no parameter: write `CELL.PARAM`",
+                              asg.target.span)
+                    continue
+                ch = Change(".".join(parts[:-1]), parts[-1], Bound(asg.value, scope),
+                            asg.target.span, asg.span)
+                if isinstance(st, ast.At):
+                    ch = Change(ch.cell, ch.param, ch.value, ch.target_span, ch.span, at=Bound(st.time, scope))
+                else:
+                    ch = Change(ch.cell, ch.param, ch.value, ch.target_span, ch.span,
+                                period=Bound(st.period, scope), duration=Bound(st.duration, scope))
+                timeline.append(ch)
+        elif isinstance(st, ast.Import):
+            sink.emit("RTN001", "`import` belongs at the top of a file", st.span)
+        elif isinstance(st, ast.Channel):
+            sink.emit("RTN001", "a channel cannot be defined inside another channel or cell type", st.span)
+        elif isinstance(st, ast.CellType) and not compound:
+            pass  # a cell type local to a channel: bound by bind_lets
+
+    return Lowered(tuple(endpoints), tuple(cells.values()), tuple(links), tuple(timeline), scope)
+
+
+def _make_cell(full_name: str, type_name: ast.Name, fields, span: Span, scope: Scope,
+               ctx: Context, anonymous: bool) -> Cell:
+    resolved = resolve_type(type_name, scope, ctx)
+    params = _params(fields, scope, ctx)
+    if resolved is None:
+        return Cell(full_name, "?" + type_name.text, params, span, type_name.span, anonymous)
+    tname, binding = resolved
+    return Cell(full_name, tname, params, span, type_name.span, anonymous, compound=binding)

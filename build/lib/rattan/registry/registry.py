@@ -1,0 +1,198 @@
+"""Load every cell type's JSON Schema (built-in folders and `rattan.cells` plugins).
+
+A cell type's schema is the single source of its parameters; this module only
+reads schemas and answers questions about them (ports, no-op conditions,
+runtime-changeable parameters). Plugins are treated exactly like built-ins.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any, Mapping
+
+ENTRY_POINT_GROUP = "rattan.cells"
+QUEUE_REF = "rattan:queue"
+
+
+@dataclass(frozen=True)
+class CellType:
+    """One registered cell type: its name, schema and where it came from."""
+
+    name: str
+    schema: Mapping[str, Any]
+    origin: str  # "builtin" or "plugin <distribution>"
+    folder: str | None = None
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        return self.schema.get("x-rattan", {}) or {}
+
+    @property
+    def properties(self) -> Mapping[str, Any]:
+        return self.schema.get("properties", {})
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(self.schema.get("required", ()))
+
+    @property
+    def description(self) -> str:
+        return self.schema.get("description", "")
+
+    def runtime_params(self) -> tuple[str, ...]:
+        """Parameters the control API and timelines may change while running."""
+        return tuple(k for k, v in self.properties.items() if v.get("x-runtime"))
+
+    def output_count(self, config: Mapping[str, Any]) -> int:
+        """Number of output ports for a given configuration."""
+        spec = self.meta.get("outputs", 1)
+        if isinstance(spec, int):
+            return spec
+        best = -1
+        for pointer in spec.get("max_of", ()):
+            for v in _pointer_values(config, pointer):
+                if isinstance(v, int) and not isinstance(v, bool):
+                    best = max(best, v)
+        return best + 1
+
+    def is_noop(self, config: Mapping[str, Any]) -> bool:
+        """True when this configuration provably leaves every packet unchanged."""
+        cond = self.meta.get("noop_when")
+        if cond is None:
+            return False
+        return all(config.get(k) == v for k, v in cond.items())
+
+
+def _pointer_values(doc: Any, pointer: str):
+    parts = [p for p in pointer.split("/") if p]
+    nodes = [doc]
+    for p in parts:
+        nxt = []
+        for n in nodes:
+            if p == "*" and isinstance(n, list):
+                nxt.extend(n)
+            elif isinstance(n, Mapping) and p in n:
+                nxt.append(n[p])
+        nodes = nxt
+    return nodes
+
+
+class Registry:
+    """Every cell type and queue kind known to this process."""
+
+    def __init__(self) -> None:
+        self.cells: dict[str, CellType] = {}
+        self.queues: dict[str, Mapping[str, Any]] = {}
+        self.problems: list[str] = []  # plugins that failed to load, shown by `rattan cells`
+
+    # -- loading
+    def add_cell(self, schema: Mapping[str, Any], origin: str, folder: str | None = None) -> CellType:
+        """Register a cell type from its schema (its `title` is the type name)."""
+        name = schema.get("title")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"cell schema from {origin} has no valid `title`")
+        if name in self.cells:
+            raise ValueError(f"cell type `{name}` from {origin} is already registered "
+                             f"by {self.cells[name].origin}")
+        ct = CellType(name, schema, origin, folder)
+        self.cells[name] = ct
+        return ct
+
+    def load_folder(self, folder: Path, origin: str) -> CellType:
+        """Register the cell whose `cell.schema.json` is in this folder."""
+        schema = json.loads((folder / "cell.schema.json").read_text(encoding="utf-8"))
+        return self.add_cell(schema, origin, str(folder))
+
+    def load_builtins(self) -> None:
+        """All of stdlib_cells/: one folder per cell, queue kinds in queues/."""
+        root = resources.files("rattan.stdlib_cells")
+        for entry in sorted(root.iterdir(), key=lambda p: p.name):
+            if entry.is_dir() and entry.joinpath("cell.schema.json").is_file():
+                schema = json.loads(entry.joinpath("cell.schema.json").read_text(encoding="utf-8"))
+                self.add_cell(schema, "builtin", str(entry))
+        qdir = root.joinpath("queues")
+        if qdir.is_dir():
+            for entry in sorted(qdir.iterdir(), key=lambda p: p.name):
+                if entry.name.endswith(".schema.json"):
+                    schema = json.loads(entry.read_text(encoding="utf-8"))
+                    self.queues[entry.name[: -len(".schema.json")]] = schema
+
+    def load_plugins(self) -> None:
+        """Cells from the `rattan.cells` entry point group.
+
+        An entry point names either a folder (str or Path) holding `cell.schema.json`,
+        a schema dict, or a callable returning one of those (or a list of them).
+        """
+        try:
+            eps = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        except Exception as e:  # a broken installed distribution must not break the compiler
+            self.problems.append(f"cannot list plugins: {e}")
+            return
+        for ep in sorted(eps, key=lambda e: e.name):
+            dist = getattr(getattr(ep, "dist", None), "name", None) or ep.value
+            origin = f"plugin {dist}"
+            try:
+                obj = ep.load()
+                if callable(obj):
+                    obj = obj()
+                for item in obj if isinstance(obj, list) else [obj]:
+                    if isinstance(item, (str, Path)):
+                        self.load_folder(Path(item), origin)
+                    elif isinstance(item, Mapping):
+                        self.add_cell(item, origin)
+                    else:
+                        raise TypeError(f"entry point returned {type(item).__name__}")
+            except Exception as e:
+                self.problems.append(f"plugin `{ep.name}` ({ep.value}): {e}")
+
+    # -- queries
+    def get(self, name: str) -> CellType | None:
+        return self.cells.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self.cells)
+
+    def resolver(self):
+        """A `referencing` registry that resolves `rattan:queue` and every queue kind."""
+        from referencing import Registry as RefRegistry, Resource
+        from referencing.jsonschema import DRAFT202012
+
+        resources_ = [(f"rattan:queue/{k}", Resource.from_contents(s, default_specification=DRAFT202012))
+                      for k, s in self.queues.items()]
+        union = {"oneOf": [{"$ref": f"rattan:queue/{k}"} for k in sorted(self.queues)]}
+        resources_.append((QUEUE_REF, Resource.from_contents(union, default_specification=DRAFT202012)))
+        return RefRegistry().with_resources(resources_)
+
+    def inline_refs(self, schema: Any) -> Any:
+        """A copy of a schema with every `rattan:queue` reference replaced by its definition.
+
+        Validators then never go through reference resolution, which dominates
+        validation time for large files.
+        """
+        if isinstance(schema, Mapping):
+            if schema.get("$ref") == QUEUE_REF:
+                return self.inline_refs(self.deref(schema))
+            return {k: self.inline_refs(v) for k, v in schema.items()}
+        if isinstance(schema, list):
+            return [self.inline_refs(v) for v in schema]
+        return schema
+
+    def deref(self, prop: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A property schema with `rattan:queue` replaced by the union of queue kinds."""
+        if prop.get("$ref") == QUEUE_REF:
+            merged = {k: v for k, v in prop.items() if k != "$ref"}
+            merged["oneOf"] = [self.queues[k] for k in sorted(self.queues)]
+            return merged
+        return prop
+
+
+@lru_cache(maxsize=1)
+def default_registry() -> Registry:
+    """Built-ins plus installed plugins, loaded once per process."""
+    reg = Registry()
+    reg.load_builtins()
+    reg.load_plugins()
+    return reg
