@@ -1,2 +1,0 @@
-"""Rattan: a network path emulator. The package: compiler, registry, engine binding, tools."""
-__version__ = "0.1.0"

@@ -1,1 +1,0 @@
-"""Front ends that turn other input formats (upstream Rattan TOML/YAML) into the `.rtn` AST."""

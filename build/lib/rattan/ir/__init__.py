@@ -1,1 +1,0 @@
-"""The compiler's intermediate representation: frozen nodes with spans, and values."""

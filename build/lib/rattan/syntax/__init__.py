@@ -1,1 +1,0 @@
-"""Syntax of `.rtn`: the Lark grammar, the post-lexer, the parser and the AST."""

@@ -1,1 +1,0 @@
-"""Tools over the AST: the formatter (`rattan fmt`) and the converter (`rattan convert`)."""
