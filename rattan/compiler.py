@@ -76,24 +76,25 @@ def _compile_source(src: Source, sources: SourceMap, *, options: Options | None 
     if stop_after == "parse":
         comp.diagnostics = sink.sorted()
         return comp
-    passes = list(CHECKS)
+    # Checks always run, so one compilation reports every error it can; optimizations
+    # only run on a program without errors.
+    prog, stopped = _run(CHECKS, prog, ctx, dump, stop_after)
+    if not stopped and not sink.has_errors and ctx.options.optimize:
+        prog, _ = _run(OPTIMIZATIONS, prog, ctx, dump, stop_after)
+    comp.program = prog
+    comp.diagnostics = sink.sorted()
+    return comp
+
+
+def _run(passes, prog: Program, ctx: Context, dump, stop_after: str | None) -> tuple[Program, bool]:
+    """Apply passes in order; (result, True) if `stop_after` named one of them."""
     for p in passes:
         prog = p(prog, ctx)
         if dump:
             dump(p.__name__, prog)
         if stop_after == p.__name__:
-            break
-    else:
-        if not sink.has_errors and ctx.options.optimize:
-            for p in OPTIMIZATIONS:
-                prog = p(prog, ctx)
-                if dump:
-                    dump(p.__name__, prog)
-                if stop_after == p.__name__:
-                    break
-    comp.program = prog
-    comp.diagnostics = sink.sorted()
-    return comp
+            return prog, True
+    return prog, False
 
 
 def compile_path(path: str, **kw) -> Compilation:
