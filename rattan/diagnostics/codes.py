@@ -42,6 +42,7 @@ _TABLE = [
     ("RTN031", "error", "import cycle"),
     ("RTN032", "error", "recursive cell type"),
     ("RTN033", "error", "misuse of `in` or `out`"),
+    ("RTN034", "error", "unknown parameter type"),
     # Graph
     ("RTN040", "error", "unknown cell or endpoint in a chain"),
     ("RTN041", "error", "cycle in the cell graph"),

@@ -32,6 +32,15 @@ class Scope:
             s = s.parent
         return None
 
+    def names_of_kind(self, *kinds: str) -> list[str]:
+        """Every visible name bound to one of these kinds ("let", "param", "type", "module")."""
+        out = []
+        for n in self.visible():
+            b = self.lookup(n)
+            if b is not None and b.kind in kinds:
+                out.append(n)
+        return out
+
     def visible(self) -> list[str]:
         out, s = [], self
         while s is not None:

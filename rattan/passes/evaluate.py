@@ -185,8 +185,7 @@ class Evaluator:
         return QtyV(a.q / b.q, e.span, a.percent)
 
     def unknown_in_scope(self, v: SymV, scope: Scope) -> None:
-        sugg = did_you_mean(v.name, [n for n in scope.visible()
-                                     if (scope.lookup(n) or Binding("", v.span)).kind in ("let", "param")])
+        sugg = did_you_mean(v.name, scope.names_of_kind("let", "param"))
         self.ctx.sink.emit("RTN011", f"unknown name `{v.name}`", v.span,
                            help=f"did you mean `{sugg}`?" if sugg else "define it with `let`", fix=sugg)
         raise _Fail
@@ -212,8 +211,7 @@ def symbol_suggestion(sym: SymV, scope: Scope | None) -> str | None:
     """The `let` or parameter a bare name most likely meant."""
     if scope is None:
         return None
-    return did_you_mean(sym.name, [n for n in scope.visible()
-                                   if (scope.lookup(n) or Binding("", sym.span)).kind in ("let", "param")])
+    return did_you_mean(sym.name, scope.names_of_kind("let", "param"))
 
 
 def evaluate(prog: Program, ctx: Context) -> Program:

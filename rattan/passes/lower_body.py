@@ -36,6 +36,7 @@ def bind_lets(stmts, parent: Scope | None, ctx: Context, base_dir: str | None,
             name, span, b = st.name, st.name_span, Binding("let", st.name_span, expr=st.value, scope=scope)
         elif isinstance(st, ast.CellType):
             name, span, b = st.name, st.name_span, Binding("type", st.name_span, decl=st, scope=scope)
+            _check_param_types(st, ctx)
         else:
             continue
         if name in names:
@@ -45,6 +46,17 @@ def bind_lets(stmts, parent: Scope | None, ctx: Context, base_dir: str | None,
             continue
         names[name] = b
     return scope
+
+
+def _check_param_types(decl: ast.CellType, ctx: Context) -> None:
+    """Every parameter of a compound type names a known type (RTN034)."""
+    from .evaluate import PARAM_TYPES
+    for p in decl.params:
+        if p.type_name not in PARAM_TYPES:
+            sugg = did_you_mean(p.type_name, PARAM_TYPES)
+            ctx.sink.emit("RTN034", f"unknown type `{p.type_name}` for parameter `{p.name}`", p.type_span,
+                          help=(f"did you mean `{sugg}`? " if sugg else "") + "types are "
+                          + ", ".join(f"`{t}`" for t in sorted(PARAM_TYPES)), fix=sugg)
 
 
 def resolve_type(name: ast.Name, scope: Scope, ctx: Context) -> tuple[str, Binding | None] | None:
@@ -60,7 +72,7 @@ def resolve_type(name: ast.Name, scope: Scope, ctx: Context) -> tuple[str, Bindi
         inner = b.module.names.get(parts[1])
         if inner is not None and inner.kind == "type":
             return name.text, inner
-    choices = ctx.registry.names() + [n for n in scope.visible() if (scope.lookup(n) or Binding("", name.span)).kind == "type"]
+    choices = ctx.registry.names() + scope.names_of_kind("type")
     sugg = did_you_mean(name.text, choices)
     ctx.sink.emit("RTN012", f"unknown cell type `{name.text}`", name.span,
                   help=f"did you mean `{sugg}`?" if sugg else "`rattan cells` lists every cell type",
@@ -132,7 +144,7 @@ def lower_body(body, scope: Scope, prefix: str, ctx: Context, *, compound: bool)
     for e in endpoints:
         local_to_full[e.name] = e.name if not compound else e.name
 
-    def element_node(el, position: int, last: bool) -> str | None:
+    def element_node(el) -> str | None:
         if isinstance(el, ast.Inline):
             base = el.type.parts[-1]
             while True:
@@ -166,7 +178,7 @@ def lower_body(body, scope: Scope, prefix: str, ctx: Context, *, compound: bool)
     for st in body:
         if not isinstance(st, ast.Chain):
             continue
-        nodes = [element_node(el, i, i == len(st.elements) - 1) for i, el in enumerate(st.elements)]
+        nodes = [element_node(el) for el in st.elements]
         for i in range(len(st.elements) - 1):
             a, b = nodes[i], nodes[i + 1]
             ea, eb = st.elements[i], st.elements[i + 1]
