@@ -26,4 +26,8 @@ for d in sorted(os.listdir(os.path.join(HERE, "stdlib_cells"))):
         package_data[name] = ["*.json", "*.md", "*.c", "*.h"]
 packages += list(DATA_ROOTS)
 
-setup(packages=packages, package_dir=package_dir, package_data=package_data)
+package_data["rattan.engine"] = ["csrc/*.c", "csrc/*.h"]
+
+# The C engine is compiled by cffi (API mode) at install time.
+setup(packages=packages, package_dir=package_dir, package_data=package_data,
+      cffi_modules=["rattan/engine/build.py:ffibuilder"])

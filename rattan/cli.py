@@ -62,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
                         description="Write the .rtn equivalent of an upstream Rattan TOML or YAML file.")
     sp.add_argument("file", metavar="FILE")
     sp.add_argument("-o", "--output", metavar="FILE.rtn", help="write here instead of stdout")
+    sp = sub.add_parser("sim", help="run a topology in virtual time with synthetic traffic",
+                        description="Run one channel in virtual time with synthetic flows; deterministic "
+                                    "for a given seed.")
+    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("--flow", action="append", default=[], metavar="SPEC",
+                    help="SRC->DST:KIND:RATE[:size=S], KIND cbr or poisson, e.g. 'left->right:cbr:20Mbps' "
+                         "(repeatable; default size 1500B)")
+    sp.add_argument("--duration", required=True, metavar="T", help="virtual time to run, e.g. 10s")
+    sp.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    sp.add_argument("--channel", metavar="NAME", help="which channel, if the file has several")
+    sp.add_argument("--json", action="store_true", help="print the result document as JSON")
     return p
 
 

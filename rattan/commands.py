@@ -229,3 +229,54 @@ def cmd_convert(args) -> int:
     if text is None:
         return EXIT_ERRORS
     return _write_out(text, args.output)
+
+
+def cmd_sim(args) -> int:
+    from .diagnostics import render_text
+    from .engine import EngineError
+    from .passes.reading import InputError
+    from .plan import build_plan
+    from .registry import default_registry
+    from .runtime.sim import SimError, run
+    from .compiler import compile_path
+    try:
+        comp = compile_path(args.file)
+    except InputError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    if comp.diagnostics:
+        sys.stderr.write(render_text(comp.sources, comp.diagnostics, color=sys.stderr.isatty()))
+    if not comp.ok:
+        return EXIT_ERRORS
+    plan = build_plan(comp.program, comp.sources, default_registry())
+    try:
+        result = run(plan, args.channel, args.flow, args.duration, args.seed)
+    except SimError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    except EngineError as e:
+        _err(f"cannot simulate: {e}")
+        return EXIT_USAGE
+    if args.json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        sys.stdout.write(_sim_table(result))
+    return EXIT_OK
+
+
+def _sim_table(r: dict) -> str:
+    """The result for a person: one line per flow and per cell."""
+    lines = [f"channel {r['channel']}, {r['duration_s']:g} s of virtual time, seed {r['seed']}", "",
+             f"{'flow':<24} {'sent':>9} {'received':>9} {'loss':>7} {'throughput':>14} "
+             f"{'delay p50':>10} {'p99':>10}"]
+    for f in r["flows"]:
+        loss = 1 - f["received_packets"] / f["sent_packets"] if f["sent_packets"] else 0.0
+        name = f"{f['src']}->{f['dst']} {f['kind']}"
+        lines.append(f"{name:<24} {f['sent_packets']:>9} {f['received_packets']:>9} {loss:>7.2%} "
+                     f"{f['throughput_bps'] / 1e6:>9.3f} Mbps {f['delay_ms']['p50']:>7.3f} ms "
+                     f"{f['delay_ms']['p99']:>7.3f} ms")
+    lines += ["", f"{'cell':<24} {'in':>9} {'out':>9} {'dropped':>9} {'queued':>8}"]
+    for name, c in r["cells"].items():
+        lines.append(f"{name:<24} {c['in_packets']:>9} {c['out_packets']:>9} {c['dropped_packets']:>9} "
+                     f"{c['queued_packets']:>8}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,754 @@
+/* The Rattan packet engine: packet pool, event scheduler, cells, virtual time.
+ *
+ * Every packet carries the logical time at which it reached its current
+ * cell; a cell computes departures from that time, never from "now", so timer
+ * lateness cannot accumulate along a chain. One binary heap orders the next
+ * event of every cell (and of every synthetic flow) by (time, sequence), which
+ * makes runs deterministic. Packets come from a pool that grows by chunks;
+ * nothing is allocated per packet.
+ */
+#include "rattan_engine.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- random */
+typedef struct { uint64_t s[4]; } rng_t;
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void rng_seed(rng_t *r, uint64_t seed, uint64_t stream) {
+    uint64_t x = seed ^ (stream * 0xd1342543de82ef95ULL);
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static inline uint64_t rng_next(rng_t *r) { /* xoshiro256** */
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t; s[3] = rotl(s[3], 45);
+    return result;
+}
+
+/* uniform in [0, 1) with 53 random bits */
+static inline double rng_unit(rng_t *r) { return (rng_next(r) >> 11) * 0x1.0p-53; }
+
+static double rng_normal(rng_t *r) { /* Marsaglia polar method, one value per call */
+    double u, v, s;
+    do {
+        u = 2.0 * rng_unit(r) - 1.0;
+        v = 2.0 * rng_unit(r) - 1.0;
+        s = u * u + v * v;
+    } while (s >= 1.0 || s == 0.0);
+    return u * sqrt(-2.0 * log(s) / s);
+}
+
+static double rng_exponential(rng_t *r) { return -log1p(-rng_unit(r)); }
+
+/* ---------------------------------------------------------------- packets */
+typedef struct rt_pkt {
+    struct rt_pkt *next;
+    uint64_t t;        /* logical arrival time at the current cell */
+    uint64_t depart;   /* planned departure from the current cell */
+    uint64_t born;     /* creation time, for one-way delay */
+    uint64_t fseq;     /* sequence number within its flow */
+    uint64_t seq;      /* tie-break for equal departures */
+    uint32_t size;
+    int32_t flow;
+} rt_pkt;
+
+#define POOL_CHUNK 4096
+
+typedef struct {
+    rt_pkt *free;
+    rt_pkt **chunks;
+    size_t n_chunks, cap_chunks;
+} pool_t;
+
+static rt_pkt *pool_get(pool_t *p) {
+    if (!p->free) {
+        if (p->n_chunks == p->cap_chunks) {
+            size_t cap = p->cap_chunks ? p->cap_chunks * 2 : 16;
+            rt_pkt **c = realloc(p->chunks, cap * sizeof *c);
+            if (!c) return NULL;
+            p->chunks = c;
+            p->cap_chunks = cap;
+        }
+        rt_pkt *chunk = malloc(POOL_CHUNK * sizeof *chunk);
+        if (!chunk) return NULL;
+        p->chunks[p->n_chunks++] = chunk;
+        for (size_t i = 0; i < POOL_CHUNK; i++) {
+            chunk[i].next = p->free;
+            p->free = &chunk[i];
+        }
+    }
+    rt_pkt *k = p->free;
+    p->free = k->next;
+    k->next = NULL;
+    return k;
+}
+
+static inline void pool_put(pool_t *p, rt_pkt *k) { k->next = p->free; p->free = k; }
+
+static void pool_free(pool_t *p) {
+    for (size_t i = 0; i < p->n_chunks; i++) free(p->chunks[i]);
+    free(p->chunks);
+}
+
+/* FIFO of packets */
+typedef struct { rt_pkt *head, *tail; uint64_t packets, bytes; } fifo_t;
+
+static inline void fifo_push(fifo_t *q, rt_pkt *k) {
+    k->next = NULL;
+    if (q->tail) q->tail->next = k; else q->head = k;
+    q->tail = k;
+    q->packets++;
+    q->bytes += k->size;
+}
+
+static inline rt_pkt *fifo_pop(fifo_t *q) {
+    rt_pkt *k = q->head;
+    if (!k) return NULL;
+    q->head = k->next;
+    if (!q->head) q->tail = NULL;
+    q->packets--;
+    q->bytes -= k->size;
+    k->next = NULL;
+    return k;
+}
+
+/* Min-heap of packets by (depart, seq): the delay cell when reordering is allowed. */
+typedef struct { rt_pkt **a; size_t n, cap; uint64_t bytes; } pheap_t;
+
+static inline int pkt_before(const rt_pkt *x, const rt_pkt *y) {
+    return x->depart < y->depart || (x->depart == y->depart && x->seq < y->seq);
+}
+
+static int pheap_push(pheap_t *h, rt_pkt *k) {
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 64;
+        rt_pkt **a = realloc(h->a, cap * sizeof *a);
+        if (!a) return RT_ENOMEM;
+        h->a = a;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!pkt_before(k, h->a[p])) break;
+        h->a[i] = h->a[p];
+        i = p;
+    }
+    h->a[i] = k;
+    h->bytes += k->size;
+    return RT_OK;
+}
+
+static rt_pkt *pheap_pop(pheap_t *h) {
+    if (!h->n) return NULL;
+    rt_pkt *top = h->a[0], *last = h->a[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && pkt_before(h->a[c + 1], h->a[c])) c++;
+        if (!pkt_before(h->a[c], last)) break;
+        h->a[i] = h->a[c];
+        i = c;
+    }
+    if (h->n) h->a[i] = last;
+    h->bytes -= top->size;
+    return top;
+}
+
+/* ---------------------------------------------------------------- nodes */
+enum { K_ENDPOINT, K_PASS, K_BW, K_DELAY, K_LOSS, K_FLOW };
+
+typedef struct {
+    rt_bw_config cfg;
+    fifo_t q;
+    uint64_t head_finish;    /* when the head packet's last bit leaves (RT_NEVER at rate 0) */
+    uint64_t head_start;
+    uint64_t frac;           /* remainder of bits*1e9/rate carried to the next packet */
+    uint64_t busy_until;     /* when the link is next free (after head_finish) */
+} bw_t;
+
+typedef struct {
+    rt_delay_config cfg;
+    fifo_t fifo;             /* without reordering: departures are non-decreasing */
+    pheap_t heap;            /* with reordering */
+    uint64_t last_depart;
+    double last_jitter;
+} delay_t;
+
+typedef struct {
+    rt_loss_config cfg;
+    double *pattern;
+    uint32_t run;            /* consecutive losses so far (pattern) */
+    int bad;                 /* Gilbert-Elliott state */
+} loss_t;
+
+typedef struct {
+    int fid, src, dst, kind;
+    uint64_t rate_bps;
+    uint32_t size;
+    uint64_t n;              /* packets generated */
+    uint64_t next_t;
+    rt_flow_stats st;
+    uint64_t *delays;        /* one-way delay of each received packet */
+    uint64_t *seqs;          /* and its sequence number in the flow */
+    uint64_t n_delays, cap_delays;
+} flow_t;
+
+typedef struct {
+    int kind;
+    int n_out;
+    int *out;                /* destination node per output port, -1 if none */
+    uint64_t sched_t;        /* time of its entry in the event heap, RT_NEVER if none */
+    rng_t rng;
+    rt_counters c;
+    union { bw_t bw; delay_t delay; loss_t loss; flow_t flow; } u;
+} node_t;
+
+typedef struct { uint64_t t, seq; int node; } event_t;
+
+struct rt_engine {
+    uint64_t seed;
+    uint64_t now;
+    uint64_t seq;
+    pool_t pool;
+    node_t *nodes;
+    int n_nodes, cap_nodes;
+    int *flow_nodes;
+    int n_flows, cap_flows;
+    event_t *ev;
+    size_t n_ev, cap_ev;
+};
+
+int rt_abi_version(void) { return RT_ABI_VERSION; }
+
+rt_engine *rt_engine_new(uint64_t seed) {
+    rt_engine *e = calloc(1, sizeof *e);
+    if (e) e->seed = seed;
+    return e;
+}
+
+void rt_engine_free(rt_engine *e) {
+    if (!e) return;
+    for (int i = 0; i < e->n_nodes; i++) {
+        node_t *n = &e->nodes[i];
+        free(n->out);
+        if (n->kind == K_DELAY) free(n->u.delay.heap.a);
+        if (n->kind == K_LOSS) free(n->u.loss.pattern);
+        if (n->kind == K_FLOW) { free(n->u.flow.delays); free(n->u.flow.seqs); }
+    }
+    free(e->nodes);
+    free(e->flow_nodes);
+    free(e->ev);
+    pool_free(&e->pool);
+    free(e);
+}
+
+static int add_node(rt_engine *e, int kind, int n_out) {
+    if (e->n_nodes == e->cap_nodes) {
+        int cap = e->cap_nodes ? e->cap_nodes * 2 : 16;
+        node_t *a = realloc(e->nodes, (size_t)cap * sizeof *a);
+        if (!a) return RT_ENOMEM;
+        e->nodes = a;
+        e->cap_nodes = cap;
+    }
+    int id = e->n_nodes;
+    node_t *n = &e->nodes[id];
+    memset(n, 0, sizeof *n);
+    n->kind = kind;
+    n->sched_t = RT_NEVER;
+    n->n_out = n_out;
+    if (n_out > 0) {
+        n->out = malloc((size_t)n_out * sizeof *n->out);
+        if (!n->out) return RT_ENOMEM;
+        for (int i = 0; i < n_out; i++) n->out[i] = -1;
+    }
+    rng_seed(&n->rng, e->seed, (uint64_t)id + 1);
+    e->n_nodes++;
+    return id;
+}
+
+/* ---------------------------------------------------------------- event heap */
+static int ev_push(rt_engine *e, uint64_t t, int node) {
+    if (e->n_ev == e->cap_ev) {
+        size_t cap = e->cap_ev ? e->cap_ev * 2 : 64;
+        event_t *a = realloc(e->ev, cap * sizeof *a);
+        if (!a) return RT_ENOMEM;
+        e->ev = a;
+        e->cap_ev = cap;
+    }
+    event_t x = {t, e->seq++, node};
+    size_t i = e->n_ev++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        event_t *q = &e->ev[p];
+        if (q->t < x.t || (q->t == x.t && q->seq < x.seq)) break;
+        e->ev[i] = *q;
+        i = p;
+    }
+    e->ev[i] = x;
+    return RT_OK;
+}
+
+static event_t ev_pop(rt_engine *e) {
+    event_t top = e->ev[0], last = e->ev[--e->n_ev];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= e->n_ev) break;
+        event_t *a = &e->ev[c];
+        if (c + 1 < e->n_ev) {
+            event_t *b = &e->ev[c + 1];
+            if (b->t < a->t || (b->t == a->t && b->seq < a->seq)) { c++; a = b; }
+        }
+        if (last.t < a->t || (last.t == a->t && last.seq < a->seq)) break;
+        e->ev[i] = *a;
+        i = c;
+    }
+    if (e->n_ev) e->ev[i] = last;
+    return top;
+}
+
+static uint64_t next_event(rt_engine *e, node_t *n);
+
+/* (Re)schedule a node whose next event may have moved earlier; stale heap entries are skipped on pop. */
+static void reschedule(rt_engine *e, int id) {
+    node_t *n = &e->nodes[id];
+    uint64_t t = next_event(e, n);
+    if (t < n->sched_t) {
+        n->sched_t = t;
+        ev_push(e, t, id);
+    }
+}
+
+/* ---------------------------------------------------------------- forwarding */
+static void enqueue(rt_engine *e, int id, rt_pkt *k, uint64_t t);
+
+static inline void drop(rt_engine *e, node_t *n, rt_pkt *k, int reason) {
+    n->c.dropped_packets++;
+    n->c.dropped_bytes += k->size;
+    n->c.dropped[reason]++;
+    pool_put(&e->pool, k);
+}
+
+/* Send a packet out of `port` of node `id` at logical time t. */
+static void emit(rt_engine *e, int id, int port, rt_pkt *k, uint64_t t) {
+    node_t *n = &e->nodes[id];
+    int dst = (port >= 0 && port < n->n_out) ? n->out[port] : -1;
+    if (dst < 0) {
+        drop(e, n, k, RT_DROP_NO_ROUTE);
+        return;
+    }
+    n->c.out_packets++;
+    n->c.out_bytes += k->size;
+    enqueue(e, dst, k, t);
+}
+
+static uint64_t tx_time(bw_t *b, uint32_t size, uint64_t *frac) {
+    if (b->cfg.rate_bps == 0) return RT_NEVER;
+    unsigned __int128 num = (unsigned __int128)(size + b->cfg.overhead_bytes) * 8u * 1000000000u + *frac;
+    uint64_t ns = (uint64_t)(num / b->cfg.rate_bps);
+    *frac = (uint64_t)(num % b->cfg.rate_bps);
+    return ns;
+}
+
+/* The head packet of a bw cell starts transmitting at `start`. */
+static void bw_start_head(bw_t *b, uint64_t start) {
+    rt_pkt *h = b->q.head;
+    if (!h) return;
+    if (start < h->t) { start = h->t; b->frac = 0; }
+    b->head_start = start;
+    uint64_t d = tx_time(b, h->size, &b->frac);
+    b->head_finish = d == RT_NEVER ? RT_NEVER : start + d;
+}
+
+static int bw_over_limit(bw_t *b, uint32_t extra) {
+    return (b->cfg.limit_packets && b->q.packets + 1 > b->cfg.limit_packets) ||
+           (b->cfg.limit_bytes && b->q.bytes + extra > b->cfg.limit_bytes);
+}
+
+static double delay_jitter(node_t *n) {
+    delay_t *d = &n->u.delay;
+    double j = (double)d->cfg.jitter_ns, x;
+    if (j == 0) return 0;
+    switch (d->cfg.distribution) {
+    case RT_DIST_NORMAL: x = rng_normal(&n->rng) * j; break;
+    case RT_DIST_PARETO: {
+        /* Pareto with shape 3, shifted to mean 0 and scaled to standard deviation j. */
+        double a = 3.0, xm = 1.0;
+        double v = xm / pow(1.0 - rng_unit(&n->rng), 1.0 / a);
+        double mean = a * xm / (a - 1), sd = xm / (a - 1) * sqrt(a / (a - 2));
+        x = (v - mean) / sd * j;
+        break;
+    }
+    case RT_DIST_PARETONORMAL: {
+        /* netem's mix: 25 % Pareto, 75 % normal, both with standard deviation j. */
+        if (rng_unit(&n->rng) < 0.25) {
+            double a = 3.0, v = 1.0 / pow(1.0 - rng_unit(&n->rng), 1.0 / a);
+            double mean = 1.5, sd = 0.5 * sqrt(3.0);
+            x = (v - mean) / sd * j;
+        } else {
+            x = rng_normal(&n->rng) * j;
+        }
+        break;
+    }
+    default: x = (2.0 * rng_unit(&n->rng) - 1.0) * j; break;
+    }
+    double c = d->cfg.correlation;
+    if (c > 0) x = c * d->last_jitter + (1.0 - c) * x;
+    d->last_jitter = x;
+    return x;
+}
+
+static int loss_drops(node_t *n) {
+    loss_t *l = &n->u.loss;
+    double u = rng_unit(&n->rng);
+    switch (l->cfg.model) {
+    case RT_LOSS_GILBERT_ELLIOTT: {
+        int lost = u < (l->bad ? l->cfg.h : l->cfg.k);
+        double v = rng_unit(&n->rng);
+        if (l->bad) { if (v < l->cfg.r) l->bad = 0; }
+        else if (v < l->cfg.p) l->bad = 1;
+        return lost;
+    }
+    case RT_LOSS_PATTERN: {
+        uint32_t i = l->run < l->cfg.pattern_len ? l->run : l->cfg.pattern_len - 1;
+        int lost = u < l->pattern[i];
+        l->run = lost ? l->run + 1 : 0;
+        return lost;
+    }
+    default:
+        return u < l->cfg.rate;
+    }
+}
+
+static void flow_deliver(rt_engine *e, rt_pkt *k, uint64_t t) {
+    if (k->flow < 0 || k->flow >= e->n_flows) return;
+    flow_t *f = &e->nodes[e->flow_nodes[k->flow]].u.flow;
+    f->st.received_packets++;
+    f->st.received_bytes += k->size;
+    if (f->n_delays == f->cap_delays) {
+        uint64_t cap = f->cap_delays ? f->cap_delays * 2 : 1024;
+        uint64_t *a = realloc(f->delays, cap * sizeof *a);
+        if (!a) return;
+        f->delays = a;
+        uint64_t *b = realloc(f->seqs, cap * sizeof *b);
+        if (!b) return;
+        f->seqs = b;
+        f->cap_delays = cap;
+    }
+    f->seqs[f->n_delays] = k->fseq;
+    f->delays[f->n_delays++] = t - k->born;
+    f->st.delay_samples = f->n_delays;
+}
+
+static void enqueue(rt_engine *e, int id, rt_pkt *k, uint64_t t) {
+    node_t *n = &e->nodes[id];
+    n->c.in_packets++;
+    n->c.in_bytes += k->size;
+    k->t = t;
+    switch (n->kind) {
+    case K_ENDPOINT:
+        n->c.out_packets++;   /* delivered to the endpoint's application */
+        n->c.out_bytes += k->size;
+        flow_deliver(e, k, t);
+        pool_put(&e->pool, k);
+        return;
+    case K_PASS:
+        emit(e, id, 0, k, t);
+        return;
+    case K_LOSS:
+        if (loss_drops(n)) drop(e, n, k, RT_DROP_LOSS);
+        else emit(e, id, 0, k, t);
+        return;
+    case K_DELAY: {
+        delay_t *d = &n->u.delay;
+        double x = (double)d->cfg.delay_ns + delay_jitter(n);
+        uint64_t dep = t + (x > 0 ? (uint64_t)llround(x) : 0);
+        k->seq = e->seq++;
+        if (d->cfg.reorder) {
+            k->depart = dep;
+            if (pheap_push(&d->heap, k) != RT_OK) { drop(e, n, k, RT_DROP_POOL); return; }
+        } else {
+            if (dep < d->last_depart) dep = d->last_depart;
+            d->last_depart = dep;
+            k->depart = dep;
+            fifo_push(&d->fifo, k);
+        }
+        n->c.queued_packets++;
+        n->c.queued_bytes += k->size;
+        reschedule(e, id);
+        return;
+    }
+    case K_BW: {
+        bw_t *b = &n->u.bw;
+        if (bw_over_limit(b, k->size)) {
+            if (b->cfg.queue_kind == RT_QUEUE_DROPHEAD && b->q.packets > 1) {
+                /* drop the oldest packet that has not started transmitting */
+                rt_pkt *head = b->q.head, *victim = head->next;
+                head->next = victim->next;
+                if (b->q.tail == victim) b->q.tail = head;
+                b->q.packets--;
+                b->q.bytes -= victim->size;
+                n->c.queued_packets--;
+                n->c.queued_bytes -= victim->size;
+                drop(e, n, victim, RT_DROP_QUEUE_FULL);
+                if (bw_over_limit(b, k->size)) { drop(e, n, k, RT_DROP_QUEUE_FULL); return; }
+            } else {
+                drop(e, n, k, RT_DROP_QUEUE_FULL);
+                return;
+            }
+        }
+        int was_empty = b->q.head == NULL;
+        fifo_push(&b->q, k);
+        n->c.queued_packets++;
+        n->c.queued_bytes += k->size;
+        if (was_empty) bw_start_head(b, b->busy_until > t ? b->busy_until : t);
+        reschedule(e, id);
+        return;
+    }
+    default:
+        pool_put(&e->pool, k);
+    }
+}
+
+static uint64_t next_event(rt_engine *e, node_t *n) {
+    (void)e;
+    switch (n->kind) {
+    case K_BW: return n->u.bw.q.head ? n->u.bw.head_finish : RT_NEVER;
+    case K_DELAY:
+        if (n->u.delay.cfg.reorder) return n->u.delay.heap.n ? n->u.delay.heap.a[0]->depart : RT_NEVER;
+        return n->u.delay.fifo.head ? n->u.delay.fifo.head->depart : RT_NEVER;
+    case K_FLOW: return n->u.flow.next_t;
+    default: return RT_NEVER;
+    }
+}
+
+static uint64_t flow_time(flow_t *f, uint64_t n, rng_t *r) {
+    if (f->kind == RT_FLOW_POISSON) {
+        double mean = (double)f->size * 8e9 / (double)f->rate_bps;
+        return f->next_t + (uint64_t)llround(rng_exponential(r) * mean);
+    }
+    unsigned __int128 num = (unsigned __int128)n * f->size * 8u * 1000000000u;
+    return (uint64_t)(num / f->rate_bps);
+}
+
+/* A node's event at time t is due: release what it holds for t. */
+static void fire(rt_engine *e, int id, uint64_t t) {
+    node_t *n = &e->nodes[id];
+    switch (n->kind) {
+    case K_BW: {
+        bw_t *b = &n->u.bw;
+        while (b->q.head && b->head_finish <= t) {
+            rt_pkt *k = fifo_pop(&b->q);
+            uint64_t done = b->head_finish;
+            n->c.queued_packets--;
+            n->c.queued_bytes -= k->size;
+            b->busy_until = done;
+            bw_start_head(b, done);
+            emit(e, id, 0, k, done);
+            n = &e->nodes[id];
+            b = &n->u.bw;
+        }
+        break;
+    }
+    case K_DELAY: {
+        delay_t *d = &n->u.delay;
+        for (;;) {
+            rt_pkt *k;
+            if (d->cfg.reorder) {
+                if (!d->heap.n || d->heap.a[0]->depart > t) break;
+                k = pheap_pop(&d->heap);
+            } else {
+                if (!d->fifo.head || d->fifo.head->depart > t) break;
+                k = fifo_pop(&d->fifo);
+            }
+            n->c.queued_packets--;
+            n->c.queued_bytes -= k->size;
+            emit(e, id, 0, k, k->depart);
+            n = &e->nodes[id];
+            d = &n->u.delay;
+        }
+        break;
+    }
+    case K_FLOW: {
+        flow_t *f = &n->u.flow;
+        while (f->next_t <= t) {
+            rt_pkt *k = pool_get(&e->pool);
+            uint64_t at = f->next_t;
+            f->n++;
+            f->next_t = flow_time(f, f->n, &n->rng);
+            if (!k) { n->c.dropped_packets++; n->c.dropped[RT_DROP_POOL]++; continue; }
+            k->born = at;
+            k->fseq = f->n - 1;
+            k->size = f->size;
+            k->flow = f->fid;
+            f->st.sent_packets++;
+            f->st.sent_bytes += k->size;
+            n->c.out_packets++;
+            n->c.out_bytes += k->size;
+            /* the packet leaves the source endpoint */
+            node_t *src = &e->nodes[f->src];
+            src->c.in_packets++;
+            src->c.in_bytes += k->size;
+            emit(e, f->src, 0, k, at);
+            n = &e->nodes[id];
+            f = &n->u.flow;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------- public API */
+int rt_add_endpoint(rt_engine *e) { return add_node(e, K_ENDPOINT, 1); }
+int rt_add_pass(rt_engine *e) { return add_node(e, K_PASS, 1); }
+
+int rt_add_bw(rt_engine *e, const rt_bw_config *cfg) {
+    if (!cfg || cfg->queue_kind < RT_QUEUE_INFINITE || cfg->queue_kind > RT_QUEUE_DROPHEAD) return RT_EINVAL;
+    int id = add_node(e, K_BW, 1);
+    if (id < 0) return id;
+    e->nodes[id].u.bw.cfg = *cfg;
+    if (cfg->queue_kind == RT_QUEUE_INFINITE) {
+        e->nodes[id].u.bw.cfg.limit_packets = 0;
+        e->nodes[id].u.bw.cfg.limit_bytes = 0;
+    }
+    return id;
+}
+
+int rt_add_delay(rt_engine *e, const rt_delay_config *cfg) {
+    if (!cfg || cfg->correlation < 0 || cfg->correlation > 1 || cfg->distribution < 0 ||
+        cfg->distribution > RT_DIST_PARETONORMAL) return RT_EINVAL;
+    int id = add_node(e, K_DELAY, 1);
+    if (id < 0) return id;
+    e->nodes[id].u.delay.cfg = *cfg;
+    return id;
+}
+
+int rt_add_loss(rt_engine *e, const rt_loss_config *cfg) {
+    if (!cfg || cfg->model < RT_LOSS_BERNOULLI || cfg->model > RT_LOSS_PATTERN) return RT_EINVAL;
+    if (cfg->model == RT_LOSS_PATTERN && (!cfg->pattern || cfg->pattern_len == 0)) return RT_EINVAL;
+    int id = add_node(e, K_LOSS, 1);
+    if (id < 0) return id;
+    loss_t *l = &e->nodes[id].u.loss;
+    l->cfg = *cfg;
+    if (cfg->model == RT_LOSS_PATTERN) {
+        l->pattern = malloc(cfg->pattern_len * sizeof *l->pattern);
+        if (!l->pattern) return RT_ENOMEM;
+        memcpy(l->pattern, cfg->pattern, cfg->pattern_len * sizeof *l->pattern);
+    }
+    l->cfg.pattern = NULL;
+    return id;
+}
+
+int rt_link(rt_engine *e, int src, int port, int dst) {
+    if (src < 0 || src >= e->n_nodes || dst < 0 || dst >= e->n_nodes) return RT_ERANGE;
+    node_t *n = &e->nodes[src];
+    if (port < 0 || port >= n->n_out) return RT_ERANGE;
+    if (n->out[port] >= 0) return RT_ESTATE;
+    n->out[port] = dst;
+    return RT_OK;
+}
+
+int rt_bw_set_rate(rt_engine *e, int node, uint64_t rate_bps) {
+    if (node < 0 || node >= e->n_nodes || e->nodes[node].kind != K_BW) return RT_ERANGE;
+    bw_t *b = &e->nodes[node].u.bw;
+    uint64_t now = e->now;
+    if (b->q.head && b->head_start < now && b->head_finish != RT_NEVER && b->head_finish > now) {
+        /* a packet is on the wire: the bits not yet sent go at the new rate */
+        unsigned __int128 left_bits = (unsigned __int128)(b->head_finish - now) * b->cfg.rate_bps;
+        b->cfg.rate_bps = rate_bps;
+        b->frac = 0;
+        b->head_finish = rate_bps ? now + (uint64_t)(left_bits / rate_bps) : RT_NEVER;
+    } else if (b->q.head && b->head_finish == RT_NEVER) {
+        uint64_t start = b->head_start > now ? b->head_start : now;
+        b->cfg.rate_bps = rate_bps;
+        b->frac = 0;
+        bw_start_head(b, start);
+    } else if (b->q.head && b->head_start >= now) {
+        b->cfg.rate_bps = rate_bps;
+        b->frac = 0;
+        bw_start_head(b, b->head_start);
+    } else {
+        b->cfg.rate_bps = rate_bps;
+    }
+    e->nodes[node].sched_t = RT_NEVER;  /* force a fresh entry at the new time */
+    reschedule(e, node);
+    return RT_OK;
+}
+
+int rt_add_flow(rt_engine *e, int src, int dst, int kind, uint64_t rate_bps, uint32_t size_bytes) {
+    if (src < 0 || src >= e->n_nodes || dst < 0 || dst >= e->n_nodes) return RT_ERANGE;
+    if (e->nodes[src].kind != K_ENDPOINT || e->nodes[dst].kind != K_ENDPOINT) return RT_EINVAL;
+    if (rate_bps == 0 || size_bytes == 0 || (kind != RT_FLOW_CBR && kind != RT_FLOW_POISSON)) return RT_EINVAL;
+    if (e->n_flows == e->cap_flows) {
+        int cap = e->cap_flows ? e->cap_flows * 2 : 8;
+        int *a = realloc(e->flow_nodes, (size_t)cap * sizeof *a);
+        if (!a) return RT_ENOMEM;
+        e->flow_nodes = a;
+        e->cap_flows = cap;
+    }
+    int id = add_node(e, K_FLOW, 0);
+    if (id < 0) return id;
+    flow_t *f = &e->nodes[id].u.flow;
+    f->src = src; f->dst = dst; f->kind = kind; f->rate_bps = rate_bps; f->size = size_bytes;
+    f->next_t = e->now;
+    int fid = e->n_flows++;
+    e->flow_nodes[fid] = id;
+    f->fid = fid;
+    reschedule(e, id);
+    return fid;
+}
+
+int rt_run_until(rt_engine *e, uint64_t t_ns) {
+    if (t_ns < e->now) return RT_EINVAL;
+    while (e->n_ev && e->ev[0].t <= t_ns) {
+        event_t x = ev_pop(e);
+        node_t *n = &e->nodes[x.node];
+        if (x.t != n->sched_t) continue;   /* stale: the node was rescheduled since */
+        n->sched_t = RT_NEVER;
+        e->now = x.t;
+        fire(e, x.node, x.t);
+        reschedule(e, x.node);
+    }
+    e->now = t_ns;
+    return RT_OK;
+}
+
+uint64_t rt_now(const rt_engine *e) { return e->now; }
+
+int rt_node_counters(const rt_engine *e, int node, rt_counters *out) {
+    if (node < 0 || node >= e->n_nodes || !out) return RT_ERANGE;
+    *out = e->nodes[node].c;
+    return RT_OK;
+}
+
+int rt_flow_stats_get(const rt_engine *e, int flow, rt_flow_stats *out) {
+    if (flow < 0 || flow >= e->n_flows || !out) return RT_ERANGE;
+    *out = e->nodes[e->flow_nodes[flow]].u.flow.st;
+    return RT_OK;
+}
+
+uint64_t rt_flow_samples(const rt_engine *e, int flow, uint64_t *delays, uint64_t *seqs, uint64_t cap) {
+    if (flow < 0 || flow >= e->n_flows) return 0;
+    const flow_t *f = &e->nodes[e->flow_nodes[flow]].u.flow;
+    uint64_t n = f->n_delays < cap ? f->n_delays : cap;
+    if (delays) memcpy(delays, f->delays, n * sizeof *delays);
+    if (seqs) memcpy(seqs, f->seqs, n * sizeof *seqs);
+    return n;
+}

@@ -1,0 +1,1 @@
+"""Running plans: virtual time (`rattan sim`) and, later, real namespaces."""

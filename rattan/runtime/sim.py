@@ -1,0 +1,162 @@
+"""`rattan sim`: run a plan in virtual time with synthetic flows; the result document of PRODUCT.md."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from ..units import RATE, SIZE, TIME, UNITS, split_quantity
+
+_FLOW = re.compile(r"^\s*([A-Za-z_]\w*)\s*->\s*([A-Za-z_]\w*)\s*:\s*(\w+)\s*:\s*([^:]+?)\s*(?::(.*))?$")
+
+
+class SimError(ValueError):
+    """A bad `--flow`, `--duration` or channel choice; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    src: str
+    dst: str
+    kind: str
+    rate_bps: int
+    size: int
+
+
+def quantity(text: str, dim, what: str, example: str) -> Fraction:
+    """A magnitude in base units from `10s`, `20Mbps`, `1500B`."""
+    q = split_quantity(text)
+    if q is None or q[1] not in UNITS or UNITS[q[1]][0] != dim:
+        raise SimError(f"{what}: `{text}` is not a {example.split()[0]}; write e.g. `{example.split()[1]}`")
+    return Fraction(q[0]) * UNITS[q[1]][1]
+
+
+def parse_flow(spec: str) -> FlowSpec:
+    """`SRC->DST:KIND:RATE[:size=S]`."""
+    m = _FLOW.match(spec)
+    if not m:
+        raise SimError(f"--flow `{spec}`: expected SRC->DST:KIND:RATE[:size=S], e.g. 'left->right:cbr:20Mbps'")
+    src, dst, kind, rate, opts = m.groups()
+    if kind not in ("cbr", "poisson"):
+        raise SimError(f"--flow `{spec}`: kind `{kind}` is not `cbr` or `poisson`")
+    rate_bps = round(quantity(rate, RATE, f"--flow `{spec}`", "rate 20Mbps"))
+    if rate_bps <= 0:
+        raise SimError(f"--flow `{spec}`: the rate must be above 0")
+    size = 1500
+    for opt in filter(None, (opts or "").split(":")):
+        key, _, value = opt.partition("=")
+        if key.strip() != "size" or not value:
+            raise SimError(f"--flow `{spec}`: unknown option `{opt}` (only size=S, e.g. size=1200B)")
+        size = round(quantity(value.strip(), SIZE, f"--flow `{spec}`", "size 1200B") / 8)
+        if not 20 <= size <= 65535:
+            raise SimError(f"--flow `{spec}`: size must be between 20B and 65535B")
+    return FlowSpec(src, dst, kind, rate_bps, size)
+
+
+def parse_duration(text: str) -> int:
+    ns = round(quantity(text, TIME, "--duration", "time 10s") * 10**9)
+    if ns <= 0:
+        raise SimError("--duration must be longer than 0s")
+    return ns
+
+
+def _percentile(sorted_ns: list[int], p: float) -> float:
+    """Nearest-rank percentile, in ms."""
+    if not sorted_ns:
+        return 0.0
+    k = max(0, min(len(sorted_ns) - 1, math.ceil(p / 100 * len(sorted_ns)) - 1))
+    return sorted_ns[k] / 1e6
+
+
+def _timeline_steps(channel: dict, duration: int) -> list[tuple[int, int, str, str, str, Any]]:
+    """(time, order, action, cell, param, value) for every change in [0, duration], in time order.
+
+    `action` is "set" (an `at`), "open" (a window of `every` starts) or "close"
+    (it ends: the value in force before it comes back).
+    """
+    steps = []
+    for order, ev in enumerate(channel["timeline"]):
+        if ev["kind"] == "at":
+            steps.append((ev["at_ns"], order, "set", ev["cell"], ev["param"], ev["value"]))
+            continue
+        t = ev["period_ns"]
+        while t <= duration:
+            steps.append((t, order, "open", ev["cell"], ev["param"], ev["value"]))
+            steps.append((t + ev["duration_ns"], order, "close", ev["cell"], ev["param"], None))
+            t += ev["period_ns"]
+    return sorted((s for s in steps if s[0] <= duration), key=lambda s: (s[0], s[1], s[2] != "close"))
+
+
+def _apply(engine, cell: dict, node: int, param: str, value) -> None:
+    """One runtime change, at the engine's current logical time."""
+    from ..engine import EngineError
+    if cell["type"] == "bw" and param == "rate":
+        engine.bw_set_rate(node, value)
+        return
+    raise EngineError(f"changing `{cell['type']}.{param}` at run time is not implemented in the engine yet")
+
+
+def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, seed: int,
+        progress=None) -> dict:
+    """Run one channel of a plan in virtual time and return the result document."""
+    from ..engine import Engine
+    from ..engine.load import load_channel
+
+    channels = plan["channels"]
+    if channel_name is None:
+        if len(channels) != 1:
+            names = ", ".join(c["name"] for c in channels) or "none"
+            raise SimError(f"the file has {len(channels)} channels ({names}): choose one with --channel")
+        channel = channels[0]
+    else:
+        channel = next((c for c in channels if c["name"] == channel_name), None)
+        if channel is None:
+            raise SimError(f"no channel `{channel_name}`; channels: {', '.join(c['name'] for c in channels)}")
+    specs = [parse_flow(f) for f in flows]
+    if not specs:
+        raise SimError("give at least one --flow, e.g. --flow 'left->right:cbr:20Mbps'")
+    dur = parse_duration(duration)
+    for s in specs:
+        for ep in (s.src, s.dst):
+            if ep not in channel["endpoints"]:
+                raise SimError(f"--flow {s.src}->{s.dst}: `{ep}` is not an endpoint of channel "
+                               f"`{channel['name']}` ({', '.join(channel['endpoints'])})")
+    engine = Engine(seed)
+    nodes = load_channel(engine, channel)
+    flow_ids = [engine.add_flow(nodes[s.src], nodes[s.dst], s.kind, s.rate_bps, s.size) for s in specs]
+    cells = {c["name"]: c for c in channel["cells"]}
+    live = {(c["name"], k): v for c in channel["cells"] for k, v in c["config"].items()}
+    saved: dict[tuple, list] = {}
+    for t, _, action, cell, param, value in _timeline_steps(channel, dur):
+        engine.run_until(t)
+        key = (cell, param)
+        if action == "open":
+            saved.setdefault(key, []).append(live[key])
+        elif action == "close":
+            value = saved[key].pop()
+        live[key] = value
+        _apply(engine, cells[cell], nodes[cell], param, value)
+        if progress:
+            progress(t, dur)
+    engine.run_until(dur)
+    result_flows = []
+    for s, fid in zip(specs, flow_ids):
+        st = engine.flow_stats(fid)
+        delays = sorted(engine.flow_delays(fid))
+        result_flows.append({
+            "src": s.src, "dst": s.dst, "kind": s.kind, "rate_bps": s.rate_bps, "size": s.size, **st,
+            "throughput_bps": st["received_bytes"] * 8 / (dur / 1e9),
+            "delay_ms": {"min": delays[0] / 1e6 if delays else 0.0, "p50": _percentile(delays, 50),
+                         "p99": _percentile(delays, 99), "max": delays[-1] / 1e6 if delays else 0.0},
+        })
+    result_cells = {}
+    for name in cells:
+        c = engine.counters(nodes[name])
+        result_cells[name] = {"in_packets": c.in_packets, "out_packets": c.out_packets,
+                              "dropped_packets": c.dropped_packets, "queued_packets": c.queued_packets,
+                              "in_bytes": c.in_bytes, "out_bytes": c.out_bytes,
+                              "dropped_by_reason": c.dropped_by_reason}
+    return {"duration_s": dur / 1e9, "seed": seed, "channel": channel["name"],
+            "flows": result_flows, "cells": result_cells}

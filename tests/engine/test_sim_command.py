@@ -1,0 +1,59 @@
+"""`rattan sim`: flags, errors and the result document of PRODUCT.md."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def test_sim_json_document(run_cli):
+    code, out, err = run_cli("sim", "examples/flaky.rtn", "--flow", "left->right:cbr:60Mbps",
+                             "--duration", "12s", "--json")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["duration_s"] == 12.0 and r["seed"] == 1
+    (f,) = r["flows"]
+    for key in ("src", "dst", "kind", "sent_packets", "sent_bytes", "received_packets", "received_bytes",
+                "throughput_bps", "delay_ms"):
+        assert key in f
+    assert set(f["delay_ms"]) == {"min", "p50", "p99", "max"}
+    # 50 Mbit/s for 10 s, then 5 Mbit/s (the `at 10s` change) for 2 s
+    assert f["received_bytes"] * 8 == pytest.approx(50e6 * 10 + 5e6 * 2, rel=0.01)
+    for name, c in r["cells"].items():
+        assert c["in_packets"] == c["out_packets"] + c["dropped_packets"] + c["queued_packets"], name
+
+
+def test_sim_outage_windows_carry_nothing(run_cli):
+    code, out, err = run_cli("sim", "examples/flaky.rtn", "--flow", "left->right:cbr:4Mbps",
+                             "--duration", "29s", "--json")
+    assert code == 0, err
+    a = json.loads(out)["flows"][0]["received_bytes"]
+    code, out, _ = run_cli("sim", "examples/flaky.rtn", "--flow", "left->right:cbr:4Mbps",
+                           "--duration", "31900ms", "--json")
+    b = json.loads(out)["flows"][0]["received_bytes"]
+    # from 30 s to 32 s the rate is 0: almost nothing arrives in [29 s, 31.9 s] beyond [29 s, 30 s] + 10 ms
+    assert (b - a) * 8 <= 4e6 * 1.1
+
+
+def test_sim_table_for_people(run_cli):
+    code, out, _ = run_cli("sim", "examples/compound.rtn", "--flow", "left->right:poisson:10Mbps",
+                           "--duration", "2s")
+    assert code == 0
+    assert "left->right poisson" in out and "up.bw" in out
+
+
+@pytest.mark.parametrize("flow, message", [
+    ("left-right:cbr:1Mbps", "expected SRC->DST:KIND:RATE"),
+    ("left->right:tcp:1Mbps", "`tcp` is not `cbr` or `poisson`"),
+    ("left->right:cbr:1MB", "not a rate"),
+    ("left->mars:cbr:1Mbps", "`mars` is not an endpoint"),
+    ("left->right:cbr:1Mbps:size=10", "not a size"),
+])
+def test_sim_flag_errors(run_cli, flow, message):
+    code, _, err = run_cli("sim", "examples/compound.rtn", "--flow", flow, "--duration", "1s")
+    assert code == 2 and message in err
+
+
+def test_sim_bad_duration(run_cli):
+    code, _, err = run_cli("sim", "examples/compound.rtn", "--flow", "left->right:cbr:1Mbps", "--duration", "10")
+    assert code == 2 and "--duration" in err
