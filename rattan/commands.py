@@ -267,7 +267,7 @@ def cmd_sim(args) -> int:
 def _sim_table(r: dict) -> str:
     """The result for a person: one line per flow and per cell."""
     lines = [f"channel {r['channel']}, {r['duration_s']:g} s of virtual time, seed {r['seed']}", "",
-             f"{'flow':<24} {'sent':>9} {'received':>9} {'loss':>7} {'throughput':>14} "
+             f"{'flow':<24} {'sent':>9} {'received':>9} {'missing':>7} {'throughput':>14} "
              f"{'delay p50':>10} {'p99':>10}"]
     for f in r["flows"]:
         loss = 1 - f["received_packets"] / f["sent_packets"] if f["sent_packets"] else 0.0

@@ -1,6 +1,7 @@
 """Build engine structures from a plan channel through the binding (no JSON in C)."""
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from .binding import Engine, EngineError
@@ -9,23 +10,74 @@ DEFAULT_QUEUE_PACKETS = 1000  # a bounded queue kind with neither `packets` nor 
 
 
 def _queue_args(q: dict) -> dict:
+    """Queue kind, limits and AQM parameters of a bw-like cell, for Engine.add_bw."""
     kind = q.get("kind", "infinite")
     if kind == "infinite":
         return {"queue": "infinite"}
+    packets, size = q.get("packets", 0), q.get("bytes", 0)
+    if not packets and not size:
+        packets = DEFAULT_QUEUE_PACKETS
+    limits = {"limit_packets": packets, "limit_bytes": size}
     if kind in ("droptail", "drophead"):
-        packets, size = q.get("packets", 0), q.get("bytes", 0)
-        if not packets and not size:
-            packets = DEFAULT_QUEUE_PACKETS
-        return {"queue": kind, "limit_packets": packets, "limit_bytes": size}
-    raise EngineError(f"queue `{kind}` is not implemented in the engine yet")
+        return {"queue": kind, **limits}
+    if kind == "codel":
+        return {"queue": "droptail", **limits, "aqm": "codel", "target_ns": q["target"], "interval_ns": q["interval"]}
+    if kind == "pie":
+        return {"queue": "droptail", **limits, "aqm": "pie", "target_ns": q["target"], "interval_ns": q["tupdate"]}
+    if kind == "red":
+        return {"queue": "droptail", **limits, "aqm": "red", "red_min": q["min"], "red_max": q["max"],
+                "red_max_p": q.get("probability", 0.1)}
+    raise EngineError(f"queue `{kind}` is not implemented in the engine")
 
 
-def _add_cell(engine: Engine, cell: dict[str, Any]) -> int:
+# Virtual time has no real interfaces: endpoint i of a channel gets 10.0.(i+1).2 for routing.
+def endpoint_addr(index: int) -> int:
+    """The address an endpoint has in virtual time (10.0.N.2, N from 1), as an integer."""
+    return int(ipaddress.IPv4Address(f"10.0.{index + 1}.2"))
+
+
+def _routes(cfg: dict, endpoints: list[str]) -> list[tuple[int, int, int]]:
+    out = []
+    for r in cfg.get("routes", []):
+        prefix = r["prefix"]
+        if prefix in endpoints:
+            out.append((endpoint_addr(endpoints.index(prefix)), 32, r["port"]))
+            continue
+        net = ipaddress.ip_network(prefix, strict=False)
+        if net.version != 4:
+            raise EngineError(f"route `{prefix}`: IPv6 routes are not implemented in the engine yet")
+        out.append((int(net.network_address), net.prefixlen, r["port"]))
+    return out
+
+
+def _add_cell(engine: Engine, cell: dict[str, Any], endpoints: list[str]) -> int:
     t, cfg = cell["type"], cell["config"]
     if t == "pass":
         return engine.add_pass()
     if t == "bw":
         return engine.add_bw(cfg["rate"], overhead=cfg.get("overhead", 0), **_queue_args(cfg.get("queue", {})))
+    if t == "bw_trace":
+        tr = cell.get("trace") or {}
+        if tr.get("format") != "mahimahi":
+            raise EngineError(f"cell `{cell['name']}`: {tr.get('format')} bandwidth traces are not implemented "
+                              "in the engine yet (Mahimahi traces are)")
+        return engine.add_bw(overhead=cfg.get("overhead", 0), trace_ns=tr["opportunities_ns"],
+                             trace_period_ns=tr["period_ns"], trace_mtu=tr["mtu_bytes"],
+                             trace_loop=cfg.get("loop", True), **_queue_args(cfg.get("queue", {})))
+    if t == "token_bucket":
+        return engine.add_token_bucket(cfg["rate"], cfg["burst"], limit=cfg.get("limit", 0),
+                                       peak_rate_bps=cfg.get("peak_rate", 0),
+                                       min_burst=cfg.get("min_burst", 1500) if cfg.get("peak_rate") else 0)
+    if t == "duplicate":
+        return engine.add_duplicate(cfg["rate"])
+    if t == "corrupt":
+        return engine.add_corrupt(cfg["rate"])
+    if t == "router":
+        default = cfg.get("default", "drop")
+        return engine.add_router(_routes(cfg, endpoints), cell["outputs"],
+                                 -1 if default == "drop" else int(default))
+    if t == "outage":
+        return engine.add_outage(cfg.get("up", 0), cfg.get("down", 0), cfg.get("state", "up") == "down")
     if t == "delay":
         return engine.add_delay(cfg["delay"], jitter_ns=cfg.get("jitter", 0),
                                 distribution=cfg.get("distribution", "uniform"),
@@ -41,9 +93,12 @@ def _add_cell(engine: Engine, cell: dict[str, Any]) -> int:
 
 def load_channel(engine: Engine, channel: dict[str, Any]) -> dict[str, int]:
     """Add a channel's endpoints and cells to the engine, link them; node ids by name."""
-    nodes = {name: engine.add_endpoint() for name in channel["endpoints"]}
+    nodes = {}
+    for i, name in enumerate(channel["endpoints"]):
+        nodes[name] = engine.add_endpoint()
+        engine.set_endpoint_addr(nodes[name], endpoint_addr(i))
     for cell in channel["cells"]:
-        nodes[cell["name"]] = _add_cell(engine, cell)
+        nodes[cell["name"]] = _add_cell(engine, cell, channel["endpoints"])
     for link in channel["links"]:
         engine.link(nodes[link["from"]], link["port"], nodes[link["to"]])
     return nodes

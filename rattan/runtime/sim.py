@@ -95,6 +95,9 @@ def _apply(engine, cell: dict, node: int, param: str, value) -> None:
     if cell["type"] == "bw" and param == "rate":
         engine.bw_set_rate(node, value)
         return
+    if cell["type"] == "outage" and param == "state":
+        engine.outage_set_down(node, value == "down")
+        return
     raise EngineError(f"changing `{cell['type']}.{param}` at run time is not implemented in the engine yet")
 
 
@@ -158,5 +161,9 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
                               "dropped_packets": c.dropped_packets, "queued_packets": c.queued_packets,
                               "in_bytes": c.in_bytes, "out_bytes": c.out_bytes,
                               "dropped_by_reason": c.dropped_by_reason}
+        if c.created_packets:
+            result_cells[name]["created_packets"] = c.created_packets  # duplicates: in + created = out + ...
+        if c.modified_packets:
+            result_cells[name]["modified_packets"] = c.modified_packets
     return {"duration_s": dur / 1e9, "seed": seed, "channel": channel["name"],
             "flows": result_flows, "cells": result_cells}

@@ -26,8 +26,8 @@ def chain(engine: Engine, *cells: int):
 def conserved(engine: Engine, *nodes: int) -> None:
     for n in nodes:
         c = engine.counters(n)
-        assert c.in_packets == c.out_packets + c.dropped_packets + c.queued_packets, (n, c)
-        assert c.in_bytes == c.out_bytes + c.dropped_bytes + c.queued_bytes, (n, c)
+        assert c.in_packets + c.created_packets == c.out_packets + c.dropped_packets + c.queued_packets, (n, c)
+        assert c.in_bytes + c.created_bytes == c.out_bytes + c.dropped_bytes + c.queued_bytes, (n, c)
 
 
 def test_bw_delivers_its_rate_and_drops_only_when_full():

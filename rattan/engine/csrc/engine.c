@@ -62,6 +62,7 @@ typedef struct rt_pkt {
     uint64_t fseq;     /* sequence number within its flow */
     uint64_t seq;      /* tie-break for equal departures */
     uint32_t size;
+    uint32_t dst_addr;  /* IPv4 destination, host order (routers match on it) */
     int32_t flow;
 } rt_pkt;
 
@@ -170,7 +171,10 @@ static rt_pkt *pheap_pop(pheap_t *h) {
 }
 
 /* ---------------------------------------------------------------- nodes */
-enum { K_ENDPOINT, K_PASS, K_BW, K_DELAY, K_LOSS, K_FLOW };
+enum { K_ENDPOINT, K_PASS, K_BW, K_DELAY, K_LOSS, K_FLOW, K_TBF, K_DUPLICATE, K_CORRUPT, K_ROUTER,
+       K_OUTAGE };
+
+#define MTU 1500
 
 typedef struct {
     rt_bw_config cfg;
@@ -179,7 +183,45 @@ typedef struct {
     uint64_t head_start;
     uint64_t frac;           /* remainder of bits*1e9/rate carried to the next packet */
     uint64_t busy_until;     /* when the link is next free (after head_finish) */
+    /* CoDel (RFC 8289) */
+    uint64_t first_above, drop_next;
+    uint32_t count, lastcount;
+    int dropping;
+    /* PIE (RFC 8033) */
+    double pie_p;
+    uint64_t pie_qdelay_old, pie_last_update;
+    /* RED */
+    double red_avg;
+    int64_t red_count;
+    uint64_t idle_since;
+    /* Mahimahi trace */
+    uint64_t *trace;
+    uint64_t trace_base;     /* start of the current pass through the trace */
+    uint32_t trace_idx;      /* current opportunity */
+    int64_t trace_budget;    /* bytes left in it */
+    int trace_started;
 } bw_t;
+
+typedef struct {
+    rt_token_bucket_config cfg;
+    double tokens, ptokens;
+    uint64_t last;
+    fifo_t q;
+} tbf_t;
+
+typedef struct { double rate; } prob_t;
+
+typedef struct {
+    rt_route *routes;        /* sorted by prefix length, longest first */
+    uint32_t n;
+    int default_port;
+} router_t;
+
+typedef struct {
+    uint64_t up, down;       /* periods; both 0: only rt_outage_set_down changes the state */
+    int start_down;
+    uint64_t t0;
+} outage_t;
 
 typedef struct {
     rt_delay_config cfg;
@@ -215,7 +257,9 @@ typedef struct {
     uint64_t sched_t;        /* time of its entry in the event heap, RT_NEVER if none */
     rng_t rng;
     rt_counters c;
-    union { bw_t bw; delay_t delay; loss_t loss; flow_t flow; } u;
+    uint32_t addr;           /* endpoints: IPv4 address, host order */
+    union { bw_t bw; delay_t delay; loss_t loss; flow_t flow; tbf_t tbf; prob_t prob; router_t router;
+            outage_t outage; } u;
 } node_t;
 
 typedef struct { uint64_t t, seq; int node; } event_t;
@@ -248,6 +292,8 @@ void rt_engine_free(rt_engine *e) {
         free(n->out);
         if (n->kind == K_DELAY) free(n->u.delay.heap.a);
         if (n->kind == K_LOSS) free(n->u.loss.pattern);
+        if (n->kind == K_BW) free(n->u.bw.trace);
+        if (n->kind == K_ROUTER) free(n->u.router.routes);
         if (n->kind == K_FLOW) { free(n->u.flow.delays); free(n->u.flow.seqs); }
     }
     free(e->nodes);
@@ -365,14 +411,162 @@ static uint64_t tx_time(bw_t *b, uint32_t size, uint64_t *frac) {
     return ns;
 }
 
-/* The head packet of a bw cell starts transmitting at `start`. */
-static void bw_start_head(bw_t *b, uint64_t start) {
-    rt_pkt *h = b->q.head;
-    if (!h) return;
-    if (start < h->t) { start = h->t; b->frac = 0; }
-    b->head_start = start;
-    uint64_t d = tx_time(b, h->size, &b->frac);
-    b->head_finish = d == RT_NEVER ? RT_NEVER : start + d;
+/* The next Mahimahi opportunity at or after t; the current one is reused while it has budget
+ * left, unless `skip`. Each opportunity carries `trace_mtu` bytes. */
+static uint64_t trace_seek(bw_t *b, uint64_t t, int skip) {
+    const rt_bw_config *c = &b->cfg;
+    uint32_t i = 0;
+    if (b->trace_started) {
+        uint64_t cur = b->trace_base + b->trace[b->trace_idx];
+        if (!skip && cur >= t && b->trace_budget > 0) return cur;
+        i = b->trace_idx + 1;
+    }
+    for (;;) {
+        if (i >= c->trace_len) {
+            if (!c->trace_loop) return RT_NEVER;
+            b->trace_base += c->trace_period_ns;
+            i = 0;
+        }
+        uint64_t rel = t > b->trace_base ? t - b->trace_base : 0;
+        if (c->trace_loop && rel >= c->trace_period_ns) {
+            /* idle for whole periods: jump over them */
+            b->trace_base += (rel / c->trace_period_ns) * c->trace_period_ns;
+            rel = t - b->trace_base;
+            i = 0;
+        }
+        uint32_t lo = i, hi = c->trace_len;  /* first opportunity >= rel, from i */
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (b->trace[mid] < rel) lo = mid + 1; else hi = mid;
+        }
+        if (lo < c->trace_len) {
+            b->trace_started = 1;
+            b->trace_idx = lo;
+            b->trace_budget = c->trace_mtu;
+            return b->trace_base + b->trace[lo];
+        }
+        i = c->trace_len;
+    }
+}
+
+static inline uint64_t control_law(uint64_t t, uint64_t interval, uint32_t count) {
+    return t + (uint64_t)((double)interval / sqrt((double)count));
+}
+
+/* CoDel's decision for the packet about to start transmitting at `now` (RFC 8289, dequeue side). */
+static int codel_drop(bw_t *b, rt_pkt *k, uint64_t now) {
+    uint64_t target = b->cfg.target_ns, interval = b->cfg.interval_ns;
+    int ok = 0;
+    if (now - k->t < target || b->q.bytes - k->size <= MTU) {
+        b->first_above = 0;
+    } else if (b->first_above == 0) {
+        b->first_above = now + interval;
+    } else if (now >= b->first_above) {
+        ok = 1;
+    }
+    if (b->dropping) {
+        if (!ok) { b->dropping = 0; return 0; }
+        if (now >= b->drop_next) {
+            b->count++;
+            b->drop_next = control_law(b->drop_next, interval, b->count);
+            return 1;
+        }
+        return 0;
+    }
+    if (ok) {
+        uint32_t delta = b->count - b->lastcount;
+        /* signed: drop_next may still lie ahead of now when dropping resumes soon after it stopped */
+        b->count = (delta > 1 && (int64_t)(now - b->drop_next) < (int64_t)(16 * interval)) ? delta : 1;
+        b->drop_next = control_law(now, interval, b->count);
+        b->lastcount = b->count;
+        b->dropping = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static void drop(rt_engine *e, node_t *n, rt_pkt *k, int reason);
+
+/* The bw cell's link is free from `start`: pick the next packet (CoDel may drop some) and time it. */
+static void bw_next(rt_engine *e, int id, uint64_t start) {
+    node_t *n = &e->nodes[id];
+    bw_t *b = &n->u.bw;
+    for (;;) {
+        rt_pkt *h = b->q.head;
+        if (!h) { b->idle_since = start; return; }
+        uint64_t at = start < h->t ? h->t : start;
+        if (b->cfg.aqm == RT_AQM_CODEL && codel_drop(b, h, at)) {
+            fifo_pop(&b->q);
+            n->c.queued_packets--;
+            n->c.queued_bytes -= h->size;
+            drop(e, n, h, RT_DROP_AQM);
+            continue;
+        }
+        if (start < h->t) b->frac = 0;
+        b->head_start = at;
+        if (b->trace) {
+            uint32_t need = h->size + b->cfg.overhead_bytes;
+            uint64_t t = trace_seek(b, at, 0);
+            if (t != RT_NEVER && b->trace_budget < (int64_t)need && b->trace_budget < (int64_t)b->cfg.trace_mtu)
+                t = trace_seek(b, at, 1);  /* this opportunity is used up: the next one */
+            if (t != RT_NEVER) b->trace_budget -= need;
+            b->head_finish = t;
+        } else {
+            uint64_t d = tx_time(b, h->size, &b->frac);
+            b->head_finish = d == RT_NEVER ? RT_NEVER : at + d;
+        }
+        return;
+    }
+}
+
+/* PIE's drop probability, brought up to date at t (RFC 8033, updated every t_update). */
+static void pie_update(bw_t *b, uint64_t t) {
+    uint64_t tu = b->cfg.interval_ns;
+    if (b->pie_last_update == 0) b->pie_last_update = t;
+    uint32_t rounds = 0;
+    while (t >= b->pie_last_update + tu && rounds++ < 10000) {
+        uint64_t qdelay = b->cfg.rate_bps ? (uint64_t)((double)b->q.bytes * 8e9 / (double)b->cfg.rate_bps) : 0;
+        double delta = 0.125 * ((double)qdelay - (double)b->cfg.target_ns) / 1e9 +
+                       1.25 * ((double)qdelay - (double)b->pie_qdelay_old) / 1e9;
+        double p = b->pie_p;
+        if (p < 0.000001) delta /= 2048; else if (p < 0.00001) delta /= 512;
+        else if (p < 0.0001) delta /= 128; else if (p < 0.001) delta /= 32;
+        else if (p < 0.01) delta /= 8; else if (p < 0.1) delta /= 2;
+        p += delta;
+        if (qdelay == 0 && b->pie_qdelay_old == 0) p *= 0.98;
+        b->pie_p = p < 0 ? 0 : p > 1 ? 1 : p;
+        b->pie_qdelay_old = qdelay;
+        b->pie_last_update += tu;
+    }
+    if (rounds >= 10000) b->pie_last_update = t;
+}
+
+/* Enqueue-side AQM (PIE, RED): true if the arriving packet is dropped. */
+static int aqm_enqueue_drop(node_t *n, rt_pkt *k, uint64_t t) {
+    bw_t *b = &n->u.bw;
+    if (b->cfg.aqm == RT_AQM_PIE) {
+        pie_update(b, t);
+        if ((b->pie_qdelay_old < b->cfg.target_ns / 2 && b->pie_p < 0.2) || b->q.bytes <= 2 * MTU) return 0;
+        return rng_unit(&n->rng) < b->pie_p;
+    }
+    if (b->cfg.aqm == RT_AQM_RED) {
+        const double w = 0.002;
+        if (!b->q.head && b->cfg.rate_bps && t > b->idle_since) {
+            double m = (double)(t - b->idle_since) * (double)b->cfg.rate_bps / 8e9 / MTU;
+            b->red_avg *= pow(1 - w, m);
+        }
+        b->red_avg = (1 - w) * b->red_avg + w * (double)b->q.bytes;
+        double lo = (double)b->cfg.red_min_bytes, hi = (double)b->cfg.red_max_bytes;
+        if (b->red_avg < lo) { b->red_count = -1; return 0; }
+        if (b->red_avg >= hi) { b->red_count = 0; return 1; }
+        b->red_count++;
+        double pb = b->cfg.red_max_p * (b->red_avg - lo) / (hi - lo);
+        double pa = b->red_count * pb >= 1 ? 1.0 : pb / (1 - b->red_count * pb);
+        if (rng_unit(&n->rng) < pa) { b->red_count = 0; return 1; }
+        return 0;
+    }
+    (void)k;
+    return 0;
 }
 
 static int bw_over_limit(bw_t *b, uint32_t extra) {
@@ -435,6 +629,58 @@ static int loss_drops(node_t *n) {
     }
 }
 
+static void tbf_refill(tbf_t *b, uint64_t t) {
+    if (t <= b->last) return;
+    double dt = (double)(t - b->last);
+    b->tokens += dt * (double)b->cfg.rate_bps / 8e9;
+    if (b->tokens > (double)b->cfg.burst_bytes) b->tokens = (double)b->cfg.burst_bytes;
+    if (b->cfg.peak_rate_bps) {
+        b->ptokens += dt * (double)b->cfg.peak_rate_bps / 8e9;
+        if (b->ptokens > (double)b->cfg.min_burst_bytes) b->ptokens = (double)b->cfg.min_burst_bytes;
+    }
+    b->last = t;
+}
+
+#define TOKEN_EPS 1e-6
+
+static int tbf_conforms(const tbf_t *b, uint32_t size) {
+    return b->tokens + TOKEN_EPS >= size && (!b->cfg.peak_rate_bps || b->ptokens + TOKEN_EPS >= size);
+}
+
+static void tbf_take(tbf_t *b, uint32_t size) {
+    b->tokens -= size;
+    if (b->cfg.peak_rate_bps) b->ptokens -= size;
+}
+
+/* When the shaper's head packet conforms (RT_NEVER if it never can). */
+static uint64_t tbf_ready(const tbf_t *b) {
+    if (!b->q.head) return RT_NEVER;
+    double size = b->q.head->size, wait = 0;
+    if (b->tokens + TOKEN_EPS < size) {
+        if (!b->cfg.rate_bps) return RT_NEVER;
+        wait = (size - b->tokens) * 8e9 / (double)b->cfg.rate_bps;
+    }
+    if (b->cfg.peak_rate_bps && b->ptokens + TOKEN_EPS < size) {
+        double w = (size - b->ptokens) * 8e9 / (double)b->cfg.peak_rate_bps;
+        if (w > wait) wait = w;
+    }
+    uint64_t t = b->last + (uint64_t)ceil(wait);
+    uint64_t arrive = b->q.head->t;
+    return t > arrive ? t : arrive;
+}
+
+static int route_port(const router_t *r, uint32_t addr) {
+    for (uint32_t i = 0; i < r->n; i++)
+        if ((addr & r->routes[i].mask) == r->routes[i].addr) return r->routes[i].port;
+    return r->default_port;
+}
+
+static int outage_down(const outage_t *o, uint64_t t) {
+    if (!o->up || !o->down) return o->start_down;
+    uint64_t phase = (t - o->t0) % (o->up + o->down);
+    return o->start_down ? phase < o->down : phase >= o->up;
+}
+
 static void flow_deliver(rt_engine *e, rt_pkt *k, uint64_t t) {
     if (k->flow < 0 || k->flow >= e->n_flows) return;
     flow_t *f = &e->nodes[e->flow_nodes[k->flow]].u.flow;
@@ -474,6 +720,56 @@ static void enqueue(rt_engine *e, int id, rt_pkt *k, uint64_t t) {
         if (loss_drops(n)) drop(e, n, k, RT_DROP_LOSS);
         else emit(e, id, 0, k, t);
         return;
+    case K_DUPLICATE:
+        if (rng_unit(&n->rng) < n->u.prob.rate) {
+            rt_pkt *copy = pool_get(&e->pool);
+            if (copy) {
+                *copy = *k;
+                copy->next = NULL;
+                n->c.created_packets++;
+                n->c.created_bytes += copy->size;
+                emit(e, id, 0, k, t);
+                emit(e, id, 0, copy, t);
+                return;
+            }
+        }
+        emit(e, id, 0, k, t);
+        return;
+    case K_CORRUPT:
+        /* In virtual time packets have no payload: the corruption is counted (a real run flips a bit). */
+        if (rng_unit(&n->rng) < n->u.prob.rate) n->c.modified_packets++;
+        emit(e, id, 0, k, t);
+        return;
+    case K_ROUTER: {
+        int port = route_port(&n->u.router, k->dst_addr);
+        if (port < 0) drop(e, n, k, RT_DROP_NO_ROUTE);
+        else emit(e, id, port, k, t);
+        return;
+    }
+    case K_OUTAGE:
+        if (outage_down(&n->u.outage, t)) drop(e, n, k, RT_DROP_OUTAGE);
+        else emit(e, id, 0, k, t);
+        return;
+    case K_TBF: {
+        tbf_t *b = &n->u.tbf;
+        tbf_refill(b, t);
+        if (k->size > b->cfg.burst_bytes || (b->cfg.peak_rate_bps && k->size > b->cfg.min_burst_bytes)) {
+            drop(e, n, k, RT_DROP_POLICER);  /* can never conform */
+            return;
+        }
+        if (b->cfg.limit_bytes == 0) {  /* policer */
+            if (tbf_conforms(b, k->size)) { tbf_take(b, k->size); emit(e, id, 0, k, t); }
+            else drop(e, n, k, RT_DROP_POLICER);
+            return;
+        }
+        if (!b->q.head && tbf_conforms(b, k->size)) { tbf_take(b, k->size); emit(e, id, 0, k, t); return; }
+        if (b->q.bytes + k->size > b->cfg.limit_bytes) { drop(e, n, k, RT_DROP_QUEUE_FULL); return; }
+        fifo_push(&b->q, k);
+        n->c.queued_packets++;
+        n->c.queued_bytes += k->size;
+        reschedule(e, id);
+        return;
+    }
     case K_DELAY: {
         delay_t *d = &n->u.delay;
         double x = (double)d->cfg.delay_ns + delay_jitter(n);
@@ -512,11 +808,12 @@ static void enqueue(rt_engine *e, int id, rt_pkt *k, uint64_t t) {
                 return;
             }
         }
+        if (aqm_enqueue_drop(n, k, t)) { drop(e, n, k, RT_DROP_AQM); return; }
         int was_empty = b->q.head == NULL;
         fifo_push(&b->q, k);
         n->c.queued_packets++;
         n->c.queued_bytes += k->size;
-        if (was_empty) bw_start_head(b, b->busy_until > t ? b->busy_until : t);
+        if (was_empty) bw_next(e, id, b->busy_until > t ? b->busy_until : t);
         reschedule(e, id);
         return;
     }
@@ -533,6 +830,7 @@ static uint64_t next_event(rt_engine *e, node_t *n) {
         if (n->u.delay.cfg.reorder) return n->u.delay.heap.n ? n->u.delay.heap.a[0]->depart : RT_NEVER;
         return n->u.delay.fifo.head ? n->u.delay.fifo.head->depart : RT_NEVER;
     case K_FLOW: return n->u.flow.next_t;
+    case K_TBF: return tbf_ready(&n->u.tbf);
     default: return RT_NEVER;
     }
 }
@@ -558,7 +856,7 @@ static void fire(rt_engine *e, int id, uint64_t t) {
             n->c.queued_packets--;
             n->c.queued_bytes -= k->size;
             b->busy_until = done;
-            bw_start_head(b, done);
+            bw_next(e, id, done);
             emit(e, id, 0, k, done);
             n = &e->nodes[id];
             b = &n->u.bw;
@@ -584,6 +882,22 @@ static void fire(rt_engine *e, int id, uint64_t t) {
         }
         break;
     }
+    case K_TBF: {
+        tbf_t *b = &n->u.tbf;
+        for (;;) {
+            uint64_t ready = tbf_ready(b);
+            if (ready > t) break;
+            tbf_refill(b, ready);
+            rt_pkt *k = fifo_pop(&b->q);
+            tbf_take(b, k->size);
+            n->c.queued_packets--;
+            n->c.queued_bytes -= k->size;
+            emit(e, id, 0, k, ready);
+            n = &e->nodes[id];
+            b = &n->u.tbf;
+        }
+        break;
+    }
     case K_FLOW: {
         flow_t *f = &n->u.flow;
         while (f->next_t <= t) {
@@ -593,6 +907,7 @@ static void fire(rt_engine *e, int id, uint64_t t) {
             f->next_t = flow_time(f, f->n, &n->rng);
             if (!k) { n->c.dropped_packets++; n->c.dropped[RT_DROP_POOL]++; continue; }
             k->born = at;
+            k->dst_addr = e->nodes[f->dst].addr;
             k->fseq = f->n - 1;
             k->size = f->size;
             k->flow = f->fid;
@@ -621,9 +936,28 @@ int rt_add_pass(rt_engine *e) { return add_node(e, K_PASS, 1); }
 
 int rt_add_bw(rt_engine *e, const rt_bw_config *cfg) {
     if (!cfg || cfg->queue_kind < RT_QUEUE_INFINITE || cfg->queue_kind > RT_QUEUE_DROPHEAD) return RT_EINVAL;
+    if (cfg->aqm < RT_AQM_NONE || cfg->aqm > RT_AQM_RED) return RT_EINVAL;
+    if ((cfg->aqm == RT_AQM_CODEL || cfg->aqm == RT_AQM_PIE) && (!cfg->target_ns || !cfg->interval_ns))
+        return RT_EINVAL;
+    if (cfg->aqm == RT_AQM_RED && (cfg->red_min_bytes >= cfg->red_max_bytes || !(cfg->red_max_p >= 0 && cfg->red_max_p <= 1)))
+        return RT_EINVAL;
+    if (cfg->trace_ns) {
+        if (!cfg->trace_len || !cfg->trace_period_ns || !cfg->trace_mtu) return RT_EINVAL;
+        for (uint32_t i = 1; i < cfg->trace_len; i++)
+            if (cfg->trace_ns[i] < cfg->trace_ns[i - 1]) return RT_EINVAL;
+        if (cfg->trace_ns[cfg->trace_len - 1] >= cfg->trace_period_ns + 1 && cfg->trace_loop) return RT_EINVAL;
+    }
     int id = add_node(e, K_BW, 1);
     if (id < 0) return id;
-    e->nodes[id].u.bw.cfg = *cfg;
+    bw_t *b = &e->nodes[id].u.bw;
+    b->cfg = *cfg;
+    if (cfg->trace_ns) {
+        b->trace = malloc(cfg->trace_len * sizeof *b->trace);
+        if (!b->trace) return RT_ENOMEM;
+        memcpy(b->trace, cfg->trace_ns, cfg->trace_len * sizeof *b->trace);
+        b->trace_base = e->now;
+    }
+    b->cfg.trace_ns = NULL;
     if (cfg->queue_kind == RT_QUEUE_INFINITE) {
         e->nodes[id].u.bw.cfg.limit_packets = 0;
         e->nodes[id].u.bw.cfg.limit_bytes = 0;
@@ -656,6 +990,77 @@ int rt_add_loss(rt_engine *e, const rt_loss_config *cfg) {
     return id;
 }
 
+int rt_add_token_bucket(rt_engine *e, const rt_token_bucket_config *cfg) {
+    if (!cfg || cfg->burst_bytes == 0 || (cfg->peak_rate_bps && cfg->min_burst_bytes == 0)) return RT_EINVAL;
+    int id = add_node(e, K_TBF, 1);
+    if (id < 0) return id;
+    tbf_t *b = &e->nodes[id].u.tbf;
+    b->cfg = *cfg;
+    b->tokens = (double)cfg->burst_bytes;      /* a full bucket at the start: a burst passes at once */
+    b->ptokens = (double)cfg->min_burst_bytes;
+    b->last = e->now;
+    return id;
+}
+
+static int add_prob(rt_engine *e, int kind, double rate) {
+    if (!(rate >= 0 && rate <= 1)) return RT_EINVAL;
+    int id = add_node(e, kind, 1);
+    if (id >= 0) e->nodes[id].u.prob.rate = rate;
+    return id;
+}
+
+int rt_add_duplicate(rt_engine *e, double rate) { return add_prob(e, K_DUPLICATE, rate); }
+int rt_add_corrupt(rt_engine *e, double rate) { return add_prob(e, K_CORRUPT, rate); }
+
+static int prefix_len(uint32_t mask) { int n = 0; while (mask & 0x80000000u) { n++; mask <<= 1; } return n; }
+
+int rt_add_router(rt_engine *e, const rt_route *routes, uint32_t n_routes, int n_outputs, int default_port) {
+    if (n_outputs < 1 || default_port >= n_outputs) return RT_EINVAL;
+    for (uint32_t i = 0; i < n_routes; i++)
+        if (routes[i].port < 0 || routes[i].port >= n_outputs) return RT_EINVAL;
+    rt_route *copy = malloc((n_routes ? n_routes : 1) * sizeof *copy);
+    if (!copy) return RT_ENOMEM;
+    memcpy(copy, routes, n_routes * sizeof *copy);
+    /* longest prefix first (stable insertion sort: few routes) */
+    for (uint32_t i = 1; i < n_routes; i++) {
+        rt_route x = copy[i];
+        uint32_t j = i;
+        while (j > 0 && prefix_len(copy[j - 1].mask) < prefix_len(x.mask)) { copy[j] = copy[j - 1]; j--; }
+        copy[j] = x;
+    }
+    for (uint32_t i = 0; i < n_routes; i++) copy[i].addr &= copy[i].mask;
+    int id = add_node(e, K_ROUTER, n_outputs);
+    if (id < 0) { free(copy); return id; }
+    router_t *r = &e->nodes[id].u.router;
+    r->routes = copy;
+    r->n = n_routes;
+    r->default_port = default_port;
+    return id;
+}
+
+int rt_add_outage(rt_engine *e, uint64_t up_ns, uint64_t down_ns, int down) {
+    if ((up_ns == 0) != (down_ns == 0)) return RT_EINVAL;
+    int id = add_node(e, K_OUTAGE, 1);
+    if (id < 0) return id;
+    outage_t *o = &e->nodes[id].u.outage;
+    o->up = up_ns; o->down = down_ns; o->start_down = down != 0; o->t0 = e->now;
+    return id;
+}
+
+int rt_outage_set_down(rt_engine *e, int node, int down) {
+    if (node < 0 || node >= e->n_nodes || e->nodes[node].kind != K_OUTAGE) return RT_ERANGE;
+    outage_t *o = &e->nodes[node].u.outage;
+    o->start_down = down != 0;
+    o->t0 = e->now;  /* a periodic schedule restarts with this state */
+    return RT_OK;
+}
+
+int rt_endpoint_set_addr(rt_engine *e, int node, uint32_t addr) {
+    if (node < 0 || node >= e->n_nodes || e->nodes[node].kind != K_ENDPOINT) return RT_ERANGE;
+    e->nodes[node].addr = addr;
+    return RT_OK;
+}
+
 int rt_link(rt_engine *e, int src, int port, int dst) {
     if (src < 0 || src >= e->n_nodes || dst < 0 || dst >= e->n_nodes) return RT_ERANGE;
     node_t *n = &e->nodes[src];
@@ -679,11 +1084,11 @@ int rt_bw_set_rate(rt_engine *e, int node, uint64_t rate_bps) {
         uint64_t start = b->head_start > now ? b->head_start : now;
         b->cfg.rate_bps = rate_bps;
         b->frac = 0;
-        bw_start_head(b, start);
+        bw_next(e, node, start);
     } else if (b->q.head && b->head_start >= now) {
         b->cfg.rate_bps = rate_bps;
         b->frac = 0;
-        bw_start_head(b, b->head_start);
+        bw_next(e, node, b->head_start);
     } else {
         b->cfg.rate_bps = rate_bps;
     }

@@ -1,0 +1,164 @@
+"""Token bucket, router, AQM, trace replay, duplicate and outage cells in virtual time."""
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from rattan.compiler import compile_path
+from rattan.engine import Engine
+from rattan.engine.load import endpoint_addr
+from rattan.plan import build_plan
+from rattan.registry import default_registry
+from rattan.runtime.sim import run
+
+from tests.conftest import ROOT
+from tests.engine.test_virtual_time import SEC, chain, conserved
+
+
+def test_policer_holds_its_rate_and_lets_a_burst_through():
+    e = Engine(1)
+    tb = e.add_token_bucket(2_000_000, 64 * 1024)
+    left, right = chain(e, tb)
+    f = e.add_flow(left, right, "cbr", 10_000_000, 1000)
+    e.run_until(100_000)  # 100 us: the first packets pass on the full bucket
+    e.run_until(20 * SEC)
+    got = e.flow_stats(f)["received_bytes"] * 8
+    # long run: rate * time + the initial bucket
+    assert got == pytest.approx(2_000_000 * 20 + 64 * 1024 * 8, rel=0.005)
+    c = e.counters(tb)
+    assert set(c.dropped_by_reason) == {"policer"} and c.queued_packets == 0
+    conserved(e, tb)
+
+
+def test_burst_sized_burst_passes_at_once():
+    e = Engine(1)
+    tb = e.add_token_bucket(1_000_000, 15_000)
+    left, right = chain(e, tb)
+    f = e.add_flow(left, right, "cbr", 1_000_000_000, 1500)  # 10 packets arrive within 120 us
+    e.run_until(120_000)
+    assert e.flow_stats(f)["received_packets"] == 10
+    assert max(e.flow_delays(f)) == 0
+
+
+def test_shaper_delays_instead_of_dropping():
+    e = Engine(1)
+    tb = e.add_token_bucket(2_000_000, 3000, limit=10_000_000)
+    left, right = chain(e, tb)
+    f = e.add_flow(left, right, "cbr", 3_000_000, 1500)
+    e.run_until(10 * SEC)
+    c = e.counters(tb)
+    assert c.dropped_packets == 0 and c.queued_packets > 0
+    assert e.flow_stats(f)["received_bytes"] * 8 == pytest.approx(2_000_000 * 10, rel=0.01)
+    assert max(e.flow_delays(f)) > 1_000_000_000  # waiting, not dropped
+    conserved(e, tb)
+
+
+def test_router_longest_prefix_match():
+    e = Engine(1)
+    a, b, c = e.add_endpoint(), e.add_endpoint(), e.add_endpoint()
+    for i, n in enumerate((a, b, c)):
+        e.set_endpoint_addr(n, endpoint_addr(i))
+    r = e.add_router([(endpoint_addr(1) & 0xFFFF0000, 16, 1), (endpoint_addr(1), 32, 0)], outputs=2)
+    e.link(a, 0, r)
+    e.link(r, 0, b)
+    e.link(r, 1, c)
+    f = e.add_flow(a, b, "cbr", 1_000_000, 500)
+    g = e.add_flow(a, c, "cbr", 1_000_000, 500)  # 10.0.3.2 matches the /16 only
+    e.run_until(SEC)
+    assert e.flow_stats(f)["received_packets"] == e.flow_stats(f)["sent_packets"]
+    assert e.flow_stats(g)["received_packets"] == e.flow_stats(g)["sent_packets"]
+    conserved(e, r)
+
+
+def test_multipath_example_routes_back_by_destination():
+    comp = compile_path(str(ROOT / "examples" / "multipath.rtn"))
+    plan = build_plan(comp.program, comp.sources, default_registry())
+    r = run(plan, None, ["server->wifi:cbr:5Mbps", "server->wired:cbr:5Mbps", "wifi->server:cbr:20Mbps",
+                         "wired->server:cbr:20Mbps"], "10s", 1)
+    flows = {(f["src"], f["dst"]): f for f in r["flows"]}
+    assert flows[("server", "wifi")]["throughput_bps"] == pytest.approx(5e6, rel=0.01)
+    assert flows[("server", "wired")]["throughput_bps"] == pytest.approx(5e6, rel=0.01)
+    # both uplinks share the 30 Mbit/s bottleneck
+    up = flows[("wifi", "server")]["throughput_bps"] + flows[("wired", "server")]["throughput_bps"]
+    assert up == pytest.approx(30e6, rel=0.01)
+    assert r["cells"]["back"]["dropped_packets"] == 0
+
+
+def _overload(queue: dict, seconds: int = 60) -> dict:
+    plan = {"channels": [{"name": "c", "endpoints": ["left", "right"], "timeline": [],
+                          "cells": [{"name": "b", "type": "bw", "outputs": 1,
+                                     "config": {"rate": 10_000_000, "overhead": 0, "queue": queue}}],
+                          "links": [{"from": "left", "port": 0, "to": "b"}, {"from": "b", "port": 0, "to": "right"}]}]}
+    return run(plan, None, ["left->right:poisson:12Mbps"], f"{seconds}s", 1)
+
+
+def test_pie_settles_near_its_target():
+    r = _overload({"kind": "pie", "target": 15_000_000, "tupdate": 15_000_000, "packets": 10_000})
+    f = r["flows"][0]
+    assert r["cells"]["b"]["dropped_by_reason"].get("aqm", 0) > 0
+    assert f["throughput_bps"] == pytest.approx(10e6, rel=0.03)
+    assert 10 < f["delay_ms"]["p50"] < 20  # target 15 ms (plus 1.2 ms serialization)
+
+
+def test_codel_bounds_the_queue_of_an_unresponsive_overload():
+    # RFC 8289 CoDel ramps its drop rate slowly and restarts from the last episode's drop count,
+    # so against 20 % of unresponsive excess it saws between the target and ~0.3 s instead of
+    # settling at 5 ms (a responsive sender would settle); still far below the tail-drop queue.
+    r = _overload({"kind": "codel", "target": 5_000_000, "interval": 100_000_000, "packets": 10_000})
+    tail = _overload({"kind": "droptail", "packets": 10_000})
+    f = r["flows"][0]
+    assert r["cells"]["b"]["dropped_by_reason"].get("aqm", 0) > 0
+    assert f["throughput_bps"] == pytest.approx(10e6, rel=0.03)
+    assert f["delay_ms"]["p50"] < tail["flows"][0]["delay_ms"]["p50"] / 20
+    assert f["delay_ms"]["min"] < 5 + 1.2 + 1
+
+
+def test_red_drops_early():
+    plan = {"channels": [{"name": "c", "endpoints": ["left", "right"], "timeline": [],
+                          "cells": [{"name": "b", "type": "bw", "outputs": 1,
+                                     "config": {"rate": 10_000_000, "overhead": 0,
+                                                "queue": {"kind": "red", "min": 30_000, "max": 90_000,
+                                                          "probability": 0.1, "packets": 1000}}}],
+                          "links": [{"from": "left", "port": 0, "to": "b"}, {"from": "b", "port": 0, "to": "right"}]}]}
+    r = run(plan, None, ["left->right:poisson:12Mbps"], "30s", 1)
+    cell = r["cells"]["b"]
+    assert cell["dropped_by_reason"].get("aqm", 0) > 0
+    assert "queue_full" not in cell["dropped_by_reason"]
+    assert r["flows"][0]["delay_ms"]["p50"] < 90_000 * 8 / 10e6 * 1000 + 5  # below the max threshold's delay
+
+
+def test_bw_trace_delivers_what_the_trace_allows():
+    comp = compile_path(str(ROOT / "examples" / "policer.rtn"))
+    plan = build_plan(comp.program, comp.sources, default_registry())
+    tr = next(c for c in plan["channels"][0]["cells"] if c["type"] == "bw_trace")["trace"]
+    e = Engine(1)
+    b = e.add_bw(trace_ns=tr["opportunities_ns"], trace_period_ns=tr["period_ns"], trace_mtu=1500)
+    left, right = chain(e, b)
+    f = e.add_flow(left, right, "cbr", 200_000_000, 1500)  # far above the trace's rate: always backlogged
+    period = tr["period_ns"]
+    e.run_until(period)
+    allowed = sum(1 for t in tr["opportunities_ns"] if t <= period) * 1500
+    got = e.flow_stats(f)["received_bytes"]
+    assert got == pytest.approx(allowed, rel=0.01)
+
+
+def test_duplicate_conserves_with_created_packets():
+    e = Engine(2)
+    d = e.add_duplicate(0.1)
+    left, right = chain(e, d)
+    f = e.add_flow(left, right, "cbr", 120_000_000, 1500)
+    e.run_until(10 * SEC)
+    s = e.flow_stats(f)
+    assert s["received_packets"] / s["sent_packets"] == pytest.approx(1.1, rel=0.005)
+    conserved(e, d)
+
+
+def test_outage_periodic():
+    e = Engine(1)
+    o = e.add_outage(up_ns=8 * SEC, down_ns=2 * SEC)
+    left, right = chain(e, o)
+    f = e.add_flow(left, right, "cbr", 12_000_000, 1500)  # 1000 packets/s
+    e.run_until(20 * SEC)
+    assert e.counters(o).dropped_by_reason == {"outage": 4000}
+    conserved(e, o)
