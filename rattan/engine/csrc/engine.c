@@ -328,6 +328,13 @@ static int add_node(rt_engine *e, int kind, int n_out) {
 }
 
 /* ---------------------------------------------------------------- event heap */
+/* The event heap is 4-ary: half the depth of a binary heap, and a node's children share a cache line. */
+#define EV_ARITY 4
+
+static inline int ev_before(const event_t *a, const event_t *b) {
+    return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+}
+
 static int ev_push(rt_engine *e, uint64_t t, int node) {
     if (e->n_ev == e->cap_ev) {
         size_t cap = e->cap_ev ? e->cap_ev * 2 : 64;
@@ -339,10 +346,9 @@ static int ev_push(rt_engine *e, uint64_t t, int node) {
     event_t x = {t, e->seq++, node};
     size_t i = e->n_ev++;
     while (i > 0) {
-        size_t p = (i - 1) / 2;
-        event_t *q = &e->ev[p];
-        if (q->t < x.t || (q->t == x.t && q->seq < x.seq)) break;
-        e->ev[i] = *q;
+        size_t p = (i - 1) / EV_ARITY;
+        if (!ev_before(&x, &e->ev[p])) break;
+        e->ev[i] = e->ev[p];
         i = p;
     }
     e->ev[i] = x;
@@ -351,20 +357,18 @@ static int ev_push(rt_engine *e, uint64_t t, int node) {
 
 static event_t ev_pop(rt_engine *e) {
     event_t top = e->ev[0], last = e->ev[--e->n_ev];
-    size_t i = 0;
+    size_t i = 0, n = e->n_ev;
     for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= e->n_ev) break;
-        event_t *a = &e->ev[c];
-        if (c + 1 < e->n_ev) {
-            event_t *b = &e->ev[c + 1];
-            if (b->t < a->t || (b->t == a->t && b->seq < a->seq)) { c++; a = b; }
-        }
-        if (last.t < a->t || (last.t == a->t && last.seq < a->seq)) break;
-        e->ev[i] = *a;
-        i = c;
+        size_t c = EV_ARITY * i + 1;
+        if (c >= n) break;
+        size_t best = c, end = c + EV_ARITY < n ? c + EV_ARITY : n;
+        for (size_t j = c + 1; j < end; j++)
+            if (ev_before(&e->ev[j], &e->ev[best])) best = j;
+        if (!ev_before(&e->ev[best], &last)) break;
+        e->ev[i] = e->ev[best];
+        i = best;
     }
-    if (e->n_ev) e->ev[i] = last;
+    if (n) e->ev[i] = last;
     return top;
 }
 
