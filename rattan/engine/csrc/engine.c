@@ -251,9 +251,11 @@ typedef struct {
 } flow_t;
 
 typedef struct {
+    /* hot: read for every packet */
     int kind;
     int n_out;
-    int *out;                /* destination node per output port, -1 if none */
+    int out1;                /* destination of output 0 (single-output nodes need no other lookup) */
+    int *out;                /* destination node per output port, -1 if none; out[0] == out1 */
     uint64_t sched_t;        /* time of its entry in the event heap, RT_NEVER if none */
     rng_t rng;
     rt_counters c;
@@ -321,6 +323,7 @@ static int add_node(rt_engine *e, int kind, int n_out) {
         n->out = malloc((size_t)n_out * sizeof *n->out);
         if (!n->out) return RT_ENOMEM;
         for (int i = 0; i < n_out; i++) n->out[i] = -1;
+        n->out1 = -1;
     }
     rng_seed(&n->rng, e->seed, (uint64_t)id + 1);
     e->n_nodes++;
@@ -397,7 +400,7 @@ static inline void drop(rt_engine *e, node_t *n, rt_pkt *k, int reason) {
 /* Send a packet out of `port` of node `id` at logical time t. */
 static void emit(rt_engine *e, int id, int port, rt_pkt *k, uint64_t t) {
     node_t *n = &e->nodes[id];
-    int dst = (port >= 0 && port < n->n_out) ? n->out[port] : -1;
+    int dst = port == 0 && n->n_out > 0 ? n->out1 : (port >= 0 && port < n->n_out) ? n->out[port] : -1;
     if (dst < 0) {
         drop(e, n, k, RT_DROP_NO_ROUTE);
         return;
@@ -1071,6 +1074,7 @@ int rt_link(rt_engine *e, int src, int port, int dst) {
     if (port < 0 || port >= n->n_out) return RT_ERANGE;
     if (n->out[port] >= 0) return RT_ESTATE;
     n->out[port] = dst;
+    if (port == 0) n->out1 = dst;
     return RT_OK;
 }
 
