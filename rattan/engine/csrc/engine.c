@@ -705,7 +705,6 @@ static void flow_deliver(rt_engine *e, rt_pkt *k, uint64_t t) {
     }
     f->seqs[f->n_delays] = k->fseq;
     f->delays[f->n_delays++] = t - k->born;
-    f->st.delay_samples = f->n_delays;
 }
 
 static void enqueue(rt_engine *e, int id, rt_pkt *k, uint64_t t) {

@@ -122,7 +122,6 @@ typedef struct {
 typedef struct {
     uint64_t sent_packets, sent_bytes;
     uint64_t received_packets, received_bytes;
-    uint64_t delay_samples;       /* == received_packets */
 } rt_flow_stats;
 
 int rt_abi_version(void);
