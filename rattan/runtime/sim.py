@@ -25,11 +25,15 @@ class FlowSpec:
     size: int
 
 
-def quantity(text: str, dim, what: str, example: str) -> Fraction:
+_EXAMPLES = {TIME: ("time", "10s"), RATE: ("rate", "20Mbps"), SIZE: ("size", "1200B")}
+
+
+def quantity(text: str, dim, what: str) -> Fraction:
     """A magnitude in base units from `10s`, `20Mbps`, `1500B`."""
     q = split_quantity(text)
     if q is None or q[1] not in UNITS or UNITS[q[1]][0] != dim:
-        raise SimError(f"{what}: `{text}` is not a {example.split()[0]}; write e.g. `{example.split()[1]}`")
+        name, sample = _EXAMPLES[dim]
+        raise SimError(f"{what}: `{text}` is not a {name}; write e.g. `{sample}`")
     return Fraction(q[0]) * UNITS[q[1]][1]
 
 
@@ -41,7 +45,7 @@ def parse_flow(spec: str) -> FlowSpec:
     src, dst, kind, rate, opts = m.groups()
     if kind not in ("cbr", "poisson"):
         raise SimError(f"--flow `{spec}`: kind `{kind}` is not `cbr` or `poisson`")
-    rate_bps = round(quantity(rate, RATE, f"--flow `{spec}`", "rate 20Mbps"))
+    rate_bps = round(quantity(rate, RATE, f"--flow `{spec}`"))
     if rate_bps <= 0:
         raise SimError(f"--flow `{spec}`: the rate must be above 0")
     size = 1500
@@ -49,14 +53,14 @@ def parse_flow(spec: str) -> FlowSpec:
         key, _, value = opt.partition("=")
         if key.strip() != "size" or not value:
             raise SimError(f"--flow `{spec}`: unknown option `{opt}` (only size=S, e.g. size=1200B)")
-        size = round(quantity(value.strip(), SIZE, f"--flow `{spec}`", "size 1200B") / 8)
+        size = round(quantity(value.strip(), SIZE, f"--flow `{spec}`") / 8)
         if not 20 <= size <= 65535:
             raise SimError(f"--flow `{spec}`: size must be between 20B and 65535B")
     return FlowSpec(src, dst, kind, rate_bps, size)
 
 
 def parse_duration(text: str) -> int:
-    ns = round(quantity(text, TIME, "--duration", "time 10s") * 10**9)
+    ns = round(quantity(text, TIME, "--duration") * 10**9)
     if ns <= 0:
         raise SimError("--duration must be longer than 0s")
     return ns

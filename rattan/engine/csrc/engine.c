@@ -388,6 +388,12 @@ static void reschedule(rt_engine *e, int id) {
 }
 
 /* ---------------------------------------------------------------- forwarding */
+/* A cell starts (+1) or stops (-1) holding a packet: its `queued` counters follow. */
+static inline void held(node_t *n, const rt_pkt *k, int sign) {
+    n->c.queued_packets += (uint64_t)(int64_t)sign;
+    n->c.queued_bytes += (uint64_t)((int64_t)sign * k->size);
+}
+
 static void enqueue(rt_engine *e, int id, rt_pkt *k, uint64_t t);
 
 static inline void drop(rt_engine *e, node_t *n, rt_pkt *k, int reason) {
@@ -504,8 +510,7 @@ static void bw_next(rt_engine *e, int id, uint64_t start) {
         uint64_t at = start < h->t ? h->t : start;
         if (b->cfg.aqm == RT_AQM_CODEL && codel_drop(b, h, at)) {
             fifo_pop(&b->q);
-            n->c.queued_packets--;
-            n->c.queued_bytes -= h->size;
+            held(n, h, -1);
             drop(e, n, h, RT_DROP_AQM);
             continue;
         }
@@ -771,8 +776,7 @@ static void enqueue(rt_engine *e, int id, rt_pkt *k, uint64_t t) {
         if (!b->q.head && tbf_conforms(b, k->size)) { tbf_take(b, k->size); emit(e, id, 0, k, t); return; }
         if (b->q.bytes + k->size > b->cfg.limit_bytes) { drop(e, n, k, RT_DROP_QUEUE_FULL); return; }
         fifo_push(&b->q, k);
-        n->c.queued_packets++;
-        n->c.queued_bytes += k->size;
+        held(n, k, +1);
         reschedule(e, id);
         return;
     }
@@ -790,8 +794,7 @@ static void enqueue(rt_engine *e, int id, rt_pkt *k, uint64_t t) {
             k->depart = dep;
             fifo_push(&d->fifo, k);
         }
-        n->c.queued_packets++;
-        n->c.queued_bytes += k->size;
+        held(n, k, +1);
         reschedule(e, id);
         return;
     }
@@ -805,8 +808,7 @@ static void enqueue(rt_engine *e, int id, rt_pkt *k, uint64_t t) {
                 if (b->q.tail == victim) b->q.tail = head;
                 b->q.packets--;
                 b->q.bytes -= victim->size;
-                n->c.queued_packets--;
-                n->c.queued_bytes -= victim->size;
+                held(n, victim, -1);
                 drop(e, n, victim, RT_DROP_QUEUE_FULL);
                 if (bw_over_limit(b, k->size)) { drop(e, n, k, RT_DROP_QUEUE_FULL); return; }
             } else {
@@ -817,8 +819,7 @@ static void enqueue(rt_engine *e, int id, rt_pkt *k, uint64_t t) {
         if (aqm_enqueue_drop(n, k, t)) { drop(e, n, k, RT_DROP_AQM); return; }
         int was_empty = b->q.head == NULL;
         fifo_push(&b->q, k);
-        n->c.queued_packets++;
-        n->c.queued_bytes += k->size;
+        held(n, k, +1);
         if (was_empty) bw_next(e, id, b->busy_until > t ? b->busy_until : t);
         reschedule(e, id);
         return;
@@ -859,8 +860,7 @@ static void fire(rt_engine *e, int id, uint64_t t) {
         while (b->q.head && b->head_finish <= t) {
             rt_pkt *k = fifo_pop(&b->q);
             uint64_t done = b->head_finish;
-            n->c.queued_packets--;
-            n->c.queued_bytes -= k->size;
+            held(n, k, -1);
             b->busy_until = done;
             bw_next(e, id, done);
             emit(e, id, 0, k, done);
@@ -880,8 +880,7 @@ static void fire(rt_engine *e, int id, uint64_t t) {
                 if (!d->fifo.head || d->fifo.head->depart > t) break;
                 k = fifo_pop(&d->fifo);
             }
-            n->c.queued_packets--;
-            n->c.queued_bytes -= k->size;
+            held(n, k, -1);
             emit(e, id, 0, k, k->depart);
             n = &e->nodes[id];
             d = &n->u.delay;
@@ -896,8 +895,7 @@ static void fire(rt_engine *e, int id, uint64_t t) {
             tbf_refill(b, ready);
             rt_pkt *k = fifo_pop(&b->q);
             tbf_take(b, k->size);
-            n->c.queued_packets--;
-            n->c.queued_bytes -= k->size;
+            held(n, k, -1);
             emit(e, id, 0, k, ready);
             n = &e->nodes[id];
             b = &n->u.tbf;
