@@ -1,11 +1,12 @@
 """A thin typed wrapper over the C engine; every call checks the engine's error codes."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from ._engine import ffi, lib
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 if lib.rt_abi_version() != ABI_VERSION:  # a stale build of the extension
     raise ImportError(f"rattan engine ABI {lib.rt_abi_version()} does not match {ABI_VERSION}: reinstall rattan")
 
@@ -17,8 +18,12 @@ DISTRIBUTIONS = {"uniform": lib.RT_DIST_UNIFORM, "normal": lib.RT_DIST_NORMAL,
                  "pareto": lib.RT_DIST_PARETO, "paretonormal": lib.RT_DIST_PARETONORMAL}
 AQMS = {"none": lib.RT_AQM_NONE, "codel": lib.RT_AQM_CODEL, "pie": lib.RT_AQM_PIE, "red": lib.RT_AQM_RED}
 FLOW_KINDS = {"cbr": lib.RT_FLOW_CBR, "poisson": lib.RT_FLOW_POISSON}
+CLOCKS = {"virtual": lib.RT_CLOCK_VIRTUAL, "real": lib.RT_CLOCK_REAL}
 _ERRORS = {lib.RT_ENOMEM: "out of memory", lib.RT_EINVAL: "invalid argument",
-           lib.RT_ERANGE: "no such node or port", lib.RT_ESTATE: "output already linked"}
+           lib.RT_ERANGE: "no such node or port",
+           lib.RT_ESTATE: "not in this state (output already linked, graph fixed once time runs, or engine busy)",
+           lib.RT_ENOTYPE: "no such cell type", lib.RT_ENOPARAM: "no such runtime parameter",
+           lib.RT_ESYS: "system error"}
 
 
 class EngineError(RuntimeError):
@@ -57,15 +62,20 @@ class Engine:
         ptr = lib.rt_engine_new(seed)
         if ptr == ffi.NULL:
             raise MemoryError("cannot create the engine")
-        self._e = ffi.gc(ptr, lib.rt_engine_free)
-        self._loss_patterns = []  # keep pattern arrays alive until the engine copied them
+        self._e = ffi.gc(ptr, lib.rt_engine_free)  # rt_engine_free stops a running thread first
 
     # -- graph
     def add_endpoint(self) -> int:
         return _check(lib.rt_add_endpoint(self._e), "endpoint")
 
+    def add_cell(self, type_: str, config_type: str | None = None, fields: dict | None = None,
+                 outputs: int = 1) -> int:
+        """Any cell through the engine's one entry point: its type name and config struct."""
+        cfg = ffi.new(f"{config_type} *", fields or {}) if config_type else ffi.NULL
+        return _check(lib.rt_add_cell(self._e, type_.encode(), cfg, outputs), type_)
+
     def add_pass(self) -> int:
-        return _check(lib.rt_add_pass(self._e), "pass")
+        return self.add_cell("pass")
 
     def add_bw(self, rate_bps: int = 0, *, overhead: int = 0, queue: str = "infinite",
                limit_packets: int = 0, limit_bytes: int = 0, aqm: str = "none", target_ns: int = 0,
@@ -77,28 +87,24 @@ class Engine:
                   "limit_packets": limit_packets, "limit_bytes": limit_bytes, "aqm": AQMS[aqm],
                   "target_ns": target_ns, "interval_ns": interval_ns, "red_min_bytes": red_min,
                   "red_max_bytes": red_max, "red_max_p": red_max_p}
-        keep = None
-        if trace_ns is not None:
-            keep = ffi.new("uint64_t[]", trace_ns)
-            fields.update(trace_ns=keep, trace_len=len(trace_ns), trace_period_ns=trace_period_ns,
-                          trace_mtu=trace_mtu, trace_loop=int(trace_loop))
-        cfg = ffi.new("rt_bw_config *", fields)
-        node = _check(lib.rt_add_bw(self._e, cfg), "bw")
-        del keep  # the engine copied the trace
-        return node
+        if trace_ns is None:
+            return self.add_cell("bw", "rt_bw_config", fields)
+        keep = ffi.new("uint64_t[]", trace_ns)  # alive until the engine has copied it
+        fields.update(trace_ns=keep, trace_len=len(trace_ns), trace_period_ns=trace_period_ns,
+                      trace_mtu=trace_mtu, trace_loop=int(trace_loop))
+        return self.add_cell("bw_trace", "rt_bw_config", fields)
 
     def add_token_bucket(self, rate_bps: int, burst: int, *, limit: int = 0, peak_rate_bps: int = 0,
                          min_burst: int = 0) -> int:
-        cfg = ffi.new("rt_token_bucket_config *", {"rate_bps": rate_bps, "burst_bytes": burst,
-                                                   "limit_bytes": limit, "peak_rate_bps": peak_rate_bps,
-                                                   "min_burst_bytes": min_burst})
-        return _check(lib.rt_add_token_bucket(self._e, cfg), "token_bucket")
+        return self.add_cell("token_bucket", "rt_token_bucket_config",
+                             {"rate_bps": rate_bps, "burst_bytes": burst, "limit_bytes": limit,
+                              "peak_rate_bps": peak_rate_bps, "min_burst_bytes": min_burst})
 
     def add_duplicate(self, rate: float) -> int:
-        return _check(lib.rt_add_duplicate(self._e, rate), "duplicate")
+        return self.add_cell("duplicate", "rt_rate_config", {"rate": rate})
 
     def add_corrupt(self, rate: float) -> int:
-        return _check(lib.rt_add_corrupt(self._e, rate), "corrupt")
+        return self.add_cell("corrupt", "rt_rate_config", {"rate": rate})
 
     def add_router(self, routes: list[tuple[int, int, int]], outputs: int, default_port: int = -1) -> int:
         """routes: (IPv4 address, prefix length, port) with addresses as integers."""
@@ -107,53 +113,98 @@ class Engine:
             arr[i].addr = addr
             arr[i].mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
             arr[i].port = port
-        return _check(lib.rt_add_router(self._e, arr, len(routes), outputs, default_port), "router")
+        return self.add_cell("router", "rt_router_config",
+                             {"routes": arr, "n_routes": len(routes), "default_port": default_port}, outputs)
 
     def add_outage(self, up_ns: int = 0, down_ns: int = 0, down: bool = False) -> int:
-        return _check(lib.rt_add_outage(self._e, up_ns, down_ns, int(down)), "outage")
+        return self.add_cell("outage", "rt_outage_config", {"up_ns": up_ns, "down_ns": down_ns, "down": int(down)})
+
+    def add_delay(self, delay_ns: int, *, jitter_ns: int = 0, distribution: str = "uniform",
+                  correlation: float = 0.0, reorder: bool = False) -> int:
+        return self.add_cell("delay", "rt_delay_config",
+                             {"delay_ns": delay_ns, "jitter_ns": jitter_ns,
+                              "distribution": DISTRIBUTIONS[distribution], "correlation": correlation,
+                              "reorder": int(reorder)})
+
+    def add_loss(self, *, rate: float | None = None, gilbert_elliott: dict | None = None,
+                 pattern: list[float] | None = None) -> int:
+        if gilbert_elliott is not None:
+            return self.add_cell("loss", "rt_loss_config",
+                                 {"model": lib.RT_LOSS_GILBERT_ELLIOTT, **{k: gilbert_elliott[k] for k in "prhk"}})
+        if pattern is not None:
+            arr = ffi.new("double[]", pattern)
+            return self.add_cell("loss", "rt_loss_config",
+                                 {"model": lib.RT_LOSS_PATTERN, "pattern": arr, "pattern_len": len(pattern)})
+        return self.add_cell("loss", "rt_loss_config", {"model": lib.RT_LOSS_BERNOULLI, "rate": rate or 0.0})
+
+    def _add_steps(self, type_: str, steps: list[tuple[int, float]], period_ns: int, loop: bool) -> int:
+        at = ffi.new("uint64_t[]", [t for t, _ in steps])
+        value = ffi.new("double[]", [float(v) for _, v in steps])
+        return self.add_cell(type_, "rt_steps_config", {"at_ns": at, "value": value, "len": len(steps),
+                                                        "period_ns": period_ns, "loop": int(loop)})
+
+    def add_delay_trace(self, steps: list[tuple[int, int]], *, period_ns: int = 0, loop: bool = False) -> int:
+        """Delay (ns) from `steps` of (time since start in ns, delay in ns), the first at 0."""
+        return self._add_steps("delay_trace", steps, period_ns, loop)
+
+    def add_loss_trace(self, steps: list[tuple[int, float]], *, period_ns: int = 0, loop: bool = False) -> int:
+        """Loss probability from `steps` of (time since start in ns, probability), the first at 0."""
+        return self._add_steps("loss_trace", steps, period_ns, loop)
+
+    def add_spy(self, path: str, snaplen: int = 0) -> int:
+        """A pcap tap writing to `path` (created or truncated now)."""
+        raw = ffi.new("char[]", os.fsencode(path))
+        node = lib.rt_add_cell(self._e, b"spy", ffi.new("rt_spy_config *", {"path": raw, "snaplen": snaplen}), 1)
+        if node == lib.RT_ESYS:
+            raise EngineError(f"spy: cannot write `{path}`: {os.strerror(ffi.errno) or 'error'}")
+        return _check(node, "spy")
 
     def set_endpoint_addr(self, node: int, addr: int) -> None:
         _check(lib.rt_endpoint_set_addr(self._e, node, addr), "endpoint address")
 
-    def add_delay(self, delay_ns: int, *, jitter_ns: int = 0, distribution: str = "uniform",
-                  correlation: float = 0.0, reorder: bool = False) -> int:
-        cfg = ffi.new("rt_delay_config *", {"delay_ns": delay_ns, "jitter_ns": jitter_ns,
-                                            "distribution": DISTRIBUTIONS[distribution],
-                                            "correlation": correlation, "reorder": int(reorder)})
-        return _check(lib.rt_add_delay(self._e, cfg), "delay")
-
-    def add_loss(self, *, rate: float | None = None, gilbert_elliott: dict | None = None,
-                 pattern: list[float] | None = None) -> int:
-        fields: dict = {}
-        if gilbert_elliott is not None:
-            fields = {"model": lib.RT_LOSS_GILBERT_ELLIOTT, **{k: gilbert_elliott[k] for k in "prhk"}}
-        elif pattern is not None:
-            arr = ffi.new("double[]", pattern)
-            fields = {"model": lib.RT_LOSS_PATTERN, "pattern": arr, "pattern_len": len(pattern)}
-            self._loss_patterns.append(arr)
-        else:
-            fields = {"model": lib.RT_LOSS_BERNOULLI, "rate": rate or 0.0}
-        cfg = ffi.new("rt_loss_config *", fields)
-        node = _check(lib.rt_add_loss(self._e, cfg), "loss")
-        self._loss_patterns.clear()
-        return node
-
     def link(self, src: int, port: int, dst: int) -> None:
         _check(lib.rt_link(self._e, src, port, dst), f"link {src}[{port}] -> {dst}")
 
-    # -- control
-    def bw_set_rate(self, node: int, rate_bps: int) -> None:
-        _check(lib.rt_bw_set_rate(self._e, node, rate_bps), "set rate")
+    # -- control and telemetry
+    def param(self, node: int, name: str) -> int:
+        """The index of a cell's runtime parameter `name` (as its schema names it)."""
+        return _check(lib.rt_cell_param(self._e, node, name.encode()), f"parameter `{name}`")
 
-    def outage_set_down(self, node: int, down: bool) -> None:
-        _check(lib.rt_outage_set_down(self._e, node, int(down)), "set outage state")
+    def set(self, node: int, name: str, value: float, at_ns: int | None = None) -> None:
+        """Change a runtime parameter now, or exactly at logical time `at_ns`; packets held stay."""
+        _check(lib.rt_cell_control(self._e, node, self.param(node, name), value, 0 if at_ns is None else at_ns),
+               f"set `{name}` = {value}")
+
+    def get(self, node: int, name: str) -> float:
+        """The value in force of a runtime parameter."""
+        out = ffi.new("double *")
+        _check(lib.rt_cell_read(self._e, node, self.param(node, name), out), f"read `{name}`")
+        return out[0]
 
     # -- traffic and time
     def add_flow(self, src: int, dst: int, kind: str, rate_bps: int, size: int) -> int:
         return _check(lib.rt_add_flow(self._e, src, dst, FLOW_KINDS[kind], rate_bps, size), "flow")
 
     def run_until(self, t_ns: int) -> None:
+        """Process every event up to and including `t_ns`, in this thread (the GIL is released)."""
         _check(lib.rt_run_until(self._e, t_ns), "run")
+
+    def start(self, until_ns: int, clock: str = "virtual") -> None:
+        """Run up to `until_ns` in the engine's own thread, as fast as possible or in real time."""
+        _check(lib.rt_engine_start(self._e, until_ns, CLOCKS[clock]), "start")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the engine thread to finish; False if `timeout` seconds passed first."""
+        rc = lib.rt_engine_wait(self._e, -1 if timeout is None else int(timeout * 1000))
+        return rc == lib.RT_OK
+
+    def stop(self) -> None:
+        """Stop the engine thread at its next batch of events and wait for it."""
+        _check(lib.rt_engine_stop(self._e), "stop")
+
+    @property
+    def running(self) -> bool:
+        return bool(lib.rt_engine_running(self._e))
 
     @property
     def now(self) -> int:

@@ -1,8 +1,12 @@
 """cffi build script (API mode): compiles the C engine into `rattan.engine._engine` at install time.
 
-The cdef is read from the one public header, so the header stays the single
-description of the engine's interface.
+The cdef is read from part 1 of the one public header, so the header stays the
+single description of the engine's interface. The cells are every
+`stdlib_cells/<type>/*.c`; the table of built-in cells is generated from the
+`const rt_cell_ops rt_cell_<type>` each one defines, so a new cell folder needs
+no edit here.
 """
+import glob
 import os
 import re
 
@@ -10,10 +14,35 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.join(HERE, "csrc")
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CELLS = os.path.join(ROOT, "stdlib_cells")
+_OPS = re.compile(r"^const rt_cell_ops (rt_cell_\w+)\s*=", re.M)
+
+
+def engine_sources() -> list[str]:
+    """Every C file of the engine core and of the built-in cells."""
+    return sorted(glob.glob(os.path.join(CSRC, "*.c"))) + sorted(glob.glob(os.path.join(CELLS, "*", "*.c")))
+
+
+def include_dirs() -> list[str]:
+    return [CSRC, CELLS]
+
+
+def builtin_table() -> str:
+    """C source of `rt_builtin_cells`: the ops table of every cell in stdlib_cells."""
+    names = []
+    for path in engine_sources():
+        if path.startswith(CELLS):
+            names += _OPS.findall(open(path, encoding="utf-8").read())
+    lines = ['#define RT_CELL_API', '#include "rattan_engine.h"']
+    lines += [f"extern const rt_cell_ops {n};" for n in names]
+    lines.append("const rt_cell_ops *const rt_builtin_cells[] = {" + "".join(f"&{n}, " for n in names) + "0};")
+    return "\n".join(lines) + "\n"
 
 
 def _cdef_from_header() -> str:
     text = open(os.path.join(CSRC, "rattan_engine.h"), encoding="utf-8").read()
+    text = text.split("#ifdef RT_CELL_API", 1)[0]  # part 2, the cell interface, is C only
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     out = []
     for line in text.splitlines():
@@ -28,15 +57,19 @@ def _cdef_from_header() -> str:
     return "\n".join(out)
 
 
+def _rel(path: str) -> str:
+    return os.path.relpath(path)  # setuptools wants relative paths from the project root
+
+
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef_from_header())
 ffibuilder.set_source(
     "rattan.engine._engine",
-    '#include "rattan_engine.h"',
-    sources=[os.path.relpath(os.path.join(CSRC, "engine.c"))],
-    include_dirs=[os.path.relpath(CSRC)],
-    extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"] + os.environ.get("RATTAN_CFLAGS", "").split(),
-    extra_link_args=os.environ.get("RATTAN_LDFLAGS", "").split(),
+    builtin_table(),
+    sources=[_rel(p) for p in engine_sources()],
+    include_dirs=[_rel(p) for p in include_dirs()],
+    extra_compile_args=["-O2", "-std=c11", "-pthread", "-Wall", "-Wextra"] + os.environ.get("RATTAN_CFLAGS", "").split(),
+    extra_link_args=["-pthread"] + os.environ.get("RATTAN_LDFLAGS", "").split(),
     libraries=["m"],
 )
 

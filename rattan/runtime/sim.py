@@ -93,22 +93,17 @@ def _timeline_steps(channel: dict, duration: int) -> list[tuple[int, int, str, s
     return sorted((s for s in steps if s[0] <= duration), key=lambda s: (s[0], s[1], s[2] != "close"))
 
 
-def _apply(engine, cell: dict, node: int, param: str, value) -> None:
-    """One runtime change, at the engine's current logical time."""
-    from ..engine import EngineError
-    if cell["type"] == "bw" and param == "rate":
-        engine.bw_set_rate(node, value)
-        return
-    if cell["type"] == "outage" and param == "state":
-        engine.outage_set_down(node, value == "down")
-        return
-    raise EngineError(f"changing `{cell['type']}.{param}` at run time is not implemented in the engine yet")
+def _engine_value(param: str, value) -> float:
+    """A plan value as the engine takes it (numbers in base units; an outage `state` as 0 or 1)."""
+    if param == "state":
+        return 1.0 if value == "down" else 0.0
+    return float(value)
 
 
 def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, seed: int,
         progress=None) -> dict:
     """Run one channel of a plan in virtual time and return the result document."""
-    from ..engine import Engine
+    from ..engine import Engine, EngineError
     from ..engine.load import load_channel
 
     channels = plan["channels"]
@@ -131,23 +126,28 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
                 raise SimError(f"--flow {s.src}->{s.dst}: `{ep}` is not an endpoint of channel "
                                f"`{channel['name']}` ({', '.join(channel['endpoints'])})")
     engine = Engine(seed)
-    nodes = load_channel(engine, channel)
+    nodes = load_channel(engine, channel, horizon_ns=dur)
     flow_ids = [engine.add_flow(nodes[s.src], nodes[s.dst], s.kind, s.rate_bps, s.size) for s in specs]
     cells = {c["name"]: c for c in channel["cells"]}
+    # The timeline goes to the engine up front: it applies each change at its exact logical time.
     live = {(c["name"], k): v for c in channel["cells"] for k, v in c["config"].items()}
     saved: dict[tuple, list] = {}
     for t, _, action, cell, param, value in _timeline_steps(channel, dur):
-        engine.run_until(t)
         key = (cell, param)
         if action == "open":
             saved.setdefault(key, []).append(live[key])
         elif action == "close":
             value = saved[key].pop()
         live[key] = value
-        _apply(engine, cells[cell], nodes[cell], param, value)
+        try:
+            engine.set(nodes[cell], param, _engine_value(param, value), at_ns=t)
+        except EngineError as e:
+            raise EngineError(f"timeline: `{cell}.{param}` = {value}: {e}") from None
+    step = max(dur // 100, 1)
+    for t in range(step, dur + step, step):  # slices only for the progress report
+        engine.run_until(min(t, dur))
         if progress:
-            progress(t, dur)
-    engine.run_until(dur)
+            progress(min(t, dur), dur)
     result_flows = []
     for s, fid in zip(specs, flow_ids):
         st = engine.flow_stats(fid)

@@ -1,15 +1,20 @@
 /* The one public header of the Rattan packet engine.
  *
- * Opaque handles, integer error codes, plain configuration structs.
- * Everything per packet happens behind this header, in C; Python only builds
- * the graph, drives time and reads counters.
+ * Part 1 (what Python sees through cffi): opaque handles, integer error codes,
+ * plain configuration structs, and one way to add any cell: rt_add_cell(type,
+ * config). Everything per packet happens behind it, in C; Python only builds
+ * the graph, drives time, changes parameters and reads counters.
+ *
+ * Part 2 (under RT_CELL_API): the cell interface. Every built-in cell in
+ * stdlib_cells/<type>/<type>.c is an rt_cell_ops table written against it, and
+ * a later user cell in C will be written against the same.
  */
 #ifndef RATTAN_ENGINE_H
 #define RATTAN_ENGINE_H
 
 #include <stdint.h>
 
-#define RT_ABI_VERSION 1
+#define RT_ABI_VERSION 2
 
 /* Error codes: 0 is success, negative values are errors. */
 #define RT_OK 0
@@ -17,6 +22,9 @@
 #define RT_EINVAL -2
 #define RT_ERANGE -3
 #define RT_ESTATE -4
+#define RT_ENOTYPE -5
+#define RT_ENOPARAM -6
+#define RT_ESYS -7
 
 #define RT_NEVER UINT64_MAX
 
@@ -56,6 +64,10 @@
 #define RT_FLOW_CBR 0
 #define RT_FLOW_POISSON 1
 
+/* How rt_engine_start paces the clock. */
+#define RT_CLOCK_VIRTUAL 0
+#define RT_CLOCK_REAL 1
+
 typedef struct rt_engine rt_engine;
 
 /* Per node: in + created = out + dropped + queued, in packets and in bytes.
@@ -70,6 +82,7 @@ typedef struct {
     uint64_t dropped[RT_DROP_REASONS];
 } rt_counters;
 
+/* Config of "bw" and "bw_trace". */
 typedef struct {
     uint64_t rate_bps;
     uint32_t overhead_bytes;
@@ -81,8 +94,8 @@ typedef struct {
     uint64_t interval_ns;     /* CoDel: interval; PIE: t_update */
     uint64_t red_min_bytes, red_max_bytes;
     double red_max_p;
-    /* Mahimahi trace: delivery opportunities (ns, non-decreasing) within `trace_period_ns`;
-     * when set, `rate_bps` is ignored. The arrays are copied. */
+    /* bw_trace: Mahimahi delivery opportunities (ns, non-decreasing) within `trace_period_ns`;
+     * `rate_bps` is ignored. The arrays are copied. */
     const uint64_t *trace_ns;
     uint32_t trace_len;
     uint64_t trace_period_ns;
@@ -90,6 +103,7 @@ typedef struct {
     int32_t trace_loop;
 } rt_bw_config;
 
+/* Config of "token_bucket". */
 typedef struct {
     uint64_t rate_bps;
     uint64_t burst_bytes;
@@ -103,6 +117,14 @@ typedef struct {
     int32_t port;
 } rt_route;
 
+/* Config of "router": longest prefix match on the destination address. */
+typedef struct {
+    const rt_route *routes;   /* copied */
+    uint32_t n_routes;
+    int32_t default_port;     /* < 0: drop unmatched packets */
+} rt_router_config;
+
+/* Config of "delay". */
 typedef struct {
     uint64_t delay_ns;
     uint64_t jitter_ns;
@@ -111,13 +133,40 @@ typedef struct {
     int32_t reorder;
 } rt_delay_config;
 
+/* Config of "loss". */
 typedef struct {
     int32_t model;
     double rate;                  /* Bernoulli */
     double p, r, h, k;            /* Gilbert-Elliott: transitions, loss in Bad (h) and Good (k) */
-    const double *pattern;        /* loss probability after n consecutive losses; last repeats */
+    const double *pattern;        /* loss probability after n consecutive losses; last repeats; copied */
     uint32_t pattern_len;
 } rt_loss_config;
+
+/* Config of "delay_trace" and "loss_trace": a step function of time since the start of the run.
+ * Step i holds `value[i]` (ns of delay, or a loss probability) from `at_ns[i]` until the next step;
+ * `at_ns` is increasing and starts at 0. With `loop`, the steps repeat every `period_ns`. Copied. */
+typedef struct {
+    const uint64_t *at_ns;
+    const double *value;
+    uint32_t len;
+    uint64_t period_ns;
+    int32_t loop;
+} rt_steps_config;
+
+/* Config of "duplicate" and "corrupt". */
+typedef struct { double rate; } rt_rate_config;
+
+/* Config of "outage": periodic when up_ns and down_ns are both > 0, starting in `down` (0 or 1). */
+typedef struct {
+    uint64_t up_ns, down_ns;
+    int32_t down;
+} rt_outage_config;
+
+/* Config of "spy": a pcap file (nanosecond timestamps, raw IPv4 link type), created or truncated. */
+typedef struct {
+    const char *path;
+    uint32_t snaplen;         /* bytes of each packet recorded; 0: 96 */
+} rt_spy_config;
 
 typedef struct {
     uint64_t sent_packets, sent_bytes;
@@ -126,23 +175,15 @@ typedef struct {
 
 int rt_abi_version(void);
 
-/* An engine with its packet pool and random seed. */
+/* An engine with its random seed. */
 rt_engine *rt_engine_new(uint64_t seed);
 void rt_engine_free(rt_engine *e);
 
-/* Nodes: endpoints and cells share one index space; every call returns the node id (>= 0) or an error. */
+/* Nodes: endpoints and cells share one index space; every call returns the node id (>= 0) or an
+ * error. `type` names a built-in cell ("bw", "delay", ...) and `config` points to its config struct
+ * (NULL for "pass"). The graph is fixed once time has started to run: later calls give RT_ESTATE. */
 int rt_add_endpoint(rt_engine *e);
-int rt_add_pass(rt_engine *e);
-int rt_add_bw(rt_engine *e, const rt_bw_config *cfg);
-int rt_add_delay(rt_engine *e, const rt_delay_config *cfg);
-int rt_add_loss(rt_engine *e, const rt_loss_config *cfg);
-int rt_add_token_bucket(rt_engine *e, const rt_token_bucket_config *cfg);
-int rt_add_duplicate(rt_engine *e, double rate);
-int rt_add_corrupt(rt_engine *e, double rate);
-/* Longest prefix match on the destination address; `default_port` < 0 drops unmatched packets. */
-int rt_add_router(rt_engine *e, const rt_route *routes, uint32_t n_routes, int n_outputs, int default_port);
-/* Link up/down: periodic when up_ns and down_ns are both > 0, starting in `down` (0 or 1). */
-int rt_add_outage(rt_engine *e, uint64_t up_ns, uint64_t down_ns, int down);
+int rt_add_cell(rt_engine *e, const char *type, const void *config, int n_outputs);
 
 /* An endpoint's IPv4 address (host order): the destination of flows sent to it. */
 int rt_endpoint_set_addr(rt_engine *e, int node, uint32_t addr);
@@ -150,21 +191,147 @@ int rt_endpoint_set_addr(rt_engine *e, int node, uint32_t addr);
 /* Output `port` of `src` feeds `dst`. */
 int rt_link(rt_engine *e, int src, int port, int dst);
 
-/* Runtime changes (applied in place at the engine's current logical time). */
-int rt_bw_set_rate(rt_engine *e, int node, uint64_t rate_bps);
-int rt_outage_set_down(rt_engine *e, int node, int down);
+/* Runtime changes. A cell's changeable parameters have names ("rate", "down", ...); rt_cell_param
+ * gives the index of one. rt_cell_control applies `value` at logical time `at_ns` exactly (or at once
+ * if `at_ns` is not after the current time), in place: queued packets stay. While the engine thread
+ * runs, changes are handed to it and applied there. */
+int rt_cell_param(const rt_engine *e, int node, const char *name);
+int rt_cell_control(rt_engine *e, int node, int param, double value, uint64_t at_ns);
+
+/* Telemetry beyond the counters: the current value of each named parameter. */
+int rt_cell_read(const rt_engine *e, int node, int param, double *value);
 
 /* Synthetic traffic: a flow from endpoint `src` to endpoint `dst`, starting at t=0. */
 int rt_add_flow(rt_engine *e, int src, int dst, int kind, uint64_t rate_bps, uint32_t size_bytes);
 
-/* Virtual time: process every event up to and including `t_ns`. */
+/* Time, in the caller's thread: process every event up to and including `t_ns`. */
 int rt_run_until(rt_engine *e, uint64_t t_ns);
 uint64_t rt_now(const rt_engine *e);
 
+/* Time, in the engine's own thread (no GIL): run up to `until_ns`, as fast as possible
+ * (RT_CLOCK_VIRTUAL) or paced by the monotonic clock (RT_CLOCK_REAL). Counters and flow stats stay
+ * readable meanwhile; rt_engine_wait blocks until the thread is done (or `timeout_ms` passes, >= 0). */
+int rt_engine_start(rt_engine *e, uint64_t until_ns, int clock);
+int rt_engine_wait(rt_engine *e, int timeout_ms);
+int rt_engine_stop(rt_engine *e);
+int rt_engine_running(const rt_engine *e);
+
+/* A consistent snapshot of a node's counters, also while the engine thread runs. */
 int rt_node_counters(const rt_engine *e, int node, rt_counters *out);
 int rt_flow_stats_get(const rt_engine *e, int flow, rt_flow_stats *out);
 /* Per received packet, in arrival order: its one-way delay (ns) and its sequence number in the
- * flow (0 for the first packet sent). Either array may be NULL; returns how many were copied. */
+ * flow (0 for the first packet sent). Either array may be NULL; returns how many were copied.
+ * Not while the engine thread runs (returns 0). */
 uint64_t rt_flow_samples(const rt_engine *e, int flow, uint64_t *delays, uint64_t *seqs, uint64_t cap);
 
+#ifdef RT_CELL_API
+/* ===================================================================== the cell interface
+ * A cell is an rt_cell_ops table. The engine owns the node record (counters, outputs, random
+ * generator, event-heap entry) and `state_size` bytes of cell state next to it. Cells never see
+ * the clock: every packet carries the logical time it reached the cell, and a cell computes its
+ * departures from that time. */
+#include <math.h>
+#include <stddef.h>
+
+typedef struct rt_pkt {
+    struct rt_pkt *next;
+    uint64_t t;        /* logical arrival time at the current cell */
+    uint64_t depart;   /* planned departure from the current cell */
+    uint64_t born;     /* creation time, for one-way delay */
+    uint64_t fseq;     /* sequence number within its flow */
+    uint64_t seq;      /* tie-break for equal departures */
+    uint32_t size;
+    uint32_t src_addr; /* IPv4 source, host order */
+    uint32_t dst_addr; /* IPv4 destination, host order (routers match on it) */
+    int32_t flow;
+} rt_pkt;
+
+typedef struct rt_node rt_node;           /* the engine's record of one cell */
+typedef struct { uint64_t s[4]; } rt_rng;
+
+typedef struct {
+    const char *type;
+    size_t state_size;
+    const char *const *params;             /* NULL-terminated names of runtime parameters, or NULL */
+    /* Check and copy the config into `state` (zeroed); `now` is the engine's time. */
+    int (*init)(void *state, const void *config, int n_outputs, uint64_t now);
+    void (*destroy)(void *state);          /* free what init allocated; held packets belong to the pool */
+    /* A packet reaches the cell at logical time k->t: emit, drop or hold it. */
+    void (*enqueue)(rt_node *n, void *state, rt_pkt *k);
+    /* When the cell next releases a held packet (RT_NEVER if none); NULL if it never holds any. */
+    uint64_t (*next_event)(const void *state);
+    /* Release what is due at `t`. */
+    void (*fire)(rt_node *n, void *state, uint64_t t);
+    /* Change parameter `param` at logical time `now`; RT_EINVAL if the value is out of range. */
+    int (*control)(rt_node *n, void *state, int param, double value, uint64_t now);
+    /* The value of parameter `param` in force at `now`. */
+    double (*read)(const void *state, int param, uint64_t now);
+} rt_cell_ops;
+
+/* What the engine offers a cell. */
+void rt_emit(rt_node *n, int port, rt_pkt *k, uint64_t t);  /* send k out of `port` at logical time t */
+void rt_drop(rt_node *n, rt_pkt *k, int reason);             /* count and free */
+void rt_hold(rt_node *n, const rt_pkt *k, int sign);          /* the cell starts (+1) / stops (-1) holding k */
+void rt_reschedule(rt_node *n);   /* the cell's next event may have moved (after a control change) */
+rt_pkt *rt_clone(rt_node *n, const rt_pkt *k);                /* a copy counted as created; NULL if none */
+void rt_count_modified(rt_node *n);
+rt_rng *rt_node_rng(rt_node *n);
+uint64_t rt_next_seq(rt_node *n);                             /* a tie-break, increasing per shard */
+
+/* ---- shared helpers for cells */
+static inline uint64_t rt_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static inline uint64_t rt_rng_next(rt_rng *r) { /* xoshiro256** */
+    uint64_t *s = r->s;
+    uint64_t result = rt_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t; s[3] = rt_rotl(s[3], 45);
+    return result;
+}
+
+/* uniform in [0, 1) with 53 random bits */
+static inline double rt_rng_unit(rt_rng *r) { return (double)(rt_rng_next(r) >> 11) * 0x1.0p-53; }
+
+static inline double rt_rng_normal(rt_rng *r) { /* Marsaglia polar method, one value per call */
+    double u, v, s;
+    do {
+        u = 2.0 * rt_rng_unit(r) - 1.0;
+        v = 2.0 * rt_rng_unit(r) - 1.0;
+        s = u * u + v * v;
+    } while (s >= 1.0 || s == 0.0);
+    return u * sqrt(-2.0 * log(s) / s);
+}
+
+static inline double rt_rng_exponential(rt_rng *r) { return -log1p(-rt_rng_unit(r)); }
+
+/* A FIFO of packets with its length in packets and bytes. */
+typedef struct { rt_pkt *head, *tail; uint64_t packets, bytes; } rt_fifo;
+
+static inline void rt_fifo_push(rt_fifo *q, rt_pkt *k) {
+    k->next = NULL;
+    if (q->tail) q->tail->next = k; else q->head = k;
+    q->tail = k;
+    q->packets++;
+    q->bytes += k->size;
+}
+
+static inline rt_pkt *rt_fifo_pop(rt_fifo *q) {
+    rt_pkt *k = q->head;
+    if (!k) return NULL;
+    q->head = k->next;
+    if (!q->head) q->tail = NULL;
+    q->packets--;
+    q->bytes -= k->size;
+    k->next = NULL;
+    return k;
+}
+
+/* A step function of time (delay_trace, loss_trace): the value in force at t, from a cursor. */
+typedef struct { uint64_t *at; double *value; uint32_t len, i; uint64_t period, base; int loop; } rt_steps;
+
+int rt_steps_init(rt_steps *s, const rt_steps_config *c, uint64_t now);
+double rt_steps_at(rt_steps *s, uint64_t t);
+void rt_steps_free(rt_steps *s);
+
+#endif /* RT_CELL_API */
 #endif

@@ -17,7 +17,7 @@ static uint64_t pick(uint64_t n) { return rnd() % n; }
 
 static int add_random_cell(rt_engine *e) {
     switch (pick(9)) {
-    case 0: return rt_add_pass(e);
+    case 0: return rt_add_cell(e, "pass", NULL, 1);
     case 1: {
         rt_bw_config c = {0};
         c.rate_bps = 1000000 + pick(100000000);
@@ -40,11 +40,11 @@ static int add_random_cell(rt_engine *e) {
             c.trace_mtu = 1500;
             c.trace_loop = (int)pick(2);
         }
-        return rt_add_bw(e, &c);
+        return rt_add_cell(e, c.trace_ns ? "bw_trace" : "bw", &c, 1);
     }
     case 2: {
         rt_delay_config c = {pick(20000000), pick(5000000), (int)pick(4), (double)pick(100) / 100, (int)pick(2)};
-        return rt_add_delay(e, &c);
+        return rt_add_cell(e, "delay", &c, 1);
     }
     case 3: {
         static const double pattern[3] = {0.05, 0.5, 0.9};
@@ -53,17 +53,50 @@ static int add_random_cell(rt_engine *e) {
         c.rate = 0.01;
         c.p = 0.01; c.r = 0.3; c.h = 0.8; c.k = 0.001;
         c.pattern = pattern; c.pattern_len = 3;
-        return rt_add_loss(e, &c);
+        return rt_add_cell(e, "loss", &c, 1);
     }
     case 4: {
         rt_token_bucket_config c = {1000000 + pick(50000000), 1500 + pick(100000), pick(2) ? 0 : 3000 + pick(100000),
                                     pick(2) ? 0 : 60000000, 1500};
-        return rt_add_token_bucket(e, &c);
+        return rt_add_cell(e, "token_bucket", &c, 1);
     }
-    case 5: return rt_add_duplicate(e, 0.05);
-    case 6: return rt_add_corrupt(e, 0.05);
-    case 7: return rt_add_outage(e, pick(2) ? 50000000 : 0, pick(2) ? 20000000 : 0, (int)pick(2));
-    default: return rt_add_pass(e);
+    case 5: { rt_rate_config c = {0.05}; return rt_add_cell(e, "duplicate", &c, 1); }
+    case 6: { rt_rate_config c = {0.05}; return rt_add_cell(e, "corrupt", &c, 1); }
+    case 7: {
+        uint64_t up = pick(2) ? 50000000 : 0;
+        rt_outage_config c = {up, up ? 20000000 : 0, (int)pick(2)};
+        return rt_add_cell(e, "outage", &c, 1);
+    }
+    case 8: {
+        static const uint64_t at[3] = {0, 30000000, 90000000};
+        static const double delay[3] = {5e6, 40e6, 1e6}, loss[3] = {0.0, 0.3, 0.05};
+        rt_steps_config c = {at, pick(2) ? delay : loss, 3, 120000000, (int)pick(2)};
+        return rt_add_cell(e, c.value == delay ? "delay_trace" : "loss_trace", &c, 1);
+    }
+    default: return rt_add_cell(e, "pass", NULL, 1);
+    }
+}
+
+/* A random change of a random runtime parameter, now or a little later. */
+static void control(rt_engine *e, int node, uint64_t now) {
+    static const char *const names[] = {"rate", "overhead", "delay", "jitter", "correlation", "burst",
+                                        "peak_rate", "up", "down", "state"};
+    int p = rt_cell_param(e, node, names[pick(10)]);
+    if (p < 0 || pick(4)) return;
+    double v = pick(4) == 0 ? 0 : (double)pick(pick(2) ? 2 : 200000000);
+    rt_cell_control(e, node, p, v, pick(2) ? 0 : now + pick(30000000));
+}
+
+static int conserved(rt_engine *e, int round) {
+    for (int id = 0;; id++) {
+        rt_counters c;
+        if (rt_node_counters(e, id, &c) < 0) return 0;
+        if (c.in_packets + c.created_packets != c.out_packets + c.dropped_packets + c.queued_packets) {
+            /* flow generators have no input: they only send */
+            if (c.in_packets == 0 && c.queued_packets == 0) continue;
+            fprintf(stderr, "round %d node %d: conservation broken\n", round, id);
+            return 1;
+        }
     }
 }
 
@@ -88,7 +121,8 @@ int main(void) {
             /* sometimes a router in front of the right endpoint */
             if (pick(2)) {
                 rt_route r[2] = {{0x0a000200u, 0xffffff00u, 0}, {0x0a000000u, 0xff000000u, 1}};
-                int router = rt_add_router(e, r, 2, 2, -1);
+                rt_router_config rc = {r, 2, -1};
+                int router = rt_add_cell(e, "router", &rc, 2);
                 CHECK(router);
                 CHECK(rt_link(e, prev, 0, router));
                 CHECK(rt_link(e, router, 0, right));
@@ -100,19 +134,19 @@ int main(void) {
         for (uint64_t t = 1; t <= 40; t++) {
             CHECK(rt_run_until(e, t * 50000000ULL));
             for (int k = 0; k < (n < 64 ? n : 64); k++) {
-                if (pick(5) == 0) rt_bw_set_rate(e, nodes[k], pick(3) ? pick(200000000) : 0);
-                if (pick(9) == 0) rt_outage_set_down(e, nodes[k], (int)pick(2));
+                control(e, nodes[k], t * 50000000ULL);
             }
         }
-        for (int id = 0;; id++) {
-            rt_counters c;
-            if (rt_node_counters(e, id, &c) < 0) break;
-            if (c.in_packets + c.created_packets != c.out_packets + c.dropped_packets + c.queued_packets) {
-                /* flow generators have no input: they only send */
-                if (c.in_packets == 0 && c.queued_packets == 0) continue;
-                fprintf(stderr, "round %d node %d: conservation broken\n", round, id);
-                return 1;
+        if (conserved(e, round)) return 1;
+        /* the same engine in its own thread: counters stay consistent while it runs */
+        if (round % 4 == 0) {
+            CHECK(rt_engine_start(e, 4000000000ULL, RT_CLOCK_VIRTUAL));
+            while (rt_engine_running(e)) {
+                if (conserved(e, round)) return 1;
+                control(e, nodes[pick(n < 64 ? (uint64_t)n : 64)], rt_now(e));
             }
+            CHECK(rt_engine_wait(e, -1));
+            if (conserved(e, round)) return 1;
         }
         rt_engine_free(e);
     }

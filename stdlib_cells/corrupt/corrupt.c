@@ -1,0 +1,34 @@
+/* `corrupt`: damages a packet with probability `rate`.
+ * In virtual time packets have no payload, so the damage is only counted (`modified`). */
+#define RT_CELL_API
+#include "rattan_engine.h"
+
+typedef struct { double rate; } corrupt_t;
+
+static const char *const params[] = {"rate", NULL};
+
+static int corrupt_init(void *state, const void *config, int n_outputs, uint64_t now) {
+    const rt_rate_config *c = config;
+    (void)n_outputs; (void)now;
+    if (!c || !(c->rate >= 0 && c->rate <= 1)) return RT_EINVAL;
+    ((corrupt_t *)state)->rate = c->rate;
+    return RT_OK;
+}
+
+static void corrupt_enqueue(rt_node *n, void *state, rt_pkt *k) {
+    if (rt_rng_unit(rt_node_rng(n)) < ((corrupt_t *)state)->rate) rt_count_modified(n);
+    rt_emit(n, 0, k, k->t);
+}
+
+static int corrupt_control(rt_node *n, void *state, int param, double value, uint64_t now) {
+    (void)n; (void)param; (void)now;
+    if (!(value >= 0 && value <= 1)) return RT_EINVAL;
+    ((corrupt_t *)state)->rate = value;
+    return RT_OK;
+}
+
+static double corrupt_read(const void *state, int param, uint64_t now) { (void)param; (void)now; return ((const corrupt_t *)state)->rate; }
+
+const rt_cell_ops rt_cell_corrupt = {.type = "corrupt", .state_size = sizeof(corrupt_t), .params = params,
+                                     .init = corrupt_init, .enqueue = corrupt_enqueue,
+                                     .control = corrupt_control, .read = corrupt_read};

@@ -1,0 +1,160 @@
+/* `delay`: constant delay plus optional jitter (uniform, normal, pareto, paretonormal) with
+ * correlation; packets keep their order unless `reorder`. */
+#define RT_CELL_API
+#include "rattan_engine.h"
+
+#include <stdlib.h>
+
+/* Min-heap of packets by (depart, seq): the departures when reordering is allowed. */
+typedef struct { rt_pkt **a; size_t n, cap; } pheap_t;
+
+typedef struct {
+    rt_delay_config cfg;
+    rt_fifo fifo;            /* without reordering: departures are non-decreasing */
+    pheap_t heap;            /* with reordering */
+    uint64_t last_depart;
+    double last_jitter;
+} delay_t;
+
+enum { P_DELAY, P_JITTER, P_CORRELATION };
+static const char *const params[] = {"delay", "jitter", "correlation", NULL};
+
+static inline int before(const rt_pkt *x, const rt_pkt *y) {
+    return x->depart < y->depart || (x->depart == y->depart && x->seq < y->seq);
+}
+
+static int pheap_push(pheap_t *h, rt_pkt *k) {
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 64;
+        rt_pkt **a = realloc(h->a, cap * sizeof *a);
+        if (!a) return RT_ENOMEM;
+        h->a = a;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!before(k, h->a[p])) break;
+        h->a[i] = h->a[p];
+        i = p;
+    }
+    h->a[i] = k;
+    return RT_OK;
+}
+
+static rt_pkt *pheap_pop(pheap_t *h) {
+    rt_pkt *top = h->a[0], *last = h->a[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && before(h->a[c + 1], h->a[c])) c++;
+        if (!before(h->a[c], last)) break;
+        h->a[i] = h->a[c];
+        i = c;
+    }
+    if (h->n) h->a[i] = last;
+    return top;
+}
+
+static int delay_init(void *state, const void *config, int n_outputs, uint64_t now) {
+    const rt_delay_config *c = config;
+    (void)n_outputs; (void)now;
+    if (!c || !(c->correlation >= 0 && c->correlation <= 1) || c->distribution < RT_DIST_UNIFORM ||
+        c->distribution > RT_DIST_PARETONORMAL) return RT_EINVAL;
+    ((delay_t *)state)->cfg = *c;
+    return RT_OK;
+}
+
+static void delay_destroy(void *state) { free(((delay_t *)state)->heap.a); }
+
+/* Pareto with shape 3, shifted to mean 0 and scaled to standard deviation 1. */
+static double pareto_unit(rt_rng *r) {
+    const double a = 3.0, mean = 1.5, sd = 0.5 * 1.7320508075688772;  /* xm = 1: mean a/(a-1), sd sqrt(a/(a-2))/(a-1) */
+    double v = 1.0 / pow(1.0 - rt_rng_unit(r), 1.0 / a);
+    return (v - mean) / sd;
+}
+
+static double jitter(delay_t *d, rt_rng *r) {
+    double j = (double)d->cfg.jitter_ns, x;
+    if (j == 0) return 0;
+    switch (d->cfg.distribution) {
+    case RT_DIST_NORMAL: x = rt_rng_normal(r) * j; break;
+    case RT_DIST_PARETO: x = pareto_unit(r) * j; break;
+    case RT_DIST_PARETONORMAL:  /* netem's mix: 25 % Pareto, 75 % normal, both with deviation j */
+        x = (rt_rng_unit(r) < 0.25 ? pareto_unit(r) : rt_rng_normal(r)) * j;
+        break;
+    default: x = (2.0 * rt_rng_unit(r) - 1.0) * j; break;
+    }
+    double c = d->cfg.correlation;
+    if (c > 0) x = c * d->last_jitter + (1.0 - c) * x;
+    d->last_jitter = x;
+    return x;
+}
+
+static void delay_enqueue(rt_node *n, void *state, rt_pkt *k) {
+    delay_t *d = state;
+    double x = (double)d->cfg.delay_ns + jitter(d, rt_node_rng(n));
+    uint64_t dep = k->t + (x > 0 ? (uint64_t)llround(x) : 0);
+    k->seq = rt_next_seq(n);
+    if (d->cfg.reorder) {
+        k->depart = dep;
+        if (pheap_push(&d->heap, k) != RT_OK) { rt_drop(n, k, RT_DROP_POOL); return; }
+    } else {
+        if (dep < d->last_depart) dep = d->last_depart;
+        d->last_depart = dep;
+        k->depart = dep;
+        rt_fifo_push(&d->fifo, k);
+    }
+    rt_hold(n, k, +1);
+    rt_reschedule(n);
+}
+
+static uint64_t delay_next_event(const void *state) {
+    const delay_t *d = state;
+    if (d->cfg.reorder) return d->heap.n ? d->heap.a[0]->depart : RT_NEVER;
+    return d->fifo.head ? d->fifo.head->depart : RT_NEVER;
+}
+
+static void delay_fire(rt_node *n, void *state, uint64_t t) {
+    delay_t *d = state;
+    for (;;) {
+        rt_pkt *k;
+        if (d->cfg.reorder) {
+            if (!d->heap.n || d->heap.a[0]->depart > t) break;
+            k = pheap_pop(&d->heap);
+        } else {
+            if (!d->fifo.head || d->fifo.head->depart > t) break;
+            k = rt_fifo_pop(&d->fifo);
+        }
+        rt_hold(n, k, -1);
+        rt_emit(n, 0, k, k->depart);
+    }
+}
+
+/* New values apply to packets that arrive from now on; packets already delayed keep their time. */
+static int delay_control(rt_node *n, void *state, int param, double value, uint64_t now) {
+    delay_t *d = state;
+    (void)n; (void)now;
+    if (param == P_CORRELATION) {
+        if (!(value >= 0 && value <= 1)) return RT_EINVAL;
+        d->cfg.correlation = value;
+        return RT_OK;
+    }
+    if (!(value >= 0 && value < 1.8e19)) return RT_EINVAL;
+    if (param == P_DELAY) d->cfg.delay_ns = (uint64_t)value;
+    else d->cfg.jitter_ns = (uint64_t)value;
+    return RT_OK;
+}
+
+static double delay_read(const void *state, int param, uint64_t now) {
+    const delay_t *d = state;
+    (void)now;
+    return param == P_DELAY ? (double)d->cfg.delay_ns : param == P_JITTER ? (double)d->cfg.jitter_ns
+                                                                          : d->cfg.correlation;
+}
+
+const rt_cell_ops rt_cell_delay = {.type = "delay", .state_size = sizeof(delay_t), .params = params,
+                                   .init = delay_init, .destroy = delay_destroy, .enqueue = delay_enqueue,
+                                   .next_event = delay_next_event, .fire = delay_fire,
+                                   .control = delay_control, .read = delay_read};

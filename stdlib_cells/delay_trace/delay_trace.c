@@ -1,0 +1,51 @@
+/* `delay_trace`: each packet gets the delay a step trace gives for the moment it arrives;
+ * packets keep their order (one that would overtake leaves right after the earlier one). */
+#define RT_CELL_API
+#include "rattan_engine.h"
+
+typedef struct {
+    rt_steps steps;
+    rt_fifo fifo;
+    uint64_t last_depart;
+} delay_trace_t;
+
+static int delay_trace_init(void *state, const void *config, int n_outputs, uint64_t now) {
+    const rt_steps_config *c = config;
+    (void)n_outputs;
+    if (!c) return RT_EINVAL;
+    for (uint32_t i = 0; i < c->len; i++)
+        if (!(c->value[i] >= 0 && c->value[i] < 1.8e19)) return RT_EINVAL;
+    return rt_steps_init(&((delay_trace_t *)state)->steps, c, now);
+}
+
+static void delay_trace_destroy(void *state) { rt_steps_free(&((delay_trace_t *)state)->steps); }
+
+static void delay_trace_enqueue(rt_node *n, void *state, rt_pkt *k) {
+    delay_trace_t *d = state;
+    uint64_t dep = k->t + (uint64_t)rt_steps_at(&d->steps, k->t);
+    if (dep < d->last_depart) dep = d->last_depart;
+    d->last_depart = dep;
+    k->depart = dep;
+    rt_fifo_push(&d->fifo, k);
+    rt_hold(n, k, +1);
+    rt_reschedule(n);
+}
+
+static uint64_t delay_trace_next_event(const void *state) {
+    const delay_trace_t *d = state;
+    return d->fifo.head ? d->fifo.head->depart : RT_NEVER;
+}
+
+static void delay_trace_fire(rt_node *n, void *state, uint64_t t) {
+    delay_trace_t *d = state;
+    while (d->fifo.head && d->fifo.head->depart <= t) {
+        rt_pkt *k = rt_fifo_pop(&d->fifo);
+        rt_hold(n, k, -1);
+        rt_emit(n, 0, k, k->depart);
+    }
+}
+
+const rt_cell_ops rt_cell_delay_trace = {.type = "delay_trace", .state_size = sizeof(delay_trace_t),
+                                         .init = delay_trace_init, .destroy = delay_trace_destroy,
+                                         .enqueue = delay_trace_enqueue, .next_event = delay_trace_next_event,
+                                         .fire = delay_trace_fire};

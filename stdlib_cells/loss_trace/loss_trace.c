@@ -1,0 +1,26 @@
+/* `loss_trace`: Bernoulli loss whose probability follows a step trace of time since the start. */
+#define RT_CELL_API
+#include "rattan_engine.h"
+
+typedef struct { rt_steps steps; } loss_trace_t;
+
+static int loss_trace_init(void *state, const void *config, int n_outputs, uint64_t now) {
+    const rt_steps_config *c = config;
+    (void)n_outputs;
+    if (!c) return RT_EINVAL;
+    for (uint32_t i = 0; i < c->len; i++)
+        if (!(c->value[i] >= 0 && c->value[i] <= 1)) return RT_EINVAL;
+    return rt_steps_init(&((loss_trace_t *)state)->steps, c, now);
+}
+
+static void loss_trace_destroy(void *state) { rt_steps_free(&((loss_trace_t *)state)->steps); }
+
+static void loss_trace_enqueue(rt_node *n, void *state, rt_pkt *k) {
+    double p = rt_steps_at(&((loss_trace_t *)state)->steps, k->t);
+    if (rt_rng_unit(rt_node_rng(n)) < p) rt_drop(n, k, RT_DROP_LOSS);
+    else rt_emit(n, 0, k, k->t);
+}
+
+const rt_cell_ops rt_cell_loss_trace = {.type = "loss_trace", .state_size = sizeof(loss_trace_t),
+                                        .init = loss_trace_init, .destroy = loss_trace_destroy,
+                                        .enqueue = loss_trace_enqueue};
