@@ -93,20 +93,20 @@ typedef struct shard {
     _Atomic uint64_t gen;    /* sequence lock: odd while the loop mutates this shard */
 } shard_t;
 
-/* The engine's record of a node; the cell's state follows it in the same allocation. */
+/* The engine's record of a node; the cell's state follows it in the same allocation. The first
+ * cache line holds what every packet passing the node needs, the counters start the second. */
 struct rt_node {
     const rt_cell_ops *ops;
-    void *state;
     rt_node *out1;           /* destination of output 0: single-output cells need no other lookup */
-    rt_node **out;           /* destination per output port, NULL if none; out[0] == out1 */
     shard_t *sh;
     uint64_t sched_t;        /* time of its entry in the event heap, RT_NEVER if none */
+    rt_rng rng;
+    rt_counters c;
+    rt_node **out;           /* destination per output port, NULL if none; out[0] == out1 */
     int32_t id, n_out;
     uint32_t addr;           /* endpoints: IPv4 address, host order */
     int32_t is_endpoint;
-    rt_rng rng;
-    rt_counters c;
-    _Alignas(16) unsigned char cell_state[];
+    _Alignas(16) unsigned char state[];
 };
 
 typedef struct {
@@ -211,7 +211,6 @@ static int add_node(rt_engine *e, const rt_cell_ops *ops, const void *config, in
     if (!n) return RT_ENOMEM;
     memset(n, 0, size);
     n->ops = ops;
-    n->state = n->cell_state;
     n->sched_t = RT_NEVER;
     n->n_out = n_out;
     n->id = e->n_nodes;
@@ -452,7 +451,7 @@ int rt_add_flow(rt_engine *e, int src, int dst, int kind, uint64_t rate_bps, uin
     }
     int id = add_node(e, &rt_flow_ops, NULL, 0);
     if (id < 0) return id;
-    flow_t *f = e->nodes[id]->state;
+    flow_t *f = (flow_t *)e->nodes[id]->state;
     f->src = src; f->dst = dst; f->kind = kind; f->rate_bps = rate_bps; f->size = size_bytes;
     f->next_t = atomic_load(&e->now);
     f->fid = e->n_flows;

@@ -1,0 +1,167 @@
+"""Runtime changes at exact logical times, the engine's own thread, and shard-independent results."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from rattan.engine import Engine, EngineError
+from rattan.registry import default_registry
+
+from tests.engine.test_virtual_time import SEC, chain, conserved
+
+MS = 10**6
+
+
+def _one_of_each(e: Engine) -> dict[str, int]:
+    return {"bw": e.add_bw(10_000_000), "bw_trace": e.add_bw(trace_ns=[0, MS], trace_period_ns=2 * MS),
+            "delay": e.add_delay(MS), "loss": e.add_loss(rate=0.1), "token_bucket": e.add_token_bucket(10**6, 3000),
+            "duplicate": e.add_duplicate(0.1), "corrupt": e.add_corrupt(0.1), "outage": e.add_outage()}
+
+
+def test_every_runtime_parameter_of_the_schemas_can_be_changed_in_the_engine():
+    e = Engine(1)
+    nodes = _one_of_each(e)
+    reg = default_registry()
+    checked = 0
+    for cell_type, node in nodes.items():
+        for name, prop in reg.get(cell_type).schema["properties"].items():
+            if prop.get("x-runtime"):
+                value = 1.0 if name == "state" else e.get(node, name)
+                e.set(node, name, value)
+                assert e.get(node, name) == value
+                checked += 1
+    assert checked >= 14
+    with pytest.raises(EngineError, match="no such runtime parameter"):
+        e.set(nodes["delay"], "reorder", 1)
+
+
+def test_a_rate_change_applies_at_its_exact_time_and_loses_nothing():
+    e = Engine(1)
+    bw = e.add_bw(10_000_000)  # infinite queue: every packet must come out eventually
+    left, right = chain(e, bw)
+    f = e.add_flow(left, right, "cbr", 20_000_000, 1250)  # 10,000-bit packets: 1 ms each at 10 Mbit/s
+    e.set(bw, "rate", 5_000_000, at_ns=SEC + MS // 2)  # half-way through a packet
+    e.run_until(SEC)
+    assert e.get(bw, "rate") == 10_000_000
+    e.run_until(2 * SEC)
+    assert e.get(bw, "rate") == 5_000_000
+    delays, seqs = e.flow_samples(f)
+    # packet 1000 started at 1.000 s: half its bits at 10 Mbit/s, half at 5: it leaves at 1.0015 s
+    sent = {s: s * 500_000 for s in seqs}  # a packet every 0.5 ms
+    leave = sorted(sent[s] + d for s, d in zip(seqs, delays))
+    assert leave[999] == SEC
+    assert leave[1000] == SEC + 3 * MS // 2
+    assert leave[1001] == SEC + 3 * MS // 2 + 2 * MS
+    c = e.counters(bw)
+    assert c.dropped_packets == 0 and c.in_packets == c.out_packets + c.queued_packets
+    conserved(e, bw)
+
+
+def test_changes_at_the_same_time_apply_in_the_order_given():
+    e = Engine(1)
+    d = e.add_delay(MS)
+    chain(e, d)
+    e.set(d, "delay", 5 * MS, at_ns=SEC)
+    e.set(d, "delay", 7 * MS, at_ns=SEC)
+    e.run_until(SEC)
+    assert e.get(d, "delay") == 7 * MS
+
+
+def test_bad_values_are_refused_and_change_nothing():
+    e = Engine(1)
+    loss = e.add_loss(rate=0.1)
+    chain(e, loss)
+    with pytest.raises(EngineError, match="invalid"):
+        e.set(loss, "rate", 1.5)
+    assert e.get(loss, "rate") == pytest.approx(0.1)
+
+
+def _build_channels(e: Engine, n: int) -> list[int]:
+    flows = []
+    for i in range(n):
+        cells = [e.add_bw(8_000_000 + i * 100_000, queue="droptail", limit_packets=50),
+                 e.add_delay(10 * MS, jitter_ns=2 * MS, distribution="normal"), e.add_loss(rate=0.01)]
+        left, right = chain(e, *cells)
+        flows.append(e.add_flow(left, right, "poisson", 9_000_000, 1200))
+    return flows
+
+
+def _results(e: Engine, flows: list[int]) -> str:
+    return json.dumps([[e.flow_stats(f), e.flow_samples(f)] for f in flows])
+
+
+def test_results_do_not_depend_on_how_time_is_cut_or_which_thread_runs_it():
+    whole = Engine(9)
+    flows = _build_channels(whole, 10)
+    whole.run_until(3 * SEC)
+    sliced = Engine(9)
+    _build_channels(sliced, 10)
+    for t in range(7 * MS, 3 * SEC, 7 * MS):
+        sliced.run_until(t)
+    sliced.run_until(3 * SEC)
+    threaded = Engine(9)
+    _build_channels(threaded, 10)
+    threaded.start(3 * SEC)
+    assert threaded.wait(timeout=60)
+    assert threaded.now == 3 * SEC
+    assert _results(whole, flows) == _results(sliced, flows) == _results(threaded, flows)
+
+
+def test_counters_are_consistent_while_the_engine_thread_runs():
+    e = Engine(4)
+    bw = e.add_bw(50_000_000, queue="droptail", limit_packets=200)
+    delay = e.add_delay(20 * MS, jitter_ns=5 * MS, reorder=True)
+    left, right = chain(e, bw, delay)
+    e.add_flow(left, right, "poisson", 80_000_000, 1500)
+    e.start(200 * SEC)
+    snapshots = 0
+    while e.running:
+        for node in (bw, delay, right):
+            conserved(e, node)
+        snapshots += 1
+        if snapshots % 50 == 0:
+            e.set(bw, "rate", 30_000_000 + snapshots * 1000)
+    assert e.wait(timeout=60)
+    assert snapshots > 3
+    assert e.now == 200 * SEC
+    conserved(e, bw, delay, right)
+    with pytest.raises(EngineError):
+        e.add_pass()  # the graph is fixed once time has run
+
+
+def test_the_engine_thread_releases_python_and_stops_on_request():
+    e = Engine(1)
+    bw = e.add_bw(1_000_000_000)
+    left, right = chain(e, bw)
+    e.add_flow(left, right, "cbr", 1_000_000_000, 1500)
+    e.start(10**6 * SEC)  # far longer than the test
+    ticks = []
+    t = threading.Thread(target=lambda: [ticks.append(time.sleep(0.001)) for _ in range(20)])
+    t.start()
+    t.join(timeout=10)
+    assert len(ticks) == 20  # Python threads ran while the engine did
+    assert e.running
+    with pytest.raises(EngineError):
+        e.run_until(e.now + 1)
+    e.stop()
+    assert not e.running
+    assert e.now < 10**6 * SEC
+    conserved(e, bw)
+
+
+def test_real_clock_paces_logical_time():
+    e = Engine(1)
+    d = e.add_delay(50 * MS)
+    left, right = chain(e, d)
+    f = e.add_flow(left, right, "cbr", 1_200_000, 1500)  # 100 packets/s
+    t0 = time.monotonic()
+    e.start(300 * MS, clock="real")
+    mid = e.flow_stats(f)["received_packets"]
+    assert e.wait(timeout=10)
+    elapsed = time.monotonic() - t0
+    assert elapsed >= 0.3  # logical time never runs ahead of the wall clock
+    assert mid < 5       # at the start, the first packets were still in the 50 ms delay
+    assert e.flow_stats(f)["received_packets"] == 26  # sent at 0..250 ms, delivered by 300 ms
