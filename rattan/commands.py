@@ -249,8 +249,9 @@ def cmd_sim(args) -> int:
     if not comp.ok:
         return EXIT_ERRORS
     plan = build_plan(comp.program, comp.sources, default_registry())
+    progress = _sim_progress() if sys.stderr.isatty() else None
     try:
-        result = run(plan, args.channel, args.flow, args.duration, args.seed)
+        result = run(plan, args.channel, args.flow, args.duration, args.seed, progress=progress)
     except SimError as e:
         _err(str(e))
         return EXIT_USAGE
@@ -262,6 +263,21 @@ def cmd_sim(args) -> int:
     else:
         sys.stdout.write(_sim_table(result))
     return EXIT_OK
+
+
+def _sim_progress():
+    """A progress line on the terminal for runs longer than half a second of wall time."""
+    import time
+    start = time.monotonic()
+
+    def show(t_ns: int, dur_ns: int) -> None:
+        if time.monotonic() - start < 0.5:
+            return
+        end = "\n" if t_ns >= dur_ns else ""
+        sys.stderr.write(f"\r\x1b[Ksimulating: {t_ns / 1e9:.1f} s of {dur_ns / 1e9:g} s virtual time "
+                         f"({100 * t_ns // dur_ns}%){end}")
+        sys.stderr.flush()
+    return show
 
 
 def _sim_table(r: dict) -> str:
