@@ -91,6 +91,7 @@ typedef struct shard {
     size_t n_ev, cap_ev;
     uint64_t seq;
     _Atomic uint64_t gen;    /* sequence lock: odd while the loop mutates this shard */
+    _Atomic int readers;     /* readers waiting for an even `gen`: the loop lets them in */
 } shard_t;
 
 /* The engine's record of a node; the cell's state follows it in the same allocation. The first
@@ -523,6 +524,7 @@ static int shard_run(rt_engine *e, shard_t *s, uint64_t t) {
             rt_reschedule(n);
         }
         gen_close(s);
+        while (atomic_load_explicit(&s->readers, memory_order_acquire)) sched_yield();  /* no starving */
         if (atomic_load_explicit(&e->stop, memory_order_relaxed)) return 1;
     }
     return 0;
@@ -591,6 +593,16 @@ static int advance(rt_engine *e, uint64_t t) {
     }
 }
 
+/* After a loop ends: changes posted during its last moments, and any now due, apply at once. */
+static void apply_due(rt_engine *e) {
+    take_inbox(e);
+    uint64_t now = atomic_load(&e->now);
+    while (e->pending.n && e->pending.a[0].at <= now) {
+        apply(e, &e->pending.a[0], now);
+        memmove(e->pending.a, e->pending.a + 1, --e->pending.n * sizeof *e->pending.a);
+    }
+}
+
 int rt_run_until(rt_engine *e, uint64_t t_ns) {
     if (e->thread_live || atomic_load(&e->busy)) return RT_ESTATE;
     if (t_ns < atomic_load(&e->now)) return RT_EINVAL;
@@ -599,11 +611,7 @@ int rt_run_until(rt_engine *e, uint64_t t_ns) {
     atomic_store(&e->busy, 1);
     advance(e, t_ns);
     atomic_store(&e->busy, 0);
-    take_inbox(e);  /* changes posted during the last moments of the run: apply them now */
-    while (e->pending.n && e->pending.a[0].at <= t_ns) {
-        apply(e, &e->pending.a[0], t_ns);
-        memmove(e->pending.a, e->pending.a + 1, --e->pending.n * sizeof *e->pending.a);
-    }
+    apply_due(e);
     return RT_OK;
 }
 
@@ -622,18 +630,28 @@ static uint64_t next_deadline(const rt_engine *e) {
     return t;
 }
 
-/* The engine thread: virtual time runs to `until` at once; real time follows the monotonic clock,
+/* Virtual time in the engine thread advances by slices of this much (or to the next event, if later),
+ * so that the engine's time moves for observers and changes posted meanwhile apply at a slice end. */
+#define VIRTUAL_SLICE_NS 100000000ULL
+
+/* The engine thread: virtual time runs as fast as it can; real time follows the monotonic clock,
  * sleeping until the next event is due or a change or stop request arrives. */
 static void *engine_thread(void *arg) {
     rt_engine *e = arg;
     uint64_t wall0 = mono_ns(), logical0 = atomic_load(&e->now);
     while (!atomic_load(&e->stop)) {
-        uint64_t target = e->until;
+        uint64_t target = e->until, now = atomic_load(&e->now);
         if (e->clock == RT_CLOCK_REAL) {
             uint64_t lt = logical0 + (mono_ns() - wall0);
             if (lt < target) target = lt;
+        } else if (target - now > VIRTUAL_SLICE_NS) {
+            uint64_t next = next_deadline(e);
+            target = next != RT_NEVER && next > now + VIRTUAL_SLICE_NS ? (next < target ? next : target)
+                                                                       : now + VIRTUAL_SLICE_NS;
         }
-        if (advance(e, target) || target >= e->until) break;
+        if (advance(e, target)) break;
+        if (target >= e->until) break;
+        if (e->clock == RT_CLOCK_VIRTUAL) continue;
         uint64_t next = next_deadline(e);
         if (next > e->until) next = e->until;
         uint64_t ahead = next - logical0;
@@ -675,7 +693,7 @@ static int join(rt_engine *e) {
     if (!e->thread_live) return RT_OK;
     pthread_join(e->thread, NULL);
     e->thread_live = 0;
-    take_inbox(e);
+    apply_due(e);
     return RT_OK;
 }
 
@@ -747,6 +765,7 @@ int rt_cell_control(rt_engine *e, int node, int param, double value, uint64_t at
 static void snapshot(const shard_t *s, void *dst, const void *src, size_t size) {
     if (!s) { memcpy(dst, src, size); return; }
     shard_t *sh = (shard_t *)s;
+    atomic_fetch_add(&sh->readers, 1);
     for (;;) {
         uint64_t g1 = atomic_load_explicit(&sh->gen, memory_order_acquire);
         if (g1 & 1) { sched_yield(); continue; }
@@ -754,8 +773,9 @@ static void snapshot(const shard_t *s, void *dst, const void *src, size_t size) 
         uint64_t *to = dst;
         for (size_t i = 0; i < size / sizeof(uint64_t); i++)  /* acquire: the check below cannot move up */
             to[i] = __atomic_load_n(&from[i], __ATOMIC_ACQUIRE);
-        if (atomic_load_explicit(&sh->gen, memory_order_relaxed) == g1) return;
+        if (atomic_load_explicit(&sh->gen, memory_order_relaxed) == g1) break;
     }
+    atomic_fetch_sub(&sh->readers, 1);
 }
 
 int rt_node_counters(const rt_engine *e, int node, rt_counters *out) {
@@ -785,12 +805,15 @@ int rt_cell_read(const rt_engine *e, int node, int param, double *value) {
     rt_node *n = node_at(e, node);
     if (!n || !value) return RT_ERANGE;
     if (!n->ops->read || !param_ok(n, param)) return RT_ENOPARAM;
+    if (n->sh) atomic_fetch_add(&n->sh->readers, 1);
     for (;;) {  /* same sequence lock as the counters */
         uint64_t g1 = n->sh ? atomic_load_explicit(&n->sh->gen, memory_order_acquire) : 0;
         if (g1 & 1) { sched_yield(); continue; }
         *value = n->ops->read(n->state, param, atomic_load(&((rt_engine *)e)->now));
-        if (!n->sh || atomic_load_explicit(&n->sh->gen, memory_order_seq_cst) == g1) return RT_OK;
+        if (!n->sh || atomic_load_explicit(&n->sh->gen, memory_order_seq_cst) == g1) break;
     }
+    if (n->sh) atomic_fetch_sub(&n->sh->readers, 1);
+    return RT_OK;
 }
 
 /* ---------------------------------------------------------------- step functions (traces) */
