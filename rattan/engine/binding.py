@@ -30,6 +30,13 @@ class EngineError(RuntimeError):
     """The engine refused a request (its error code, in words)."""
 
 
+def netdev_tune(netns_path: str, ifname: str | None, no_ipv6: bool = True) -> None:
+    """Transmit checksum offload off on `ifname` (if given) and IPv6 off, inside a namespace."""
+    rc = lib.rt_netdev_tune(os.fsencode(netns_path), os.fsencode(ifname) if ifname else ffi.NULL, int(no_ipv6))
+    if rc < 0:
+        raise EngineError(f"cannot tune `{ifname}` in {netns_path}: {os.strerror(-rc)}")
+
+
 def _check(rc: int, what: str) -> int:
     if rc < 0:
         raise EngineError(f"{what}: {_ERRORS.get(rc, f'error {rc}')}")
@@ -158,6 +165,14 @@ class Engine:
         if node == lib.RT_ESYS:
             raise EngineError(f"spy: cannot write `{path}`: {os.strerror(ffi.errno) or 'error'}")
         return _check(node, "spy")
+
+    def attach(self, node: int, netns_path: str | None, ifname: str) -> None:
+        """Endpoint `node` sends and receives real frames on `ifname` in that namespace."""
+        rc = lib.rt_endpoint_attach(self._e, node, os.fsencode(netns_path) if netns_path else ffi.NULL,
+                                    os.fsencode(ifname))
+        if rc == lib.RT_ESYS:
+            raise EngineError(f"cannot open `{ifname}` in {netns_path}: {os.strerror(ffi.errno)}")
+        _check(rc, f"attach `{ifname}`")
 
     def set_endpoint_addr(self, node: int, addr: int) -> None:
         _check(lib.rt_endpoint_set_addr(self._e, node, addr), "endpoint address")

@@ -15,8 +15,17 @@ static int corrupt_init(void *state, const void *config, int n_outputs, uint64_t
     return RT_OK;
 }
 
+/* A real packet gets one bit flipped past its Ethernet and IP headers, so it still reaches its
+ * destination, whose transport checksum then fails as on a noisy link. */
 static void corrupt_enqueue(rt_node *n, void *state, rt_pkt *k) {
-    if (rt_rng_unit(rt_node_rng(n)) < ((corrupt_t *)state)->rate) rt_count_modified(n);
+    rt_rng *rng = rt_node_rng(n);
+    if (rt_rng_unit(rng) < ((corrupt_t *)state)->rate) {
+        rt_count_modified(n);
+        if (k->buf && k->len > 34) {
+            uint64_t bit = rt_rng_next(rng) % ((uint64_t)(k->len - 34) * 8);
+            k->buf[34 + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        }
+    }
     rt_emit(n, 0, k, k->t);
 }
 

@@ -72,9 +72,18 @@ static void record(spy_t *s, const rt_pkt *k) {
     if (fwrite(&r, sizeof r, 1, s->f) != 1 || fwrite(pkt, 1, cap, s->f) != cap) s->failed = 1;
 }
 
+/* A real packet: its bytes from the IP header on. */
+static void record_real(spy_t *s, const rt_pkt *k) {
+    uint32_t len = k->len - 14, cap = len < s->snaplen ? len : s->snaplen;
+    struct { uint32_t sec, nsec, caplen, len; } r = {(uint32_t)(k->t / 1000000000u), (uint32_t)(k->t % 1000000000u),
+                                                      cap, len};
+    if (fwrite(&r, sizeof r, 1, s->f) != 1 || fwrite(k->buf + 14, 1, cap, s->f) != cap) s->failed = 1;
+}
+
 static void spy_enqueue(rt_node *n, void *state, rt_pkt *k) {
     spy_t *s = state;
-    if (!s->failed) record(s, k);
+    if (!s->failed && k->buf && k->len > 14) record_real(s, k);
+    else if (!s->failed) record(s, k);
     rt_emit(n, 0, k, k->t);
 }
 

@@ -201,6 +201,16 @@ int rt_cell_control(rt_engine *e, int node, int param, double value, uint64_t at
 /* Telemetry beyond the counters: the current value of each named parameter. */
 int rt_cell_read(const rt_engine *e, int node, int param, double *value);
 
+/* Real packets: endpoint `node` sends and receives on interface `ifname` of the network namespace
+ * at `netns_path` (e.g. /run/netns/NAME; NULL: the caller's). Frames received there enter the graph
+ * at the endpoint; packets reaching the endpoint are sent there. Before time runs; then time must
+ * run in the engine thread with RT_CLOCK_REAL. RT_ESYS with errno set if the interface cannot be
+ * opened. */
+int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const char *ifname);
+/* Prepare an endpoint's interface: transmit checksum offload off (frames MTU-sized, checksums
+ * complete), and IPv6 off in its namespace if `no_ipv6`. 0, or a negative errno. */
+int rt_netdev_tune(const char *netns_path, const char *ifname, int no_ipv6);
+
 /* Synthetic traffic: a flow from endpoint `src` to endpoint `dst`, starting at t=0. */
 int rt_add_flow(rt_engine *e, int src, int dst, int kind, uint64_t rate_bps, uint32_t size_bytes);
 
@@ -243,7 +253,9 @@ typedef struct rt_pkt {
     uint32_t size;
     uint32_t src_addr; /* IPv4 source, host order */
     uint32_t dst_addr; /* IPv4 destination, host order (routers match on it) */
-    int32_t flow;
+    int32_t flow;      /* synthetic flow, or -1 for a real packet */
+    uint32_t len;      /* real packets: bytes of the Ethernet frame in `buf`; `size` is its IP part */
+    uint8_t *buf;      /* real packets: the frame (the pool's buffer, fixed to this packet); else NULL */
 } rt_pkt;
 
 typedef struct rt_node rt_node;           /* the engine's record of one cell */

@@ -1,0 +1,190 @@
+/* Packet I/O for real-time runs: AF_PACKET with a memory-mapped TPACKET_V2 receive ring and batched
+ * sendmmsg, on veth interfaces that may live in another network namespace.
+ *
+ * Measured on these machines (../shared/notes/packet-io.md): TPACKET_V2 has no block-retire wait
+ * (V3 adds 1-2 ms per hop at low rates); veth hands over partial checksums unless transmit
+ * checksumming is off on the endpoints (io_tune); an rx socket sees our own transmissions unless
+ * PACKET_IGNORE_OUTGOING; arrival times come from the kernel, not from user space. */
+#define _GNU_SOURCE
+#include "io.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/ethtool.h>
+#include <linux/if_packet.h>
+#include <linux/sockios.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+
+#define RING_FRAME 2048
+#define RING_BLOCK (1 << 16)
+#define RING_BLOCKS 64           /* 4096 frames, 4 MiB per port */
+
+struct io_port {
+    int rx, tx, ifindex;
+    uint8_t *ring;
+    size_t ring_size;
+    unsigned frames, next;
+};
+
+/* Run the next calls in the namespace at `path`; `saved` gets the caller's (this thread only). */
+static int enter(const char *path, int *saved) {
+    *saved = -1;
+    if (!path) return 0;
+    *saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (*saved < 0) return -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+        int err = errno;
+        if (fd >= 0) close(fd);
+        close(*saved);
+        *saved = -1;
+        errno = err;
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+static void leave(int saved) {
+    if (saved < 0) return;
+    int err = errno;
+    if (setns(saved, CLONE_NEWNET) < 0) abort();  /* a thread stuck in the wrong namespace must not go on */
+    close(saved);
+    errno = err;
+}
+
+void io_close(io_port *p) {
+    if (!p) return;
+    if (p->ring) munmap(p->ring, p->ring_size);
+    if (p->rx >= 0) close(p->rx);
+    if (p->tx >= 0) close(p->tx);
+    free(p);
+}
+
+static int open_sockets(io_port *p, const char *ifname) {
+    p->ifindex = (int)if_nametoindex(ifname);
+    if (!p->ifindex) return -1;
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = p->ifindex};
+    int one = 1, v2 = TPACKET_V2;
+    p->rx = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
+    if (p->rx < 0) return -1;
+    if (setsockopt(p->rx, SOL_PACKET, PACKET_VERSION, &v2, sizeof v2) < 0) return -1;
+    setsockopt(p->rx, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);  /* kernels >= 4.20 */
+    struct tpacket_req req = {.tp_block_size = RING_BLOCK, .tp_block_nr = RING_BLOCKS,
+                              .tp_frame_size = RING_FRAME, .tp_frame_nr = RING_BLOCK / RING_FRAME * RING_BLOCKS};
+    if (setsockopt(p->rx, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) return -1;
+    p->frames = req.tp_frame_nr;
+    p->ring_size = (size_t)req.tp_block_size * req.tp_block_nr;
+    p->ring = mmap(NULL, p->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, p->rx, 0);
+    if (p->ring == MAP_FAILED) { p->ring = NULL; return -1; }
+    if (bind(p->rx, (struct sockaddr *)&sll, sizeof sll) < 0) return -1;
+    p->tx = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);  /* protocol 0: it receives nothing */
+    if (p->tx < 0) return -1;
+    setsockopt(p->tx, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+    int sndbuf = 4 << 20;
+    setsockopt(p->tx, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    sll.sll_protocol = 0;
+    if (bind(p->tx, (struct sockaddr *)&sll, sizeof sll) < 0) return -1;
+    return 0;
+}
+
+io_port *io_open(const char *netns_path, const char *ifname) {
+    io_port *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->rx = p->tx = -1;
+    int saved;
+    if (enter(netns_path, &saved) < 0) { free(p); return NULL; }
+    int rc = open_sockets(p, ifname);
+    leave(saved);
+    if (rc < 0) {
+        int err = errno;
+        io_close(p);
+        errno = err;
+        return NULL;
+    }
+    return p;
+}
+
+int io_fd(const io_port *p) { return p->rx; }
+
+int io_receive(io_port *p, void (*cb)(void *, const uint8_t *, uint32_t, uint64_t), void *ctx, int budget) {
+    int n = 0;
+    while (n < budget) {
+        struct tpacket2_hdr *h = (struct tpacket2_hdr *)(p->ring + (size_t)p->next * RING_FRAME);
+        if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) break;
+        uint64_t ts = (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec;
+        if (h->tp_snaplen == h->tp_len)  /* a truncated (oversized) frame is dropped here */
+            cb(ctx, (const uint8_t *)h + h->tp_mac, h->tp_snaplen, ts);
+        __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+        p->next = (p->next + 1) % p->frames;
+        n++;
+    }
+    return n;
+}
+
+int io_send(io_port *p, uint8_t *const *frames, const uint32_t *lens, int n) {
+    struct mmsghdr msgs[64];
+    struct iovec iov[64];
+    int sent = 0;
+    while (sent < n) {
+        int k = n - sent < 64 ? n - sent : 64;
+        for (int i = 0; i < k; i++) {
+            iov[i].iov_base = frames[sent + i];
+            iov[i].iov_len = lens[sent + i];
+            memset(&msgs[i], 0, sizeof msgs[i]);
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        int r = sendmmsg(p->tx, msgs, (unsigned)k, 0);
+        if (r <= 0) break;
+        sent += r;
+    }
+    return sent;
+}
+
+static int write_sysctl(const char *path, const char *value) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t w = write(fd, value, strlen(value));
+    close(fd);
+    return w < 0 ? -1 : 0;
+}
+
+int io_tune(const char *netns_path, const char *ifname, int no_ipv6) {
+    int saved, rc = 0;
+    if (enter(netns_path, &saved) < 0) return -errno;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) rc = -errno;
+    if (s >= 0 && ifname) {
+        struct ethtool_value ev = {.cmd = ETHTOOL_STXCSUM, .data = 0};
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof ifr);
+        snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+        ifr.ifr_data = (void *)&ev;
+        if (ioctl(s, SIOCETHTOOL, &ifr) < 0) rc = -errno;
+        struct ethtool_value tso = {.cmd = ETHTOOL_STSO, .data = 0};
+        ifr.ifr_data = (void *)&tso;
+        ioctl(s, SIOCETHTOOL, &ifr);  /* already off with checksumming; some kernels want it said */
+    }
+    if (s >= 0) close(s);
+    if (rc == 0 && no_ipv6) {
+        write_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
+        write_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+    }
+    leave(saved);
+    return rc;
+}

@@ -1,0 +1,215 @@
+"""Network namespaces and veth pairs for one channel instance, built with pyroute2.
+
+Layout of instance K (one per `rattan run` channel instance):
+
+    namespace rattan-K-<endpoint>        namespace rattan-K-engine
+      rt-<endpoint>  10.X.Y.(i+1)/24 <--veth--> e<i>   (no address: the engine
+      static neighbours for the others            reads and writes frames here)
+
+Every endpoint of the instance shares one /24, taken from a pool by K, so
+instances running at once never share an address. Each endpoint knows the
+others' MAC addresses statically (no ARP through the emulator), and transmit
+checksum offload is off on its veth, so frames are MTU-sized with full
+checksums. The instance is recorded in /run/rattan/instances/K.json with the
+owner's PID; a later start removes what an instance whose owner died (SIGKILL)
+left behind.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import ipaddress
+import json
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+STATE_DIR = os.environ.get("RATTAN_STATE_DIR", "/run/rattan")
+NETNS_DIR = "/run/netns"
+MAX_INSTANCES = 64 * 256
+NUD_PERMANENT = 0x80
+
+
+class NetnsError(RuntimeError):
+    """Namespaces or interfaces could not be made; the message says what and why."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    netns: str          # namespace name
+    ifname: str         # its interface inside that namespace
+    engine_ifname: str  # the veth peer in the engine's namespace
+    address: str
+    mac: str
+
+    @property
+    def netns_path(self) -> str:
+        return os.path.join(NETNS_DIR, self.netns)
+
+
+def subnet(index: int) -> ipaddress.IPv4Network:
+    """The /24 of instance `index`: 10.64.0.0/24, 10.64.1.0/24, ... (10.64.0.0/10 in all)."""
+    if not 0 <= index < MAX_INSTANCES:
+        raise NetnsError(f"instance index {index} out of range")
+    return ipaddress.IPv4Network(f"10.{64 + index // 256}.{index % 256}.0/24")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def _registry_lock():
+    os.makedirs(os.path.join(STATE_DIR, "instances"), exist_ok=True)
+    with open(os.path.join(STATE_DIR, "lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _state_path(index: int) -> str:
+    return os.path.join(STATE_DIR, "instances", f"{index}.json")
+
+
+def _remove_namespaces(names: list[str]) -> None:
+    from pyroute2 import netns
+    existing = set(netns.listnetns())
+    for name in names:
+        if name in existing:
+            try:
+                netns.remove(name)  # its veths go with it
+            except OSError:
+                pass
+
+
+def clean_stale() -> list[int]:
+    """Remove the namespaces of instances whose owner is gone; the indices freed."""
+    freed = []
+    with _registry_lock():
+        for entry in os.listdir(os.path.join(STATE_DIR, "instances")):
+            m = re.fullmatch(r"(\d+)\.json", entry)
+            if not m:
+                continue
+            path = os.path.join(STATE_DIR, "instances", entry)
+            try:
+                with open(path) as f:
+                    state = json.load(f)
+            except (OSError, ValueError):
+                state = {"pid": -1, "namespaces": []}
+            if state.get("pid", -1) > 0 and _alive(state["pid"]):
+                continue
+            _remove_namespaces(state.get("namespaces", []))
+            os.unlink(path)
+            freed.append(int(m.group(1)))
+    return freed
+
+
+def _ifname(prefix: str, name: str) -> str:
+    return (prefix + re.sub(r"[^A-Za-z0-9_-]", "", name))[:15]
+
+
+class ChannelNetwork:
+    """The namespaces, veths, addresses and neighbours of one channel instance; removed on close."""
+
+    def __init__(self, endpoints: list[str], channel: str = "") -> None:
+        self.endpoint_names = list(endpoints)
+        self.channel = channel
+        self.index: int | None = None
+        self.engine_netns = ""
+        self.endpoints: dict[str, Endpoint] = {}
+        self._namespaces: list[str] = []
+
+    @property
+    def engine_netns_path(self) -> str:
+        return os.path.join(NETNS_DIR, self.engine_netns)
+
+    def _claim(self) -> int:
+        """The lowest free instance index, recorded with our PID (under the registry lock)."""
+        with _registry_lock():
+            used = {int(m.group(1)) for e in os.listdir(os.path.join(STATE_DIR, "instances"))
+                    if (m := re.fullmatch(r"(\d+)\.json", e))}
+            index = next((i for i in range(MAX_INSTANCES) if i not in used), None)
+            if index is None:
+                raise NetnsError(f"all {MAX_INSTANCES} instance slots are in use")
+            names = [f"rattan-{index}-engine"] + [f"rattan-{index}-{n}" for n in self.endpoint_names]
+            with open(_state_path(index), "w") as f:
+                json.dump({"pid": os.getpid(), "channel": self.channel, "namespaces": names}, f)
+            return index
+
+    def open(self) -> "ChannelNetwork":
+        from pyroute2 import NetNS, netns
+        from ..engine import _engine  # noqa: F401  (fail early if the engine is not built)
+        from ..engine.binding import netdev_tune
+        if os.geteuid() != 0:
+            raise NetnsError("real emulation needs root (network namespaces and raw sockets)")
+        clean_stale()
+        self.index = self._claim()
+        net = subnet(self.index)
+        self.engine_netns = f"rattan-{self.index}-engine"
+        try:
+            netns.create(self.engine_netns)
+            self._namespaces.append(self.engine_netns)
+            with NetNS(self.engine_netns) as eng:
+                eng.link("set", index=eng.link_lookup(ifname="lo")[0], state="up")
+            for i, name in enumerate(self.endpoint_names):
+                ns = f"rattan-{self.index}-{name}"
+                netns.create(ns)
+                self._namespaces.append(ns)
+                ifname, peer = _ifname("rt-", name), f"e{i}"
+                address = str(net.network_address + i + 1)
+                with NetNS(ns) as ep:
+                    ep.link("add", ifname=ifname, kind="veth", peer={"ifname": peer, "net_ns_fd": self.engine_netns})
+                    idx = ep.link_lookup(ifname=ifname)[0]
+                    ep.addr("add", index=idx, address=address, prefixlen=net.prefixlen)
+                    ep.link("set", index=idx, state="up")
+                    ep.link("set", index=ep.link_lookup(ifname="lo")[0], state="up")
+                    mac = ep.get_links(idx)[0].get_attr("IFLA_ADDRESS")
+                with NetNS(self.engine_netns) as eng:
+                    eng.link("set", index=eng.link_lookup(ifname=peer)[0], state="up")
+                self.endpoints[name] = Endpoint(name, ns, ifname, peer, address, mac)
+            for ep in self.endpoints.values():
+                netdev_tune(ep.netns_path, ep.ifname, no_ipv6=True)
+                with NetNS(ep.netns) as ns:
+                    idx = ns.link_lookup(ifname=ep.ifname)[0]
+                    for other in self.endpoints.values():
+                        if other is not ep:
+                            ns.neigh("add", dst=other.address, lladdr=other.mac, ifindex=idx, state=NUD_PERMANENT)
+            netdev_tune(self.engine_netns_path, None, no_ipv6=True)
+        except Exception as e:
+            self.close()
+            if isinstance(e, NetnsError):
+                raise
+            raise NetnsError(f"cannot build the namespaces of instance {self.index}: {e}") from e
+        return self
+
+    def close(self) -> None:
+        """Remove every namespace (and with them every veth) and the instance record."""
+        _remove_namespaces(self._namespaces)
+        self._namespaces.clear()
+        if self.index is not None:
+            try:
+                os.unlink(_state_path(self.index))
+            except OSError as e:
+                if e.errno != errno.ENOENT:
+                    raise
+            self.index = None
+
+    def environment(self) -> dict[str, str]:
+        """RATTAN_<ENDPOINT>_IP for every endpoint, and RATTAN_CHANNEL."""
+        env = {f"RATTAN_{re.sub(r'[^A-Za-z0-9]', '_', n).upper()}_IP": ep.address
+               for n, ep in self.endpoints.items()}
+        env["RATTAN_CHANNEL"] = self.channel
+        return env
+
+    def __enter__(self) -> "ChannelNetwork":
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()

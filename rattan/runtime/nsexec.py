@@ -1,0 +1,41 @@
+"""`python -m rattan.runtime.nsexec NETNS_PATH CMD [ARGS...]`: run CMD inside a network namespace.
+
+A separate process rather than a fork hook, because the parent runs the engine thread: forking a
+threaded process and calling into libraries before exec is not safe.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+CLONE_NEWNET = 0x40000000
+
+
+def enter(path: str) -> None:
+    """Move this process into the network namespace at `path`."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), path)
+    finally:
+        os.close(fd)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        sys.stderr.write("usage: python -m rattan.runtime.nsexec NETNS_PATH CMD [ARGS...]\n")
+        return 2
+    try:
+        enter(argv[0])
+        os.execvp(argv[1], argv[1:])
+    except OSError as e:
+        sys.stderr.write(f"rattan: cannot run `{argv[1]}` in {argv[0]}: {e.strerror}\n")
+        return 127
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
