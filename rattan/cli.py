@@ -73,12 +73,31 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     sp.add_argument("--channel", metavar="NAME", help="which channel, if the file has several")
     sp.add_argument("--json", action="store_true", help="print the result document as JSON")
+
+    sp = sub.add_parser("run", help="emulate a channel on real packets between network namespaces (root)",
+                        description="Create a namespace per endpoint, forward their packets through the "
+                                    "channel's cells in real time, run CMD in the first endpoint's namespace "
+                                    "(a shell without CMD), remove everything, and exit with CMD's status. "
+                                    "Commands see RATTAN_<ENDPOINT>_IP and RATTAN_CHANNEL.")
+    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("--channel", metavar="NAME", help="which channel, if the file has several")
+    sp.add_argument("--right", metavar="CMD", help="a shell command to start first in the second endpoint's "
+                                                    "namespace, e.g. 'iperf3 -s'")
+    sp.add_argument("--seed", type=int, default=1, help="random seed of the cells (default 1)")
+    sp.epilog = "Give the command after `--`: rattan run FILE [options] -- CMD ARGS..."
+    sp.usage = "rattan run FILE [--channel NAME] [--right CMD] [--seed N] [-- CMD ARGS...]"
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rattan` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cmd: list[str] = []
+    if "--" in argv:  # everything after `--` is the command to run, options included
+        cut = argv.index("--")
+        argv, cmd = argv[:cut], argv[cut + 1:]
     args = _parser().parse_args(argv)
+    args.cmd = cmd
     if args.command is None:
         _parser().print_help()
         return EXIT_USAGE

@@ -265,6 +265,37 @@ def cmd_sim(args) -> int:
     return EXIT_OK
 
 
+def cmd_run(args) -> int:
+    from .diagnostics import render_text
+    from .engine import EngineError
+    from .passes.reading import InputError
+    from .plan import build_plan
+    from .registry import default_registry
+    from .runtime.netns import NetnsError
+    from .runtime.run import RunError, run
+    from .runtime.sim import SimError
+    from .compiler import compile_path
+    cmd = args.cmd
+    try:
+        comp = compile_path(args.file)
+    except InputError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    if comp.diagnostics:
+        sys.stderr.write(render_text(comp.sources, comp.diagnostics, color=sys.stderr.isatty()))
+    if not comp.ok:
+        return EXIT_ERRORS
+    plan = build_plan(comp.program, comp.sources, default_registry())
+    try:
+        return run(plan, args.channel, cmd, args.right, args.seed)
+    except (SimError, RunError) as e:
+        _err(str(e))
+        return EXIT_USAGE
+    except (EngineError, NetnsError) as e:
+        _err(f"cannot run: {e}")
+        return EXIT_USAGE
+
+
 def _sim_progress():
     """A progress line on the terminal for runs longer than half a second of wall time."""
     import time

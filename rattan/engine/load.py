@@ -36,12 +36,12 @@ def endpoint_addr(index: int) -> int:
     return int(ipaddress.IPv4Address(f"10.0.{index + 1}.2"))
 
 
-def _routes(cfg: dict, endpoints: list[str]) -> list[tuple[int, int, int]]:
+def _routes(cfg: dict, addresses: dict[str, int]) -> list[tuple[int, int, int]]:
     out = []
     for r in cfg.get("routes", []):
         prefix = r["prefix"]
-        if prefix in endpoints:
-            out.append((endpoint_addr(endpoints.index(prefix)), 32, r["port"]))
+        if prefix in addresses:
+            out.append((addresses[prefix], 32, r["port"]))
             continue
         net = ipaddress.ip_network(prefix, strict=False)
         if net.version != 4:
@@ -101,7 +101,7 @@ def _add_rate_segments(engine: Engine, cell: dict[str, Any], tr: dict, horizon_n
     return node
 
 
-def _add_cell(engine: Engine, cell: dict[str, Any], endpoints: list[str], horizon_ns: int | None) -> int:
+def _add_cell(engine: Engine, cell: dict[str, Any], addresses: dict[str, int], horizon_ns: int | None) -> int:
     t, cfg = cell["type"], cell["config"]
     if t == "pass":
         return engine.add_pass()
@@ -124,7 +124,7 @@ def _add_cell(engine: Engine, cell: dict[str, Any], endpoints: list[str], horizo
         return engine.add_corrupt(cfg["rate"])
     if t == "router":
         default = cfg.get("default", "drop")
-        return engine.add_router(_routes(cfg, endpoints), cell["outputs"],
+        return engine.add_router(_routes(cfg, addresses), cell["outputs"],
                                  -1 if default == "drop" else int(default))
     if t == "outage":
         return engine.add_outage(cfg.get("up", 0), cfg.get("down", 0), cfg.get("state", "up") == "down")
@@ -147,17 +147,21 @@ def _add_cell(engine: Engine, cell: dict[str, Any], endpoints: list[str], horizo
     raise EngineError(f"cell `{cell['name']}`: type `{t}` is not implemented in the engine yet")
 
 
-def load_channel(engine: Engine, channel: dict[str, Any], horizon_ns: int | None = None) -> dict[str, int]:
+def load_channel(engine: Engine, channel: dict[str, Any], horizon_ns: int | None = None,
+                 addresses: dict[str, int] | None = None) -> dict[str, int]:
     """Add a channel's endpoints and cells to the engine, link them; node ids by name.
 
     `horizon_ns`, when known, bounds the rate changes scheduled for bandwidth models.
+    `addresses` gives each endpoint's IPv4 address (real runs); by default, the virtual ones.
     """
+    if addresses is None:
+        addresses = {name: endpoint_addr(i) for i, name in enumerate(channel["endpoints"])}
     nodes = {}
-    for i, name in enumerate(channel["endpoints"]):
+    for name in channel["endpoints"]:
         nodes[name] = engine.add_endpoint()
-        engine.set_endpoint_addr(nodes[name], endpoint_addr(i))
+        engine.set_endpoint_addr(nodes[name], addresses[name])
     for cell in channel["cells"]:
-        nodes[cell["name"]] = _add_cell(engine, cell, channel["endpoints"], horizon_ns)
+        nodes[cell["name"]] = _add_cell(engine, cell, addresses, horizon_ns)
     for link in channel["links"]:
         engine.link(nodes[link["from"]], link["port"], nodes[link["to"]])
     return nodes
