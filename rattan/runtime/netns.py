@@ -78,6 +78,65 @@ def _state_path(index: int) -> str:
     return os.path.join(STATE_DIR, "instances", f"{index}.json")
 
 
+def _pids_inside(names: list[str]) -> list[int]:
+    """Processes whose network namespace is one of these."""
+    inodes = set()
+    for name in names:
+        try:
+            inodes.add(os.stat(os.path.join(NETNS_DIR, name)).st_ino)
+        except OSError:
+            pass
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc") if inodes else []):
+        try:
+            if os.stat(f"/proc/{pid}/ns/net").st_ino in inodes and int(pid) != os.getpid():
+                pids.append(int(pid))
+        except OSError:
+            pass
+    return pids
+
+
+def stop_inside(names: list[str], grace: float = 1.0) -> int:
+    """Stop every process still inside these namespaces, by PID: SIGTERM, then SIGKILL; how many."""
+    import time
+    pids = _pids_inside(names)
+    for pid in pids:
+        try:
+            os.kill(pid, 15)
+        except OSError:
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _pids_inside(names):
+        time.sleep(0.02)
+    for pid in _pids_inside(names):
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+    return len(pids)
+
+
+def _kill_inside(names: list[str]) -> int:
+    """SIGKILL every process still inside these namespaces (left by a dead instance); how many."""
+    inodes = set()
+    for name in names:
+        try:
+            inodes.add(os.stat(os.path.join(NETNS_DIR, name)).st_ino)
+        except OSError:
+            pass
+    killed = 0
+    if not inodes:
+        return 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat(f"/proc/{pid}/ns/net").st_ino in inodes and int(pid) != os.getpid():
+                os.kill(int(pid), 9)
+                killed += 1
+        except OSError:
+            pass
+    return killed
+
+
 def _remove_namespaces(names: list[str]) -> None:
     from pyroute2 import netns
     existing = set(netns.listnetns())
@@ -105,6 +164,7 @@ def clean_stale() -> list[int]:
                 state = {"pid": -1, "namespaces": []}
             if state.get("pid", -1) > 0 and _alive(state["pid"]):
                 continue
+            _kill_inside(state.get("namespaces", []))
             _remove_namespaces(state.get("namespaces", []))
             os.unlink(path)
             freed.append(int(m.group(1)))
@@ -190,7 +250,8 @@ class ChannelNetwork:
         return self
 
     def close(self) -> None:
-        """Remove every namespace (and with them every veth) and the instance record."""
+        """Stop what still runs inside, remove every namespace (and so every veth) and the record."""
+        stop_inside(self._namespaces)
         _remove_namespaces(self._namespaces)
         self._namespaces.clear()
         if self.index is not None:

@@ -10,6 +10,7 @@ import os
 import sys
 
 CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
 
 
 def enter(path: str) -> None:
@@ -30,6 +31,11 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         enter(argv[0])
+        # If rattan dies (even by SIGKILL), so does the command; its own children are found and
+        # stopped by the next start, through the namespace they are in.
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, 9)
+        if os.getppid() == 1:
+            return 1  # the parent is already gone
         os.execvp(argv[1], argv[1:])
     except OSError as e:
         sys.stderr.write(f"rattan: cannot run `{argv[1]}` in {argv[0]}: {e.strerror}\n")

@@ -45,15 +45,23 @@ def in_namespace(netns_path: str, argv: list[str], env: dict[str, str], **kw) ->
     return subprocess.Popen([sys.executable, "-m", "rattan.runtime.nsexec", netns_path, *argv], env=env, **kw)
 
 
-def _stop(proc: subprocess.Popen | None, grace: float = 2.0) -> None:
-    """Stop a child we started, by its PID: SIGTERM, then SIGKILL after `grace` seconds."""
-    if proc is None or proc.poll() is not None:
+def _stop(proc: subprocess.Popen | None, grace: float = 2.0, group: bool = False) -> None:
+    """Stop a child we started (and, with `group`, its process group): SIGTERM, then SIGKILL."""
+    if proc is None:
         return
-    proc.terminate()
+    def send(sig):
+        try:
+            if group:
+                os.killpg(proc.pid, sig)
+            elif proc.poll() is None:
+                proc.send_signal(sig)
+        except OSError:
+            pass
+    send(signal.SIGTERM)
     try:
         proc.wait(grace)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        send(signal.SIGKILL)
         proc.wait()
 
 
@@ -138,7 +146,7 @@ def run(plan: dict, channel_name: str | None, cmd: list[str], right_cmd: str | N
             env = live.environment()
             eps = list(live.net.endpoints.values())
             if right_cmd:
-                right = in_namespace(eps[1].netns_path, ["/bin/sh", "-c", right_cmd], env)
+                right = in_namespace(eps[1].netns_path, ["/bin/sh", "-c", right_cmd], env, start_new_session=True)
                 time.sleep(0.3)  # let a server bind before the client starts
             argv = cmd or [os.environ.get("SHELL", "/bin/sh")]
             main = in_namespace(eps[0].netns_path, argv, env)
@@ -146,10 +154,10 @@ def run(plan: dict, channel_name: str | None, cmd: list[str], right_cmd: str | N
                 return main.wait()
             finally:
                 _stop(main)
-                _stop(right)
+                _stop(right, group=True)
     except _Terminated:
         _stop(main)
-        _stop(right)
+        _stop(right, group=True)
         return 128 + signal.SIGTERM
     finally:
         signal.signal(signal.SIGTERM, previous)
