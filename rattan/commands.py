@@ -265,17 +265,26 @@ def cmd_sim(args) -> int:
     return EXIT_OK
 
 
-def cmd_run(args) -> int:
+def cmd_link(args) -> int:
+    from .compiler import compile_text
     from .diagnostics import render_text
-    from .engine import EngineError
-    from .passes.reading import InputError
-    from .plan import build_plan
-    from .registry import default_registry
-    from .runtime.netns import NetnsError
-    from .runtime.run import RunError, run
-    from .runtime.sim import SimError
+    from .runtime.link import link_source
+    text = link_source(args)
+    if args.print:
+        sys.stdout.write(text)
+        return EXIT_OK
+    comp = compile_text(text, "<rattan link>.rtn", path=os.path.join(os.getcwd(), "link.rtn"))
+    if comp.diagnostics:
+        sys.stderr.write(render_text(comp.sources, comp.diagnostics, color=sys.stderr.isatty()))
+    if not comp.ok:
+        return EXIT_ERRORS
+    return _run_plan(comp, None, args.cmd, args.right, args.seed)
+
+
+def cmd_run(args) -> int:
     from .compiler import compile_path
-    cmd = args.cmd
+    from .diagnostics import render_text
+    from .passes.reading import InputError
     try:
         comp = compile_path(args.file)
     except InputError as e:
@@ -285,9 +294,20 @@ def cmd_run(args) -> int:
         sys.stderr.write(render_text(comp.sources, comp.diagnostics, color=sys.stderr.isatty()))
     if not comp.ok:
         return EXIT_ERRORS
+    return _run_plan(comp, args.channel, args.cmd, args.right, args.seed)
+
+
+def _run_plan(comp, channel, cmd, right, seed) -> int:
+    """`rattan run` and `rattan link` after compiling: the run, with errors as messages."""
+    from .engine import EngineError
+    from .plan import build_plan
+    from .registry import default_registry
+    from .runtime.netns import NetnsError
+    from .runtime.run import RunError, run
+    from .runtime.sim import SimError
     plan = build_plan(comp.program, comp.sources, default_registry())
     try:
-        return run(plan, args.channel, cmd, args.right, args.seed)
+        return run(plan, channel, cmd, right, seed)
     except (SimError, RunError) as e:
         _err(str(e))
         return EXIT_USAGE

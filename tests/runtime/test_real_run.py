@@ -156,3 +156,11 @@ def test_two_runs_at_once_do_not_clash(tmp_path):
     addresses = [o[0].split()[0] for o in outs]
     assert addresses[0] != addresses[1]
     assert all(" 0% packet loss" in o[0] for o in outs)
+
+
+def test_rattan_link_from_flags(tmp_path):
+    r = subprocess.run([*RATTAN, "link", "--uplink-delay", "15ms", "--downlink-delay", "5ms", "--uplink-rate",
+                        "100Mbps", "--", "sh", "-c", "ping -c 10 -i 0.1 $RATTAN_RIGHT_IP"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 20.0 <= ping_avg_ms(r.stdout) < 21.0
