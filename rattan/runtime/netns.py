@@ -150,24 +150,28 @@ def _remove_namespaces(names: list[str]) -> None:
 
 def clean_stale() -> list[int]:
     """Remove the namespaces of instances whose owner is gone; the indices freed."""
-    freed = []
     with _registry_lock():
-        for entry in os.listdir(os.path.join(STATE_DIR, "instances")):
-            m = re.fullmatch(r"(\d+)\.json", entry)
-            if not m:
-                continue
-            path = os.path.join(STATE_DIR, "instances", entry)
-            try:
-                with open(path) as f:
-                    state = json.load(f)
-            except (OSError, ValueError):
-                state = {"pid": -1, "namespaces": []}
-            if state.get("pid", -1) > 0 and _alive(state["pid"]):
-                continue
-            _kill_inside(state.get("namespaces", []))
-            _remove_namespaces(state.get("namespaces", []))
-            os.unlink(path)
-            freed.append(int(m.group(1)))
+        return _clean_stale_locked()
+
+
+def _clean_stale_locked() -> list[int]:
+    freed = []
+    for entry in os.listdir(os.path.join(STATE_DIR, "instances")):
+        m = re.fullmatch(r"(\d+)\.json", entry)
+        if not m:
+            continue
+        path = os.path.join(STATE_DIR, "instances", entry)
+        try:
+            with open(path) as f:
+                state = json.load(f)
+        except (OSError, ValueError):
+            state = {"pid": -1, "namespaces": []}
+        if state.get("pid", -1) > 0 and _alive(state["pid"]):
+            continue
+        _kill_inside(state.get("namespaces", []))
+        _remove_namespaces(state.get("namespaces", []))
+        os.unlink(path)
+        freed.append(int(m.group(1)))
     return freed
 
 
@@ -191,26 +195,32 @@ class ChannelNetwork:
         return os.path.join(NETNS_DIR, self.engine_netns)
 
     def _claim(self) -> int:
-        """The lowest free instance index, recorded with our PID (under the registry lock)."""
-        with _registry_lock():
-            used = {int(m.group(1)) for e in os.listdir(os.path.join(STATE_DIR, "instances"))
-                    if (m := re.fullmatch(r"(\d+)\.json", e))}
-            index = next((i for i in range(MAX_INSTANCES) if i not in used), None)
-            if index is None:
-                raise NetnsError(f"all {MAX_INSTANCES} instance slots are in use")
-            names = [f"rattan-{index}-engine"] + [f"rattan-{index}-{n}" for n in self.endpoint_names]
-            with open(_state_path(index), "w") as f:
-                json.dump({"pid": os.getpid(), "channel": self.channel, "namespaces": names}, f)
-            return index
+        """The lowest free instance index, recorded with our PID (the registry lock is held)."""
+        used = {int(m.group(1)) for e in os.listdir(os.path.join(STATE_DIR, "instances"))
+                if (m := re.fullmatch(r"(\d+)\.json", e))}
+        index = next((i for i in range(MAX_INSTANCES) if i not in used), None)
+        if index is None:
+            raise NetnsError(f"all {MAX_INSTANCES} instance slots are in use")
+        names = [f"rattan-{index}-engine"] + [f"rattan-{index}-{n}" for n in self.endpoint_names]
+        with open(_state_path(index), "w") as f:
+            json.dump({"pid": os.getpid(), "channel": self.channel, "namespaces": names}, f)
+        return index
 
     def open(self) -> "ChannelNetwork":
-        from pyroute2 import NetNS, netns
         from ..engine import _engine  # noqa: F401  (fail early if the engine is not built)
-        from ..engine.binding import netdev_tune
         if os.geteuid() != 0:
             raise NetnsError("real emulation needs root (network namespaces and raw sockets)")
-        clean_stale()
-        self.index = self._claim()
+        # One instance at a time builds or removes namespaces: creating the first one may remount
+        # /run/netns, which would hide namespaces another process creates at that moment.
+        with _registry_lock():
+            _clean_stale_locked()
+            self.index = self._claim()
+            self._build()
+        return self
+
+    def _build(self) -> None:
+        from pyroute2 import NetNS, netns
+        from ..engine.binding import netdev_tune
         net = subnet(self.index)
         self.engine_netns = f"rattan-{self.index}-engine"
         try:
@@ -243,15 +253,20 @@ class ChannelNetwork:
                             ns.neigh("add", dst=other.address, lladdr=other.mac, ifindex=idx, state=NUD_PERMANENT)
             netdev_tune(self.engine_netns_path, None, no_ipv6=True)
         except Exception as e:
-            self.close()
+            index = self.index
+            self._remove_locked()
             if isinstance(e, NetnsError):
                 raise
-            raise NetnsError(f"cannot build the namespaces of instance {self.index}: {e}") from e
-        return self
+            raise NetnsError(f"cannot build the namespaces of instance {index}: {e}") from e
 
     def close(self) -> None:
         """Stop what still runs inside, remove every namespace (and so every veth) and the record."""
         stop_inside(self._namespaces)
+        if self._namespaces or self.index is not None:
+            with _registry_lock():
+                self._remove_locked()
+
+    def _remove_locked(self) -> None:
         _remove_namespaces(self._namespaces)
         self._namespaces.clear()
         if self.index is not None:
