@@ -231,23 +231,29 @@ def cmd_convert(args) -> int:
     return _write_out(text, args.output)
 
 
-def cmd_sim(args) -> int:
-    from .diagnostics import render_text
-    from .engine import EngineError
-    from .passes.reading import InputError
-    from .plan import build_plan
-    from .registry import default_registry
-    from .runtime.sim import SimError, run
+def _compiled(path: str):
+    """Compile FILE for `sim` and `run`: the compilation, or the exit code after reporting why not."""
     from .compiler import compile_path
+    from .diagnostics import render_text
+    from .passes.reading import InputError
     try:
-        comp = compile_path(args.file)
+        comp = compile_path(path)
     except InputError as e:
         _err(str(e))
         return EXIT_USAGE
     if comp.diagnostics:
         sys.stderr.write(render_text(comp.sources, comp.diagnostics, color=sys.stderr.isatty()))
-    if not comp.ok:
-        return EXIT_ERRORS
+    return comp if comp.ok else EXIT_ERRORS
+
+
+def cmd_sim(args) -> int:
+    from .engine import EngineError
+    from .plan import build_plan
+    from .registry import default_registry
+    from .runtime.sim import SimError, run
+    comp = _compiled(args.file)
+    if isinstance(comp, int):
+        return comp
     plan = build_plan(comp.program, comp.sources, default_registry())
     progress = _sim_progress() if sys.stderr.isatty() else None
     try:
@@ -282,18 +288,9 @@ def cmd_link(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .compiler import compile_path
-    from .diagnostics import render_text
-    from .passes.reading import InputError
-    try:
-        comp = compile_path(args.file)
-    except InputError as e:
-        _err(str(e))
-        return EXIT_USAGE
-    if comp.diagnostics:
-        sys.stderr.write(render_text(comp.sources, comp.diagnostics, color=sys.stderr.isatty()))
-    if not comp.ok:
-        return EXIT_ERRORS
+    comp = _compiled(args.file)
+    if isinstance(comp, int):
+        return comp
     return _run_plan(comp, args.channel, args.cmd, args.right, args.seed)
 
 
@@ -303,12 +300,12 @@ def _run_plan(comp, channel, cmd, right, seed) -> int:
     from .plan import build_plan
     from .registry import default_registry
     from .runtime.netns import NetnsError
+    from .runtime.channel import ChannelError
     from .runtime.run import RunError, run
-    from .runtime.sim import SimError
     plan = build_plan(comp.program, comp.sources, default_registry())
     try:
         return run(plan, channel, cmd, right, seed)
-    except (SimError, RunError) as e:
+    except (ChannelError, RunError) as e:
         _err(str(e))
         return EXIT_USAGE
     except (EngineError, NetnsError) as e:

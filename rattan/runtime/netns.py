@@ -116,27 +116,6 @@ def stop_inside(names: list[str], grace: float = 1.0) -> int:
     return len(pids)
 
 
-def _kill_inside(names: list[str]) -> int:
-    """SIGKILL every process still inside these namespaces (left by a dead instance); how many."""
-    inodes = set()
-    for name in names:
-        try:
-            inodes.add(os.stat(os.path.join(NETNS_DIR, name)).st_ino)
-        except OSError:
-            pass
-    killed = 0
-    if not inodes:
-        return 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.stat(f"/proc/{pid}/ns/net").st_ino in inodes and int(pid) != os.getpid():
-                os.kill(int(pid), 9)
-                killed += 1
-        except OSError:
-            pass
-    return killed
-
-
 def _remove_namespaces(names: list[str]) -> None:
     from pyroute2 import netns
     existing = set(netns.listnetns())
@@ -168,7 +147,7 @@ def _clean_stale_locked() -> list[int]:
             state = {"pid": -1, "namespaces": []}
         if state.get("pid", -1) > 0 and _alive(state["pid"]):
             continue
-        _kill_inside(state.get("namespaces", []))
+        stop_inside(state.get("namespaces", []), grace=0)  # what a dead instance left running
         _remove_namespaces(state.get("namespaces", []))
         os.unlink(path)
         freed.append(int(m.group(1)))

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from .netns import ChannelNetwork
-from .sim import SimError, _engine_value, _timeline_steps
+from .channel import choose_channel, schedule_timeline
 
 FOREVER = 2**63
 TIMELINE_HORIZON_NS = 24 * 3600 * 10**9  # `every` changes are scheduled this far ahead
@@ -24,20 +24,6 @@ TIMELINE_HORIZON_NS = 24 * 3600 * 10**9  # `every` changes are scheduled this fa
 
 class RunError(RuntimeError):
     """A run that cannot start; the message says why."""
-
-
-def choose_channel(plan: dict, name: str | None) -> dict:
-    """The channel named `name`, or the plan's only one."""
-    channels = plan["channels"]
-    if name is None:
-        if len(channels) != 1:
-            names = ", ".join(c["name"] for c in channels) or "none"
-            raise SimError(f"the file has {len(channels)} channels ({names}): choose one with --channel")
-        return channels[0]
-    for c in channels:
-        if c["name"] == name:
-            return c
-    raise SimError(f"no channel `{name}`; channels: {', '.join(c['name'] for c in channels)}")
 
 
 def in_namespace(netns_path: str, argv: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
@@ -94,8 +80,7 @@ class ChannelRun:
                                       addresses=addresses)
             for name, ep in eps.items():
                 self.engine.attach(self.nodes[name], self.net.engine_netns_path, ep.engine_ifname)
-            for t, value, cell, param in _changes(self.channel, TIMELINE_HORIZON_NS):
-                self.engine.set(self.nodes[cell], param, _engine_value(param, value), at_ns=t)
+            schedule_timeline(self.engine, self.nodes, self.channel, TIMELINE_HORIZON_NS)
             self.engine.start(FOREVER, clock="real")
         except BaseException:
             self.close()
@@ -115,20 +100,6 @@ class ChannelRun:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _changes(channel: dict, horizon: int):
-    """(time, value, cell, param) of the channel's timeline, `every` windows closed with the old value."""
-    live = {(c["name"], k): v for c in channel["cells"] for k, v in c["config"].items()}
-    saved: dict[tuple, list] = {}
-    for t, _, action, cell, param, value in _timeline_steps(channel, horizon):
-        key = (cell, param)
-        if action == "open":
-            saved.setdefault(key, []).append(live[key])
-        elif action == "close":
-            value = saved[key].pop()
-        live[key] = value
-        yield t, value, cell, param
 
 
 def run(plan: dict, channel_name: str | None, cmd: list[str], right_cmd: str | None = None,

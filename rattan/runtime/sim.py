@@ -5,14 +5,14 @@ import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 from ..units import RATE, SIZE, TIME, UNITS, split_quantity
+from .channel import ChannelError, choose_channel, schedule_timeline
 
 _FLOW = re.compile(r"^\s*([A-Za-z_]\w*)\s*->\s*([A-Za-z_]\w*)\s*:\s*(\w+)\s*:\s*([^:]+?)\s*(?::(.*))?$")
 
 
-class SimError(ValueError):
+class SimError(ChannelError):
     """A bad `--flow`, `--duration` or channel choice; the message says which and how to fix it."""
 
 
@@ -74,48 +74,13 @@ def _percentile(sorted_ns: list[int], p: float) -> float:
     return sorted_ns[k] / 1e6
 
 
-def _timeline_steps(channel: dict, duration: int) -> list[tuple[int, int, str, str, str, Any]]:
-    """(time, order, action, cell, param, value) for every change in [0, duration], in time order.
-
-    `action` is "set" (an `at`), "open" (a window of `every` starts) or "close"
-    (it ends: the value in force before it comes back).
-    """
-    steps = []
-    for order, ev in enumerate(channel["timeline"]):
-        if ev["kind"] == "at":
-            steps.append((ev["at_ns"], order, "set", ev["cell"], ev["param"], ev["value"]))
-            continue
-        t = ev["period_ns"]
-        while t <= duration:
-            steps.append((t, order, "open", ev["cell"], ev["param"], ev["value"]))
-            steps.append((t + ev["duration_ns"], order, "close", ev["cell"], ev["param"], None))
-            t += ev["period_ns"]
-    return sorted((s for s in steps if s[0] <= duration), key=lambda s: (s[0], s[1], s[2] != "close"))
-
-
-def _engine_value(param: str, value) -> float:
-    """A plan value as the engine takes it (numbers in base units; an outage `state` as 0 or 1)."""
-    if param == "state":
-        return 1.0 if value == "down" else 0.0
-    return float(value)
-
-
 def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, seed: int,
         progress=None) -> dict:
     """Run one channel of a plan in virtual time and return the result document."""
-    from ..engine import Engine, EngineError
+    from ..engine import Engine
     from ..engine.load import load_channel
 
-    channels = plan["channels"]
-    if channel_name is None:
-        if len(channels) != 1:
-            names = ", ".join(c["name"] for c in channels) or "none"
-            raise SimError(f"the file has {len(channels)} channels ({names}): choose one with --channel")
-        channel = channels[0]
-    else:
-        channel = next((c for c in channels if c["name"] == channel_name), None)
-        if channel is None:
-            raise SimError(f"no channel `{channel_name}`; channels: {', '.join(c['name'] for c in channels)}")
+    channel = choose_channel(plan, channel_name)
     specs = [parse_flow(f) for f in flows]
     if not specs:
         raise SimError("give at least one --flow, e.g. --flow 'left->right:cbr:20Mbps'")
@@ -129,20 +94,7 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
     nodes = load_channel(engine, channel, horizon_ns=dur)
     flow_ids = [engine.add_flow(nodes[s.src], nodes[s.dst], s.kind, s.rate_bps, s.size) for s in specs]
     cells = {c["name"]: c for c in channel["cells"]}
-    # The timeline goes to the engine up front: it applies each change at its exact logical time.
-    live = {(c["name"], k): v for c in channel["cells"] for k, v in c["config"].items()}
-    saved: dict[tuple, list] = {}
-    for t, _, action, cell, param, value in _timeline_steps(channel, dur):
-        key = (cell, param)
-        if action == "open":
-            saved.setdefault(key, []).append(live[key])
-        elif action == "close":
-            value = saved[key].pop()
-        live[key] = value
-        try:
-            engine.set(nodes[cell], param, _engine_value(param, value), at_ns=t)
-        except EngineError as e:
-            raise EngineError(f"timeline: `{cell}.{param}` = {value}: {e}") from None
+    schedule_timeline(engine, nodes, channel, dur)
     step = max(dur // 100, 1)
     for t in range(step, dur + step, step):  # slices only for the progress report
         engine.run_until(min(t, dur))
