@@ -80,11 +80,22 @@ def _parser() -> argparse.ArgumentParser:
                                     "(a shell without CMD), remove everything, and exit with CMD's status. "
                                     "Commands see RATTAN_<ENDPOINT>_IP and RATTAN_CHANNEL.")
     sp.add_argument("file", metavar="FILE")
-    sp.add_argument("--channel", metavar="NAME", help="which channel, if the file has several")
+    sp.add_argument("--channel", metavar="NAME", action="append",
+                    help="which channel, if the file has several (repeatable: several at once)")
+    sp.add_argument("--all", action="store_true", help="run every channel of the file at once")
+    sp.add_argument("-n", "--instances", type=int, default=1, metavar="N",
+                    help="start N instances of each chosen channel, each with its own namespaces, "
+                         "addresses and commands (default 1)")
     sp.add_argument("--right", metavar="CMD", help="a shell command to start first in the second endpoint's "
                                                     "namespace, e.g. 'iperf3 -s'")
     sp.add_argument("--seed", type=int, default=1, help="random seed of the cells (default 1)")
-    sp.epilog = "Give the command after `--`: rattan run FILE [options] -- CMD ARGS..."
+    sp.epilog = ("Give the command after `--`: rattan run FILE [options] -- CMD ARGS... Without one, the "
+                 "file's upstream [commands] run, else an interactive shell (several instances: they stay "
+                 "up until Ctrl-C). With several instances, each runs its own copy of the commands, with "
+                 "its own RATTAN_<ENDPOINT>_IP, RATTAN_<ENDPOINT>_NETNS, RATTAN_CHANNEL and RATTAN_INSTANCE; "
+                 "their output is prefixed with `[channel#k]`, a table of instances and exit statuses ends "
+                 "the run, and the exit status is the first failure's, or 0.")
+    sp.usage = "rattan run FILE [--channel NAME | --all] [-n N] [--right CMD] [--seed N] [-- CMD ARGS...]"
 
     sp = sub.add_parser("link", help="a two-endpoint path from flags, like mm-link (root)",
                         description="Emulate one path between `left` (where CMD runs) and `right`, given by "
@@ -100,7 +111,6 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=1, help="random seed of the cells (default 1)")
     sp.add_argument("--print", action="store_true", help="print the .rtn of the path and exit")
     sp.usage = "rattan link [--uplink-rate R] [--downlink-rate R] [--uplink-delay T] ... [-- CMD ARGS...]"
-    sp.usage = "rattan run FILE [--channel NAME] [--right CMD] [--seed N] [-- CMD ARGS...]"
     return p
 
 

@@ -284,17 +284,17 @@ def cmd_link(args) -> int:
         sys.stderr.write(render_text(comp.sources, comp.diagnostics, color=sys.stderr.isatty()))
     if not comp.ok:
         return EXIT_ERRORS
-    return _run_plan(comp, None, args.cmd, args.right, args.seed)
+    return _run_plan(comp, args.cmd, args.right, args.seed)
 
 
 def cmd_run(args) -> int:
     comp = _compiled(args.file)
     if isinstance(comp, int):
         return comp
-    return _run_plan(comp, args.channel, args.cmd, args.right, args.seed)
+    return _run_plan(comp, args.cmd, args.right, args.seed, args.channel, args.all, args.instances)
 
 
-def _run_plan(comp, channel, cmd, right, seed) -> int:
+def _run_plan(comp, cmd, right, seed, channels=None, every=False, instances=1) -> int:
     """`rattan run` and `rattan link` after compiling: the run, with errors as messages."""
     from .engine import EngineError
     from .plan import build_plan
@@ -304,7 +304,7 @@ def _run_plan(comp, channel, cmd, right, seed) -> int:
     from .runtime.run import RunError, run
     plan = build_plan(comp.program, comp.sources, default_registry())
     try:
-        return run(plan, channel, cmd, right, seed)
+        return run(plan, channels, cmd, right, seed, every=every, instances=instances)
     except (ChannelError, RunError) as e:
         _err(str(e))
         return EXIT_USAGE

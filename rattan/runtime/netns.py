@@ -16,12 +16,14 @@ left behind.
 """
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import ipaddress
 import json
 import os
 import re
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -29,6 +31,7 @@ STATE_DIR = os.environ.get("RATTAN_STATE_DIR", "/run/rattan")
 NETNS_DIR = "/run/netns"
 MAX_INSTANCES = 64 * 256
 NUD_PERMANENT = 0x80
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class NetnsError(RuntimeError):
@@ -116,15 +119,101 @@ def stop_inside(names: list[str], grace: float = 1.0) -> int:
     return len(pids)
 
 
+# -- named namespaces, without forking. pyroute2's `netns.create` and `NetNS` fork a child that
+# enters the namespace; a fork of this (threaded) process that fails unwinds through our own code,
+# and was seen to hang on the registry lock its parent holds. A thread can enter a namespace alone.
+
+MNT_DETACH, MS_BIND, MS_REC, MS_SHARED = 2, 4096, 16384, 1 << 20
+
+
+def _mount(src: bytes, dst: bytes, flags: int) -> None:
+    if _libc.mount(src, dst, b"none", flags, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), f"mount {dst.decode()}")
+
+
+def _shared_netns_dir() -> None:
+    """/run/netns as a shared mount, so namespaces bound there are seen from every mount namespace
+    (what `ip netns add` does)."""
+    os.makedirs(NETNS_DIR, exist_ok=True)
+    d = NETNS_DIR.encode()
+    if _libc.mount(b"", d, b"none", MS_SHARED | MS_REC, None) != 0:
+        _mount(d, d, MS_BIND | MS_REC)
+        _mount(b"", d, MS_SHARED | MS_REC)
+
+
+def create_namespace(name: str) -> str:
+    """A new network namespace, bound at /run/netns/NAME (made by a short-lived thread); its path."""
+    from .nsexec import CLONE_NEWNET
+    _shared_netns_dir()
+    path = os.path.join(NETNS_DIR, name)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    failure: list[OSError] = []
+
+    def make() -> None:
+        try:
+            if _libc.unshare(CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, os.strerror(err), "unshare")
+            _mount(f"/proc/self/task/{threading.get_native_id()}/ns/net".encode(), path.encode(), MS_BIND)
+        except OSError as e:
+            failure.append(e)
+
+    t = threading.Thread(target=make, name=f"netns {name}")
+    t.start()
+    t.join()
+    if failure:
+        os.unlink(path)
+        raise failure[0]
+    return path
+
+
+@contextmanager
+def inside(name: str):
+    """The calling thread inside namespace NAME; sockets made meanwhile (an IPRoute) stay there."""
+    from .nsexec import setns_fd
+    home = os.open(f"/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        target = os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            setns_fd(target, name)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            setns_fd(home, "the namespace rattan started in")
+    finally:
+        os.close(home)
+
+
+@contextmanager
+def netlink(name: str):
+    """An IPRoute whose socket lives in namespace NAME."""
+    from pyroute2 import IPRoute
+    with inside(name):
+        ipr = IPRoute()
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
+def remove_namespace(name: str) -> None:
+    """Unbind /run/netns/NAME; the namespace (and its veths) goes when nothing else holds it."""
+    path = os.path.join(NETNS_DIR, name)
+    _libc.umount2(path.encode(), MNT_DETACH)
+    os.unlink(path)
+
+
 def _remove_namespaces(names: list[str]) -> None:
-    from pyroute2 import netns
-    existing = set(netns.listnetns())
     for name in names:
-        if name in existing:
-            try:
-                netns.remove(name)  # its veths go with it
-            except OSError:
-                pass
+        try:
+            remove_namespace(name)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            pass
 
 
 def clean_stale() -> list[int]:
@@ -198,34 +287,33 @@ class ChannelNetwork:
         return self
 
     def _build(self) -> None:
-        from pyroute2 import NetNS, netns
         from ..engine.binding import netdev_tune
         net = subnet(self.index)
         self.engine_netns = f"rattan-{self.index}-engine"
         try:
-            netns.create(self.engine_netns)
+            create_namespace(self.engine_netns)
             self._namespaces.append(self.engine_netns)
-            with NetNS(self.engine_netns) as eng:
+            with netlink(self.engine_netns) as eng:
                 eng.link("set", index=eng.link_lookup(ifname="lo")[0], state="up")
             for i, name in enumerate(self.endpoint_names):
                 ns = f"rattan-{self.index}-{name}"
-                netns.create(ns)
+                create_namespace(ns)
                 self._namespaces.append(ns)
                 ifname, peer = _ifname("rt-", name), f"e{i}"
                 address = str(net.network_address + i + 1)
-                with NetNS(ns) as ep:
+                with netlink(ns) as ep:
                     ep.link("add", ifname=ifname, kind="veth", peer={"ifname": peer, "net_ns_fd": self.engine_netns})
                     idx = ep.link_lookup(ifname=ifname)[0]
                     ep.addr("add", index=idx, address=address, prefixlen=net.prefixlen)
                     ep.link("set", index=idx, state="up")
                     ep.link("set", index=ep.link_lookup(ifname="lo")[0], state="up")
                     mac = ep.get_links(idx)[0].get_attr("IFLA_ADDRESS")
-                with NetNS(self.engine_netns) as eng:
+                with netlink(self.engine_netns) as eng:
                     eng.link("set", index=eng.link_lookup(ifname=peer)[0], state="up")
                 self.endpoints[name] = Endpoint(name, ns, ifname, peer, address, mac)
             for ep in self.endpoints.values():
                 netdev_tune(ep.netns_path, ep.ifname, no_ipv6=True)
-                with NetNS(ep.netns) as ns:
+                with netlink(ep.netns) as ns:
                     idx = ns.link_lookup(ifname=ep.ifname)[0]
                     for other in self.endpoints.values():
                         if other is not ep:
@@ -257,9 +345,12 @@ class ChannelNetwork:
             self.index = None
 
     def environment(self) -> dict[str, str]:
-        """RATTAN_<ENDPOINT>_IP for every endpoint, and RATTAN_CHANNEL."""
-        env = {f"RATTAN_{re.sub(r'[^A-Za-z0-9]', '_', n).upper()}_IP": ep.address
-               for n, ep in self.endpoints.items()}
+        """RATTAN_<ENDPOINT>_IP and RATTAN_<ENDPOINT>_NETNS for every endpoint, and RATTAN_CHANNEL."""
+        env = {}
+        for n, ep in self.endpoints.items():
+            key = re.sub(r"[^A-Za-z0-9]", "_", n).upper()
+            env[f"RATTAN_{key}_IP"] = ep.address
+            env[f"RATTAN_{key}_NETNS"] = ep.netns
         env["RATTAN_CHANNEL"] = self.channel
         return env
 

@@ -13,14 +13,21 @@ CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def setns_fd(fd: int, what: str) -> None:
+    """Move the calling thread into the network namespace open as `fd`."""
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), what)
+
+
 def enter(path: str) -> None:
-    """Move this process into the network namespace at `path`."""
-    libc = ctypes.CDLL(None, use_errno=True)
+    """Move this process (its only thread) into the network namespace at `path`."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), path)
+        setns_fd(fd, path)
     finally:
         os.close(fd)
 
@@ -33,7 +40,7 @@ def main(argv: list[str]) -> int:
         enter(argv[0])
         # If rattan dies (even by SIGKILL), so does the command; its own children are found and
         # stopped by the next start, through the namespace they are in.
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, 9)
+        _libc.prctl(PR_SET_PDEATHSIG, 9)
         if os.getppid() == 1:
             return 1  # the parent is already gone
         os.execvp(argv[1], argv[1:])

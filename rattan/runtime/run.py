@@ -1,25 +1,35 @@
-"""`rattan run`: one channel of a plan on real packets between network namespaces.
+"""`rattan run`: channels of a plan on real packets between network namespaces.
 
-Builds the instance's namespaces (netns.py), loads the channel into the engine with each endpoint
-attached to its veth, runs the engine in real time in its own thread, starts the commands inside
-the endpoints' namespaces, and tears everything down however the run ends (normal exit, Ctrl-C,
-SIGTERM; a SIGKILL is cleaned up by the next start).
+A run is one or more channel instances: one channel (the default), every channel of the file
+(`--all`), or N copies of each (`--instances N`). Each instance gets its own namespaces and /24
+(netns.py); one engine thread forwards for all of them, each instance a shard of its own. The
+commands run inside the endpoints' namespaces; everything is torn down however the run ends
+(normal exit, Ctrl-C, SIGTERM; a SIGKILL is cleaned up by the next start).
 """
 from __future__ import annotations
 
 import ipaddress
 import os
+import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TextIO
 
 from .netns import ChannelNetwork
-from .channel import choose_channel, schedule_timeline
+from .channel import ChannelError, choose_channel, schedule_timeline
 
 FOREVER = 2**63
 TIMELINE_HORIZON_NS = 24 * 3600 * 10**9  # `every` changes are scheduled this far ahead
+RIGHT_HEAD_START_S = 0.3                  # let a server bind before the client starts
+MAX_RUN_INSTANCES = 1024
+
+# upstream Rattan's `[commands] shell`: the shell for the interactive session, and the one that runs
+# the commands when it is not `Default` (which runs them as argument lists, no shell in between).
+SHELLS = {"Sh": "/bin/sh", "Bash": "bash", "Zsh": "zsh", "Fish": "fish"}
 
 
 class RunError(RuntimeError):
@@ -59,76 +69,248 @@ def _on_sigterm(signum, frame):
     raise _Terminated()
 
 
-class ChannelRun:
-    """A live channel instance: namespaces, the engine attached to them, and their environment."""
+@dataclass
+class Instance:
+    """One running copy of a channel: its namespaces and its nodes in the shared engine."""
+    channel: dict[str, Any]
+    number: int          # RATTAN_INSTANCE: its position in this run, from 0
+    label: str           # how output and the summary name it: `c`, or `c#3` when a channel runs twice or more
+    net: ChannelNetwork
+    nodes: dict[str, int] = field(default_factory=dict)
 
-    def __init__(self, plan: dict, channel: dict[str, Any], seed: int = 1) -> None:
-        self.plan, self.channel, self.seed = plan, channel, seed
-        self.net = ChannelNetwork(channel["endpoints"], channel["name"])
+    def environment(self) -> dict[str, str]:
+        """The process environment plus RATTAN_<EP>_IP, RATTAN_<EP>_NETNS, RATTAN_CHANNEL, RATTAN_INSTANCE."""
+        return {**os.environ, **self.net.environment(), "RATTAN_INSTANCE": str(self.number)}
+
+    def netns_path(self, position: int) -> str:
+        """The namespace of the endpoint at `position` in the channel's `endpoints` line."""
+        return list(self.net.endpoints.values())[position].netns_path
+
+
+class LiveRun:
+    """Channel instances on real packets, all forwarded by one engine thread; closed, nothing is left."""
+
+    def __init__(self, plan: dict, channels: list[dict[str, Any]], seed: int = 1) -> None:
+        if not channels:
+            raise RunError("nothing to run: no channel chosen")
+        if len(channels) > MAX_RUN_INSTANCES:
+            raise RunError(f"{len(channels)} instances asked; one run starts at most {MAX_RUN_INSTANCES}")
+        self.plan, self.seed = plan, seed
+        counts: dict[str, int] = {}
+        for c in channels:
+            counts[c["name"]] = counts.get(c["name"], 0) + 1
+        seen: dict[str, int] = {}
+        self.instances: list[Instance] = []
+        for number, c in enumerate(channels):
+            k = seen[c["name"]] = seen.get(c["name"], -1) + 1
+            label = c["name"] if counts[c["name"]] == 1 else f"{c['name']}#{k}"
+            self.instances.append(Instance(c, number, label, ChannelNetwork(c["endpoints"], c["name"])))
         self.engine = None
-        self.nodes: dict[str, int] = {}
 
-    def start(self) -> "ChannelRun":
+    def start(self) -> "LiveRun":
         from ..engine import Engine
         from ..engine.load import load_channel
-        self.net.open()
         try:
-            eps = self.net.endpoints
-            addresses = {n: int(ipaddress.IPv4Address(ep.address)) for n, ep in eps.items()}
+            for inst in self.instances:
+                inst.net.open()
             self.engine = Engine(self.seed)
-            self.nodes = load_channel(self.engine, self.channel, horizon_ns=TIMELINE_HORIZON_NS,
-                                      addresses=addresses)
-            for name, ep in eps.items():
-                self.engine.attach(self.nodes[name], self.net.engine_netns_path, ep.engine_ifname)
-            schedule_timeline(self.engine, self.nodes, self.channel, TIMELINE_HORIZON_NS)
+            for inst in self.instances:
+                eps = inst.net.endpoints
+                addresses = {n: int(ipaddress.IPv4Address(ep.address)) for n, ep in eps.items()}
+                inst.nodes = load_channel(self.engine, inst.channel, horizon_ns=TIMELINE_HORIZON_NS,
+                                          addresses=addresses)
+                for name, ep in eps.items():
+                    self.engine.attach(inst.nodes[name], inst.net.engine_netns_path, ep.engine_ifname)
+                schedule_timeline(self.engine, inst.nodes, inst.channel, TIMELINE_HORIZON_NS)
             self.engine.start(FOREVER, clock="real")
         except BaseException:
             self.close()
             raise
         return self
 
-    def environment(self) -> dict[str, str]:
-        return {**os.environ, **self.net.environment()}
-
     def close(self) -> None:
         if self.engine is not None:
             self.engine.stop()
-        self.net.close()
+        for inst in self.instances:
+            inst.net.close()
 
-    def __enter__(self) -> "ChannelRun":
+    def __enter__(self) -> "LiveRun":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.close()
 
 
-def run(plan: dict, channel_name: str | None, cmd: list[str], right_cmd: str | None = None,
-        seed: int = 1) -> int:
-    """Run CMD in the first endpoint's namespace (a shell if empty); its exit status."""
-    channel = choose_channel(plan, channel_name)
-    if len(channel["endpoints"]) < 1:
-        raise RunError(f"channel `{channel['name']}` has no endpoints")
-    if right_cmd and len(channel["endpoints"]) < 2:
-        raise RunError("--right needs a second endpoint")
+class ChannelRun(LiveRun):
+    """One instance of one channel (the common case, and what tests and benchmarks drive)."""
+
+    def __init__(self, plan: dict, channel: dict[str, Any], seed: int = 1) -> None:
+        super().__init__(plan, [channel], seed)
+        self.channel = channel
+
+    @property
+    def net(self) -> ChannelNetwork:
+        return self.instances[0].net
+
+    @property
+    def nodes(self) -> dict[str, int]:
+        return self.instances[0].nodes
+
+    def environment(self) -> dict[str, str]:
+        return self.instances[0].environment()
+
+
+# -- what runs where
+
+@dataclass(frozen=True)
+class Commands:
+    """The command of the first endpoint (`main`) and of the second (`right`), as argument lists."""
+    main: list[str] | None
+    right: list[str] | None
+    shell: str | None = None  # the interactive shell, when there is no main command
+
+    @staticmethod
+    def resolve(plan: dict, cmd: list[str], right: str | None) -> "Commands":
+        """The command line's `-- CMD` and `--right`, else upstream Rattan's `[commands]` of the file."""
+        settings = (plan.get("run") or {}).get("commands") or {}
+        shell = SHELLS.get(settings.get("shell", "Default"))
+        def from_file(side: str) -> list[str] | None:
+            argv = settings.get(side)
+            if not argv:
+                return None
+            return [shell, "-c", shlex.join(argv)] if shell else list(argv)
+        main = list(cmd) if cmd else from_file("left")
+        right_argv = ["/bin/sh", "-c", right] if right else from_file("right")
+        return Commands(main, right_argv, shell)
+
+
+def select_channels(plan: dict, names: list[str] | None, every: bool, instances: int) -> list[dict]:
+    """The channels to start, each repeated `instances` times, in file order then copy order."""
+    if instances < 1:
+        raise RunError(f"--instances must be at least 1, not {instances}")
+    if every:
+        if names:
+            raise RunError("--all and --channel choose channels two ways: give one of them")
+        chosen = list(plan["channels"])
+        if not chosen:
+            raise ChannelError("the file has no channel")
+    elif names:
+        chosen = [choose_channel(plan, n) for n in dict.fromkeys(names)]
+    else:
+        try:
+            chosen = [choose_channel(plan, None)]
+        except ChannelError as e:
+            raise ChannelError(f"{e}, or run them all with --all") from None
+    return [c for c in chosen for _ in range(instances)]
+
+
+def _check_endpoints(channels: list[dict], commands: Commands) -> None:
+    for c in {c["name"]: c for c in channels}.values():
+        if len(c["endpoints"]) < 1:
+            raise RunError(f"channel `{c['name']}` has no endpoints")
+        if commands.right and len(c["endpoints"]) < 2:
+            raise RunError(f"channel `{c['name']}` has one endpoint: the right command needs a second")
+
+
+def _pump(stream: TextIO, out: TextIO, prefix: str, lock: threading.Lock) -> None:
+    """Copy a child's output line by line, each line prefixed with its instance's label."""
+    for line in iter(stream.readline, ""):
+        with lock:
+            out.write(prefix + line if line.endswith("\n") else prefix + line + "\n")
+            out.flush()
+    stream.close()
+
+
+def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right_cmd: str | None = None,
+        seed: int = 1, every: bool = False, instances: int = 1) -> int:
+    """Run the chosen channel instances with their commands; the exit status (see `_run_many`)."""
+    if isinstance(channel_names, str):
+        channel_names = [channel_names]
+    channels = select_channels(plan, channel_names, every, instances)
+    commands = Commands.resolve(plan, cmd, right_cmd)
+    _check_endpoints(channels, commands)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    right = main = None
     try:
-        with ChannelRun(plan, channel, seed) as live:
-            env = live.environment()
-            eps = list(live.net.endpoints.values())
-            if right_cmd:
-                right = in_namespace(eps[1].netns_path, ["/bin/sh", "-c", right_cmd], env, start_new_session=True)
-                time.sleep(0.3)  # let a server bind before the client starts
-            argv = cmd or [os.environ.get("SHELL", "/bin/sh")]
-            main = in_namespace(eps[0].netns_path, argv, env)
-            try:
-                return main.wait()
-            finally:
-                _stop(main)
-                _stop(right, group=True)
+        with LiveRun(plan, channels, seed) as live:
+            if len(live.instances) == 1:
+                return _run_one(live.instances[0], commands)
+            return _run_many(live, commands)
     except _Terminated:
-        _stop(main)
-        _stop(right, group=True)
         return 128 + signal.SIGTERM
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _run_one(inst: Instance, commands: Commands) -> int:
+    """One instance: the command (or an interactive shell) on this terminal; its exit status."""
+    env = inst.environment()
+    right = main = None
+    try:
+        if commands.right:
+            right = in_namespace(inst.netns_path(1), commands.right, env, start_new_session=True)
+            time.sleep(RIGHT_HEAD_START_S)
+        argv = commands.main or [commands.shell or os.environ.get("SHELL", "/bin/sh")]
+        main = in_namespace(inst.netns_path(0), argv, env)
+        # Ctrl-C belongs to the command (a shell at its prompt ignores it); the run ends when it does.
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return main.wait()
+        finally:
+            signal.signal(signal.SIGINT, interrupt)
+    finally:
+        _stop(main)
+        _stop(right, group=True)
+
+
+def _run_many(live: LiveRun, commands: Commands) -> int:
+    """Several instances at once, their output prefixed by label. With a main command: wait for
+    every instance's, print a summary, and return 0 if all succeeded, else the first failure's
+    status. Without: keep the instances up until Ctrl-C or SIGTERM."""
+    lock = threading.Lock()
+    rights: list[subprocess.Popen] = []
+    mains: list[tuple[Instance, subprocess.Popen]] = []
+    pumps: list[threading.Thread] = []
+
+    def start(inst: Instance, position: int, argv: list[str], **kw) -> subprocess.Popen:
+        p = in_namespace(inst.netns_path(position), argv, inst.environment(), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", **kw)
+        for stream, out in ((p.stdout, sys.stdout), (p.stderr, sys.stderr)):
+            t = threading.Thread(target=_pump, args=(stream, out, f"[{inst.label}] ", lock), daemon=True)
+            t.start()
+            pumps.append(t)
+        return p
+
+    try:
+        if commands.right:
+            rights = [start(inst, 1, commands.right, start_new_session=True) for inst in live.instances]
+            time.sleep(RIGHT_HEAD_START_S)
+        if not commands.main:
+            _print_instances(live, None)
+            sys.stderr.write(f"rattan: {len(live.instances)} instances up; Ctrl-C to stop them\n")
+            while True:
+                time.sleep(3600)
+        mains = [(inst, start(inst, 0, commands.main)) for inst in live.instances]
+        statuses = {inst.number: p.wait() for inst, p in mains}
+        for t in pumps:
+            t.join(timeout=1.0)
+        _print_instances(live, statuses)
+        failed = [s for s in statuses.values() if s != 0]
+        return failed[0] if failed else 0
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    finally:
+        for _, p in mains:
+            _stop(p)
+        for p in rights:
+            _stop(p, group=True)
+
+
+def _print_instances(live: LiveRun, statuses: dict[int, int] | None) -> None:
+    """A table of the instances (label, namespaces' addresses, and the command's exit status)."""
+    rows = [["instance", "endpoints"] + (["status"] if statuses is not None else [])]
+    for inst in live.instances:
+        eps = " ".join(f"{n}={ep.address}" for n, ep in inst.net.endpoints.items())
+        rows.append([inst.label, eps] + ([str(statuses[inst.number])] if statuses is not None else []))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        sys.stderr.write("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() + "\n")
