@@ -41,7 +41,7 @@ class NetnsError(RuntimeError):
 @dataclass(frozen=True)
 class Endpoint:
     name: str
-    netns: str          # namespace name
+    netns: str          # namespace name; "" for an endpoint in the namespace rattan runs in
     ifname: str         # its interface inside that namespace
     engine_ifname: str  # the veth peer in the engine's namespace
     address: str
@@ -49,7 +49,7 @@ class Endpoint:
 
     @property
     def netns_path(self) -> str:
-        return os.path.join(NETNS_DIR, self.netns)
+        return os.path.join(NETNS_DIR, self.netns) if self.netns else f"/proc/{os.getpid()}/ns/net"
 
 
 def subnet(index: int) -> ipaddress.IPv4Network:
@@ -189,9 +189,12 @@ def inside(name: str):
 
 @contextmanager
 def netlink(name: str):
-    """An IPRoute whose socket lives in namespace NAME."""
+    """An IPRoute whose socket lives in namespace NAME (here, for "")."""
     from pyroute2 import IPRoute
-    with inside(name):
+    if name:
+        with inside(name):
+            ipr = IPRoute()
+    else:
         ipr = IPRoute()
     try:
         yield ipr
@@ -250,8 +253,11 @@ def _ifname(prefix: str, name: str) -> str:
 class ChannelNetwork:
     """The namespaces, veths, addresses and neighbours of one channel instance; removed on close."""
 
-    def __init__(self, endpoints: list[str], channel: str = "") -> None:
+    def __init__(self, endpoints: list[str], channel: str = "", host: tuple[str, ...] = ()) -> None:
+        """`host`: endpoints whose interface goes in the namespace rattan runs in rather than in a
+        namespace of their own (upstream Rattan's `Compatible` mode)."""
         self.endpoint_names = list(endpoints)
+        self.host = set(host)
         self.channel = channel
         self.index: int | None = None
         self.engine_netns = ""
@@ -269,7 +275,8 @@ class ChannelNetwork:
         index = next((i for i in range(MAX_INSTANCES) if i not in used), None)
         if index is None:
             raise NetnsError(f"all {MAX_INSTANCES} instance slots are in use")
-        names = [f"rattan-{index}-engine"] + [f"rattan-{index}-{n}" for n in self.endpoint_names]
+        names = [f"rattan-{index}-engine"] + [f"rattan-{index}-{n}" for n in self.endpoint_names
+                                               if n not in self.host]
         with open(_state_path(index), "w") as f:
             json.dump({"pid": os.getpid(), "channel": self.channel, "namespaces": names}, f)
         return index
@@ -296,23 +303,31 @@ class ChannelNetwork:
             with netlink(self.engine_netns) as eng:
                 eng.link("set", index=eng.link_lookup(ifname="lo")[0], state="up")
             for i, name in enumerate(self.endpoint_names):
-                ns = f"rattan-{self.index}-{name}"
-                create_namespace(ns)
-                self._namespaces.append(ns)
-                ifname, peer = _ifname("rt-", name), f"e{i}"
+                if name in self.host:  # its veth end is here; the engine's namespace holds the pair
+                    ns, ifname = "", _ifname(f"rt{self.index}-", name)
+                else:
+                    ns, ifname = f"rattan-{self.index}-{name}", _ifname("rt-", name)
+                    create_namespace(ns)
+                    self._namespaces.append(ns)
+                peer = f"e{i}"
                 address = str(net.network_address + i + 1)
                 with netlink(ns) as ep:
                     ep.link("add", ifname=ifname, kind="veth", peer={"ifname": peer, "net_ns_fd": self.engine_netns})
                     idx = ep.link_lookup(ifname=ifname)[0]
                     ep.addr("add", index=idx, address=address, prefixlen=net.prefixlen)
                     ep.link("set", index=idx, state="up")
-                    ep.link("set", index=ep.link_lookup(ifname="lo")[0], state="up")
+                    if ns:
+                        ep.link("set", index=ep.link_lookup(ifname="lo")[0], state="up")
                     mac = ep.get_links(idx)[0].get_attr("IFLA_ADDRESS")
                 with netlink(self.engine_netns) as eng:
                     eng.link("set", index=eng.link_lookup(ifname=peer)[0], state="up")
                 self.endpoints[name] = Endpoint(name, ns, ifname, peer, address, mac)
             for ep in self.endpoints.values():
-                netdev_tune(ep.netns_path, ep.ifname, no_ipv6=True)
+                # IPv6 off in the namespaces rattan made; on this namespace's own interface only, here.
+                netdev_tune(ep.netns_path, ep.ifname, no_ipv6=bool(ep.netns))
+                if not ep.netns and os.path.exists(f"/proc/sys/net/ipv6/conf/{ep.ifname}"):
+                    with open(f"/proc/sys/net/ipv6/conf/{ep.ifname}/disable_ipv6", "w") as f:
+                        f.write("1")
                 with netlink(ep.netns) as ns:
                     idx = ns.link_lookup(ifname=ep.ifname)[0]
                     for other in self.endpoints.values():
@@ -334,6 +349,12 @@ class ChannelNetwork:
                 self._remove_locked()
 
     def _remove_locked(self) -> None:
+        here = [ep.ifname for ep in self.endpoints.values() if not ep.netns]
+        if here:  # the pair would go with the engine's namespace, but not while a socket holds it
+            with netlink("") as ip:
+                for ifname in here:
+                    if ip.link_lookup(ifname=ifname):
+                        ip.link("del", ifname=ifname)
         _remove_namespaces(self._namespaces)
         self._namespaces.clear()
         if self.index is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import shlex
+import re
 import signal
 import subprocess
 import sys
@@ -87,6 +87,15 @@ class Instance:
         return list(self.net.endpoints.values())[position].netns_path
 
 
+def host_endpoints(plan: dict, channel: dict[str, Any]) -> tuple[str, ...]:
+    """Endpoints whose interface stays in the namespace rattan runs in: the left side of an upstream
+    Rattan file in `Compatible` mode (upstream's default); none otherwise."""
+    mode = ((plan.get("run") or {}).get("env") or {}).get("mode")
+    if mode != "Compatible":
+        return ()
+    return tuple(n for n in channel["endpoints"] if re.fullmatch(r"left\d*", n))
+
+
 class LiveRun:
     """Channel instances on real packets, all forwarded by one engine thread; closed, nothing is left."""
 
@@ -104,7 +113,8 @@ class LiveRun:
         for number, c in enumerate(channels):
             k = seen[c["name"]] = seen.get(c["name"], -1) + 1
             label = c["name"] if counts[c["name"]] == 1 else f"{c['name']}#{k}"
-            self.instances.append(Instance(c, number, label, ChannelNetwork(c["endpoints"], c["name"])))
+            net = ChannelNetwork(c["endpoints"], c["name"], host=host_endpoints(plan, c))
+            self.instances.append(Instance(c, number, label, net))
         self.engine = None
 
     def start(self) -> "LiveRun":
@@ -178,7 +188,8 @@ class Commands:
             argv = settings.get(side)
             if not argv:
                 return None
-            return [shell, "-c", shlex.join(argv)] if shell else list(argv)
+            # with a shell named, the arguments are one script for it (variables, pipes), as typed
+            return [shell, "-c", " ".join(argv)] if shell else list(argv)
         main = list(cmd) if cmd else from_file("left")
         right_argv = ["/bin/sh", "-c", right] if right else from_file("right")
         return Commands(main, right_argv, shell)
