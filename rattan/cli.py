@@ -89,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--right", metavar="CMD", help="a shell command to start first in the second endpoint's "
                                                     "namespace, e.g. 'iperf3 -s'")
     sp.add_argument("--seed", type=int, default=1, help="random seed of the cells (default 1)")
+    sp.add_argument("--late-threshold", default="1ms", metavar="T",
+                    help="warn when frames leave later than planned by more than T (default 1ms)")
     sp.epilog = ("Give the command after `--`: rattan run FILE [options] -- CMD ARGS... Without one, the "
                  "file's upstream [commands] run, else an interactive shell (several instances: they stay "
                  "up until Ctrl-C). With several instances, each runs its own copy of the commands, with "

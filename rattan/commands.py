@@ -291,10 +291,11 @@ def cmd_run(args) -> int:
     comp = _compiled(args.file)
     if isinstance(comp, int):
         return comp
-    return _run_plan(comp, args.cmd, args.right, args.seed, args.channel, args.all, args.instances)
+    return _run_plan(comp, args.cmd, args.right, args.seed, args.channel, args.all, args.instances,
+                     args.late_threshold)
 
 
-def _run_plan(comp, cmd, right, seed, channels=None, every=False, instances=1) -> int:
+def _run_plan(comp, cmd, right, seed, channels=None, every=False, instances=1, late_threshold="1ms") -> int:
     """`rattan run` and `rattan link` after compiling: the run, with errors as messages."""
     from .engine import EngineError
     from .plan import build_plan
@@ -304,7 +305,8 @@ def _run_plan(comp, cmd, right, seed, channels=None, every=False, instances=1) -
     from .runtime.run import RunError, run
     plan = build_plan(comp.program, comp.sources, default_registry())
     try:
-        return run(plan, channels, cmd, right, seed, every=every, instances=instances)
+        return run(plan, channels, cmd, right, seed, every=every, instances=instances,
+                   late_threshold=late_threshold)
     except (ChannelError, RunError) as e:
         _err(str(e))
         return EXIT_USAGE

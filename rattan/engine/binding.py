@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ._engine import ffi, lib
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 if lib.rt_abi_version() != ABI_VERSION:  # a stale build of the extension
     raise ImportError(f"rattan engine ABI {lib.rt_abi_version()} does not match {ABI_VERSION}: reinstall rattan")
 
@@ -58,6 +58,33 @@ class Counters:
     created_bytes: int
     modified_packets: int  # changed in place by `corrupt`
     dropped_by_reason: dict
+
+
+@dataclass(frozen=True)
+class Lateness:
+    """Frames an endpoint sent in a real run, and how late: `hist[i]` frames by i microseconds
+    (the last bucket: 1024 us or more); `late` of them beyond the engine's threshold."""
+    sent: int
+    late: int
+    max_ns: int
+    sum_ns: int
+    hist: list
+
+    def quantile_us(self, q: float) -> float:
+        """The q-quantile of lateness, in microseconds (bucket upper edge; inf if in the overflow)."""
+        total = sum(self.hist)
+        if not total:
+            return 0.0
+        need, seen = q * total, 0
+        for i, n in enumerate(self.hist):
+            seen += n
+            if seen >= need:
+                return float(i + 1) if i < len(self.hist) - 1 else float("inf")
+        return float("inf")
+
+    def merged(self, other: "Lateness") -> "Lateness":
+        return Lateness(self.sent + other.sent, self.late + other.late, max(self.max_ns, other.max_ns),
+                        self.sum_ns + other.sum_ns, [a + b for a, b in zip(self.hist, other.hist)])
 
 
 class Engine:
@@ -233,6 +260,16 @@ class Engine:
                         c.queued_bytes, c.dropped_packets, c.dropped_bytes, c.created_packets,
                         c.created_bytes, c.modified_packets,
                         {r: c.dropped[i] for i, r in enumerate(DROP_REASONS) if c.dropped[i]})
+
+    def lateness(self, node: int) -> "Lateness":
+        """How much later than planned endpoint `node`'s frames left its interface (real runs)."""
+        out = ffi.new("rt_lateness *")
+        _check(lib.rt_endpoint_lateness(self._e, node, out), "lateness")
+        return Lateness(out.sent, out.late, out.max_ns, out.sum_ns, list(out.hist))
+
+    def set_late_threshold(self, ns: int) -> None:
+        """Frames sent more than `ns` after their time count as late (before time runs)."""
+        _check(lib.rt_engine_set_late_threshold(self._e, ns), "late threshold")
 
     def flow_stats(self, flow: int) -> dict:
         s = ffi.new("rt_flow_stats *")

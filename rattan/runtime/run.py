@@ -99,12 +99,13 @@ def host_endpoints(plan: dict, channel: dict[str, Any]) -> tuple[str, ...]:
 class LiveRun:
     """Channel instances on real packets, all forwarded by one engine thread; closed, nothing is left."""
 
-    def __init__(self, plan: dict, channels: list[dict[str, Any]], seed: int = 1) -> None:
+    def __init__(self, plan: dict, channels: list[dict[str, Any]], seed: int = 1,
+                 late_threshold_ns: int | None = None) -> None:
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
             raise RunError(f"{len(channels)} instances asked; one run starts at most {MAX_RUN_INSTANCES}")
-        self.plan, self.seed = plan, seed
+        self.plan, self.seed, self.late_threshold_ns = plan, seed, late_threshold_ns
         counts: dict[str, int] = {}
         for c in channels:
             counts[c["name"]] = counts.get(c["name"], 0) + 1
@@ -124,6 +125,8 @@ class LiveRun:
             for inst in self.instances:
                 inst.net.open()
             self.engine = Engine(self.seed)
+            if self.late_threshold_ns is not None:
+                self.engine.set_late_threshold(self.late_threshold_ns)
             for inst in self.instances:
                 eps = inst.net.endpoints
                 addresses = {n: int(ipaddress.IPv4Address(ep.address)) for n, ep in eps.items()}
@@ -137,6 +140,15 @@ class LiveRun:
             self.close()
             raise
         return self
+
+    def lateness(self):
+        """How late the frames of every instance's endpoints left, merged (see Engine.lateness)."""
+        total = None
+        for inst in self.instances:
+            for name in inst.net.endpoints:
+                one = self.engine.lateness(inst.nodes[name])
+                total = one if total is None else total.merged(one)
+        return total
 
     def close(self) -> None:
         if self.engine is not None:
@@ -233,23 +245,47 @@ def _pump(stream: TextIO, out: TextIO, prefix: str, lock: threading.Lock) -> Non
 
 
 def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right_cmd: str | None = None,
-        seed: int = 1, every: bool = False, instances: int = 1) -> int:
+        seed: int = 1, every: bool = False, instances: int = 1, late_threshold: str = "1ms") -> int:
     """Run the chosen channel instances with their commands; the exit status (see `_run_many`)."""
     if isinstance(channel_names, str):
         channel_names = [channel_names]
     channels = select_channels(plan, channel_names, every, instances)
     commands = Commands.resolve(plan, cmd, right_cmd)
     _check_endpoints(channels, commands)
+    threshold_ns = _threshold(late_threshold)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        with LiveRun(plan, channels, seed) as live:
-            if len(live.instances) == 1:
-                return _run_one(live.instances[0], commands)
-            return _run_many(live, commands)
+        with LiveRun(plan, channels, seed, threshold_ns) as live:
+            try:
+                if len(live.instances) == 1:
+                    return _run_one(live.instances[0], commands)
+                return _run_many(live, commands)
+            finally:
+                _warn_if_late(live.lateness(), threshold_ns)
     except _Terminated:
         return 128 + signal.SIGTERM
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _threshold(text: str) -> int:
+    from .sim import TIME, quantity
+    ns = round(quantity(text, TIME, "--late-threshold") * 10**9)
+    if ns <= 0:
+        raise RunError("--late-threshold must be longer than 0s")
+    return ns
+
+
+def _warn_if_late(late, threshold_ns: int) -> None:
+    """Say so when frames left later than planned by more than the threshold (the engine fell behind:
+    an overloaded machine, or more traffic than one engine core forwards)."""
+    if late is None or not late.late:
+        return
+    p99 = late.quantile_us(0.99)
+    sys.stderr.write(
+        f"rattan: warning: {late.late} of {late.sent} frames ({100 * late.late / late.sent:.3g}%) left more than "
+        f"{threshold_ns / 1e6:g} ms later than planned (worst {late.max_ns / 1e6:.3g} ms, p99 "
+        f"{'over 1 ms' if p99 == float('inf') else f'{p99:g} us'}); the emulated path was slower than asked\n")
 
 
 def _run_one(inst: Instance, commands: Commands) -> int:

@@ -198,3 +198,26 @@ def test_pass_through_adds_under_0_2_ms_to_the_kernels_own_forwarding():
     assert len(rattan) == len(kernel) == 200
     assert statistics.median(rattan) - statistics.median(kernel) < 0.2
     assert statistics.mean(rattan) - statistics.mean(kernel) < 0.2
+
+
+def test_lateness_is_counted_for_every_frame_and_warned_over_the_threshold(tmp_path):
+    from rattan.compiler import compile_text
+    from rattan.plan import build_plan
+    from rattan.registry import default_registry
+    from rattan.runtime.channel import choose_channel
+    from rattan.runtime.run import ChannelRun
+    comp = compile_text(SYMMETRIC.format(up="delay { delay = 2ms }", down="pass {}"), "late.rtn")
+    plan = build_plan(comp.program, comp.sources, default_registry())
+    with ChannelRun(plan, choose_channel(plan, None)) as live:
+        left, right = live.net.endpoints["left"], live.net.endpoints["right"]
+        assert len(_ping_rtts(left.netns, right.address, count=50)) == 50
+        late = live.lateness()
+    # 50 echo requests and 50 replies, and nothing else (no ARP, no IPv6 in rattan's namespaces)
+    assert late.sent == 100 and sum(late.hist) == late.sent
+    assert late.sum_ns <= late.max_ns * late.sent
+    # a threshold no frame can meet: every one is late, and the run says so
+    path = write(tmp_path, SYMMETRIC.format(up="pass {}", down="pass {}"))
+    r = subprocess.run([*RATTAN, "run", path, "--late-threshold", "1ns", "--", "sh", "-c",
+                        "ping -c 5 -i 0.05 $RATTAN_RIGHT_IP"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"warning: 10 of 10 frames \(100%\) left more than 1e-06 ms later than planned", r.stderr), r.stderr

@@ -150,6 +150,7 @@ typedef struct port {
     rt_pkt *batch[TX_BATCH];
     int n;
     uint64_t tx_errors;
+    rt_lateness late;        /* written by the loop (BUMP), read by anyone */
 } port_t;
 
 typedef struct { command_t *a; size_t n, cap; } commands_t;
@@ -183,6 +184,7 @@ struct rt_engine {
     int wakefd;              /* eventfd: a change or a stop for a loop asleep in epoll */
     uint64_t clock_offset;   /* CLOCK_REALTIME - CLOCK_MONOTONIC when the loop started */
     uint64_t wall0, logical0;
+    uint64_t late_threshold_ns; /* a frame sent later than this after its time counts as late */
 };
 
 int rt_abi_version(void) { return RT_ABI_VERSION; }
@@ -194,6 +196,7 @@ rt_engine *rt_engine_new(uint64_t seed) {
     if (!e) return NULL;
     e->seed = seed;
     e->wakefd = -1;
+    e->late_threshold_ns = RT_LATE_THRESHOLD_NS;
     pthread_mutex_init(&e->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -408,11 +411,26 @@ uint64_t rt_next_seq(rt_node *n) { return n->sh->seq++; }
 /* ---------------------------------------------------------------- endpoints and flows */
 static flow_t *flow_of(rt_engine *e, int fid) { return (flow_t *)e->nodes[e->flow_nodes[fid]]->state; }
 
+static uint64_t mono_ns(void);
+
+/* Send the batch; each frame's lateness is the logical time now against the time it was due. */
 static void port_flush(port_t *p) {
     if (!p->n) return;
+    rt_engine *e = p->node->sh->e;
+    uint64_t lt = e->logical0 + (mono_ns() - e->wall0);
+    rt_lateness *L = &p->late;
     uint8_t *frames[TX_BATCH];
     uint32_t lens[TX_BATCH];
-    for (int i = 0; i < p->n; i++) { frames[i] = p->batch[i]->buf; lens[i] = p->batch[i]->len; }
+    for (int i = 0; i < p->n; i++) {
+        frames[i] = p->batch[i]->buf;
+        lens[i] = p->batch[i]->len;
+        uint64_t late = lt > p->batch[i]->t ? lt - p->batch[i]->t : 0, us = late / 1000;
+        BUMP(L->hist[us < RT_LATE_BUCKETS - 1 ? us : RT_LATE_BUCKETS - 1], 1);
+        BUMP(L->sum_ns, late);
+        if (late > L->max_ns) BUMP(L->max_ns, late - L->max_ns);
+        if (late > e->late_threshold_ns) BUMP(L->late, 1);
+    }
+    BUMP(L->sent, p->n);
     int sent = io_send(p->io, frames, lens, p->n);
     if (sent < p->n) p->tx_errors += (uint64_t)(p->n - (sent < 0 ? 0 : sent));
     for (int i = 0; i < p->n; i++) pool_put(&p->node->sh->pool, p->batch[i]);
@@ -538,6 +556,22 @@ int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const cha
     p->node = n;
     n->port = p;
     e->ports[e->n_ports++] = p;
+    return RT_OK;
+}
+
+int rt_endpoint_lateness(const rt_engine *e, int node, rt_lateness *out) {
+    rt_node *n = node_at(e, node);
+    if (!n || !n->is_endpoint || !out) return RT_ERANGE;
+    if (!n->port) { memset(out, 0, sizeof *out); return RT_OK; }
+    const uint64_t *src = (const uint64_t *)&n->port->late;
+    uint64_t *dst = (uint64_t *)out;
+    for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++) dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    return RT_OK;
+}
+
+int rt_engine_set_late_threshold(rt_engine *e, uint64_t ns) {
+    if (atomic_load(&e->busy)) return RT_ESTATE;
+    e->late_threshold_ns = ns;
     return RT_OK;
 }
 

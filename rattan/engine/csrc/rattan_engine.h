@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define RT_ABI_VERSION 2
+#define RT_ABI_VERSION 3
 
 /* Error codes: 0 is success, negative values are errors. */
 #define RT_OK 0
@@ -210,6 +210,23 @@ int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const cha
 /* Prepare an endpoint's interface: transmit checksum offload off (frames MTU-sized, checksums
  * complete), and IPv6 off in its namespace if `no_ipv6`. 0, or a negative errno. */
 int rt_netdev_tune(const char *netns_path, const char *ifname, int no_ipv6);
+
+/* How much later than planned an endpoint's frames left in a real run (the send system call's time
+ * against the logical time the graph delivered them at). hist[i]: frames late by i microseconds
+ * (i < 1024), hist[1024]: by 1024 us or more. `late`: frames later than the engine's threshold
+ * (rt_engine_set_late_threshold, default RT_LATE_THRESHOLD_NS). Readable while the engine runs
+ * (each field exact, the fields not one snapshot). */
+#define RT_LATE_BUCKETS 1025
+#define RT_LATE_THRESHOLD_NS 1000000ULL
+typedef struct {
+    uint64_t sent;
+    uint64_t late;
+    uint64_t max_ns;
+    uint64_t sum_ns;
+    uint64_t hist[RT_LATE_BUCKETS];
+} rt_lateness;
+int rt_endpoint_lateness(const rt_engine *e, int node, rt_lateness *out);
+int rt_engine_set_late_threshold(rt_engine *e, uint64_t ns);
 
 /* Synthetic traffic: a flow from endpoint `src` to endpoint `dst`, starting at t=0. */
 int rt_add_flow(rt_engine *e, int src, int dst, int kind, uint64_t rate_bps, uint32_t size_bytes);
