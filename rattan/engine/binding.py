@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ._engine import ffi, lib
 
-ABI_VERSION = 3
+ABI_VERSION = 4
 if lib.rt_abi_version() != ABI_VERSION:  # a stale build of the extension
     raise ImportError(f"rattan engine ABI {lib.rt_abi_version()} does not match {ABI_VERSION}: reinstall rattan")
 
@@ -216,6 +216,14 @@ class Engine:
         """Change a runtime parameter now, or exactly at logical time `at_ns`; packets held stay."""
         _check(lib.rt_cell_control(self._e, node, self.param(node, name), value, 0 if at_ns is None else at_ns),
                f"set `{name}` = {value}")
+
+    def set_many(self, changes: list[tuple[int, str, float]], at_ns: int | None = None) -> None:
+        """Several (node, parameter, value) changes as one: all checked first, then all applied at
+        the same logical time with no packet event between them."""
+        arr = ffi.new("rt_change[]", len(changes))
+        for i, (node, name, value) in enumerate(changes):
+            arr[i].node, arr[i].param, arr[i].value = node, self.param(node, name), value
+        _check(lib.rt_cell_control_many(self._e, arr, len(changes), 0 if at_ns is None else at_ns), "changes")
 
     def get(self, node: int, name: str) -> float:
         """The value in force of a runtime parameter."""

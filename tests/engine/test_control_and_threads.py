@@ -70,6 +70,19 @@ def test_changes_at_the_same_time_apply_in_the_order_given():
     assert e.get(d, "delay") == 7 * MS
 
 
+def test_changes_given_together_are_checked_first_and_apply_at_one_instant():
+    e = Engine(1)
+    bw, d = e.add_bw(10_000_000), e.add_delay(MS)
+    chain(e, bw, d)
+    with pytest.raises(EngineError, match="no such runtime parameter"):
+        e.set_many([(bw, "rate", 1_000_000), (d, "reorder", 1)])
+    assert e.get(bw, "rate") == 10_000_000  # the good half did not apply either
+    e.start(10 * SEC)  # in the engine thread: both arrive in one hand-over
+    e.set_many([(bw, "rate", 2_000_000), (d, "delay", 3 * MS)], at_ns=2 * SEC)
+    e.wait()
+    assert (e.get(bw, "rate"), e.get(d, "delay")) == (2_000_000, 3 * MS)
+
+
 def test_bad_values_are_refused_and_change_nothing():
     e = Engine(1)
     loss = e.add_loss(rate=0.1)

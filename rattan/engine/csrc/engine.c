@@ -995,6 +995,34 @@ int rt_cell_control(rt_engine *e, int node, int param, double value, uint64_t at
     return apply(e, &c, now);
 }
 
+int rt_cell_control_many(rt_engine *e, const rt_change *changes, int n, uint64_t at_ns) {
+    if (n < 0 || (n && !changes)) return RT_EINVAL;
+    for (int i = 0; i < n; i++) {
+        rt_node *x = node_at(e, changes[i].node);
+        if (!x) return RT_ERANGE;
+        if (!param_ok(x, changes[i].param)) return RT_ENOPARAM;
+    }
+    int rc = RT_OK;
+    if (atomic_load(&e->busy)) {  /* one hand-over: the loop takes all of them in one drain */
+        pthread_mutex_lock(&e->mu);
+        for (int i = 0; i < n && rc == RT_OK; i++) {
+            command_t c = {at_ns, e->order++, changes[i].node, changes[i].param, changes[i].value};
+            rc = cmd_insert(&e->inbox, c);
+        }
+        atomic_store_explicit(&e->inbox_n, (int)e->inbox.n, memory_order_release);
+        pthread_cond_broadcast(&e->cv);
+        pthread_mutex_unlock(&e->mu);
+        wake(e);
+        return rc;
+    }
+    uint64_t now = atomic_load(&e->now);
+    for (int i = 0; i < n && rc >= 0; i++) {
+        command_t c = {at_ns, e->order++, changes[i].node, changes[i].param, changes[i].value};
+        rc = at_ns > now ? cmd_insert(&e->pending, c) : apply(e, &c, now);
+    }
+    return rc < 0 ? rc : RT_OK;
+}
+
 /* ---------------------------------------------------------------- observation */
 /* Copy `size` bytes of shard-owned data consistently: retry while the loop is inside a batch. */
 static void snapshot(const shard_t *s, void *dst, const void *src, size_t size) {

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define RT_ABI_VERSION 3
+#define RT_ABI_VERSION 4
 
 /* Error codes: 0 is success, negative values are errors. */
 #define RT_OK 0
@@ -197,6 +197,10 @@ int rt_link(rt_engine *e, int src, int port, int dst);
  * runs, changes are handed to it and applied there. */
 int rt_cell_param(const rt_engine *e, int node, const char *name);
 int rt_cell_control(rt_engine *e, int node, int param, double value, uint64_t at_ns);
+/* Several changes as one: every (node, param) is checked first (nothing applies if one is wrong),
+ * then all apply at the same logical time `at_ns`, in order, with no event between them. */
+typedef struct { int32_t node, param; double value; } rt_change;
+int rt_cell_control_many(rt_engine *e, const rt_change *changes, int n, uint64_t at_ns);
 
 /* Telemetry beyond the counters: the current value of each named parameter. */
 int rt_cell_read(const rt_engine *e, int node, int param, double *value);
