@@ -44,11 +44,17 @@ static uint64_t seek(bw_t *b, uint64_t t, int skip) {
     }
 }
 
+/* Byte-exact, as Mahimahi: each opportunity carries `trace_mtu` bytes; a packet (size + overhead)
+ * takes what is left of the current one and spills into the next ones, and leaves at the
+ * opportunity that carries its last byte. */
 static uint64_t trace_finish(bw_t *b, const rt_pkt *h, uint64_t at) {
-    uint32_t need = h->size + b->overhead;
+    int64_t need = (int64_t)h->size + b->overhead;
     uint64_t t = seek(b, at, 0);
-    if (t != RT_NEVER && b->trace_budget < (int64_t)need && b->trace_budget < (int64_t)b->trace_mtu)
-        t = seek(b, at, 1);  /* this opportunity is partly used and the packet does not fit: the next */
+    while (t != RT_NEVER && b->trace_budget < need) {
+        need -= b->trace_budget > 0 ? b->trace_budget : 0;
+        b->trace_budget = 0;
+        t = seek(b, t, 1);
+    }
     if (t != RT_NEVER) b->trace_budget -= need;
     return t;
 }

@@ -136,6 +136,9 @@ def test_counters_are_consistent_while_the_engine_thread_runs():
             conserved(e, node)
         if snapshot % 50 == 0:
             e.set(bw, "rate", 30_000_000 + snapshot * 1000)
+    deadline = time.monotonic() + 10  # on a loaded machine the thread may not have run a slice yet
+    while e.now == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
     e.stop()
     assert not e.running and 0 < e.now < 10**6 * SEC
     assert e.get(bw, "rate") == 30_000_000 + 300 * 1000  # every change was applied, the last one last
