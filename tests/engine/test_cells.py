@@ -15,6 +15,8 @@ from rattan.runtime.sim import run
 from tests.conftest import ROOT
 from tests.engine.test_virtual_time import SEC, chain, conserved
 
+MS = 10**6
+
 
 def test_policer_holds_its_rate_and_lets_a_burst_through():
     e = Engine(1)
@@ -162,6 +164,19 @@ def test_bw_trace_delivers_what_the_trace_allows():
     allowed = sum(1 for t in tr["opportunities_ns"] if t <= period) * 1500
     got = e.flow_stats(f)["received_bytes"]
     assert got == pytest.approx(allowed, rel=0.01)
+
+
+@pytest.mark.parametrize("size, overhead", [(1500, 0), (1500, 38), (1000, 0), (1000, 38), (3000, 0), (64, 0)])
+def test_bw_trace_counts_bytes_exactly_across_opportunities(size, overhead):
+    """One opportunity per ms (1500 bytes): any packet size and overhead gets 1500 bytes per ms of
+    (size + overhead), packets spilling over opportunities as in Mahimahi."""
+    e = Engine(1)
+    b = e.add_bw(trace_ns=[MS], trace_period_ns=MS, trace_mtu=1500, overhead=overhead)
+    left, right = chain(e, b)
+    f = e.add_flow(left, right, "cbr", 30_000_000, size)  # 2.5x the trace: always backlogged
+    e.run_until(2 * SEC)
+    carried = e.flow_stats(f)["received_packets"] * (size + overhead)
+    assert carried == pytest.approx(2000 * 1500, abs=size + overhead)
 
 
 def test_duplicate_conserves_with_created_packets():
