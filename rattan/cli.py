@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     sp.add_argument("--channel", metavar="NAME", help="which channel, if the file has several")
     sp.add_argument("--json", action="store_true", help="print the result document as JSON")
+    sp.add_argument("--http", metavar="ADDR",
+                    help="serve the control API on ADDR (PORT, 127.0.0.1:PORT or unix:PATH) and pace virtual "
+                         "time by the clock, so that cells can be changed while it runs")
 
     sp = sub.add_parser("run", help="emulate a channel on real packets between network namespaces (root)",
                         description="Create a namespace per endpoint, forward their packets through the "
@@ -89,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--right", metavar="CMD", help="a shell command to start first in the second endpoint's "
                                                     "namespace, e.g. 'iperf3 -s'")
     sp.add_argument("--seed", type=int, default=1, help="random seed of the cells (default 1)")
+    sp.add_argument("--http", metavar="ADDR",
+                    help="serve the control API on ADDR: PORT, 127.0.0.1:PORT, [::1]:PORT or unix:PATH "
+                         "(loopback only; off by default)")
     sp.add_argument("--late-threshold", default="1ms", metavar="T",
                     help="warn when frames leave later than planned by more than T (default 1ms)")
     sp.epilog = ("Give the command after `--`: rattan run FILE [options] -- CMD ARGS... Without one, the "
@@ -113,6 +119,27 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=1, help="random seed of the cells (default 1)")
     sp.add_argument("--print", action="store_true", help="print the .rtn of the path and exit")
     sp.usage = "rattan link [--uplink-rate R] [--downlink-rate R] [--uplink-delay T] ... [-- CMD ARGS...]"
+
+    sp = sub.add_parser("ctl", help="read and change the cells of a running emulation (its control API)",
+                        description="Talk to the control API of `rattan run --http ADDR` or `rattan sim --http "
+                                    "ADDR`. CELL is CHANNEL/CELL, or just CELL when the run has one channel; "
+                                    "cells inside compound cells have dotted names (up.bw).")
+    sp.add_argument("--http", metavar="ADDR", default=None,
+                    help="the API's address (default: $RATTAN_CONTROL, which commands of a run see)")
+    sp.add_argument("--instance", type=int, default=0, metavar="K", help="which instance of the channel (default 0)")
+    sp.add_argument("--json", action="store_true", help="print the API's JSON as is")
+    ctl = sp.add_subparsers(dest="action", metavar="ACTION")
+    ctl.add_parser("state", help="the run: clock, logical time, instances")
+    ctl.add_parser("cells", help="every cell, with its runtime parameters")
+    ctl.add_parser("openapi", help="the OpenAPI document of this run's API")
+    c = ctl.add_parser("get", help="a cell's configuration and the runtime values in force")
+    c.add_argument("cell", metavar="CELL")
+    c = ctl.add_parser("telemetry", help="a cell's counters (in, out, queued, dropped by reason)")
+    c.add_argument("cell", metavar="CELL")
+    c = ctl.add_parser("set", help="change runtime parameters, all at the same instant: set CELL rate=5Mbps ...")
+    c.add_argument("cell", metavar="CELL")
+    c.add_argument("values", nargs="+", metavar="PARAM=VALUE", help="e.g. rate=5Mbps delay=30ms state=down")
+    c.add_argument("--at", metavar="T", help="at this logical time of the run (e.g. 12s) instead of now")
     return p
 
 

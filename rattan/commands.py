@@ -250,6 +250,7 @@ def cmd_sim(args) -> int:
     from .engine import EngineError
     from .plan import build_plan
     from .registry import default_registry
+    from .control import AddressError
     from .runtime.sim import SimError, run
     comp = _compiled(args.file)
     if isinstance(comp, int):
@@ -257,8 +258,10 @@ def cmd_sim(args) -> int:
     plan = build_plan(comp.program, comp.sources, default_registry())
     progress = _sim_progress() if sys.stderr.isatty() else None
     try:
-        result = run(plan, args.channel, args.flow, args.duration, args.seed, progress=progress)
-    except SimError as e:
+        announce = lambda url: _err(f"control API on {url} (described at /openapi.json)")  # noqa: E731
+        result = run(plan, args.channel, args.flow, args.duration, args.seed, progress=progress,
+                     http=args.http, announce=announce)
+    except (SimError, AddressError) as e:
         _err(str(e))
         return EXIT_USAGE
     except EngineError as e:
@@ -292,22 +295,24 @@ def cmd_run(args) -> int:
     if isinstance(comp, int):
         return comp
     return _run_plan(comp, args.cmd, args.right, args.seed, args.channel, args.all, args.instances,
-                     args.late_threshold)
+                     args.late_threshold, args.http)
 
 
-def _run_plan(comp, cmd, right, seed, channels=None, every=False, instances=1, late_threshold="1ms") -> int:
+def _run_plan(comp, cmd, right, seed, channels=None, every=False, instances=1, late_threshold="1ms",
+              http=None) -> int:
     """`rattan run` and `rattan link` after compiling: the run, with errors as messages."""
     from .engine import EngineError
     from .plan import build_plan
     from .registry import default_registry
+    from .control import AddressError
     from .runtime.netns import NetnsError
     from .runtime.channel import ChannelError
     from .runtime.run import RunError, run
     plan = build_plan(comp.program, comp.sources, default_registry())
     try:
         return run(plan, channels, cmd, right, seed, every=every, instances=instances,
-                   late_threshold=late_threshold)
-    except (ChannelError, RunError) as e:
+                   late_threshold=late_threshold, http=http)
+    except (ChannelError, RunError, AddressError) as e:
         _err(str(e))
         return EXIT_USAGE
     except (EngineError, NetnsError) as e:
@@ -346,3 +351,72 @@ def _sim_table(r: dict) -> str:
         lines.append(f"{name:<24} {c['in_packets']:>9} {c['out_packets']:>9} {c['dropped_packets']:>9} "
                      f"{c['queued_packets']:>8}")
     return "\n".join(lines) + "\n"
+
+
+def cmd_ctl(args) -> int:
+    from .control import AddressError, Client, ControlError
+    address = args.http or os.environ.get("RATTAN_CONTROL")
+    if not address:
+        _err("no API address: give --http ADDR (as given to `rattan run --http`), or set RATTAN_CONTROL")
+        return EXIT_USAGE
+    if not args.action:
+        _err("say what to do: state, cells, get CELL, telemetry CELL, set CELL PARAM=VALUE..., openapi")
+        return EXIT_USAGE
+    try:
+        client = Client(address)
+        if args.action in ("state", "cells", "openapi"):
+            doc = getattr(client, args.action)()
+        else:
+            channel, cell = _ctl_cell(client, args.cell)
+            if args.action == "get":
+                doc = client.get(channel, cell, args.instance)
+            elif args.action == "telemetry":
+                doc = client.telemetry(channel, cell, args.instance)
+            else:
+                values = {}
+                for item in args.values:
+                    key, eq, value = item.partition("=")
+                    if not eq or not key:
+                        _err(f"`{item}`: write PARAM=VALUE, e.g. rate=5Mbps")
+                        return EXIT_USAGE
+                    values[key] = _ctl_value(value)
+                doc = client.set(channel, cell, args.instance, at=args.at, **values)
+    except AddressError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    except ControlError as e:
+        _err(str(e))
+        return EXIT_ERRORS
+    except OSError as e:
+        _err(f"cannot reach the control API at {address}: {e.strerror or e}")
+        return EXIT_USAGE
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    return EXIT_OK
+
+
+def _ctl_cell(client, name: str) -> tuple[str, str]:
+    """CHANNEL/CELL, or CELL when exactly one channel of the run has it."""
+    from .control import ControlError
+    if "/" in name:
+        channel, _, cell = name.partition("/")
+        return channel, cell
+    owners = sorted({c["channel"] for c in client.cells() if c["name"] == name})
+    if len(owners) == 1:
+        return owners[0], name
+    if not owners:
+        raise ControlError(404, {"error": f"no cell `{name}` in this run; `rattan ctl cells` lists them",
+                                 "errors": []})
+    raise ControlError(422, {"error": f"`{name}` is in channels {', '.join(owners)}: write CHANNEL/{name}",
+                             "errors": []})
+
+
+def _ctl_value(text: str):
+    """A number stays a number (base units); anything else goes as written (10Mbps, down)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -245,7 +246,8 @@ def _pump(stream: TextIO, out: TextIO, prefix: str, lock: threading.Lock) -> Non
 
 
 def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right_cmd: str | None = None,
-        seed: int = 1, every: bool = False, instances: int = 1, late_threshold: str = "1ms") -> int:
+        seed: int = 1, every: bool = False, instances: int = 1, late_threshold: str = "1ms",
+        http: str | None = None) -> int:
     """Run the chosen channel instances with their commands; the exit status (see `_run_many`)."""
     if isinstance(channel_names, str):
         channel_names = [channel_names]
@@ -253,9 +255,12 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
     commands = Commands.resolve(plan, cmd, right_cmd)
     _check_endpoints(channels, commands)
     threshold_ns = _threshold(late_threshold)
+    if http:
+        from ..control import parse_address
+        parse_address(http)  # a bad address is refused before anything is built
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        with LiveRun(plan, channels, seed, threshold_ns) as live:
+        with LiveRun(plan, channels, seed, threshold_ns) as live, _control(live, http):
             try:
                 if len(live.instances) == 1:
                     return _run_one(live.instances[0], commands)
@@ -266,6 +271,28 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
         return 128 + signal.SIGTERM
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _control(live: LiveRun, address: str | None):
+    """The control API of the run on `address` (loopback or a Unix socket), while the run lasts."""
+    if not address:
+        yield None
+        return
+    from ..control import ControlAPI, ControlServer
+    from ..registry import default_registry
+    server = ControlServer(ControlAPI(live.engine, live.instances, default_registry(), "real"), address)
+    sys.stderr.write(f"rattan: control API on {server.url} (described at /openapi.json)\n")
+    previous = os.environ.get("RATTAN_CONTROL")
+    os.environ["RATTAN_CONTROL"] = server.url  # for `rattan ctl` in the commands (a Unix socket
+    try:                                        # reaches them; loopback TCP is the host's own)
+        yield server
+    finally:
+        server.close()
+        if previous is None:
+            os.environ.pop("RATTAN_CONTROL", None)
+        else:
+            os.environ["RATTAN_CONTROL"] = previous
 
 
 def _threshold(text: str) -> int:

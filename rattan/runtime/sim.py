@@ -74,9 +74,22 @@ def _percentile(sorted_ns: list[int], p: float) -> float:
     return sorted_ns[k] / 1e6
 
 
+@dataclass
+class _Target:
+    """The sim's one channel instance, as the control API sees it."""
+    channel: dict
+    label: str
+    number: int
+    nodes: dict
+
+
 def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, seed: int,
-        progress=None) -> dict:
-    """Run one channel of a plan in virtual time and return the result document."""
+        progress=None, http: str | None = None, announce=None) -> dict:
+    """Run one channel of a plan in virtual time and return the result document.
+
+    With `http`, the control API is served on that address and virtual time is paced by the
+    monotonic clock (one virtual second per second), so that changes can be made while it runs;
+    `announce(url)` is told where the API listens."""
     from ..engine import Engine
     from ..engine.load import load_channel
 
@@ -95,11 +108,14 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
     flow_ids = [engine.add_flow(nodes[s.src], nodes[s.dst], s.kind, s.rate_bps, s.size) for s in specs]
     cells = {c["name"]: c for c in channel["cells"]}
     schedule_timeline(engine, nodes, channel, dur)
-    step = max(dur // 100, 1)
-    for t in range(step, dur + step, step):  # slices only for the progress report
-        engine.run_until(min(t, dur))
-        if progress:
-            progress(min(t, dur), dur)
+    if http:
+        _run_paced(engine, channel, nodes, dur, http, progress, announce)
+    else:
+        step = max(dur // 100, 1)
+        for t in range(step, dur + step, step):  # slices only for the progress report
+            engine.run_until(min(t, dur))
+            if progress:
+                progress(min(t, dur), dur)
     result_flows = []
     for s, fid in zip(specs, flow_ids):
         st = engine.flow_stats(fid)
@@ -123,3 +139,23 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
             result_cells[name]["modified_packets"] = c.modified_packets
     return {"duration_s": dur / 1e9, "seed": seed, "channel": channel["name"],
             "flows": result_flows, "cells": result_cells}
+
+
+def _run_paced(engine, channel: dict, nodes: dict, dur: int, http: str, progress, announce) -> None:
+    """Virtual time in the engine thread at the pace of the clock, with the control API serving."""
+    import time
+    from ..control import ControlAPI, ControlServer
+    from ..registry import default_registry
+    api = ControlAPI(engine, [_Target(channel, channel["name"], 0, nodes)], default_registry(), "virtual",
+                     title="rattan sim")
+    with ControlServer(api, http) as server:
+        if announce:
+            announce(server.url)
+        engine.start(dur, clock="real")
+        try:
+            while engine.running:
+                time.sleep(0.1)
+                if progress:
+                    progress(min(engine.now, dur), dur)
+        finally:
+            engine.stop()

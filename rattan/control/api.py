@@ -1,0 +1,265 @@
+"""The control API, without HTTP: read any cell, change what its schema marks runtime-changeable,
+read its telemetry and the run's state. Every route and every request body comes from the cells'
+schemas (`x-runtime`, `x-unit`, `minimum`, `maximum`, `enum`); nothing here is written per cell.
+
+A request is answered as (status, JSON document). A bad request gets a 4xx whose `errors` name the
+field, and changes nothing: all values of a change are checked before any is handed to the engine,
+and then all apply at the same logical instant (`Engine.set_many`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..units import NUMBER, RATE, SIZE, TIME, UNITS, split_quantity
+
+# x-unit -> (dimension a string may carry, factor from base units to the plan's integers)
+_UNIT_SCALE = {"rate": (RATE, Fraction(1)), "time": (TIME, Fraction(10**9)), "size": (SIZE, Fraction(1, 8)),
+               "probability": (NUMBER, Fraction(1))}
+_UNIT_EXAMPLE = {"rate": "10Mbps", "time": "20ms", "size": "64KiB", "probability": "1%"}
+_QUANTITY_PATTERN = r"^\s*[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?\s*[A-Za-z%]+\s*$"
+
+
+class Target(Protocol):
+    """A channel instance the API reaches: what `rattan run` and `rattan sim` both have."""
+    channel: dict
+    label: str
+    number: int
+    nodes: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: Any
+
+    def json(self) -> bytes:
+        return json.dumps(self.body, indent=1).encode() + b"\n"
+
+
+def _error(status: int, message: str, errors: list[dict] | None = None) -> Response:
+    return Response(status, {"error": message, "errors": errors or []})
+
+
+class ControlAPI:
+    """The API of one run: its instances in one engine, the registry that describes their cells."""
+
+    def __init__(self, engine, targets: list[Target], registry, clock: str, title: str = "rattan run") -> None:
+        self.engine, self.targets, self.registry, self.clock, self.title = engine, targets, registry, clock, title
+        self.lock = threading.Lock()  # one change at a time: checked, then handed over as one
+        self.changes = 0
+        self._cells: dict[tuple[str, str], dict] = {}
+        self._instances: dict[str, list[Target]] = {}
+        for t in targets:
+            self._instances.setdefault(t.channel["name"], []).append(t)
+            for cell in t.channel["cells"]:
+                self._cells.setdefault((t.channel["name"], cell["name"]), cell)
+
+    # -- routing
+    def handle(self, method: str, url: str, body: bytes | None = None) -> Response:
+        parts = urlsplit(url)
+        path = unquote(parts.path).rstrip("/") or "/"
+        query = parse_qs(parts.query)
+        try:
+            if path == "/openapi.json" and method == "GET":
+                return Response(200, self.openapi())
+            if path == "/state" and method == "GET":
+                return Response(200, self.state())
+            if path == "/cells" and method == "GET":
+                return Response(200, self.cells())
+            m = re.fullmatch(r"/channels/([^/]+)/cells/([^/]+)(/telemetry)?", path)
+            if not m:
+                return _error(404, f"no such resource `{path}`; the routes are in /openapi.json")
+            channel, cell, telemetry = m.groups()
+            target, problem = self._target(channel, cell, query)
+            if problem:
+                return problem
+            if telemetry:
+                return Response(200, self.telemetry(target, cell)) if method == "GET" else \
+                    _error(405, f"{method} is not allowed on telemetry: it is read-only (GET)")
+            if method == "GET":
+                return Response(200, self.cell(target, cell))
+            if method == "PATCH":
+                return self.change(target, cell, body)
+            return _error(405, f"{method} is not allowed here: GET reads the cell, PATCH changes it")
+        except Exception as e:  # a bug must not take the run down; say what happened
+            return _error(500, f"internal error: {type(e).__name__}: {e}")
+
+    def _target(self, channel: str, cell: str, query: dict) -> tuple[Target | None, Response | None]:
+        instances = self._instances.get(channel)
+        if instances is None:
+            return None, _error(404, f"no channel `{channel}`; channels: {', '.join(self._instances)}")
+        if (channel, cell) not in self._cells:
+            names = [c for ch, c in self._cells if ch == channel]
+            return None, _error(404, f"no cell `{cell}` in channel `{channel}`; cells: {', '.join(names)}")
+        raw = query.get("instance", ["0"])
+        if len(raw) != 1 or not re.fullmatch(r"[0-9]{1,9}", raw[0]) or int(raw[0]) >= len(instances):
+            return None, _error(422, f"`instance` must be an integer from 0 to {len(instances) - 1}",
+                                [{"field": "instance", "message": f"got {raw!r}"}])
+        return instances[int(raw[0])], None
+
+    # -- reading
+    def state(self) -> dict:
+        return {"title": self.title, "clock": self.clock, "time_ns": self.engine.now,
+                "running": self.engine.running, "changes_applied": self.changes,
+                "instances": [{"channel": t.channel["name"], "label": t.label, "number": t.number,
+                               "cells": [c["name"] for c in t.channel["cells"]]} for t in self.targets]}
+
+    def cells(self) -> list[dict]:
+        out = []
+        for (channel, name), cell in self._cells.items():
+            out.append({"channel": channel, "name": name, "type": cell["type"],
+                        "instances": len(self._instances[channel]),
+                        "runtime": list(self._runtime_props(cell["type"]))})
+        return out
+
+    def cell(self, target: Target, name: str) -> dict:
+        cell = self._cells[(target.channel["name"], name)]
+        node = target.nodes[name]
+        values = {}
+        for p in self._runtime_props(cell["type"]):
+            v = self.engine.get(node, p)
+            values[p] = self._from_engine(cell["type"], p, v)
+        return {"channel": target.channel["name"], "instance": target.number, "name": name, "type": cell["type"],
+                "config": {**cell["config"], **values}, "runtime": values}
+
+    def telemetry(self, target: Target, name: str) -> dict:
+        c = self.engine.counters(target.nodes[name])
+        return {"time_ns": self.engine.now, "in_packets": c.in_packets, "in_bytes": c.in_bytes,
+                "out_packets": c.out_packets, "out_bytes": c.out_bytes,
+                "queued_packets": c.queued_packets, "queued_bytes": c.queued_bytes,
+                "dropped_packets": c.dropped_packets, "dropped_bytes": c.dropped_bytes,
+                "dropped_by_reason": c.dropped_by_reason,
+                "created_packets": c.created_packets, "modified_packets": c.modified_packets}
+
+    # -- changing
+    def change(self, target: Target, name: str, body: bytes | None) -> Response:
+        cell = self._cells[(target.channel["name"], name)]
+        try:
+            doc = json.loads(body or b"")
+        except (ValueError, UnicodeDecodeError) as e:
+            return _error(400, f"the body is not JSON: {e}")
+        if not isinstance(doc, dict) or not doc:
+            return _error(422, "the body must be a JSON object of parameters to change, e.g. "
+                               f'{{"{next(iter(self._runtime_props(cell["type"])), "rate")}": ...}}')
+        props = self._runtime_props(cell["type"])
+        errors, changes, at_ns = [], [], None
+        for key, value in doc.items():
+            if key == "at":
+                at_ns, err = self._at(value)
+                if err:
+                    errors.append({"field": "at", "message": err})
+                continue
+            if key not in props:
+                every = self.registry.get(cell["type"]).properties
+                why = ("cannot change while running" if key in every else f"is not a parameter of `{cell['type']}`")
+                errors.append({"field": key, "message": f"`{key}` {why}; runtime parameters: "
+                                                        f"{', '.join(props) or 'none'}"})
+                continue
+            plan_value, err = self._to_plan(props[key], value)
+            if err:
+                errors.append({"field": key, "message": err})
+                continue
+            changes.append((target.nodes[name], key, self._to_engine(key, plan_value)))
+        if errors:
+            return _error(422, "nothing was changed", errors)
+        if not changes:
+            return _error(422, "nothing to change: give at least one runtime parameter besides `at`")
+        with self.lock:
+            now = self.engine.now
+            if at_ns is not None and at_ns < now:
+                return _error(422, "nothing was changed", [{"field": "at", "message":
+                              f"{at_ns} ns is in the past: the run is at {now} ns"}])
+            from ..engine import EngineError
+            try:
+                self.engine.set_many(changes, at_ns=at_ns)
+            except EngineError as e:
+                return _error(422, "nothing was changed", [{"field": changes[0][1], "message": str(e)}])
+            self.changes += 1
+        return Response(200, {"applied_at_ns": at_ns if at_ns is not None else now,
+                              "changed": {k: v for k, v in doc.items() if k != "at"}})
+
+    def _runtime_props(self, cell_type: str) -> dict[str, dict]:
+        ct = self.registry.get(cell_type)
+        return {k: v for k, v in ct.properties.items() if v.get("x-runtime")} if ct else {}
+
+    @staticmethod
+    def _at(value) -> tuple[int | None, str | None]:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            return None, "`at` is a logical time: nanoseconds (an integer) or a time like \"12s\""
+        if isinstance(value, int):
+            return (value, None) if 0 <= value < 2**63 else (None, "`at` must be between 0 and 2^63 ns")
+        ns, err = _quantity(value, TIME, Fraction(10**9), "20s")
+        if err:
+            return None, err
+        return (ns, None) if ns < 2**63 else (None, "`at` is too far in the future")
+
+    @staticmethod
+    def _to_plan(prop: dict, value) -> tuple[Any, str | None]:
+        """A request value as the plan writes it (integers in ns, bit/s, bytes; fractions; symbols)."""
+        if "enum" in prop:
+            if value in prop["enum"]:
+                return value, None
+            return None, f"must be one of {', '.join(map(json.dumps, prop['enum']))}, not {json.dumps(value)}"
+        unit = prop.get("x-unit")
+        if isinstance(value, bool):
+            return None, f"must be a number or a quantity like \"{_UNIT_EXAMPLE.get(unit, '1')}\", not a boolean"
+        if isinstance(value, str) and unit in _UNIT_SCALE:
+            dim, scale = _UNIT_SCALE[unit]
+            x, err = _quantity(value, dim, scale, _UNIT_EXAMPLE[unit], exact=False)
+            if err:
+                return None, err
+            value = x
+        if not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
+            return None, f"must be a number or a quantity like \"{_UNIT_EXAMPLE.get(unit, '1')}\""
+        if prop.get("type") == "integer":
+            if isinstance(value, float) and not value.is_integer():
+                value = round(value)
+            value = int(value)
+            if value >= 2**63:
+                return None, "is too large"
+        lo, hi = prop.get("minimum"), prop.get("maximum")
+        if lo is not None and value < lo:
+            return None, f"must be at least {lo}, not {value}"
+        if hi is not None and value > hi:
+            return None, f"must be at most {hi}, not {value}"
+        return value, None
+
+    @staticmethod
+    def _to_engine(param: str, value) -> float:
+        from ..runtime.channel import engine_value
+        return engine_value(param, value)
+
+    def _from_engine(self, cell_type: str, param: str, value: float):
+        prop = self._runtime_props(cell_type)[param]
+        if "enum" in prop:
+            return "down" if value else "up"
+        return int(value) if prop.get("type") == "integer" else value
+
+    # -- description
+    def openapi(self) -> dict:
+        from .openapi import document
+        return document(self)
+
+
+def _quantity(text: str, dim, scale: Fraction, example: str, exact: bool = True):
+    q = split_quantity(text)
+    if q is None:
+        try:  # a plain number in the plan's units
+            return (float(text) if not exact else int(text)), None
+        except ValueError:
+            return None, f"`{text}` is not a quantity; write e.g. \"{example}\""
+    number, unit = q
+    if unit not in UNITS or UNITS[unit][0] != dim:
+        return None, f"`{text}` has the wrong unit; write e.g. \"{example}\""
+    try:
+        x = Fraction(number) * UNITS[unit][1] * scale
+    except (ValueError, ZeroDivisionError):
+        return None, f"`{text}` is not a quantity; write e.g. \"{example}\""
+    return (round(x) if exact else float(x)), None

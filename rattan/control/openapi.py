@@ -1,0 +1,125 @@
+"""The OpenAPI 3.1 document of a run's control API, generated from the cells' schemas: a path per cell
+of the run, each change body made of the runtime parameters of that cell's type."""
+from __future__ import annotations
+
+from typing import Any
+
+from .api import _QUANTITY_PATTERN, _UNIT_EXAMPLE
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict:
+    text = {400: "the body is not JSON", 404: "no such channel or cell", 405: "method not allowed here",
+            422: "a field is wrong; `errors` names it, and nothing was changed"}
+    return {str(c): _json(_ERROR, text[c]) for c in codes}
+
+
+def _value_schema(name: str, prop: dict) -> dict:
+    """What a change request may give for one runtime parameter."""
+    doc = prop.get("description", "")
+    if "enum" in prop:
+        return {"enum": list(prop["enum"]), "description": doc}
+    number: dict[str, Any] = {"type": prop.get("type", "number")}
+    for k in ("minimum", "maximum"):
+        if k in prop:
+            number[k] = prop[k]
+    unit = prop.get("x-unit")
+    if unit in _UNIT_EXAMPLE:
+        unit_doc = {"rate": "bit/s", "time": "ns", "size": "bytes", "probability": "a fraction from 0 to 1"}[unit]
+        return {"oneOf": [number, {"type": "string", "pattern": _QUANTITY_PATTERN,
+                                   "examples": [_UNIT_EXAMPLE[unit]]}],
+                "description": f"{doc} A number in {unit_doc}, or a quantity such as \"{_UNIT_EXAMPLE[unit]}\"."}
+    return {**number, "description": doc}
+
+
+def _change_schema(cell_type, props: dict[str, dict]) -> dict:
+    properties = {k: _value_schema(k, v) for k, v in props.items()}
+    properties["at"] = {"oneOf": [{"type": "integer", "minimum": 0},
+                                  {"type": "string", "pattern": _QUANTITY_PATTERN, "examples": ["12s"]}],
+                        "description": "Apply at this logical time of the run (ns, or a time such as \"12s\"), "
+                                       "not before now; without it, at once."}
+    return {"type": "object", "properties": properties, "additionalProperties": False, "minProperties": 1,
+            "description": f"A change of a `{cell_type.name}` cell: its runtime parameters, all applied at the "
+                           f"same logical instant, in place (queued packets are kept)."}
+
+
+_COUNTERS = {"type": "object", "required": ["in_packets", "out_packets", "queued_packets", "dropped_packets"],
+             "properties": {k: {"type": "integer", "minimum": 0} for k in (
+                 "time_ns", "in_packets", "in_bytes", "out_packets", "out_bytes", "queued_packets",
+                 "queued_bytes", "dropped_packets", "dropped_bytes", "created_packets", "modified_packets")}
+             | {"dropped_by_reason": {"type": "object", "additionalProperties": {"type": "integer"}}}}
+
+
+def document(api) -> dict:
+    paths: dict[str, Any] = {
+        "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document",
+                                  "responses": {"200": {"description": "the OpenAPI document",
+                                                        "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        "/state": {"get": {"operationId": "state", "summary": "The run: its clock, logical time and instances",
+                           "responses": {"200": _json({"$ref": "#/components/schemas/State"}, "the run's state")}}},
+        "/cells": {"get": {"operationId": "cells", "summary": "Every cell of the run, with its runtime parameters",
+                           "responses": {"200": _json({"type": "array", "items": {"type": "object"}}, "the cells")}}},
+    }
+    schemas: dict[str, Any] = {
+        "Error": {"type": "object", "required": ["error", "errors"],
+                  "properties": {"error": {"type": "string"},
+                                 "errors": {"type": "array", "items": {
+                                     "type": "object", "required": ["field", "message"],
+                                     "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}},
+        "State": {"type": "object", "required": ["clock", "time_ns", "running", "instances"],
+                  "properties": {"title": {"type": "string"}, "clock": {"enum": ["real", "virtual"]},
+                                 "time_ns": {"type": "integer", "minimum": 0}, "running": {"type": "boolean"},
+                                 "changes_applied": {"type": "integer", "minimum": 0},
+                                 "instances": {"type": "array", "items": {"type": "object"}}}},
+        "Telemetry": _COUNTERS,
+        "Cell": {"type": "object", "required": ["name", "type", "config", "runtime"],
+                 "properties": {"channel": {"type": "string"}, "instance": {"type": "integer"},
+                                "name": {"type": "string"}, "type": {"type": "string"},
+                                "config": {"type": "object"}, "runtime": {"type": "object"}}},
+        "Applied": {"type": "object", "required": ["applied_at_ns", "changed"],
+                    "properties": {"applied_at_ns": {"type": "integer", "minimum": 0},
+                                   "changed": {"type": "object"}}},
+    }
+    for (channel, name), cell in api._cells.items():
+        ct = api.registry.get(cell["type"])
+        props = api._runtime_props(cell["type"])
+        key = f"Change_{cell['type']}"
+        if props and key not in schemas:
+            schemas[key] = _change_schema(ct, props)
+        n = len(api._instances[channel])
+        instance = {"name": "instance", "in": "query", "required": False,
+                    "description": f"which instance of channel `{channel}` (0 to {n - 1})",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": n - 1, "default": 0}}
+        op = f"{channel}.{name}"
+        item: dict[str, Any] = {
+            "parameters": [instance],
+            "get": {"operationId": f"get {op}", "summary": f"Read `{name}` ({cell['type']}): its configuration "
+                                                           f"and the runtime values in force",
+                    "responses": {"200": _json({"$ref": "#/components/schemas/Cell"}, "the cell"),
+                                  **_errors(404, 422)}},
+        }
+        if props:
+            item["patch"] = {
+                "operationId": f"change {op}",
+                "summary": f"Change `{name}` ({cell['type']}): {', '.join(props)}",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{key}"}}}},
+                "responses": {"200": _json({"$ref": "#/components/schemas/Applied"}, "changed"),
+                              **_errors(400, 404, 422)}}
+        paths[f"/channels/{channel}/cells/{name}"] = item
+        paths[f"/channels/{channel}/cells/{name}/telemetry"] = {
+            "parameters": [instance],
+            "get": {"operationId": f"telemetry {op}", "summary": f"Counters of `{name}`: packets and bytes in, "
+                                                                 f"out, queued, dropped (by reason)",
+                    "responses": {"200": _json({"$ref": "#/components/schemas/Telemetry"}, "the counters"),
+                                  **_errors(404, 422)}}}
+    return {"openapi": "3.1.0",
+            "info": {"title": f"Rattan control API ({api.title})", "version": "1",
+                     "description": "Read and change the cells of a running emulation. Changes are checked "
+                                    "against the cells' schemas; a rejected request changes nothing."},
+            "paths": paths, "components": {"schemas": schemas}}
