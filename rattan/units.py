@@ -160,8 +160,21 @@ def format_quantity(value: Fraction, dim: Dim) -> str:
     return best
 
 
+MAX_EXPONENT = 300  # 1e300 is far beyond any rate, size or time; 1e999999999 would take minutes to build
+
+
+class NumberTooLarge(ValueError):
+    """A decimal literal whose exponent is beyond MAX_EXPONENT."""
+
+
+_EXPONENT = re.compile(r"[eE]([+-]?[0-9]+)\s*$")
+
+
 def parse_number(text: str) -> Fraction:
-    """An exact fraction from a decimal literal (`1.5`, `2e3`)."""
+    """An exact fraction from a decimal literal (`1.5`, `2e3`); NumberTooLarge past 1e±300."""
+    m = _EXPONENT.search(text)
+    if m and abs(int(m.group(1)[:12])) > MAX_EXPONENT:
+        raise NumberTooLarge(f"`{text}`: the exponent is beyond ±{MAX_EXPONENT}")
     return Fraction(text)
 
 

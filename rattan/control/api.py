@@ -17,13 +17,20 @@ from fractions import Fraction
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..units import NUMBER, RATE, SIZE, TIME, UNITS, split_quantity
+from ..units import NUMBER, RATE, SIZE, TIME, UNITS, parse_number, split_quantity
 
 # x-unit -> (dimension a string may carry, factor from base units to the plan's integers)
 _UNIT_SCALE = {"rate": (RATE, Fraction(1)), "time": (TIME, Fraction(10**9)), "size": (SIZE, Fraction(1, 8)),
                "probability": (NUMBER, Fraction(1))}
+_BASE_UNIT = {"rate": "bit/s", "time": "ns", "size": "bytes"}
 _UNIT_EXAMPLE = {"rate": "10Mbps", "time": "20ms", "size": "64KiB", "probability": "1%"}
-_QUANTITY_PATTERN = r"^\s*[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?\s*[A-Za-z%]+\s*$"
+
+
+def quantity_pattern(unit: str) -> str:
+    """The strings a parameter with this x-unit takes: a number and one of its dimension's units."""
+    dim = _UNIT_SCALE[unit][0]
+    suffixes = "|".join(sorted((u for u, (d, _) in UNITS.items() if d == dim), key=len, reverse=True))
+    return rf"^\s*[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?\s*({suffixes})\s*$"
 
 
 class Target(Protocol):
@@ -38,6 +45,7 @@ class Target(Protocol):
 class Response:
     status: int
     body: Any
+    headers: dict | None = None
 
     def json(self) -> bytes:
         return json.dumps(self.body, indent=1).encode() + b"\n"
@@ -45,6 +53,11 @@ class Response:
 
 def _error(status: int, message: str, errors: list[dict] | None = None) -> Response:
     return Response(status, {"error": message, "errors": errors or []})
+
+
+def _not_allowed(method: str, allowed: tuple[str, ...]) -> Response:
+    r = _error(405, f"{method} is not allowed here; allowed: {', '.join(allowed)}")
+    return Response(r.status, r.body, {"Allow": ", ".join(allowed)})
 
 
 class ControlAPI:
@@ -65,29 +78,29 @@ class ControlAPI:
     def handle(self, method: str, url: str, body: bytes | None = None) -> Response:
         parts = urlsplit(url)
         path = unquote(parts.path).rstrip("/") or "/"
-        query = parse_qs(parts.query)
+        query = parse_qs(parts.query, keep_blank_values=True)
         try:
-            if path == "/openapi.json" and method == "GET":
-                return Response(200, self.openapi())
-            if path == "/state" and method == "GET":
-                return Response(200, self.state())
-            if path == "/cells" and method == "GET":
-                return Response(200, self.cells())
+            static = {"/openapi.json": self.openapi, "/state": self.state, "/cells": self.cells}
+            if path in static:
+                if method != "GET":
+                    return _not_allowed(method, ("GET",))
+                return Response(200, static[path]())
             m = re.fullmatch(r"/channels/([^/]+)/cells/([^/]+)(/telemetry)?", path)
             if not m:
                 return _error(404, f"no such resource `{path}`; the routes are in /openapi.json")
             channel, cell, telemetry = m.groups()
+            allowed = ("GET",) if telemetry or not self._runtime_props(
+                self._cells.get((channel, cell), {}).get("type", "")) else ("GET", "PATCH")
+            if method not in allowed and (channel, cell) in self._cells:
+                return _not_allowed(method, allowed)
             target, problem = self._target(channel, cell, query)
             if problem:
                 return problem
             if telemetry:
-                return Response(200, self.telemetry(target, cell)) if method == "GET" else \
-                    _error(405, f"{method} is not allowed on telemetry: it is read-only (GET)")
+                return Response(200, self.telemetry(target, cell))
             if method == "GET":
                 return Response(200, self.cell(target, cell))
-            if method == "PATCH":
-                return self.change(target, cell, body)
-            return _error(405, f"{method} is not allowed here: GET reads the cell, PATCH changes it")
+            return self.change(target, cell, body)
         except Exception as e:  # a bug must not take the run down; say what happened
             return _error(500, f"internal error: {type(e).__name__}: {e}")
 
@@ -210,16 +223,19 @@ class ControlAPI:
         unit = prop.get("x-unit")
         if isinstance(value, bool):
             return None, f"must be a number or a quantity like \"{_UNIT_EXAMPLE.get(unit, '1')}\", not a boolean"
+        converted = False
         if isinstance(value, str) and unit in _UNIT_SCALE:
             dim, scale = _UNIT_SCALE[unit]
             x, err = _quantity(value, dim, scale, _UNIT_EXAMPLE[unit], exact=False)
             if err:
                 return None, err
-            value = x
+            value, converted = x, True
         if not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
             return None, f"must be a number or a quantity like \"{_UNIT_EXAMPLE.get(unit, '1')}\""
         if prop.get("type") == "integer":
             if isinstance(value, float) and not value.is_integer():
+                if not converted:  # a quantity may round (1.5KB); a bare number in base units may not
+                    return None, f"must be a whole number of {_BASE_UNIT.get(unit, 'units')}, not {value}"
                 value = round(value)
             value = int(value)
             if value >= 2**63:
@@ -251,6 +267,8 @@ class ControlAPI:
 def _quantity(text: str, dim, scale: Fraction, example: str, exact: bool = True):
     q = split_quantity(text)
     if q is None:
+        if len(text) > 40:
+            return None, f"`{text[:20]}...` is too long for a number"
         try:  # a plain number in the plan's units
             return (float(text) if not exact else int(text)), None
         except ValueError:
@@ -258,8 +276,10 @@ def _quantity(text: str, dim, scale: Fraction, example: str, exact: bool = True)
     number, unit = q
     if unit not in UNITS or UNITS[unit][0] != dim:
         return None, f"`{text}` has the wrong unit; write e.g. \"{example}\""
+    if not float(number) < 1e30:  # `9e99999999Mbps` would be a 100-million-digit exact number
+        return None, f"`{text}` is too large"
     try:
-        x = Fraction(number) * UNITS[unit][1] * scale
+        x = parse_number(number) * UNITS[unit][1] * scale
     except (ValueError, ZeroDivisionError):
         return None, f"`{text}` is not a quantity; write e.g. \"{example}\""
     return (round(x) if exact else float(x)), None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import _QUANTITY_PATTERN, _UNIT_EXAMPLE
+from .api import _UNIT_EXAMPLE, quantity_pattern
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -15,6 +15,7 @@ def _json(schema: dict, description: str) -> dict:
 
 def _errors(*codes: int) -> dict:
     text = {400: "the body is not JSON", 404: "no such channel or cell", 405: "method not allowed here",
+            413: "the body is too large",
             422: "a field is wrong; `errors` names it, and nothing was changed"}
     return {str(c): _json(_ERROR, text[c]) for c in codes}
 
@@ -31,7 +32,7 @@ def _value_schema(name: str, prop: dict) -> dict:
     unit = prop.get("x-unit")
     if unit in _UNIT_EXAMPLE:
         unit_doc = {"rate": "bit/s", "time": "ns", "size": "bytes", "probability": "a fraction from 0 to 1"}[unit]
-        return {"oneOf": [number, {"type": "string", "pattern": _QUANTITY_PATTERN,
+        return {"oneOf": [number, {"type": "string", "pattern": quantity_pattern(unit),
                                    "examples": [_UNIT_EXAMPLE[unit]]}],
                 "description": f"{doc} A number in {unit_doc}, or a quantity such as \"{_UNIT_EXAMPLE[unit]}\"."}
     return {**number, "description": doc}
@@ -40,7 +41,7 @@ def _value_schema(name: str, prop: dict) -> dict:
 def _change_schema(cell_type, props: dict[str, dict]) -> dict:
     properties = {k: _value_schema(k, v) for k, v in props.items()}
     properties["at"] = {"oneOf": [{"type": "integer", "minimum": 0},
-                                  {"type": "string", "pattern": _QUANTITY_PATTERN, "examples": ["12s"]}],
+                                  {"type": "string", "pattern": quantity_pattern("time"), "examples": ["12s"]}],
                         "description": "Apply at this logical time of the run (ns, or a time such as \"12s\"), "
                                        "not before now; without it, at once."}
     return {"type": "object", "properties": properties, "additionalProperties": False, "minProperties": 1,
@@ -110,7 +111,7 @@ def document(api) -> dict:
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": f"#/components/schemas/{key}"}}}},
                 "responses": {"200": _json({"$ref": "#/components/schemas/Applied"}, "changed"),
-                              **_errors(400, 404, 422)}}
+                              **_errors(400, 404, 413, 422)}}
         paths[f"/channels/{channel}/cells/{name}"] = item
         paths[f"/channels/{channel}/cells/{name}/telemetry"] = {
             "parameters": [instance],

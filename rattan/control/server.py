@@ -68,7 +68,8 @@ def wsgi_app(api: ControlAPI):
             resp = api.handle(method, url, body)
         data = resp.json()
         start_response(f"{resp.status} {_REASONS.get(resp.status, '')}",
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+                        *(resp.headers or {}).items()])
         return [data]
     return app
 

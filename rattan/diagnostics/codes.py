@@ -22,6 +22,7 @@ _TABLE = [
     ("RTN005", "error", "invalid character"),
     ("RTN006", "error", "file cannot be read"),
     ("RTN007", "error", "input too deeply nested"),
+    ("RTN008", "error", "number too large"),
     # Names and scopes
     ("RTN010", "error", "name defined twice in one scope"),
     ("RTN011", "error", "unknown name"),

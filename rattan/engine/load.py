@@ -117,7 +117,7 @@ def _add_cell(engine: Engine, cell: dict[str, Any], addresses: dict[str, int], h
     if t == "token_bucket":
         return engine.add_token_bucket(cfg["rate"], cfg["burst"], limit=cfg.get("limit", 0),
                                        peak_rate_bps=cfg.get("peak_rate", 0),
-                                       min_burst=cfg.get("min_burst", 1500) if cfg.get("peak_rate") else 0)
+                                       min_burst=cfg.get("min_burst", 1500))  # so a peak may be set later
     if t == "duplicate":
         return engine.add_duplicate(cfg["rate"])
     if t == "corrupt":

@@ -21,7 +21,7 @@ from fractions import Fraction
 from types import MappingProxyType
 
 from ..ir.nodes import Program
-from ..units import NUMBER, TIME, UNITS, split_quantity
+from ..units import NUMBER, TIME, UNITS, NumberTooLarge, parse_number, split_quantity
 from .context import Context
 
 _CACHE: dict[tuple[str, str, float, int], object] = {}
@@ -61,7 +61,9 @@ def _step_value(tok: str, kind: str, n: int):
     q = split_quantity(tok)
     if q is None:
         try:
-            x = Fraction(tok)
+            x = parse_number(tok)
+        except NumberTooLarge:
+            raise TraceError(f"line {n}: `{tok}` is too large a number") from None
         except ValueError:
             raise TraceError(f"line {n}: `{tok}` is not a number") from None
         dim, scale = (TIME, Fraction(1, 1000)) if kind == "time_ms" else (NUMBER, Fraction(1))
@@ -70,7 +72,10 @@ def _step_value(tok: str, kind: str, n: int):
         if unit not in UNITS:
             raise TraceError(f"line {n}: unknown unit `{unit}`")
         dim, scale = UNITS[unit]
-        x = Fraction(num)
+        try:
+            x = parse_number(num)
+        except NumberTooLarge:
+            raise TraceError(f"line {n}: `{tok}` is too large a number") from None
     x *= scale
     want = TIME if kind in ("time", "time_ms") else NUMBER
     if dim != want:

@@ -10,7 +10,7 @@ from lark.exceptions import UnexpectedInput, UnexpectedToken, UnexpectedCharacte
 
 from ..diagnostics import Label, Sink, did_you_mean
 from ..source import Source, Span
-from ..units import NUMBER, UNITS, unit_suggestion
+from ..units import MAX_EXPONENT, NUMBER, UNITS, NumberTooLarge, parse_number, unit_suggestion
 from . import ast
 from .lexer import ScannerLexer
 
@@ -149,14 +149,22 @@ class _AstBuilder(Transformer):
                                  "units are ns us ms s, bps Kbps Mbps Gbps Tbps, B KB MB GB KiB MiB GiB, %"),
                            fix=f"{num}{sugg}" if sugg else None)
             if not sugg:
-                return ast.Number(Fraction(num), num, span)
+                return ast.Number(self._exact(num, span), num, span)
             unit = sugg  # recover with the unit it most likely meant, so no error follows from it
         dim, scale = UNITS[unit]
-        return ast.Quantity(Fraction(num) * scale, dim, text, span)
+        return ast.Quantity(self._exact(num, span) * scale, dim, text, span)
 
     def number(self, ch):
         tok = ch[0]
-        return ast.Number(Fraction(tok.value), tok.value, self._sp(tok))
+        span = self._sp(tok)
+        return ast.Number(self._exact(tok.value, span), tok.value, span)
+
+    def _exact(self, num: str, span) -> Fraction:
+        try:
+            return parse_number(num)
+        except NumberTooLarge:
+            self.sink.emit("RTN008", f"`{num}` is too large a number: exponents go up to ±{MAX_EXPONENT}", span)
+            return Fraction(0)
 
     def string(self, ch):
         tok = ch[0]
