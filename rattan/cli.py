@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     sp.add_argument("--channel", metavar="NAME", help="which channel, if the file has several")
     sp.add_argument("--json", action="store_true", help="print the result document as JSON")
+    sp.add_argument("--interval", metavar="T", help="sampling interval of the time series in the result "
+                                                    "(default 100ms)")
     sp.add_argument("--http", metavar="ADDR",
                     help="serve the control API on ADDR (PORT, 127.0.0.1:PORT or unix:PATH) and pace virtual "
                          "time by the clock, so that cells can be changed while it runs")

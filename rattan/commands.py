@@ -260,7 +260,7 @@ def cmd_sim(args) -> int:
     try:
         announce = lambda url: _err(f"control API on {url} (described at /openapi.json)")  # noqa: E731
         result = run(plan, args.channel, args.flow, args.duration, args.seed, progress=progress,
-                     http=args.http, announce=announce)
+                     http=args.http, announce=announce, interval=args.interval)
     except (SimError, AddressError) as e:
         _err(str(e))
         return EXIT_USAGE

@@ -84,7 +84,7 @@ class _Target:
 
 
 def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, seed: int,
-        progress=None, http: str | None = None, announce=None) -> dict:
+        progress=None, http: str | None = None, announce=None, interval: str | None = None) -> dict:
     """Run one channel of a plan in virtual time and return the result document.
 
     With `http`, the control API is served on that address and virtual time is paced by the
@@ -108,12 +108,14 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
     flow_ids = [engine.add_flow(nodes[s.src], nodes[s.dst], s.kind, s.rate_bps, s.size) for s in specs]
     cells = {c["name"]: c for c in channel["cells"]}
     schedule_timeline(engine, nodes, channel, dur)
+    step = parse_interval(interval, dur)
+    series = Series(engine, channel, nodes, flow_ids, step)
     if http:
         _run_paced(engine, channel, nodes, dur, http, progress, announce)
     else:
-        step = max(dur // 100, 1)
-        for t in range(step, dur + step, step):  # slices only for the progress report
+        for t in range(step, dur + step, step):  # a sample of the series at every interval
             engine.run_until(min(t, dur))
+            series.sample(min(t, dur))
             if progress:
                 progress(min(t, dur), dur)
     result_flows = []
@@ -137,8 +139,75 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
             result_cells[name]["created_packets"] = c.created_packets  # duplicates: in + created = out + ...
         if c.modified_packets:
             result_cells[name]["modified_packets"] = c.modified_packets
-    return {"duration_s": dur / 1e9, "seed": seed, "channel": channel["name"],
-            "flows": result_flows, "cells": result_cells}
+    doc = {"duration_s": dur / 1e9, "seed": seed, "channel": channel["name"],
+           "flows": result_flows, "cells": result_cells}
+    if not http:  # a paced run is sampled by nobody; its series would be empty
+        doc["series"] = series.document()
+    return doc
+
+
+def parse_interval(text: str | None, dur: int) -> int:
+    """The sampling interval of the series: `--interval`, else 100 ms (coarser for long runs, so
+    that a run has at most 10,000 samples)."""
+    if text is None:
+        return max(100 * 10**6, -(-dur // 10_000))
+    ns = round(quantity(text, TIME, "--interval") * 10**9)
+    if ns <= 0:
+        raise SimError("--interval must be longer than 0s")
+    if dur // ns > 1_000_000:
+        raise SimError(f"--interval {text} gives over a million samples; choose a longer one")
+    return ns
+
+
+class Series:
+    """What happened over time, sampled at every interval: each flow's received rate and mean
+    one-way delay, each cell's output rate, drops, queue and configured rate (if it has one)."""
+
+    def __init__(self, engine, channel: dict, nodes: dict, flow_ids: list[int], step: int) -> None:
+        self.engine, self.nodes, self.flow_ids, self.step = engine, nodes, flow_ids, step
+        self.cells = [c["name"] for c in channel["cells"]]
+        self.rated = {c["name"] for c in channel["cells"] if "rate" in c["config"] and c["type"] in (
+            "bw", "token_bucket")}
+        self.t: list[int] = []
+        self.flow_bytes = [[0] for _ in flow_ids]
+        self.flow_packets = [[0] for _ in flow_ids]
+        self.cell = {n: {"out_bytes": [0], "dropped_packets": [0], "queued_packets": [], "queued_bytes": [],
+                         "rate_bps": []} for n in self.cells}
+
+    def sample(self, t: int) -> None:
+        self.t.append(t)
+        for i, fid in enumerate(self.flow_ids):
+            st = self.engine.flow_stats(fid)
+            self.flow_bytes[i].append(st["received_bytes"])
+            self.flow_packets[i].append(st["received_packets"])
+        for n in self.cells:
+            c, s = self.engine.counters(self.nodes[n]), self.cell[n]
+            s["out_bytes"].append(c.out_bytes)
+            s["dropped_packets"].append(c.dropped_packets)
+            s["queued_packets"].append(c.queued_packets)
+            s["queued_bytes"].append(c.queued_bytes)
+            if n in self.rated:
+                s["rate_bps"].append(self.engine.get(self.nodes[n], "rate"))
+
+    def document(self) -> dict:
+        secs = [(b - a) / 1e9 for a, b in zip([0] + self.t, self.t)]
+        def rate(cum: list[int]) -> list[float]:
+            return [(b - a) * 8 / d for a, b, d in zip(cum, cum[1:], secs)]
+        flows = []
+        for i, fid in enumerate(self.flow_ids):
+            delays = self.engine.flow_delays(fid)  # in arrival order: the packets of each interval in turn
+            cum = self.flow_packets[i]
+            mean = [sum(delays[a:b]) / (b - a) / 1e6 if b > a else None for a, b in zip(cum, cum[1:])]
+            flows.append({"received_bps": rate(self.flow_bytes[i]), "delay_ms_mean": mean})
+        cells = {}
+        for n, s in self.cell.items():
+            cells[n] = {"out_bps": rate(s["out_bytes"]),
+                        "dropped_packets": [b - a for a, b in zip(s["dropped_packets"], s["dropped_packets"][1:])],
+                        "queued_packets": s["queued_packets"], "queued_bytes": s["queued_bytes"]}
+            if s["rate_bps"]:
+                cells[n]["rate_bps"] = s["rate_bps"]
+        return {"interval_s": self.step / 1e9, "t_s": [t / 1e9 for t in self.t], "flows": flows, "cells": cells}
+
 
 
 def _run_paced(engine, channel: dict, nodes: dict, dur: int, http: str, progress, announce) -> None:

@@ -35,6 +35,33 @@ def test_sim_outage_windows_carry_nothing(run_cli):
     assert (b - a) * 8 <= 4e6 * 1.1
 
 
+def test_sim_series_shows_every_outage_and_the_new_rate(run_cli):
+    """flaky.rtn: 50 Mbit/s, 5 Mbit/s from 10 s, nothing in the 2-s outage every 30 s; sampled every 10 ms."""
+    code, out, err = run_cli("sim", "examples/flaky.rtn", "--flow", "left->right:cbr:20Mbps",
+                             "--duration", "95s", "--interval", "10ms", "--json")
+    assert code == 0, err
+    s = json.loads(out)["series"]
+    assert s["interval_s"] == 0.01 and len(s["t_s"]) == 9500
+    rx = dict(zip(s["t_s"], s["flows"][0]["received_bps"]))
+    configured = dict(zip(s["t_s"], s["cells"]["up"]["rate_bps"]))
+    for start in (30, 60, 90):  # the outage, seen at `right` 10 ms later (the delay after `up`)
+        window = [bps for t, bps in rx.items() if start + 0.02 <= t - 1e-9 < start + 2.0]
+        assert len(window) >= 197 and all(bps == 0 for bps in window), start
+        assert all(configured[t] == 0 for t in rx if start < t - 1e-9 < start + 2.0)
+    before = [bps for t, bps in rx.items() if 1 <= t < 10]
+    assert all(bps == pytest.approx(20e6, rel=0.01) for bps in before)  # the offered load, under 50
+    after = [bps for t, bps in rx.items() if 11 <= t < 30]
+    assert sum(after) / len(after) == pytest.approx(5e6, rel=0.01)  # the new rate after 10 s,
+    assert all(abs(bps - 5e6) <= 1500 * 8 / 0.01 for bps in after)  # in every 10 ms within a packet
+    assert all(configured[t] == 5e6 for t in rx if 10 < t < 30)
+
+
+def test_sim_interval_errors(run_cli):
+    code, _, err = run_cli("sim", "examples/flaky.rtn", "--flow", "left->right:cbr:1Mbps", "--duration", "10s",
+                           "--interval", "1ns")
+    assert code == 2 and "million samples" in err
+
+
 def test_sim_table_for_people(run_cli):
     code, out, _ = run_cli("sim", "examples/compound.rtn", "--flow", "left->right:poisson:10Mbps",
                            "--duration", "2s")
