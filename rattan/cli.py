@@ -122,6 +122,14 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--print", action="store_true", help="print the .rtn of the path and exit")
     sp.usage = "rattan link [--uplink-rate R] [--downlink-rate R] [--uplink-delay T] ... [-- CMD ARGS...]"
 
+    sp = sub.add_parser("plot", help="draw what a run did over time (PNG and SVG)",
+                        description="Draw throughput (with each rate-limited cell's configured rate), one-way "
+                                    "delay, and queues with drops over time, from the JSON of "
+                                    "`rattan sim ... --json`.")
+    sp.add_argument("file", metavar="RESULT.json")
+    sp.add_argument("-o", "--output", action="append", metavar="FILE",
+                    help="where to write (.png, .svg or .pdf; repeatable); default RESULT.png and RESULT.svg")
+
     sp = sub.add_parser("ctl", help="read and change the cells of a running emulation (its control API)",
                         description="Talk to the control API of `rattan run --http ADDR` or `rattan sim --http "
                                     "ADDR`. CELL is CHANNEL/CELL, or just CELL when the run has one channel; "

@@ -420,3 +420,23 @@ def _ctl_value(text: str):
         return float(text)
     except ValueError:
         return text
+
+
+def cmd_plot(args) -> int:
+    from .tools.plot import PlotError, default_outputs, load_series, plot
+    outputs = args.output or default_outputs(args.file)
+    for out in outputs:
+        if os.path.splitext(out)[1].lower() not in (".png", ".svg", ".pdf"):
+            _err(f"-o {out}: write .png, .svg or .pdf")
+            return EXIT_USAGE
+    try:
+        doc = load_series(args.file)
+        for out in plot(doc, outputs):
+            print(out)
+    except PlotError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    except OSError as e:
+        _err(f"cannot write the plot: {e.strerror}")
+        return EXIT_USAGE
+    return EXIT_OK

@@ -166,6 +166,7 @@ class Series:
     def __init__(self, engine, channel: dict, nodes: dict, flow_ids: list[int], step: int) -> None:
         self.engine, self.nodes, self.flow_ids, self.step = engine, nodes, flow_ids, step
         self.cells = [c["name"] for c in channel["cells"]]
+        self.types = {c["name"]: c["type"] for c in channel["cells"]}
         self.rated = {c["name"] for c in channel["cells"] if "rate" in c["config"] and c["type"] in (
             "bw", "token_bucket")}
         self.t: list[int] = []
@@ -201,7 +202,7 @@ class Series:
             flows.append({"received_bps": rate(self.flow_bytes[i]), "delay_ms_mean": mean})
         cells = {}
         for n, s in self.cell.items():
-            cells[n] = {"out_bps": rate(s["out_bytes"]),
+            cells[n] = {"type": self.types[n], "out_bps": rate(s["out_bytes"]),
                         "dropped_packets": [b - a for a, b in zip(s["dropped_packets"], s["dropped_packets"][1:])],
                         "queued_packets": s["queued_packets"], "queued_bytes": s["queued_bytes"]}
             if s["rate_bps"]:
