@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print the result document as JSON")
     sp.add_argument("--interval", metavar="T", help="sampling interval of the time series in the result "
                                                     "(default 100ms)")
+    _log_flags(sp)
     sp.add_argument("--http", metavar="ADDR",
                     help="serve the control API on ADDR (PORT, 127.0.0.1:PORT or unix:PATH) and pace virtual "
                          "time by the clock, so that cells can be changed while it runs")
@@ -97,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--http", metavar="ADDR",
                     help="serve the control API on ADDR: PORT, 127.0.0.1:PORT, [::1]:PORT or unix:PATH "
                          "(loopback only; off by default)")
+    _log_flags(sp)
+    sp.add_argument("-q", "--quiet", action="store_true",
+                    help="no live line on the terminal and no closing table of what each cell did")
     sp.add_argument("--late-threshold", default="1ms", metavar="T",
                     help="warn when frames leave later than planned by more than T (default 1ms)")
     sp.epilog = ("Give the command after `--`: rattan run FILE [options] -- CMD ARGS... Without one, the "
@@ -130,6 +134,18 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("-o", "--output", action="append", metavar="FILE",
                     help="where to write (.png, .svg or .pdf; repeatable); default RESULT.png and RESULT.svg")
 
+    sp = sub.add_parser("log", help="read a packet log: a summary per cell, or CSV, or a pcap",
+                        description="Read what --packet-log recorded. Without --to: arrivals, departures, drops "
+                                    "by reason and time spent, per cell.")
+    sp.add_argument("file", metavar="LOG")
+    sp.add_argument("--to", choices=("csv", "pcap"), help="convert: every event as CSV, or one cell's packets as "
+                                                           "a pcap (tcpdump, Wireshark)")
+    sp.add_argument("-o", "--output", metavar="FILE", help="where to write (default LOG.csv or LOG.pcap)")
+    sp.add_argument("--cell", metavar="NAME", help="only this cell (CHANNEL/NAME if names repeat)")
+    sp.add_argument("--event", choices=("arrive", "depart", "drop"), default="depart",
+                    help="pcap: which packets (default depart: what the cell let through)")
+    sp.add_argument("--json", action="store_true", help="the summary as JSON")
+
     sp = sub.add_parser("ctl", help="read and change the cells of a running emulation (its control API)",
                         description="Talk to the control API of `rattan run --http ADDR` or `rattan sim --http "
                                     "ADDR`. CELL is CHANNEL/CELL, or just CELL when the run has one channel; "
@@ -151,6 +167,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("values", nargs="+", metavar="PARAM=VALUE", help="e.g. rate=5Mbps delay=30ms state=down")
     c.add_argument("--at", metavar="T", help="at this logical time of the run (e.g. 12s) instead of now")
     return p
+
+
+def _log_flags(sp) -> None:
+    sp.add_argument("--packet-log", metavar="PATH",
+                    help="record every packet event of the cells (arrive, depart, drop with its reason) in a "
+                         "compact binary file; read it with `rattan log`")
+    sp.add_argument("--log-cells", metavar="NAMES", type=lambda v: [x.strip() for x in v.split(",") if x.strip()],
+                    help="only these cells, comma-separated (default: every cell)")
 
 
 def main(argv: list[str] | None = None) -> int:

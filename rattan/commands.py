@@ -260,7 +260,8 @@ def cmd_sim(args) -> int:
     try:
         announce = lambda url: _err(f"control API on {url} (described at /openapi.json)")  # noqa: E731
         result = run(plan, args.channel, args.flow, args.duration, args.seed, progress=progress,
-                     http=args.http, announce=announce, interval=args.interval)
+                     http=args.http, announce=announce, interval=args.interval,
+                     packet_log=args.packet_log, log_cells=args.log_cells)
     except (SimError, AddressError) as e:
         _err(str(e))
         return EXIT_USAGE
@@ -295,24 +296,26 @@ def cmd_run(args) -> int:
     if isinstance(comp, int):
         return comp
     return _run_plan(comp, args.cmd, args.right, args.seed, args.channel, args.all, args.instances,
-                     args.late_threshold, args.http)
+                     args.late_threshold, args.http, args.packet_log, args.log_cells, args.quiet)
 
 
 def _run_plan(comp, cmd, right, seed, channels=None, every=False, instances=1, late_threshold="1ms",
-              http=None) -> int:
+              http=None, packet_log=None, log_cells=None, quiet=False) -> int:
     """`rattan run` and `rattan link` after compiling: the run, with errors as messages."""
     from .engine import EngineError
     from .plan import build_plan
     from .registry import default_registry
     from .control import AddressError
+    from .runtime.packet_log import LogError
     from .runtime.netns import NetnsError
     from .runtime.channel import ChannelError
     from .runtime.run import RunError, run
     plan = build_plan(comp.program, comp.sources, default_registry())
     try:
         return run(plan, channels, cmd, right, seed, every=every, instances=instances,
-                   late_threshold=late_threshold, http=http)
-    except (ChannelError, RunError, AddressError) as e:
+                   late_threshold=late_threshold, http=http, packet_log=packet_log, log_cells=log_cells,
+                   quiet=quiet)
+    except (ChannelError, RunError, AddressError, LogError) as e:
         _err(str(e))
         return EXIT_USAGE
     except (EngineError, NetnsError) as e:
@@ -439,4 +442,36 @@ def cmd_plot(args) -> int:
     except OSError as e:
         _err(f"cannot write the plot: {e.strerror}")
         return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_log(args) -> int:
+    from .runtime import packet_log as plog
+    try:
+        if args.to:
+            out = args.output or os.path.splitext(args.file)[0] + "." + args.to
+            if args.to == "csv":
+                n = plog.to_csv(args.file, out, args.cell)
+            else:
+                n = plog.to_pcap(args.file, out, args.cell, args.event)
+            _err(f"{n} records written to {out}")
+            return EXIT_OK
+        rows = plog.summary(args.file)
+    except plog.LogError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    except OSError as e:
+        _err(f"cannot write: {e.strerror}")
+        return EXIT_USAGE
+    if args.json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return EXIT_OK
+    head = f"{'cell':<20} {'arrived':>10} {'departed':>10} {'dropped':>9} {'time in cell p50':>17} {'p99':>10}  drops"
+    lines = [head]
+    for r in rows:
+        name = r["cell"] if r["instance"] == r["channel"] else f"{r['instance']}/{r['cell']}"
+        why = ", ".join(f"{k} {v}" for k, v in r["dropped_by_reason"].items())
+        lines.append(f"{name:<20} {r['arrived']:>10} {r['departed']:>10} {r['dropped']:>9} "
+                     f"{r['sojourn_ms']['p50']:>14.3f} ms {r['sojourn_ms']['p99']:>7.3f} ms  {why}")
+    sys.stdout.write("\n".join(lines) + "\n")
     return EXIT_OK

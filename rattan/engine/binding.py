@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ._engine import ffi, lib
 
-ABI_VERSION = 4
+ABI_VERSION = 5
 if lib.rt_abi_version() != ABI_VERSION:  # a stale build of the extension
     raise ImportError(f"rattan engine ABI {lib.rt_abi_version()} does not match {ABI_VERSION}: reinstall rattan")
 
@@ -274,6 +274,24 @@ class Engine:
         out = ffi.new("rt_lateness *")
         _check(lib.rt_endpoint_lateness(self._e, node, out), "lateness")
         return Lateness(out.sent, out.late, out.max_ns, out.sum_ns, list(out.hist))
+
+    # -- packet log
+    def open_packet_log(self, path: str) -> None:
+        """Append records of logged nodes' events to `path` (see rt_log_record); before time runs."""
+        if lib.rt_packet_log_open(self._e, os.fsencode(path)) == lib.RT_ESYS:
+            raise EngineError(f"cannot open the packet log {path}: {os.strerror(ffi.errno)}")
+
+    def log_node(self, node: int, on: bool = True) -> None:
+        _check(lib.rt_packet_log_node(self._e, node, int(on)), "log a node")
+
+    def flush_packet_log(self) -> None:
+        _check(lib.rt_packet_log_flush(self._e), "flush the packet log")
+
+    def packet_log_stats(self) -> tuple[int, int]:
+        """(records written, records lost to failed writes)."""
+        w, lost = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+        lib.rt_packet_log_stats(self._e, w, lost)
+        return w[0], lost[0]
 
     def set_late_threshold(self, ns: int) -> None:
         """Frames sent more than `ns` after their time count as late (before time runs)."""

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -101,12 +101,14 @@ class LiveRun:
     """Channel instances on real packets, all forwarded by one engine thread; closed, nothing is left."""
 
     def __init__(self, plan: dict, channels: list[dict[str, Any]], seed: int = 1,
-                 late_threshold_ns: int | None = None) -> None:
+                 late_threshold_ns: int | None = None, packet_log: str | None = None,
+                 log_cells: list[str] | None = None) -> None:
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
             raise RunError(f"{len(channels)} instances asked; one run starts at most {MAX_RUN_INSTANCES}")
         self.plan, self.seed, self.late_threshold_ns = plan, seed, late_threshold_ns
+        self.packet_log, self.log_cells = packet_log, log_cells
         counts: dict[str, int] = {}
         for c in channels:
             counts[c["name"]] = counts.get(c["name"], 0) + 1
@@ -136,6 +138,9 @@ class LiveRun:
                 for name, ep in eps.items():
                     self.engine.attach(inst.nodes[name], inst.net.engine_netns_path, ep.engine_ifname)
                 schedule_timeline(self.engine, inst.nodes, inst.channel, TIMELINE_HORIZON_NS)
+            if self.packet_log:
+                from . import packet_log
+                packet_log.start(self.engine, self.packet_log, self.instances, "real", self.log_cells)
             self.engine.start(FOREVER, clock="real")
         except BaseException:
             self.close()
@@ -154,6 +159,8 @@ class LiveRun:
     def close(self) -> None:
         if self.engine is not None:
             self.engine.stop()
+            if self.packet_log:
+                self.engine.flush_packet_log()
         for inst in self.instances:
             inst.net.close()
 
@@ -247,7 +254,8 @@ def _pump(stream: TextIO, out: TextIO, prefix: str, lock: threading.Lock) -> Non
 
 def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right_cmd: str | None = None,
         seed: int = 1, every: bool = False, instances: int = 1, late_threshold: str = "1ms",
-        http: str | None = None) -> int:
+        http: str | None = None, packet_log: str | None = None, log_cells: list[str] | None = None,
+        quiet: bool = False) -> int:
     """Run the chosen channel instances with their commands; the exit status (see `_run_many`)."""
     if isinstance(channel_names, str):
         channel_names = [channel_names]
@@ -260,12 +268,18 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
         parse_address(http)  # a bad address is refused before anything is built
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        with LiveRun(plan, channels, seed, threshold_ns) as live, _control(live, http):
+        with LiveRun(plan, channels, seed, threshold_ns, packet_log, log_cells) as live, _control(live, http):
+            started = time.monotonic()
+            # the live line shares the terminal with the commands' output; not with an interactive shell
+            view = _LiveLine(live) if sys.stderr.isatty() and not quiet and commands.main else nullcontext()
             try:
-                if len(live.instances) == 1:
-                    return _run_one(live.instances[0], commands)
-                return _run_many(live, commands)
+                with view:
+                    if len(live.instances) == 1:
+                        return _run_one(live.instances[0], commands)
+                    return _run_many(live, commands)
             finally:
+                if not quiet:
+                    _print_summary(live, time.monotonic() - started)
                 _warn_if_late(live.lateness(), threshold_ns)
     except _Terminated:
         return 128 + signal.SIGTERM
@@ -293,6 +307,76 @@ def _control(live: LiveRun, address: str | None):
             os.environ.pop("RATTAN_CONTROL", None)
         else:
             os.environ["RATTAN_CONTROL"] = previous
+
+
+def summary_rows(live: LiveRun) -> list[dict]:
+    """Per instance and cell: packets in, out, dropped (by reason) and still queued, from the engine."""
+    rows = []
+    for inst in live.instances:
+        for cell in inst.channel["cells"]:
+            c = live.engine.counters(inst.nodes[cell["name"]])
+            rows.append({"instance": inst.label, "cell": cell["name"], "type": cell["type"], "in": c.in_packets,
+                         "out": c.out_packets, "dropped": c.dropped_packets, "queued": c.queued_packets,
+                         "by_reason": c.dropped_by_reason, "in_bytes": c.in_bytes, "out_bytes": c.out_bytes})
+    return rows
+
+
+def _print_summary(live: LiveRun, seconds: float) -> None:
+    """The closing table: what every cell did over the run."""
+    rows = summary_rows(live)
+    if not rows:
+        return
+    many = len(live.instances) > 1
+    out = [f"rattan: {seconds:.1f} s of real time"]
+    out.append(f"  {'cell':<22} {'in':>9} {'out':>9} {'dropped':>8} {'queued':>7} {'out rate':>12}  drops by reason")
+    for r in rows:
+        name = f"{r['instance']}/{r['cell']}" if many else r["cell"]
+        rate = r["out_bytes"] * 8 / seconds / 1e6 if seconds > 0 else 0.0
+        why = ", ".join(f"{k} {v}" for k, v in r["by_reason"].items())
+        out.append(f"  {name:<22} {r['in']:>9} {r['out']:>9} {r['dropped']:>8} {r['queued']:>7} "
+                   f"{rate:>7.2f} Mbit/s  {why}")
+    sys.stderr.write("\n".join(out) + "\n")
+
+
+class _LiveLine:
+    """On a terminal: one line per second with each channel's delivered rate, queue and drops."""
+
+    def __init__(self, live: LiveRun) -> None:
+        self.live, self.stop = live, threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="rattan live view", daemon=True)
+
+    def __enter__(self) -> "_LiveLine":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
+
+    def _totals(self) -> dict[str, tuple[int, int, int]]:
+        out: dict[str, tuple[int, int, int]] = {}
+        for inst in self.live.instances:
+            delivered = sum(self.live.engine.counters(inst.nodes[e]).out_bytes for e in inst.net.endpoints)
+            queued = dropped = 0
+            for cell in inst.channel["cells"]:
+                c = self.live.engine.counters(inst.nodes[cell["name"]])
+                queued, dropped = queued + c.queued_packets, dropped + c.dropped_packets
+            b, q, d = out.get(inst.channel["name"], (0, 0, 0))
+            out[inst.channel["name"]] = (b + delivered, q + queued, d + dropped)
+        return out
+
+    def _loop(self) -> None:
+        last, t0 = self._totals(), time.monotonic()
+        while not self.stop.wait(1.0):
+            now, t1 = self._totals(), time.monotonic()
+            parts = [f"{ch}: {(b - last[ch][0]) * 8 / (t1 - t0) / 1e6:.1f} Mbit/s, queue {q}, drops {d}"
+                     for ch, (b, q, d) in now.items()]
+            line = " | ".join(parts[:4]) + (f" | +{len(parts) - 4} channels" if len(parts) > 4 else "")
+            sys.stderr.write(f"\r\x1b[K[rattan] {line}"[:200])
+            sys.stderr.flush()
+            last, t0 = now, t1
 
 
 def _threshold(text: str) -> int:

@@ -84,7 +84,8 @@ class _Target:
 
 
 def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, seed: int,
-        progress=None, http: str | None = None, announce=None, interval: str | None = None) -> dict:
+        progress=None, http: str | None = None, announce=None, interval: str | None = None,
+        packet_log: str | None = None, log_cells: list[str] | None = None) -> dict:
     """Run one channel of a plan in virtual time and return the result document.
 
     With `http`, the control API is served on that address and virtual time is paced by the
@@ -109,6 +110,12 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
     cells = {c["name"]: c for c in channel["cells"]}
     schedule_timeline(engine, nodes, channel, dur)
     step = parse_interval(interval, dur)
+    if packet_log:
+        from . import packet_log as plog
+        try:
+            plog.start(engine, packet_log, [_Target(channel, channel["name"], 0, nodes)], "virtual", log_cells)
+        except plog.LogError as e:
+            raise SimError(str(e)) from None
     series = Series(engine, channel, nodes, flow_ids, step)
     if http:
         _run_paced(engine, channel, nodes, dur, http, progress, announce)
@@ -139,6 +146,8 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
             result_cells[name]["created_packets"] = c.created_packets  # duplicates: in + created = out + ...
         if c.modified_packets:
             result_cells[name]["modified_packets"] = c.modified_packets
+    if packet_log:
+        engine.flush_packet_log()
     doc = {"duration_s": dur / 1e9, "seed": seed, "channel": channel["name"],
            "flows": result_flows, "cells": result_cells}
     if not http:  # a paced run is sampled by nobody; its series would be empty

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define RT_ABI_VERSION 4
+#define RT_ABI_VERSION 5
 
 /* Error codes: 0 is success, negative values are errors. */
 #define RT_OK 0
@@ -231,6 +231,32 @@ typedef struct {
 } rt_lateness;
 int rt_endpoint_lateness(const rt_engine *e, int node, rt_lateness *out);
 int rt_engine_set_late_threshold(rt_engine *e, uint64_t ns);
+
+/* Packet log: a compact binary record of chosen nodes' events, appended to `path` (opened for
+ * appending: a caller may write its own header first). Record i of a node: it arrived (RT_LOG_ARRIVE),
+ * left (RT_LOG_DEPART, with the time it spent in the node) or was dropped (RT_LOG_DROP, with the
+ * reason). `hdr` holds the first bytes of the IP packet (synthesized IPv4/UDP for synthetic flows).
+ * Records are buffered and written by the thread that runs time; rt_packet_log_flush writes what is
+ * buffered (not while the engine thread runs). Before time runs. */
+#define RT_LOG_ARRIVE 0
+#define RT_LOG_DEPART 1
+#define RT_LOG_DROP 2
+#define RT_LOG_HDR 40
+typedef struct {
+    uint64_t t;          /* logical time, ns */
+    uint64_t sojourn_ns; /* RT_LOG_DEPART: time from arrival to departure in this node */
+    uint64_t fseq;       /* synthetic flows: sequence number in the flow */
+    uint32_t node;
+    uint32_t size;       /* IP bytes */
+    int32_t flow;        /* synthetic flow, -1 for real packets */
+    uint8_t event, reason, hdr_len, pad;
+    uint8_t hdr[RT_LOG_HDR];
+} rt_log_record;
+int rt_packet_log_open(rt_engine *e, const char *path);
+int rt_packet_log_node(rt_engine *e, int node, int on);
+int rt_packet_log_flush(rt_engine *e);
+/* Records written (and lost to a failed write) so far. */
+int rt_packet_log_stats(const rt_engine *e, uint64_t *written, uint64_t *lost);
 
 /* Synthetic traffic: a flow from endpoint `src` to endpoint `dst`, starting at t=0. */
 int rt_add_flow(rt_engine *e, int src, int dst, int kind, uint64_t rate_bps, uint32_t size_bytes);
