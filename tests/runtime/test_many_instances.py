@@ -73,7 +73,8 @@ def test_the_first_failure_is_the_exit_status(tmp_path):
     r = subprocess.run([*RATTAN, "run", str(path), "-n", "3", "--", "sh", "-c",
                         "exit $((RATTAN_INSTANCE == 1 ? 5 : 0))"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 5, r.stderr
-    status = {row[0]: row[-1] for row in (line.split() for line in r.stderr.splitlines()) if row[0].startswith("c#")}
+    status = {row[0]: row[-1] for row in (line.split() for line in r.stderr.splitlines())
+              if row and re.fullmatch(r"c#\d", row[0])}
     assert status == {"c#0": "0", "c#1": "5", "c#2": "0"}
 
 
