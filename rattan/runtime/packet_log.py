@@ -4,7 +4,8 @@ File layout: the magic `RTNLOG01`, a little-endian u32 length and that many byte
 version, record size, clock, and the name, type, channel and instance of every logged node), then
 fixed-size records written by the engine in C (`rt_log_record` in rattan_engine.h): time, time
 spent in the node (departures), flow sequence, node, IP size, flow, event, drop reason, and the
-first 40 bytes of the IP packet. Python writes the header and reads the file afterwards; the
+first 40 bytes of the IP packet (for a synthetic packet, its addresses, from which readers
+synthesize an IPv4/UDP header). Python writes the header and reads the file afterwards; the
 engine writes the records, so no packet passes through Python.
 """
 from __future__ import annotations
@@ -91,8 +92,22 @@ def read(path: str) -> tuple[dict, Iterator[Record]]:
                 for t, so, fseq, node, size, flow, ev, reason, hlen, _, hdr in RECORD.iter_unpack(chunk[:whole]):
                     yield Record(t, so, fseq, node, size, flow, EVENTS[ev] if ev < 3 else str(ev),
                                  DROP_REASONS[reason] if ev == 2 and reason < len(DROP_REASONS) else None,
-                                 hdr[:hlen])
+                                 hdr[:hlen] if hlen else _synthetic_header(hdr, size, flow, fseq))
     return header, records()
+
+
+def _synthetic_header(hdr: bytes, size: int, flow: int, fseq: int) -> bytes:
+    """IPv4/UDP for a synthetic packet: its addresses, its size, the flow as the ports, the
+    sequence number as the IP id (the engine records only the addresses)."""
+    src, dst = struct.unpack("<II", hdr[:8])
+    total = min(size, 65535)
+    port = 5000 + (flow & 0x3FFF)
+    ip = bytearray(struct.pack("!BBHHHBBHII", 0x45, 0, total, fseq & 0xFFFF, 0, 64, 17, 0, src, dst))
+    csum = sum(struct.unpack("!10H", ip))
+    while csum >> 16:
+        csum = (csum & 0xFFFF) + (csum >> 16)
+    ip[10:12] = struct.pack("!H", ~csum & 0xFFFF)
+    return bytes(ip) + struct.pack("!HHHH", port, port, max(total - 20, 8), 0)
 
 
 def _select(header: dict, cell: str | None) -> set[int] | None:

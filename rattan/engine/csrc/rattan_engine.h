@@ -235,7 +235,8 @@ int rt_engine_set_late_threshold(rt_engine *e, uint64_t ns);
 /* Packet log: a compact binary record of chosen nodes' events, appended to `path` (opened for
  * appending: a caller may write its own header first). Record i of a node: it arrived (RT_LOG_ARRIVE),
  * left (RT_LOG_DEPART, with the time it spent in the node) or was dropped (RT_LOG_DROP, with the
- * reason). `hdr` holds the first bytes of the IP packet (synthesized IPv4/UDP for synthetic flows).
+ * reason). `hdr` holds the first `hdr_len` bytes of the IP packet; a synthetic packet has none
+ * (hdr_len 0) and `hdr` holds its source and destination addresses (host order, 4 bytes each).
  * Records are buffered and written by the thread that runs time; rt_packet_log_flush writes what is
  * buffered (not while the engine thread runs). Before time runs. */
 #define RT_LOG_ARRIVE 0
