@@ -653,12 +653,12 @@ int rt_packet_log_open(rt_engine *e, const char *path) {
     L->buf = malloc(L->cap * sizeof *L->buf);
     L->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (!L->buf || L->fd < 0) {
-        int err = L->buf ? errno : ENOMEM;
+        int err = L->buf ? errno : ENOMEM, rc = L->buf ? RT_ESYS : RT_ENOMEM;
         if (L->fd >= 0) close(L->fd);
         free(L->buf);
         free(L);
         errno = err;
-        return L->buf ? RT_ESYS : RT_ENOMEM;
+        return rc;
     }
     e->log = L;
     return RT_OK;

@@ -131,6 +131,10 @@ int main(void) {
             if (prev >= 0) CHECK(rt_link(e, prev, 0, right));
             CHECK(rt_add_flow(e, left, right, (int)pick(2), 1000000 + pick(200000000), 40 + (uint32_t)pick(1460)));
         }
+        if (round % 4 == 0) {  /* the packet log on some rounds: records from both threads' phases */
+            CHECK(rt_packet_log_open(e, "/dev/null"));
+            for (int i = 0; i < n && i < 64; i += 2) CHECK(rt_packet_log_node(e, nodes[i], 1));
+        }
         for (uint64_t t = 1; t <= 40; t++) {
             CHECK(rt_run_until(e, t * 50000000ULL));
             for (int k = 0; k < (n < 64 ? n : 64); k++) {
