@@ -63,8 +63,11 @@ def _not_allowed(method: str, allowed: tuple[str, ...]) -> Response:
 class ControlAPI:
     """The API of one run: its instances in one engine, the registry that describes their cells."""
 
-    def __init__(self, engine, targets: list[Target], registry, clock: str, title: str = "rattan run") -> None:
+    def __init__(self, engine, targets: list[Target], registry, clock: str, title: str = "rattan run",
+                 lateness=None) -> None:
+        """`lateness`: for real runs, a callable giving the engine's Lateness of sent frames."""
         self.engine, self.targets, self.registry, self.clock, self.title = engine, targets, registry, clock, title
+        self.lateness = lateness
         self.lock = threading.Lock()  # one change at a time: checked, then handed over as one
         self.changes = 0
         self._cells: dict[tuple[str, str], dict] = {}
@@ -119,10 +122,15 @@ class ControlAPI:
 
     # -- reading
     def state(self) -> dict:
-        return {"title": self.title, "clock": self.clock, "time_ns": self.engine.now,
-                "running": self.engine.running, "changes_applied": self.changes,
-                "instances": [{"channel": t.channel["name"], "label": t.label, "number": t.number,
-                               "cells": [c["name"] for c in t.channel["cells"]]} for t in self.targets]}
+        doc = {"title": self.title, "clock": self.clock, "time_ns": self.engine.now,
+               "running": self.engine.running, "changes_applied": self.changes,
+               "instances": [{"channel": t.channel["name"], "label": t.label, "number": t.number,
+                              "cells": [c["name"] for c in t.channel["cells"]]} for t in self.targets]}
+        if self.lateness is not None:
+            late = self.lateness()
+            doc["frames"] = {"sent": late.sent, "late": late.late, "late_max_ns": late.max_ns,
+                             "late_p99_us": None if late.quantile_us(0.99) == float("inf") else late.quantile_us(0.99)}
+        return doc
 
     def cells(self) -> list[dict]:
         out = []

@@ -76,6 +76,8 @@ def document(api) -> dict:
                   "properties": {"title": {"type": "string"}, "clock": {"enum": ["real", "virtual"]},
                                  "time_ns": {"type": "integer", "minimum": 0}, "running": {"type": "boolean"},
                                  "changes_applied": {"type": "integer", "minimum": 0},
+                                 "frames": {"type": "object", "description": "real runs: frames sent, and how many "
+                                            "left later than planned by more than the threshold"},
                                  "instances": {"type": "array", "items": {"type": "object"}}}},
         "Telemetry": _COUNTERS,
         "Cell": {"type": "object", "required": ["name", "type", "config", "runtime"],

@@ -295,7 +295,8 @@ def _control(live: LiveRun, address: str | None):
         return
     from ..control import ControlAPI, ControlServer
     from ..registry import default_registry
-    server = ControlServer(ControlAPI(live.engine, live.instances, default_registry(), "real"), address)
+    server = ControlServer(ControlAPI(live.engine, live.instances, default_registry(), "real",
+                                      lateness=live.lateness), address)
     sys.stderr.write(f"rattan: control API on {server.url} (described at /openapi.json)\n")
     previous = os.environ.get("RATTAN_CONTROL")
     os.environ["RATTAN_CONTROL"] = server.url  # for `rattan ctl` in the commands (a Unix socket
