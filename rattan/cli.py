@@ -127,12 +127,14 @@ def _parser() -> argparse.ArgumentParser:
     sp.usage = "rattan link [--uplink-rate R] [--downlink-rate R] [--uplink-delay T] ... [-- CMD ARGS...]"
 
     sp = sub.add_parser("plot", help="draw what a run did over time (PNG and SVG)",
-                        description="Draw throughput (with each rate-limited cell's configured rate), one-way "
-                                    "delay, and queues with drops over time, from the JSON of "
-                                    "`rattan sim ... --json`.")
-    sp.add_argument("file", metavar="RESULT.json")
+                        description="Draw throughput (with each rate-limited cell's configured rate), delay, "
+                                    "and queues with drops over time, from the JSON of `rattan sim ... --json` "
+                                    "or from a packet log (--packet-log) of a run or a sim.")
+    sp.add_argument("file", metavar="RESULT.json|LOG")
     sp.add_argument("-o", "--output", action="append", metavar="FILE",
                     help="where to write (.png, .svg or .pdf; repeatable); default RESULT.png and RESULT.svg")
+    sp.add_argument("--interval", metavar="T", help="packet logs: the sampling interval (default: 100ms, "
+                                                    "coarser for long logs)")
 
     sp = sub.add_parser("log", help="read a packet log: a summary per cell, or CSV, or a pcap",
                         description="Read what --packet-log recorded. Without --to: arrivals, departures, drops "

@@ -426,17 +426,18 @@ def _ctl_value(text: str):
 
 
 def cmd_plot(args) -> int:
-    from .tools.plot import PlotError, default_outputs, load_series, plot
+    from .runtime.packet_log import LogError
+    from .tools.plot import PlotError, default_outputs, load, plot
     outputs = args.output or default_outputs(args.file)
     for out in outputs:
         if os.path.splitext(out)[1].lower() not in (".png", ".svg", ".pdf"):
             _err(f"-o {out}: write .png, .svg or .pdf")
             return EXIT_USAGE
     try:
-        doc = load_series(args.file)
-        for out in plot(doc, outputs):
+        figure = load(args.file, args.interval)
+        for out in plot(figure, outputs):
             print(out)
-    except PlotError as e:
+    except (PlotError, LogError) as e:
         _err(str(e))
         return EXIT_USAGE
     except OSError as e:

@@ -50,7 +50,8 @@ def start(engine, path: str, targets, clock: str, cells: list[str] | None = None
             if cells is None or cell["name"] in cells:
                 unknown.discard(cell["name"])
                 nodes[str(t.nodes[cell["name"]])] = {"name": cell["name"], "type": cell["type"],
-                                                     "channel": t.channel["name"], "instance": t.label}
+                                                     "channel": t.channel["name"], "instance": t.label,
+                                                     "config": cell["config"]}
     if unknown:
         names = sorted({c["name"] for t in targets for c in t.channel["cells"]})
         raise LogError(f"--log-cells: no cell {', '.join(sorted(unknown))}; cells: {', '.join(names)}")

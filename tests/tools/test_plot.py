@@ -33,3 +33,18 @@ def test_plot_refuses_what_it_cannot_draw(run_cli, tmp_path):
     assert code == 2 and ".png, .svg or .pdf" in err
     code, _, err = run_cli("plot", str(tmp_path / "missing.json"))
     assert code == 2 and "cannot read" in err
+
+
+def test_plot_from_a_packet_log(run_cli, tmp_path):
+    log = tmp_path / "run.log"
+    code, _, err = run_cli("sim", "examples/broadband.rtn", "--flow", "left->right:poisson:25Mbps", "--duration", "3s",
+                           "--packet-log", str(log))
+    assert code == 0, err
+    code, out, err = run_cli("plot", str(log), "--interval", "50ms", "-o", str(tmp_path / "log.svg"))
+    assert code == 0, err
+    text = (tmp_path / "log.svg").read_text()
+    for label in ("up: output", "up: configured rate (at start)", "up: queued", "up: dropped per 50 ms",
+                  "time in the cell", "sampled every 50 ms"):
+        assert label in text, label
+    code, _, err = run_cli("plot", str(log), "--interval", "fast")
+    assert code == 2 and "not a time" in err
