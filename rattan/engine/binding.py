@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from ._engine import ffi, lib
 
-ABI_VERSION = 5
+ABI_VERSION = 6
 if lib.rt_abi_version() != ABI_VERSION:  # a stale build of the extension
     raise ImportError(f"rattan engine ABI {lib.rt_abi_version()} does not match {ABI_VERSION}: reinstall rattan")
 
 NEVER = 2**64 - 1
-DROP_REASONS = ("queue_full", "aqm", "loss", "policer", "no_route", "outage", "pool")
+DROP_REASONS = ("queue_full", "aqm", "loss", "policer", "no_route", "outage", "pool", "ring")
 QUEUE_KINDS = {"infinite": lib.RT_QUEUE_INFINITE, "droptail": lib.RT_QUEUE_DROPTAIL,
                "drophead": lib.RT_QUEUE_DROPHEAD}
 DISTRIBUTIONS = {"uniform": lib.RT_DIST_UNIFORM, "normal": lib.RT_DIST_NORMAL,

@@ -22,7 +22,7 @@ from typing import Iterator
 MAGIC = b"RTNLOG01"
 RECORD = struct.Struct("<QQQIIiBBBB40s")
 EVENTS = ("arrive", "depart", "drop")
-DROP_REASONS = ("queue_full", "aqm", "loss", "policer", "no_route", "outage", "pool")
+DROP_REASONS = ("queue_full", "aqm", "loss", "policer", "no_route", "outage", "pool", "ring")
 
 
 class LogError(ValueError):

@@ -66,8 +66,12 @@ class _Terminated(Exception):
     """SIGTERM arrived: unwind and tear down."""
 
 
-def _on_sigterm(signum, frame):
-    raise _Terminated()
+def _sigterm_handler(owner: int):
+    def on_sigterm(signum, frame):
+        if os.getpid() != owner:  # a forked child of a library, stopped by its parent: not our run
+            os._exit(128 + signum)
+        raise _Terminated()
+    return on_sigterm
 
 
 @dataclass
@@ -266,7 +270,7 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
     if http:
         from ..control import parse_address
         parse_address(http)  # a bad address is refused before anything is built
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signal.signal(signal.SIGTERM, _sigterm_handler(os.getpid()))
     try:
         with LiveRun(plan, channels, seed, threshold_ns, packet_log, log_cells) as live, _control(live, http):
             started = time.monotonic()

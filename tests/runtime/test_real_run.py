@@ -221,3 +221,28 @@ def test_lateness_is_counted_for_every_frame_and_warned_over_the_threshold(tmp_p
                         "ping -c 5 -i 0.05 $RATTAN_RIGHT_IP"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert re.search(r"warning: 10 of 10 frames \(100%\) left more than 1e-06 ms later than planned", r.stderr), r.stderr
+
+
+def test_frames_the_engine_never_saw_are_counted_not_lost_silently():
+    """A frame larger than the ring's slots (jumbo MTU on both veth ends) cannot be forwarded whole:
+    it is counted at the endpoint as dropped, reason `ring`, with in = out + dropped + queued."""
+    from rattan.compiler import compile_text
+    from rattan.plan import build_plan
+    from rattan.registry import default_registry
+    from rattan.runtime.channel import choose_channel
+    from rattan.runtime.netns import netlink
+    from rattan.runtime.run import ChannelRun
+    comp = compile_text(SYMMETRIC.format(up="pass {}", down="pass {}"), "ring.rtn")
+    plan = build_plan(comp.program, comp.sources, default_registry())
+    with ChannelRun(plan, choose_channel(plan, None)) as live:
+        left, right = live.net.endpoints["left"], live.net.endpoints["right"]
+        for ns, ifname in ((left.netns, left.ifname), (live.net.engine_netns, left.engine_ifname)):
+            with netlink(ns) as ip:
+                ip.link("set", index=ip.link_lookup(ifname=ifname)[0], mtu=4000)
+        big = subprocess.run(["ip", "netns", "exec", left.netns, "ping", "-n", "-c", "3", "-i", "0.05", "-W", "1",
+                              "-M", "do", "-s", "3000", right.address], capture_output=True, text=True)
+        small = _ping_rtts(left.netns, right.address, count=5)
+        c = live.engine.counters(live.nodes["left"])
+    assert " 100% packet loss" in big.stdout and len(small) == 5
+    assert c.dropped_by_reason == {"ring": 3}
+    assert c.in_packets == c.out_packets + c.dropped_packets + c.queued_packets

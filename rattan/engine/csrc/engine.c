@@ -961,6 +961,12 @@ static void real_loop(rt_engine *e) {
             shard_t *sh = p->node->sh;
             gen_open(sh);
             io_receive(p->io, port_receive, p, 256);
+            uint64_t lost = io_take_lost(p->io);
+            if (lost) {  /* lost before the engine saw them: counted at the endpoint, never silent */
+                BUMP(p->node->c.in_packets, lost);
+                BUMP(p->node->c.dropped_packets, lost);
+                BUMP(p->node->c.dropped[RT_DROP_RING], lost);
+            }
             gen_close(sh);
         }
     }

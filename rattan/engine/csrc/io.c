@@ -31,13 +31,15 @@
 
 #define RING_FRAME 2048
 #define RING_BLOCK (1 << 16)
-#define RING_BLOCKS 64           /* 4096 frames, 4 MiB per port */
+#define RING_BLOCKS 128          /* 4096 frames of 2 KiB, 8 MiB per port (a 4 s TCP run at 5 Gbit/s
+                                    overflowed 2048 frames 0.3 % of the time) */
 
 struct io_port {
     int rx, tx, ifindex;
     uint8_t *ring;
     size_t ring_size;
     unsigned frames, next;
+    uint64_t lost;           /* frames not delivered: ring full (kernel count) or oversized */
 };
 
 /* Run the next calls in the namespace at `path`; `saved` gets the caller's (this thread only). */
@@ -126,13 +128,27 @@ int io_receive(io_port *p, void (*cb)(void *, const uint8_t *, uint32_t, uint64_
     while (n < budget) {
         struct tpacket2_hdr *h = (struct tpacket2_hdr *)(p->ring + (size_t)p->next * RING_FRAME);
         if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) break;
+        uint32_t status = h->tp_status;
         uint64_t ts = (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec;
         if (h->tp_snaplen == h->tp_len)  /* a truncated (oversized) frame is dropped here */
             cb(ctx, (const uint8_t *)h + h->tp_mac, h->tp_snaplen, ts);
+        else
+            p->lost++;
+        if (status & TP_STATUS_LOSING) {  /* the ring was full meanwhile: the kernel counted drops */
+            struct tpacket_stats st;
+            socklen_t len = sizeof st;
+            if (getsockopt(p->rx, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) p->lost += st.tp_drops;
+        }
         __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
         p->next = (p->next + 1) % p->frames;
         n++;
     }
+    return n;
+}
+
+uint64_t io_take_lost(io_port *p) {
+    uint64_t n = p->lost;
+    p->lost = 0;
     return n;
 }
 

@@ -20,6 +20,10 @@ int io_fd(const io_port *p);   /* readable when frames wait in the ring */
 int io_receive(io_port *p, void (*cb)(void *ctx, const uint8_t *frame, uint32_t len, uint64_t rx_ns),
                void *ctx, int budget);
 
+/* Frames that arrived on the interface but were not handed over since the last call: dropped by
+ * the kernel because the ring was full, or too large. */
+uint64_t io_take_lost(io_port *p);
+
 /* Send `n` frames with one system call (sendmmsg); returns how many the kernel took. */
 int io_send(io_port *p, uint8_t *const *frames, const uint32_t *lens, int n);
 

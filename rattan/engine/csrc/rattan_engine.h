@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define RT_ABI_VERSION 5
+#define RT_ABI_VERSION 6
 
 /* Error codes: 0 is success, negative values are errors. */
 #define RT_OK 0
@@ -36,7 +36,8 @@
 #define RT_DROP_NO_ROUTE 4
 #define RT_DROP_OUTAGE 5
 #define RT_DROP_POOL 6
-#define RT_DROP_REASONS 7
+#define RT_DROP_RING 7     /* real runs: the endpoint's receive ring was full (or the frame too large) */
+#define RT_DROP_REASONS 8
 
 /* Queue kinds of bw-like cells. */
 #define RT_QUEUE_INFINITE 0
