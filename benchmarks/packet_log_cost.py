@@ -1,0 +1,80 @@
+"""What the packet log costs on the real path (root): iperf3 TCP goodput through rattan's pass-through,
+with and without `--packet-log` on both cells (four records per packet), in alternating rounds.
+
+    python benchmarks/packet_log_cost.py [--rounds N] [--seconds S]
+
+Prints each round's goodput and the ratio; the goal is a slowdown under 10 %.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from rattan.compiler import compile_text
+from rattan.plan import build_plan
+from rattan.registry import default_registry
+from rattan.runtime.channel import choose_channel
+from rattan.runtime.run import LiveRun
+
+PASS = """channel c {
+    endpoints left, right
+    left -> pass {} -> right
+    right -> pass {} -> left
+}"""
+
+
+def goodput(channel: dict, plan: dict, seconds: int, log: str | None) -> tuple[float, int]:
+    """(TCP goodput in bit/s, log bytes written) of one iperf3 run through a fresh instance."""
+    with LiveRun(plan, [channel], 1, None, log) as live:
+        inst = live.instances[0]
+        left, right = inst.net.endpoints["left"], inst.net.endpoints["right"]
+        server = subprocess.Popen(["ip", "netns", "exec", right.netns, "iperf3", "-s", "-1"],
+                                  stdout=subprocess.DEVNULL)
+        try:
+            time.sleep(0.3)
+            out = subprocess.run(["ip", "netns", "exec", left.netns, "iperf3", "-c", right.address, "-t", str(seconds),
+                                  "-O", "1", "-J"], capture_output=True, text=True, timeout=seconds + 30).stdout
+            server.wait(10)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+    size = os.path.getsize(log) if log else 0
+    return json.loads(out)["end"]["sum_received"]["bits_per_second"], size
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=4)
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        print("needs root (network namespaces)", file=sys.stderr)
+        return 2
+    comp = compile_text(PASS, "pass.rtn")
+    plan = build_plan(comp.program, comp.sources, default_registry())
+    channel = choose_channel(plan, None)
+    off, on = [], []
+    with tempfile.TemporaryDirectory() as d:
+        for i in range(a.rounds):
+            print(f"round {i + 1}/{a.rounds}", file=sys.stderr)
+            off.append(goodput(channel, plan, a.seconds, None)[0])
+            bps, size = goodput(channel, plan, a.seconds, os.path.join(d, f"{i}.log"))
+            on.append(bps)
+            os.unlink(os.path.join(d, f"{i}.log"))
+            print(f"round {i + 1}: without log {off[-1] / 1e9:.2f} Gbit/s, with log {bps / 1e9:.2f} Gbit/s "
+                  f"({size / 2**20:.0f} MiB of log)")
+    slow = 1 - sum(on) / sum(off)
+    print(f"pass-through TCP: {sum(off) / len(off) / 1e9:.2f} Gbit/s without the log, "
+          f"{sum(on) / len(on) / 1e9:.2f} with it: {100 * slow:.1f}% slower   goal < 10%   "
+          f"{'ok' if slow < 0.10 else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
