@@ -14,7 +14,7 @@ import re
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..units import NUMBER, RATE, SIZE, TIME, UNITS, parse_number, split_quantity
@@ -33,8 +33,10 @@ def quantity_pattern(unit: str) -> str:
     return rf"^\s*[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?\s*({suffixes})\s*$"
 
 
-class Target(Protocol):
-    """A channel instance the API reaches: what `rattan run` and `rattan sim` both have."""
+@dataclass
+class Target:
+    """A channel instance the API reaches: its channel, label, number and nodes in the engine.
+    `rattan sim` makes one; a `rattan run` Instance has the same fields."""
     channel: dict
     label: str
     number: int

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..units import RATE, SIZE, TIME, UNITS, split_quantity
+from ..control.api import Target
 from .channel import ChannelError, choose_channel, schedule_timeline
 
 _FLOW = re.compile(r"^\s*([A-Za-z_]\w*)\s*->\s*([A-Za-z_]\w*)\s*:\s*(\w+)\s*:\s*([^:]+?)\s*(?::(.*))?$")
@@ -74,15 +75,6 @@ def _percentile(sorted_ns: list[int], p: float) -> float:
     return sorted_ns[k] / 1e6
 
 
-@dataclass
-class _Target:
-    """The sim's one channel instance, as the control API sees it."""
-    channel: dict
-    label: str
-    number: int
-    nodes: dict
-
-
 def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, seed: int,
         progress=None, http: str | None = None, announce=None, interval: str | None = None,
         packet_log: str | None = None, log_cells: list[str] | None = None) -> dict:
@@ -113,7 +105,7 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
     if packet_log:
         from . import packet_log as plog
         try:
-            plog.start(engine, packet_log, [_Target(channel, channel["name"], 0, nodes)], "virtual", log_cells)
+            plog.start(engine, packet_log, [Target(channel, channel["name"], 0, nodes)], "virtual", log_cells)
         except plog.LogError as e:
             raise SimError(str(e)) from None
     series = Series(engine, channel, nodes, flow_ids, step)
@@ -225,7 +217,7 @@ def _run_paced(engine, channel: dict, nodes: dict, dur: int, http: str, progress
     import time
     from ..control import ControlAPI, ControlServer
     from ..registry import default_registry
-    api = ControlAPI(engine, [_Target(channel, channel["name"], 0, nodes)], default_registry(), "virtual",
+    api = ControlAPI(engine, [Target(channel, channel["name"], 0, nodes)], default_registry(), "virtual",
                      title="rattan sim")
     with ControlServer(api, http) as server:
         if announce:

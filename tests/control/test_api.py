@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
 
 import pytest
 
 from rattan.compiler import compile_text
-from rattan.control import Client, ControlAPI, ControlError, ControlServer
+from rattan.control import Client, ControlAPI, ControlError, ControlServer, Target
 from rattan.engine import Engine
 from rattan.engine.load import load_channel
 from rattan.plan import build_plan
@@ -33,13 +32,6 @@ cell type lossy_link(d: time = 10ms) {
 }
 """
 
-
-@dataclass
-class Target:
-    channel: dict
-    label: str
-    number: int
-    nodes: dict
 
 
 @pytest.fixture

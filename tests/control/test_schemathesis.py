@@ -2,14 +2,13 @@
 as documented, and no change applied by a request the API rejected."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import hypothesis
 import pytest
 import schemathesis
 
 from rattan.compiler import compile_text
-from rattan.control import ControlAPI
+from rattan.control import ControlAPI, Target
 from rattan.control.server import wsgi_app
 from rattan.engine import Engine
 from rattan.engine.load import load_channel
@@ -27,13 +26,6 @@ channel c {
 }
 """
 
-
-@dataclass
-class Target:
-    channel: dict
-    label: str
-    number: int
-    nodes: dict
 
 
 def _api() -> ControlAPI:
