@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .netns import ChannelNetwork
+from .view import LiveLine, print_summary, warn_if_late
 from .channel import ChannelError, choose_channel, schedule_timeline
 
 FOREVER = 2**63
@@ -275,7 +276,7 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
         with LiveRun(plan, channels, seed, threshold_ns, packet_log, log_cells) as live, _control(live, http):
             started = time.monotonic()
             # the live line shares the terminal with the commands' output; not with an interactive shell
-            view = _LiveLine(live) if sys.stderr.isatty() and not quiet and commands.main else nullcontext()
+            view = LiveLine(live) if sys.stderr.isatty() and not quiet and commands.main else nullcontext()
             try:
                 with view:
                     if len(live.instances) == 1:
@@ -283,8 +284,8 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
                     return _run_many(live, commands)
             finally:
                 if not quiet:
-                    _print_summary(live, time.monotonic() - started)
-                _warn_if_late(live.lateness(), threshold_ns)
+                    print_summary(live, time.monotonic() - started)
+                warn_if_late(live.lateness(), threshold_ns)
     except _Terminated:
         return 128 + signal.SIGTERM
     finally:
@@ -314,94 +315,12 @@ def _control(live: LiveRun, address: str | None):
             os.environ["RATTAN_CONTROL"] = previous
 
 
-def summary_rows(live: LiveRun) -> list[dict]:
-    """Per instance and cell: packets in, out, dropped (by reason) and still queued, from the engine."""
-    rows = []
-    for inst in live.instances:
-        for cell in inst.channel["cells"]:
-            c = live.engine.counters(inst.nodes[cell["name"]])
-            rows.append({"instance": inst.label, "cell": cell["name"], "type": cell["type"], "in": c.in_packets,
-                         "out": c.out_packets, "dropped": c.dropped_packets, "queued": c.queued_packets,
-                         "by_reason": c.dropped_by_reason, "in_bytes": c.in_bytes, "out_bytes": c.out_bytes})
-    return rows
-
-
-def _print_summary(live: LiveRun, seconds: float) -> None:
-    """The closing table: what every cell did over the run."""
-    rows = summary_rows(live)
-    if not rows:
-        return
-    many = len(live.instances) > 1
-    out = [f"rattan: {seconds:.1f} s of real time"]
-    out.append(f"  {'cell':<22} {'in':>9} {'out':>9} {'dropped':>8} {'queued':>7} {'out rate':>12}  drops by reason")
-    for r in rows:
-        name = f"{r['instance']}/{r['cell']}" if many else r["cell"]
-        rate = r["out_bytes"] * 8 / seconds / 1e6 if seconds > 0 else 0.0
-        why = ", ".join(f"{k} {v}" for k, v in r["by_reason"].items())
-        out.append(f"  {name:<22} {r['in']:>9} {r['out']:>9} {r['dropped']:>8} {r['queued']:>7} "
-                   f"{rate:>7.2f} Mbit/s  {why}")
-    sys.stderr.write("\n".join(out) + "\n")
-
-
-class _LiveLine:
-    """On a terminal: one line per second with each channel's delivered rate, queue and drops."""
-
-    def __init__(self, live: LiveRun) -> None:
-        self.live, self.stop = live, threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="rattan live view", daemon=True)
-
-    def __enter__(self) -> "_LiveLine":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        self.thread.join(2)
-        sys.stderr.write("\r\x1b[K")
-        sys.stderr.flush()
-
-    def _totals(self) -> dict[str, tuple[int, int, int]]:
-        out: dict[str, tuple[int, int, int]] = {}
-        for inst in self.live.instances:
-            delivered = sum(self.live.engine.counters(inst.nodes[e]).out_bytes for e in inst.net.endpoints)
-            queued = dropped = 0
-            for cell in inst.channel["cells"]:
-                c = self.live.engine.counters(inst.nodes[cell["name"]])
-                queued, dropped = queued + c.queued_packets, dropped + c.dropped_packets
-            b, q, d = out.get(inst.channel["name"], (0, 0, 0))
-            out[inst.channel["name"]] = (b + delivered, q + queued, d + dropped)
-        return out
-
-    def _loop(self) -> None:
-        last, t0 = self._totals(), time.monotonic()
-        while not self.stop.wait(1.0):
-            now, t1 = self._totals(), time.monotonic()
-            parts = [f"{ch}: {(b - last[ch][0]) * 8 / (t1 - t0) / 1e6:.1f} Mbit/s, queue {q}, drops {d}"
-                     for ch, (b, q, d) in now.items()]
-            line = " | ".join(parts[:4]) + (f" | +{len(parts) - 4} channels" if len(parts) > 4 else "")
-            sys.stderr.write(f"\r\x1b[K[rattan] {line}"[:200])
-            sys.stderr.flush()
-            last, t0 = now, t1
-
-
 def _threshold(text: str) -> int:
     from .sim import TIME, quantity
     ns = round(quantity(text, TIME, "--late-threshold") * 10**9)
     if ns <= 0:
         raise RunError("--late-threshold must be longer than 0s")
     return ns
-
-
-def _warn_if_late(late, threshold_ns: int) -> None:
-    """Say so when frames left later than planned by more than the threshold (the engine fell behind:
-    an overloaded machine, or more traffic than one engine core forwards)."""
-    if late is None or not late.late:
-        return
-    p99 = late.quantile_us(0.99)
-    sys.stderr.write(
-        f"rattan: warning: {late.late} of {late.sent} frames ({100 * late.late / late.sent:.3g}%) left more than "
-        f"{threshold_ns / 1e6:g} ms later than planned (worst {late.max_ns / 1e6:.3g} ms, p99 "
-        f"{'over 1 ms' if p99 == float('inf') else f'{p99:g} us'}); the emulated path was slower than asked\n")
 
 
 def _run_one(inst: Instance, commands: Commands) -> int:

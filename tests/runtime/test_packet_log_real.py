@@ -34,7 +34,8 @@ def test_a_real_runs_log_matches_the_engine_and_reads_in_tcpdump(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     table = {m.group(1): tuple(map(int, m.group(2, 3, 4)))
              for m in re.finditer(r"^\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+[\d.]+ Mbit/s", r.stderr, re.M)}
-    assert set(table) == {"up", "delay_1", "delay_2"}, r.stderr
+    assert {"up", "delay_1", "delay_2"} <= set(table), r.stderr  # (and an endpoint, had its ring overflowed)
+    table = {k: v for k, v in table.items() if k in ("up", "delay_1", "delay_2")}
     s = subprocess.run([*RATTAN, "log", str(log), "--json"], capture_output=True, text=True, check=True)
     logged = {row["cell"]: (row["arrived"], row["departed"], row["dropped"]) for row in json.loads(s.stdout)}
     assert logged == table
