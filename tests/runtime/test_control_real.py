@@ -44,4 +44,7 @@ def test_a_rate_change_shows_in_iperf3_within_a_second(tmp_path):
     after = [bps for start, bps in intervals if start >= 3.0]  # the change was at about 2 s
     assert before and after
     assert all(bps > 15e6 for bps in before), intervals
-    assert all(bps < 5.5e6 for bps in after), intervals
+    # within a second of the change every interval is near the new rate (the receiver's 0.5-s
+    # intervals vary by a few hundred kbit/s with its read timing), and so is their mean
+    assert all(bps < 6.5e6 for bps in after), intervals
+    assert sum(after) / len(after) < 5.3e6, intervals

@@ -921,6 +921,20 @@ static void flush_ports(rt_engine *e) {
 
 /* The real-time loop: sleep in epoll until a frame arrives, the next event is due (a timerfd armed
  * at its absolute time, nanosecond resolution), or a change or stop request wakes it. */
+/* Take up to 256 waiting frames of a port's ring into the graph. */
+static void port_receive_all(port_t *p) {
+    shard_t *sh = p->node->sh;
+    gen_open(sh);
+    io_receive(p->io, port_receive, p, 256);
+    uint64_t lost = io_take_lost(p->io);
+    if (lost) {  /* lost before the engine saw them: counted at the endpoint, never silent */
+        BUMP(p->node->c.in_packets, lost);
+        BUMP(p->node->c.dropped_packets, lost);
+        BUMP(p->node->c.dropped[RT_DROP_RING], lost);
+    }
+    gen_close(sh);
+}
+
 static void real_loop(rt_engine *e) {
     prctl(PR_SET_TIMERSLACK, 1UL);  /* wake at the event's nanosecond, not 50 us later */
     int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -934,6 +948,7 @@ static void real_loop(rt_engine *e) {
         ev.data.ptr = e->ports[i];
         epoll_ctl(ep, EPOLL_CTL_ADD, io_fd(e->ports[i]->io), &ev);
     }
+    uint64_t armed = 0;  /* the wall time the timer is set for (0: disarmed): re-armed only on change */
     while (!atomic_load(&e->stop)) {
         uint64_t lt = e->logical0 + (mono_ns() - e->wall0);
         uint64_t target = lt < e->until ? lt : e->until;
@@ -941,15 +956,19 @@ static void real_loop(rt_engine *e) {
         flush_ports(e);
         if (target >= e->until) break;
         uint64_t next = next_deadline(e);
-        struct itimerspec its = {0};
+        uint64_t wake_at = 0;
         if (next != RT_NEVER) {
             if (next > e->until) next = e->until;
-            uint64_t wake_at = e->wall0 + (next - e->logical0);
+            wake_at = e->wall0 + (next - e->logical0);
+            if (!wake_at) wake_at = 1;
+        }
+        if (wake_at != armed) {  /* a fired timer stays readable until read, so an unchanged one can stay */
+            struct itimerspec its = {0};
             its.it_value.tv_sec = (time_t)(wake_at / 1000000000u);
             its.it_value.tv_nsec = (long)(wake_at % 1000000000u);
-            if (!its.it_value.tv_sec && !its.it_value.tv_nsec) its.it_value.tv_nsec = 1;
+            timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
+            armed = wake_at;
         }
-        timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
         struct epoll_event evs[16];
         int n = epoll_wait(ep, evs, 16, -1);
         for (int i = 0; i < n; i++) {
@@ -957,17 +976,7 @@ static void real_loop(rt_engine *e) {
             uint64_t junk;
             if (ptr == NULL) { ssize_t r = read(tfd, &junk, sizeof junk); (void)r; continue; }
             if (ptr == e) { ssize_t r = read(e->wakefd, &junk, sizeof junk); (void)r; continue; }
-            port_t *p = ptr;
-            shard_t *sh = p->node->sh;
-            gen_open(sh);
-            io_receive(p->io, port_receive, p, 256);
-            uint64_t lost = io_take_lost(p->io);
-            if (lost) {  /* lost before the engine saw them: counted at the endpoint, never silent */
-                BUMP(p->node->c.in_packets, lost);
-                BUMP(p->node->c.dropped_packets, lost);
-                BUMP(p->node->c.dropped[RT_DROP_RING], lost);
-            }
-            gen_close(sh);
+            port_receive_all(ptr);
         }
     }
     flush_ports(e);
