@@ -178,6 +178,29 @@ def parse_number(text: str) -> Fraction:
     return Fraction(text)
 
 
+class QuantityError(ValueError):
+    """Text that is not a quantity of the wanted dimension; the message says why, with an example."""
+
+
+_DIM_EXAMPLES: dict[Dim, tuple[str, str]] = {TIME: ("time", "10s"), RATE: ("rate", "20Mbps"),
+                                             SIZE: ("size", "1200B"), NUMBER: ("probability", "1%")}
+
+
+def parse_quantity(text: str, dim: Dim) -> Fraction:
+    """The exact magnitude, in base units, of a quantity written as in .rtn (`10s`, `20Mbps`, `1500B`,
+    `1%`): what command-line flags and the control API take. QuantityError otherwise."""
+    name, sample = _DIM_EXAMPLES[dim]
+    q = split_quantity(text)
+    if q is None:
+        raise QuantityError(f"`{text}` is not a {name} (not a quantity with a unit); write e.g. `{sample}`")
+    if q[1] not in UNITS or UNITS[q[1]][0] != dim:
+        raise QuantityError(f"`{text}` has the wrong unit: it is not a {name}; write e.g. `{sample}`")
+    try:
+        return parse_number(q[0]) * UNITS[q[1]][1]
+    except NumberTooLarge:
+        raise QuantityError(f"`{text}` is too large a number: exponents go up to ±{MAX_EXPONENT}") from None
+
+
 def split_quantity(text: str) -> tuple[str, str] | None:
     """Split `10ms` or `683.6 KiB` into number and unit text."""
     m = _QTY.match(text)

@@ -19,10 +19,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator
 
+from ..engine.binding import DROP_REASONS  # the engine's reason codes, in its order
+
 MAGIC = b"RTNLOG01"
 RECORD = struct.Struct("<QQQIIiBBBB40s")
 EVENTS = ("arrive", "depart", "drop")
-DROP_REASONS = ("queue_full", "aqm", "loss", "policer", "no_route", "outage", "pool", "ring")
 
 
 class LogError(ValueError):

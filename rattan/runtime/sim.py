@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from ..units import RATE, SIZE, TIME, UNITS, split_quantity
+from ..units import RATE, SIZE, TIME, QuantityError, parse_quantity
 from ..control.api import Target
 from .channel import ChannelError, choose_channel, schedule_timeline
 
@@ -26,16 +26,12 @@ class FlowSpec:
     size: int
 
 
-_EXAMPLES = {TIME: ("time", "10s"), RATE: ("rate", "20Mbps"), SIZE: ("size", "1200B")}
-
-
 def quantity(text: str, dim, what: str) -> Fraction:
-    """A magnitude in base units from `10s`, `20Mbps`, `1500B`."""
-    q = split_quantity(text)
-    if q is None or q[1] not in UNITS or UNITS[q[1]][0] != dim:
-        name, sample = _EXAMPLES[dim]
-        raise SimError(f"{what}: `{text}` is not a {name}; write e.g. `{sample}`")
-    return Fraction(q[0]) * UNITS[q[1]][1]
+    """A magnitude in base units from `10s`, `20Mbps`, `1500B`; SimError naming the flag otherwise."""
+    try:
+        return parse_quantity(text, dim)
+    except QuantityError as e:
+        raise SimError(f"{what}: {e}") from None
 
 
 def parse_flow(spec: str) -> FlowSpec:

@@ -82,7 +82,7 @@ def _from_log(path: str, interval: str | None) -> Figure:
     """Per logged cell: output rate, mean time spent in the cell, queue (arrivals − departures −
     drops), drops; each interval's values from the records whose time falls in it."""
     from ..runtime import packet_log
-    from ..units import TIME, split_quantity, UNITS, parse_number
+    from ..units import TIME, QuantityError, parse_quantity
     header, records = packet_log.read(path)
     rows = list(records)
     if not rows:
@@ -90,10 +90,10 @@ def _from_log(path: str, interval: str | None) -> Figure:
     t0 = min(r.t_ns for r in rows)
     end = max(r.t_ns for r in rows)
     if interval:
-        q = split_quantity(interval)
-        if not q or q[1] not in UNITS or UNITS[q[1]][0] != TIME:
-            raise PlotError(f"--interval `{interval}` is not a time, e.g. 100ms")
-        step = round(parse_number(q[0]) * UNITS[q[1]][1] * 10**9)
+        try:
+            step = round(parse_quantity(interval, TIME) * 10**9)
+        except QuantityError as e:
+            raise PlotError(f"--interval: {e}") from None
     else:
         step = max(10**8, -(-(end - t0) // 2000))
     if step <= 0:

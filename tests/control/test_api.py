@@ -8,12 +8,9 @@ import time
 
 import pytest
 
-from rattan.compiler import compile_text
-from rattan.control import Client, ControlAPI, ControlError, ControlServer, Target
-from rattan.engine import Engine
-from rattan.engine.load import load_channel
-from rattan.plan import build_plan
+from rattan.control import Client, ControlError, ControlServer
 from rattan.registry import default_registry
+from tests.control.conftest import virtual_api
 from tests.engine.test_virtual_time import conserved
 
 SEC, MS = 10**9, 10**6
@@ -33,20 +30,13 @@ cell type lossy_link(d: time = 10ms) {
 """
 
 
-
 @pytest.fixture
 def served(tmp_path):
     """A channel loaded in an engine, its API on a Unix socket; yields (engine, nodes, client, api)."""
-    comp = compile_text(PATH, "api.rtn")
-    assert comp.ok, comp.diagnostics
-    plan = build_plan(comp.program, comp.sources, default_registry())
-    channel = plan["channels"][0]
-    engine = Engine(1)
-    nodes = load_channel(engine, channel)
-    api = ControlAPI(engine, [Target(channel, "c", 0, nodes)], default_registry(), "virtual")
+    api = virtual_api(PATH, "api.rtn")
     with ControlServer(api, f"unix:{tmp_path}/api.sock") as server:
-        yield engine, nodes, Client(server.address), api
-        engine.stop()
+        yield api.engine, api.targets[0].nodes, Client(server.address), api
+        api.engine.stop()
 
 
 def _runtime(client: Client) -> dict:

@@ -2,18 +2,12 @@
 as documented, and no change applied by a request the API rejected."""
 from __future__ import annotations
 
-
 import hypothesis
 import pytest
 import schemathesis
 
-from rattan.compiler import compile_text
-from rattan.control import ControlAPI, Target
 from rattan.control.server import wsgi_app
-from rattan.engine import Engine
-from rattan.engine.load import load_channel
-from rattan.plan import build_plan
-from rattan.registry import default_registry
+from tests.control.conftest import virtual_api
 
 # One cell of every kind that has runtime parameters, and one that has none.
 PATH = """
@@ -27,18 +21,7 @@ channel c {
 """
 
 
-
-def _api() -> ControlAPI:
-    comp = compile_text(PATH, "fuzz.rtn")
-    assert comp.ok, comp.diagnostics
-    plan = build_plan(comp.program, comp.sources, default_registry())
-    channel = plan["channels"][0]
-    engine = Engine(1)
-    nodes = load_channel(engine, channel)
-    return ControlAPI(engine, [Target(channel, "c", 0, nodes)], default_registry(), "virtual")
-
-
-API = _api()
+API = virtual_api(PATH, "fuzz.rtn")
 schema = schemathesis.openapi.from_wsgi("/openapi.json", wsgi_app(API))
 
 
