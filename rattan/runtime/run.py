@@ -161,11 +161,16 @@ class LiveRun:
                 total = one if total is None else total.merged(one)
         return total
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Stop forwarding and write out the packet log, so that counters and log are final and
+        agree (the closing table is read after this). Idempotent."""
         if self.engine is not None:
             self.engine.stop()
             if self.packet_log:
                 self.engine.flush_packet_log()
+
+    def close(self) -> None:
+        self.stop()
         for inst in self.instances:
             inst.net.close()
 
@@ -283,6 +288,7 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
                         return _run_one(live.instances[0], commands)
                     return _run_many(live, commands)
             finally:
+                live.stop()  # the table below and the packet log then count the same frames
                 if not quiet:
                     print_summary(live, time.monotonic() - started)
                 warn_if_late(live.lateness(), threshold_ns)
