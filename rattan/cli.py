@@ -103,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="no live line on the terminal and no closing table of what each cell did")
     sp.add_argument("--late-threshold", default="1ms", metavar="T",
                     help="warn when frames leave later than planned by more than T (default 1ms)")
+    _nice_flag(sp)
     sp.epilog = ("Give the command after `--`: rattan run FILE [options] -- CMD ARGS... Without one, the "
                  "file's upstream [commands] run, else an interactive shell (several instances: they stay "
                  "up until Ctrl-C). With several instances, each runs its own copy of the commands, with "
@@ -124,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--right", metavar="CMD", help="a shell command to start first on the far side")
     sp.add_argument("--seed", type=int, default=1, help="random seed of the cells (default 1)")
     sp.add_argument("--print", action="store_true", help="print the .rtn of the path and exit")
+    _nice_flag(sp)
     sp.usage = "rattan link [--uplink-rate R] [--downlink-rate R] [--uplink-delay T] ... [-- CMD ARGS...]"
 
     sp = sub.add_parser("plot", help="draw what a run did over time (PNG and SVG)",
@@ -169,6 +171,23 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("values", nargs="+", metavar="PARAM=VALUE", help="e.g. rate=5Mbps delay=30ms state=down")
     c.add_argument("--at", metavar="T", help="at this logical time of the run (e.g. 12s) instead of now")
     return p
+
+
+def _nice_flag(sp) -> None:
+    sp.add_argument("--engine-nice", type=_nice, metavar="N",
+                    help="nice value of the thread that forwards packets, -20..19 (default -5: the "
+                         "applications on the path do not preempt it at each wake-up; 0 shares the CPU "
+                         "with them evenly)")
+
+
+def _nice(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not -20 <= n <= 19:
+        raise argparse.ArgumentTypeError(f"{n} is outside -20..19")
+    return n
 
 
 def _log_flags(sp) -> None:

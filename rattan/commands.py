@@ -288,7 +288,7 @@ def cmd_link(args) -> int:
         sys.stderr.write(render_text(comp.sources, comp.diagnostics, color=sys.stderr.isatty()))
     if not comp.ok:
         return EXIT_ERRORS
-    return _run_plan(comp, args.cmd, args.right, args.seed)
+    return _run_plan(comp, args.cmd, args.right, args.seed, engine_nice=args.engine_nice)
 
 
 def cmd_run(args) -> int:
@@ -296,11 +296,12 @@ def cmd_run(args) -> int:
     if isinstance(comp, int):
         return comp
     return _run_plan(comp, args.cmd, args.right, args.seed, args.channel, args.all, args.instances,
-                     args.late_threshold, args.http, args.packet_log, args.log_cells, args.quiet)
+                     args.late_threshold, args.http, args.packet_log, args.log_cells, args.quiet,
+                     args.engine_nice)
 
 
 def _run_plan(comp, cmd, right, seed, channels=None, every=False, instances=1, late_threshold="1ms",
-              http=None, packet_log=None, log_cells=None, quiet=False) -> int:
+              http=None, packet_log=None, log_cells=None, quiet=False, engine_nice=None) -> int:
     """`rattan run` and `rattan link` after compiling: the run, with errors as messages."""
     from .engine import EngineError
     from .plan import build_plan
@@ -314,7 +315,7 @@ def _run_plan(comp, cmd, right, seed, channels=None, every=False, instances=1, l
     try:
         return run(plan, channels, cmd, right, seed, every=every, instances=instances,
                    late_threshold=late_threshold, http=http, packet_log=packet_log, log_cells=log_cells,
-                   quiet=quiet)
+                   quiet=quiet, **({} if engine_nice is None else {"engine_nice": engine_nice}))
     except (ChannelError, RunError, AddressError, LogError) as e:
         _err(str(e))
         return EXIT_USAGE

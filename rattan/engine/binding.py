@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ._engine import ffi, lib
 
-ABI_VERSION = 6
+ABI_VERSION = 7
 if lib.rt_abi_version() != ABI_VERSION:  # a stale build of the extension
     raise ImportError(f"rattan engine ABI {lib.rt_abi_version()} does not match {ABI_VERSION}: reinstall rattan")
 
@@ -296,6 +296,16 @@ class Engine:
     def set_late_threshold(self, ns: int) -> None:
         """Frames sent more than `ns` after their time count as late (before time runs)."""
         _check(lib.rt_engine_set_late_threshold(self._e, ns), "late threshold")
+
+    def set_nice(self, nice: int) -> None:
+        """The nice value (-20..19) the engine thread of a real run takes (before time runs)."""
+        _check(lib.rt_engine_set_nice(self._e, nice), "engine thread nice value")
+
+    @property
+    def nice(self) -> int | None:
+        """The nice value the real run's engine thread has (None before that thread started)."""
+        out = ffi.new("int *")
+        return out[0] if lib.rt_engine_nice(self._e, out) == lib.RT_OK else None
 
     def flow_stats(self, flow: int) -> dict:
         s = ffi.new("rt_flow_stats *")

@@ -102,18 +102,28 @@ def host_endpoints(plan: dict, channel: dict[str, Any]) -> tuple[str, ...]:
     return tuple(n for n in channel["endpoints"] if re.fullmatch(r"left\d*", n))
 
 
+# The engine thread's nice value in real runs. It does what the kernel's softirq does when it routes,
+# and at the applications' own weight every wake-up of theirs preempted it (17,000 times a second
+# under one TCP stream): pass-through TCP rose from 0.62 to 0.73 of the kernel's figure at -5, with
+# no gain further down (benchmarks/real_forwarding.py; docs/running.md).
+ENGINE_NICE = -5
+
+
 class LiveRun:
     """Channel instances on real packets, all forwarded by one engine thread; closed, nothing is left."""
 
     def __init__(self, plan: dict, channels: list[dict[str, Any]], seed: int = 1,
                  late_threshold_ns: int | None = None, packet_log: str | None = None,
-                 log_cells: list[str] | None = None) -> None:
+                 log_cells: list[str] | None = None, engine_nice: int = ENGINE_NICE) -> None:
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
             raise RunError(f"{len(channels)} instances asked; one run starts at most {MAX_RUN_INSTANCES}")
         self.plan, self.seed, self.late_threshold_ns = plan, seed, late_threshold_ns
         self.packet_log, self.log_cells = packet_log, log_cells
+        if not -20 <= engine_nice <= 19:
+            raise RunError(f"engine nice value {engine_nice} is outside -20..19")
+        self.engine_nice = engine_nice
         counts: dict[str, int] = {}
         for c in channels:
             counts[c["name"]] = counts.get(c["name"], 0) + 1
@@ -146,11 +156,22 @@ class LiveRun:
             if self.packet_log:
                 from . import packet_log
                 packet_log.start(self.engine, self.packet_log, self.instances, "real", self.log_cells)
+            self.engine.set_nice(self.engine_nice)
             self.engine.start(FOREVER, clock="real")
+            self._check_nice()
         except BaseException:
             self.close()
             raise
         return self
+
+    def _check_nice(self) -> None:
+        """Say so if the system kept the engine thread at the applications' weight (no CAP_SYS_NICE)."""
+        deadline = time.monotonic() + 2
+        while (nice := self.engine.nice) is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        if nice is not None and nice != self.engine_nice and self.engine_nice < os.getpriority(os.PRIO_PROCESS, 0):
+            sys.stderr.write(f"rattan: warning: the engine thread runs at nice {nice}, not {self.engine_nice} "
+                             "(raising a priority needs CAP_SYS_NICE); busy applications will slow it\n")
 
     def lateness(self):
         """How late the frames of every instance's endpoints left, merged (see Engine.lateness)."""
@@ -184,8 +205,8 @@ class LiveRun:
 class ChannelRun(LiveRun):
     """One instance of one channel (the common case, and what tests and benchmarks drive)."""
 
-    def __init__(self, plan: dict, channel: dict[str, Any], seed: int = 1) -> None:
-        super().__init__(plan, [channel], seed)
+    def __init__(self, plan: dict, channel: dict[str, Any], seed: int = 1, engine_nice: int = ENGINE_NICE) -> None:
+        super().__init__(plan, [channel], seed, engine_nice=engine_nice)
         self.channel = channel
 
     @property
@@ -265,7 +286,7 @@ def _pump(stream: TextIO, out: TextIO, prefix: str, lock: threading.Lock) -> Non
 def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right_cmd: str | None = None,
         seed: int = 1, every: bool = False, instances: int = 1, late_threshold: str = "1ms",
         http: str | None = None, packet_log: str | None = None, log_cells: list[str] | None = None,
-        quiet: bool = False) -> int:
+        quiet: bool = False, engine_nice: int = ENGINE_NICE) -> int:
     """Run the chosen channel instances with their commands; the exit status (see `_run_many`)."""
     if isinstance(channel_names, str):
         channel_names = [channel_names]
@@ -278,7 +299,7 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
         parse_address(http)  # a bad address is refused before anything is built
     previous = signal.signal(signal.SIGTERM, _sigterm_handler(os.getpid()))
     try:
-        with LiveRun(plan, channels, seed, threshold_ns, packet_log, log_cells) as live, _control(live, http):
+        with LiveRun(plan, channels, seed, threshold_ns, packet_log, log_cells, engine_nice) as live, _control(live, http):
             started = time.monotonic()
             # the live line shares the terminal with the commands' output; not with an interactive shell
             view = LiveLine(live) if sys.stderr.isatty() and not quiet and commands.main else nullcontext()

@@ -246,3 +246,48 @@ def test_frames_the_engine_never_saw_are_counted_not_lost_silently():
     assert " 100% packet loss" in big.stdout and len(small) == 5
     assert c.dropped_by_reason == {"ring": 3}
     assert c.in_packets == c.out_packets + c.dropped_packets + c.queued_packets
+
+
+def _thread_nices() -> dict[int, int]:
+    """This process's threads and their nice values, as the kernel reports them (/proc, field 19)."""
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/stat") as f:
+            out[int(tid)] = int(f.read().rsplit(")", 1)[1].split()[16])
+    return out
+
+
+@pytest.mark.parametrize("nice", [-5, 0, 3])
+def test_the_forwarding_thread_takes_its_nice_value_and_nothing_else_does(nice):
+    from rattan.compiler import compile_text
+    from rattan.plan import build_plan
+    from rattan.registry import default_registry
+    from rattan.runtime.channel import choose_channel
+    from rattan.runtime.run import ChannelRun
+    comp = compile_text(SYMMETRIC.format(up="pass {}", down="pass {}"), "nice.rtn")
+    plan = build_plan(comp.program, comp.sources, default_registry())
+    before = _thread_nices()
+    with ChannelRun(plan, choose_channel(plan, None), engine_nice=nice) as live:
+        during = _thread_nices()
+        assert live.engine.nice == nice
+        left, right = live.net.endpoints["left"], live.net.endpoints["right"]
+        assert len(_ping_rtts(left.netns, right.address, count=5)) == 5  # it forwards at that value
+    new = {t: n for t, n in during.items() if t not in before}
+    assert list(new.values()) == [nice]  # the engine thread, and only it
+    assert all(during[t] == n for t, n in before.items())  # the caller's threads (and its commands) keep theirs
+
+
+def test_without_cap_sys_nice_the_run_says_its_engine_was_not_raised(tmp_path):
+    path = write(tmp_path, SYMMETRIC.format(up="pass {}", down="pass {}"))
+    r = subprocess.run(["setpriv", "--bounding-set", "-sys_nice", "--inh-caps", "-sys_nice", "--",
+                        *RATTAN, "run", path, "--", "sh", "-c", "ping -c 3 -i 0.05 -q $RATTAN_RIGHT_IP"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "warning: the engine thread runs at nice 0, not -5 (raising a priority needs CAP_SYS_NICE)" in r.stderr
+
+
+def test_engine_nice_out_of_range_is_a_usage_error(tmp_path):
+    path = write(tmp_path, SYMMETRIC.format(up="pass {}", down="pass {}"))
+    r = subprocess.run([*RATTAN, "run", path, "--engine-nice", "-21", "--", "true"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "--engine-nice: -21 is outside -20..19" in r.stderr

@@ -30,6 +30,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -199,6 +201,9 @@ struct rt_engine {
     uint64_t clock_offset;   /* CLOCK_REALTIME - CLOCK_MONOTONIC when the loop started */
     uint64_t wall0, logical0;
     uint64_t late_threshold_ns; /* a frame sent later than this after its time counts as late */
+    int nice;                /* the real loop's thread takes it (0: unchanged) */
+    _Atomic int nice_now;    /* what it has: set by the thread once started */
+    _Atomic int nice_known;
     packet_log_t *log;
 };
 
@@ -680,6 +685,19 @@ int rt_packet_log_flush(rt_engine *e) {
     return RT_OK;
 }
 
+int rt_engine_set_nice(rt_engine *e, int nice) {
+    if (atomic_load(&e->busy)) return RT_ESTATE;
+    if (nice < -20 || nice > 19) return RT_EINVAL;
+    e->nice = nice;
+    return RT_OK;
+}
+
+int rt_engine_nice(const rt_engine *e, int *nice) {
+    if (!atomic_load(&e->nice_known)) return RT_ESTATE;
+    *nice = atomic_load(&e->nice_now);
+    return RT_OK;
+}
+
 int rt_packet_log_stats(const rt_engine *e, uint64_t *written, uint64_t *lost) {
     if (!e->log) { *written = *lost = 0; return RT_OK; }
     *written = atomic_load(&e->log->written);
@@ -937,6 +955,12 @@ static void port_receive_all(port_t *p) {
 
 static void real_loop(rt_engine *e) {
     prctl(PR_SET_TIMERSLACK, 1UL);  /* wake at the event's nanosecond, not 50 us later */
+    id_t tid = (id_t)syscall(SYS_gettid);
+    if (e->nice) setpriority(PRIO_PROCESS, tid, e->nice);  /* refused without CAP_SYS_NICE: seen below */
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, tid);
+    atomic_store(&e->nice_now, errno ? 0 : nice);
+    atomic_store(&e->nice_known, 1);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     if (ep < 0 || tfd < 0) { e->thread_rc = RT_ESYS; goto out; }

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define RT_ABI_VERSION 6
+#define RT_ABI_VERSION 7
 
 /* Error codes: 0 is success, negative values are errors. */
 #define RT_OK 0
@@ -232,6 +232,14 @@ typedef struct {
 } rt_lateness;
 int rt_endpoint_lateness(const rt_engine *e, int node, rt_lateness *out);
 int rt_engine_set_late_threshold(rt_engine *e, uint64_t ns);
+
+/* The nice value (-20..19) the engine thread of a real run takes when it starts (default 0: the
+ * caller's). The forwarding thread does the work the kernel does in softirq when it routes; at the
+ * applications' own weight they preempt it on every wake-up. Before time runs. rt_engine_nice gives
+ * the value the running thread has (it stays the caller's if the system refused, e.g. without
+ * CAP_SYS_NICE), or RT_ESTATE before a real run's thread has started. */
+int rt_engine_set_nice(rt_engine *e, int nice);
+int rt_engine_nice(const rt_engine *e, int *nice);
 
 /* Packet log: a compact binary record of chosen nodes' events, appended to `path` (opened for
  * appending: a caller may write its own header first). Record i of a node: it arrived (RT_LOG_ARRIVE),
