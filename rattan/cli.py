@@ -170,6 +170,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("cell", metavar="CELL")
     c.add_argument("values", nargs="+", metavar="PARAM=VALUE", help="e.g. rate=5Mbps delay=30ms state=down")
     c.add_argument("--at", metavar="T", help="at this logical time of the run (e.g. 12s) instead of now")
+
+    sp = sub.add_parser("lsp", help="the language server for editors, on stdin/stdout",
+                        description="Speak the Language Server Protocol on stdin/stdout: diagnostics as "
+                                    "`rattan check` finds them, hover documentation of cells and parameters "
+                                    "(from their schemas, plugins included), completion, go to definition, "
+                                    "the outline, formatting as `rattan fmt`, and quick fixes. Editors start "
+                                    "it themselves; see docs/editors.md.")
+    sp.add_argument("--stdio", action="store_true", help="accepted for editors that pass it; stdio is the default")
     return p
 
 

@@ -477,3 +477,8 @@ def cmd_log(args) -> int:
                      f"{r['sojourn_ms']['p50']:>14.3f} ms {r['sojourn_ms']['p99']:>7.3f} ms  {why}")
     sys.stdout.write("\n".join(lines) + "\n")
     return EXIT_OK
+
+
+def cmd_lsp(args) -> int:
+    from .tools.lsp.server import main
+    return main()

@@ -1,0 +1,2 @@
+"""The language server (`rattan lsp`): `analysis` answers an editor's questions about one
+document; `server` speaks the protocol on stdio."""

@@ -1,0 +1,93 @@
+"""`rattan lsp`: the language server on stdio (pygls), wiring editor requests to `analysis`.
+
+Each open document is compiled when it opens and after every change; the compiler's findings
+are published as diagnostics. Requests (hover, definition, completion, symbols, formatting,
+quick fixes) are answered from the latest compilation of that document.
+"""
+from __future__ import annotations
+
+from lsprotocol import types as lsp
+from pygls.lsp.server import LanguageServer
+
+from ... import __version__
+from ...registry import Registry, default_registry
+from . import analysis
+
+
+class RattanServer(LanguageServer):
+    def __init__(self, registry: Registry | None = None) -> None:
+        super().__init__("rattan", __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
+        self.registry = registry or default_registry()
+        self.analyses: dict[str, analysis.Analysis] = {}
+
+    def analysis(self, uri: str) -> analysis.Analysis:
+        """The document's analysis, brought up to date with its text."""
+        doc = self.workspace.get_text_document(uri)
+        an = self.analyses.get(uri)
+        if an is None or an.source.text != doc.source:
+            an = self.analyses[uri] = analysis.analyze(uri, doc.source, self.registry)
+        return an
+
+    def publish(self, uri: str) -> None:
+        an = self.analysis(uri)
+        self.text_document_publish_diagnostics(
+            lsp.PublishDiagnosticsParams(uri=uri, diagnostics=analysis.diagnostics(an),
+                                         version=self.workspace.get_text_document(uri).version))
+
+
+def build_server(registry: Registry | None = None) -> RattanServer:
+    server = RattanServer(registry)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: RattanServer, params: lsp.DidOpenTextDocumentParams) -> None:
+        ls.publish(params.text_document.uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: RattanServer, params: lsp.DidChangeTextDocumentParams) -> None:
+        ls.publish(params.text_document.uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: RattanServer, params: lsp.DidSaveTextDocumentParams) -> None:
+        ls.analyses.pop(params.text_document.uri, None)  # imported files or traces may have changed
+        ls.publish(params.text_document.uri)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: RattanServer, params: lsp.DidCloseTextDocumentParams) -> None:
+        ls.analyses.pop(params.text_document.uri, None)
+        ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=params.text_document.uri,
+                                                                          diagnostics=[]))
+
+    @server.feature(lsp.TEXT_DOCUMENT_HOVER)
+    def hover(ls: RattanServer, params: lsp.HoverParams) -> lsp.Hover | None:
+        return analysis.hover(ls.analysis(params.text_document.uri), params.position)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
+    def definition(ls: RattanServer, params: lsp.DefinitionParams) -> lsp.Location | None:
+        return analysis.definition(ls.analysis(params.text_document.uri), params.position)
+
+    @server.feature(lsp.TEXT_DOCUMENT_COMPLETION,
+                    lsp.CompletionOptions(trigger_characters=[".", "=", ">", "{", ":", " "]))
+    def completion(ls: RattanServer, params: lsp.CompletionParams) -> lsp.CompletionList:
+        items = analysis.completion(ls.analysis(params.text_document.uri), params.position)
+        return lsp.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    def document_symbol(ls: RattanServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
+        return analysis.symbols(ls.analysis(params.text_document.uri))
+
+    @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
+    def formatting(ls: RattanServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
+        return analysis.formatting(ls.analysis(params.text_document.uri))
+
+    @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION,
+                    lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]))
+    def code_action(ls: RattanServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+        return analysis.code_actions(ls.analysis(params.text_document.uri), params.range)
+
+    return server
+
+
+def main() -> int:
+    """Serve on stdin/stdout until the editor says exit."""
+    build_server().start_io()
+    return 0

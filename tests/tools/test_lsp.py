@@ -1,0 +1,206 @@
+"""The language server's answers, from `rattan.tools.lsp.analysis` (no protocol in between)."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from lsprotocol import types as lsp
+
+from rattan.registry import Registry, default_registry
+from rattan.tools.lsp import analysis as A
+from rattan.tools.lsp.positions import offset, position
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
+
+
+def analyze(text: str, uri: str = "file:///tmp/doc.rtn", registry: Registry | None = None):
+    return A.analyze(uri, text, registry or default_registry())
+
+
+def at(text: str, marker: str = "|"):
+    """The text without `marker`, and the analysis and position where the marker was."""
+    i = text.index(marker)
+    an = analyze(text.replace(marker, "", 1))
+    return an, position(an.source, i)
+
+
+def labels(items) -> list[str]:
+    return [i.label for i in items]
+
+
+def open_example(tmp_path, name: str):
+    """An example copied with its imports, analysed from its own path."""
+    shutil.copytree(EXAMPLES, tmp_path / "ex")
+    path = str(tmp_path / "ex" / name)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    return A.analyze(A.path_to_uri(path), text, default_registry()), text.split("\n")
+
+
+def pos_of(lines: list[str], line: int, word: str) -> lsp.Position:
+    return lsp.Position(line=line, character=lines[line].index(word) + 1)
+
+
+# ---------------------------------------------------------------- positions
+def test_positions_count_utf16_code_units_like_editors():
+    an = analyze('# 🙂 µ\nchannel c {\n    left -> delay { delay = 1ms, jitter = 🙂 } -> right\n}\n')
+    line = an.source.text.split("\n")[2]
+    bad = [d for d in A.diagnostics(an) if d.code == "RTN005"]
+    assert len(bad) == 1
+    start = line.index("🙂")
+    # the emoji is one Python character but two UTF-16 code units
+    assert (bad[0].range.start.line, bad[0].range.start.character, bad[0].range.end.character) == (2, start, start + 2)
+    # and round trips: a position after it maps back to the same offset
+    after = lsp.Position(line=2, character=start + 2)
+    assert an.source.text[offset(an.source, after)] == " "
+    assert position(an.source, offset(an.source, after)) == after
+
+
+# ---------------------------------------------------------------- diagnostics and quick fixes
+def test_every_finding_is_a_diagnostic_with_code_help_and_a_quick_fix():
+    text = "channel c {\n    left -> dela { delay = 10ms } -> right\n    right -> bw { rate = 5Mbps, rat = 3 } -> left\n}\n"
+    an = analyze(text)
+    ds = {d.code: d for d in A.diagnostics(an)}
+    assert set(ds) == {"RTN012", "RTN013"}
+    d = ds["RTN012"]
+    assert d.severity == lsp.DiagnosticSeverity.Error and d.source == "rattan"
+    assert (d.range.start.line, d.range.start.character, d.range.end.character) == (1, 12, 16)
+    assert "unknown cell type `dela`" in d.message and "help: did you mean `delay`?" in d.message
+    actions = A.code_actions(an, d.range)
+    assert [a.title for a in actions] == ["Replace `dela` with `delay`"]
+    edit = actions[0].edit.changes[an.uri][0]
+    fixed = A.analyze(an.uri, _apply(text, an, edit), default_registry())
+    assert [d.code for d in A.diagnostics(fixed)] == ["RTN013"]  # only the other mistake is left
+
+
+def _apply(text: str, an, edit: lsp.TextEdit) -> str:
+    return text[:offset(an.source, edit.range.start)] + edit.new_text + text[offset(an.source, edit.range.end):]
+
+
+def test_a_mistake_in_an_imported_file_shows_at_the_import(tmp_path):
+    (tmp_path / "lib.rtn").write_text("let speed = 10Mbps\nlet broken = 5 +\n")
+    main = tmp_path / "main.rtn"
+    text = 'import "lib.rtn"\nchannel c {\n    left -> right\n    right -> left\n}\n'
+    an = A.analyze(A.path_to_uri(str(main)), text, default_registry())
+    ds = A.diagnostics(an)
+    assert ds, "the imported file's syntax error is reported"
+    for d in ds:
+        assert d.range.start.line == 0 and d.message.startswith("in ")
+        assert d.message.startswith("in lib.rtn:2:")
+        assert d.related_information[0].location.uri == A.path_to_uri(str(tmp_path / "lib.rtn"))
+
+
+def test_the_examples_have_no_diagnostics(tmp_path):
+    for name in ("broadband.rtn", "compound.rtn", "flaky.rtn", "multipath.rtn", "policer.rtn"):
+        an, _ = open_example(tmp_path / name.replace(".", "_"), name)
+        assert A.diagnostics(an) == [], name
+
+
+# ---------------------------------------------------------------- hover
+def test_hover_documents_cells_parameters_records_names_and_quantities(tmp_path):
+    an, lines = open_example(tmp_path, "broadband.rtn")
+    text = A.hover(an, pos_of(lines, 7, "bw")).contents.value
+    assert text.startswith("```text\nbw — ") and "rate: rate (required, runtime)" in text
+    text = A.hover(an, pos_of(lines, 7, "rate")).contents.value
+    assert "bw { rate: rate }" in text and "required, changeable while running" in text
+    text = A.hover(an, pos_of(lines, 7, "packets")).contents.value
+    assert "droptail { packets: int }" in text and "Queue limit in packets" in text
+    assert A.hover(an, pos_of(lines, 7, "droptail")).contents.value.startswith("**droptail**")
+    assert A.hover(an, pos_of(lines, 7, "20Mbps")).contents.value == "`20Mbps` = 20,000,000 bit/s"
+    h = A.hover(an, pos_of(lines, 13, "rtt"))
+    assert h.contents.value == "```rtn\nlet rtt = 40ms\n```"  # defined in this file: no "from"
+    assert (h.range.start.line, h.range.end.character - h.range.start.character) == (13, 3)
+    assert "cell up:   bw { rate = 20Mbps" in A.hover(an, pos_of(lines, 13, "up")).contents.value
+    assert A.hover(an, lsp.Position(line=0, character=3)) is None  # a comment
+
+
+def test_hover_on_a_compound_type_and_its_parameters_from_an_import(tmp_path):
+    an, lines = open_example(tmp_path, "compound.rtn")
+    text = A.hover(an, pos_of(lines, 6, "link")).contents.value
+    assert "cell type link(rate: rate, delay: time = 0ms" in text and "cell type from `lib/links.rtn`" in text
+    assert "link { delay: time }" in A.hover(an, pos_of(lines, 6, "delay")).contents.value
+    assert "let fiber_km = 5us" in A.hover(an, pos_of(lines, 3, "fiber_km")).contents.value
+
+
+def test_hover_on_a_timeline_target_shows_the_parameter(tmp_path):
+    an, lines = open_example(tmp_path, "flaky.rtn")
+    line = next(i for i, l in enumerate(lines) if l.strip().startswith("at 10s"))
+    text = A.hover(an, pos_of(lines, line, "up.rate")).contents.value
+    assert "up: bw { rate: rate }" in text and "changeable while running" in text
+
+
+# ---------------------------------------------------------------- definition
+def test_go_to_definition_of_names_cells_types_and_imports(tmp_path):
+    an, lines = open_example(tmp_path, "compound.rtn")
+    lib = A.path_to_uri(str(tmp_path / "ex" / "lib" / "links.rtn"))
+    loc = A.definition(an, pos_of(lines, 6, "link"))
+    assert loc.uri == lib and loc.range.start.line == 3
+    loc = A.definition(an, pos_of(lines, 3, "fiber_km"))
+    assert loc.uri == lib and loc.range.start.line == 11
+    assert A.definition(an, pos_of(lines, 1, '"lib')).uri == lib
+    loc = A.definition(an, pos_of(lines, 8, "up"))
+    assert loc.uri == an.uri and (loc.range.start.line, loc.range.start.character) == (6, 9)
+    loc = A.definition(an, pos_of(lines, 6, "rtt"))
+    assert loc.uri == an.uri and loc.range.start.line == 3
+
+
+# ---------------------------------------------------------------- completion
+@pytest.mark.parametrize("text, expected", [
+    ("|", ["let", "import", "cell type", "channel"]),
+    ("channel c {\n    |\n}\n", ["endpoints", "cell", "at", "every", "left", "right"]),
+    ("channel c {\n    cell up: bw { rate = 1Mbps }\n    left -> up -> right\n    at 1s { | }\n}\n", ["up"]),
+    ("channel c {\n    cell up: bw { rate = 1Mbps }\n    at 1s { up.| }\n}\n", ["rate", "overhead"]),
+    ("channel c {\n    left -> bw { rate = 1Mbps, | } -> right\n}\n", ["queue", "overhead"]),
+    ("channel c {\n    left -> bw { queue = codel { | } } -> right\n}\n", ["target", "interval", "packets", "bytes"]),
+    ("channel c {\n    left -> bw { rate = 1Mbps, queue = | } -> right\n}\n",
+     ["codel", "drophead", "droptail", "infinite", "pie", "red"]),
+    ("channel c {\n    left -> delay { delay = 1ms, distribution = | } -> right\n}\n",
+     ["uniform", "normal", "pareto", "paretonormal"]),
+])
+def test_completion_offers_what_fits_the_place(text, expected):
+    an, pos = at(text)
+    assert labels(A.completion(an, pos)) == expected
+
+
+def test_completion_after_an_arrow_offers_every_cell_type_and_the_channels_names():
+    an, pos = at("channel c {\n    endpoints a, b\n    cell up: delay { delay = 1ms }\n    a -> |\n}\n")
+    got = labels(A.completion(an, pos))
+    assert set(default_registry().names()) <= set(got)
+    assert {"up", "a", "b"} <= set(got) and "left" not in got  # declared endpoints replace the defaults
+    item = next(i for i in A.completion(an, pos) if i.label == "bw")
+    assert item.insert_text == "bw { $0 }" and item.insert_text_format == lsp.InsertTextFormat.Snippet
+
+
+def test_completion_includes_plugin_cells_and_their_parameters():
+    reg = Registry()
+    reg.load_builtins()
+    reg.add_cell({"title": "wobble", "description": "A plugin cell.", "type": "object",
+                  "properties": {"depth": {"type": "number", "description": "How much."}}}, "plugin test")
+    an = A.analyze("file:///tmp/p.rtn", "channel c {\n    left -> wobble {  } -> right\n}\n", reg)
+    assert "wobble" in labels(A.completion(an, lsp.Position(line=1, character=12)))
+    items = A.completion(an, lsp.Position(line=1, character=21))
+    assert labels(items) == ["depth"] and items[0].documentation == "How much."
+
+
+def test_completion_leaves_out_parameters_already_given():
+    an, pos = at("channel c {\n    left -> delay { delay = 1ms, | } -> right\n}\n")
+    got = labels(A.completion(an, pos))
+    assert "delay" not in got and "jitter" in got
+
+
+# ---------------------------------------------------------------- outline and formatting
+def test_document_symbols_outline_the_file(tmp_path):
+    an, _ = open_example(tmp_path, "flaky.rtn")
+    (channel,) = [s for s in A.symbols(an) if s.kind == lsp.SymbolKind.Namespace]
+    assert channel.name == "flaky"
+    assert [(c.name, c.detail) for c in channel.children] == [
+        ("up", "bw"), ("down", "bw"), ("at 10s", "timeline"), ("every 30s for 2s", "timeline")]
+
+
+def test_formatting_is_rattan_fmt_and_refuses_broken_text():
+    an = analyze("channel c {\n  left->delay{delay=1ms}->right\n}\n")
+    (edit,) = A.formatting(an)
+    assert edit.new_text == "channel c {\n    left -> delay { delay = 1ms } -> right\n}\n"
+    assert A.formatting(analyze(edit.new_text)) == []
+    assert A.formatting(analyze("channel c {\n  left -> delay {\n")) is None
