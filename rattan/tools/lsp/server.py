@@ -6,6 +6,9 @@ quick fixes) are answered from the latest compilation of that document.
 """
 from __future__ import annotations
 
+import asyncio
+import time
+
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
@@ -19,13 +22,23 @@ class RattanServer(LanguageServer):
         super().__init__("rattan", __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
         self.registry = registry or default_registry()
         self.analyses: dict[str, analysis.Analysis] = {}
+        self.compile_s: dict[str, float] = {}  # how long the document's last compile took
+
+    async def settle(self, uri: str, version: int | None) -> bool:
+        """Wait a little after a change to a slow document; False if a newer change came meanwhile
+        (typing in a file that takes a second to check compiles once, not once per key)."""
+        pause = min(0.25, self.compile_s.get(uri, 0.0) / 4)
+        await asyncio.sleep(pause if pause > 0.005 else 0)
+        return version is None or self.workspace.get_text_document(uri).version == version
 
     def analysis(self, uri: str) -> analysis.Analysis:
         """The document's analysis, brought up to date with its text."""
         doc = self.workspace.get_text_document(uri)
         an = self.analyses.get(uri)
         if an is None or an.source.text != doc.source:
+            started = time.perf_counter()
             an = self.analyses[uri] = analysis.analyze(uri, doc.source, self.registry)
+            self.compile_s[uri] = time.perf_counter() - started
         return an
 
     def publish(self, uri: str) -> None:
@@ -43,8 +56,9 @@ def build_server(registry: Registry | None = None) -> RattanServer:
         ls.publish(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(ls: RattanServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        ls.publish(params.text_document.uri)
+    async def did_change(ls: RattanServer, params: lsp.DidChangeTextDocumentParams) -> None:
+        if await ls.settle(params.text_document.uri, params.text_document.version):
+            ls.publish(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: RattanServer, params: lsp.DidSaveTextDocumentParams) -> None:
@@ -54,6 +68,7 @@ def build_server(registry: Registry | None = None) -> RattanServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: RattanServer, params: lsp.DidCloseTextDocumentParams) -> None:
         ls.analyses.pop(params.text_document.uri, None)
+        ls.compile_s.pop(params.text_document.uri, None)
         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=params.text_document.uri,
                                                                           diagnostics=[]))
 
