@@ -186,3 +186,32 @@ def test_other_suffixes(suffix, data):
         if suffix in (".toml", ".yaml", ".yml"):
             pytest.skip("the upstream TOML/YAML front end is not written yet")
     check_bytes(data, suffix)
+
+
+# -- (c) the language server's answers on mutated examples, at random places
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_language_server_answers_on_mutated_examples(example: Path):
+    from rattan.registry import default_registry
+    from rattan.tools.lsp import analysis as A
+    from rattan.tools.lsp.positions import position
+    original = example.read_text(encoding="utf-8")
+    lib = ROOT / "examples"
+    for name in ("lib", "traces"):
+        if not Path(name).exists():
+            Path(name).symlink_to(lib / name)
+
+    @fuzz_settings(40)
+    @given(MUTATIONS, st.lists(st.integers(0, 10**6), min_size=1, max_size=8))
+    def run(ops, places):
+        text = _mutate(original, ops)
+        an = A.analyze(Path(example.name).resolve().as_uri(), text, default_registry())
+        A.diagnostics(an)
+        A.symbols(an)
+        A.formatting(an)
+        for p in places:
+            pos = position(an.source, p % (len(text) + 1))
+            A.hover(an, pos)
+            A.definition(an, pos)
+            A.completion(an, pos)
+            A.code_actions(an, A.whole_range(an.source))
+    run()

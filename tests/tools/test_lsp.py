@@ -204,3 +204,33 @@ def test_formatting_is_rattan_fmt_and_refuses_broken_text():
     assert edit.new_text == "channel c {\n    left -> delay { delay = 1ms } -> right\n}\n"
     assert A.formatting(analyze(edit.new_text)) == []
     assert A.formatting(analyze("channel c {\n  left -> delay {\n")) is None
+
+
+def _corpus():
+    root = os.path.join(os.path.dirname(__file__), "..")
+    kinds = (".rtn", ".toml", ".yaml")  # an editor may ask about upstream files too
+    paths = [os.path.join(EXAMPLES, n) for n in sorted(os.listdir(EXAMPLES)) if n.endswith(kinds)]
+    for dirpath, _, names in sorted(os.walk(root)):
+        paths += [os.path.join(dirpath, n) for n in sorted(names) if n.endswith(kinds)]
+    return paths
+
+
+def test_no_question_at_any_place_of_any_file_breaks_the_server():
+    """Every example and every (mostly broken) golden test file, asked everything at many places:
+    answers or nothing, never an exception."""
+    files = _corpus()
+    assert len(files) > 40
+    for path in files:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        an = A.analyze(A.path_to_uri(os.path.abspath(path)), text, default_registry())
+        A.diagnostics(an)
+        A.symbols(an)
+        A.formatting(an)
+        A.code_actions(an, A.whole_range(an.source))
+        step = max(1, len(text) // 1000)
+        for off in range(0, len(text) + 1, step):
+            pos = position(an.source, off)
+            A.hover(an, pos)
+            A.definition(an, pos)
+            A.completion(an, pos)

@@ -25,7 +25,7 @@ from ...registry import Registry
 from ...source import Source, Span
 from ...syntax import ast
 from ..cells import _type_name, default_text, describe_cell
-from .positions import offset as to_offset, position, span_range, whole_range
+from .positions import offset as to_offset, position, span_range, whole_range  # noqa: F401 (whole_range: API)
 
 SEVERITY = {"error": lsp.DiagnosticSeverity.Error, "warning": lsp.DiagnosticSeverity.Warning,
             "note": lsp.DiagnosticSeverity.Information}
