@@ -147,7 +147,7 @@ class _AstBuilder(Transformer):
             self.sink.emit("RTN004", f"unknown unit `{unit}` in `{text}`", Span(self.sid, tok.start_pos + i, tok.end_pos),
                            help=(f"did you mean `{num}{sugg}`?" if sugg else
                                  "units are ns us ms s, bps Kbps Mbps Gbps Tbps, B KB MB GB KiB MiB GiB, %"),
-                           fix=f"{num}{sugg}" if sugg else None)
+                           fix=sugg)  # `fix` replaces the span: the unit alone
             if not sugg:
                 return ast.Number(self._exact(num, span), num, span)
             unit = sugg  # recover with the unit it most likely meant, so no error follows from it

@@ -22,6 +22,9 @@ def _type_name(reg: Registry, prop) -> str:
         return " | ".join(kinds)
     if prop.get("enum"):
         return " | ".join(prop["enum"])
+    kind = prop.get("properties", {}).get("kind", {}).get("const")
+    if kind:  # a tagged record, e.g. a router's `route { prefix, port }`
+        return f"{kind} {{...}}"
     t = prop.get("type", "any")
     if t == "array":
         return f"list of {_type_name(reg, prop.get('items', {}))}"

@@ -213,5 +213,5 @@ def test_language_server_answers_on_mutated_examples(example: Path):
             A.hover(an, pos)
             A.definition(an, pos)
             A.completion(an, pos)
-            A.code_actions(an, A.whole_range(an.source))
+            A.code_actions(an, an.whole())
     run()

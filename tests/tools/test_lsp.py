@@ -43,6 +43,19 @@ def pos_of(lines: list[str], line: int, word: str) -> lsp.Position:
 
 
 # ---------------------------------------------------------------- positions
+def test_positions_in_utf8_when_the_editor_asked_for_it():
+    """Neovim and Helix offer UTF-8 first, and pygls agrees to it: columns are then bytes."""
+    text = 'channel c {\n    left -> spy { path = "🎉é.pcap" } -> delay { dely = 5ms } -> right\n}\n'
+    an = A.analyze("file:///tmp/u.rtn", text, default_registry(), enc="utf-8")
+    line = text.split("\n")[1]
+    (d,) = [d for d in A.diagnostics(an) if d.code == "RTN013"]
+    assert d.range.start.character == len(line[:line.index("dely")].encode())
+    h = A.hover(an, lsp.Position(line=1, character=len(line[:line.index("dely") + 1].encode())))
+    assert h is None  # `dely` is no parameter: no hover, but also no shift onto a neighbour
+    h = A.hover(an, lsp.Position(line=1, character=len(line[:line.index("delay {") + 1].encode())))
+    assert h.contents.value.startswith("```text\ndelay — ")
+
+
 def test_positions_count_utf16_code_units_like_editors():
     an = analyze('# 🙂 µ\nchannel c {\n    left -> delay { delay = 1ms, jitter = 🙂 } -> right\n}\n')
     line = an.source.text.split("\n")[2]
@@ -148,7 +161,7 @@ def test_go_to_definition_of_names_cells_types_and_imports(tmp_path):
 # ---------------------------------------------------------------- completion
 @pytest.mark.parametrize("text, expected", [
     ("|", ["let", "import", "cell type", "channel"]),
-    ("channel c {\n    |\n}\n", ["endpoints", "cell", "at", "every", "left", "right"]),
+    ("channel c {\n    |\n}\n", ["endpoints", "cell", "let", "at", "every", "left", "right"]),
     ("channel c {\n    cell up: bw { rate = 1Mbps }\n    left -> up -> right\n    at 1s { | }\n}\n", ["up"]),
     ("channel c {\n    cell up: bw { rate = 1Mbps }\n    at 1s { up.| }\n}\n", ["rate", "overhead"]),
     ("channel c {\n    left -> bw { rate = 1Mbps, | } -> right\n}\n", ["queue", "overhead"]),
@@ -227,10 +240,141 @@ def test_no_question_at_any_place_of_any_file_breaks_the_server():
         A.diagnostics(an)
         A.symbols(an)
         A.formatting(an)
-        A.code_actions(an, A.whole_range(an.source))
+        A.code_actions(an, an.whole())
         step = max(1, len(text) // 1000)
         for off in range(0, len(text) + 1, step):
             pos = position(an.source, off)
             A.hover(an, pos)
             A.definition(an, pos)
             A.completion(an, pos)
+
+
+
+def test_every_fix_the_checker_offers_removes_its_finding():
+    """A quick fix replaces the diagnostic's span with `fix`: across every golden test file, applying it
+    makes that finding go away (a fix that doubled the number, `20mbps` -> `2020Mbps`, fails here)."""
+    golden = os.path.join(os.path.dirname(__file__), "..", "golden", "diagnostics")
+    checked = 0
+    for name in sorted(os.listdir(golden)):
+        if not name.endswith(".rtn"):
+            continue
+        with open(os.path.join(golden, name), encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        an = analyze(text)
+        for d in an.comp.diagnostics:
+            if d.fix is None or d.span is None or d.span.source != an.source.id:
+                continue
+            fixed = text[:d.span.start] + d.fix + text[d.span.end:]
+            after = analyze(fixed)
+            same = [e for e in after.comp.diagnostics if e.code == d.code and e.span and e.span.start == d.span.start]
+            assert not same, (name, d.code, d.fix, fixed[max(0, d.span.start - 20):d.span.start + 30])
+            checked += 1
+    assert checked >= 5
+
+
+@pytest.mark.parametrize("text", [
+    "# a comment |",
+    "channel c {\n    # left -> |\n}\n",
+    'channel c {\n    left -> spy { path = "a -> |" } -> right\n}\n',
+])
+def test_no_completion_inside_comments_or_strings(text):
+    an, pos = at(text)
+    assert A.completion(an, pos) == []
+
+
+def test_an_import_alias_completes_what_it_brings(tmp_path):
+    shutil.copytree(EXAMPLES, tmp_path / "ex")
+    text = 'import "lib/links.rtn" as lib\nchannel c {\n    left -> lib.| -> right\n    right -> left\n}\n'
+    i = text.index("|")
+    text = text.replace("|", "")
+    an = A.analyze(A.path_to_uri(str(tmp_path / "ex" / "x.rtn")), text, default_registry())
+    assert sorted(labels(A.completion(an, position(an.source, i)))) == ["fiber_km", "link"]
+
+
+def test_timeline_targets_inside_compound_cells(tmp_path):
+    shutil.copytree(EXAMPLES, tmp_path / "ex")
+    base = ('import "lib/links.rtn"\nchannel c {\n    cell up: link { rate = 5Mbps }\n    left -> up -> right\n'
+            '    right -> left\n    at 20s { TARGET }\n}\n')
+    uri = A.path_to_uri(str(tmp_path / "ex" / "x.rtn"))
+
+    def complete(target):
+        text = base.replace("TARGET", target)
+        an = A.analyze(uri, text.replace("|", ""), default_registry())
+        return an, labels(A.completion(an, position(an.source, text.index("|"))))
+    assert complete("up.|")[1] == ["bw", "delay", "loss"]
+    assert complete("up.bw.|")[1] == ["rate", "overhead"]
+    assert complete("up.delay.distribution = |")[1][:4] == ["uniform", "normal", "pareto", "paretonormal"]
+    an, _ = complete("up.bw.rate = 1Mbps|")
+    line = an.source.text.split("\n")[5]
+    h = A.hover(an, lsp.Position(line=5, character=line.index("up.bw.rate") + 2))
+    assert "up.bw: bw { rate: rate }" in h.contents.value
+
+
+def test_names_inside_a_compound_type_are_its_parameters_cells_and_ports(tmp_path):
+    text = ("let delay = 5ms\n"
+            "cell type link(rate: rate, delay: time = 0ms) {\n"
+            "    cell b: bw { rate = rate }\n"
+            "    in -> b -> delay { delay = delay } -> out\n"
+            "}\n"
+            "channel c {\n    left -> link { rate = 1Mbps } -> right\n    right -> left\n}\n")
+    an = analyze(text)
+    lines = text.split("\n")
+    value = lsp.Position(line=3, character=lines[3].rindex("delay") + 1)
+    assert A.hover(an, value).contents.value == "```rtn\nparameter delay: time = 0ms\n```"
+    assert A.definition(an, value).range.start.line == 1  # the parameter, not the file's `let`
+    assert A.definition(an, lsp.Position(line=3, character=lines[3].index("b ->"))).range.start.line == 2
+    assert A.hover(an, lsp.Position(line=2, character=lines[2].rindex("rate") + 1)) is not None
+    an, pos = at(text.replace("bw { rate = rate }", "bw { rate = | }"))
+    assert {"rate", "delay"} <= set(labels(A.completion(an, pos)))
+    an, pos = at(text.replace("-> out", "-> |"))
+    got = labels(A.completion(an, pos))
+    assert "out" in got and "b" in got and "link" not in got  # no recursion offered
+
+
+def test_a_channels_own_let_is_found_and_shadows_the_files():
+    text = "let d = 1ms\nchannel c {\n    let d = 5ms\n    left -> delay { delay = d } -> right\n    right -> left\n}\n"
+    an = analyze(text)
+    line = text.split("\n")[3]
+    pos = lsp.Position(line=3, character=line.index("= d") + 2)
+    assert A.definition(an, pos).range.start.line == 2
+    assert "let d = 5ms" in A.hover(an, pos).contents.value
+    an, pos = at(text.replace("delay = d }", "delay = | }"))
+    assert "d" in labels(A.completion(an, pos))
+    (channel,) = [s for s in A.symbols(analyze(text)) if s.kind == lsp.SymbolKind.Namespace]
+    assert "d" in [c.name for c in channel.children]
+
+
+def test_parameters_given_before_a_nested_record_are_not_offered_again():
+    an, pos = at("channel c {\n    cell up: bw {\n        queue = codel { target = 5ms }\n        |\n    }\n}\n")
+    assert labels(A.completion(an, pos)) == ["rate", "overhead"]
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("routes = [|]", ["route"]),
+    ("routes = [route { prefix = a, port = 0 },\n        |]", ["route"]),
+    ("routes = [route { prefix = |, port = 0 }]", ["a", "b"]),
+    ("routes = [route { prefix = a, port = 0 }], default = |", ["drop"]),
+])
+def test_router_tables_complete_routes_endpoints_and_symbols(body, expected):
+    text = "channel c {\n    endpoints a, b\n    cell r: router { BODY }\n    a -> r\n    b -> a\n}\n"
+    an, pos = at(text.replace("BODY", body))
+    got = labels(A.completion(an, pos))
+    assert got[:len(expected)] == expected, got
+
+
+def test_names_are_found_while_the_block_around_them_is_still_open():
+    an, pos = at("channel c {\n    cell up: bw { rate = 1Mbps }\n    left -> |")
+    assert {"up", "left", "right", "bw"} <= set(labels(A.completion(an, pos)))
+    an, pos = at("channel c {\n    cell up: bw { rate = 1Mbps }\n    at 10s { up.|")
+    assert labels(A.completion(an, pos)) == ["rate", "overhead"]
+
+
+def test_crlf_files_keep_their_line_breaks_and_ranges_stay_on_their_lines():
+    text = "channel c {\r\n  left -> delay { delay = 1ms } -> right\r\n  right -> left\r\n"  # no closing brace
+    an = analyze(text)
+    for d in A.diagnostics(an):
+        line = text.split("\r\n")[d.range.start.line]
+        assert d.range.start.character <= len(line)
+    an = analyze(text + "}\r\n")
+    (edit,) = A.formatting(an)
+    assert "\r\n" in edit.new_text and "\n" not in edit.new_text.replace("\r\n", "")

@@ -68,12 +68,12 @@ def test_an_editor_session_from_initialize_to_exit(client, tmp_path):
     assert client.proc.wait(10) == 0  # and by the protocol's exit, not a kill
 
 
-def test_a_broken_request_gets_an_error_and_the_server_goes_on(client, tmp_path):
+def test_a_request_about_a_document_never_opened_gets_no_answer_and_no_error(client, tmp_path):
     client.initialize()
     # hover on a document the server was never given: an error response, not a dead server
     reply = client.request("textDocument/hover", {"textDocument": {"uri": "file:///nowhere/x.rtn"},
                                                   "position": {"line": 0, "character": 0}})
-    assert "error" in reply or reply.get("result") is None
+    assert "error" not in reply and reply["result"] is None
     uri = "file://" + str(tmp_path / "ok.rtn")
     client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "rattan", "version": 1,
                                                             "text": "channel c {\n    left -> right\n}\n"}})
@@ -107,4 +107,39 @@ def test_a_burst_of_edits_to_a_slow_file_is_checked_once_at_the_end(client, tmp_
             break
     assert len(published) < edits / 2, [p.get("version") for p in published]
     assert [d["code"] for d in published[-1]["diagnostics"]] != []  # the last edit's mistake is reported
+    assert client.close() == 0
+
+
+def test_utf8_positions_when_the_editor_offers_them(client, tmp_path):
+    init = client.request("initialize", {"processId": None, "rootUri": None, "capabilities": {
+        "general": {"positionEncodings": ["utf-8", "utf-16"]}}})
+    assert init["result"]["capabilities"]["positionEncoding"] == "utf-8"
+    client.notify("initialized", {})
+    uri = "file://" + str(tmp_path / "u.rtn")
+    line = '    left -> spy { path = "🎉é.pcap" } -> delay { dely = 5ms } -> right'
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "rattan", "version": 1,
+                                                            "text": "channel c {\n" + line + "\n}\n"}})
+    (d,) = [d for d in client.diagnostics(uri) if d["code"] == "RTN013"]
+    assert d["range"]["start"] == {"line": 1, "character": len(line[:line.index("dely")].encode())}
+    assert client.close() == 0
+
+
+def test_saving_an_imported_file_checks_the_files_that_import_it_again(client, tmp_path):
+    lib = tmp_path / "lib.rtn"
+    lib.write_text("cell type slow(r: rate) {\n    in -> bw { rte = r } -> out\n}\n")
+    main = tmp_path / "main.rtn"
+    text = 'import "lib.rtn"\nchannel c {\n    left -> slow { r = 1Mbps } -> right\n    right -> left\n}\n'
+    main.write_text(text)
+    client.initialize()
+    uri = "file://" + str(main)
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "rattan", "version": 1,
+                                                            "text": text}})
+    (d,) = client.diagnostics(uri)
+    assert d["range"]["start"]["line"] == 0 and "rte" in d["message"]
+    lib.write_text("cell type slow(r: rate) {\n    in -> bw { rate = r } -> out\n}\n")
+    lib_uri = "file://" + str(lib)
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": lib_uri, "languageId": "rattan", "version": 1,
+                                                            "text": lib.read_text()}})
+    client.notify("textDocument/didSave", {"textDocument": {"uri": lib_uri}})
+    assert client.diagnostics(uri) == []  # main.rtn, checked again without being edited
     assert client.close() == 0

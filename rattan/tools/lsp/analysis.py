@@ -4,7 +4,7 @@
 the other functions answer the editor's questions from that analysis: diagnostics, hover,
 go to definition, completion, document symbols, formatting and quick fixes. Everything
 about cell types and their parameters comes from the registry's schemas, so plugin cells
-are described like built-ins.
+are described like built-ins. Positions are in the encoding the editor and server agreed on.
 """
 from __future__ import annotations
 
@@ -20,17 +20,21 @@ from lsprotocol import types as lsp
 
 from ...compiler import Compilation, compile_text
 from ...diagnostics import Diagnostic, Sink
+from ...ir import nodes as ir
 from ...passes.context import Options
 from ...registry import Registry
-from ...source import Source, Span
+from ...source import Source, SourceMap, Span
 from ...syntax import ast
 from ..cells import _type_name, default_text, describe_cell
-from .positions import offset as to_offset, position, span_range, whole_range  # noqa: F401 (whole_range: API)
+from . import positions
+from .positions import UTF16
 
 SEVERITY = {"error": lsp.DiagnosticSeverity.Error, "warning": lsp.DiagnosticSeverity.Warning,
             "note": lsp.DiagnosticSeverity.Information}
 TOP_KEYWORDS = ("let", "import", "cell type", "channel")
-CHANNEL_KEYWORDS = ("endpoints", "cell", "at", "every")
+CHANNEL_KEYWORDS = ("endpoints", "cell", "let", "at", "every")
+BODY_KEYWORDS = ("cell", "let")  # in a compound cell type's body
+ORIGIN = lsp.Position(line=0, character=0)
 
 
 # ---------------------------------------------------------------- documents
@@ -48,8 +52,8 @@ def path_to_uri(path: str) -> str:
 class Symbol:
     """A name the document can refer to, and where it is defined."""
     name: str
-    kind: str       # "let", "cell type", "cell", "endpoint"
-    node: Any       # the AST statement (Let, CellType, CellDecl, Endpoints)
+    kind: str       # "let", "cell type", "cell", "endpoint", "param", "port"
+    node: Any       # the AST node that defines it (None for implicit endpoints and ports)
     span: Span      # the defining name's span
     source: Source
 
@@ -61,17 +65,31 @@ class Analysis:
     comp: Compilation
     registry: Registry
     file: ast.File | None
+    enc: str = UTF16
 
-    # -- sources and locations
+    # -- positions in the agreed encoding
+    def pos(self, off: int, src: Source | None = None) -> lsp.Position:
+        return positions.position(src or self.source, off, self.enc)
+
+    def range(self, span: Span, src: Source | None = None) -> lsp.Range:
+        return positions.span_range(src or self.source, span, self.enc)
+
+    def offset(self, pos: lsp.Position) -> int:
+        return positions.offset(self.source, pos, self.enc)
+
+    def whole(self) -> lsp.Range:
+        return positions.whole_range(self.source, self.enc)
+
     def location(self, src: Source, span: Span) -> lsp.Location:
         uri = self.uri if src is self.source else path_to_uri(src.path) if src.path else self.uri
-        return lsp.Location(uri=uri, range=span_range(src, span))
+        return lsp.Location(uri=uri, range=self.range(span, src))
 
     def src_of(self, span: Span) -> Source:
         return self.comp.sources[span.source]
 
-    # -- scope: this file's lets and cell types, then those of the files it imports
+    # -- names
     def globals(self) -> dict[str, Symbol]:
+        """This file's lets and cell types over those of the files it imports (`alias.name`)."""
         out: dict[str, Symbol] = {}
         prog = self.comp.program
         if prog is not None and prog.units:
@@ -85,32 +103,22 @@ class Analysis:
                 out[sym.name] = sym
         return out
 
-    def channel_at(self, off: int) -> ast.Channel | None:
-        for st in self.file.body if self.file else ():
-            if isinstance(st, ast.Channel) and st.span.start <= off <= st.span.end:
-                return st
-        return None
-
-    def locals(self, channel: ast.Channel | None) -> dict[str, Symbol]:
-        """Cells and endpoints declared in a channel (endpoints `left` and `right` by default)."""
-        out: dict[str, Symbol] = {}
-        if channel is None:
-            return out
-        declared = False
-        for st in channel.body:
-            if isinstance(st, ast.CellDecl):
-                out[st.name] = Symbol(st.name, "cell", st, st.name_span, self.source)
-            elif isinstance(st, ast.Endpoints):
-                declared = True
-                for name, span in st.names:
-                    out[name] = Symbol(name, "endpoint", st, span, self.source)
-        if not declared:
-            for name in ("left", "right"):
-                out.setdefault(name, Symbol(name, "endpoint", None, channel.name_span, self.source))
+    def scope(self, off: int, file: ast.File | None = None) -> dict[str, Symbol]:
+        """Every name visible at `off`: the enclosing channel's or cell type's own over the file's."""
+        out = self.globals()
+        container = container_at(file or self.file, off)
+        out.update(_local_symbols(container, self.source))
         return out
 
     def lookup(self, name: str, off: int) -> Symbol | None:
-        return self.locals(self.channel_at(off)).get(name) or self.globals().get(name)
+        return self.scope(off).get(name)
+
+    def ir_channel(self, off: int) -> ir.Channel | None:
+        """The compiled channel around `off` (compound cells expanded to `up.bw`, ...)."""
+        container = container_at(self.file, off)
+        if not isinstance(container, ast.Channel) or self.comp.program is None:
+            return None
+        return next((c for c in self.comp.program.channels if c.name == container.name), None)
 
 
 def _file_symbols(file: ast.File, src: Source) -> Iterator[Symbol]:
@@ -121,30 +129,63 @@ def _file_symbols(file: ast.File, src: Source) -> Iterator[Symbol]:
             yield Symbol(st.name, "cell type", st, st.name_span, src)
 
 
-def analyze(uri: str, text: str, registry: Registry) -> Analysis:
+def container_at(file: ast.File | None, off: int) -> ast.Channel | ast.CellType | None:
+    for st in file.body if file else ():
+        if isinstance(st, (ast.Channel, ast.CellType)) and st.span.start <= off <= st.span.end:
+            return st
+    return None
+
+
+def _local_symbols(container, src: Source) -> dict[str, Symbol]:
+    out: dict[str, Symbol] = {}
+    if container is None:
+        return out
+    if isinstance(container, ast.CellType):
+        for p in container.params:
+            out[p.name] = Symbol(p.name, "param", p, p.name_span, src)
+        for port in ("in", "out"):
+            out[port] = Symbol(port, "port", None, container.name_span, src)
+    declared = False
+    for st in container.body:
+        if isinstance(st, ast.Let):
+            out[st.name] = Symbol(st.name, "let", st, st.name_span, src)
+        elif isinstance(st, ast.CellDecl):
+            out[st.name] = Symbol(st.name, "cell", st, st.name_span, src)
+        elif isinstance(st, ast.Endpoints):
+            declared = True
+            for name, span in st.names:
+                out[name] = Symbol(name, "endpoint", st, span, src)
+    if isinstance(container, ast.Channel) and not declared:
+        for name in ("left", "right"):
+            out.setdefault(name, Symbol(name, "endpoint", None, container.name_span, src))
+    return out
+
+
+def analyze(uri: str, text: str, registry: Registry, enc: str = UTF16) -> Analysis:
     """Compile a document as `rattan check` would, without optimizing."""
     path = uri_to_path(uri)
-    name = path or uri
-    comp = compile_text(text, name, path=path, registry=registry, options=Options(optimize=False))
-    src = comp.entry
+    comp = compile_text(text, path or uri, path=path, registry=registry, options=Options(optimize=False))
     file = None
     if comp.program is not None and comp.program.units:
         file = comp.program.units[0].file
     if file is None:  # stopped before the program was built: parse for the outline at least
         from ...syntax.parser import parse
-        file = parse(src, Sink())
-    return Analysis(uri, src, comp, registry, file)
+        file = parse(comp.entry, Sink())
+    return Analysis(uri, comp.entry, comp, registry, file, enc)
 
 
 # ---------------------------------------------------------------- diagnostics
 def diagnostics(an: Analysis) -> list[lsp.Diagnostic]:
     """Every finding of the compiler. One in an imported file is shown at the import that brought
     it in, with its own place as related information."""
-    out = []
     imports = _import_spans(an)
-    for d in an.comp.diagnostics:
-        out.append(_diagnostic(an, d, imports))
-    return out
+    return [_diagnostic(an, d, imports) for d in an.comp.diagnostics]
+
+
+def imported_paths(an: Analysis) -> set[str]:
+    """Every file this document imports, directly or not (absolute paths)."""
+    prog = an.comp.program
+    return {u.path for u in prog.units[1:] if u.path} if prog is not None else set()
 
 
 def _import_spans(an: Analysis) -> dict[int, Span]:
@@ -170,33 +211,30 @@ def _diagnostic(an: Analysis, d: Diagnostic, imports: dict[int, Span]) -> lsp.Di
     related = [lsp.DiagnosticRelatedInformation(location=an.location(an.src_of(lab.span), lab.span),
                                                 message=lab.message) for lab in d.labels]
     if d.span is None:
-        rng = lsp.Range(start=lsp.Position(line=0, character=0), end=lsp.Position(line=0, character=0))
+        rng = lsp.Range(start=ORIGIN, end=ORIGIN)
     elif d.span.source == an.source.id:
-        rng = span_range(an.source, d.span)
+        rng = an.range(d.span)
     else:  # in an imported file
         src = an.src_of(d.span)
         line, col = src.line_col(d.span.start)
         at = imports.get(d.span.source)
-        rng = span_range(an.source, at) if at else lsp.Range(start=lsp.Position(line=0, character=0),
-                                                              end=lsp.Position(line=0, character=0))
+        rng = an.range(at) if at else lsp.Range(start=ORIGIN, end=ORIGIN)
         message = f"in {_shown(src, an.source)}:{line}:{col}: {message}"
         related.insert(0, lsp.DiagnosticRelatedInformation(location=an.location(src, d.span), message=d.message))
     return lsp.Diagnostic(range=rng, message=message, severity=SEVERITY.get(d.severity), code=d.code,
-                          source="rattan", related_information=related or None,
-                          data={"fix": d.fix} if d.fix is not None and d.span is not None
-                          and d.span.source == an.source.id else None)
+                          source="rattan", related_information=related or None)
 
 
 def code_actions(an: Analysis, rng: lsp.Range) -> list[lsp.CodeAction]:
     """A quick fix for every finding at `rng` that has one obvious replacement ("did you mean")."""
-    start, end = to_offset(an.source, rng.start), to_offset(an.source, rng.end)
+    start, end = an.offset(rng.start), an.offset(rng.end)
     out = []
     for d in an.comp.diagnostics:
         if d.fix is None or d.span is None or d.span.source != an.source.id:
             continue
         if d.span.end < start or d.span.start > end:
             continue
-        edit = lsp.TextEdit(range=span_range(an.source, d.span), new_text=d.fix)
+        edit = lsp.TextEdit(range=an.range(d.span), new_text=d.fix)
         out.append(lsp.CodeAction(
             title=f"Replace `{an.source.text[d.span.start:d.span.end]}` with `{d.fix}`",
             kind=lsp.CodeActionKind.QuickFix, is_preferred=True,
@@ -252,36 +290,47 @@ def record_schema(reg: Registry, tag: str) -> Mapping[str, Any] | None:
 
 def _find_kind(schema: Any, tag: str) -> Mapping[str, Any] | None:
     if isinstance(schema, Mapping):
-        kind = schema.get("properties", {}).get("kind") if isinstance(schema.get("properties"), Mapping) else None
+        props = schema.get("properties")
+        kind = props.get("kind") if isinstance(props, Mapping) else None
         if isinstance(kind, Mapping) and kind.get("const") == tag:
             return schema
-        for v in schema.values():
-            found = _find_kind(v, tag)
-            if found is not None:
-                return found
+        values = schema.values()
     elif isinstance(schema, list):
-        for v in schema:
-            found = _find_kind(v, tag)
-            if found is not None:
-                return found
+        values = schema
+    else:
+        return None
+    for v in values:
+        found = _find_kind(v, tag)
+        if found is not None:
+            return found
     return None
 
 
-def params_of(an: Analysis, type_name: str, off: int) -> dict[str, dict[str, str]]:
-    """Parameters of a cell type or record kind: name -> {type, default, doc, runtime}."""
+def params_of(an: Analysis, type_name: str, off: int) -> dict[str, dict[str, Any]]:
+    """Parameters of a cell type or record kind: name -> {type, default, doc, required, runtime, schema}."""
     reg = an.registry
     ct = reg.get(type_name)
     if ct is not None:
         return {n: _param_info(reg, p, n in ct.required) for n, p in ct.properties.items()}
-    sym = an.globals().get(type_name)
+    sym = an.scope(off).get(type_name)
     if sym is not None and sym.kind == "cell type":
         return {p.name: {"type": p.type_name, "default": _text(sym.source, p.default.span) if p.default else "",
-                         "doc": "", "required": p.default is None, "runtime": False}
+                         "doc": "", "required": p.default is None, "runtime": False,
+                         "schema": _declared_schema(reg, p.type_name)}
                 for p in sym.node.params}
     rec = record_schema(reg, type_name)
     if rec is not None:
         req = set(rec.get("required", ()))
         return {n: _param_info(reg, p, n in req) for n, p in rec.get("properties", {}).items() if n != "kind"}
+    return {}
+
+
+def _declared_schema(reg: Registry, type_name: str) -> Mapping[str, Any]:
+    """What a compound parameter's declared type admits, as a schema (for value completion)."""
+    if type_name == "queue":
+        return reg.deref({"$ref": "rattan:queue"})
+    if type_name == "bool":
+        return {"type": "boolean"}
     return {}
 
 
@@ -309,17 +358,17 @@ def _param_markdown(owner: str, name: str, info: Mapping[str, Any]) -> str:
     return "\n\n".join(x for x in (head, ", ".join(facts), info.get("doc", "")) if x)
 
 
-def _cell_type_markdown(an: Analysis, name: str) -> str | None:
+def _cell_type_markdown(an: Analysis, name: str, off: int) -> str | None:
     ct = an.registry.get(name)
     if ct is not None:
         return f"```text\n{describe_cell(an.registry, ct).rstrip()}\n```"
-    sym = an.globals().get(name)
+    sym = an.scope(off).get(name)
     if sym is not None and sym.kind == "cell type":
         return _definition_markdown(sym, an.source)
     rec = record_schema(an.registry, name)
     if rec is not None:
         lines = [f"**{name}**" + (f" — {rec['description']}" if rec.get("description") else "")]
-        for n, info in params_of(an, name, 0).items():
+        for n, info in params_of(an, name, off).items():
             lines.append(f"- `{n}`: {info['type']}" + (f" (default `{info['default']}`)" if info["default"] else "")
                          + (f" — {info['doc']}" if info["doc"] else ""))
         return "\n".join(lines)
@@ -329,69 +378,89 @@ def _cell_type_markdown(an: Analysis, name: str) -> str | None:
 def _definition_markdown(sym: Symbol, here: Source | None = None) -> str:
     node = sym.node
     if sym.kind == "cell type":
-        text = _text(sym.source, Span(node.span.source, node.span.start, node.body[0].span.start
-                                      if node.body else node.span.end)).rstrip().rstrip("{").rstrip()
-    elif node is None:
+        end = node.body[0].span.start if node.body else node.span.end
+        text = _text(sym.source, Span(node.span.source, node.span.start, end)).rstrip().rstrip("{").rstrip()
+    elif sym.kind == "port":
+        text = f"{sym.name}: the compound cell's {'input' if sym.name == 'in' else 'output'}"
+    elif sym.kind == "endpoint":
         text = f"endpoint {sym.name}"
+    elif sym.kind == "param":
+        text = f"parameter {_text(sym.source, node.span)}"
     else:
         text = _text(sym.source, node.span)
-    where = ""
-    if sym.source is not here:
-        where = f"\n\n{sym.kind} from `{_shown(sym.source, here)}`"
+    where = f"\n\n{sym.kind} from `{_shown(sym.source, here)}`" if sym.source is not here else ""
     return f"```rtn\n{text}\n```{where}"
+
+
+def _target_cell(an: Analysis, parts: tuple[str, ...], off: int,
+                 scope: dict[str, Symbol] | None = None) -> tuple[str, str] | None:
+    """A timeline target's cell (`up`, or `up.bw` inside a compound): (its name, its type)."""
+    name = ".".join(parts)
+    chan = an.ir_channel(off)
+    if chan is not None:
+        cell = next((c for c in chan.cells if c.name == name), None)
+        if cell is not None:
+            return cell.name, cell.type
+    if len(parts) == 1:  # not compiled (yet): a declared cell of a registered type
+        sym = (scope if scope is not None else an.scope(off)).get(name)
+        if sym is not None and sym.kind == "cell" and an.registry.get(sym.node.type.text) is not None:
+            return name, sym.node.type.text
+    return None
 
 
 # ---------------------------------------------------------------- hover
 def hover(an: Analysis, pos: lsp.Position) -> lsp.Hover | None:
     if an.file is None:
         return None
-    off = to_offset(an.source, pos)
+    off = an.offset(pos)
     path = path_at(an.file, off)
     if not path:
         return None
     found = _hover_text(an, path, off)
-    if found is None:
+    if found is None or not found[0]:
         return None
     text, span = found
-    return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text),
-                     range=span_range(an.source, span))
+    return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text), range=an.range(span))
 
 
 def _hover_text(an: Analysis, path: list[Any], off: int) -> tuple[str, Span] | None:
     node = path[-1]
+    parent = path[-2] if len(path) > 1 else None
     owner = next((n for n in reversed(path[:-1]) if isinstance(n, (ast.CellDecl, ast.Inline, ast.Record))), None)
     if isinstance(node, ast.Field) and _in(node.name_span, off) and owner is not None:
         type_name = owner.tag.text if isinstance(owner, ast.Record) else owner.type.text
         info = params_of(an, type_name, off).get(node.name)
-        if info is not None:
-            return _param_markdown(type_name, node.name, info), node.name_span
+        return (_param_markdown(type_name, node.name, info), node.name_span) if info else None
+    if isinstance(node, ast.Endpoints):
+        for name, span in node.names:
+            if _in(span, off):
+                return f"```rtn\nendpoint {name}\n```", span
         return None
+    if isinstance(node, ast.ParamDecl) and _in(node.name_span, off):
+        return f"```rtn\nparameter {_text(an.source, node.span)}\n```", node.name_span
     if isinstance(node, (ast.CellDecl, ast.CellType, ast.Let, ast.Channel)) and _in(node.name_span, off):
         if isinstance(node, ast.CellDecl):
-            return _cell_type_markdown(an, node.type.text) or "", node.name_span
+            return _cell_type_markdown(an, node.type.text, off) or "", node.name_span
         if isinstance(node, ast.CellType):
-            return _definition_markdown(Symbol(node.name, "cell type", node, node.name_span, an.source), an.source), node.name_span
+            return _definition_markdown(Symbol(node.name, "cell type", node, node.name_span, an.source),
+                                        an.source), node.name_span
         if isinstance(node, ast.Let):
             return f"```rtn\n{_text(an.source, node.span)}\n```", node.name_span
         return None
     if isinstance(node, ast.Name):
-        parent = path[-2] if len(path) > 1 else None
         if isinstance(parent, (ast.CellDecl, ast.Inline)) and parent.type is node:
-            md = _cell_type_markdown(an, node.text)
-            return (md, node.span) if md else None
+            return _cell_type_markdown(an, node.text, off), node.span
         if isinstance(parent, ast.Record) and parent.tag is node:
-            md = _cell_type_markdown(an, node.text)
-            return (md, node.span) if md else None
-        if isinstance(parent, ast.Assign) and parent.target is node and len(node.parts) == 2:
-            cell = an.lookup(node.parts[0], off)
-            if cell is not None and cell.kind == "cell":
-                info = params_of(an, cell.node.type.text, off).get(node.parts[1])
+            return _cell_type_markdown(an, node.text, off), node.span
+        if isinstance(parent, ast.Assign) and parent.target is node and len(node.parts) >= 2:
+            cell = _target_cell(an, node.parts[:-1], off)
+            if cell is not None:
+                info = params_of(an, cell[1], off).get(node.parts[-1])
                 if info is not None:
-                    return _param_markdown(f"{node.parts[0]}: {cell.node.type.text}", node.parts[1], info), node.span
+                    return _param_markdown(f"{cell[0]}: {cell[1]}", node.parts[-1], info), node.span
+            return None
         sym = an.lookup(node.text, off)
-        if sym is not None:
-            return _definition_markdown(sym, an.source), node.span
-        return None
+        return (_definition_markdown(sym, an.source), node.span) if sym is not None else None
     if isinstance(node, ast.Ref):
         sym = an.lookup(node.name.text, off)
         return (_definition_markdown(sym, an.source), node.name.span) if sym else None
@@ -413,17 +482,14 @@ def _base(q: ast.Quantity) -> str:
 def definition(an: Analysis, pos: lsp.Position) -> lsp.Location | None:
     if an.file is None:
         return None
-    off = to_offset(an.source, pos)
+    off = an.offset(pos)
     path = path_at(an.file, off)
     if not path:
         return None
     node = path[-1]
     if isinstance(node, ast.String) and len(path) > 1 and isinstance(path[-2], ast.Import):
         target = _import_target(an, path[-2])
-        if target is None:
-            return None
-        return lsp.Location(uri=path_to_uri(target), range=lsp.Range(start=lsp.Position(line=0, character=0),
-                                                                     end=lsp.Position(line=0, character=0)))
+        return lsp.Location(uri=path_to_uri(target), range=lsp.Range(start=ORIGIN, end=ORIGIN)) if target else None
     name = None
     if isinstance(node, ast.Ref):
         name = node.name.text
@@ -452,40 +518,43 @@ def symbols(an: Analysis) -> list[lsp.DocumentSymbol]:
     out = []
     for st in an.file.body:
         if isinstance(st, ast.Let):
-            out.append(_sym(src, st.name, lsp.SymbolKind.Constant, st.span, st.name_span,
-                            _text(src, st.value.span)))
+            out.append(_sym(an, st.name, lsp.SymbolKind.Constant, st.span, st.name_span, _text(src, st.value.span)))
         elif isinstance(st, ast.CellType):
             params = ", ".join(f"{p.name}: {p.type_name}" for p in st.params)
-            out.append(_sym(src, st.name, lsp.SymbolKind.Class, st.span, st.name_span, f"({params})"))
+            out.append(_sym(an, st.name, lsp.SymbolKind.Class, st.span, st.name_span, f"({params})"))
         elif isinstance(st, ast.Import):
-            out.append(_sym(src, st.path.value, lsp.SymbolKind.Module, st.span, st.path.span,
+            out.append(_sym(an, st.path.value, lsp.SymbolKind.Module, st.span, st.path.span,
                             f"as {st.alias}" if st.alias else ""))
         elif isinstance(st, ast.Channel):
             children = []
             for c in st.body:
                 if isinstance(c, ast.CellDecl):
-                    children.append(_sym(src, c.name, lsp.SymbolKind.Object, c.span, c.name_span, c.type.text))
+                    children.append(_sym(an, c.name, lsp.SymbolKind.Object, c.span, c.name_span, c.type.text))
+                elif isinstance(c, ast.Let):
+                    children.append(_sym(an, c.name, lsp.SymbolKind.Constant, c.span, c.name_span,
+                                         _text(src, c.value.span)))
                 elif isinstance(c, ast.Endpoints):
                     for name, span in c.names:
-                        children.append(_sym(src, name, lsp.SymbolKind.Interface, span, span, "endpoint"))
+                        children.append(_sym(an, name, lsp.SymbolKind.Interface, span, span, "endpoint"))
                 elif isinstance(c, (ast.At, ast.Every)):
                     label = ("at " + _text(src, c.time.span) if isinstance(c, ast.At)
                              else f"every {_text(src, c.period.span)} for {_text(src, c.duration.span)}")
-                    children.append(_sym(src, label, lsp.SymbolKind.Event, c.span, c.span, "timeline"))
+                    children.append(_sym(an, label, lsp.SymbolKind.Event, c.span, c.span, "timeline"))
             out.append(lsp.DocumentSymbol(name=st.name, kind=lsp.SymbolKind.Namespace, detail="channel",
-                                          range=span_range(src, st.span),
-                                          selection_range=span_range(src, st.name_span), children=children))
+                                          range=an.range(st.span), selection_range=an.range(st.name_span),
+                                          children=children))
     return out
 
 
-def _sym(src, name, kind, span, sel, detail) -> lsp.DocumentSymbol:
-    return lsp.DocumentSymbol(name=name, kind=kind, detail=detail or None, range=span_range(src, span),
-                              selection_range=span_range(src, sel))
+def _sym(an: Analysis, name, kind, span, sel, detail) -> lsp.DocumentSymbol:
+    return lsp.DocumentSymbol(name=name, kind=kind, detail=detail or None, range=an.range(span),
+                              selection_range=an.range(sel))
 
 
 # ---------------------------------------------------------------- formatting
 def formatting(an: Analysis) -> list[lsp.TextEdit] | None:
-    """The whole text in canonical form (`rattan fmt`), or None while it has syntax errors."""
+    """The whole text in canonical form (`rattan fmt`, keeping the file's line breaks), or None
+    while it has syntax errors."""
     from ...syntax.parser import parse
     from ..fmt import format_file
     sink = Sink()
@@ -493,23 +562,29 @@ def formatting(an: Analysis) -> list[lsp.TextEdit] | None:
     if sink.has_errors:
         return None
     out = format_file(file, an.source)
+    if "\r\n" in an.source.text:
+        out = out.replace("\n", "\r\n")
     if out == an.source.text:
         return []
-    return [lsp.TextEdit(range=whole_range(an.source), new_text=out)]
+    return [lsp.TextEdit(range=an.whole(), new_text=out)]
 
 
 # ---------------------------------------------------------------- completion
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
 
-def _strip_code(text: str) -> str:
-    """`text` with comments and string contents blanked (same length), for scanning brackets."""
+def _strip_code(text: str) -> tuple[str, bool]:
+    """`text` with comments and string contents blanked (same length), and whether it ends inside
+    a comment or a string."""
     out = []
     i, n = 0, len(text)
+    inside = False
     while i < n:
         ch = text[i]
         if ch == "#":
             j = text.find("\n", i)
+            inside = j < 0
             j = n if j < 0 else j
             out.append(" " * (j - i))
             i = j
@@ -517,86 +592,159 @@ def _strip_code(text: str) -> str:
             j = i + 1
             while j < n and text[j] not in '"\n':
                 j += 2 if text[j] == "\\" else 1
+            inside = j >= n
             j = min(j + 1, n)
-            out.append('"' + " " * (j - i - 2) + '"' if j - i >= 2 else '"')
+            out.append('"' + " " * max(0, j - i - 2) + ('"' if j - i >= 2 else ""))
             i = j
         else:
+            inside = False
             out.append(ch)
             i += 1
-    return "".join(out)
+    return "".join(out), inside
 
 
-def _open_blocks(code: str) -> list[tuple[str, str]]:
-    """The brackets still open at the end of `code`, outermost first: (bracket, the words before it)."""
-    stack: list[tuple[str, str]] = []
+@dataclass(frozen=True)
+class _Open:
+    bracket: str
+    head: str   # the line's text before the bracket
+    at: int     # the bracket's offset
+
+
+def _open_brackets(code: str) -> list[_Open]:
+    """The brackets still open at the end of `code`, outermost first."""
+    stack: list[_Open] = []
     for i, ch in enumerate(code):
         if ch in "{([":
             line_start = code.rfind("\n", 0, i) + 1
-            stack.append((ch, code[line_start:i]))
+            stack.append(_Open(ch, code[line_start:i], i))
         elif ch in "})]" and stack:
             stack.pop()
     return stack
 
 
+def _fields_here(code: str, start: int) -> set[str]:
+    """`name =` fields written at the top level of the block opened at `start`."""
+    names, depth = set(), 0
+    for m in re.finditer(rf"[{{}}()\[\]]|({_NAME})\s*=", code[start + 1:]):
+        tok = m.group(0)
+        if tok in "{([":
+            depth += 1
+        elif tok in "})]":
+            depth -= 1
+        elif depth == 0:
+            names.add(m.group(1))
+    return names
+
+
 def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
-    src = an.source
-    off = to_offset(src, pos)
-    code = _strip_code(src.text[:off])
+    off = an.offset(pos)
+    code, in_comment_or_string = _strip_code(an.source.text[:off])
+    if in_comment_or_string:
+        return []
     line = code[code.rfind("\n") + 1:]
     typed = _IDENT.search(line)
-    prefix_len = len(typed.group(0)) if typed else 0
-    before = line[:len(line) - prefix_len]
-    blocks = _open_blocks(code)
-    braces = [b for b in blocks if b[0] == "{"]
-    head = braces[-1][1] if braces else ""
+    before = line[:len(line) - (len(typed.group(0)) if typed else 0)]
+    opened = _open_brackets(code)
+    braces = [o for o in opened if o.bracket == "{"]
+    inner = opened[-1] if opened else None
+    timeline = bool(braces) and re.match(r"\s*(at|every)\b", braces[-1].head) is not None
+    file, here = _scope_file(an, off, code)
+    scope = an.scope(here, file)
+    container = container_at(file, here)
 
-    # `x.` in a timeline: the cell's runtime parameters
-    m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\.$", before)
+    # `a.b.` : a timeline target's cells and parameters, or the names an import alias brings
+    m = re.search(rf"({_NAME}(?:\.{_NAME})*)\.$", before)
     if m:
-        cell = an.lookup(m.group(1), off)
-        if cell is not None and cell.kind == "cell":
-            return [_param_item(n, info) for n, info in params_of(an, cell.node.type.text, off).items()
-                    if info["runtime"] or an.registry.get(cell.node.type.text) is None]
-        return []
-    # the value of a parameter: its enum values, record kinds, or names in scope
-    m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*$", before)
-    if m and braces:
-        owner = _block_owner(head)
+        parts = tuple(m.group(1).split("."))
+        if timeline:
+            return _target_items(an, parts, off, scope)
+        prefix = m.group(1) + "."
+        return [_symbol_item(name[len(prefix):], sym) for name, sym in scope.items()
+                if name.startswith(prefix) and "." not in name[len(prefix):]]
+    # `param =` : the values that fit the parameter
+    m = re.search(rf"({_NAME}(?:\.{_NAME})*)\s*=\s*$", before)
+    if m and timeline:
+        parts = tuple(m.group(1).split("."))
+        cell = _target_cell(an, parts[:-1], off, scope) if len(parts) > 1 else None
+        info = params_of(an, cell[1], off).get(parts[-1]) if cell else None
+        return _value_items(an, info, scope)
+    if m and inner is not None and inner.bracket == "{":
+        owner = _block_owner(inner.head)
         info = params_of(an, owner, off).get(m.group(1)) if owner else None
-        return _value_items(an, info, off)
+        return _value_items(an, info, scope)
     # a chain element after `->`, or the type after `cell NAME:`
+    own_type = container.name if isinstance(container, ast.CellType) else None
     if re.search(r"->\s*$", before):
-        return _type_items(an) + _local_items(an, off)
-    if re.search(r"\bcell\s+[A-Za-z_][A-Za-z0-9_]*\s*:\s*$", before):
-        return _type_items(an)
-    # a timeline block: the channel's cells, then `.` and a parameter
-    if braces and re.match(r"\s*(at|every)\b", head):
-        if re.fullmatch(r".*[{,]\s*|\s*", before):
-            return [it for it in _local_items(an, off) if it.kind == lsp.CompletionItemKind.Variable]
-        return []
-    # a field name inside a cell's or record's braces
-    if braces and re.fullmatch(r".*[{,]\s*|\s*", before) and _block_owner(head) is not None:
-        owner = _block_owner(head)
-        present = set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*=", code[code.rfind("{") + 1:]))
-        items = [_param_item(n, info) for n, info in params_of(an, owner, off).items() if n not in present]
-        return items
+        return _type_items(an, scope, own_type) + _local_items(scope, chain=True)
+    if re.search(rf"\bcell\s+{_NAME}\s*:\s*$", before):
+        return _type_items(an, scope, own_type)
+    # an item of a list parameter: `routes = [route { ... }, |`
+    if inner is not None and inner.bracket == "[" and re.fullmatch(r".*[\[,]\s*|\s*", before):
+        lm = re.search(rf"({_NAME})\s*=\s*$", inner.head)
+        owner = _block_owner(braces[-1].head) if braces else None
+        info = params_of(an, owner, off).get(lm.group(1)) if lm and owner else None
+        items_schema = an.registry.deref(((info or {}).get("schema") or {}).get("items") or {})
+        return _kind_items([items_schema]) if items_schema else []
+    # a field name inside a cell's or record's braces, or a target in a timeline block
+    if inner is not None and inner.bracket == "{" and re.fullmatch(r".*[{,]\s*|\s*", before):
+        if timeline:
+            return [it for it in _local_items(scope) if it.kind == lsp.CompletionItemKind.Variable]
+        owner = _block_owner(inner.head)
+        if owner is not None:
+            present = _fields_here(code, inner.at)
+            return [_param_item(n, info) for n, info in params_of(an, owner, off).items() if n not in present]
     # the start of a statement
     if before.strip() == "":
-        if any(re.match(r"\s*channel\b", h) for _, h in braces):
-            return _keyword_items(CHANNEL_KEYWORDS) + _local_items(an, off)
+        if isinstance(container, ast.CellType) or (braces and re.match(r"\s*cell\s+type\b", braces[0].head)):
+            return _keyword_items(BODY_KEYWORDS) + _local_items(scope, chain=True)
+        if braces and re.match(r"\s*channel\b", braces[0].head):
+            return _keyword_items(CHANNEL_KEYWORDS) + _local_items(scope, chain=True)
         if not braces:
             return _keyword_items(TOP_KEYWORDS)
     return []
 
 
+def _scope_file(an: Analysis, off: int, code: str) -> tuple[ast.File | None, int]:
+    """The AST to find names in, and the offset to look from: the document's, or, where a block
+    being typed left the enclosing channel or cell type out of it, the lines before the cursor's
+    with the open blocks closed (looked at from the start of the cursor's line)."""
+    if container_at(an.file, off) is not None:
+        return an.file, off
+    line_start = code.rfind("\n") + 1
+    depth = sum(1 for o in _open_brackets(code[:line_start]) if o.bracket == "{")
+    if depth == 0:
+        return an.file, off
+    from ...syntax.parser import parse
+    text = an.source.text[:line_start] + "\n" + "}\n" * depth
+    src = SourceMap().add(an.source.name, text, an.source.path)
+    src.id = an.source.id  # the same offsets as the document up to the cursor's line
+    return parse(src, Sink()), line_start
+
+
 def _block_owner(head: str) -> str | None:
     """The cell type or record kind whose braces these are: `cell up: bw {` -> bw, `queue = codel {` -> codel."""
-    m = re.search(r"([A-Za-z_][A-Za-z0-9_.]*)\s*$", head)
-    if not m or m.group(1) in ("channel", "type") or re.match(r"\s*(channel|at|every)\b", head):
+    if re.match(r"\s*(channel|at|every|cell\s+type)\b", head):
         return None
-    if re.match(r"\s*cell\s+type\b", head):
-        return None
-    return m.group(1)
+    m = re.search(rf"({_NAME}(?:\.{_NAME})*)\s*$", head)
+    return m.group(1) if m else None
+
+
+def _target_items(an: Analysis, parts: tuple[str, ...], off: int,
+                  scope: dict[str, Symbol]) -> list[lsp.CompletionItem]:
+    """After `up.` in a timeline: the parameters of `up`, or the cells inside it if it is a compound."""
+    cell = _target_cell(an, parts, off, scope)
+    if cell is not None:
+        reg_type = an.registry.get(cell[1])
+        return [_param_item(n, info) for n, info in params_of(an, cell[1], off).items()
+                if info["runtime"] or reg_type is None]
+    chan = an.ir_channel(off)
+    prefix = ".".join(parts) + "."
+    seen: dict[str, str] = {}
+    for c in chan.cells if chan else ():
+        if c.name.startswith(prefix):
+            rest = c.name[len(prefix):].split(".")
+            seen.setdefault(rest[0], c.type if len(rest) == 1 else "compound cell")
+    return [lsp.CompletionItem(label=n, kind=lsp.CompletionItemKind.Variable, detail=t) for n, t in seen.items()]
 
 
 def _param_item(name: str, info: Mapping[str, Any]) -> lsp.CompletionItem:
@@ -606,57 +754,81 @@ def _param_item(name: str, info: Mapping[str, Any]) -> lsp.CompletionItem:
                               sort_text=("0" if info["required"] else "1") + name)
 
 
-def _value_items(an: Analysis, info: Mapping[str, Any] | None, off: int) -> list[lsp.CompletionItem]:
+def _kind_items(variants) -> list[lsp.CompletionItem]:
+    items = []
+    for v in variants:
+        kind = v.get("properties", {}).get("kind", {}).get("const")
+        if kind:
+            items.append(lsp.CompletionItem(label=kind, kind=lsp.CompletionItemKind.Struct,
+                                            detail=v.get("description") or None, insert_text=f"{kind} {{ $0 }}",
+                                            insert_text_format=lsp.InsertTextFormat.Snippet))
+    return items
+
+
+def _value_items(an: Analysis, info: Mapping[str, Any] | None, scope: dict[str, Symbol]) -> list[lsp.CompletionItem]:
+    """Values for a parameter: its enum, its symbols, its record kinds, booleans, endpoint names for
+    a prefix, and the `let`s and compound parameters in scope."""
     items: list[lsp.CompletionItem] = []
     schema = (info or {}).get("schema") or {}
     for v in schema.get("enum", ()):
         items.append(lsp.CompletionItem(label=str(v), kind=lsp.CompletionItemKind.EnumMember))
-    for variant in schema.get("oneOf", ()):
-        variant = an.registry.deref(variant)
-        kind = variant.get("properties", {}).get("kind", {}).get("const")
-        if kind:
-            items.append(lsp.CompletionItem(label=kind, kind=lsp.CompletionItemKind.Struct,
-                                            detail=variant.get("description") or None,
-                                            insert_text=f"{kind} {{ $0 }}",
-                                            insert_text_format=lsp.InsertTextFormat.Snippet))
+    variants = [an.registry.deref(v) for v in schema.get("oneOf", ())]
+    for v in variants:
+        if v.get("x-symbol") and "const" in v:
+            items.append(lsp.CompletionItem(label=str(v["const"]), kind=lsp.CompletionItemKind.EnumMember,
+                                            detail=v.get("description") or None))
+    items += _kind_items(variants)
     if schema.get("type") == "boolean":
         items += [lsp.CompletionItem(label=v, kind=lsp.CompletionItemKind.Keyword) for v in ("true", "false")]
     if schema.get("type") == "array" and schema.get("items"):
-        inner = an.registry.deref(schema["items"])
-        kind = inner.get("properties", {}).get("kind", {}).get("const")
-        if kind:
-            items.append(lsp.CompletionItem(label=f"[{kind} {{ }}]", kind=lsp.CompletionItemKind.Struct,
-                                            insert_text=f"[{kind} {{ $0 }}]",
+        for it in _kind_items([an.registry.deref(schema["items"])]):
+            items.append(lsp.CompletionItem(label=f"[{it.label} {{ }}]", kind=lsp.CompletionItemKind.Struct,
+                                            insert_text=f"[{it.label} {{ $0 }}]",
                                             insert_text_format=lsp.InsertTextFormat.Snippet))
-    for name, sym in an.globals().items():
+    if schema.get("x-unit") == "prefix":
+        items += [lsp.CompletionItem(label=n, kind=lsp.CompletionItemKind.Interface, detail="endpoint")
+                  for n, s in scope.items() if s.kind == "endpoint"]
+    for name, sym in scope.items():
         if sym.kind == "let":
             items.append(lsp.CompletionItem(label=name, kind=lsp.CompletionItemKind.Constant,
                                             detail=_text(sym.source, sym.node.value.span)))
+        elif sym.kind == "param":
+            items.append(lsp.CompletionItem(label=name, kind=lsp.CompletionItemKind.Variable,
+                                            detail=f"parameter: {sym.node.type_name}"))
     return items
 
 
-def _type_items(an: Analysis) -> list[lsp.CompletionItem]:
+def _type_items(an: Analysis, scope: dict[str, Symbol], exclude: str | None = None) -> list[lsp.CompletionItem]:
     items = []
     for name in an.registry.names():
         ct = an.registry.get(name)
         items.append(lsp.CompletionItem(label=name, kind=lsp.CompletionItemKind.Class, detail=ct.description or None,
                                         insert_text=f"{name} {{ $0 }}",
                                         insert_text_format=lsp.InsertTextFormat.Snippet))
-    for name, sym in an.globals().items():
-        if sym.kind == "cell type":
-            params = ", ".join(f"{p.name}: {p.type_name}" for p in sym.node.params)
-            items.append(lsp.CompletionItem(label=name, kind=lsp.CompletionItemKind.Class,
-                                            detail=f"cell type ({params})", insert_text=f"{name} {{ $0 }}",
-                                            insert_text_format=lsp.InsertTextFormat.Snippet))
+    for name, sym in scope.items():
+        if sym.kind == "cell type" and name != exclude:
+            items.append(_symbol_item(name, sym))
     return items
 
 
-def _local_items(an: Analysis, off: int) -> list[lsp.CompletionItem]:
+def _symbol_item(label: str, sym: Symbol) -> lsp.CompletionItem:
+    if sym.kind == "cell type":
+        params = ", ".join(f"{p.name}: {p.type_name}" for p in sym.node.params)
+        return lsp.CompletionItem(label=label, kind=lsp.CompletionItemKind.Class, detail=f"cell type ({params})",
+                                  insert_text=f"{label} {{ $0 }}", insert_text_format=lsp.InsertTextFormat.Snippet)
+    detail = _text(sym.source, sym.node.value.span) if sym.kind == "let" else sym.kind
+    return lsp.CompletionItem(label=label, kind=lsp.CompletionItemKind.Constant, detail=detail)
+
+
+def _local_items(scope: dict[str, Symbol], chain: bool = False) -> list[lsp.CompletionItem]:
+    """The cells and endpoints in scope (and a compound's `in`/`out` where a chain may name them)."""
     out = []
-    for name, sym in an.locals(an.channel_at(off)).items():
-        kind = lsp.CompletionItemKind.Variable if sym.kind == "cell" else lsp.CompletionItemKind.Interface
-        detail = sym.node.type.text if sym.kind == "cell" else "endpoint"
-        out.append(lsp.CompletionItem(label=name, kind=kind, detail=detail))
+    for name, sym in scope.items():
+        if sym.kind == "cell":
+            out.append(lsp.CompletionItem(label=name, kind=lsp.CompletionItemKind.Variable,
+                                          detail=sym.node.type.text))
+        elif sym.kind == "endpoint" or (chain and sym.kind == "port"):
+            out.append(lsp.CompletionItem(label=name, kind=lsp.CompletionItemKind.Interface, detail=sym.kind))
     return out
 
 

@@ -1,7 +1,9 @@
-"""Offsets in a source and LSP positions (0-based line, character in UTF-16 code units).
+"""Offsets in a source and LSP positions (0-based line, character in the negotiated encoding).
 
-The compiler's spans count Python characters; editors count UTF-16 code units by default,
-so a `µs` or an emoji in a comment must not shift every later column of its line.
+The compiler's spans count Python characters (code points). Editors count UTF-16 code units
+by default; Neovim and Helix offer UTF-8 bytes, which the server then uses (pygls negotiates
+it at `initialize`). Either way, a `µs` or an emoji earlier on a line must not shift the
+columns after it.
 """
 from __future__ import annotations
 
@@ -9,35 +11,50 @@ from lsprotocol import types as lsp
 
 from ...source import Source, Span
 
-
-def _utf16_len(text: str) -> int:
-    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+UTF16, UTF8, UTF32 = "utf-16", "utf-8", "utf-32"
 
 
-def position(src: Source, offset: int) -> lsp.Position:
-    """The LSP position of a character offset."""
-    line, col = src.line_col(offset)
-    start = src.line_starts()[line - 1]
-    return lsp.Position(line=line - 1, character=_utf16_len(src.text[start:start + col - 1]))
+def _units(ch: str, enc: str) -> int:
+    o = ord(ch)
+    if enc == UTF8:
+        return 1 if o < 0x80 else 2 if o < 0x800 else 3 if o < 0x10000 else 4
+    if enc == UTF32:
+        return 1
+    return 2 if o > 0xFFFF else 1
 
 
-def span_range(src: Source, span: Span) -> lsp.Range:
-    return lsp.Range(start=position(src, span.start), end=position(src, span.end))
-
-
-def offset(src: Source, pos: lsp.Position) -> int:
-    """The character offset of an LSP position (clamped to the line and the text)."""
+def _line_bounds(src: Source, line: int) -> tuple[int, int]:
+    """Start and end offsets of a 0-based line, without its line break (`\\r\\n` or `\\n`)."""
     starts = src.line_starts()
-    if pos.line >= len(starts):
+    start = starts[line]
+    end = starts[line + 1] - 1 if line + 1 < len(starts) else len(src.text)
+    if end > start and src.text[end - 1] == "\r":
+        end -= 1
+    return start, end
+
+
+def position(src: Source, offset: int, enc: str = UTF16) -> lsp.Position:
+    """The LSP position of a character offset (one inside a line break: the end of its line)."""
+    line, _ = src.line_col(offset)
+    start, end = _line_bounds(src, line - 1)
+    return lsp.Position(line=line - 1, character=sum(_units(c, enc) for c in src.text[start:min(offset, end)]))
+
+
+def span_range(src: Source, span: Span, enc: str = UTF16) -> lsp.Range:
+    return lsp.Range(start=position(src, span.start, enc), end=position(src, span.end, enc))
+
+
+def offset(src: Source, pos: lsp.Position, enc: str = UTF16) -> int:
+    """The character offset of an LSP position (clamped to the line and the text)."""
+    if pos.line >= len(src.line_starts()):
         return len(src.text)
-    i = starts[pos.line]
-    end = starts[pos.line + 1] - 1 if pos.line + 1 < len(starts) else len(src.text)
+    i, end = _line_bounds(src, pos.line)
     units = 0
     while i < end and units < pos.character:
-        units += 2 if ord(src.text[i]) > 0xFFFF else 1
+        units += _units(src.text[i], enc)
         i += 1
     return i
 
 
-def whole_range(src: Source) -> lsp.Range:
-    return lsp.Range(start=lsp.Position(line=0, character=0), end=position(src, len(src.text)))
+def whole_range(src: Source, enc: str = UTF16) -> lsp.Range:
+    return lsp.Range(start=lsp.Position(line=0, character=0), end=position(src, len(src.text), enc))
