@@ -183,15 +183,44 @@ class Printer:
         if isinstance(e, ast.BinOp):
             return f"{self.expr(e.left, indent)} {e.op} {self.expr(e.right, indent)}"
         if isinstance(e, ast.Record):
+            if e.multiline and self._comments_within(e.span):  # one per line, so its comments stay put
+                items = [(f.span, f"{f.name} = {self.expr(f.value, indent + INDENT)}") for f in e.fields]
+                return self._lines(f"{e.tag.text} {{", items, "", "}", e.span, indent)
             inner = ", ".join(f"{f.name} = {self.expr(f.value, indent)}" for f in e.fields)
             return f"{e.tag.text} {{ {inner} }}" if inner else f"{e.tag.text} {{ }}"
         if isinstance(e, ast.List):
-            items = [self.expr(i, indent + INDENT) for i in e.items]
-            one = "[" + ", ".join(items) + "]"
-            if not e.multiline or len(indent + one) <= MAX_WIDTH and not e.multiline:
-                return one
-            return "[\n" + "".join(indent + INDENT + it + ",\n" for it in items) + indent + "]"
+            if e.multiline:
+                items = [(i.span, self.expr(i, indent + INDENT)) for i in e.items]
+                return self._lines("[", items, ",", "]", e.span, indent)
+            return "[" + ", ".join(self.expr(i, indent + INDENT) for i in e.items) + "]"
         raise TypeError(f"cannot print {type(e).__name__}")
+
+
+    def _comments_within(self, span) -> bool:
+        return self.ci < len(self.comments) and self.comments[self.ci].span.start < span.end
+
+    def _lines(self, opening: str, items, sep: str, closing: str, span, indent: str) -> str:
+        """A bracketed value one item per line, with the comments written among its items."""
+        inner = indent + INDENT
+        first = items[0][0].start if items else span.end
+        at_opening = self.ci < len(self.comments) and self.comments[self.ci].span.start < first
+        out = [opening + (self._comment_after(span.start + len(opening)) if at_opening else "")]
+        for sp, text in items:
+            out += [inner + c for c in self._comments_before(sp.start)]
+            out.append(inner + text + sep + self._comment_after(sp.end))
+        out += [inner + c for c in self._comments_before(span.end - 1)]
+        out.append(indent + closing)
+        return "\n".join(out)
+
+    def _comments_before(self, pos: int) -> list[str]:
+        out = []
+        while self.ci < len(self.comments) and self.comments[self.ci].span.start < pos:
+            out.append(self.comments[self.ci].text.rstrip())
+            self.ci += 1
+        return out
+
+    def _comment_after(self, end: int) -> str:
+        return self.trailing(end) if self.src is not None else ""
 
 
 def _string(s: str) -> str:

@@ -81,3 +81,14 @@ def test_fmt_refuses_files_with_syntax_errors(run_cli, tmp_path):
     code, out, err = run_cli("fmt", str(f))
     assert code == 1 and "RTN001" in err
     assert f.read_text() == "channel x {\n left -> -> right\n}\n"
+
+
+def test_fmt_keeps_comments_among_the_items_of_a_list_and_a_record():
+    src = ("channel c {\n    endpoints a, b\n    cell r: router {\n        routes = [\n"
+           "            # to a\n            route { prefix = a, port = 0 },  # first\n"
+           "            # to b\n            route { prefix = b, port = 1 },\n        ]\n    }\n"
+           "    cell q: bw {\n        rate = 1Mbps\n        queue = codel {\n            # tuned\n"
+           "            target = 5ms\n        }\n    }\n    a -> r -> q\n    b -> a\n}\n")
+    assert fmt(src) == src
+    # a record without comments inside still prints on one line
+    assert "queue = codel { target = 5ms }" in fmt(src.replace("            # tuned\n", ""))
