@@ -104,8 +104,8 @@ def host_endpoints(plan: dict, channel: dict[str, Any]) -> tuple[str, ...]:
 
 # The engine thread's nice value in real runs. It does what the kernel's softirq does when it routes,
 # and at the applications' own weight every wake-up of theirs preempted it (17,000 times a second
-# under one TCP stream): pass-through TCP rose from 0.62 to 0.73 of the kernel's figure at -5, with
-# no gain further down (benchmarks/real_forwarding.py; docs/running.md).
+# under one TCP stream): pass-through TCP rose from 0.60-0.64 to 0.68-0.75 of the kernel's figure at
+# -5, with no gain further down (benchmarks/real_forwarding.py; docs/running.md).
 ENGINE_NICE = -5
 
 
