@@ -64,7 +64,7 @@ class Analysis:
     source: Source
     comp: Compilation
     registry: Registry
-    file: ast.File | None
+    file: ast.File
     enc: str = UTF16
 
     # -- positions in the agreed encoding
@@ -129,8 +129,8 @@ def _file_symbols(file: ast.File, src: Source) -> Iterator[Symbol]:
             yield Symbol(st.name, "cell type", st, st.name_span, src)
 
 
-def container_at(file: ast.File | None, off: int) -> ast.Channel | ast.CellType | None:
-    for st in file.body if file else ():
+def container_at(file: ast.File, off: int) -> ast.Channel | ast.CellType | None:
+    for st in file.body:
         if isinstance(st, (ast.Channel, ast.CellType)) and st.span.start <= off <= st.span.end:
             return st
     return None
@@ -165,13 +165,8 @@ def analyze(uri: str, text: str, registry: Registry, enc: str = UTF16) -> Analys
     """Compile a document as `rattan check` would, without optimizing."""
     path = uri_to_path(uri)
     comp = compile_text(text, path or uri, path=path, registry=registry, options=Options(optimize=False))
-    file = None
-    if comp.program is not None and comp.program.units:
-        file = comp.program.units[0].file
-    if file is None:  # stopped before the program was built: parse for the outline at least
-        from ...syntax.parser import parse
-        file = parse(comp.entry, Sink())
-    return Analysis(uri, comp.entry, comp, registry, file, enc)
+    # the checks always run (compiler.py), so the program and its first unit, this file, exist
+    return Analysis(uri, comp.entry, comp, registry, comp.program.units[0].file, enc)
 
 
 # ---------------------------------------------------------------- diagnostics
@@ -410,8 +405,6 @@ def _target_cell(an: Analysis, parts: tuple[str, ...], off: int,
 
 # ---------------------------------------------------------------- hover
 def hover(an: Analysis, pos: lsp.Position) -> lsp.Hover | None:
-    if an.file is None:
-        return None
     off = an.offset(pos)
     path = path_at(an.file, off)
     if not path:
@@ -437,7 +430,8 @@ def _hover_text(an: Analysis, path: list[Any], off: int) -> tuple[str, Span] | N
                 return f"```rtn\nendpoint {name}\n```", span
         return None
     if isinstance(node, ast.ParamDecl) and _in(node.name_span, off):
-        return f"```rtn\nparameter {_text(an.source, node.span)}\n```", node.name_span
+        return _definition_markdown(Symbol(node.name, "param", node, node.name_span, an.source),
+                                    an.source), node.name_span
     if isinstance(node, (ast.CellDecl, ast.CellType, ast.Let, ast.Channel)) and _in(node.name_span, off):
         if isinstance(node, ast.CellDecl):
             return _cell_type_markdown(an, node.type.text, off) or "", node.name_span
@@ -480,8 +474,6 @@ def _base(q: ast.Quantity) -> str:
 
 # ---------------------------------------------------------------- definition
 def definition(an: Analysis, pos: lsp.Position) -> lsp.Location | None:
-    if an.file is None:
-        return None
     off = an.offset(pos)
     path = path_at(an.file, off)
     if not path:
@@ -512,8 +504,6 @@ def _import_target(an: Analysis, imp: ast.Import) -> str | None:
 
 # ---------------------------------------------------------------- document symbols
 def symbols(an: Analysis) -> list[lsp.DocumentSymbol]:
-    if an.file is None:
-        return []
     src = an.source
     out = []
     for st in an.file.body:
@@ -704,7 +694,7 @@ def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
     return []
 
 
-def _scope_file(an: Analysis, off: int, code: str) -> tuple[ast.File | None, int]:
+def _scope_file(an: Analysis, off: int, code: str) -> tuple[ast.File, int]:
     """The AST to find names in, and the offset to look from: the document's, or, where a block
     being typed left the enclosing channel or cell type out of it, the lines before the cursor's
     with the open blocks closed (looked at from the start of the cursor's line)."""
