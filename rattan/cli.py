@@ -115,13 +115,13 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("link", help="a two-endpoint path from flags, like mm-link (root)",
                         description="Emulate one path between `left` (where CMD runs) and `right`, given by "
                                     "flags; the uplink goes left -> right. Values are written as in .rtn "
-                                    "files: 10Mbps, 20ms, 1%%, droptail { packets = 100 }.")
+                                    "files: 10Mbps, 20ms, 1%, droptail { packets = 100 }.")
     for d in ("uplink", "downlink"):
         sp.add_argument(f"--{d}-rate", metavar="R", help=f"{d} rate, e.g. 10Mbps")
         sp.add_argument(f"--{d}-delay", metavar="T", help=f"{d} one-way delay, e.g. 20ms")
         sp.add_argument(f"--{d}-loss", metavar="P", help=f"{d} random loss, e.g. 1%%")
-        sp.add_argument(f"--{d}-trace", metavar="F", help=f"{d} Mahimahi trace file (instead of a rate)")
-        sp.add_argument(f"--{d}-queue", metavar="Q", help=f"{d} queue, e.g. 'droptail {{ bytes = 150KB }}'")
+        sp.add_argument(f"--{d}-trace", metavar="F", help=f"{d} Mahimahi trace file (instead of --{d}-rate)")
+        sp.add_argument(f"--{d}-queue", metavar="Q", help=f"{d} queue of the rate or trace, e.g. 'droptail {{ bytes = 150KB }}'")
     sp.add_argument("--right", metavar="CMD", help="a shell command to start first on the far side")
     sp.add_argument("--seed", type=int, default=1, help="random seed of the cells (default 1)")
     sp.add_argument("--print", action="store_true", help="print the .rtn of the path and exit")

@@ -278,8 +278,12 @@ def cmd_sim(args) -> int:
 def cmd_link(args) -> int:
     from .compiler import compile_text
     from .diagnostics import render_text
-    from .runtime.link import link_source
-    text = link_source(args)
+    from .runtime.link import LinkFlagError, link_source
+    try:
+        text = link_source(args)
+    except LinkFlagError as e:
+        _err(f"link: {e}")
+        return EXIT_USAGE
     if args.print:
         sys.stdout.write(text)
         return EXIT_OK

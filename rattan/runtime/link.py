@@ -6,29 +6,45 @@ pointing at the flag's text.
 """
 from __future__ import annotations
 
-import json
 import os
 
+from ..tools.fmt import string_literal
 
-def _direction(rate: str | None, delay: str | None, loss: str | None, trace: str | None,
+
+class LinkFlagError(ValueError):
+    """Flags of `rattan link` that cannot all take effect; the message names them and says why."""
+
+
+def _direction(d: str, rate: str | None, delay: str | None, loss: str | None, trace: str | None,
                queue: str | None) -> str:
-    """The chain of cells of one direction, in `.rtn` (`pass {}` when nothing is asked)."""
-    q = f", queue = {queue}" if queue else ""
+    """The chain of cells of direction `d` (uplink, downlink), in `.rtn` (`pass {}` when nothing is
+    asked). Every given flag lands in a cell, or LinkFlagError says why it cannot."""
+    given = {"rate": rate, "delay": delay, "loss": loss, "trace": trace, "queue": queue}
+    for flag, value in given.items():
+        if value is not None and not value.strip():
+            raise LinkFlagError(f"--{d}-{flag} is empty: give a value or leave the flag out")
+    if rate is not None and trace is not None:
+        raise LinkFlagError(f"--{d}-rate and --{d}-trace both give the {d} rate; choose one")
+    if queue is not None and rate is None and trace is None:
+        # Only a rate-limited cell holds a queue: without one nothing would ever drain it.
+        raise LinkFlagError(f"--{d}-queue needs a rate that drains it: give --{d}-rate or --{d}-trace")
+    q = f", queue = {queue}" if queue is not None else ""
     cells = []
-    if trace:
-        cells.append(f"bw_trace {{ trace = {json.dumps(os.path.abspath(trace))}{q} }}")
-    elif rate:
+    if trace is not None:
+        cells.append(f"bw_trace {{ trace = {string_literal(os.path.abspath(trace))}{q} }}")
+    elif rate is not None:
         cells.append(f"bw {{ rate = {rate}{q} }}")
-    if delay:
+    if delay is not None:
         cells.append(f"delay {{ delay = {delay} }}")
-    if loss:
+    if loss is not None:
         cells.append(f"loss {{ rate = {loss} }}")
     return " -> ".join(cells) or "pass {}"
 
 
 def link_source(a) -> str:
-    """The `.rtn` text of the path that `rattan link` flags describe."""
-    up = _direction(a.uplink_rate, a.uplink_delay, a.uplink_loss, a.uplink_trace, a.uplink_queue)
-    down = _direction(a.downlink_rate, a.downlink_delay, a.downlink_loss, a.downlink_trace, a.downlink_queue)
+    """The `.rtn` text of the path that `rattan link` flags describe (LinkFlagError if some flag
+    could not take effect)."""
+    up, down = (_direction(d, *(getattr(a, f"{d}_{flag}") for flag in ("rate", "delay", "loss", "trace", "queue")))
+                for d in ("uplink", "downlink"))
     return (f"# made by rattan link\nchannel link {{\n    endpoints left, right\n"
             f"    left -> {up} -> right\n    right -> {down} -> left\n}}\n")

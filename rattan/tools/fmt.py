@@ -78,7 +78,7 @@ class Printer:
             self.emit(indent, f"let {st.name} = {self.expr(st.value, indent)}", st.span.end)
         elif isinstance(st, ast.Import):
             alias = f" as {st.alias}" if st.alias else ""
-            self.emit(indent, f"import {_string(st.path.value)}{alias}", st.span.end)
+            self.emit(indent, f"import {string_literal(st.path.value)}{alias}", st.span.end)
         elif isinstance(st, ast.Endpoints):
             self.emit(indent, "endpoints " + ", ".join(n for n, _ in st.names), st.span.end)
         elif isinstance(st, ast.CellDecl):
@@ -171,7 +171,7 @@ class Printer:
         if isinstance(e, (ast.Quantity, ast.Number)):
             return e.text
         if isinstance(e, ast.String):
-            return _string(e.value)
+            return string_literal(e.value)
         if isinstance(e, ast.Bool):
             return "true" if e.value else "false"
         if isinstance(e, ast.Name):
@@ -223,7 +223,8 @@ class Printer:
         return self.trailing(end) if self.src is not None else ""
 
 
-def _string(s: str) -> str:
+def string_literal(s: str) -> str:
+    """`s` as a `.rtn` string literal (the escapes the parser reads back)."""
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
 
 
