@@ -9,6 +9,7 @@ import sys
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 EXIT_INTERNAL = 70  # a bug in rattan (EX_SOFTWARE); tests treat it as a failure
 BATCH_COMMANDS = {"check", "compile", "fmt", "convert"}
+COMMAND_TAKERS = {"run", "link"}  # subcommands that run the command given after `--`
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -17,6 +18,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Emulate Internet paths for unmodified applications: check, compile and "
                     "inspect topologies written in .rtn, or in upstream Rattan TOML/YAML.",
         epilog="Exit status: 0 no errors, 1 errors found, 2 usage or I/O problem.")
+    p.add_argument("--version", action=_Version, help="print rattan's version (and its engine's) and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def diag_opts(sp):
@@ -178,7 +180,37 @@ def _parser() -> argparse.ArgumentParser:
                                     "the outline, formatting as `rattan fmt`, and quick fixes. Editors start "
                                     "it themselves; see docs/editors.md.")
     sp.add_argument("--stdio", action="store_true", help="accepted for editors that pass it; stdio is the default")
+    # Who parses which words, for errors that name the subcommand that refused them.
+    p.subcommands = ("command", sub.choices)
+    sub.choices["ctl"].subcommands = ("action", ctl.choices)
     return p
+
+
+class _Version(argparse.Action):
+    """`rattan --version`: the package's version, and for bug reports the engine's ABI and Python's."""
+
+    def __init__(self, option_strings, dest, **kw):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
+def version_text() -> str:
+    """`rattan 0.1.0 (engine ABI 7, Python 3.11.7)`; the installed distribution's version if any."""
+    import platform
+    from importlib import metadata
+    try:
+        version = metadata.version("rattan")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        from . import __version__ as version
+    try:  # loading the engine costs about 10 ms; a stale or missing build is worth reporting
+        from .engine import ABI_VERSION
+        engine = f"engine ABI {ABI_VERSION}"
+    except ImportError as e:
+        engine = f"engine unavailable: {e}"
+    return f"rattan {version} ({engine}, Python {platform.python_version()})"
 
 
 def _nice_flag(sp) -> None:
@@ -206,17 +238,67 @@ def _log_flags(sp) -> None:
                     help="only these cells, comma-separated (default: every cell)")
 
 
+def _refuse(parser: argparse.ArgumentParser, args, argv: list[str], extra: list[str], cmd: list[str]):
+    """Exit 2 naming the subcommand that refused `extra`, with its own usage line (argparse would
+    blame the top-level parser); suggest `--` when the words look like a command to run."""
+    import shlex
+    from .diagnostics import did_you_mean
+    chain = [parser]  # rattan, rattan ctl, rattan ctl get: the deepest parser that was reached
+    while (subs := getattr(chain[-1], "subcommands", None)) and getattr(args, subs[0], None) in subs[1]:
+        chain.append(subs[1][getattr(args, subs[0])])
+    refuser = chain[-1]
+    words = " ".join(shlex.quote(w) for w in extra)
+    lines = [f"{refuser.prog}: error: unrecognized argument{'s' * (len(extra) > 1)}: {words}"]
+    first = extra[0]
+    if first.startswith("--"):
+        for depth in range(len(chain) - 1, -1, -1):  # the refuser's own options first
+            # argparse keeps no public list of a parser's options; `_actions` is stable since 3.2
+            options = [o for a in chain[depth]._actions for o in a.option_strings if o.startswith("--")]
+            sugg = did_you_mean(first.partition("=")[0], options)
+            if sugg:
+                where = "" if depth == len(chain) - 1 else (
+                    f" (an option of `{chain[depth].prog}`: write it before "
+                    f"`{getattr(args, chain[depth].subcommands[0])}`)")
+                lines.append(f"help: did you mean `{sugg}`?{where}")
+                break
+    if args.command in COMMAND_TAKERS and not first.startswith("-"):
+        # the command starts at its first word; rattan's own options may have taken some of its
+        # later words (`-n 2`), so everything from there on goes after `--`
+        start = max(i for i, w in enumerate(argv) if w == first and _subsequence(extra, argv[i:]))
+        fixed = ["rattan"] + argv[:start] + ["--"] + argv[start:] + cmd
+        lines.append(f"help: put the command after `--`: {shlex.join(fixed)}")
+    elif len(lines) == 1 and args.command in COMMAND_TAKERS:
+        lines.append(f"help: if it is for the command to run, put the command after `--`: "
+                     f"{refuser.prog} [options] -- CMD ARGS...")
+    elif len(lines) == 1 and len(chain) > 1:
+        lines.append(f"help: `{refuser.prog} --help` lists its options")
+    refuser.print_usage(sys.stderr)
+    refuser.exit(EXIT_USAGE, "\n".join(lines) + "\n")
+
+
+def _subsequence(small: list[str], big: list[str]) -> bool:
+    it = iter(big)
+    return all(w in it for w in small)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rattan` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     cmd: list[str] = []
-    if "--" in argv:  # everything after `--` is the command to run, options included
+    if "--" in argv:
         cut = argv.index("--")
-        argv, cmd = argv[:cut], argv[cut + 1:]
-    args = _parser().parse_args(argv)
+        # top-level options take no value, so the first other word is the subcommand
+        words = [w for w in argv[:cut] if not w.startswith("-")]
+        if words and words[0] in COMMAND_TAKERS:  # everything after `--` is the command to run
+            argv, cmd = argv[:cut], argv[cut + 1:]
+        # elsewhere `--` only ends the options, for argparse: FILE operands follow (`-x.rtn`)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _refuse(parser, args, argv, extra, cmd)
     args.cmd = cmd
     if args.command is None:
-        _parser().print_help()
+        parser.print_help()
         return EXIT_USAGE
     if args.command in BATCH_COMMANDS:
         # Short-lived batch work over many small acyclic objects: the cyclic collector

@@ -251,7 +251,8 @@ def cmd_sim(args) -> int:
     from .plan import build_plan
     from .registry import default_registry
     from .control import AddressError
-    from .runtime.sim import SimError, run
+    from .runtime.channel import ChannelError
+    from .runtime.sim import run
     comp = _compiled(args.file)
     if isinstance(comp, int):
         return comp
@@ -262,7 +263,7 @@ def cmd_sim(args) -> int:
         result = run(plan, args.channel, args.flow, args.duration, args.seed, progress=progress,
                      http=args.http, announce=announce, interval=args.interval,
                      packet_log=args.packet_log, log_cells=args.log_cells)
-    except (SimError, AddressError) as e:
+    except (ChannelError, AddressError) as e:  # SimError too: a bad flag or channel choice
         _err(str(e))
         return EXIT_USAGE
     except EngineError as e:

@@ -12,15 +12,21 @@ class ChannelError(ValueError):
 def choose_channel(plan: dict, name: str | None) -> dict:
     """The channel named `name`, or the plan's only one."""
     channels = plan["channels"]
+    names = [c["name"] for c in channels]
+    if not channels:
+        raise ChannelError("the file has no channel")
     if name is None:
         if len(channels) != 1:
-            names = ", ".join(c["name"] for c in channels) or "none"
-            raise ChannelError(f"the file has {len(channels)} channels ({names}): choose one with --channel")
+            raise ChannelError(f"the file has {len(channels)} channels ({', '.join(names)}): "
+                               "choose one with --channel")
         return channels[0]
     for c in channels:
         if c["name"] == name:
             return c
-    raise ChannelError(f"no channel `{name}`; channels: {', '.join(c['name'] for c in channels)}")
+    from ..diagnostics import did_you_mean
+    sugg = did_you_mean(name, names)
+    raise ChannelError(f"no channel `{name}`" + (f" (did you mean `{sugg}`?)" if sugg else "")
+                       + f"; channels: {', '.join(names)}")
 
 
 def timeline_steps(channel: dict, duration: int) -> list[tuple[int, int, str, str, str, Any]]:

@@ -1,0 +1,176 @@
+"""The command line a newcomer meets: `--version`, the errors of argument parsing (which subcommand
+refused what, and `--` before a command), and a usage error where a file has several channels."""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from rattan.cli import _parser, main
+
+TWO_CHANNELS = """\
+channel up_path {
+    endpoints left, right
+    left -> delay { delay = 10ms } -> right
+    right -> left
+}
+channel down_path {
+    endpoints left, right
+    left -> delay { delay = 20ms } -> right
+    right -> left
+}
+"""
+
+
+def parse_error(argv: list[str], capsys) -> str:
+    """stderr of an argv that argparse refuses; it must exit 2."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    return capsys.readouterr().err
+
+
+# -- item 3: --version ----------------------------------------------------------------------------
+
+def test_version_prints_rattan_engine_and_python():
+    r = subprocess.run([sys.executable, "-m", "rattan", "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    from rattan.engine import ABI_VERSION
+    assert r.stdout == (f"rattan {importlib.metadata.version('rattan')} (engine ABI {ABI_VERSION}, "
+                        f"Python {platform.python_version()})\n")
+
+
+def test_help_does_not_load_the_engine():
+    code = ("import sys; from rattan.cli import main\n"
+            "try: main(['--help'])\n"
+            "except SystemExit: pass\n"
+            "assert 'rattan.engine' not in sys.modules, 'rattan --help loaded the engine'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+# -- item 14: which subcommand refused what ------------------------------------------------------
+
+def _children(parser) -> dict:
+    """A parser's subcommands, from argparse's own record of them."""
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            return a.choices
+    return {}
+
+
+def _subcommands() -> list[tuple[str, ...]]:
+    """Every subcommand, nested ones (`ctl get`) included, from the parser itself."""
+    out = []
+
+    def walk(parser, path):
+        if path:
+            out.append(path)
+        for name, sp in _children(parser).items():
+            walk(sp, path + (name,))
+    walk(_parser(), ())
+    return out
+
+
+def _minimal_argv(path: tuple[str, ...]) -> list[str]:
+    """The words the subcommand requires (placeholders: parsing fails before anything runs)."""
+    parser, argv = _parser(), []
+    for name in path:
+        parser = _children(parser)[name]
+        argv.append(name)
+        for a in parser._actions:
+            if not a.option_strings and a.nargs not in ("?", "*", argparse.PARSER):
+                argv.append("x.rtn")
+            elif a.option_strings and a.required:
+                argv += [a.option_strings[-1], "1s"]
+    return argv
+
+
+@pytest.mark.parametrize("path", _subcommands(), ids=" ".join)
+def test_unknown_option_names_the_subcommand_and_its_usage(path, capsys):
+    prog = "rattan " + " ".join(path)
+    err = parse_error(_minimal_argv(path) + ["--no-such-option"], capsys)
+    assert err.startswith(f"usage: {prog} "), err  # the subcommand's usage, not `rattan [-h] COMMAND`
+    assert f"{prog}: error: unrecognized argument: --no-such-option\n" in err
+    assert "usage: rattan [-h]" not in err
+
+
+def test_every_subcommand_is_covered():
+    names = {p[0] for p in _subcommands()}
+    assert {"check", "compile", "fmt", "cells", "schema", "convert", "sim", "run", "link", "plot", "log",
+            "ctl", "lsp"} <= names
+    assert ("ctl", "set") in _subcommands()
+
+
+@pytest.mark.parametrize("argv, fixed", [
+    (["run", "f.rtn", "iperf3", "-c", "x"], "rattan run f.rtn -- iperf3 -c x"),
+    (["run", "f.rtn", "ping", "10.0.0.2"], "rattan run f.rtn -- ping 10.0.0.2"),
+    # rattan's own `-n` took the command's `-n 3`: the command starts at its first word
+    (["run", "f.rtn", "-n", "2", "iperf3", "-n", "3", "x"], "rattan run f.rtn -n 2 -- iperf3 -n 3 x"),
+    (["run", "f.rtn", "sh", "--", "-c", "echo hi"], "rattan run f.rtn -- sh -c 'echo hi'"),
+    (["link", "--uplink-rate", "1Mbps", "ping", "-c", "1", "x"],
+     "rattan link --uplink-rate 1Mbps -- ping -c 1 x"),
+])
+def test_a_command_without_double_dash_gets_the_fixed_line(argv, fixed, capsys):
+    err = parse_error(argv, capsys)
+    assert f"rattan {argv[0]}: error: unrecognized argument" in err
+    assert f"help: put the command after `--`: {fixed}\n" in err
+
+
+def test_an_unknown_option_of_run_mentions_double_dash(capsys):
+    err = parse_error(["run", "f.rtn", "--foo"], capsys)
+    assert "rattan run: error: unrecognized argument: --foo\n" in err
+    assert "put the command after `--`" in err
+
+
+def test_a_misspelt_option_gets_did_you_mean(capsys):
+    err = parse_error(["check", "a.rtn", "--fromat", "json"], capsys)
+    assert "rattan check: error: unrecognized arguments: --fromat json\n" in err
+    assert "help: did you mean `--format`?\n" in err
+    # an option of `rattan ctl` written after the action: say where it goes
+    err = parse_error(["ctl", "get", "x", "--jsn"], capsys)
+    assert "rattan ctl get: error: unrecognized argument: --jsn\n" in err
+    assert "did you mean `--json`? (an option of `rattan ctl`: write it before `get`)" in err
+
+
+def test_double_dash_elsewhere_ends_the_options(run_cli, tmp_path):
+    """For commands that run nothing, `--` ends the options (a file named `-x.rtn`); nothing is dropped."""
+    f = tmp_path / "-x.rtn"
+    f.write_text("channel c {\n    endpoints a, b\n    a -> b\n    b -> a\n}\n")
+    code, _, err = run_cli("check", "--", str(f))
+    assert code == 0, err
+    code, _, err = run_cli("check", str(tmp_path / "missing.rtn"), "--", str(f))
+    assert code == 2 and "missing.rtn" in err
+
+
+# -- item 13: a file with several channels ---------------------------------------------------------
+
+@pytest.mark.parametrize("channel, message", [
+    (None, "rattan: the file has 2 channels (up_path, down_path): choose one with --channel\n"),
+    ("nope", "rattan: no channel `nope`; channels: up_path, down_path\n"),
+    ("up_pth", "rattan: no channel `up_pth` (did you mean `up_path`?); channels: up_path, down_path\n"),
+])
+def test_sim_with_several_channels_is_a_usage_error(channel, message, run_cli, tmp_path):
+    f = tmp_path / "two.rtn"
+    f.write_text(TWO_CHANNELS)
+    argv = ["sim", str(f), "--flow", "left->right:cbr:1Mbps", "--duration", "100ms"]
+    code, out, err = run_cli(*argv, *(["--channel", channel] if channel else []))
+    assert (code, out, err) == (2, "", message)
+    code, out, err = run_cli(*argv, "--channel", "down_path")
+    assert code == 0 and out.startswith("channel down_path"), err
+
+
+def test_run_with_several_channels_is_a_usage_error(run_cli, tmp_path):
+    """`run` chooses before it needs root or namespaces: the same message, and --all."""
+    f = tmp_path / "two.rtn"
+    f.write_text(TWO_CHANNELS)
+    code, _, err = run_cli("run", str(f), "--", "true")
+    assert code == 2
+    assert "the file has 2 channels (up_path, down_path): choose one with --channel, or run them all " \
+           "with --all" in err
+    code, _, err = run_cli("run", str(f), "--channel", "up_pth", "--", "true")
+    assert code == 2 and "did you mean `up_path`?" in err
