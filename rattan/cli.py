@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("fmt", help="format .rtn files canonically",
                         description="Rewrite .rtn files in canonical form, keeping comments.")
-    sp.add_argument("files", nargs="+", metavar="FILE")
+    sp.add_argument("files", nargs="+", metavar="FILE", help=".rtn files, or folders: their .rtn files")
     sp.add_argument("--check", action="store_true",
                     help="change nothing; exit 1 if a file is not formatted")
     sp.add_argument("--stdout", action="store_true", help="print the result instead of rewriting")

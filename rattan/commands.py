@@ -144,10 +144,10 @@ def cmd_fmt(args) -> int:
     from .passes.reading import InputError, read_text
     from .source import SourceMap
     from .syntax.parser import parse
-    from .tools.fmt import format_file
+    from .tools.fmt import format_file, rtn_files
     status = EXIT_OK
     unformatted = []
-    for path in args.files:
+    for path in rtn_files(args.files):
         if not path.endswith(".rtn"):
             _err(f"{path}: only .rtn files are formatted")
             status = EXIT_USAGE

@@ -8,6 +8,7 @@ one), literals exactly as written. Printing the output again gives the same text
 from __future__ import annotations
 
 import json
+import os
 
 from ..source import Source
 from ..syntax import ast
@@ -239,3 +240,17 @@ def format_file(file: ast.File, source: Source | None) -> str:
         p.ci += 1
     text = "\n".join(p.lines).rstrip("\n")
     return text + "\n" if text else ""
+
+
+def rtn_files(paths: list[str]) -> list[str]:
+    """What `rattan fmt PATH...` works on: each file as given, and every `.rtn` file under each
+    folder (sorted; hidden folders skipped), so `rattan fmt --check examples` covers `examples/lib`."""
+    out = []
+    for path in paths:
+        if not os.path.isdir(path):
+            out.append(path)
+            continue
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            out += [os.path.join(root, f) for f in sorted(files) if f.endswith(".rtn")]
+    return out

@@ -124,14 +124,14 @@ def test_hover_documents_cells_parameters_records_names_and_quantities(tmp_path)
     h = A.hover(an, pos_of(lines, 13, "rtt"))
     assert h.contents.value == "```rtn\nlet rtt = 40ms\n```"  # defined in this file: no "from"
     assert (h.range.start.line, h.range.end.character - h.range.start.character) == (13, 3)
-    assert "cell up:   bw { rate = 20Mbps" in A.hover(an, pos_of(lines, 13, "up")).contents.value
+    assert "cell up: bw { rate = 20Mbps" in A.hover(an, pos_of(lines, 13, "up")).contents.value
     assert A.hover(an, lsp.Position(line=0, character=3)) is None  # a comment
 
 
 def test_hover_on_a_compound_type_and_its_parameters_from_an_import(tmp_path):
     an, lines = open_example(tmp_path, "compound.rtn")
     text = A.hover(an, pos_of(lines, 6, "link")).contents.value
-    assert "cell type link(rate: rate, delay: time = 0ms" in text and "cell type from `lib/links.rtn`" in text
+    assert "cell type link(\n    rate: rate,\n    delay: time = 0ms," in text and "cell type from `lib/links.rtn`" in text
     assert "link { delay: time }" in A.hover(an, pos_of(lines, 6, "delay")).contents.value
     assert "let fiber_km = 5us" in A.hover(an, pos_of(lines, 3, "fiber_km")).contents.value
 
@@ -150,7 +150,7 @@ def test_go_to_definition_of_names_cells_types_and_imports(tmp_path):
     loc = A.definition(an, pos_of(lines, 6, "link"))
     assert loc.uri == lib and loc.range.start.line == 3
     loc = A.definition(an, pos_of(lines, 3, "fiber_km"))
-    assert loc.uri == lib and loc.range.start.line == 11
+    assert loc.uri == lib and loc.range.start.line == 15
     assert A.definition(an, pos_of(lines, 1, '"lib')).uri == lib
     loc = A.definition(an, pos_of(lines, 8, "up"))
     assert loc.uri == an.uri and (loc.range.start.line, loc.range.start.character) == (6, 9)
