@@ -1,5 +1,6 @@
 """The documentation says what the code does.
 
+- The README names what `.ci/run` installs, and its real run uses the example's endpoint names.
 - docs/diagnostics.md lists every diagnostic code, exactly as the code table has it.
 - Every code block of docs/language.md checks, or fails, as its info string says (below).
 - The cell and queue tables of docs/language.md are generated from the schemas; a test
@@ -45,6 +46,36 @@ def test_every_code_is_documented():
     doc = (ROOT / "docs" / "diagnostics.md").read_text()
     for c in CODES.values():
         assert f"| `{c.id}` | {c.severity} | {c.title} |" in doc, c.id
+
+
+# -- the README
+
+README = ROOT / "README.md"
+
+
+def test_readme_names_every_package_ci_installs():
+    ci = (ROOT / ".ci" / "run").read_text()
+    packages = re.findall(r'missing="\$missing ([\w.-]+)"', ci)
+    assert len(packages) >= 5
+    readme = README.read_text(encoding="utf-8")
+    for p in packages:
+        assert f"`{p}`" in readme, p
+
+
+def test_readme_starts_with_the_two_commands():
+    first = doc_blocks(README.read_text(encoding="utf-8"))[0]
+    assert first.text == "pip install -e '.[test]' && rattan compile examples/broadband.rtn\npytest\n"
+
+
+def test_readme_run_names_the_example_s_endpoints(run_cli):
+    readme = README.read_text(encoding="utf-8")
+    m = re.search(r"^rattan run (\S+) .*-- sh -c '(.*)'$", readme, re.M)
+    assert m, "the README shows a real run with sh -c"
+    code, out, _ = run_cli("compile", m.group(1))
+    assert code == 0
+    endpoints = {e.upper() for c in json.loads(out)["channels"] for e in c["endpoints"]}
+    used = set(re.findall(r"\$RATTAN_(\w+)_IP", m.group(0)))
+    assert used and used <= endpoints, (used, endpoints)
 
 
 # -- code blocks
