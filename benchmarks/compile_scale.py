@@ -13,6 +13,8 @@ import sys
 import tempfile
 import time
 
+import _checkout  # noqa: F401  (measure this checkout's rattan: see _checkout.py)
+
 CELLS_PER_CHANNEL = 10  # 5 each way: bw, delay, loss, token_bucket, delay
 
 

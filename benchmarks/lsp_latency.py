@@ -21,6 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
+import _checkout  # noqa: F401,E402  (measure this checkout's rattan: see _checkout.py)
 from compile_scale import generate  # noqa: E402
 
 from rattan.compiler import compile_text  # noqa: E402

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 
+import _checkout  # noqa: F401  (measure this checkout's rattan: see _checkout.py)
 from rattan.compiler import compile_text
 from rattan.plan import build_plan
 from rattan.registry import default_registry

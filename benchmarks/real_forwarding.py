@@ -47,6 +47,7 @@ import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
+import _checkout  # noqa: F401  (measure this checkout's rattan: see _checkout.py)
 from rattan.compiler import compile_text
 from rattan.engine.binding import Lateness, netdev_tune
 from rattan.plan import build_plan
