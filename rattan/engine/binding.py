@@ -1,12 +1,13 @@
 """A thin typed wrapper over the C engine; every call checks the engine's error codes."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 from ._engine import ffi, lib
 
-ABI_VERSION = 7
+ABI_VERSION = 8
 if lib.rt_abi_version() != ABI_VERSION:  # a stale build of the extension
     raise ImportError(f"rattan engine ABI {lib.rt_abi_version()} does not match {ABI_VERSION}: reinstall rattan")
 
@@ -60,10 +61,53 @@ class Counters:
     dropped_by_reason: dict
 
 
+HIST_BUCKETS = lib.RT_HIST_BUCKETS
+# A bucket spans less than 2^-RT_HIST_SUB_BITS of its lower edge; its middle is within half that of any
+# value in it: the relative error of a quantile read from the histogram.
+HIST_RELATIVE_ERROR = 2.0 ** -(lib.RT_HIST_SUB_BITS + 1)
+
+
+def hist_bucket_bounds(hist: list[int], q: float) -> tuple[int, int] | None:
+    """[low, high) of the bucket that holds the q-quantile (nearest rank) of an engine histogram
+    (RT_HIST_BUCKETS counts in the engine's log buckets), or None if it is empty."""
+    total = sum(hist)
+    if not total:
+        return None
+    need, seen = max(1, math.ceil(q * total)), 0
+    for i, n in enumerate(hist):
+        seen += n
+        if seen >= need:
+            return lib.rt_hist_lower(i), lib.rt_hist_lower(i + 1)
+    return None  # unreachable: the counts sum to total
+
+
+@dataclass(frozen=True)
+class DelayStats:
+    """One-way delays (ns) of a flow's received packets: exact count, sum, min and max, and the
+    distribution in the engine's log buckets (quantiles within HIST_RELATIVE_ERROR)."""
+    count: int
+    sum_ns: int
+    min_ns: int
+    max_ns: int
+    hist: list
+
+    @property
+    def mean_ns(self) -> float:
+        return self.sum_ns / self.count if self.count else 0.0
+
+    def quantile_ns(self, q: float) -> float:
+        """The q-quantile (nearest rank): its bucket's middle, kept within [min, max]."""
+        b = hist_bucket_bounds(self.hist, q)
+        if b is None:
+            return 0.0
+        low, high = b
+        return float(min(max((low + high - 1) / 2, self.min_ns), self.max_ns))
+
+
 @dataclass(frozen=True)
 class Lateness:
-    """Frames an endpoint sent in a real run, and how late: `hist[i]` frames by i microseconds
-    (the last bucket: 1024 us or more); `late` of them beyond the engine's threshold."""
+    """Frames an endpoint sent in a real run, and how late, in the engine's log buckets of
+    nanoseconds (`hist`); `late` of them beyond the engine's threshold."""
     sent: int
     late: int
     max_ns: int
@@ -71,16 +115,12 @@ class Lateness:
     hist: list
 
     def quantile_us(self, q: float) -> float:
-        """The q-quantile of lateness, in microseconds (bucket upper edge; inf if in the overflow)."""
-        total = sum(self.hist)
-        if not total:
+        """The q-quantile of lateness, in microseconds: its bucket's upper edge (an upper bound
+        within 1/64 of the value), at most the largest lateness seen."""
+        b = hist_bucket_bounds(self.hist, q)
+        if b is None:
             return 0.0
-        need, seen = q * total, 0
-        for i, n in enumerate(self.hist):
-            seen += n
-            if seen >= need:
-                return float(i + 1) if i < len(self.hist) - 1 else float("inf")
-        return float("inf")
+        return min(b[1] - 1, self.max_ns) / 1000
 
     def merged(self, other: "Lateness") -> "Lateness":
         return Lateness(self.sent + other.sent, self.late + other.late, max(self.max_ns, other.max_ns),
@@ -97,6 +137,7 @@ class Engine:
         if ptr == ffi.NULL:
             raise MemoryError("cannot create the engine")
         self._e = ffi.gc(ptr, lib.rt_engine_free)  # rt_engine_free stops a running thread first
+        self._sampled: set[int] = set()  # flows that keep raw samples
 
     # -- graph
     def add_endpoint(self) -> int:
@@ -232,8 +273,15 @@ class Engine:
         return out[0]
 
     # -- traffic and time
-    def add_flow(self, src: int, dst: int, kind: str, rate_bps: int, size: int) -> int:
-        return _check(lib.rt_add_flow(self._e, src, dst, FLOW_KINDS[kind], rate_bps, size), "flow")
+    def add_flow(self, src: int, dst: int, kind: str, rate_bps: int, size: int, *, samples: bool = False) -> int:
+        """A synthetic flow from endpoint `src` to `dst`. With `samples`, the engine also keeps every
+        received packet's delay and sequence number (16 bytes each) for flow_samples; without, a flow
+        takes fixed memory however long it runs (flow_stats, flow_delay)."""
+        fid = _check(lib.rt_add_flow(self._e, src, dst, FLOW_KINDS[kind], rate_bps, size), "flow")
+        if samples:
+            _check(lib.rt_flow_keep_samples(self._e, fid, 1), "flow samples")
+            self._sampled.add(fid)
+        return fid
 
     def run_until(self, t_ns: int) -> None:
         """Process every event up to and including `t_ns`, in this thread (the GIL is released)."""
@@ -308,17 +356,38 @@ class Engine:
         return out[0] if lib.rt_engine_nice(self._e, out) == lib.RT_OK else None
 
     def flow_stats(self, flow: int) -> dict:
+        """Counts of a flow: sent; received at its destination; misdelivered (reached another
+        endpoint); reordered (received after a later-sent packet); sum of one-way delays (ns)."""
         s = ffi.new("rt_flow_stats *")
         _check(lib.rt_flow_stats_get(self._e, flow, s), "flow stats")
         return {"sent_packets": s.sent_packets, "sent_bytes": s.sent_bytes,
-                "received_packets": s.received_packets, "received_bytes": s.received_bytes}
+                "received_packets": s.received_packets, "received_bytes": s.received_bytes,
+                "misdelivered_packets": s.misdelivered_packets, "misdelivered_bytes": s.misdelivered_bytes,
+                "reordered_packets": s.reordered_packets, "delay_sum_ns": s.delay_sum_ns}
+
+    def flow_delay(self, flow: int) -> DelayStats:
+        """The one-way delays of a flow's received packets, from the engine's fixed-size histogram."""
+        s, hist = ffi.new("rt_flow_stats *"), ffi.new("uint64_t[]", HIST_BUCKETS)
+        _check(lib.rt_flow_delay_hist(self._e, flow, hist), "flow delays")
+        _check(lib.rt_flow_stats_get(self._e, flow, s), "flow stats")
+        while s.received_packets != sum(hist):  # the engine thread ran between the two reads
+            _check(lib.rt_flow_delay_hist(self._e, flow, hist), "flow delays")
+            _check(lib.rt_flow_stats_get(self._e, flow, s), "flow stats")
+        n = s.received_packets
+        return DelayStats(n, s.delay_sum_ns, s.delay_min_ns if n else 0, s.delay_max_ns,
+                          list(ffi.unpack(hist, HIST_BUCKETS)))
 
     def flow_delays(self, flow: int) -> list[int]:
-        """One-way delays (ns) of every received packet of a flow, in arrival order."""
+        """One-way delays (ns) of every received packet of a flow, in arrival order (a flow added
+        with samples=True)."""
         return self.flow_samples(flow)[0]
 
     def flow_samples(self, flow: int) -> tuple[list[int], list[int]]:
-        """(delays in ns, sequence numbers) of every received packet of a flow, in arrival order."""
+        """(delays in ns, sequence numbers) of every received packet of a flow, in arrival order;
+        only for a flow added with samples=True."""
+        if flow not in self._sampled:
+            raise EngineError(f"flow {flow} keeps no samples: add it with samples=True "
+                              "(flow_delay gives its delay distribution)")
         n = self.flow_stats(flow)["received_packets"]
         delays = ffi.new("uint64_t[]", max(n, 1))
         seqs = ffi.new("uint64_t[]", max(n, 1))

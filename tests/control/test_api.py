@@ -45,7 +45,7 @@ def _runtime(client: Client) -> dict:
 
 def test_a_rate_change_mid_flow_is_followed_within_one_rtt_and_loses_nothing(served):
     engine, nodes, client, _ = served
-    flow = engine.add_flow(nodes["left"], nodes["right"], "cbr", 20_000_000, 1250)  # 10,000-bit packets
+    flow = engine.add_flow(nodes["left"], nodes["right"], "cbr", 20_000_000, 1250, samples=True)  # 10,000-bit packets
     r = client.set("c", "b", rate="5Mbps", at="2s")
     assert r == {"applied_at_ns": 2 * SEC, "changed": {"rate": "5Mbps"}}
     engine.run_until(4 * SEC)

@@ -14,9 +14,12 @@ def test_sim_json_document(run_cli):
     assert r["duration_s"] == 12.0 and r["seed"] == 1
     (f,) = r["flows"]
     for key in ("src", "dst", "kind", "sent_packets", "sent_bytes", "received_packets", "received_bytes",
-                "throughput_bps", "delay_ms"):
+                "misdelivered_packets", "reordered_packets", "throughput_bps", "delay_ms"):
         assert key in f
-    assert set(f["delay_ms"]) == {"min", "p50", "p99", "max"}
+    assert set(f["delay_ms"]) == {"min", "p50", "p99", "max", "mean"}
+    assert f["misdelivered_packets"] == 0 and "warnings" not in r and "samples" not in f
+    assert r["endpoints"]["right"]["delivered_packets"] == f["received_packets"]
+    assert r["endpoints"]["left"]["sent_packets"] == f["sent_packets"]
     # 50 Mbit/s for 10 s, then 5 Mbit/s (the `at 10s` change) for 2 s
     assert f["received_bytes"] * 8 == pytest.approx(50e6 * 10 + 5e6 * 2, rel=0.01)
     for name, c in r["cells"].items():

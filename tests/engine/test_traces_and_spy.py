@@ -19,7 +19,7 @@ def test_delay_trace_gives_each_packet_the_delay_in_force_when_it_arrives():
     e = Engine(1)
     d = e.add_delay_trace([(0, 10 * MS), (SEC, 50 * MS), (2 * SEC, 5 * MS)], period_ns=3 * SEC, loop=True)
     left, right = chain(e, d)
-    f = e.add_flow(left, right, "cbr", 12_000_000, 1500)  # one packet per ms, sent at k ms
+    f = e.add_flow(left, right, "cbr", 12_000_000, 1500, samples=True)  # one packet per ms, sent at k ms
     e.run_until(7 * SEC)
     delays, seqs = e.flow_samples(f)
     by_seq = dict(zip(seqs, delays))
@@ -37,7 +37,7 @@ def test_delay_trace_without_loop_keeps_its_last_delay():
     e = Engine(1)
     d = e.add_delay_trace([(0, 10 * MS), (SEC, 30 * MS)])
     left, right = chain(e, d)
-    f = e.add_flow(left, right, "cbr", 12_000_000, 1500)
+    f = e.add_flow(left, right, "cbr", 12_000_000, 1500, samples=True)
     e.run_until(5 * SEC)
     delays, seqs = e.flow_samples(f)
     assert dict(zip(seqs, delays))[4000] == 30 * MS

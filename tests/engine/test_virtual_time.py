@@ -51,7 +51,7 @@ def test_infinite_queue_delay_grows_at_the_predicted_slope():
     e = Engine(1)
     bw = e.add_bw(10_000_000)
     left, right = chain(e, bw)
-    f = e.add_flow(left, right, "cbr", 15_000_000, 1500)
+    f = e.add_flow(left, right, "cbr", 15_000_000, 1500, samples=True)
     e.run_until(4 * SEC)
     delays = e.flow_delays(f)
     # packet n is sent at n*T_in and leaves at (n+1)*T_out: delay grows by T_out - T_in per packet,
@@ -83,7 +83,7 @@ def test_jitter_matches_its_configured_mean_and_deviation(dist, sd_tolerance):
     e = Engine(7)
     d = e.add_delay(50_000_000, jitter_ns=5_000_000, distribution=dist, reorder=True)
     left, right = chain(e, d)
-    f = e.add_flow(left, right, "cbr", 12_000_000, 1500)  # 1 packet per ms
+    f = e.add_flow(left, right, "cbr", 12_000_000, 1500, samples=True)  # 1 packet per ms
     e.run_until(100 * SEC + 100_000_000)
     x = [v / 1e6 for v in e.flow_delays(f)]
     assert len(x) >= 100_000
@@ -96,7 +96,7 @@ def test_without_reorder_packets_keep_their_order():
     e = Engine(3)
     d = e.add_delay(10_000_000, jitter_ns=8_000_000, distribution="normal")
     left, right = chain(e, d)
-    f = e.add_flow(left, right, "cbr", 12_000_000, 1500)
+    f = e.add_flow(left, right, "cbr", 12_000_000, 1500, samples=True)
     e.run_until(20 * SEC)
     delays = e.flow_delays(f)
     period = 1_000_000  # 1500 B at 12 Mbit/s
@@ -117,11 +117,11 @@ def test_bernoulli_loss_rate():
     conserved(e, loss)
 
 
-def _ge_run(p, r, h=1.0, k=0.0, seconds=10, seed=5):
+def _ge_run(p, r, h=1.0, k=0.0, seconds=10, seed=5, samples=False):
     e = Engine(seed)
     loss = e.add_loss(gilbert_elliott={"p": p, "r": r, "h": h, "k": k})
     left, right = chain(e, loss)
-    f = e.add_flow(left, right, "cbr", 1_200_000_000, 1500)  # 100k packets per second
+    f = e.add_flow(left, right, "cbr", 1_200_000_000, 1500, samples=samples)  # 100k packets per second
     e.run_until(seconds * SEC)
     conserved(e, loss)
     return e, f
@@ -138,7 +138,7 @@ def test_gilbert_elliott_stationary_loss():
 
 def test_gilbert_elliott_mean_burst_length():
     p, r = 0.02, 0.2
-    e, f = _ge_run(p, r)
+    e, f = _ge_run(p, r, samples=True)
     _, seqs = e.flow_samples(f)
     bursts = [b - a - 1 for a, b in zip(seqs, seqs[1:]) if b - a > 1]
     assert len(bursts) > 10_000

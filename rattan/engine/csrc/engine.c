@@ -100,6 +100,26 @@ static void pool_free(pool_t *p) {
     free(p->bufs);
 }
 
+/* ---------------------------------------------------------------- histograms */
+/* Log buckets: a value below 2^S is its own bucket; above, the bits after the leading one select one of
+ * 2^S buckets within its power of two. One bucket scheme for every distribution the engine keeps. */
+#define HIST_S RT_HIST_SUB_BITS
+_Static_assert(RT_HIST_BUCKETS == (64 - HIST_S + 1) << HIST_S, "RT_HIST_BUCKETS covers uint64");
+
+int rt_hist_bucket(uint64_t v) {
+    if (v < (1u << HIST_S)) return (int)v;
+    int m = 63 - __builtin_clzll(v);  /* the leading bit, >= HIST_S */
+    return ((m - HIST_S + 1) << HIST_S) + (int)((v >> (m - HIST_S)) & ((1u << HIST_S) - 1));
+}
+
+uint64_t rt_hist_lower(int i) {
+    if (i < 0) return 0;
+    if (i >= RT_HIST_BUCKETS) return RT_NEVER;
+    if (i < 2 << HIST_S) return (uint64_t)i;
+    int m = (i >> HIST_S) + HIST_S - 1;
+    return ((uint64_t)(1u << HIST_S) + (uint64_t)(i & ((1 << HIST_S) - 1))) << (m - HIST_S);
+}
+
 /* ---------------------------------------------------------------- nodes and shards */
 typedef struct { uint64_t t, seq; rt_node *node; } event_t;
 
@@ -150,6 +170,9 @@ typedef struct {
     uint64_t n;              /* packets generated */
     uint64_t next_t;
     rt_flow_stats st;
+    uint64_t rx_high;        /* 1 + the highest sequence number received so far (0: none yet) */
+    uint64_t hist[RT_HIST_BUCKETS];  /* one-way delays of received packets: fixed size, whatever the run */
+    int keep_samples;        /* raw samples, only on request (rt_flow_keep_samples) */
     uint64_t *delays;        /* one-way delay of each received packet */
     uint64_t *seqs;          /* and its sequence number in the flow */
     uint64_t n_delays, cap_delays;
@@ -504,8 +527,8 @@ static void port_flush(port_t *p) {
     for (int i = 0; i < p->n; i++) {
         frames[i] = p->batch[i]->buf;
         lens[i] = p->batch[i]->len;
-        uint64_t late = lt > p->batch[i]->t ? lt - p->batch[i]->t : 0, us = late / 1000;
-        BUMP(L->hist[us < RT_LATE_BUCKETS - 1 ? us : RT_LATE_BUCKETS - 1], 1);
+        uint64_t late = lt > p->batch[i]->t ? lt - p->batch[i]->t : 0;
+        BUMP(L->hist[rt_hist_bucket(late)], 1);
         BUMP(L->sum_ns, late);
         if (late > L->max_ns) BUMP(L->max_ns, late - L->max_ns);
         if (late > e->late_threshold_ns) BUMP(L->late, 1);
@@ -531,8 +554,22 @@ static void endpoint_enqueue(rt_node *n, void *state, rt_pkt *k) {
     }
     if (k->flow >= 0 && k->flow < e->n_flows) {
         flow_t *f = flow_of(e, k->flow);
+        if (n->id != f->dst) {  /* a wrong route: delivered, but not to the flow's destination */
+            BUMP(f->st.misdelivered_packets, 1);
+            BUMP(f->st.misdelivered_bytes, k->size);
+            pool_put(&n->sh->pool, k);
+            return;
+        }
+        uint64_t d = k->t - k->born;
         BUMP(f->st.received_packets, 1);
         BUMP(f->st.received_bytes, k->size);
+        BUMP(f->st.delay_sum_ns, d);
+        if (d < f->st.delay_min_ns) __atomic_store_n(&f->st.delay_min_ns, d, __ATOMIC_RELAXED);
+        if (d > f->st.delay_max_ns) __atomic_store_n(&f->st.delay_max_ns, d, __ATOMIC_RELAXED);
+        BUMP(f->hist[rt_hist_bucket(d)], 1);
+        if (k->fseq + 1 < f->rx_high) BUMP(f->st.reordered_packets, 1);
+        else f->rx_high = k->fseq + 1;
+        if (!f->keep_samples) { pool_put(&n->sh->pool, k); return; }
         if (f->n_delays == f->cap_delays) {
             uint64_t cap = f->cap_delays ? f->cap_delays * 2 : 1024;
             uint64_t *a = realloc(f->delays, cap * sizeof *a);
@@ -542,7 +579,7 @@ static void endpoint_enqueue(rt_node *n, void *state, rt_pkt *k) {
         }
         if (f->n_delays < f->cap_delays) {
             f->seqs[f->n_delays] = k->fseq;
-            f->delays[f->n_delays++] = k->t - k->born;
+            f->delays[f->n_delays++] = d;
         }
     }
     pool_put(&n->sh->pool, k);
@@ -616,6 +653,7 @@ int rt_add_flow(rt_engine *e, int src, int dst, int kind, uint64_t rate_bps, uin
     flow_t *f = (flow_t *)e->nodes[id]->state;
     f->src = src; f->dst = dst; f->kind = kind; f->rate_bps = rate_bps; f->size = size_bytes;
     f->next_t = atomic_load(&e->now);
+    f->st.delay_min_ns = RT_NEVER;
     f->fid = e->n_flows;
     e->flow_nodes[e->n_flows] = id;
     return e->n_flows++;
@@ -1214,6 +1252,20 @@ int rt_flow_stats_get(const rt_engine *e, int flow, rt_flow_stats *out) {
     if (flow < 0 || flow >= e->n_flows || !out) return RT_ERANGE;
     rt_node *n = e->nodes[e->flow_nodes[flow]];
     snapshot(n->sh, out, &((flow_t *)n->state)->st, sizeof *out);
+    return RT_OK;
+}
+
+int rt_flow_delay_hist(const rt_engine *e, int flow, uint64_t *hist) {
+    if (flow < 0 || flow >= e->n_flows || !hist) return RT_ERANGE;
+    rt_node *n = e->nodes[e->flow_nodes[flow]];
+    snapshot(n->sh, hist, ((flow_t *)n->state)->hist, sizeof ((flow_t *)n->state)->hist);
+    return RT_OK;
+}
+
+int rt_flow_keep_samples(rt_engine *e, int flow, int on) {
+    if (flow < 0 || flow >= e->n_flows) return RT_ERANGE;
+    if (e->shards || atomic_load(&e->busy)) return RT_ESTATE;
+    flow_of(e, flow)->keep_samples = on != 0;
     return RT_OK;
 }
 

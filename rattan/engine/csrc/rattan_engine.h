@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define RT_ABI_VERSION 7
+#define RT_ABI_VERSION 8
 
 /* Error codes: 0 is success, negative values are errors. */
 #define RT_OK 0
@@ -169,10 +169,25 @@ typedef struct {
     uint32_t snaplen;         /* bytes of each packet recorded; 0: 96 */
 } rt_spy_config;
 
+/* What became of a synthetic flow's packets. A packet counts as received only at the flow's destination;
+ * one that reaches another endpoint (a wrong route) is misdelivered. The delay fields are over received
+ * packets (delay_min_ns is RT_NEVER until one is); the distribution is rt_flow_delay_hist. */
 typedef struct {
     uint64_t sent_packets, sent_bytes;
     uint64_t received_packets, received_bytes;
+    uint64_t misdelivered_packets, misdelivered_bytes;
+    uint64_t reordered_packets;      /* received after a packet of the flow that was sent later */
+    uint64_t delay_sum_ns, delay_min_ns, delay_max_ns;
 } rt_flow_stats;
+
+/* The engine's one histogram of nanosecond values (a flow's one-way delays, an endpoint's lateness):
+ * log buckets. Values below 2^RT_HIST_SUB_BITS have a bucket each; above, each power of two is cut into
+ * 2^RT_HIST_SUB_BITS equal buckets, so a bucket spans less than 1/64 of its lower edge and its middle is
+ * within 1/128 (0.8 %) of any value in it. Fixed size: 3,776 counts cover all of uint64. */
+#define RT_HIST_SUB_BITS 6
+#define RT_HIST_BUCKETS 3776
+int rt_hist_bucket(uint64_t v);
+uint64_t rt_hist_lower(int bucket);  /* the smallest value of a bucket (bucket RT_HIST_BUCKETS: RT_NEVER) */
 
 int rt_abi_version(void);
 
@@ -217,18 +232,17 @@ int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const cha
 int rt_netdev_tune(const char *netns_path, const char *ifname, int no_ipv6);
 
 /* How much later than planned an endpoint's frames left in a real run (the send system call's time
- * against the logical time the graph delivered them at). hist[i]: frames late by i microseconds
- * (i < 1024), hist[1024]: by 1024 us or more. `late`: frames later than the engine's threshold
+ * against the logical time the graph delivered them at). hist: lateness in ns, in the engine's log
+ * buckets (rt_hist_bucket). `late`: frames later than the engine's threshold
  * (rt_engine_set_late_threshold, default RT_LATE_THRESHOLD_NS). Readable while the engine runs
  * (each field exact, the fields not one snapshot). */
-#define RT_LATE_BUCKETS 1025
 #define RT_LATE_THRESHOLD_NS 1000000ULL
 typedef struct {
     uint64_t sent;
     uint64_t late;
     uint64_t max_ns;
     uint64_t sum_ns;
-    uint64_t hist[RT_LATE_BUCKETS];
+    uint64_t hist[RT_HIST_BUCKETS];
 } rt_lateness;
 int rt_endpoint_lateness(const rt_engine *e, int node, rt_lateness *out);
 int rt_engine_set_late_threshold(rt_engine *e, uint64_t ns);
@@ -286,9 +300,13 @@ int rt_engine_running(const rt_engine *e);
 /* A consistent snapshot of a node's counters, also while the engine thread runs. */
 int rt_node_counters(const rt_engine *e, int node, rt_counters *out);
 int rt_flow_stats_get(const rt_engine *e, int flow, rt_flow_stats *out);
-/* Per received packet, in arrival order: its one-way delay (ns) and its sequence number in the
- * flow (0 for the first packet sent). Either array may be NULL; returns how many were copied.
- * Not while the engine thread runs (returns 0). */
+/* A flow's one-way delays of received packets: RT_HIST_BUCKETS counts (rt_hist_bucket), one snapshot. */
+int rt_flow_delay_hist(const rt_engine *e, int flow, uint64_t *hist);
+/* Raw samples, only on request (they take 16 bytes per received packet): before time runs, `on`
+ * makes the flow keep, per received packet in arrival order, its one-way delay (ns) and its sequence
+ * number in the flow (0 for the first packet sent). rt_flow_samples copies up to `cap` of them (either
+ * array may be NULL) and returns how many; 0 if the flow keeps none, or while the engine thread runs. */
+int rt_flow_keep_samples(rt_engine *e, int flow, int on);
 uint64_t rt_flow_samples(const rt_engine *e, int flow, uint64_t *delays, uint64_t *seqs, uint64_t cap);
 
 #ifdef RT_CELL_API
