@@ -185,6 +185,21 @@ def test_every_shown_output_is_what_rattan_prints(block, doc_dir):
     assert out == shown, f"docs/language.md:{block.line}"
 
 
+@pytest.mark.parametrize("page", [README, LANGUAGE], ids=lambda p: p.name)
+def test_links_lead_somewhere(page):
+    text = page.read_text(encoding="utf-8")
+    anchors = {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-")
+               for h in re.findall(r"^#+ (.*)$", _FENCE.sub("", text), re.M)}
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if target.startswith(("http://", "https://")):
+            continue
+        path, _, anchor = target.partition("#")
+        if path:
+            assert (page.parent / path).exists(), f"{page.name}: link to {target}"
+        else:
+            assert anchor in anchors, f"{page.name}: link to #{anchor}"
+
+
 # -- the tables of cells and queues, generated from the schemas
 
 _GENERATED = re.compile(r"(<!-- generated: (\w+) .*?-->\n)(.*?)(<!-- end generated -->)", re.S)
