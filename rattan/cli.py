@@ -150,6 +150,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--cell", metavar="NAME", help="only this cell (CHANNEL/NAME if names repeat)")
     sp.add_argument("--event", choices=("arrive", "depart", "drop"), default="depart",
                     help="pcap: which packets (default depart: what the cell let through)")
+    sp.add_argument("--snaplen", type=int, metavar="N",
+                    help="pcap: keep at most N bytes of each packet (default: all the log recorded)")
     sp.add_argument("--json", action="store_true", help="the summary as JSON")
 
     sp = sub.add_parser("ctl", help="read and change the cells of a running emulation (its control API)",

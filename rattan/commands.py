@@ -21,9 +21,32 @@ def _color(args) -> bool:
     return sys.stderr.isatty()
 
 
+MAX_ERRORS_SHOWN = 50  # a file with more is rarely a topology file: 21,567 errors helped nobody
+
+
+def _diagnostics_text(sources, diags, color: bool = False) -> str:
+    """The diagnostics of one file as text, up to its 50th error, then how many more there are.
+    Only what is shown is rendered, so a huge wrong file costs no more than its compilation."""
+    from .diagnostics import render_text
+    errors = 0
+    for i, d in enumerate(diags):
+        errors += d.is_error
+        if errors > MAX_ERRORS_SHOWN:
+            break
+    else:
+        return render_text(sources, diags, color=color)
+    rest = diags[i:]
+    more = sum(d.is_error for d in rest)
+    warnings = len(rest) - more
+    name = sources[rest[0].span.source].name if rest[0].span else "the input"
+    return (render_text(sources, diags[:i], color=color) + "\n"
+            + f"error: ... and {more} more error{'s' * (more != 1)}"
+            + (f" and {warnings} warning{'s' * (warnings != 1)}" if warnings else "")
+            + f" in {name}; is this a topology file?\n")
+
+
 def _report(comps, args) -> bool:
     """Print the diagnostics of compilations; True if any has an error."""
-    from .diagnostics import render_json, render_text
     from .diagnostics.render import diagnostics_as_data
     errors = False
     if args.format == "json":
@@ -36,7 +59,7 @@ def _report(comps, args) -> bool:
         if args.format == "text" and c.diagnostics:
             if not first:
                 sys.stderr.write("\n")  # one blank line between files, as between diagnostics
-            sys.stderr.write(render_text(c.sources, c.diagnostics, color=_color(args)))
+            sys.stderr.write(_diagnostics_text(c.sources, c.diagnostics, color=_color(args)))
             first = False
         errors |= not c.ok
     if args.format == "text":
@@ -140,7 +163,7 @@ def cmd_compile(args) -> int:
 
 
 def cmd_fmt(args) -> int:
-    from .diagnostics import Sink, render_text
+    from .diagnostics import Sink
     from .passes.reading import InputError, read_text
     from .source import SourceMap
     from .syntax.parser import parse
@@ -163,7 +186,7 @@ def cmd_fmt(args) -> int:
         sink = Sink()
         file = parse(src, sink)
         if bad is not None or sink.has_errors:
-            sys.stderr.write(render_text(sources, sink.sorted()))
+            sys.stderr.write(_diagnostics_text(sources, sink.sorted()))
             _err(f"{path}: not formatted: fix the syntax errors first")
             status = max(status, EXIT_ERRORS)
             continue
@@ -185,19 +208,22 @@ def cmd_fmt(args) -> int:
 
 def cmd_cells(args) -> int:
     from .registry import default_registry
-    from .tools.cells import describe_cell, list_cells
+    from .tools.cells import describe_cell, describe_record, kinds_text, list_cells, record_kinds
     reg = default_registry()
     if args.type:
         ct = reg.get(args.type)
-        if ct is None:
+        rec = record_kinds(reg).get(args.type) if ct is None else None
+        if ct is None and rec is None:
             from .diagnostics import did_you_mean
-            sugg = did_you_mean(args.type, reg.names())
-            _err(f"no cell type `{args.type}`" + (f"; did you mean `{sugg}`?" if sugg else ""))
+            sugg = did_you_mean(args.type, reg.names() + list(record_kinds(reg)))
+            _err(f"no cell type, queue kind or record `{args.type}`"
+                 + (f"; did you mean `{sugg}`?" if sugg else "") + "\n"
+                 + "".join(f"  {line}\n" for line in kinds_text(reg)).rstrip("\n"))
             return EXIT_USAGE
         if args.json:
-            sys.stdout.write(json.dumps(ct.schema, indent=2, sort_keys=True) + "\n")
+            sys.stdout.write(json.dumps((ct or rec).schema, indent=2, sort_keys=True) + "\n")
         else:
-            sys.stdout.write(describe_cell(reg, ct))
+            sys.stdout.write(describe_cell(reg, ct) if ct else describe_record(reg, rec))
         return EXIT_OK
     if args.json:
         data = {"cells": {n: reg.get(n).schema for n in reg.names()}, "queues": reg.queues}
@@ -218,14 +244,13 @@ def cmd_schema(args) -> int:
 def cmd_convert(args) -> int:
     from .tools.convert import convert_path
     from .passes.reading import InputError
-    from .diagnostics import render_text
     try:
         text, sources, diags = convert_path(args.file)
     except InputError as e:
         _err(str(e))
         return EXIT_USAGE
     if diags:
-        sys.stderr.write(render_text(sources, diags))
+        sys.stderr.write(_diagnostics_text(sources, diags))
     if text is None:
         return EXIT_ERRORS
     return _write_out(text, args.output)
@@ -234,7 +259,6 @@ def cmd_convert(args) -> int:
 def _compiled(path: str):
     """Compile FILE for `sim` and `run`: the compilation, or the exit code after reporting why not."""
     from .compiler import compile_path
-    from .diagnostics import render_text
     from .passes.reading import InputError
     try:
         comp = compile_path(path)
@@ -242,7 +266,7 @@ def _compiled(path: str):
         _err(str(e))
         return EXIT_USAGE
     if comp.diagnostics:
-        sys.stderr.write(render_text(comp.sources, comp.diagnostics, color=sys.stderr.isatty()))
+        sys.stderr.write(_diagnostics_text(comp.sources, comp.diagnostics, color=sys.stderr.isatty()))
     return comp if comp.ok else EXIT_ERRORS
 
 
@@ -460,10 +484,10 @@ def cmd_log(args) -> int:
             if args.to == "csv":
                 n = plog.to_csv(args.file, out, args.cell)
             else:
-                n = plog.to_pcap(args.file, out, args.cell, args.event)
+                n = plog.to_pcap(args.file, out, args.cell, args.event, args.snaplen)
             _err(f"{n} records written to {out}")
             return EXIT_OK
-        rows = plog.summary(args.file)
+        rows = plog.summary(args.file, args.cell)
     except plog.LogError as e:
         _err(str(e))
         return EXIT_USAGE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import platform
 import subprocess
 import sys
@@ -174,3 +175,54 @@ def test_run_with_several_channels_is_a_usage_error(run_cli, tmp_path):
            "with --all" in err
     code, _, err = run_cli("run", str(f), "--channel", "up_pth", "--", "true")
     assert code == 2 and "did you mean `up_path`?" in err
+
+
+# -- item 15: a file that is not a topology ------------------------------------------------------
+
+def _empty_channels(n: int) -> str:
+    return "".join(f"channel c{i} {{ }}\n" for i in range(n))  # one RTN048 error each
+
+
+def test_fifty_errors_are_all_shown(run_cli, tmp_path):
+    f = tmp_path / "fifty.rtn"
+    f.write_text(_empty_channels(50))
+    code, _, err = run_cli("check", str(f), "--color", "never")
+    assert code == 1
+    assert err.count("error[RTN048]") == 50
+    assert "more error" not in err and err.endswith("error: 50 errors found\n")
+
+
+def test_the_51st_error_is_counted_not_shown(run_cli, tmp_path):
+    f = tmp_path / "many.rtn"
+    f.write_text(_empty_channels(51))
+    code, _, err = run_cli("check", str(f), "--color", "never")
+    assert code == 1
+    assert err.count("error[RTN048]") == 50 and "`c50`" not in err
+    assert err.endswith(f"error: ... and 1 more error in {f}; is this a topology file?\n"
+                        "error: 51 errors found\n")
+
+
+def test_a_source_file_stops_after_fifty_errors_and_renders_no_more(run_cli, tmp_path, monkeypatch):
+    """A Python file of 5,000 lines: 50 errors shown, all counted; only those 50 are rendered;
+    `--format json` keeps every one (tools filter themselves)."""
+    import rattan.diagnostics
+    f = tmp_path / "not_a_topology.rtn"
+    lines = [f"def handler_{i}(self, x: int) -> dict:\n    return {{'a': x[{i}], 'b': (x, {i})}}\n"
+             for i in range(2500)]
+    f.write_text("".join(lines))
+    rendered = []
+    real = rattan.diagnostics.render_text
+    monkeypatch.setattr(rattan.diagnostics, "render_text",
+                        lambda sources, diags, **kw: rendered.append(len(diags)) or real(sources, diags, **kw))
+    code, _, err = run_cli("check", str(f), "--color", "never")
+    assert code == 1
+    total = int(err.rsplit("error: ", 1)[1].split()[0])
+    assert total > 1000
+    assert err.count("\nerror[") + err.startswith("error[") == 50
+    assert f"error: ... and {total - 50} more errors in {f}; is this a topology file?\n" in err
+    assert rendered == [50]
+    code, out, _ = run_cli("check", str(f), "--format", "json")
+    assert code == 1 and len(json.loads(out)) == total
+    # the commands that compile before running say the same
+    code, _, err = run_cli("sim", str(f), "--duration", "1s")
+    assert code == 1 and err.count("error[") == 50 and "is this a topology file?" in err

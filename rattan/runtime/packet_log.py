@@ -22,7 +22,8 @@ from typing import Iterator
 from ..engine.binding import DROP_REASONS  # the engine's reason codes, in its order
 
 MAGIC = b"RTNLOG01"
-RECORD = struct.Struct("<QQQIIiBBBB40s")
+RECORDED_BYTES = 40  # IP bytes a record keeps of each packet (RT_LOG_HDR in rattan_engine.h)
+RECORD = struct.Struct(f"<QQQIIiBBBB{RECORDED_BYTES}s")
 EVENTS = ("arrive", "depart", "drop")
 
 
@@ -117,17 +118,24 @@ def _select(header: dict, cell: str | None) -> set[int] | None:
         return None
     ids = {int(k) for k, v in header["nodes"].items() if v["name"] == cell or f"{v['channel']}/{v['name']}" == cell}
     if not ids:
+        from ..diagnostics import did_you_mean
         names = sorted({v["name"] for v in header["nodes"].values()})
-        raise LogError(f"no cell `{cell}` in the log; logged cells: {', '.join(names)}")
+        sugg = did_you_mean(cell, names + sorted({f"{v['channel']}/{v['name']}" for v in header["nodes"].values()}))
+        raise LogError(f"no cell `{cell}` in the log; " + (f"did you mean `{sugg}`? " if sugg else "")
+                       + f"logged cells: {', '.join(names) or 'none'}")
     return ids
 
 
-def summary(path: str) -> list[dict]:
-    """Per logged cell: arrivals, departures, drops by reason, and time spent (p50, p99, max)."""
+def summary(path: str, cell: str | None = None) -> list[dict]:
+    """Per logged cell (or only `cell`): arrivals, departures, drops by reason, and time spent
+    (p50, p99, max)."""
     header, records = read(path)
+    keep = _select(header, cell)
     count: dict[int, Counter] = {int(k): Counter() for k in header["nodes"]}
     sojourn: dict[int, list[int]] = {int(k): [] for k in header["nodes"]}
     for r in records:
+        if keep is not None and r.node not in keep:
+            continue
         c = count.setdefault(r.node, Counter())
         c[r.event] += 1
         if r.reason:
@@ -136,6 +144,8 @@ def summary(path: str) -> list[dict]:
             sojourn.setdefault(r.node, []).append(r.sojourn_ns)
     out = []
     for node, meta in header["nodes"].items():
+        if keep is not None and int(node) not in keep:
+            continue
         c, s = count[int(node)], sorted(sojourn[int(node)])
         q = (lambda p: s[min(len(s) - 1, int(p * len(s)))] / 1e6) if s else (lambda p: 0.0)
         out.append({"cell": meta["name"], "channel": meta["channel"], "instance": meta["instance"],
@@ -166,9 +176,14 @@ def to_csv(path: str, out: str, cell: str | None = None) -> int:
     return n
 
 
-def to_pcap(path: str, out: str, cell: str | None = None, event: str = "depart") -> int:
-    """A pcap (nanosecond timestamps, raw IP link type) of one kind of event: each packet's first
-    40 IP bytes, with its real length. For real runs the timestamps are wall-clock times."""
+def to_pcap(path: str, out: str, cell: str | None = None, event: str = "depart", snaplen: int | None = None) -> int:
+    """A pcap (nanosecond timestamps, raw IP link type) of one kind of event: each packet's bytes as
+    the log recorded them (the first RECORDED_BYTES), cut to `snaplen`, with its real length. The
+    file header's snaplen says how much any packet holds. For real runs the timestamps are wall-clock
+    times."""
+    if snaplen is not None and snaplen < 1:
+        raise LogError(f"--snaplen {snaplen}: keep at least 1 byte of each packet")
+    cap = min(snaplen or RECORDED_BYTES, RECORDED_BYTES)
     header, records = read(path)
     keep = _select(header, cell)
     if keep is None and len(header["nodes"]) > 1:
@@ -177,13 +192,14 @@ def to_pcap(path: str, out: str, cell: str | None = None, event: str = "depart")
     epoch = header.get("epoch_unix_ns", 0)
     n = 0
     with open(out, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 101))  # LINKTYPE_RAW
+        f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, cap, 101))  # LINKTYPE_RAW
         for r in records:
             if r.event != event or (keep is not None and r.node not in keep) or not r.header:
                 continue
             ts = epoch + r.t_ns
-            f.write(struct.pack("<IIII", ts // 10**9, ts % 10**9, len(r.header), max(r.size, len(r.header))))
-            f.write(r.header)
+            data = r.header[:cap]
+            f.write(struct.pack("<IIII", ts // 10**9, ts % 10**9, len(data), max(r.size, len(r.header))))
+            f.write(data)
             n += 1
     return n
 

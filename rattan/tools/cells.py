@@ -2,10 +2,50 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any, Mapping
 
 from ..registry import CellType, Registry
 from ..units import NAMED_DIMS, format_quantity
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """A tagged record a parameter takes (`codel { ... }`, `gilbert_elliott { ... }`), from the schemas."""
+
+    name: str
+    schema: Mapping[str, Any]
+    is_queue: bool
+    used_in: tuple[str, ...]  # CELL.PARAM
+
+    @property
+    def what(self) -> str:
+        return "queue kind" if self.is_queue else "record"
+
+
+def record_kinds(reg: Registry) -> dict[str, RecordKind]:
+    """Every queue kind and every other tagged record (models such as `gilbert_elliott`, a router's
+    `route`) by its tag, with the cell parameters that take it."""
+    from ..registry.registry import QUEUE_REF
+    found: dict[str, tuple[Mapping, bool]] = {k: (v, True) for k, v in reg.queues.items()}
+    used: dict[str, list[str]] = {k: [] for k in found}
+    for n in reg.names():
+        for pname, prop in reg.get(n).properties.items():
+            where = f"{n}.{pname}"
+            if prop.get("$ref") == QUEUE_REF:
+                for k in reg.queues:
+                    used[k].append(where)
+                continue
+            shapes = [prop, prop.get("items", {})]
+            for shape in list(shapes):
+                shapes += shape.get("oneOf", [])
+            for shape in shapes:
+                tag = shape.get("properties", {}).get("kind", {}).get("const")
+                if tag:
+                    found.setdefault(tag, (shape, False))
+                    used.setdefault(tag, []).append(where)
+    return {k: RecordKind(k, schema, queue, tuple(used[k])) for k, (schema, queue) in sorted(found.items())}
 
 
 def _type_name(reg: Registry, prop) -> str:
@@ -50,16 +90,55 @@ def default_text(prop) -> str:
     return json.dumps(d) if not isinstance(d, str) else d
 
 
+def kinds_text(reg: Registry) -> list[str]:
+    """The kinds of names `rattan cells NAME` knows, one line each."""
+    others = [r for r in record_kinds(reg).values() if not r.is_queue]
+    return ["cell types: " + ", ".join(reg.names()),
+            "queue kinds: " + ", ".join(sorted(reg.queues)),
+            "models and other records: " + ", ".join(f"{r.name} ({', '.join(r.used_in)})" for r in others)]
+
+
 def list_cells(reg: Registry) -> str:
-    """One line per cell type."""
+    """One line per cell type, then the queue kinds and other records."""
     width = max((len(n) for n in reg.names()), default=4)
     lines = [f"{'TYPE':<{width}}  {'ORIGIN':<8}  DESCRIPTION"]
     for n in reg.names():
         ct = reg.get(n)
         lines.append(f"{n:<{width}}  {ct.origin.split()[0]:<8}  {ct.description}")
     lines.append("")
-    lines.append("queues: " + ", ".join(sorted(reg.queues)))
-    lines.append("`rattan cells TYPE` shows a type's parameters.")
+    lines += kinds_text(reg)[1:]
+    lines.append("`rattan cells NAME` shows a cell type, a queue kind or a record in full.")
+    return "\n".join(lines) + "\n"
+
+
+def _parameter_lines(reg: Registry, properties: Mapping, required) -> list[str]:
+    lines = []
+    for name, prop in properties.items():
+        req = "required" if name in required else f"default {default_text(prop)}" if "default" in prop else "optional"
+        rt = ", runtime" if prop.get("x-runtime") else ""
+        lines.append(f"  {name}: {_type_name(reg, prop)} ({req}{rt})")
+        if prop.get("description"):
+            lines.append(f"      {prop['description']}")
+    return lines or ["  (none)"]
+
+
+def describe_record(reg: Registry, rec: RecordKind) -> str:
+    """A queue kind or record in full: where it is written, and every field."""
+    s = rec.schema
+    fields = {k: v for k, v in s.get("properties", {}).items() if k != "kind"}
+    forms = {}  # how it is written, by parameter: a list parameter takes several
+    for w in rec.used_in:
+        cell, param = w.split(".", 1)
+        listed = reg.get(cell).properties[param].get("type") == "array"
+        form = f"{param} = [{rec.name} {{ ... }}, ...]" if listed else f"{param} = {rec.name} {{ ... }}"
+        forms.setdefault(form, []).append(cell)
+    lines = [f"{rec.name} — {s.get('description', '')}"]
+    lines += [f"a {rec.what}: write `{form}` in {', '.join(cells)}" for form, cells in forms.items()]
+    lines += ["", "fields:"]
+    lines += _parameter_lines(reg, fields, [r for r in s.get("required", ()) if r != "kind"])
+    doc = (s.get("x-rattan") or {}).get("doc")
+    if doc:
+        lines += ["", doc]
     return "\n".join(lines) + "\n"
 
 
@@ -72,14 +151,7 @@ def describe_cell(reg: Registry, ct: CellType) -> str:
                     else "one output per routed port"))
     lines.append("")
     lines.append("parameters:")
-    for name, prop in ct.properties.items():
-        req = "required" if name in ct.required else f"default {default_text(prop)}" if "default" in prop else "optional"
-        rt = ", runtime" if prop.get("x-runtime") else ""
-        lines.append(f"  {name}: {_type_name(reg, prop)} ({req}{rt})")
-        if prop.get("description"):
-            lines.append(f"      {prop['description']}")
-    if not ct.properties:
-        lines.append("  (none)")
+    lines += _parameter_lines(reg, ct.properties, ct.required)
     doc = ct.meta.get("doc")
     if doc:
         lines += ["", doc]
