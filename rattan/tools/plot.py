@@ -1,9 +1,12 @@
 """`rattan plot`: what a run did over time, as a picture (like Mahimahi's mm-graph).
 
 Input: the JSON result of `rattan sim --json` (its `series`), or a packet log (`--packet-log`) of
-`rattan run` or `rattan sim`. Three panels share the time axis: throughput (flows' received rates
-or cells' output, beside each rate-limited cell's configured rate), delay (flows' one-way delay or
-the time packets spent in each cell), and queues with drops. Written as PNG and SVG.
+`rattan run` or `rattan sim`. Four panels share one time axis, in seconds since the run's start
+(the origin of the sim's series, of the log's `t_ns` and of `rattan ctl --at`): throughput (flows'
+received rates or cells' output, beside each rate-limited cell's configured rate), delay (flows'
+one-way delay or the time packets spent in each cell), queue length, and drops per interval (on
+their own axis: a few drops stay visible beside a queue of a thousand packets). Legends sit to the
+right of the panels, never over the data. Written as PNG and SVG.
 """
 from __future__ import annotations
 
@@ -87,7 +90,8 @@ def _from_log(path: str, interval: str | None) -> Figure:
     rows = list(records)
     if not rows:
         raise PlotError(f"{path}: the log has no records")
-    t0 = min(r.t_ns for r in rows)
+    # Record times count from the run's start (the engine's t = 0), like `t_ns` in `rattan log --to
+    # csv` and `ctl --at`: the time axis starts there too, not at the first packet.
     end = max(r.t_ns for r in rows)
     if interval:
         try:
@@ -95,17 +99,17 @@ def _from_log(path: str, interval: str | None) -> Figure:
         except QuantityError as e:
             raise PlotError(f"--interval: {e}") from None
     else:
-        step = max(10**8, -(-(end - t0) // 2000))
+        step = max(10**8, -(-end // 2000))
     if step <= 0:
         raise PlotError("--interval must be longer than 0s")
-    n = (end - t0) // step + 1
+    n = end // step + 1
     cells = {int(k): v for k, v in header["nodes"].items()}
     out_bytes = {k: [0] * n for k in cells}
     sojourn = {k: [[0, 0] for _ in range(n)] for k in cells}
     delta = {k: [0] * n for k in cells}
     drops = {k: [0] * n for k in cells}
     for r in rows:
-        i = (r.t_ns - t0) // step
+        i = r.t_ns // step
         if r.node not in cells:
             continue
         if r.event == "depart":
@@ -119,7 +123,7 @@ def _from_log(path: str, interval: str | None) -> Figure:
             drops[r.node][i] += 1
             delta[r.node][i] -= 1
     real = header.get("clock") == "real"
-    fig = Figure(f"packet log {os.path.basename(path)}: {(end - t0) / 1e9:.1f} s of "
+    fig = Figure(f"packet log {os.path.basename(path)}: {end / 1e9:.1f} s of "
                  f"{'real' if real else 'virtual'} time, sampled every {step / 1e6:g} ms",
                  [(i + 1) * step / 1e9 for i in range(n)], step / 1e9,
                  delay_label="time in the cell (ms, mean)")
@@ -145,16 +149,23 @@ def _from_log(path: str, interval: str | None) -> Figure:
     return fig
 
 
-def plot(fig_data: Figure, outputs: list[str]) -> list[str]:
+def draw(f: Figure):
+    """`f` as a matplotlib figure (four panels over one time axis; call `plot` to write files)."""
     import matplotlib
     matplotlib.use("Agg")
     matplotlib.rcParams["svg.fonttype"] = "none"  # SVG text stays text: selectable, searchable
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    f = fig_data
-    starts = [x - f.interval for x in f.t]  # each value is drawn over the interval that ends at its time
-    fig, (ax_rate, ax_delay, ax_queue) = plt.subplots(3, 1, figsize=(11, 9), sharex=True,
-                                                       gridspec_kw={"height_ratios": [3, 2, 2]})
+    # Each value is drawn over the interval that ends at its time; the last one's end closes the line.
+    xs = [x - f.interval for x in f.t] + [f.t[-1]]
+
+    def held(values: list) -> list:
+        return list(values) + list(values[-1:])
+    # Constrained layout makes room for the legends outside the panels and keeps the panels aligned.
+    fig, (ax_rate, ax_delay, ax_queue, ax_drops) = plt.subplots(
+        4, 1, figsize=(13, 10.5), sharex=True, layout="constrained",
+        gridspec_kw={"height_ratios": [3, 2, 2, 1.5]})
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     color_of: dict[str, str] = {}
 
@@ -162,45 +173,65 @@ def plot(fig_data: Figure, outputs: list[str]) -> list[str]:
         key = label.split(":")[0]
         return color_of.setdefault(key, colors[len(color_of) % len(colors)])
 
+    measured = [v for _, values, style in f.rate if style != "--" for v in values if v > 0]
+    configured = [v for _, values, style in f.rate if style == "--" for v in values if v > 0]
+    # A few pings on a 100 Mbit/s link: on a linear axis the traffic is a line along zero.
+    rate_log = bool(measured and configured) and max(configured) > 100 * max(measured)
     for label, values, style in f.rate:
-        ax_rate.step(starts, values, where="post", color=color(label), ls=style,
+        if rate_log:  # an idle interval is a gap, not a fall to the bottom of the axis
+            values = [v if v > 0 else float("nan") for v in values]
+        ax_rate.step(xs, held(values), where="post", color=color(label), ls=style,
                      lw=1.4 if style == "-" else 1.1, label=label)
     for label, values in f.delay:
-        ax_delay.step(starts, [float("nan") if v is None else v for v in values], where="post",
+        ax_delay.step(xs, held([float("nan") if v is None else v for v in values]), where="post",
                       color=color(label), lw=1.2, label=label)
     for label, values in f.queue:
-        ax_queue.step(starts, values, where="post", color=color(label), lw=1.2, label=label)
+        ax_queue.step(xs, held(values), where="post", color=color(label), lw=1.2, label=label)
     for label, values in f.drops:
-        pts = [(x + f.interval / 2, d) for x, d in zip(starts, values) if d]
-        ax_queue.scatter([x for x, _ in pts], [d for _, d in pts], color=color(label), marker="x", s=14,
-                         label=f"{label} per {f.interval * 1000:g} ms")
-    if not f.queue and not f.drops:
-        ax_queue.text(0.5, 0.5, "no queue built up and nothing was dropped", transform=ax_queue.transAxes,
-                      ha="center", va="center", color="gray")
+        ax_drops.step(xs, held(values), where="post", color=color(label), lw=1.2, label=label)
+    for ax, what, empty in ((ax_queue, f.queue, "no queue built up"), (ax_drops, f.drops, "nothing was dropped")):
+        if not what:
+            ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center", va="center", color="gray")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # packets: whole numbers
     ax_rate.set_ylabel("throughput (Mbit/s)")
-    ax_delay.set_ylabel(f.delay_label)
-    ax_queue.set_ylabel("packets")
-    ax_queue.set_xlabel("time (s)")
-    for ax in (ax_rate, ax_delay, ax_queue):
+    delay_label = f.delay_label.replace(" (", "\n(", 1)  # two lines: as tall as its panel at most
+    ax_delay.set_ylabel(delay_label)
+    ax_queue.set_ylabel("queued (packets)")
+    ax_drops.set_ylabel(f"dropped\n(packets per {f.interval * 1000:g} ms)")
+    ax_drops.set_xlabel("time since the run's start (s)")
+    for ax in (ax_rate, ax_delay, ax_queue, ax_drops):
         ax.grid(True, alpha=0.3)
         ax.set_xlim(0, f.t[-1])
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper right", fontsize=8, framealpha=0.85)
-    ax_rate.set_ylim(bottom=0)
-    ax_queue.set_ylim(bottom=0)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0, fontsize=8)
+    for ax, lines in ((ax_rate, f.rate), (ax_queue, f.queue), (ax_drops, f.drops)):
+        top = max((v for line in lines for v in line[1]), default=0)
+        ax.set_ylim(0, top * 1.08 or 1)  # room above the highest line: none runs along the frame
+    if rate_log:
+        ax_rate.set_yscale("log")
+        ax_rate.set_ylim(min(measured) / 2, max(configured) * 2)
+        ax_rate.set_ylabel("throughput (Mbit/s, log scale)")
     seen = [v for _, values in f.delay for v in values if v]
     if seen and max(seen) > 100 * min(seen):  # a standing queue beside a short path: both readable
         ax_delay.set_yscale("log")
-        ax_delay.set_ylabel(f.delay_label.replace("(ms", "(ms, log scale"))
+        ax_delay.set_ylabel(delay_label.replace("(ms", "(ms, log scale"))
     else:
         ax_delay.set_ylim(bottom=0)
     fig.suptitle(f.title)
-    fig.tight_layout()
+    return fig
+
+
+def plot(fig_data: Figure, outputs: list[str]) -> list[str]:
+    """Draw `fig_data` into each of `outputs` (the format from the suffix); the paths written."""
+    import matplotlib.pyplot as plt
+    fig = draw(fig_data)
     written = []
-    for out in outputs:
-        fig.savefig(out, dpi=120)
-        written.append(out)
-    plt.close(fig)
+    try:
+        for out in outputs:
+            fig.savefig(out, dpi=120)
+            written.append(out)
+    finally:
+        plt.close(fig)
     return written
 
 
