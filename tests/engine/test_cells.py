@@ -66,11 +66,50 @@ def test_router_longest_prefix_match():
     e.link(r, 0, b)
     e.link(r, 1, c)
     f = e.add_flow(a, b, "cbr", 1_000_000, 500)
-    g = e.add_flow(a, c, "cbr", 1_000_000, 500)  # 10.0.3.2 matches the /16 only
-    e.run_until(SEC)
-    assert e.flow_stats(f)["received_packets"] == e.flow_stats(f)["sent_packets"]
-    assert e.flow_stats(g)["received_packets"] == e.flow_stats(g)["sent_packets"]
+    g = e.add_flow(a, c, "cbr", 2_000_000, 500)  # 10.0.3.2 matches the /16 only
+    e.run_until(SEC - 1)  # the packets sent in [0, 1 s)
+    sf, sg = e.flow_stats(f), e.flow_stats(g)
+    assert sf["sent_packets"] == 250 and sg["sent_packets"] == 500
+    assert sf["received_packets"] == sf["sent_packets"] and sg["received_packets"] == sg["sent_packets"]
+    assert sf["misdelivered_packets"] == sg["misdelivered_packets"] == 0
+    # each endpoint got exactly its own flow's packets
+    assert (e.counters(b).out_packets, e.counters(c).out_packets) == (250, 500)
     conserved(e, r)
+
+
+def _three_way_router(routes_to: list[int]):
+    """src -> router -> three endpoints; the route for endpoint i's address leads to port routes_to[i].
+    A flow to each endpoint, at 1, 2 and 3 Mbit/s, so that each endpoint's count is its own."""
+    e = Engine(1)
+    src = e.add_endpoint()
+    e.set_endpoint_addr(src, endpoint_addr(0))
+    dsts = [e.add_endpoint() for _ in range(3)]
+    for i, n in enumerate(dsts):
+        e.set_endpoint_addr(n, endpoint_addr(i + 1))
+    r = e.add_router([(endpoint_addr(i + 1), 32, port) for i, port in enumerate(routes_to)], outputs=3)
+    e.link(src, 0, r)
+    for port, n in enumerate(dsts):
+        e.link(r, port, n)
+    flows = [e.add_flow(src, n, "cbr", (i + 1) * 1_000_000, 500) for i, n in enumerate(dsts)]
+    e.run_until(SEC - 1)  # the packets sent in [0, 1 s)
+    conserved(e, r)
+    return e, dsts, [e.flow_stats(f) for f in flows]
+
+
+def test_router_delivers_each_flow_at_its_own_endpoint_only():
+    e, dsts, stats = _three_way_router([0, 1, 2])
+    assert [s["sent_packets"] for s in stats] == [250, 500, 750]
+    assert [e.counters(n).out_packets for n in dsts] == [250, 500, 750]  # per endpoint: its flow, nothing else
+    assert [s["received_packets"] for s in stats] == [250, 500, 750]
+    assert [s["misdelivered_packets"] for s in stats] == [0, 0, 0]
+
+
+def test_a_packet_at_the_wrong_endpoint_is_misdelivered_not_received():
+    e, dsts, stats = _three_way_router([1, 0, 2])  # the first two endpoints' routes are swapped
+    assert [e.counters(n).out_packets for n in dsts] == [500, 250, 750]
+    assert [s["received_packets"] for s in stats] == [0, 0, 750]
+    assert [s["misdelivered_packets"] for s in stats] == [250, 500, 0]
+    assert [s["misdelivered_bytes"] for s in stats] == [250 * 500, 500 * 500, 0]
 
 
 def test_multipath_example_routes_back_by_destination():

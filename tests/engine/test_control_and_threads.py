@@ -15,27 +15,75 @@ from tests.engine.test_virtual_time import SEC, chain, conserved
 MS = 10**6
 
 
-def _one_of_each(e: Engine) -> dict[str, int]:
-    return {"bw": e.add_bw(10_000_000), "bw_trace": e.add_bw(trace_ns=[0, MS], trace_period_ns=2 * MS),
-            "delay": e.add_delay(MS), "loss": e.add_loss(rate=0.1), "token_bucket": e.add_token_bucket(10**6, 3000),
-            "duplicate": e.add_duplicate(0.1), "corrupt": e.add_corrupt(0.1), "outage": e.add_outage()}
+# A value of each unit for a required parameter, as `.rtn` writes it.
+_REQUIRED_VALUE = {"rate": "10Mbps", "time": "10ms", "size": "3000B", "probability": "10%"}
+# A small trace file of each kind the schemas name (x-trace), in the formats of passes/load_traces.py.
+_TRACE_FILE = {"bw": "1\n2\n", "delay": "0 10ms\n1s 20ms\n", "loss": "0 1%\n1s 2%\n"}
 
 
-def test_every_runtime_parameter_of_the_schemas_can_be_changed_in_the_engine():
-    e = Engine(1)
-    nodes = _one_of_each(e)
+def _rtn_value(cell_type: str, name: str, prop: dict, folder) -> str:
+    """A valid `.rtn` value for a required parameter, derived from its schema."""
+    if prop.get("x-unit") == "path":
+        path = folder / f"{cell_type}.{prop.get('x-trace', 'pcap')}"
+        path.write_text(_TRACE_FILE.get(prop.get("x-trace"), ""))
+        return json.dumps(str(path))
+    if prop.get("x-unit") in _REQUIRED_VALUE:
+        return _REQUIRED_VALUE[prop["x-unit"]]
+    pytest.fail(f"`{cell_type}.{name}` is required and its schema gives no way to make a value: teach this test")
+
+
+def _other_value(prop: dict, current: float) -> float:
+    """A value of the parameter's schema type and range that differs from `current` (the engine's code for
+    an enum member is its position in the schema's `enum`)."""
+    if "enum" in prop:
+        return float((int(current) + 1) % len(prop["enum"]))
+    if prop.get("type") == "boolean":
+        return 0.0 if current else 1.0
+    lo, hi = prop.get("minimum", 0), prop.get("maximum", float("inf"))
+    if prop.get("type") == "integer":
+        candidates = [current * 2, current + 1, current - 1, lo]
+    else:
+        candidates = [current + 0.25, current - 0.25, current / 2, (current + hi) / 2 if hi < float("inf") else 1.0]
+    return float(next(v for v in candidates if lo <= v <= hi and v != current))
+
+
+def test_every_runtime_parameter_of_the_schemas_can_be_changed_in_the_engine(tmp_path):
+    """Every cell type the registry lists is built from its schema (required parameters only) through the
+    compiler and load_channel; each of its runtime parameters is set to a value other than the one in
+    force and read back: a `control` that ignores a write fails here."""
+    from rattan.compiler import compile_text
+    from rattan.engine.load import load_channel
+    from rattan.plan import build_plan
+
     reg = default_registry()
-    checked = 0
-    for cell_type, node in nodes.items():
-        for name, prop in reg.get(cell_type).schema["properties"].items():
-            if prop.get("x-runtime"):
-                value = 1.0 if name == "state" else e.get(node, name)
-                e.set(node, name, value)
-                assert e.get(node, name) == value
-                checked += 1
-    assert checked >= 14
+    runtime = {t: {n: p for n, p in reg.get(t).properties.items() if p.get("x-runtime")} for t in reg.names()}
+    cells = [t for t in reg.names() if runtime[t]]
+
+    def required(t: str) -> list[str]:  # the schema's `required`, and the first choice of a `oneOf`
+        choice = reg.get(t).schema.get("oneOf", [{}])[0].get("required", [])
+        return list(reg.get(t).required) + [n for n in choice if n not in reg.get(t).required]
+
+    body = "\n".join(f"    cell c_{t}: {t} {{ " + ", ".join(
+        f"{n} = {_rtn_value(t, n, reg.get(t).properties[n], tmp_path)}" for n in required(t)) + " }" for t in cells)
+    text = "channel all {\n" + body + "\n    left -> " + " -> ".join(f"c_{t}" for t in cells) + " -> right\n}\n"
+    comp = compile_text(text, "all.rtn", path=str(tmp_path / "all.rtn"))
+    assert comp.ok, (text, comp.diagnostics)
+    (channel,) = build_plan(comp.program, comp.sources, reg)["channels"]
+    e = Engine(1)
+    nodes = load_channel(e, channel)
+    checked = set()
+    for t in cells:
+        node = nodes[f"c_{t}"]
+        for name, prop in runtime[t].items():
+            before = e.get(node, name)
+            value = _other_value(prop, before)
+            e.set(node, name, value)
+            assert e.get(node, name) == pytest.approx(value), (t, name, before)
+            checked.add((t, name))
+    # every (type, parameter) the schemas mark, not a list kept here
+    assert checked == {(t, n) for t in reg.names() for n in runtime[t]} and len(checked) >= 15
     with pytest.raises(EngineError, match="no such runtime parameter"):
-        e.set(nodes["delay"], "reorder", 1)
+        e.set(nodes["c_delay"], "reorder", 1)
 
 
 def test_a_rate_change_applies_at_its_exact_time_and_loses_nothing():
