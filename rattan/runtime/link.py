@@ -10,6 +10,8 @@ import os
 
 from ..tools.fmt import string_literal
 
+_EXAMPLES = {"rate": "10Mbps", "delay": "20ms", "loss": "1%", "queue": "droptail { packets = 100 }"}
+
 
 class LinkFlagError(ValueError):
     """Flags of `rattan link` that cannot all take effect; the message names them and says why."""
@@ -23,6 +25,9 @@ def _direction(d: str, rate: str | None, delay: str | None, loss: str | None, tr
     for flag, value in given.items():
         if value is not None and not value.strip():
             raise LinkFlagError(f"--{d}-{flag} is empty: give a value or leave the flag out")
+        if value is not None and flag != "trace" and not _one_value(value):
+            # Pasted into the channel, `10Mbps } -> loss { rate = 50%` would add a cell of its own.
+            raise LinkFlagError(f"--{d}-{flag} takes one value, e.g. {_EXAMPLES[flag]}; `{value}` is not one")
     if rate is not None and trace is not None:
         raise LinkFlagError(f"--{d}-rate and --{d}-trace both give the {d} rate; choose one")
     if queue is not None and rate is None and trace is None:
@@ -39,6 +44,19 @@ def _direction(d: str, rate: str | None, delay: str | None, loss: str | None, tr
     if loss is not None:
         cells.append(f"loss {{ rate = {loss} }}")
     return " -> ".join(cells) or "pass {}"
+
+
+def _one_value(text: str) -> bool:
+    """Whether `text` reads as exactly one `.rtn` value (a bad unit is still one value: the compiler
+    reports it, pointing at the flag's text)."""
+    from ..diagnostics import Sink
+    from ..source import SourceMap
+    from ..syntax import ast
+    from ..syntax.parser import parse
+    head = "let v = "
+    file = parse(SourceMap().add("<flag>.rtn", f"{head}{text}\n"), Sink())
+    return (len(file.body) == 1 and isinstance(file.body[0], ast.Let)
+            and file.body[0].value.span.end == len(head) + len(text.rstrip()))
 
 
 def link_source(a) -> str:

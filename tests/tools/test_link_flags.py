@@ -77,6 +77,20 @@ def test_an_empty_flag_value_is_a_usage_error(run_cli, flag):
     assert f"--uplink-{flag} is empty" in err
 
 
+@pytest.mark.parametrize("flag, value", [
+    ("rate", "10Mbps } -> loss { rate = 50%"),      # would add a loss cell
+    ("rate", "10Mbps, queue = codel {}"),           # would add a parameter
+    ("delay", "20ms # a comment"),                  # would comment out the rest of the path
+    ("loss", "1% } -> delay { delay = 1s"),
+    ("queue", "droptail { packets = 100 } } -> loss { rate = 9%"),
+])
+def test_a_flag_value_cannot_reach_beyond_its_cell(run_cli, flag, value):
+    extra = ["--uplink-rate", "10Mbps"] if flag == "queue" else []  # a queue alone is refused anyway
+    code, out, err = run_cli("link", f"--uplink-{flag}", value, *extra, "--print")
+    assert code == 2 and out == ""
+    assert f"--uplink-{flag} takes one value" in err and value in err
+
+
 def test_a_trace_path_keeps_every_character(run_cli, tmp_path):
     trace = tmp_path / 'lte "é"\\1.down'
     trace.write_bytes(TRACE.read_bytes())
@@ -95,6 +109,6 @@ def test_link_prints_the_path_it_would_run(run_cli):
 
 
 def test_link_reports_a_bad_flag_value_with_the_compiler_message(run_cli):
-    code, _, err = run_cli("link", "--uplink-rate", "10Mbs", "--", "true")
+    code, _, err = run_cli("link", "--uplink-rate", "10Mbsp", "--", "true")
     assert code == 1
     assert "error[RTN004]" in err and "did you mean `10Mbps`" in err
