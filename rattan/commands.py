@@ -286,13 +286,15 @@ def cmd_sim(args) -> int:
         announce = lambda url: _err(f"control API on {url} (described at /openapi.json)")  # noqa: E731
         result = run(plan, args.channel, args.flow, args.duration, args.seed, progress=progress,
                      http=args.http, announce=announce, interval=args.interval,
-                     packet_log=args.packet_log, log_cells=args.log_cells)
+                     packet_log=args.packet_log, log_cells=args.log_cells, samples=args.samples)
     except (ChannelError, AddressError) as e:  # SimError too: a bad flag or channel choice
         _err(str(e))
         return EXIT_USAGE
     except EngineError as e:
         _err(f"cannot simulate: {e}")
         return EXIT_USAGE
+    for w in result.get("warnings", []):  # misrouted packets: in the JSON too, and worth a look in any mode
+        _err(f"warning: {w}")
     if args.json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     else:

@@ -91,3 +91,50 @@ def test_sim_flag_errors(run_cli, flow, message):
 def test_sim_bad_duration(run_cli):
     code, _, err = run_cli("sim", "examples/compound.rtn", "--flow", "left->right:cbr:1Mbps", "--duration", "10")
     assert code == 2 and "--duration" in err
+
+
+SWAPPED = """\
+# The router's two routes are swapped: each flow reaches the other endpoint.
+channel crossed {
+    endpoints server, a, b
+    cell back: router { routes = [route { prefix = a, port = 1 }, route { prefix = b, port = 0 }] }
+    server -> back
+    back[0] -> a
+    back[1] -> b
+    a -> server
+    b -> server
+}
+"""
+
+
+def test_sim_counts_and_warns_about_packets_that_reach_the_wrong_endpoint(run_cli, tmp_path):
+    path = tmp_path / "crossed.rtn"
+    path.write_text(SWAPPED)
+    code, out, err = run_cli("sim", str(path), "--flow", "server->a:cbr:1Mbps", "--flow", "server->b:cbr:2Mbps",
+                             "--duration", "1s", "--json")
+    assert code == 0, err
+    r = json.loads(out)
+    to_a, to_b = r["flows"]
+    assert to_a["received_packets"] == to_b["received_packets"] == 0
+    assert to_a["misdelivered_packets"] == to_a["sent_packets"] > 0
+    assert to_b["misdelivered_packets"] == to_b["sent_packets"] > 0
+    assert r["endpoints"]["a"]["delivered_packets"] == to_b["sent_packets"]  # b's packets, at a
+    assert r["endpoints"]["b"]["delivered_packets"] == to_a["sent_packets"]
+    assert len(r["warnings"]) == 2 and "server->a" in r["warnings"][0]
+    assert err.count("warning:") == 2 and "another endpoint than `a`" in err
+    code, out, err = run_cli("sim", str(path), "--flow", "server->a:cbr:1Mbps", "--duration", "1s")
+    assert code == 0 and "warning:" in err and "server->a" in err  # the table for people warns too
+
+
+def test_sim_raw_samples_only_on_request(run_cli):
+    args = ("sim", "examples/flaky.rtn", "--flow", "left->right:cbr:2Mbps", "--duration", "1s", "--json")
+    code, out, err = run_cli(*args)
+    assert code == 0, err
+    assert "samples" not in json.loads(out)["flows"][0]
+    code, out, err = run_cli(*args, "--samples")
+    assert code == 0, err
+    f = json.loads(out)["flows"][0]
+    s = f["samples"]
+    assert len(s["seq"]) == len(s["delay_ns"]) == f["received_packets"] > 90
+    assert s["seq"] == sorted(s["seq"])  # no reordering on this path
+    assert min(s["delay_ns"]) / 1e6 == f["delay_ms"]["min"] and max(s["delay_ns"]) / 1e6 == f["delay_ms"]["max"]
