@@ -38,17 +38,31 @@ def dim_name(d: Dim) -> str:
     return (num or "1") + ("/" + "·".join(den) if den else "")
 
 
-# suffix -> (dimension, scale to base units)
+# suffix -> (dimension, scale to base units): every spelling `.rtn`, flags and the control API accept.
+# Rates are bits per second; byte rates are refused (see READINGS) because `MBps` and `Mbps`
+# differ by eight and one slipped capital would silently change a run.
 UNITS: dict[str, tuple[Dim, Fraction]] = {
     "ns": (TIME, Fraction(1, 10**9)),
     "us": (TIME, Fraction(1, 10**6)),
+    "\u00b5s": (TIME, Fraction(1, 10**6)),  # µs, MICRO SIGN
+    "\u03bcs": (TIME, Fraction(1, 10**6)),  # μs, GREEK SMALL LETTER MU: both are typed for micro
     "ms": (TIME, Fraction(1, 10**3)),
     "s": (TIME, Fraction(1)),
     "bps": (RATE, Fraction(1)),
+    "kbps": (RATE, Fraction(10**3)),  # SI's lowercase kilo
     "Kbps": (RATE, Fraction(10**3)),
     "Mbps": (RATE, Fraction(10**6)),
     "Gbps": (RATE, Fraction(10**9)),
     "Tbps": (RATE, Fraction(10**12)),
+    "bit/s": (RATE, Fraction(1)),
+    "kbit/s": (RATE, Fraction(10**3)),
+    "Kbit/s": (RATE, Fraction(10**3)),
+    "Mbit/s": (RATE, Fraction(10**6)),
+    "Gbit/s": (RATE, Fraction(10**9)),
+    "Tbit/s": (RATE, Fraction(10**12)),
+    "kbit": (RATE, Fraction(10**3)),  # tc's rate units: kilo-, mega-, gigabits per second
+    "mbit": (RATE, Fraction(10**6)),
+    "gbit": (RATE, Fraction(10**9)),
     "B": (SIZE, Fraction(8)),
     "KB": (SIZE, Fraction(8 * 10**3)),
     "MB": (SIZE, Fraction(8 * 10**6)),
@@ -59,15 +73,97 @@ UNITS: dict[str, tuple[Dim, Fraction]] = {
     "%": (NUMBER, Fraction(1, 100)),
 }
 
-# What people often write instead, for "did you mean".
-UNIT_ALIASES: dict[str, str] = {
-    "sec": "s", "secs": "s", "µs": "us", "msec": "ms", "min": "s",
-    "kbps": "Kbps", "mbps": "Mbps", "gbps": "Gbps", "Mbit": "Mbps", "Mbits": "Mbps",
-    "Kbit": "Kbps", "Gbit": "Gbps", "bit": "bps", "kB": "KB", "kb": "KB", "b": "B",
-    "KIB": "KiB", "MIB": "MiB", "k": "Kbps", "M": "Mbps",
-}
 
-_QTY = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z%µ]+)\s*$")
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One meaning a unit people write has: its dimension, scale to base units, and words for it."""
+
+    dim: Dim
+    scale: Fraction
+    words: str
+
+
+def _readings() -> dict[str, tuple[Reading, ...]]:
+    """What people write for units Rattan refuses, with every meaning each has in the tools they come
+    from (tc, iperf, SI, bytesize, humantime). A fix is offered only where all meanings agree."""
+    out: dict[str, list[Reading]] = {}
+
+    def add(names, dim: Dim, scale, words: str) -> None:
+        for n in names:
+            out.setdefault(n, []).append(Reading(dim, Fraction(scale), words))
+
+    si = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+    si_words = {"": "", "k": "kilo", "K": "kilo", "M": "mega", "G": "giga", "T": "tera"}
+    binary = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    bin_words = {"Ki": "kibi", "Mi": "mebi", "Gi": "gibi", "Ti": "tebi"}
+    lower = {"m": 10**6, "g": 10**9, "t": 10**12}  # a lowercase mega/giga/tera prefix
+    low_words = {"m": "mega", "g": "giga", "t": "tera"}
+    for p, f in si.items():
+        w = si_words[p]
+        add([p + s for s in ("bit/sec", "bits/s", "bits/sec", "b/s", "b/sec", "bitps")], RATE, f,
+            f"{w}bits per second")
+        add([p + s for s in ("Bps", "B/s", "B/sec", "Byte/s", "Bytes/s", "byte/s", "bytes/s")], RATE, 8 * f,
+            f"{w}bytes per second")
+        if p:
+            add([p + "bit", p + "bits"], RATE, f, f"{w}bits per second (tc)")
+            add([p + "bit", p + "bits", p + "b"], SIZE, f, f"{w}bits")
+            add([p + s for s in ("Byte", "Bytes", "byte", "bytes")], SIZE, 8 * f, f"{w}bytes")
+    for p, f in lower.items():
+        w = low_words[p]
+        add([p + s for s in ("bit/s", "bit/sec", "bits/s", "bits/sec", "b/s")], RATE, f, f"{w}bits per second")
+        add([p + "bps"], RATE, f, f"{w}bits per second")
+        add([p + "bps"], RATE, 8 * f, f"{w}bytes per second (tc)")
+        add([p + "Bps", p + "B/s"], RATE, 8 * f, f"{w}bytes per second")
+        add([p + "bits"], RATE, f, f"{w}bits per second (tc)")
+        add([p + "bits", p + "b"], SIZE, f, f"{w}bits")
+        add([p + "b"], SIZE, 8 * f, f"{w}bytes")
+    add(["bit", "bits", "b"], SIZE, 1, "bits")
+    add(["bit"], RATE, 1, "bits per second (tc)")
+    add(["b"], SIZE, 8, "bytes")
+    add(["tbit"], RATE, 10**12, "terabits per second (tc)")
+    add(["kb"], SIZE, 8 * 10**3, "kilobytes")
+    add(["kb", "k", "K"], SIZE, 8 * 2**10, "kibibytes (tc)")
+    add(["mb"], SIZE, 8 * 2**20, "mebibytes (tc)")
+    add(["gb"], SIZE, 8 * 2**30, "gibibytes (tc)")
+    add(["k", "K"], SIZE, 8 * 10**3, "kilobytes")
+    add(["k", "K"], RATE, 10**3, "kilobits per second")
+    add(["m", "M"], SIZE, 8 * 2**20, "mebibytes (tc)")
+    add(["M"], SIZE, 8 * 10**6, "megabytes")
+    add(["M"], RATE, 10**6, "megabits per second")
+    add(["G"], SIZE, 8 * 10**9, "gigabytes")
+    add(["G"], RATE, 10**9, "gigabits per second")
+    for p, f in binary.items():
+        w = bin_words[p]
+        add([p + s for s in ("Bps", "B/s", "B/sec", "Byte/s", "Bytes/s")] + [p.lower() + "B/s", p.lower() + "Bps"],
+            RATE, 8 * f, f"{w}bytes per second")
+        add([p + s for s in ("bit", "bit/s", "bps", "bits/s")], RATE, f, f"{w}bits per second")
+        add([p + "Byte", p + "Bytes"], SIZE, 8 * f, f"{w}bytes")
+    for p in ("Mb", "Gb", "Tb"):  # "a 10Mb link" is a rate; "a 10Mb buffer" a size
+        f = si[p[0]]
+        out[p] = [Reading(SIZE, Fraction(f), f"{si_words[p[0]]}bits"),
+                  Reading(RATE, Fraction(f), f"{si_words[p[0]]}bits per second")]
+    add(["kB"], SIZE, 8 * 10**3, "kilobytes")
+    add(["TB"], SIZE, 8 * 10**12, "terabytes")
+    add(["TiB"], SIZE, 8 * 2**40, "tebibytes")
+    add(["PB"], SIZE, 8 * 10**15, "petabytes")
+    add(["byte", "bytes", "Byte", "Bytes", "octets"], SIZE, 8, "bytes")
+    for names, secs, words in (
+            (("nsec", "nsecs", "nanos", "nanosecond", "nanoseconds"), Fraction(1, 10**9), "nanoseconds"),
+            (("usec", "usecs", "micros", "microsecond", "microseconds", "\u00b5sec", "\u03bcsec"),
+             Fraction(1, 10**6), "microseconds"),
+            (("msec", "msecs", "millis", "millisecond", "milliseconds"), Fraction(1, 10**3), "milliseconds"),
+            (("sec", "secs", "second", "seconds"), Fraction(1), "seconds"),
+            (("m", "min", "mins", "minute", "minutes"), Fraction(60), "minutes"),
+            (("h", "hr", "hrs", "hour", "hours"), Fraction(3600), "hours"),
+            (("d", "day", "days"), Fraction(86400), "days"),
+            (("w", "week", "weeks"), Fraction(7 * 86400), "weeks")):
+        add(names, TIME, secs, words)
+    return {k: tuple({(r.dim, r.scale): r for r in v}.values()) for k, v in out.items() if k not in UNITS}
+
+
+READINGS: dict[str, tuple[Reading, ...]] = _readings()
+
+_QTY = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z%\u00b5\u03bc][A-Za-z0-9\u00b5\u03bc/]*)\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +205,8 @@ class Quantity:
         return format_quantity(self.value, self.dim)
 
 
-def number_text(x: Fraction) -> str | None:
-    """A finite decimal literal for x, or None if x has no short decimal form."""
+def number_text(x: Fraction, max_digits: int = 9) -> str | None:
+    """A finite decimal literal for x, or None if x needs more than max_digits decimals."""
     if x.denominator == 1:
         return str(x.numerator)
     d = x.denominator
@@ -124,7 +220,7 @@ def number_text(x: Fraction) -> str | None:
     if d != 1:
         return None
     digits = max(twos, fives)
-    if digits > 9:
+    if digits > max_digits:
         return None
     s = f"{x.numerator * 10**digits // x.denominator}"
     neg = s.startswith("-")
@@ -193,7 +289,9 @@ def parse_quantity(text: str, dim: Dim) -> Fraction:
     q = split_quantity(text)
     if q is None:
         raise QuantityError(f"`{text}` is not a {name} (not a quantity with a unit); write e.g. `{sample}`")
-    if q[1] not in UNITS or UNITS[q[1]][0] != dim:
+    if q[1] not in UNITS:
+        raise QuantityError(f"`{text.strip()}` has the wrong unit: {unit_advice(*q).help(subject='it')}")
+    if UNITS[q[1]][0] != dim:
         raise QuantityError(f"`{text}` has the wrong unit: it is not a {name}; write e.g. `{sample}`")
     try:
         return parse_number(q[0]) * UNITS[q[1]][1]
@@ -207,10 +305,114 @@ def split_quantity(text: str) -> tuple[str, str] | None:
     return (m.group(1), m.group(2)) if m else None
 
 
-def unit_suggestion(unit: str) -> str | None:
-    """The unit a misspelt suffix most likely meant."""
-    if unit in UNIT_ALIASES:
-        return UNIT_ALIASES[unit]
-    import difflib
-    m = difflib.get_close_matches(unit, UNITS.keys(), n=1, cutoff=0.5)
-    return m[0] if m else None
+# Words for the units Rattan accepts, for help that lists several readings.
+_UNIT_WORDS: dict[tuple[Dim, Fraction], str] = {
+    (TIME, Fraction(1, 10**9)): "nanoseconds", (TIME, Fraction(1, 10**6)): "microseconds",
+    (TIME, Fraction(1, 10**3)): "milliseconds", (TIME, Fraction(1)): "seconds",
+    (RATE, Fraction(1)): "bits per second", (RATE, Fraction(10**3)): "kilobits per second",
+    (RATE, Fraction(10**6)): "megabits per second", (RATE, Fraction(10**9)): "gigabits per second",
+    (RATE, Fraction(10**12)): "terabits per second",
+    (SIZE, Fraction(8)): "bytes", (SIZE, Fraction(8 * 10**3)): "kilobytes", (SIZE, Fraction(8 * 10**6)): "megabytes",
+    (SIZE, Fraction(8 * 10**9)): "gigabytes", (SIZE, Fraction(8 * 2**10)): "kibibytes",
+    (SIZE, Fraction(8 * 2**20)): "mebibytes", (SIZE, Fraction(8 * 2**30)): "gibibytes",
+    (NUMBER, Fraction(1, 100)): "percent",
+}
+
+UNIT_LIST = ("units are ns us ms s; bps kbps Mbps Gbps Tbps (also bit/s, kbit/s, Mbit/s, Gbit/s and tc's kbit, "
+             "mbit, gbit); B KB MB GB KiB MiB GiB; %")
+
+
+def _osa_distance(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) from a to b: one typo is 1."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def readings_of(unit: str) -> tuple[Reading, ...]:
+    """Every meaning an unknown unit may have: its own (`MBps`), else those of the units it equals
+    but for case (`MBPS`: `Mbps` or `MBps`), else those of the units one typo away (`Mbsp`)."""
+    def of(names) -> list[Reading]:
+        out: list[Reading] = []
+        for n in names:
+            if n in UNITS:
+                dim, scale = UNITS[n]
+                out.append(Reading(dim, scale, _UNIT_WORDS.get((dim, scale), n)))
+            else:
+                out.extend(READINGS[n])
+        return out
+
+    if unit in READINGS:
+        found = list(READINGS[unit])
+    else:
+        folded = unit.casefold()
+        known = [*UNITS, *READINGS]
+        found = of(n for n in known if n.casefold() == folded) or \
+            of(n for n in known if abs(len(n) - len(unit)) <= 1 and _osa_distance(n, unit) == 1)
+    return tuple({(r.dim, r.scale): r for r in found}.values())
+
+
+def exact_literal(value: Fraction, dim: Dim) -> str | None:
+    """The shortest `.rtn` literal with exactly this magnitude, or None if no unit gives a finite decimal."""
+    names = _PREFERRED.get(dim, [])
+    texts = [(t, u) for u in names if (t := number_text(value / UNITS[u][1], max_digits=40)) is not None]
+    if not texts:
+        return None
+    big = [(t, u) for t, u in texts if abs(value / UNITS[u][1]) >= 1] or texts
+    return min((t + u for t, u in big), key=len)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitAdvice:
+    """What to say about `num` followed by a unit Rattan refuses: each reading with the exact literal
+    that means it, and a fix only when every reading agrees (no suggestion changes the magnitude)."""
+
+    num: str
+    unit: str
+    readings: tuple[Reading, ...]
+    literals: tuple[str | None, ...]  # per reading, the exact `.rtn` literal (`80Mbps`), if there is one
+
+    @property
+    def fix(self) -> str | None:
+        """The whole corrected literal (`10Mbps` for `10Mbsp`, `80Mbps` for `10MBps`), or None."""
+        return self.literals[0] if len(self.readings) == 1 else None
+
+    def help(self, q: str = "`", subject: str | None = None) -> str:
+        """The help line, quoting literals with `q` (TOML and YAML use `"`); `subject` names the
+        literal written (`it`, where the message already quoted it)."""
+        written = subject or f"{q}{self.num}{self.unit}{q}"
+        if not self.readings:
+            return UNIT_LIST
+        if len(self.readings) == 1:
+            (r,), fix = self.readings, self.fix
+            if fix is None:
+                return f"{written} is {self.num} {r.words}, which has no exact literal; {UNIT_LIST}"
+            if fix[len(self.num):] in UNITS and fix.startswith(self.num):
+                return f"did you mean {q}{fix}{q}?"
+            why = "rates are written in bits per second" if r.dim == RATE else f"{q}{self.unit}{q} is not a unit here"
+            return f"{written} is {self.num} {r.words}: write {q}{fix}{q} ({why})"
+        ways = [f"{q}{lit}{q} for {r.words}" for r, lit in zip(self.readings, self.literals) if lit is not None]
+        return f"{written} is ambiguous: write " + ", or ".join(ways) if ways else UNIT_LIST
+
+
+def unit_advice(num: str, unit: str, dim: Dim | None = None) -> UnitAdvice:
+    """Advice for `num` followed by a unit Rattan does not accept; with `dim`, only readings of that
+    dimension count (the TOML front end knows a `bandwidth` is a rate)."""
+    readings = tuple(r for r in readings_of(unit) if dim is None or r.dim == dim)
+    try:
+        n = parse_number(num)
+    except NumberTooLarge:
+        return UnitAdvice(num, unit, (), ())
+    literals = []
+    for r in readings:
+        same = [u for u in _PREFERRED.get(r.dim, []) if UNITS[u] == (r.dim, r.scale)]
+        # keep the number as written when only the spelling slipped
+        literals.append(f"{num}{same[0]}" if same else exact_literal(n * r.scale, r.dim))
+    return UnitAdvice(num, unit, readings, tuple(literals))

@@ -33,7 +33,7 @@ except ModuleNotFoundError:  # Python 3.10
 from ..diagnostics import Sink, did_you_mean
 from ..source import Source, Span
 from ..syntax import ast
-from ..units import RATE, SIZE, TIME, Dim, format_quantity
+from ..units import RATE, SIZE, TIME, Dim, format_quantity, unit_advice
 
 __all__ = ["load_document"]
 
@@ -502,15 +502,18 @@ def _yaml12_plain(s: str) -> Any:
 # ---- human-readable quantities ----------------------------------------------
 # The units upstream's parsers accept: human-bandwidth for rates, humantime/jiff
 # for times, bytesize for sizes (case-insensitive, a bare number is bytes).
+# human-bandwidth is case-sensitive but takes either case of each prefix (`kbps`, `Kbps`; `mbps`,
+# `Mbps`: lowercase m is mega, not milli), always in bits; byte rates (`MBps`) it refuses.
 _RATE_UNITS: dict[str, int] = {}
-for _prefix, _scale in (("", 1), ("k", 10**3), ("K", 10**3), ("M", 10**6), ("G", 10**9), ("T", 10**12)):
+for _prefix, _scale in (("", 1), ("k", 10**3), ("K", 10**3), ("m", 10**6), ("M", 10**6), ("g", 10**9),
+                        ("G", 10**9), ("t", 10**12), ("T", 10**12)):
     for _form in ("bps", "bit/s", "b/s"):
         _RATE_UNITS[_prefix + _form] = _scale
 
 _TIME_UNITS: dict[str, Fraction] = {}
 for _names, _secs in (
         (("ns", "nsec", "nanos", "nanosecond", "nanoseconds"), Fraction(1, 10**9)),
-        (("us", "µs", "usec", "micros", "microsecond", "microseconds"), Fraction(1, 10**6)),
+        (("us", "\u00b5s", "\u03bcs", "usec", "micros", "microsecond", "microseconds"), Fraction(1, 10**6)),
         (("ms", "msec", "millis", "millisecond", "milliseconds"), Fraction(1, 10**3)),
         (("s", "sec", "secs", "second", "seconds"), Fraction(1)),
         (("m", "min", "mins", "minute", "minutes"), Fraction(60)),
@@ -525,7 +528,7 @@ for _i, _p in enumerate("kmgtp", start=1):
     _SIZE_UNITS[_p] = _SIZE_UNITS[_p + "b"] = 1000 ** _i
     _SIZE_UNITS[_p + "i"] = _SIZE_UNITS[_p + "ib"] = 1024 ** _i
 
-_PART = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-zµ/]+)\s*,?")
+_PART = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-z\u00b5\u03bc/]+)\s*,?")
 _SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*")
 
 
@@ -579,16 +582,14 @@ SIZE_KIND = _Kind("size", SIZE, parse_size, Fraction(8), "1500B",
 
 
 def _unit_hint(text: str, kind: _Kind) -> str | None:
-    """A corrected spelling when the unit is only a case or spelling slip (`12mbps` -> `12Mbps`)."""
-    m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-zµ/]+)\s*", text)
+    """Help for one `NUMBER UNIT` whose unit this kind refuses, from the `.rtn` unit readings: a spelling
+    slip gets its fix (`"12Mbsp"` -> `"12Mbps"`), a byte rate its bit rate (`"10MBps"` -> `"80Mbps"`),
+    an ambiguous unit its readings; never a value of another magnitude."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z\u00b5\u03bc/]+)\s*", text)
     if not m:
         return None
-    unit = m.group(2)
-    folded = {u.lower(): u for u in kind.units}
-    fixed = folded.get(unit.lower()) or did_you_mean(unit, kind.units)
-    if fixed and fixed != unit:
-        return f"{m.group(1)}{fixed}"
-    return None
+    advice = unit_advice(m.group(1), m.group(2), kind.dim)
+    return advice.help('"') if advice.readings else None
 
 
 # ---- mapping onto the AST -----------------------------------------------------
@@ -791,7 +792,7 @@ class _Mapper:
         base = kind.parse(v)
         if base is None:
             hint = _unit_hint(v, kind)
-            self.wrong(node, key, expected, help=f'did you mean "{hint}"?' if hint else ())
+            self.wrong(node, key, expected, help=hint or ())
             return None
         value = base * kind.to_base
         return ast.Quantity(value, kind.dim, format_quantity(value, kind.dim), node.span)

@@ -10,7 +10,7 @@ from lark.exceptions import UnexpectedInput, UnexpectedToken, UnexpectedCharacte
 
 from ..diagnostics import Label, Sink, did_you_mean
 from ..source import Source, Span
-from ..units import MAX_EXPONENT, NUMBER, UNITS, NumberTooLarge, parse_number, unit_suggestion
+from ..units import MAX_EXPONENT, NUMBER, UNITS, NumberTooLarge, parse_number, unit_advice
 from . import ast
 from .lexer import ScannerLexer
 
@@ -143,14 +143,18 @@ class _AstBuilder(Transformer):
         num, unit = text[:i], text[i:]
         span = self._sp(tok)
         if unit not in UNITS:
-            sugg = unit_suggestion(unit)
-            self.sink.emit("RTN004", f"unknown unit `{unit}` in `{text}`", Span(self.sid, tok.start_pos + i, tok.end_pos),
-                           help=(f"did you mean `{num}{sugg}`?" if sugg else
-                                 "units are ns us ms s, bps Kbps Mbps Gbps Tbps, B KB MB GB KiB MiB GiB, %"),
-                           fix=sugg)  # `fix` replaces the span: the unit alone
-            if not sugg:
+            advice = unit_advice(num, unit)
+            fix, where = advice.fix, Span(self.sid, tok.start_pos + i, tok.end_pos)
+            if fix is not None and fix.startswith(num) and fix[len(num):] in UNITS:
+                fix = fix[len(num):]  # only the unit slipped: the fix replaces the unit alone
+            elif fix is not None:
+                where = span  # the number changes too (`10MBps` -> `80Mbps`)
+            self.sink.emit("RTN004", f"unknown unit `{unit}` in `{text}`", where, help=advice.help(), fix=fix)
+            if not advice.readings:
                 return ast.Number(self._exact(num, span), num, span)
-            unit = sugg  # recover with the unit it most likely meant, so no error follows from it
+            # Recover with its first reading, so that no error follows from it; the file has failed anyway.
+            r = advice.readings[0]
+            return ast.Quantity(self._exact(num, span) * r.scale, r.dim, text, span)
         dim, scale = UNITS[unit]
         return ast.Quantity(self._exact(num, span) * scale, dim, text, span)
 

@@ -392,6 +392,9 @@ def test_unsupported_and_invalid_cells_are_reported(body, code, fragment):
     ("12Mbps", 12_000_000), ("12 Mbps", 12_000_000), ("1Gbps", 10**9), ("1Gbps 200Mbps", 1_200_000_000),
     ("150.024kbps", 150_024), ("150.02456kbps", 150_024), ("1 Gbit/s", 10**9), ("100Kbps", 100_000),
     ("5bps", 5), ("0bps", 0),
+    # human-bandwidth takes either case of each prefix, always in bits (`16mbps` is 16 Mbit/s upstream)
+    ("16mbps", 16_000_000), ("36mbit/s", 36_000_000), ("96mb/s", 96_000_000), ("4gbps", 4 * 10**9),
+    ("2tbps", 2 * 10**12), ("81kbit/s", 81_000), ("410Kb/s", 410_000),
 ])
 def test_rates(text, bps):
     doc = cell_doc(f'type = "Bw"\nbandwidth = "{text}"\n')
@@ -403,7 +406,7 @@ def test_rates(text, bps):
 @pytest.mark.parametrize("text, ns", [
     ("50ms", 50_000_000), ("1s", 10**9), ("1.5s", 1_500_000_000), ("100us", 100_000), ("100µs", 100_000),
     ("1s 500ms", 1_500_000_000), ("1s, 500ms", 1_500_000_000), ("2min", 120 * 10**9), ("250 msec", 250_000_000),
-    ("7ns", 7), ("0ms", 0),
+    ("7ns", 7), ("0ms", 0), ("100\u03bcs", 100_000),
 ])
 def test_times(text, ns):
     doc = cell_doc(f'type = "Delay"\ndelay = "{text}"\n')
@@ -425,7 +428,11 @@ def test_sizes(text, nbytes):
 
 @pytest.mark.parametrize("key, value, help_fragment", [
     ("bandwidth", '"12 Mbit"', ""),
-    ("bandwidth", '"12mbps"', 'did you mean "12Mbps"?'),
+    ("bandwidth", '"12Mbsp"', 'did you mean "12Mbps"?'),
+    # upstream refuses byte rates and tc's units: the help gives the same rate in bits, never another
+    ("bandwidth", '"10MBps"', 'write "80Mbps"'),
+    ("bandwidth", '"1.5MB/s"', 'write "12Mbps"'),
+    ("bandwidth", '"20mbit"', 'did you mean "20Mbps"?'),
     ("bandwidth", "12", 'write "12Mbps"'),
     ("bandwidth", '"fast"', ""),
     ("bandwidth", "true", ""),
@@ -727,8 +734,9 @@ def test_schema_agrees_with_the_front_end(text, valid):
 
 
 @pytest.mark.parametrize("kind, samples", [
-    ("rate", ["12Mbps", "12 Mbps", "1Gbps 200Mbps", "150.024kbps", "1 Gbit/s", "12 Mbit", "12mbps", "12", "Mbps"]),
-    ("time", ["50ms", "1.5s", "1s 500ms", "100µs", "2min", "5", "5 parsecs", "ms", "1.s"]),
+    ("rate", ["12Mbps", "12 Mbps", "1Gbps 200Mbps", "150.024kbps", "1 Gbit/s", "12 Mbit", "12mbps", "12", "Mbps",
+              "10MBps", "20mbit", "4tb/s"]),
+    ("time", ["50ms", "1.5s", "1s 500ms", "100µs", "100\u03bcs", "2min", "5", "5 parsecs", "ms", "1.s"]),
     ("size", ["683.6 KiB", "1500B", "1500", "1MB", "64kib", "10 parsecs", "B", "1.5.5KB"]),
 ])
 def test_schema_patterns_match_the_parsers(kind, samples):
