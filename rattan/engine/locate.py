@@ -37,13 +37,12 @@ def _is_extension(name: str) -> bool:
 
 
 def candidates() -> Iterator[Path]:
-    """This folder's extension, then the installed distribution's (when it is elsewhere)."""
+    """This folder's extension, then those of the installed `rattan` distributions elsewhere."""
     own = sorted(p for p in HERE.iterdir() if _is_extension(p.name))
     yield from own
-    try:  # only looked up when this folder has no usable build: it scans sys.path
-        files = metadata.distribution(DISTRIBUTION).files or []
-    except metadata.PackageNotFoundError:
-        files = []
+    # Every `rattan` on sys.path, not only the first: a checkout's root, first on sys.path, often
+    # holds the rattan.egg-info a `pip install .` left there, which lists no built engine.
+    files = [f for dist in metadata.distributions(name=DISTRIBUTION) for f in dist.files or []]
     for f in files:
         if f.parts[:2] == ("rattan", "engine") and len(f.parts) == 3 and _is_extension(f.name):
             path = Path(f.locate()).resolve()
