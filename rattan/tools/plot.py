@@ -102,14 +102,14 @@ def _from_log(path: str, interval: str | None) -> Figure:
         step = max(10**8, -(-end // 2000))
     if step <= 0:
         raise PlotError("--interval must be longer than 0s")
-    n = end // step + 1
+    n = max(1, -(-end // step))  # the last interval is closed: a record at its end is in it
     cells = {int(k): v for k, v in header["nodes"].items()}
     out_bytes = {k: [0] * n for k in cells}
     sojourn = {k: [[0, 0] for _ in range(n)] for k in cells}
     delta = {k: [0] * n for k in cells}
     drops = {k: [0] * n for k in cells}
     for r in rows:
-        i = r.t_ns // step
+        i = min(r.t_ns // step, n - 1)
         if r.node not in cells:
             continue
         if r.event == "depart":
