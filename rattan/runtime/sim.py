@@ -147,10 +147,13 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
     if packet_log:
         engine.flush_packet_log()
     result_endpoints = {}
-    for name in channel["endpoints"]:  # what left each endpoint, and what reached it (of any flow)
-        c = engine.counters(nodes[name])
-        result_endpoints[name] = {"sent_packets": c.in_packets, "delivered_packets": c.out_packets,
-                                  "sent_bytes": c.in_bytes, "delivered_bytes": c.out_bytes}
+    for name in channel["endpoints"]:  # what each endpoint's flows sent, and what reached it (of any flow)
+        c = engine.counters(nodes[name])  # an endpoint's `in` counts both: what its flows made and what arrived
+        sent = [f for f in result_flows if f["src"] == name]
+        sent_packets, sent_bytes = sum(f["sent_packets"] for f in sent), sum(f["sent_bytes"] for f in sent)
+        result_endpoints[name] = {"sent_packets": sent_packets, "sent_bytes": sent_bytes,
+                                  "delivered_packets": c.in_packets - sent_packets,
+                                  "delivered_bytes": c.in_bytes - sent_bytes}
     doc = {"duration_s": dur / 1e9, "seed": seed, "channel": channel["name"],
            "flows": result_flows, "endpoints": result_endpoints, "cells": result_cells}
     warnings = misdelivery_warnings(doc)

@@ -344,6 +344,55 @@ def test_router_routes_and_output_ports():
     assert doc.line(second_route.span) == 12  # the `[[...routing_table]]` header
 
 
+def test_router_from_upstream_delivers_each_flow_at_its_own_endpoint(tmp_path):
+    """Converted, compiled and simulated: each endpoint gets exactly its flow's packets (in virtual time
+    endpoint i has 10.0.i+1.2, so the /24 routes pick left1 and left2)."""
+    from rattan.compiler import compile_path
+    from rattan.engine.load import endpoint_addr
+    from rattan.plan import build_plan
+    from rattan.registry import default_registry
+    from rattan.runtime.sim import run
+    path = tmp_path / "routed.toml"
+    path.write_text(textwrap.dedent("""\
+        [env]
+        left_veth_count = 2
+
+        [cells.router]
+        type = "Router"
+        egress_connections = ["left1", "left2"]
+
+        [[cells.router.routing_table]]
+        prefix = "10.0.1.0/24"
+        interface_id = 0
+
+        [[cells.router.routing_table]]
+        prefix = "10.0.2.0/24"
+        interface_id = 1
+
+        [cells.down]
+        type = "Delay"
+        delay = "10ms"
+
+        [links]
+        left1 = "right"
+        left2 = "right"
+        right = "down"
+        down = "router"
+        """))
+    comp = compile_path(str(path))
+    assert comp.ok, comp.diagnostics
+    plan = build_plan(comp.program, comp.sources, default_registry())
+    endpoints = plan["channels"][0]["endpoints"]
+    assert [endpoint_addr(endpoints.index(n)) >> 8 for n in ("left1", "left2")] == [0x0A0001, 0x0A0002]
+    r = run(plan, None, ["right->left1:cbr:1Mbps", "right->left2:cbr:2Mbps"], "1s", 1)
+    to1, to2 = r["flows"]
+    assert (to1["sent_packets"], to2["sent_packets"]) == (84, 167)  # sent in [0, 1 s]
+    assert (to1["received_packets"], to2["received_packets"]) == (83, 166)  # the last one is in the 10 ms delay
+    assert to1["misdelivered_packets"] == to2["misdelivered_packets"] == 0
+    got = {n: e["delivered_packets"] for n, e in r["endpoints"].items()}
+    assert got == {"left1": 83, "left2": 166, "right": 0}  # each endpoint: its own flow, nothing else
+
+
 def test_router_egress_without_a_route_gets_no_link():
     doc = ok("""\
         cells:
