@@ -12,7 +12,7 @@ import pytest
 
 from rattan.engine import Engine
 from rattan.engine._engine import lib
-from rattan.engine.binding import HIST_BUCKETS, HIST_RELATIVE_ERROR
+from rattan.engine.binding import HIST_BUCKETS, HIST_RELATIVE_ERROR, Lateness
 from rattan.runtime.sim import run
 
 from tests.conftest import ROOT
@@ -32,6 +32,22 @@ def test_every_value_falls_in_a_bucket_narrower_than_its_bound():
         if i < HIST_BUCKETS - 1:
             assert high - low <= max(1, low * 2 * HIST_RELATIVE_ERROR), v  # width < 1/64 of the lower edge
     assert lib.rt_hist_bucket(2**64 - 1) == HIST_BUCKETS - 1
+
+
+def test_lateness_quantiles_are_upper_bounds_within_one_bucket():
+    """Real runs' lateness uses the same buckets: a quantile is never below the true one, at most 1/64 above,
+    and a frame later than 1 ms is measured (the old 1-us histogram stopped at 1024 us)."""
+    rng = random.Random(8)
+    late = sorted(int(rng.lognormvariate(10, 1.5)) for _ in range(10_000))  # ns: median ~22 us, tail past 1 ms
+    hist = [0] * HIST_BUCKETS
+    for v in late:
+        hist[lib.rt_hist_bucket(v)] += 1
+    lt = Lateness(len(late), 0, late[-1], sum(late), hist)
+    for q in (0.5, 0.9, 0.99, 0.999):
+        exact = _exact(late, q) / 1000
+        assert exact <= lt.quantile_us(q) <= exact * (1 + 2 * HIST_RELATIVE_ERROR) + 0.001, q
+    assert 1000 < lt.quantile_us(0.999) < float("inf")
+    assert Lateness(0, 0, 0, 0, [0] * HIST_BUCKETS).quantile_us(0.99) == 0.0
 
 
 def _exact(sorted_ns: list[int], q: float) -> int:
