@@ -54,6 +54,7 @@ _TABLE = [
     ("RTN046", "error", "endpoint that sends reaches no endpoint"),
     ("RTN047", "error", "channel defined twice"),
     ("RTN048", "error", "empty channel"),
+    ("RTN049", "warning", "endpoint whose replies have no path back"),
     # Traces
     ("RTN050", "error", "trace file not found"),
     ("RTN051", "error", "malformed trace file"),

@@ -4,6 +4,7 @@ Checking passes always run, so that one compilation reports every error it can;
 optimizing passes run only on a program without errors.
 """
 from .check_graph import check_graph
+from .check_return_paths import check_return_paths
 from .check_timeline import check_timeline
 from .evaluate import evaluate
 from .expand_compounds import expand_compounds
@@ -20,6 +21,7 @@ CHECKS = [
     evaluate,
     validate_params,
     check_graph,
+    check_return_paths,
     load_traces,
     check_timeline,
 ]

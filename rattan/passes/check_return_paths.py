@@ -1,0 +1,94 @@
+"""Pass `check_return_paths`: an endpoint that receives packets from another can answer it.
+
+Requires: `check_graph` (ports in range, routers' routes validated).
+Guarantees: for every two endpoints A and B of a channel where a packet from A addressed to B
+reaches B, a packet from B addressed to A reaches A, or a warning (RTN049) says that B's replies
+(TCP acknowledgements, ping replies) would be dropped at run time (`no_route`). A router passes a
+packet addressed to an endpoint only on that endpoint's route (a host route, the longest match),
+else on any address-prefix route (it may hold the endpoint's address) or its `default` port.
+A warning, not an error: a one-way path can be what a UDP test wants. Runs on a program without
+errors only: in a broken graph the warning would be noise.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..diagnostics import Label
+from ..ir.nodes import Cell, Channel, Program
+from .context import Context
+
+
+def check_return_paths(prog: Program, ctx: Context) -> Program:
+    if ctx.sink.has_errors:
+        return prog
+    for ch in prog.channels:
+        _check_channel(ch, ctx)
+    return prog
+
+
+def _check_channel(ch: Channel, ctx: Context) -> None:
+    eps = [e.name for e in ch.endpoints]
+    cells = {c.name: c for c in ch.cells}
+    succ: dict[str, list] = defaultdict(list)
+    for link in ch.links:
+        succ[link.src].append(link)
+    decl = {e.name: e.span if e.span.end > 0 else ch.name_span for e in ch.endpoints}
+    for a in eps:
+        for b in eps:
+            if a == b or not _route(a, b, succ, cells, set(eps))[0]:
+                continue
+            back, blocking = _route(b, a, succ, cells, set(eps))
+            if back:
+                continue
+            first = succ[a][0]
+            sent_here = Label(first.span, f"`{a}` sends to `{b}` here")
+            if not succ[b]:
+                ctx.sink.emit("RTN049", f"`{b}` receives packets from `{a}` but sends nothing back: its replies "
+                              f"(TCP acknowledgements, ping replies) would be dropped", decl[b],
+                              labels=[sent_here],
+                              help=[f"add a path back, e.g. `{b} -> delay {{ delay = 10ms }} -> {a}`",
+                                    "a one-way path on purpose (a UDP test) may ignore this warning"])
+                continue
+            help = [f"add `route {{ prefix = {a}, port = N }}` to `{r.name}`, and link `{r.name}[N]` "
+                    f"towards `{a}`" for r in blocking]
+            labels = [sent_here] + [Label(r.span, f"no route to `{a}`") for r in blocking]
+            ctx.sink.emit("RTN049", f"packets from `{b}` to `{a}` have no path, so replies to what `{a}` sends "
+                          "(TCP acknowledgements, ping replies) would be dropped", succ[b][0].span,
+                          labels=labels,
+                          help=help or [f"link a chain from `{b}` to `{a}`",
+                                        "a one-way path on purpose (a UDP test) may ignore this warning"])
+
+
+def _route(src: str, dst: str, succ, cells: dict[str, Cell], eps: set[str]) -> tuple[bool, list[Cell]]:
+    """Whether a packet from `src` addressed to `dst` can reach `dst`; if not, the routers that
+    had no way on for it. Another endpoint ends a path (its host does not forward)."""
+    seen, todo, blocking = {src}, [src], []
+    while todo:
+        node = todo.pop()
+        links = succ[node]
+        cell = cells.get(node)
+        if cell is not None and cell.type == "router" and cell.config is not None:
+            ports = _router_ports(cell.config, dst, eps)
+            links = [link for link in links if (link.src_port or 0) in ports]
+            if not links:
+                blocking.append(cell)
+        for link in links:
+            if link.dst == dst:
+                return True, []
+            if link.dst not in eps and link.dst not in seen:
+                seen.add(link.dst)
+                todo.append(link.dst)
+    return False, blocking
+
+
+def _router_ports(config, dst: str, eps: set[str]) -> set[int]:
+    """The output ports a router may send a packet addressed to endpoint `dst` to."""
+    routes = config.get("routes", ())
+    host = {r["port"] for r in routes if r.get("prefix") == dst}
+    if host:  # an endpoint's route holds only its addresses: the longest prefix, it wins
+        return host
+    ports = {r["port"] for r in routes if r.get("prefix") not in eps}  # address prefixes: maybe
+    default = config.get("default", "drop")
+    if isinstance(default, int) and not isinstance(default, bool):
+        ports.add(default)
+    return ports
