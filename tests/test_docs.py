@@ -17,7 +17,6 @@ Code blocks of docs/language.md, by info string:
                                import it or name it as a trace (other blocks get a name of their own)
     ```console                 `$ rattan check PATH` then its exact output, on a block above
                                (RATTAN_REGEN=1 rewrites it: review the diff)
-    ```LANG pending=N          skipped, naming issue 10 item N, while the feature is not in
 """
 from __future__ import annotations
 
@@ -160,9 +159,6 @@ def test_every_block_checks_as_it_says(block, doc_dir):
     assert code in (0, 1), f"docs/language.md:{block.line}: {err}"
     found = sorted({d["code"] for d in json.loads(out)})
     expected = sorted(block.codes("fails") | block.codes("warns"))
-    ok = found == expected and code == (1 if block.codes("fails") else 0)
-    if not ok and "pending" in block.attrs:
-        pytest.skip(f"docs/language.md:{block.line} waits for issue 10 item {block.attrs['pending']}")
     where = f"docs/language.md:{block.line} ({block.lang} {' '.join(f'{k}={v}' for k, v in block.attrs.items())})"
     assert found == expected, f"{where}: `rattan check` reported {found or 'nothing'}:\n" \
         + rattan_check(doc_dir, block.path)[2]
@@ -176,12 +172,10 @@ def test_every_shown_output_is_what_rattan_prints(block, doc_dir):
     assert m, f"docs/language.md:{block.line}: a console block starts with `$ rattan check FILE`"
     _, out, err = rattan_check(doc_dir, m.group(1))
     out += err
-    if REGEN and out != shown and "pending" not in block.attrs:
+    if REGEN and out != shown:
         text = LANGUAGE.read_text(encoding="utf-8")
         LANGUAGE.write_text(text.replace(f"{command}\n{shown}```", f"{command}\n{out}```", 1), encoding="utf-8")
         return
-    if out != shown and "pending" in block.attrs:
-        pytest.skip(f"docs/language.md:{block.line} waits for issue 10 item {block.attrs['pending']}")
     assert out == shown, f"docs/language.md:{block.line}"
 
 
