@@ -368,11 +368,7 @@ class Engine:
     def flow_delay(self, flow: int) -> DelayStats:
         """The one-way delays of a flow's received packets, from the engine's fixed-size histogram."""
         s, hist = ffi.new("rt_flow_stats *"), ffi.new("uint64_t[]", HIST_BUCKETS)
-        _check(lib.rt_flow_delay_hist(self._e, flow, hist), "flow delays")
-        _check(lib.rt_flow_stats_get(self._e, flow, s), "flow stats")
-        while s.received_packets != sum(hist):  # the engine thread ran between the two reads
-            _check(lib.rt_flow_delay_hist(self._e, flow, hist), "flow delays")
-            _check(lib.rt_flow_stats_get(self._e, flow, s), "flow stats")
+        _check(lib.rt_flow_delay_hist(self._e, flow, s, hist), "flow delays")  # one snapshot of both
         n = s.received_packets
         return DelayStats(n, s.delay_sum_ns, s.delay_min_ns if n else 0, s.delay_max_ns,
                           list(ffi.unpack(hist, HIST_BUCKETS)))

@@ -170,8 +170,9 @@ typedef struct {
     uint64_t n;              /* packets generated */
     uint64_t next_t;
     rt_flow_stats st;
+    uint64_t hist[RT_HIST_BUCKETS];  /* one-way delays of received packets: fixed size, whatever the run;
+                                      * right after `st`, so that one snapshot copies both */
     uint64_t rx_high;        /* 1 + the highest sequence number received so far (0: none yet) */
-    uint64_t hist[RT_HIST_BUCKETS];  /* one-way delays of received packets: fixed size, whatever the run */
     int keep_samples;        /* raw samples, only on request (rt_flow_keep_samples) */
     uint64_t *delays;        /* one-way delay of each received packet */
     uint64_t *seqs;          /* and its sequence number in the flow */
@@ -1255,10 +1256,18 @@ int rt_flow_stats_get(const rt_engine *e, int flow, rt_flow_stats *out) {
     return RT_OK;
 }
 
-int rt_flow_delay_hist(const rt_engine *e, int flow, uint64_t *hist) {
+int rt_flow_delay_hist(const rt_engine *e, int flow, rt_flow_stats *stats, uint64_t *hist) {
     if (flow < 0 || flow >= e->n_flows || !hist) return RT_ERANGE;
     rt_node *n = e->nodes[e->flow_nodes[flow]];
-    snapshot(n->sh, hist, ((flow_t *)n->state)->hist, sizeof ((flow_t *)n->state)->hist);
+    const flow_t *f = (const flow_t *)n->state;
+    _Static_assert(offsetof(flow_t, hist) == offsetof(flow_t, st) + sizeof(rt_flow_stats), "st, hist adjacent");
+    size_t size = sizeof f->st + sizeof f->hist;
+    unsigned char *both = malloc(size);  /* 30 KiB: not on the caller's stack */
+    if (!both) return RT_ENOMEM;
+    snapshot(n->sh, both, &f->st, size);
+    if (stats) memcpy(stats, both, sizeof f->st);
+    memcpy(hist, both + sizeof f->st, sizeof f->hist);
+    free(both);
     return RT_OK;
 }
 

@@ -300,8 +300,9 @@ int rt_engine_running(const rt_engine *e);
 /* A consistent snapshot of a node's counters, also while the engine thread runs. */
 int rt_node_counters(const rt_engine *e, int node, rt_counters *out);
 int rt_flow_stats_get(const rt_engine *e, int flow, rt_flow_stats *out);
-/* A flow's one-way delays of received packets: RT_HIST_BUCKETS counts (rt_hist_bucket), one snapshot. */
-int rt_flow_delay_hist(const rt_engine *e, int flow, uint64_t *hist);
+/* A flow's one-way delays of received packets: RT_HIST_BUCKETS counts (rt_hist_bucket), and its stats
+ * (if `stats` is not NULL), in one snapshot. */
+int rt_flow_delay_hist(const rt_engine *e, int flow, rt_flow_stats *stats, uint64_t *hist);
 /* Raw samples, only on request (they take 16 bytes per received packet): before time runs, `on`
  * makes the flow keep, per received packet in arrival order, its one-way delay (ns) and its sequence
  * number in the flow (0 for the first packet sent). rt_flow_samples copies up to `cap` of them (either
