@@ -266,10 +266,10 @@ def _refuse(parser: argparse.ArgumentParser, args, argv: list[str], extra: list[
                     f"`{getattr(args, chain[depth].subcommands[0])}`)")
                 lines.append(f"help: did you mean `{sugg}`?{where}")
                 break
-    if args.command in COMMAND_TAKERS and not first.startswith("-"):
-        # the command starts at its first word; rattan's own options may have taken some of its
-        # later words (`-n 2`), so everything from there on goes after `--`
-        start = max(i for i, w in enumerate(argv) if w == first and _subsequence(extra, argv[i:]))
+    # the command starts at its first word; rattan's own options may have taken some of its
+    # later words (`-n 2`), so everything from there on goes after `--`
+    start = max((i for i, w in enumerate(argv) if w == first and _subsequence(extra, argv[i:])), default=None)
+    if args.command in COMMAND_TAKERS and not first.startswith("-") and start is not None:
         fixed = ["rattan"] + argv[:start] + ["--"] + argv[start:] + cmd
         lines.append(f"help: put the command after `--`: {shlex.join(fixed)}")
     elif len(lines) == 1 and args.command in COMMAND_TAKERS:
