@@ -100,6 +100,25 @@ static int conserved(rt_engine *e, int round) {
     }
 }
 
+/* A flow's delay histogram and stats come in one snapshot: the histogram counts every received packet. */
+static int delays_consistent(rt_engine *e, int round) {
+    static uint64_t hist[RT_HIST_BUCKETS];
+    for (int f = 0; f < 6; f++) {
+        rt_flow_stats st;
+        if (rt_flow_delay_hist(e, f, &st, hist) != RT_OK) return 1;
+        uint64_t sum = 0;
+        for (int i = 0; i < RT_HIST_BUCKETS; i++) sum += hist[i];
+        if (sum != st.received_packets || st.misdelivered_packets ||  /* (duplicates may outnumber the sent) */
+            (st.received_packets && (st.delay_min_ns > st.delay_max_ns ||
+                                     st.delay_sum_ns < st.delay_min_ns * st.received_packets))) {
+            fprintf(stderr, "round %d flow %d: histogram %llu, received %llu\n", round, f,
+                    (unsigned long long)sum, (unsigned long long)st.received_packets);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int main(void) {
     for (int round = 0; round < 40; round++) {
         rt_engine *e = rt_engine_new(rnd());
@@ -129,7 +148,9 @@ int main(void) {
                 prev = -1;
             }
             if (prev >= 0) CHECK(rt_link(e, prev, 0, right));
-            CHECK(rt_add_flow(e, left, right, (int)pick(2), 1000000 + pick(200000000), 40 + (uint32_t)pick(1460)));
+            int flow = rt_add_flow(e, left, right, (int)pick(2), 1000000 + pick(200000000), 40 + (uint32_t)pick(1460));
+            CHECK(flow);
+            if (pick(2)) CHECK(rt_flow_keep_samples(e, flow, 1));  /* raw samples on some flows */
         }
         if (round % 4 == 0) {  /* the packet log on some rounds: records from both threads' phases */
             CHECK(rt_packet_log_open(e, "/dev/null"));
@@ -141,12 +162,13 @@ int main(void) {
                 control(e, nodes[k], t * 50000000ULL);
             }
         }
-        if (conserved(e, round)) return 1;
+        if (conserved(e, round) || delays_consistent(e, round)) return 1;
         /* the same engine in its own thread: counters stay consistent while it runs */
         if (round % 4 == 0) {
             CHECK(rt_engine_start(e, 4000000000ULL, RT_CLOCK_VIRTUAL));
             while (rt_engine_running(e)) {
                 if (conserved(e, round)) return 1;
+                if (delays_consistent(e, round)) return 1;
                 control(e, nodes[pick(n < 64 ? (uint64_t)n : 64)], rt_now(e));
             }
             CHECK(rt_engine_wait(e, -1));
