@@ -60,8 +60,11 @@ def start(engine, path: str, targets, clock: str, cells: list[str] | None = None
     header = {"format": "rattan packet log", "version": 1, "record_size": RECORD.size, "clock": clock,
               "epoch_unix_ns": time.time_ns() if clock == "real" else 0, "nodes": nodes}
     data = json.dumps(header).encode()
-    with open(path, "wb") as f:
-        f.write(MAGIC + struct.pack("<I", len(data)) + data)
+    try:
+        with open(path, "wb") as f:
+            f.write(MAGIC + struct.pack("<I", len(data)) + data)
+    except OSError as e:  # before anything starts: a usage error, not a crash in the middle
+        raise LogError(f"--packet-log {path}: cannot write: {e.strerror}") from None
     engine.open_packet_log(path)
     for node in nodes:
         engine.log_node(int(node))

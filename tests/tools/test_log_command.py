@@ -155,3 +155,10 @@ def test_tcpdump_reads_whole_headers_and_cut_ones(log, run_cli, tmp_path):
     assert lines and all("UDP, length 1472" in line and "[|" not in line for line in lines)
     r = subprocess.run(["tcpdump", "-n", "-r", str(cut)], capture_output=True, text=True, timeout=60)
     assert "snapshot length 24" in r.stderr and all("[|udp]" in line for line in r.stdout.splitlines())
+
+
+def test_a_packet_log_that_cannot_be_written_is_a_usage_error(run_cli, tmp_path):
+    bad = tmp_path / "no_such_folder" / "x.log"
+    code, _, err = run_cli("sim", "examples/broadband.rtn", "--flow", "left->right:cbr:1Mbps", "--duration", "100ms",
+                           "--packet-log", str(bad))
+    assert (code, err) == (2, f"rattan: --packet-log {bad}: cannot write: No such file or directory\n")
