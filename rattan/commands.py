@@ -494,7 +494,7 @@ def cmd_log(args) -> int:
         _err(str(e))
         return EXIT_USAGE
     except OSError as e:
-        _err(f"cannot write: {e.strerror}")
+        _err(f"cannot write {e.filename or 'the output'}: {e.strerror}")
         return EXIT_USAGE
     if args.json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")

@@ -162,3 +162,9 @@ def test_a_packet_log_that_cannot_be_written_is_a_usage_error(run_cli, tmp_path)
     code, _, err = run_cli("sim", "examples/broadband.rtn", "--flow", "left->right:cbr:1Mbps", "--duration", "100ms",
                            "--packet-log", str(bad))
     assert (code, err) == (2, f"rattan: --packet-log {bad}: cannot write: No such file or directory\n")
+
+
+def test_an_output_that_cannot_be_written_is_named(log, run_cli, tmp_path):
+    bad = tmp_path / "no_such_folder" / "x.csv"
+    code, _, err = run_cli("log", log, "--to", "csv", "-o", str(bad))
+    assert (code, err) == (2, f"rattan: cannot write {bad}: No such file or directory\n")
