@@ -3,14 +3,17 @@
 A run is one or more channel instances: one channel (the default), every channel of the file
 (`--all`), or N copies of each (`--instances N`). Each instance gets its own namespaces and /24
 (netns.py); one engine thread forwards for all of them, each instance a shard of its own. The
-commands run inside the endpoints' namespaces; everything is torn down however the run ends
-(normal exit, Ctrl-C, SIGTERM; a SIGKILL is cleaned up by the next start).
+commands run inside the endpoints' namespaces, each in a PID namespace of its own that dies with
+rattan (nsexec.py), so no process of a run outlives it, even a SIGKILL of rattan; the namespaces
+and veths are torn down however the run ends (normal exit, Ctrl-C, SIGINT, SIGTERM), and after a
+SIGKILL by the next start.
 """
 from __future__ import annotations
 
 import ipaddress
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .netns import ChannelNetwork
-from .view import LiveLine, print_summary, warn_if_late
+from .view import RunView, live_line_wanted, print_summary, warn_if_late
 from .channel import ChannelError, choose_channel, schedule_timeline
 
 FOREVER = 2**63
@@ -38,9 +41,17 @@ class RunError(RuntimeError):
     """A run that cannot start; the message says why."""
 
 
-def in_namespace(netns_path: str, argv: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
-    """Start argv inside a network namespace (through rattan.runtime.nsexec)."""
-    return subprocess.Popen([sys.executable, "-m", "rattan.runtime.nsexec", netns_path, *argv], env=env, **kw)
+def in_namespace(netns_path: str, argv: list[str], env: dict[str, str], linger: bool = False,
+                 ctrl_c_fd: int | None = None, **kw) -> subprocess.Popen:
+    """Start argv inside a network namespace and a PID namespace of its own (rattan.runtime.nsexec);
+    `linger`: the namespace lasts until nothing runs in it, not until argv ends; `ctrl_c_fd`: a pipe
+    on which nsexec says when it got a SIGINT (see _CtrlC)."""
+    opts = ["--linger"] if linger else []
+    if ctrl_c_fd is not None:
+        opts += ["--ctrl-c-fd", str(ctrl_c_fd)]
+        kw["pass_fds"] = (*kw.get("pass_fds", ()), ctrl_c_fd)
+    return subprocess.Popen([sys.executable, "-m", "rattan.runtime.nsexec", *opts, netns_path, *argv],
+                            env=env, **kw)
 
 
 def _stop(proc: subprocess.Popen | None, grace: float = 2.0, group: bool = False) -> None:
@@ -61,6 +72,42 @@ def _stop(proc: subprocess.Popen | None, grace: float = 2.0, group: bool = False
     except subprocess.TimeoutExpired:
         send(signal.SIGKILL)
         proc.wait()
+
+
+class _CtrlC:
+    """Tells a terminal's Ctrl-C from a SIGINT sent to rattan alone (`kill -INT PID`).
+
+    Ctrl-C reaches the whole foreground process group: the command too, which decides (a shell at
+    its prompt ignores it), and the run ends when the command does. A SIGINT to rattan alone stops
+    the run, as Ctrl-C of a command that obeys it would: KeyboardInterrupt, exit status 130. Which
+    one it was, rattan learns from the command's nsexec, in rattan's process group: it writes a
+    byte on a pipe when it gets a SIGINT too."""
+
+    WITNESS_S = 0.3  # how long the command's nsexec has to say it got the SIGINT too
+
+    def __init__(self) -> None:
+        self.read, self.write = os.pipe()
+        os.set_blocking(self.read, False)
+
+    def __enter__(self) -> "_CtrlC":
+        self.previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self.previous)
+        os.close(self.read)
+        os.close(self.write)
+
+    def _on_sigint(self, signum, frame) -> None:
+        if select.select([self.read], [], [], self.WITNESS_S)[0]:
+            while True:
+                try:
+                    if not os.read(self.read, 4096):
+                        break
+                except BlockingIOError:
+                    break
+            return  # the terminal's: the command got it
+        raise KeyboardInterrupt
 
 
 class _Terminated(Exception):
@@ -300,16 +347,17 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
         with LiveRun(plan, channels, seed, threshold_ns, packet_log, log_cells, engine_nice) as live, _control(live, http):
             started = time.monotonic()
             # the live line shares the terminal with the commands' output; not with an interactive shell
-            view = LiveLine(live) if sys.stderr.isatty() and not quiet and commands.main else nullcontext()
+            view = None if quiet else RunView(live, live_line_wanted(sys.stderr.isatty()) and bool(commands.main))
             try:
-                with view:
+                with view or nullcontext():
                     if len(live.instances) == 1:
                         return _run_one(live.instances[0], commands)
                     return _run_many(live, commands)
             finally:
                 live.stop()  # the table below and the packet log then count the same frames
-                if not quiet:
-                    print_summary(live, time.monotonic() - started)
+                if view:
+                    view.sample()  # the last frames, for the busy times
+                    print_summary(live, time.monotonic() - started, view)
                 warn_if_late(live.lateness(), threshold_ns)
     except _Terminated:
         return 128 + signal.SIGTERM
@@ -354,16 +402,18 @@ def _run_one(inst: Instance, commands: Commands) -> int:
     right = main = None
     try:
         if commands.right:
-            right = in_namespace(inst.netns_path(1), commands.right, env, start_new_session=True)
+            right = in_namespace(inst.netns_path(1), commands.right, env, linger=True, start_new_session=True)
             time.sleep(RIGHT_HEAD_START_S)
         argv = commands.main or [commands.shell or os.environ.get("SHELL", "/bin/sh")]
-        main = in_namespace(inst.netns_path(0), argv, env)
         # Ctrl-C belongs to the command (a shell at its prompt ignores it); the run ends when it does.
-        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            return main.wait()
-        finally:
-            signal.signal(signal.SIGINT, interrupt)
+        # A SIGINT sent to rattan alone ends the run (see _CtrlC).
+        with _CtrlC() as ctrl_c:
+            main = in_namespace(inst.netns_path(0), argv, env, ctrl_c_fd=ctrl_c.write)
+            try:
+                return main.wait()
+            except KeyboardInterrupt:
+                sys.stderr.write("rattan: interrupted (SIGINT); stopping the run\n")
+                return 128 + signal.SIGINT
     finally:
         _stop(main)
         _stop(right, group=True)
@@ -389,7 +439,7 @@ def _run_many(live: LiveRun, commands: Commands) -> int:
 
     try:
         if commands.right:
-            rights = [start(inst, 1, commands.right, start_new_session=True) for inst in live.instances]
+            rights = [start(inst, 1, commands.right, linger=True, start_new_session=True) for inst in live.instances]
             time.sleep(RIGHT_HEAD_START_S)
         if not commands.main:
             _print_instances(live, None)

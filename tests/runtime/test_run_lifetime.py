@@ -1,0 +1,178 @@
+"""No process of a `rattan run` outlives it (root): after a SIGKILL of rattan, every process its
+commands started is gone within a second; a SIGINT to rattan alone stops the run like Ctrl-C, and
+the terminal's Ctrl-C (to the whole process group) still belongs to the command."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rattan.runtime import netns
+
+pytestmark = [pytest.mark.netns]
+
+RATTAN = [sys.executable, "-m", "rattan"]
+PASS = """channel c {
+    endpoints left, right
+    left -> pass {} -> right
+    right -> pass {} -> left
+}
+"""
+# what each side starts: a process in the background, a server, and a shell waiting for both
+SIDE = "sleep 300 & iperf3 -s -p {port} >/dev/null & wait"
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time) of a process, None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[19])
+
+
+def _descendants(pid: int) -> dict[int, int]:
+    """Every descendant of `pid`, with its start time (to tell a reused PID)."""
+    out, todo = {}, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{p}/task/{t}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except OSError:
+                continue
+            for k in kids:
+                if (s := _stat(k)) is not None:
+                    out[k] = s[1]
+                    todo.append(k)
+    return out
+
+
+def _alive(pid: int, start: int) -> bool:
+    s = _stat(pid)
+    return s is not None and s[1] == start and s[0] not in ("Z", "X")  # a zombie is dead
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _owned_by(pid: int) -> set[str]:
+    """The namespaces of the instances this rattan process recorded (other runs may go on meanwhile)."""
+    out = set()
+    for p in Path(netns.STATE_DIR, "instances").glob("*.json"):
+        try:
+            state = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if state.get("pid") == pid:
+            out |= set(state["namespaces"])
+    return out
+
+
+def _existing(names: set[str]) -> set[str]:
+    """Which of these namespaces exist, and interfaces of the host named after their instance."""
+    ns = set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split())
+    links = {line.split(":")[1].strip().split("@")[0] for line in
+             subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.splitlines()}
+    prefixes = {"rt" + n.split("-")[1] + "-" for n in names}
+    return (ns & names) | {l for l in links if any(l.startswith(p) for p in prefixes)}
+
+
+def _start(tmp_path: Path, main: list[str], right: str | None, **kw) -> subprocess.Popen:
+    path = tmp_path / "c.rtn"
+    path.write_text(PASS)
+    args = [*RATTAN, "run", str(path), "-q"] + (["--right", right] if right else []) + ["--", *main]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _wait_for(proc: subprocess.Popen, names: list[str], timeout: float = 20) -> dict[int, int]:
+    """The descendants of the run once processes with all these names run among them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = _descendants(proc.pid)
+        comms = [_comm(p) for p in kids]
+        if all(comms.count(n) >= names.count(n) for n in set(names)):
+            return kids
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"the commands did not start: {[_comm(p) for p in _descendants(proc.pid)]}")
+
+
+def test_after_sigkill_no_process_of_the_run_is_alive_within_a_second(tmp_path):
+    proc = _start(tmp_path, ["sh", "-c", SIDE.format(port=5202)], SIDE.format(port=5201))
+    kids: dict[int, int] = {}
+    try:
+        kids = _wait_for(proc, ["sleep", "sleep", "iperf3", "iperf3", "sh", "sh"])
+        mine = _owned_by(proc.pid)
+        assert mine, "the run's instance record"
+        time.sleep(0.2)  # anything else they start by now counts too
+        kids.update(_descendants(proc.pid))
+        proc.kill()
+        killed = time.monotonic()
+        proc.wait(10)
+        while time.monotonic() - killed < 1.0 and any(_alive(p, s) for p, s in kids.items()):
+            time.sleep(0.01)
+        alive = {p: _comm(p) for p, s in kids.items() if _alive(p, s)}
+        # on the old nsexec the shells died (PR_SET_PDEATHSIG) and sleep and iperf3 lived on
+        assert not alive, alive
+    finally:
+        for p, s in kids.items():
+            if _alive(p, s):
+                os.kill(p, signal.SIGKILL)
+        # the namespaces and veths wait for the next start, which removes them: do what it does
+        netns.clean_stale()
+    assert not _existing(mine)
+
+
+def test_sigint_to_rattan_alone_stops_the_run(tmp_path):
+    # a session of its own, as under `nohup` or a service manager: only rattan gets the signal
+    proc = _start(tmp_path, ["sh", "-c", "sleep 300 & wait"], SIDE.format(port=5201), start_new_session=True)
+    kids = _wait_for(proc, ["sleep", "sleep", "iperf3"])
+    mine = _owned_by(proc.pid)
+    assert mine, "the run's instance record"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(20) == 130, proc.stderr.read()  # it was ignored before: the run went on
+    assert "interrupted" in proc.stderr.read()
+    assert not {p: _comm(p) for p, s in kids.items() if _alive(p, s)}
+    assert not _existing(mine)  # removed by rattan itself this time
+
+
+def test_ctrl_c_of_the_terminal_still_goes_to_the_command(tmp_path):
+    # the whole process group gets SIGINT, as from a terminal: the command decides, here to exit 7
+    proc = _start(tmp_path, ["sh", "-c", "trap 'exit 7' INT; sleep 300 & wait"], None, start_new_session=True)
+    kids = _wait_for(proc, ["sleep"])
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(20) == 7, proc.stderr.read()
+    assert not {p: _comm(p) for p, s in kids.items() if _alive(p, s)}
+
+
+def test_the_command_keeps_its_exit_status_and_its_signal(tmp_path):
+    path = tmp_path / "c.rtn"
+    path.write_text(PASS)
+    run = lambda *cmd: subprocess.run([*RATTAN, "run", str(path), "-q", "--", *cmd], capture_output=True,
+                                      text=True, timeout=60)
+    assert run("sh", "-c", "exit 3").returncode == 3
+    r = run("sh", "-c", "echo $$; ip netns identify $$; ping -c 1 -W 5 $RATTAN_RIGHT_IP >/dev/null && kill -TERM $$")
+    # in a PID namespace of its own, whose init is 1, with a /proc that agrees
+    assert r.stdout.split()[0] == "2" and r.stdout.split()[1].endswith("-left"), r.stdout + r.stderr
+    assert r.returncode == 256 - signal.SIGTERM, r.stderr  # died by SIGTERM (rattan exits with -15)
+    r = run("no-such-command")
+    assert r.returncode == 127 and "no-such-command" in r.stderr
