@@ -9,7 +9,8 @@
 Code blocks of docs/language.md, by info string:
 
     ```rtn                     a whole file; `rattan check` reports nothing at all
-    ```rtn fails=RTN021        a whole file; `rattan check` reports exactly these codes (exit 1)
+    ```rtn fails=RTN021        a whole file; `rattan check` reports exactly these codes (exit 1),
+                               which a comment in the block names (`# error RTN021: why`)
     ```rtn warns=RTN090        a whole file; exactly these warnings and no error (exit 0)
     ```rtn fragment            part of a file (a synopsis, a value): not checked on its own
     ```toml / ```yaml          a whole upstream document, checked like an `rtn` block
@@ -160,6 +161,8 @@ def test_every_block_checks_as_it_says(block, doc_dir):
     found = sorted({d["code"] for d in json.loads(out)})
     expected = sorted(block.codes("fails") | block.codes("warns"))
     where = f"docs/language.md:{block.line} ({block.lang} {' '.join(f'{k}={v}' for k, v in block.attrs.items())})"
+    # the info string does not show once rendered: a comment in the block tells the reader
+    assert all(f"RTN{c[3:]}" in block.text for c in expected), f"{where}: say `# error CODE: why` in the block"
     assert found == expected, f"{where}: `rattan check` reported {found or 'nothing'}:\n" \
         + rattan_check(doc_dir, block.path)[2]
     assert code == (1 if block.codes("fails") else 0), where
