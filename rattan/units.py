@@ -113,7 +113,6 @@ def _readings() -> dict[str, tuple[Reading, ...]]:
         add([p + s for s in ("bit/s", "bit/sec", "bits/s", "bits/sec", "b/s")], RATE, f, f"{w}bits per second")
         add([p + "bps"], RATE, f, f"{w}bits per second")
         add([p + "bps"], RATE, 8 * f, f"{w}bytes per second (tc)")
-        add([p + "Bps", p + "B/s"], RATE, 8 * f, f"{w}bytes per second")
         add([p + "bits"], RATE, f, f"{w}bits per second (tc)")
         add([p + "bits", p + "b"], SIZE, f, f"{w}bits")
         add([p + "b"], SIZE, 8 * f, f"{w}bytes")
@@ -124,7 +123,7 @@ def _readings() -> dict[str, tuple[Reading, ...]]:
     add(["kb"], SIZE, 8 * 10**3, "kilobytes")
     add(["kb", "k", "K"], SIZE, 8 * 2**10, "kibibytes (tc)")
     add(["mb"], SIZE, 8 * 2**20, "mebibytes (tc)")
-    add(["gb"], SIZE, 8 * 2**30, "gibibytes (tc)")
+    add(["gb", "g"], SIZE, 8 * 2**30, "gibibytes (tc)")
     add(["k", "K"], SIZE, 8 * 10**3, "kilobytes")
     add(["k", "K"], RATE, 10**3, "kilobits per second")
     add(["m", "M"], SIZE, 8 * 2**20, "mebibytes (tc)")
@@ -134,8 +133,7 @@ def _readings() -> dict[str, tuple[Reading, ...]]:
     add(["G"], RATE, 10**9, "gigabits per second")
     for p, f in binary.items():
         w = bin_words[p]
-        add([p + s for s in ("Bps", "B/s", "B/sec", "Byte/s", "Bytes/s")] + [p.lower() + "B/s", p.lower() + "Bps"],
-            RATE, 8 * f, f"{w}bytes per second")
+        add([p + s for s in ("Bps", "B/s", "B/sec", "Byte/s", "Bytes/s")], RATE, 8 * f, f"{w}bytes per second")
         add([p + s for s in ("bit", "bit/s", "bps", "bits/s")], RATE, f, f"{w}bits per second")
         add([p + "Byte", p + "Bytes"], SIZE, 8 * f, f"{w}bytes")
     for p in ("Mb", "Gb", "Tb"):  # "a 10Mb link" is a rate; "a 10Mb buffer" a size
@@ -336,27 +334,33 @@ def _osa_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
-def readings_of(unit: str) -> tuple[Reading, ...]:
-    """Every meaning an unknown unit may have: its own (`MBps`), else those of the units it equals
-    but for case (`MBPS`: `Mbps` or `MBps`), else those of the units one typo away (`Mbsp`)."""
-    def of(names) -> list[Reading]:
-        out: list[Reading] = []
-        for n in names:
-            if n in UNITS:
-                dim, scale = UNITS[n]
-                out.append(Reading(dim, scale, _UNIT_WORDS.get((dim, scale), n)))
-            else:
-                out.extend(READINGS[n])
-        return out
+def _candidates(unit: str) -> list[tuple[Reading, ...]]:
+    """The readings of each spelling an unknown unit may stand for: itself (`MBps`), else the units it
+    equals but for case (`MBPS`: `Mbps`, `MBps`), else the units one typo away (`Mbsp`: `Mbps`)."""
+    def of(n: str) -> tuple[Reading, ...]:
+        if n in UNITS:
+            dim, scale = UNITS[n]
+            return (Reading(dim, scale, _UNIT_WORDS.get((dim, scale), n)),)
+        return READINGS[n]
 
     if unit in READINGS:
-        found = list(READINGS[unit])
-    else:
-        folded = unit.casefold()
-        known = [*UNITS, *READINGS]
-        found = of(n for n in known if n.casefold() == folded) or \
-            of(n for n in known if abs(len(n) - len(unit)) <= 1 and _osa_distance(n, unit) == 1)
-    return tuple({(r.dim, r.scale): r for r in found}.values())
+        return [READINGS[unit]]
+    folded = unit.casefold()
+    known = [*UNITS, *READINGS]
+    return [of(n) for n in known if n.casefold() == folded] or \
+        [of(n) for n in known if abs(len(n) - len(unit)) <= 1 and _osa_distance(n, unit) == 1]
+
+
+def readings_of(unit: str, dim: Dim | None = None) -> tuple[Reading, ...]:
+    """Every distinct meaning an unknown unit may have. With `dim`, only meanings of that dimension,
+    and none at all if one of the spellings it may stand for has no such meaning (`1BG` in a rate
+    may be a slipped `1GB`: suggesting `1Gbps` would be a guess)."""
+    found = _candidates(unit)
+    if dim is not None:
+        found = [tuple(r for r in c if r.dim == dim) for c in found]
+        if not all(found):
+            return ()
+    return tuple({(r.dim, r.scale): r for c in found for r in c}.values())
 
 
 def exact_literal(value: Fraction, dim: Dim) -> str | None:
@@ -405,7 +409,7 @@ class UnitAdvice:
 def unit_advice(num: str, unit: str, dim: Dim | None = None) -> UnitAdvice:
     """Advice for `num` followed by a unit Rattan does not accept; with `dim`, only readings of that
     dimension count (the TOML front end knows a `bandwidth` is a rate)."""
-    readings = tuple(r for r in readings_of(unit) if dim is None or r.dim == dim)
+    readings = readings_of(unit, dim)
     try:
         n = parse_number(num)
     except NumberTooLarge:
