@@ -121,8 +121,10 @@ class Converter:
         if v.q.dim != dim:
             if v.q.dim == NUMBER:
                 num = _fmt(v.q.value)
+                # No machine fix: which unit the number was in is a guess (the control API reads
+                # a bare number in base units), and a fix must never change a magnitude.
                 self.emit("RTN021", f"{what} is a {unit}: a bare number has no unit", v.span,
-                          help=f"write `{num}{_UNIT_EXAMPLE[unit]}`", fix=f"{num}{_UNIT_EXAMPLE[unit]}")
+                          help=f"add its unit, e.g. `{num}{_UNIT_EXAMPLE[unit]}`")
             else:
                 self.emit("RTN021", f"{what} must be a {unit}, found a {dim_name(v.q.dim)}", v.span)
             raise _Bad

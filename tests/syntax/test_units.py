@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
+from rattan.compiler import compile_text
 from rattan.diagnostics import Sink
 from rattan.frontends.upstream import load_document
 from rattan.source import SourceMap
@@ -268,3 +269,10 @@ def test_no_toml_suggestion_changes_the_magnitude(case):
                 continue
             got, more = toml_rate(m.group(1))
             assert more == [] and rates == {got}, (num + unit, m.group(1), rates)
+
+
+def test_a_bare_number_gets_no_fix_that_guesses_its_unit():
+    """`rate = 20` might be 20 bit/s (the control API's reading) or 20 Mbit/s: a help, never a fix."""
+    diags = compile_text("channel c {\n    left -> bw { rate = 20 } -> right\n    right -> left\n}\n").diagnostics
+    (d,) = [d for d in diags if d.code == "RTN021"]
+    assert d.fix is None and "e.g. `20Mbps`" in d.help[0]
