@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ._engine import ffi, lib
 
-ABI_VERSION = 8
+ABI_VERSION = 9
 if lib.rt_abi_version() != ABI_VERSION:  # a stale build of the extension
     raise ImportError(f"rattan engine ABI {lib.rt_abi_version()} does not match {ABI_VERSION}: reinstall rattan")
 
@@ -324,9 +324,12 @@ class Engine:
         return Lateness(out.sent, out.late, out.max_ns, out.sum_ns, list(out.hist))
 
     # -- packet log
-    def open_packet_log(self, path: str) -> None:
-        """Append records of logged nodes' events to `path` (see rt_log_record); before time runs."""
-        if lib.rt_packet_log_open(self._e, os.fsencode(path)) == lib.RT_ESYS:
+    def open_packet_log(self, path: str, snaplen: int = 0) -> None:
+        """Append records of logged nodes' events to `path` (see rt_log_record), each with at most
+        `snaplen` bytes of its IP packet (0: all of them); before time runs."""
+        if not 0 <= snaplen < 2**32:
+            raise EngineError(f"packet log snaplen {snaplen}: 0 (whole packets) or a byte count")
+        if lib.rt_packet_log_open(self._e, os.fsencode(path), snaplen) == lib.RT_ESYS:
             raise EngineError(f"cannot open the packet log {path}: {os.strerror(ffi.errno)}")
 
     def log_node(self, node: int, on: bool = True) -> None:

@@ -1,12 +1,15 @@
 """The packet log (`--packet-log PATH`): what chosen cells did with every packet, and `rattan log`.
 
 File layout: the magic `RTNLOG01`, a little-endian u32 length and that many bytes of JSON (format
-version, record size, clock, and the name, type, channel and instance of every logged node), then
-fixed-size records written by the engine in C (`rt_log_record` in rattan_engine.h): time, time
-spent in the node (departures), flow sequence, node, IP size, flow, event, drop reason, and the
-first 40 bytes of the IP packet (for a synthetic packet, its addresses, from which readers
-synthesize an IPv4/UDP header). Python writes the header and reads the file afterwards; the
-engine writes the records, so no packet passes through Python.
+version, the size of a record's fixed part, the snap length, clock, and the name, type, channel and
+instance of every logged node), then records written by the engine in C (`rt_log_record` in
+rattan_engine.h): time, time spent in the node (departures), flow sequence, node, IP size, flow,
+event, drop reason and `cap_len`, followed by `cap_len` bytes padded with zeros to a multiple of 8:
+the IP packet, whole or cut to the log's snap length (for a synthetic packet, its two addresses,
+from which readers synthesize an IPv4/UDP header). Python writes the header and reads the file
+afterwards; the engine writes the records, so no packet passes through Python.
+
+Version 1 logs (fixed 80-byte records with the first 40 bytes of each packet) are still read.
 """
 from __future__ import annotations
 
@@ -22,8 +25,11 @@ from typing import Iterator
 from ..engine.binding import DROP_REASONS  # the engine's reason codes, in its order
 
 MAGIC = b"RTNLOG01"
-RECORDED_BYTES = 40  # IP bytes a record keeps of each packet (RT_LOG_HDR in rattan_engine.h)
-RECORD = struct.Struct(f"<QQQIIiBBBB{RECORDED_BYTES}s")
+VERSION = 2
+RECORD = struct.Struct("<QQQIIiBBH")  # rt_log_record: the fixed part of a record
+ALIGN = 8  # RT_LOG_ALIGN: each record's bytes are padded to a multiple of this
+RECORD_V1 = struct.Struct("<QQQIIiBBBB40s")  # version 1: the first 40 IP bytes in every record
+MAX_SNAPLEN = 65535  # a pcap's snap length when the log kept whole packets: the largest IPv4 packet
 EVENTS = ("arrive", "depart", "drop")
 
 
@@ -41,11 +47,14 @@ class Record:
     flow: int
     event: str
     reason: str | None
-    header: bytes
+    data: bytes  # the IP packet as recorded (whole, or its first `snaplen` bytes)
 
 
-def start(engine, path: str, targets, clock: str, cells: list[str] | None = None) -> dict:
-    """Write the header, open the engine's log and mark the cells to log (all cells by default)."""
+def start(engine, path: str, targets, clock: str, cells: list[str] | None = None, snaplen: int = 0) -> dict:
+    """Write the header, open the engine's log and mark the cells to log (all cells by default);
+    each record keeps the first `snaplen` bytes of its IP packet, or all of them (0)."""
+    if snaplen < 0:
+        raise LogError(f"--packet-log-snaplen {snaplen}: a number of bytes, or 0 for whole packets")
     nodes, unknown = {}, set(cells or ())
     for t in targets:
         for cell in t.channel["cells"]:
@@ -57,15 +66,15 @@ def start(engine, path: str, targets, clock: str, cells: list[str] | None = None
     if unknown:
         names = sorted({c["name"] for t in targets for c in t.channel["cells"]})
         raise LogError(f"--log-cells: no cell {', '.join(sorted(unknown))}; cells: {', '.join(names)}")
-    header = {"format": "rattan packet log", "version": 1, "record_size": RECORD.size, "clock": clock,
-              "epoch_unix_ns": time.time_ns() if clock == "real" else 0, "nodes": nodes}
+    header = {"format": "rattan packet log", "version": VERSION, "record_size": RECORD.size, "snaplen": snaplen,
+              "clock": clock, "epoch_unix_ns": time.time_ns() if clock == "real" else 0, "nodes": nodes}
     data = json.dumps(header).encode()
     try:
         with open(path, "wb") as f:
             f.write(MAGIC + struct.pack("<I", len(data)) + data)
     except OSError as e:  # before anything starts: a usage error, not a crash in the middle
         raise LogError(f"--packet-log {path}: cannot write: {e.strerror}") from None
-    engine.open_packet_log(path)
+    engine.open_packet_log(path, snaplen)
     for node in nodes:
         engine.log_node(int(node))
     return header
@@ -87,19 +96,52 @@ def read(path: str) -> tuple[dict, Iterator[Record]]:
     except ValueError:
         f.close()
         raise LogError(f"{path}: the header is damaged") from None
-    if header.get("record_size") != RECORD.size:
+    version = header.get("version")
+    fixed = {1: RECORD_V1, 2: RECORD}.get(version)
+    if fixed is None:
         f.close()
-        raise LogError(f"{path}: records of {header.get('record_size')} bytes; this rattan reads {RECORD.size}")
+        raise LogError(f"{path}: a version {version} packet log; this rattan reads versions 1 and 2")
+    if header.get("record_size") != fixed.size:
+        f.close()
+        raise LogError(f"{path}: records of {header.get('record_size')} bytes; this rattan reads {fixed.size}")
+    return header, (_records(f) if version == 2 else _records_v1(f))
 
-    def records() -> Iterator[Record]:
-        with f:
-            while chunk := f.read(RECORD.size * 4096):
-                whole = len(chunk) - len(chunk) % RECORD.size  # a cut-off last record is left out
-                for t, so, fseq, node, size, flow, ev, reason, hlen, _, hdr in RECORD.iter_unpack(chunk[:whole]):
-                    yield Record(t, so, fseq, node, size, flow, EVENTS[ev] if ev < 3 else str(ev),
-                                 DROP_REASONS[reason] if ev == 2 and reason < len(DROP_REASONS) else None,
-                                 hdr[:hlen] if hlen else _synthetic_header(hdr, size, flow, fseq))
-    return header, records()
+
+def _record(t, so, fseq, node, size, flow, ev, reason, data: bytes) -> Record:
+    return Record(t, so, fseq, node, size, flow, EVENTS[ev] if ev < 3 else str(ev),
+                  DROP_REASONS[reason] if ev == 2 and reason < len(DROP_REASONS) else None,
+                  data if flow < 0 else _synthetic_header(data, size, flow, fseq))
+
+
+def _records(f) -> Iterator[Record]:
+    """Version 2: each fixed part tells how many bytes follow it; a cut-off last record is left out."""
+    with f:
+        buf, at = b"", 0
+        while chunk := f.read(1 << 20):
+            buf, at = buf[at:] + chunk, 0
+            while len(buf) - at >= RECORD.size:
+                t, so, fseq, node, size, flow, ev, reason, cap = RECORD.unpack_from(buf, at)
+                body = at + RECORD.size
+                end = body + -(-cap // ALIGN) * ALIGN
+                if end > len(buf):
+                    break
+                yield _record(t, so, fseq, node, size, flow, ev, reason, buf[body:body + cap])
+                at = end
+
+
+def _records_v1(f) -> Iterator[Record]:
+    with f:
+        while chunk := f.read(RECORD_V1.size * 4096):
+            whole = len(chunk) - len(chunk) % RECORD_V1.size  # a cut-off last record is left out
+            for t, so, fseq, node, size, flow, ev, reason, hlen, _, hdr in RECORD_V1.iter_unpack(chunk[:whole]):
+                yield _record(t, so, fseq, node, size, flow, ev, reason, hdr[:hlen] if hlen else hdr[:8])
+
+
+def recorded_snaplen(header: dict) -> int:
+    """The most IP bytes a record of this log holds (MAX_SNAPLEN when it kept whole packets)."""
+    if header.get("version") == 1:
+        return 40
+    return header.get("snaplen") or MAX_SNAPLEN
 
 
 def _synthetic_header(hdr: bytes, size: int, flow: int, fseq: int) -> bytes:
@@ -171,8 +213,8 @@ def to_csv(path: str, out: str, cell: str | None = None) -> int:
                 continue
             meta = header["nodes"].get(str(r.node), {"name": str(r.node), "channel": "", "instance": ""})
             src = dst = proto = ""
-            if len(r.header) >= 20 and r.header[0] >> 4 == 4:
-                src, dst, proto = ".".join(map(str, r.header[12:16])), ".".join(map(str, r.header[16:20])), r.header[9]
+            if len(r.data) >= 20 and r.data[0] >> 4 == 4:
+                src, dst, proto = ".".join(map(str, r.data[12:16])), ".".join(map(str, r.data[16:20])), r.data[9]
             w.writerow([r.t_ns, meta["channel"], meta["instance"], meta["name"], r.event, r.reason or "", r.size,
                         r.flow, r.fseq, r.sojourn_ns if r.event == "depart" else "", src, dst, proto])
             n += 1
@@ -181,13 +223,14 @@ def to_csv(path: str, out: str, cell: str | None = None) -> int:
 
 def to_pcap(path: str, out: str, cell: str | None = None, event: str = "depart", snaplen: int | None = None) -> int:
     """A pcap (nanosecond timestamps, raw IP link type) of one kind of event: each packet's bytes as
-    the log recorded them (the first RECORDED_BYTES), cut to `snaplen`, with its real length. The
-    file header's snaplen says how much any packet holds. For real runs the timestamps are wall-clock
-    times."""
+    the log recorded them (whole, unless the log was cut), cut to `snaplen`, with its real length.
+    The file header's snaplen says how much any packet holds. For real runs the timestamps are
+    wall-clock times."""
     if snaplen is not None and snaplen < 1:
         raise LogError(f"--snaplen {snaplen}: keep at least 1 byte of each packet")
-    cap = min(snaplen or RECORDED_BYTES, RECORDED_BYTES)
     header, records = read(path)
+    recorded = recorded_snaplen(header)
+    cap = min(snaplen or recorded, recorded)
     keep = _select(header, cell)
     if keep is None and len(header["nodes"]) > 1:
         names = sorted({v["name"] for v in header["nodes"].values()})
@@ -197,11 +240,11 @@ def to_pcap(path: str, out: str, cell: str | None = None, event: str = "depart",
     with open(out, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, cap, 101))  # LINKTYPE_RAW
         for r in records:
-            if r.event != event or (keep is not None and r.node not in keep) or not r.header:
+            if r.event != event or (keep is not None and r.node not in keep) or not r.data:
                 continue
             ts = epoch + r.t_ns
-            data = r.header[:cap]
-            f.write(struct.pack("<IIII", ts // 10**9, ts % 10**9, len(data), max(r.size, len(r.header))))
+            data = r.data[:cap]
+            f.write(struct.pack("<IIII", ts // 10**9, ts % 10**9, len(data), max(r.size, len(r.data))))
             f.write(data)
             n += 1
     return n

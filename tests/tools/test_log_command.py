@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from rattan.registry import default_registry
-from rattan.runtime.packet_log import RECORDED_BYTES
+from rattan.runtime.packet_log import MAX_SNAPLEN
 from rattan.tools.cells import record_kinds
 
 CELLS = ("up", "down", "delay_1", "delay_2", "loss_1")  # examples/broadband.rtn, in the log's order
@@ -124,7 +124,7 @@ def test_the_pcap_keeps_what_the_log_recorded_and_says_so(log, run_cli, tmp_path
     code, _, err = run_cli("log", log, "--to", "pcap", "--cell", "up", "-o", str(out))
     assert code == 0, err
     snaplen, packets = _pcap(out)
-    assert snaplen == RECORDED_BYTES  # not 65535: no packet in the file holds more than this
+    assert snaplen == MAX_SNAPLEN  # the log kept whole packets: any packet may be whole
     # synthetic packets: a 28-byte IPv4/UDP header each, the real size 1500
     assert packets and set(packets) == {(28, 1500)}
 
@@ -135,7 +135,7 @@ def test_snaplen_cuts_each_packet(n, log, run_cli, tmp_path):
     code, _, err = run_cli("log", log, "--to", "pcap", "--cell", "up", "--snaplen", str(n), "-o", str(out))
     assert code == 0, err
     snaplen, packets = _pcap(out)
-    assert snaplen == min(n, RECORDED_BYTES)
+    assert snaplen == min(n, MAX_SNAPLEN)
     assert set(packets) == {(min(n, 28), 1500)}
 
 
@@ -150,7 +150,7 @@ def test_tcpdump_reads_whole_headers_and_cut_ones(log, run_cli, tmp_path):
     assert run_cli("log", log, "--to", "pcap", "--cell", "up", "-o", str(whole))[0] == 0
     assert run_cli("log", log, "--to", "pcap", "--cell", "up", "--snaplen", "24", "-o", str(cut))[0] == 0
     r = subprocess.run(["tcpdump", "-n", "-r", str(whole)], capture_output=True, text=True, timeout=60)
-    assert f"snapshot length {RECORDED_BYTES}" in r.stderr
+    assert f"snapshot length {MAX_SNAPLEN}" in r.stderr
     lines = r.stdout.splitlines()
     assert lines and all("UDP, length 1472" in line and "[|" not in line for line in lines)
     r = subprocess.run(["tcpdump", "-n", "-r", str(cut)], capture_output=True, text=True, timeout=60)

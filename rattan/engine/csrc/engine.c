@@ -135,13 +135,19 @@ typedef struct shard {
     uint64_t now;            /* time of the event being processed, for drop records */
 } shard_t;
 
-/* The packet log: records buffered by the thread that runs time, written in blocks. */
+/* The packet log: records buffered by the thread that runs time, written in blocks. `buf` holds
+ * `n` records in `used` bytes; it is written out once less than the longest record is left. */
 typedef struct packet_log {
     int fd;
-    rt_log_record *buf;
-    size_t n, cap;
+    uint32_t snaplen;        /* IP bytes kept of a real packet; 0: all */
+    uint8_t *buf;
+    size_t used, cap, n;
     _Atomic uint64_t written, lost;
 } packet_log_t;
+
+#define LOG_PAD(len) (((len) + RT_LOG_ALIGN - 1) & ~(size_t)(RT_LOG_ALIGN - 1))
+#define LOG_RECORD_MAX (sizeof(rt_log_record) + LOG_PAD(IO_FRAME_MAX))
+#define LOG_BLOCK (320 << 10)  /* bytes per write(2) */
 
 static void log_flush(packet_log_t *L);
 
@@ -417,27 +423,47 @@ void rt_reschedule(rt_node *n) {
 
 static void log_flush(packet_log_t *L) {  /* one write(2) per block: no second copy through stdio */
     if (!L->n) return;
-    const char *p = (const char *)L->buf;
-    size_t left = L->n * sizeof *L->buf;
-    while (left) {
-        ssize_t w = write(L->fd, p, left);
+    size_t done = 0;
+    while (done < L->used) {
+        ssize_t w = write(L->fd, L->buf + done, L->used - done);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) break;
-        p += w;
-        left -= (size_t)w;
+        done += (size_t)w;
     }
-    uint64_t lost = (left + sizeof *L->buf - 1) / sizeof *L->buf;
-    atomic_fetch_add_explicit(&L->written, L->n - lost, memory_order_relaxed);
-    atomic_fetch_add_explicit(&L->lost, lost, memory_order_relaxed);
-    L->n = 0;
+    uint64_t whole = L->n;  /* a failed write: only the records wholly written count as written */
+    if (done < L->used) {
+        whole = 0;
+        for (size_t at = 0; at < L->used;) {
+            const rt_log_record *r = (const rt_log_record *)(L->buf + at);
+            at += sizeof *r + LOG_PAD(r->cap_len);
+            if (at > done) break;
+            whole++;
+        }
+    }
+    atomic_fetch_add_explicit(&L->written, whole, memory_order_relaxed);
+    atomic_fetch_add_explicit(&L->lost, L->n - whole, memory_order_relaxed);
+    L->n = L->used = 0;
 }
 
 /* One record; cold (only when a logged node sees a packet). A synthetic packet has no bytes: its
- * record keeps its addresses (hdr[0..7], hdr_len 0) and readers synthesize a header. */
+ * record keeps its addresses (8 bytes) and readers synthesize a header. */
 __attribute__((noinline)) static void log_event(rt_node *n, const rt_pkt *k, uint64_t t, int event, int reason,
                                                  uint64_t sojourn) {
     packet_log_t *L = n->sh->log;
-    rt_log_record *r = &L->buf[L->n];
+    rt_log_record *r = (rt_log_record *)(L->buf + L->used);
+    uint8_t *body = (uint8_t *)(r + 1);
+    uint32_t cap = 0;
+    if (k->flow < 0) {  /* a real packet: its IP bytes, after the 14 of Ethernet */
+        if (k->buf && k->len > 14) {
+            cap = L->snaplen && k->len - 14 > L->snaplen ? L->snaplen : k->len - 14;
+            memcpy(body, k->buf + 14, cap);
+        }
+    } else {
+        cap = 8;
+        memcpy(body, &k->src_addr, 4);
+        memcpy(body + 4, &k->dst_addr, 4);
+    }
+    memset(body + cap, 0, LOG_PAD(cap) - cap);  /* the padding, so that no stale bytes reach the file */
     r->t = t;
     r->sojourn_ns = sojourn;
     r->fseq = k->fseq;
@@ -446,21 +472,10 @@ __attribute__((noinline)) static void log_event(rt_node *n, const rt_pkt *k, uin
     r->flow = k->flow;
     r->event = (uint8_t)event;
     r->reason = (uint8_t)reason;
-    r->pad = 0;
-    if (k->buf && k->len >= 14 + RT_LOG_HDR) {
-        memcpy(r->hdr, k->buf + 14, RT_LOG_HDR);
-        r->hdr_len = RT_LOG_HDR;
-    } else if (k->buf && k->len > 14) {
-        uint32_t h = k->len - 14;
-        memcpy(r->hdr, k->buf + 14, h);
-        memset(r->hdr + h, 0, RT_LOG_HDR - h);
-        r->hdr_len = (uint8_t)h;
-    } else {
-        memcpy(r->hdr, &k->src_addr, 4);
-        memcpy(r->hdr + 4, &k->dst_addr, 4);
-        r->hdr_len = 0;
-    }
-    if (++L->n == L->cap) log_flush(L);
+    r->cap_len = (uint16_t)cap;
+    L->used += sizeof *r + LOG_PAD(cap);
+    L->n++;
+    if (L->cap - L->used < LOG_RECORD_MAX) log_flush(L);
 }
 
 void rt_drop(rt_node *n, rt_pkt *k, int reason) {
@@ -688,13 +703,14 @@ int rt_endpoint_lateness(const rt_engine *e, int node, rt_lateness *out) {
     return RT_OK;
 }
 
-int rt_packet_log_open(rt_engine *e, const char *path) {
+int rt_packet_log_open(rt_engine *e, const char *path, uint32_t snaplen) {
     if (!path) return RT_EINVAL;
     if (e->shards || atomic_load(&e->busy) || e->log) return RT_ESTATE;
     packet_log_t *L = calloc(1, sizeof *L);
     if (!L) return RT_ENOMEM;
-    L->cap = 4096;  /* 320 KiB per write */
-    L->buf = malloc(L->cap * sizeof *L->buf);
+    L->snaplen = snaplen;
+    L->cap = LOG_BLOCK;
+    L->buf = malloc(L->cap);
     L->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (!L->buf || L->fd < 0) {
         int err = L->buf ? errno : ENOMEM, rc = L->buf ? RT_ESYS : RT_ENOMEM;

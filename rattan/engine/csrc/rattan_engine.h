@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define RT_ABI_VERSION 8
+#define RT_ABI_VERSION 9
 
 /* Error codes: 0 is success, negative values are errors. */
 #define RT_OK 0
@@ -258,14 +258,17 @@ int rt_engine_nice(const rt_engine *e, int *nice);
 /* Packet log: a compact binary record of chosen nodes' events, appended to `path` (opened for
  * appending: a caller may write its own header first). Record i of a node: it arrived (RT_LOG_ARRIVE),
  * left (RT_LOG_DEPART, with the time it spent in the node) or was dropped (RT_LOG_DROP, with the
- * reason). `hdr` holds the first `hdr_len` bytes of the IP packet; a synthetic packet has none
- * (hdr_len 0) and `hdr` holds its source and destination addresses (host order, 4 bytes each).
+ * reason). Records vary in length: each rt_log_record is followed by `cap_len` bytes, then zeros up to
+ * a multiple of 8 (RT_LOG_ALIGN), so the next record starts 8-aligned. A real packet's bytes are the
+ * first `cap_len` bytes of its IP packet: all of it, or `snaplen` if that is shorter (0: always all).
+ * A synthetic packet (flow >= 0) has no bytes: its 8 are its source and destination addresses (host
+ * order, 4 bytes each), from which readers synthesize a header.
  * Records are buffered and written by the thread that runs time; rt_packet_log_flush writes what is
  * buffered (not while the engine thread runs). Before time runs. */
 #define RT_LOG_ARRIVE 0
 #define RT_LOG_DEPART 1
 #define RT_LOG_DROP 2
-#define RT_LOG_HDR 40
+#define RT_LOG_ALIGN 8
 typedef struct {
     uint64_t t;          /* logical time, ns */
     uint64_t sojourn_ns; /* RT_LOG_DEPART: time from arrival to departure in this node */
@@ -273,10 +276,10 @@ typedef struct {
     uint32_t node;
     uint32_t size;       /* IP bytes */
     int32_t flow;        /* synthetic flow, -1 for real packets */
-    uint8_t event, reason, hdr_len, pad;
-    uint8_t hdr[RT_LOG_HDR];
+    uint8_t event, reason;
+    uint16_t cap_len;    /* bytes that follow this record (before its padding) */
 } rt_log_record;
-int rt_packet_log_open(rt_engine *e, const char *path);
+int rt_packet_log_open(rt_engine *e, const char *path, uint32_t snaplen);
 int rt_packet_log_node(rt_engine *e, int node, int on);
 int rt_packet_log_flush(rt_engine *e);
 /* Records written (and lost to a failed write) so far. */

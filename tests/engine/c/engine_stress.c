@@ -153,7 +153,7 @@ int main(void) {
             if (pick(2)) CHECK(rt_flow_keep_samples(e, flow, 1));  /* raw samples on some flows */
         }
         if (round % 4 == 0) {  /* the packet log on some rounds: records from both threads' phases */
-            CHECK(rt_packet_log_open(e, "/dev/null"));
+            CHECK(rt_packet_log_open(e, "/dev/null", 0));
             for (int i = 0; i < n && i < 64; i += 2) CHECK(rt_packet_log_node(e, nodes[i], 1));
         }
         for (uint64_t t = 1; t <= 40; t++) {
