@@ -11,9 +11,8 @@ random models (normal, sawtooth, ...) are refused with a clear message.
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 
-from ..units import RATE, TIME, UNITS, split_quantity
+from .upstream import parse_rate, parse_time
 
 
 class ModelError(ValueError):
@@ -39,17 +38,8 @@ def _duration(v, where: str) -> int:
         s, n = v.get("secs", 0), v.get("nanos", 0)
         if isinstance(s, int) and isinstance(n, int) and s >= 0 and 0 <= n < 10**9:
             return s * 10**9 + n
-    if isinstance(v, str):
-        total = Fraction(0)
-        parts = v.split()
-        for p in parts:
-            q = split_quantity(p)
-            if q is None or q[1] not in UNITS or UNITS[q[1]][0] != TIME:
-                break
-            total += Fraction(q[0]) * UNITS[q[1]][1]
-        else:
-            if parts:
-                return round(total * 10**9)
+    if isinstance(v, str) and (ns := parse_time(v)) is not None:  # netem-trace reads it with humantime
+        return ns
     raise ModelError(f"{where}: expected a duration like \"1s\" or {{\"secs\": 1, \"nanos\": 0}}, "
                      f"found {json.dumps(v)[:60]}")
 
@@ -60,10 +50,8 @@ def _bandwidth(v, where: str) -> int:
         g, b = v.get("gbps", 0), v.get("bps", 0)
         if isinstance(g, int) and isinstance(b, int) and g >= 0 and b >= 0:
             return g * 10**9 + b
-    if isinstance(v, str):
-        q = split_quantity(v)
-        if q is not None and q[1] in UNITS and UNITS[q[1]][0] == RATE:
-            return round(Fraction(q[0]) * UNITS[q[1]][1])
+    if isinstance(v, str) and (bps := parse_rate(v)) is not None:  # and this with human-bandwidth
+        return bps
     raise ModelError(f"{where}: expected a rate like \"12Mbps\" or {{\"gbps\": 0, \"bps\": 12000000}}, "
                      f"found {json.dumps(v)[:60]}")
 

@@ -276,3 +276,16 @@ def test_a_bare_number_gets_no_fix_that_guesses_its_unit():
     diags = compile_text("channel c {\n    left -> bw { rate = 20 } -> right\n    right -> left\n}\n").diagnostics
     (d,) = [d for d in diags if d.code == "RTN021"]
     assert d.fix is None and "e.g. `20Mbps`" in d.help[0]
+
+
+def test_a_netem_trace_model_reads_rates_and_times_as_upstream_does():
+    """Its strings go through human-bandwidth and humantime upstream: `16mbps` is 16 Mbit/s there,
+    `20mbit` (tc's) is refused there, and `500µs` is a time."""
+    from rattan.frontends.netem_trace import ModelError, parse_model
+
+    def model(bw: str, duration: str = "1s") -> dict:
+        return parse_model(f'{{"StaticBwConfig": {{"bw": "{bw}", "duration": "{duration}"}}}}', "json", "bw")
+
+    assert model("16mbps", "500\u00b5s")["segments"] == [[500_000, 16_000_000]]
+    with pytest.raises(ModelError):
+        model("20mbit")
