@@ -21,7 +21,7 @@ from fractions import Fraction
 from types import MappingProxyType
 
 from ..ir.nodes import Program
-from ..units import NUMBER, TIME, UNITS, NumberTooLarge, parse_number, split_quantity
+from ..units import NUMBER, TIME, UNITS, NumberTooLarge, parse_number, split_quantity, unit_advice
 from .context import Context
 
 _CACHE: dict[tuple[str, str, float, int], object] = {}
@@ -70,7 +70,7 @@ def _step_value(tok: str, kind: str, n: int):
     else:
         num, unit = q
         if unit not in UNITS:
-            raise TraceError(f"line {n}: unknown unit `{unit}`")
+            raise TraceError(f"line {n}: unknown unit `{unit}`: {unit_advice(num, unit).help()}")
         dim, scale = UNITS[unit]
         try:
             x = parse_number(num)

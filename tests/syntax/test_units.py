@@ -289,3 +289,10 @@ def test_a_netem_trace_model_reads_rates_and_times_as_upstream_does():
     assert model("16mbps", "500\u00b5s")["segments"] == [[500_000, 16_000_000]]
     with pytest.raises(ModelError):
         model("20mbit")
+
+
+def test_a_step_trace_takes_the_same_units_and_says_what_a_wrong_one_means():
+    from rattan.passes.load_traces import TraceError, parse_steps
+    assert parse_steps("0 250\u00b5s\n1s 5\u03bcs\n", "delay")["steps"] == [[0, 250_000], [10**9, 5_000]]
+    with pytest.raises(TraceError, match="write `120s`"):
+        parse_steps("0 2min\n", "delay")
