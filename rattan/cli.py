@@ -241,6 +241,8 @@ def _log_flags(sp) -> None:
                          "compact binary file; read it with `rattan log`")
     sp.add_argument("--log-cells", metavar="NAMES", type=lambda v: [x.strip() for x in v.split(",") if x.strip()],
                     help="only these cells, comma-separated (default: every cell)")
+    sp.add_argument("--packet-log-snaplen", type=int, default=0, metavar="N",
+                    help="keep the first N bytes of each IP packet in the log (default 0: whole packets)")
 
 
 def _refuse(parser: argparse.ArgumentParser, args, argv: list[str], extra: list[str], cmd: list[str]):

@@ -286,7 +286,8 @@ def cmd_sim(args) -> int:
         announce = lambda url: _err(f"control API on {url} (described at /openapi.json)")  # noqa: E731
         result = run(plan, args.channel, args.flow, args.duration, args.seed, progress=progress,
                      http=args.http, announce=announce, interval=args.interval,
-                     packet_log=args.packet_log, log_cells=args.log_cells, samples=args.samples)
+                     packet_log=args.packet_log, log_cells=args.log_cells, samples=args.samples,
+                     packet_log_snaplen=args.packet_log_snaplen)
     except (ChannelError, AddressError) as e:  # SimError too: a bad flag or channel choice
         _err(str(e))
         return EXIT_USAGE
@@ -328,11 +329,12 @@ def cmd_run(args) -> int:
         return comp
     return _run_plan(comp, args.cmd, args.right, args.seed, args.channel, args.all, args.instances,
                      args.late_threshold, args.http, args.packet_log, args.log_cells, args.quiet,
-                     args.engine_nice)
+                     args.engine_nice, args.packet_log_snaplen)
 
 
 def _run_plan(comp, cmd, right, seed, channels=None, every=False, instances=1, late_threshold="1ms",
-              http=None, packet_log=None, log_cells=None, quiet=False, engine_nice=None) -> int:
+              http=None, packet_log=None, log_cells=None, quiet=False, engine_nice=None,
+              packet_log_snaplen=0) -> int:
     """`rattan run` and `rattan link` after compiling: the run, with errors as messages."""
     from .engine import EngineError
     from .plan import build_plan
@@ -346,6 +348,7 @@ def _run_plan(comp, cmd, right, seed, channels=None, every=False, instances=1, l
     try:
         return run(plan, channels, cmd, right, seed, every=every, instances=instances,
                    late_threshold=late_threshold, http=http, packet_log=packet_log, log_cells=log_cells,
+                   packet_log_snaplen=packet_log_snaplen,
                    quiet=quiet, **({} if engine_nice is None else {"engine_nice": engine_nice}))
     except (ChannelError, RunError, AddressError, LogError) as e:
         _err(str(e))

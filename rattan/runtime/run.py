@@ -161,13 +161,14 @@ class LiveRun:
 
     def __init__(self, plan: dict, channels: list[dict[str, Any]], seed: int = 1,
                  late_threshold_ns: int | None = None, packet_log: str | None = None,
-                 log_cells: list[str] | None = None, engine_nice: int = ENGINE_NICE) -> None:
+                 log_cells: list[str] | None = None, engine_nice: int = ENGINE_NICE,
+                 packet_log_snaplen: int = 0) -> None:
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
             raise RunError(f"{len(channels)} instances asked; one run starts at most {MAX_RUN_INSTANCES}")
         self.plan, self.seed, self.late_threshold_ns = plan, seed, late_threshold_ns
-        self.packet_log, self.log_cells = packet_log, log_cells
+        self.packet_log, self.log_cells, self.packet_log_snaplen = packet_log, log_cells, packet_log_snaplen
         self.engine_nice = engine_nice  # the engine refuses a value outside -20..19
         counts: dict[str, int] = {}
         for c in channels:
@@ -200,7 +201,8 @@ class LiveRun:
                 schedule_timeline(self.engine, inst.nodes, inst.channel, TIMELINE_HORIZON_NS)
             if self.packet_log:
                 from . import packet_log
-                packet_log.start(self.engine, self.packet_log, self.instances, "real", self.log_cells)
+                packet_log.start(self.engine, self.packet_log, self.instances, "real", self.log_cells,
+                                 self.packet_log_snaplen)
             self.engine.set_nice(self.engine_nice)
             self.engine.start(FOREVER, clock="real")
             self._check_nice()
@@ -331,7 +333,7 @@ def _pump(stream: TextIO, out: TextIO, prefix: str, lock: threading.Lock) -> Non
 def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right_cmd: str | None = None,
         seed: int = 1, every: bool = False, instances: int = 1, late_threshold: str = "1ms",
         http: str | None = None, packet_log: str | None = None, log_cells: list[str] | None = None,
-        quiet: bool = False, engine_nice: int = ENGINE_NICE) -> int:
+        quiet: bool = False, engine_nice: int = ENGINE_NICE, packet_log_snaplen: int = 0) -> int:
     """Run the chosen channel instances with their commands; the exit status (see `_run_many`)."""
     if isinstance(channel_names, str):
         channel_names = [channel_names]
@@ -344,7 +346,8 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
         parse_address(http)  # a bad address is refused before anything is built
     previous = signal.signal(signal.SIGTERM, _sigterm_handler(os.getpid()))
     try:
-        with LiveRun(plan, channels, seed, threshold_ns, packet_log, log_cells, engine_nice) as live, _control(live, http):
+        with (LiveRun(plan, channels, seed, threshold_ns, packet_log, log_cells, engine_nice, packet_log_snaplen) as live,
+              _control(live, http)):
             started = time.monotonic()
             # the live line shares the terminal with the commands' output; not with an interactive shell
             view = None if quiet else RunView(live, live_line_wanted(sys.stderr.isatty()) and bool(commands.main))

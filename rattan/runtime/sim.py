@@ -77,7 +77,8 @@ def misdelivery_warnings(doc: dict) -> list[str]:
 
 def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, seed: int,
         progress=None, http: str | None = None, announce=None, interval: str | None = None,
-        packet_log: str | None = None, log_cells: list[str] | None = None, samples: bool = False) -> dict:
+        packet_log: str | None = None, log_cells: list[str] | None = None, samples: bool = False,
+        packet_log_snaplen: int = 0) -> dict:
     """Run one channel of a plan in virtual time and return the result document.
 
     With `http`, the control API is served on that address and virtual time is paced by the
@@ -109,7 +110,8 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
     if packet_log:
         from . import packet_log as plog
         try:
-            plog.start(engine, packet_log, [Target(channel, channel["name"], 0, nodes)], "virtual", log_cells)
+            plog.start(engine, packet_log, [Target(channel, channel["name"], 0, nodes)], "virtual", log_cells,
+                       packet_log_snaplen)
         except plog.LogError as e:
             raise SimError(str(e)) from None
     series = Series(engine, channel, nodes, flow_ids, step)
