@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from tests.runtime.conftest import SERVER_UP
+
 pytestmark = [pytest.mark.netns, pytest.mark.usefixtures("no_leftovers")]
 
 RATTAN = [sys.executable, "-m", "rattan"]
@@ -23,12 +25,12 @@ channel c {
 """
 
 
-def test_a_real_runs_log_matches_the_engine_and_reads_in_tcpdump(tmp_path):
+def test_a_real_runs_log_matches_the_engine_and_reads_in_tcpdump(tmp_path, record_property):
     path, log = tmp_path / "c.rtn", tmp_path / "run.log"
     path.write_text(PATH)
     # 30 Mbit/s of UDP into 20: the queue overflows, so drops are logged too
     r = subprocess.run([*RATTAN, "run", str(path), "--packet-log", str(log), "--right", "iperf3 -s -1 >/dev/null",
-                        "--", "sh", "-c", "ping -c 10 -i 0.05 -q $RATTAN_RIGHT_IP && "
+                        "--", "sh", "-c", SERVER_UP + "ping -c 10 -i 0.05 -q $RATTAN_RIGHT_IP && "
                                           "iperf3 -c $RATTAN_RIGHT_IP -u -b 30M -t 2 >/dev/null"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -39,6 +41,7 @@ def test_a_real_runs_log_matches_the_engine_and_reads_in_tcpdump(tmp_path):
     s = subprocess.run([*RATTAN, "log", str(log), "--json"], capture_output=True, text=True, check=True)
     logged = {row["cell"]: (row["arrived"], row["departed"], row["dropped"]) for row in json.loads(s.stdout)}
     assert logged == table
+    record_property("up_dropped", table["up"][2])
     assert table["up"][2] > 100  # drops at the 20-packet queue were recorded with the rest
     pcap = tmp_path / "up.pcap"
     subprocess.run([*RATTAN, "log", str(log), "--to", "pcap", "--cell", "up", "-o", str(pcap)], check=True,
