@@ -135,13 +135,22 @@ typedef struct shard {
     uint64_t now;            /* time of the event being processed, for drop records */
 } shard_t;
 
-/* The packet log: records buffered by the thread that runs time, written in blocks. `buf` holds
- * `n` records in `used` bytes; it is written out once less than the longest record is left. */
+/* The packet log: records buffered by the thread that runs time, written in blocks by a writer
+ * thread of the log's own, so that the thread forwarding packets never waits in write(2) (whole
+ * packets make hundreds of MiB/s of log). Two blocks: the thread that runs time fills `buf` (`n`
+ * records in `used` bytes) until less than the longest record is left, then swaps it with the
+ * writer's once that is written (`pending` clear), under `mu`. */
 typedef struct packet_log {
     int fd;
     uint32_t snaplen;        /* IP bytes kept of a real packet; 0: all */
     uint8_t *buf;
     size_t used, cap, n;
+    uint8_t *wbuf;           /* the writer's block: `wn` records in `wused` bytes while `pending` */
+    size_t wused, wn;
+    int pending, quit;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;       /* `pending` or `quit` changed */
+    pthread_t writer;
     _Atomic uint64_t written, lost;
 } packet_log_t;
 
@@ -150,6 +159,7 @@ typedef struct packet_log {
 #define LOG_BLOCK (320 << 10)  /* bytes per write(2) */
 
 static void log_flush(packet_log_t *L);
+static void log_close(packet_log_t *L);
 
 /* The engine's record of a node; the cell's state follows it in the same allocation. The first
  * cache line holds what every packet passing the node needs, the counters start the second. */
@@ -259,12 +269,7 @@ rt_engine *rt_engine_new(uint64_t seed) {
 void rt_engine_free(rt_engine *e) {
     if (!e) return;
     rt_engine_stop(e);
-    if (e->log) {
-        log_flush(e->log);
-        close(e->log->fd);
-        free(e->log->buf);
-        free(e->log);
-    }
+    if (e->log) log_close(e->log);
     for (int i = 0; i < e->n_nodes; i++) {
         rt_node *n = e->nodes[i];
         if (n->ops->destroy) n->ops->destroy(n->state);
@@ -421,28 +426,80 @@ void rt_reschedule(rt_node *n) {
     }
 }
 
-static void log_flush(packet_log_t *L) {  /* one write(2) per block: no second copy through stdio */
-    if (!L->n) return;
+/* The writer thread: one write(2) per block, no second copy through stdio. */
+static void log_write(packet_log_t *L, const uint8_t *buf, size_t used, size_t n) {
     size_t done = 0;
-    while (done < L->used) {
-        ssize_t w = write(L->fd, L->buf + done, L->used - done);
+    while (done < used) {
+        ssize_t w = write(L->fd, buf + done, used - done);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) break;
         done += (size_t)w;
     }
-    uint64_t whole = L->n;  /* a failed write: only the records wholly written count as written */
-    if (done < L->used) {
+    uint64_t whole = n;  /* a failed write: only the records wholly written count as written */
+    if (done < used) {
         whole = 0;
-        for (size_t at = 0; at < L->used;) {
-            const rt_log_record *r = (const rt_log_record *)(L->buf + at);
+        for (size_t at = 0; at < used;) {
+            const rt_log_record *r = (const rt_log_record *)(buf + at);
             at += sizeof *r + LOG_PAD(r->cap_len);
             if (at > done) break;
             whole++;
         }
     }
     atomic_fetch_add_explicit(&L->written, whole, memory_order_relaxed);
-    atomic_fetch_add_explicit(&L->lost, L->n - whole, memory_order_relaxed);
-    L->n = L->used = 0;
+    atomic_fetch_add_explicit(&L->lost, n - whole, memory_order_relaxed);
+}
+
+static void *log_writer(void *arg) {
+    packet_log_t *L = arg;
+    pthread_mutex_lock(&L->mu);
+    for (;;) {
+        while (!L->pending && !L->quit) pthread_cond_wait(&L->cv, &L->mu);
+        if (!L->pending) break;  /* quit, with nothing left to write */
+        pthread_mutex_unlock(&L->mu);
+        log_write(L, L->wbuf, L->wused, L->wn);  /* wbuf is the writer's until `pending` clears */
+        pthread_mutex_lock(&L->mu);
+        L->pending = 0;
+        pthread_cond_broadcast(&L->cv);
+    }
+    pthread_mutex_unlock(&L->mu);
+    return NULL;
+}
+
+/* The thread that runs time hands its block to the writer (waiting for the previous one to be
+ * written first) and goes on in the other; with `wait`, also until this one is written. */
+static void log_hand_over(packet_log_t *L, int wait) {
+    pthread_mutex_lock(&L->mu);
+    while (L->pending) pthread_cond_wait(&L->cv, &L->mu);
+    if (L->n) {
+        uint8_t *full = L->buf;
+        L->buf = L->wbuf;
+        L->wbuf = full;
+        L->wused = L->used;
+        L->wn = L->n;
+        L->pending = 1;
+        L->used = L->n = 0;
+        pthread_cond_broadcast(&L->cv);
+    }
+    while (wait && L->pending) pthread_cond_wait(&L->cv, &L->mu);
+    pthread_mutex_unlock(&L->mu);
+}
+
+/* Everything buffered is in the file when this returns. */
+static void log_flush(packet_log_t *L) { log_hand_over(L, 1); }
+
+static void log_close(packet_log_t *L) {
+    log_flush(L);
+    pthread_mutex_lock(&L->mu);
+    L->quit = 1;
+    pthread_cond_broadcast(&L->cv);
+    pthread_mutex_unlock(&L->mu);
+    pthread_join(L->writer, NULL);
+    pthread_cond_destroy(&L->cv);
+    pthread_mutex_destroy(&L->mu);
+    close(L->fd);
+    free(L->buf);
+    free(L->wbuf);
+    free(L);
 }
 
 /* One record; cold (only when a logged node sees a packet). A synthetic packet has no bytes: its
@@ -475,7 +532,7 @@ __attribute__((noinline)) static void log_event(rt_node *n, const rt_pkt *k, uin
     r->cap_len = (uint16_t)cap;
     L->used += sizeof *r + LOG_PAD(cap);
     L->n++;
-    if (L->cap - L->used < LOG_RECORD_MAX) log_flush(L);
+    if (L->cap - L->used < LOG_RECORD_MAX) log_hand_over(L, 0);
 }
 
 void rt_drop(rt_node *n, rt_pkt *k, int reason) {
@@ -711,11 +768,25 @@ int rt_packet_log_open(rt_engine *e, const char *path, uint32_t snaplen) {
     L->snaplen = snaplen;
     L->cap = LOG_BLOCK;
     L->buf = malloc(L->cap);
-    L->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (!L->buf || L->fd < 0) {
-        int err = L->buf ? errno : ENOMEM, rc = L->buf ? RT_ESYS : RT_ENOMEM;
-        if (L->fd >= 0) close(L->fd);
+    L->wbuf = malloc(L->cap);
+    int rc = RT_OK, err = 0;
+    if (!L->buf || !L->wbuf) {
+        rc = RT_ENOMEM, err = ENOMEM;
+    } else if ((L->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+        rc = RT_ESYS, err = errno;
+    } else {
+        pthread_mutex_init(&L->mu, NULL);
+        pthread_cond_init(&L->cv, NULL);
+        if ((err = pthread_create(&L->writer, NULL, log_writer, L)) != 0) {
+            rc = RT_ESYS;
+            pthread_cond_destroy(&L->cv);
+            pthread_mutex_destroy(&L->mu);
+            close(L->fd);
+        }
+    }
+    if (rc != RT_OK) {
         free(L->buf);
+        free(L->wbuf);
         free(L);
         errno = err;
         return rc;

@@ -263,8 +263,9 @@ int rt_engine_nice(const rt_engine *e, int *nice);
  * first `cap_len` bytes of its IP packet: all of it, or `snaplen` if that is shorter (0: always all).
  * A synthetic packet (flow >= 0) has no bytes: its 8 are its source and destination addresses (host
  * order, 4 bytes each), from which readers synthesize a header.
- * Records are buffered and written by the thread that runs time; rt_packet_log_flush writes what is
- * buffered (not while the engine thread runs). Before time runs. */
+ * Records are buffered by the thread that runs time and written in blocks by a thread of the log's
+ * own; rt_packet_log_flush returns once everything buffered is in the file (not while the engine
+ * thread runs), as does the engine thread when it ends. Before time runs. */
 #define RT_LOG_ARRIVE 0
 #define RT_LOG_DEPART 1
 #define RT_LOG_DROP 2
