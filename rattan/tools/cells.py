@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Mapping
 
@@ -81,7 +82,8 @@ def default_text(prop) -> str:
         scale = {"time": Fraction(1, 10**9), "rate": Fraction(1), "size": Fraction(8)}[unit]
         return format_quantity(Fraction(d) * scale, NAMED_DIMS[unit])
     if unit == "probability":
-        return f"{Fraction(d) * 100}%"
+        # str() first: the schema's 0.1 is the decimal the user wrote, not the nearest double
+        return f"{(Decimal(str(d)) * 100).normalize():f}%"
     if isinstance(d, dict) and "kind" in d:
         rest = {k: v for k, v in d.items() if k != "kind"}
         return d["kind"] + (" { " + ", ".join(f"{k} = {v}" for k, v in rest.items()) + " }" if rest else "")

@@ -168,3 +168,10 @@ def test_an_output_that_cannot_be_written_is_named(log, run_cli, tmp_path):
     bad = tmp_path / "no_such_folder" / "x.csv"
     code, _, err = run_cli("log", log, "--to", "csv", "-o", str(bad))
     assert (code, err) == (2, f"rattan: cannot write {bad}: No such file or directory\n")
+
+
+@pytest.mark.parametrize("d, shown", [(0.1, "10%"), (0.001, "0.1%"), (0.25, "25%"), (1, "100%")])
+def test_a_probability_default_reads_as_the_percentage_written(d, shown):
+    from rattan.tools.cells import default_text
+    # Fraction(0.1) is the double nearest 0.1: it printed as 90071992547409925/9007199254740992%
+    assert default_text({"default": d, "x-unit": "probability"}) == shown
