@@ -91,9 +91,9 @@ def no_leftovers():
 
 # Ping through a path that delays D ms (both ways together), measured over 10 runs of tests/runtime on
 # this 2-core machine with one core hogged by a busy loop and other test suites and builds running
-# (load average 5-12): the fastest of 10 replies 0.0-3.1 ms over D, the median 0.1-15.4 ms over D.
-# Idle, both are within 0.3 ms of D. Nothing arrives before D: the lower bound is exact.
-FASTEST_OVER_MS = 5.0  # at least one reply took the path's delay and no more (a doubled 10 ms path fails)
+# (load average 5-12): the fastest of 10 replies 0.0-3.1 ms over D (6.0 once, in 14 runs), the median
+# 0.1-15.4 ms over D. Idle, both are within 0.3 ms of D. Nothing arrives before D: that bound is exact.
+FASTEST_OVER_MS = 10.0  # one reply took the path's delay and not much more (a doubled 10 ms path fails)
 MEDIAN_OVER_MS = 25.0  # and most did, give or take a CPU shared with everything else
 
 
