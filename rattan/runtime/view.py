@@ -200,9 +200,10 @@ class RunView:
         return out
 
     def _loop(self) -> None:
-        # A counter read makes the engine thread wait until it is done (engine.c, shard_run): at the
-        # applications' weight this thread was preempted in the middle of reads under load, and a
-        # 50 Mbit/s TCP flow lost up to a fifth of its rate. At the engine's own weight it is not.
+        # A counter read makes the engine thread wait until it is done (engine.c, shard_run), so a
+        # reader preempted halfway stalls forwarding. Loaded, a 50 Mbit/s TCP flow got 28-46 Mbit/s
+        # with this thread at the applications' weight, 44-47 without sampling, 43-46 at the
+        # engine's weight (docs/running.md).
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), getattr(self.live, "engine_nice", 0))
         except OSError:
