@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ._engine import ffi, lib
 
-ABI_VERSION = 9
+ABI_VERSION = 10
 if lib.rt_abi_version() != ABI_VERSION:  # a stale build of the extension
     raise ImportError(f"rattan engine ABI {lib.rt_abi_version()} does not match {ABI_VERSION}: reinstall rattan")
 
@@ -59,6 +59,17 @@ class Counters:
     created_bytes: int
     modified_packets: int  # changed in place by `corrupt`
     dropped_by_reason: dict
+    # an endpoint: what was handed to its application or interface (in and out count it too); 0 for a cell
+    delivered_packets: int = 0
+    delivered_bytes: int = 0
+    # logical times (ns) of the node's first and last departure into the path; None before any
+    first_out_ns: int | None = None
+    last_out_ns: int | None = None
+
+    @property
+    def busy_ns(self) -> int:
+        """From the node's first departure into the path to its last (0 before any)."""
+        return 0 if self.first_out_ns is None else self.last_out_ns - self.first_out_ns
 
 
 HIST_BUCKETS = lib.RT_HIST_BUCKETS
@@ -315,7 +326,9 @@ class Engine:
         return Counters(c.in_packets, c.in_bytes, c.out_packets, c.out_bytes, c.queued_packets,
                         c.queued_bytes, c.dropped_packets, c.dropped_bytes, c.created_packets,
                         c.created_bytes, c.modified_packets,
-                        {r: c.dropped[i] for i, r in enumerate(DROP_REASONS) if c.dropped[i]})
+                        {r: c.dropped[i] for i, r in enumerate(DROP_REASONS) if c.dropped[i]},
+                        c.delivered_packets, c.delivered_bytes,
+                        *((c.first_out_ns, c.last_out_ns) if c.out_packets > c.delivered_packets else (None, None)))
 
     def lateness(self, node: int) -> "Lateness":
         """How much later than planned endpoint `node`'s frames left its interface (real runs)."""

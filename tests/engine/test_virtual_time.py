@@ -158,3 +158,26 @@ def test_same_seed_same_result_other_seed_differs():
     c = json.dumps(run(plan, None, ["left->right:poisson:10Mbps"], "5s", 43))
     assert a == b
     assert a != c
+
+
+def test_endpoints_count_deliveries_and_cells_their_first_and_last_departure():
+    # a CBR flow of 1250 B every 2 ms (5 Mbit/s) through bw 10 Mbit/s (1 ms a packet) and 5 ms of
+    # delay, run to 1 s inclusive: packet k is sent at 2k ms (k = 0..500), leaves bw at 2k + 1 ms
+    # (k = 0..499) and reaches `right` at 2k + 6 ms (k = 0..497)
+    ms = 1_000_000
+    e = Engine(1)
+    bw, delay = e.add_bw(10_000_000), e.add_delay(5 * ms)
+    left, right = chain(e, bw, delay)
+    f = e.add_flow(left, right, "cbr", 5_000_000, 1250)
+    e.run_until(1000 * ms)
+    src, dst, b, d = (e.counters(n) for n in (left, right, bw, delay))
+    assert (dst.delivered_packets, dst.delivered_bytes) == (498, 498 * 1250)
+    assert dst.delivered_packets == e.flow_stats(f)["received_packets"]
+    assert (src.delivered_packets, b.delivered_packets, d.delivered_packets) == (0, 0, 0)
+    # the older counters keep their meaning: an endpoint's out is what it sent and was delivered
+    assert (src.out_packets, dst.out_packets) == (501, 498)
+    assert (b.first_out_ns, b.last_out_ns, b.busy_ns) == (1 * ms, 999 * ms, 998 * ms)
+    assert (d.first_out_ns, d.last_out_ns) == (6 * ms, 1000 * ms)
+    assert (src.first_out_ns, src.last_out_ns) == (0, 1000 * ms)  # a first departure at time 0 counts
+    assert (dst.first_out_ns, dst.last_out_ns, dst.busy_ns) == (None, None, 0)  # delivered, never sent
+    conserved(e, left, right, bw, delay)

@@ -555,6 +555,9 @@ void rt_emit(rt_node *n, int port, rt_pkt *k, uint64_t t) {
         rt_drop(n, k, RT_DROP_NO_ROUTE);
         return;
     }
+    /* no departure yet: out counts only deliveries (a flag of its own would cost a third store) */
+    if (__builtin_expect(n->c.out_packets == n->c.delivered_packets, 0)) __atomic_store_n(&n->c.first_out_ns, t, __ATOMIC_RELAXED);
+    __atomic_store_n(&n->c.last_out_ns, t, __ATOMIC_RELAXED);
     BUMP(n->c.out_packets, 1);
     BUMP(n->c.out_bytes, k->size);
     BUMP(dst->c.in_packets, 1);
@@ -618,6 +621,8 @@ static void endpoint_enqueue(rt_node *n, void *state, rt_pkt *k) {
     rt_engine *e = n->sh->e;
     BUMP(n->c.out_packets, 1);  /* delivered to the endpoint's application (or interface) */
     BUMP(n->c.out_bytes, k->size);
+    BUMP(n->c.delivered_packets, 1);
+    BUMP(n->c.delivered_bytes, k->size);
     if (n->port) {
         if (!k->len) { pool_put(&n->sh->pool, k); return; }  /* a synthetic packet has no frame */
         port_t *p = n->port;

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define RT_ABI_VERSION 9
+#define RT_ABI_VERSION 10
 
 /* Error codes: 0 is success, negative values are errors. */
 #define RT_OK 0
@@ -72,7 +72,13 @@
 typedef struct rt_engine rt_engine;
 
 /* Per node: in + created = out + dropped + queued, in packets and in bytes.
- * `created` counts copies made by `duplicate`; `modified` packets changed in place (`corrupt`). */
+ * `created` counts copies made by `duplicate`; `modified` packets changed in place (`corrupt`).
+ * An endpoint's `in` counts what its flows or interface sent and what arrived from the path, its
+ * `out` what it sent into the path and what was delivered to it; `delivered` is the latter alone
+ * (frames handed to its application or interface; 0 for cells), so out - delivered is what any
+ * node sent into the path. `first_out_ns`, `last_out_ns`: the logical times of the node's first
+ * and last departure into the path; they mean something only once out > delivered (a departure
+ * at time 0 is a real one in virtual time). */
 typedef struct {
     uint64_t in_packets, in_bytes;
     uint64_t out_packets, out_bytes;
@@ -81,6 +87,8 @@ typedef struct {
     uint64_t created_packets, created_bytes;
     uint64_t modified_packets;
     uint64_t dropped[RT_DROP_REASONS];
+    uint64_t delivered_packets, delivered_bytes;
+    uint64_t first_out_ns, last_out_ns;
 } rt_counters;
 
 /* Config of "bw" and "bw_trace". */
