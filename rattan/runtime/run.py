@@ -359,8 +359,7 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
             finally:
                 live.stop()  # the table below and the packet log then count the same frames
                 if view:
-                    view.sample()  # the last frames, for the busy times
-                    print_summary(live, time.monotonic() - started, view)
+                    print_summary(live, time.monotonic() - started)
                 warn_if_late(live.lateness(), threshold_ns)
     except _Terminated:
         return 128 + signal.SIGTERM

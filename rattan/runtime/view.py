@@ -2,8 +2,8 @@
 direction delivered), a closing table of what every cell did over the time it was busy, and a
 warning when frames left later than planned.
 
-Both come from the engine's per-node counters, sampled by one thread (RunView) a few times a
-second; Python never sees a packet."""
+All come from the engine's per-node counters: what each endpoint was delivered, and when each
+cell first and last sent a frame on (engine.c, rt_emit); Python never sees a packet."""
 from __future__ import annotations
 
 import os
@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from .run import Instance, LiveRun
+    from .run import LiveRun
 
-SAMPLE_S = 0.1          # counters are sampled this often, so busy times are right to within it
-SAMPLER_SHARE = 0.02    # ... or less often, so that sampling takes at most this share of a core
 LIVE_S = 1.0            # the live line changes this often
 LIVE_ENV = "RATTAN_LIVE"  # 1: the live line also when stderr is not a terminal (one line per update); 0: never
 
@@ -28,95 +26,25 @@ def live_line_wanted(default: bool) -> bool:
     return default if value == "" else value not in ("0", "no", "off", "false")
 
 
-# -- what each endpoint was delivered, from the counters the engine keeps per node
-
 @dataclass(frozen=True)
 class Delivery:
-    """The bytes delivered to endpoint `to` (what left its interface): `rule` computes them from the
-    channel's node counters (see _solve); None when the counters cannot tell."""
+    """What the live line shows of one endpoint: the bytes delivered to it."""
     to: str
     label: str                        # `left->right` in a two-endpoint channel, else `->server`
-    rule: dict | None                 # how to compute it (see _solve); None: the counters cannot tell
-
-
-Rule = dict  # a linear combination of counters: {("out" | "in", node name): coefficient}
-
-
-def _solve(channel: dict) -> dict[str, Rule | None]:
-    """For each endpoint, the bytes delivered to it as a linear combination of node counters.
-
-    An endpoint's `out` counts both what it sent into the graph and what was delivered to it, so
-    this needs the topology. The bytes that crossed each link are unknowns; every cell gives two
-    equations (what crossed its input links sums to its `in`, its output links to its `out`) and
-    every endpoint one (its output link and its input links sum to its `out`). Any equation with
-    one unknown left solves it; that repeats until none does. A chain, a router whose outputs lead
-    to cells of their own, or an endpoint linked straight to another all solve; None is left only
-    where the counters cannot tell (two endpoints both reached through one router and merging
-    into one cell)."""
-    endpoints = list(channel["endpoints"])
-    links = [(l["from"], l["to"]) for l in channel["links"]]
-    def into(n): return [i for i, (_, b) in enumerate(links) if b == n]
-    def out_of(n): return [i for i, (a, _) in enumerate(links) if a == n]
-    equations: list[tuple[list[int], Rule]] = []
-    for n in endpoints:
-        equations.append((out_of(n) + into(n), {("out", n): 1}))
-    for c in channel["cells"]:
-        equations.append((out_of(c["name"]), {("out", c["name"]): 1}))
-        equations.append((into(c["name"]), {("in", c["name"]): 1}))
-    crossed: dict[int, Rule] = {}
-    solved = True
-    while solved:
-        solved = False
-        for members, total in equations:
-            unknown = [i for i in members if i not in crossed]
-            if len(unknown) != 1:
-                continue
-            rule = dict(total)
-            for i in members:
-                for key, k in crossed.get(i, {}).items():
-                    rule[key] = rule.get(key, 0) - k
-            crossed[unknown[0]] = {key: k for key, k in rule.items() if k}
-            solved = True
-    out: dict[str, Rule | None] = {}
-    for x in endpoints:
-        if all(i in crossed for i in into(x)):
-            rule: Rule = {}
-            for i in into(x):
-                for key, k in crossed[i].items():
-                    rule[key] = rule.get(key, 0) + k
-            out[x] = {key: k for key, k in rule.items() if k}
-        else:
-            out[x] = None
-    return out
 
 
 def deliveries(channel: dict) -> list[Delivery]:
     """One Delivery per endpoint of the channel: by direction with two endpoints, else by
     destination in the order of its `endpoints` line."""
     eps = list(channel["endpoints"])
-    rules = _solve(channel)
     if len(eps) == 2:  # by direction, the first endpoint's first: `left->right, right->left`
-        return [Delivery(eps[1], f"{eps[0]}->{eps[1]}", rules[eps[1]]),
-                Delivery(eps[0], f"{eps[1]}->{eps[0]}", rules[eps[0]])]
-    return [Delivery(x, f"->{x}", rules[x]) for x in eps]
-
-
-def _evaluate(rule: Rule, counters: dict[str, object]) -> int:
-    return sum(k * (counters[n].out_bytes if kind == "out" else counters[n].in_bytes) for (kind, n), k in rule.items())
-
-
-# -- sampling
-
-@dataclass
-class _Busy:
-    """The first and last sampling intervals in which a node's out bytes grew."""
-    first: tuple[float, float] | None = None
-    last: tuple[float, float] | None = None
+        return [Delivery(eps[1], f"{eps[0]}->{eps[1]}"), Delivery(eps[0], f"{eps[1]}->{eps[0]}")]
+    return [Delivery(x, f"->{x}") for x in eps]
 
 
 class RunView:
-    """Samples every node's counters while a run lasts: for each cell's busy time in the closing
-    table, and for the live line (when `live_line`)."""
+    """The live line of a run: every LIVE_S, what each direction of each channel delivered since
+    the last line, from the engine's counters."""
 
     def __init__(self, live: LiveRun, live_line: bool = False, stream: TextIO | None = None,
                  terminal: bool | None = None) -> None:
@@ -126,106 +54,56 @@ class RunView:
         self.terminal = self.stream.isatty() if terminal is None else terminal
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="rattan run view", daemon=True)
-        self.interval = self.longest_interval = SAMPLE_S
         self.deliveries = {id(inst): deliveries(inst.channel) for inst in live.instances}
-        self._lock = threading.Lock()
-        self._busy: dict[tuple[int, str], _Busy] = {}
-        self._t: float | None = None
-        self._counters: dict[int, dict[str, object]] = {}
 
     def __enter__(self) -> "RunView":
-        self.sample()
-        self.thread.start()
+        if self.live_line:
+            self.thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop.set()
-        self.thread.join(5)
+        if self.thread.is_alive():
+            self.thread.join(5)
         if self.live_line and self.terminal:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
 
-    def sample(self) -> None:
-        """Read every node's counters once; note which nodes sent anything since the last time."""
-        with self._lock:
-            t, cpu = time.monotonic(), time.thread_time()
-            engine = self.live.engine
-            for inst in self.live.instances:
-                now = {name: engine.counters(node) for name, node in inst.nodes.items()}
-                before = self._counters.get(id(inst))
-                if before is not None:
-                    for name, c in now.items():
-                        if c.out_bytes != before[name].out_bytes:
-                            b = self._busy.setdefault((id(inst), name), _Busy())
-                            if b.first is None:
-                                b.first = (self._t, t)
-                            b.last = (self._t, t)
-                self._counters[id(inst)] = now
-            self._t = t
-            swept = time.thread_time() - cpu  # this thread's own time: being preempted is not cost
-        # a run of many instances has many nodes: sample less often rather than take a core
-        self.interval = max(SAMPLE_S, swept / SAMPLER_SHARE)
-        self.longest_interval = max(self.longest_interval, self.interval)
-
-    def busy_s(self, inst: Instance, name: str) -> float:
-        """How long the node was busy: from its first frame out to its last, to within the
-        sampling interval; 0 if it sent nothing."""
-        b = self._busy.get((id(inst), name))
-        if b is None or b.first is None:
-            return 0.0
-        span = (b.last[0] + b.last[1]) / 2 - (b.first[0] + b.first[1]) / 2
-        return max(span, b.first[1] - b.first[0]) if span <= 0 else span
-
-    def delivered(self, inst: Instance) -> list[tuple[Delivery, int | None]]:
-        """Bytes delivered to each endpoint of the instance so far (None: the counters cannot tell)."""
-        counters = self._counters[id(inst)]
-        return [(d, None if d.rule is None else _evaluate(d.rule, counters)) for d in self.deliveries[id(inst)]]
-
-    def _totals(self) -> dict[str, tuple[dict[str, int | None], int, int, list[str]]]:
+    def _totals(self) -> dict[str, tuple[dict[str, int], int, int, list[str]]]:
         """Per channel (instances of one channel summed): delivered bytes by direction, queued, dropped."""
-        out: dict[str, tuple[dict[str, int | None], int, int, list[str]]] = {}
+        engine = self.live.engine
+        out: dict[str, tuple[dict[str, int], int, int, list[str]]] = {}
         for inst in self.live.instances:
-            counters = self._counters[id(inst)]
             by, queued, dropped, order = out.get(inst.channel["name"], ({}, 0, 0, []))
-            for d, b in self.delivered(inst):
+            for d in self.deliveries[id(inst)]:
                 if d.label not in by:
                     order.append(d.label)
-                    by[d.label] = b
-                else:
-                    by[d.label] = None if b is None or by[d.label] is None else by[d.label] + b
+                by[d.label] = by.get(d.label, 0) + engine.counters(inst.nodes[d.to]).delivered_bytes
             for cell in inst.channel["cells"]:
-                c = counters[cell["name"]]
+                c = engine.counters(inst.nodes[cell["name"]])
                 queued, dropped = queued + c.queued_packets, dropped + c.dropped_packets
             out[inst.channel["name"]] = (by, queued, dropped, order)
         return out
 
     def _loop(self) -> None:
         # A counter read makes the engine thread wait until it is done (engine.c, shard_run), so a
-        # reader preempted halfway stalls forwarding. Loaded, a 50 Mbit/s TCP flow got 28-46 Mbit/s
-        # with this thread at the applications' weight, 44-47 without sampling, 43-46 at the
-        # engine's weight (docs/running.md).
+        # reader preempted halfway stalls forwarding: this thread reads at the engine's weight
+        # (docs/running.md), once a line.
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), getattr(self.live, "engine_nice", 0))
         except OSError:
             pass  # no CAP_SYS_NICE: the run already said the engine thread could not be raised
         last, t_last = self._totals(), time.monotonic()
-        next_line = t_last + LIVE_S
-        while not self.stop.wait(max(0.0, min(self.interval, next_line - time.monotonic()))):
-            self.sample()
-            if not self.live_line or time.monotonic() < next_line:
-                continue
+        while not self.stop.wait(max(0.0, t_last + LIVE_S - time.monotonic())):
             now, t = self._totals(), time.monotonic()
             self._show(last, now, t - t_last)
-            last, t_last, next_line = now, t, t + LIVE_S
+            last, t_last = now, t
 
     def _show(self, last, now, seconds: float) -> None:
         parts = []
         for ch, (by, q, d, order) in now.items():
-            rates = []
-            for label in order:
-                b, b0 = by[label], last.get(ch, ({},))[0].get(label)
-                rate = "?" if b is None or b0 is None else f"{(b - b0) * 8 / seconds / 1e6:.1f} Mbit/s"
-                rates.append(f"{label} {rate}")
+            before = last.get(ch, ({},))[0]
+            rates = [f"{label} {(by[label] - before.get(label, 0)) * 8 / seconds / 1e6:.1f} Mbit/s" for label in order]
             parts.append(f"{ch}: {', '.join(rates)}, queue {q}, drops {d}")
         line = " | ".join(parts[:4]) + (f" | +{len(parts) - 4} channels" if len(parts) > 4 else "")
         if self.terminal:
@@ -237,9 +115,9 @@ class RunView:
 
 # -- the closing table
 
-def summary_rows(live: LiveRun, view: RunView | None = None) -> list[dict]:
-    """Per instance and cell: packets in, out, dropped (by reason) and still queued, from the engine,
-    and (with a view) how long it was busy."""
+def summary_rows(live: LiveRun) -> list[dict]:
+    """Per instance and cell: packets in, out, dropped (by reason) and still queued, and how long it
+    was busy (from its first frame out to its last), from the engine."""
     rows = []
     for inst in live.instances:
         named = [(c["name"], c["type"]) for c in inst.channel["cells"]]
@@ -250,14 +128,14 @@ def summary_rows(live: LiveRun, view: RunView | None = None) -> list[dict]:
             rows.append({"instance": inst.label, "cell": name, "type": kind, "in": c.in_packets,
                          "out": c.out_packets, "dropped": c.dropped_packets, "queued": c.queued_packets,
                          "by_reason": c.dropped_by_reason, "in_bytes": c.in_bytes, "out_bytes": c.out_bytes,
-                         "busy_s": view.busy_s(inst, name) if view else None})
+                         # what it sent on into the path (an endpoint's out also counts its deliveries)
+                         "sent_bytes": c.out_bytes - c.delivered_bytes, "busy_s": c.busy_ns / 1e9})
     return rows
 
 
-def print_summary(live: LiveRun, seconds: float, view: RunView | None = None) -> None:
-    """The closing table: what every cell did over the run; its rate over the time it was busy
-    (with a view; else over the whole run)."""
-    rows = summary_rows(live, view)
+def print_summary(live: LiveRun, seconds: float) -> None:
+    """The closing table: what every cell did over the run, its rate over the time it was busy."""
+    rows = summary_rows(live)
     if not rows:
         return
     many = len(live.instances) > 1
@@ -266,16 +144,12 @@ def print_summary(live: LiveRun, seconds: float, view: RunView | None = None) ->
                f"{'busy':>7}  drops by reason")
     for r in rows:
         name = f"{r['instance']}/{r['cell']}" if many else r["cell"]
-        span = r["busy_s"] if r["busy_s"] is not None else seconds
-        rate = r["out_bytes"] * 8 / span / 1e6 if span > 0 else 0.0
+        span = r["busy_s"]
+        rate = r["sent_bytes"] * 8 / span / 1e6 if span > 0 else 0.0
         why = ", ".join(f"{k} {v}" for k, v in r["by_reason"].items())
         out.append(f"  {name:<22} {r['in']:>9} {r['out']:>9} {r['dropped']:>8} {r['queued']:>7} "
                    f"{rate:>7.2f} Mbit/s {span:>7.1f} s  {why}".rstrip())
-    if view:
-        out.append(f"  out rate: over the time the cell was busy, from its first frame out to its last "
-                   f"(to within {view.longest_interval:.2g} s)")
-    else:
-        out.append("  out rate: over the whole run")
+    out.append("  out rate: over the time the cell was busy, from its first frame out to its last")
     sys.stderr.write("\n".join(out) + "\n")
 
 
