@@ -150,12 +150,11 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
         engine.flush_packet_log()
     result_endpoints = {}
     for name in channel["endpoints"]:  # what each endpoint's flows sent, and what reached it (of any flow)
-        c = engine.counters(nodes[name])  # an endpoint's `in` counts both: what its flows made and what arrived
+        c = engine.counters(nodes[name])
         sent = [f for f in result_flows if f["src"] == name]
         sent_packets, sent_bytes = sum(f["sent_packets"] for f in sent), sum(f["sent_bytes"] for f in sent)
         result_endpoints[name] = {"sent_packets": sent_packets, "sent_bytes": sent_bytes,
-                                  "delivered_packets": c.in_packets - sent_packets,
-                                  "delivered_bytes": c.in_bytes - sent_bytes}
+                                  "delivered_packets": c.delivered_packets, "delivered_bytes": c.delivered_bytes}
     doc = {"duration_s": dur / 1e9, "seed": seed, "channel": channel["name"],
            "flows": result_flows, "endpoints": result_endpoints, "cells": result_cells}
     warnings = misdelivery_warnings(doc)
