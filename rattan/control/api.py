@@ -159,7 +159,9 @@ class ControlAPI:
                 "queued_packets": c.queued_packets, "queued_bytes": c.queued_bytes,
                 "dropped_packets": c.dropped_packets, "dropped_bytes": c.dropped_bytes,
                 "dropped_by_reason": c.dropped_by_reason,
-                "created_packets": c.created_packets, "modified_packets": c.modified_packets}
+                "created_packets": c.created_packets, "modified_packets": c.modified_packets,
+                # logical times of the cell's first and last frame out; null until it sends one
+                "first_out_ns": c.first_out_ns, "last_out_ns": c.last_out_ns}
 
     # -- changing
     def change(self, target: Target, name: str, body: bytes | None) -> Response:

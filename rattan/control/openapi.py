@@ -53,7 +53,10 @@ _COUNTERS = {"type": "object", "required": ["in_packets", "out_packets", "queued
              "properties": {k: {"type": "integer", "minimum": 0} for k in (
                  "time_ns", "in_packets", "in_bytes", "out_packets", "out_bytes", "queued_packets",
                  "queued_bytes", "dropped_packets", "dropped_bytes", "created_packets", "modified_packets")}
-             | {"dropped_by_reason": {"type": "object", "additionalProperties": {"type": "integer"}}}}
+             | {"dropped_by_reason": {"type": "object", "additionalProperties": {"type": "integer"}}}
+             | {k: {"type": ["integer", "null"], "minimum": 0,
+                    "description": f"logical time (ns) of the cell's {w} frame out; null before any"}
+                for k, w in (("first_out_ns", "first"), ("last_out_ns", "last"))}}
 
 
 def document(api) -> dict:

@@ -171,3 +171,13 @@ def test_a_thousand_changes_during_traffic_lose_nothing(served):
     st = engine.flow_stats(flow)
     inside = sum(engine.counters(nodes[c]).queued_packets for c in ("b", "up.delay", "up.loss", "o"))
     assert st["received_packets"] + inside == st["sent_packets"] > 0  # nothing lost (the outage is up)
+
+
+def test_telemetry_gives_a_cells_first_and_last_frame_out(served):
+    engine, nodes, client, _ = served
+    assert (client.telemetry("c", "b")["first_out_ns"], client.telemetry("c", "b")["last_out_ns"]) == (None, None)
+    # 1250 B every 2 ms from t=0 through 10 Mbit/s (1 ms a packet): out at 1, 3, ... 999 ms by 1 s
+    engine.add_flow(nodes["left"], nodes["right"], "cbr", 5_000_000, 1250)
+    engine.run_until(SEC)
+    t = client.telemetry("c", "b")
+    assert (t["out_packets"], t["first_out_ns"], t["last_out_ns"]) == (500, 1 * MS, 999 * MS)
