@@ -203,7 +203,7 @@ class _Version(argparse.Action):
 
 
 def version_text() -> str:
-    """`rattan 0.1.0 (engine ABI 7, Python 3.11.7)`; the installed distribution's version if any."""
+    """`rattan 0.1.0 (engine ABI N, Python 3.x.y)`; the installed distribution's version if any."""
     import platform
     from importlib import metadata
     try:
