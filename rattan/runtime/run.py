@@ -412,13 +412,19 @@ def _run_one(inst: Instance, commands: Commands) -> int:
         with _CtrlC() as ctrl_c:
             main = in_namespace(inst.netns_path(0), argv, env, ctrl_c_fd=ctrl_c.write)
             try:
-                return main.wait()
+                return exit_status(main.wait())
             except KeyboardInterrupt:
                 sys.stderr.write("rattan: interrupted (SIGINT); stopping the run\n")
                 return 128 + signal.SIGINT
     finally:
         _stop(main)
         _stop(right, group=True)
+
+
+def exit_status(returncode: int) -> int:
+    """A command's status as a shell reports it: a death by signal N is 128 + N (Popen gives -N,
+    which as an exit code would read 256 - N)."""
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def _run_many(live: LiveRun, commands: Commands) -> int:
@@ -449,7 +455,7 @@ def _run_many(live: LiveRun, commands: Commands) -> int:
             while True:
                 time.sleep(3600)
         mains = [(inst, start(inst, 0, commands.main)) for inst in live.instances]
-        statuses = {inst.number: p.wait() for inst, p in mains}
+        statuses = {inst.number: exit_status(p.wait()) for inst, p in mains}
         for t in pumps:
             t.join(timeout=1.0)
         _print_instances(live, statuses)
