@@ -29,7 +29,8 @@ from .channel import ChannelError, choose_channel, schedule_timeline
 
 FOREVER = 2**63
 TIMELINE_HORIZON_NS = 24 * 3600 * 10**9  # `every` changes are scheduled this far ahead
-RIGHT_HEAD_START_S = 0.3                  # let a server bind before the client starts
+RIGHT_HEAD_START_S = 0.3                  # the --right command always starts this far ahead
+RIGHT_LISTEN_WAIT_S = 5.0                 # ... and up to this far, until it listens (a server is up)
 MAX_RUN_INSTANCES = 1024
 
 # upstream Rattan's `[commands] shell`: the shell for the interactive session, and the one that runs
@@ -52,6 +53,34 @@ def in_namespace(netns_path: str, argv: list[str], env: dict[str, str], linger: 
         kw["pass_fds"] = (*kw.get("pass_fds", ()), ctrl_c_fd)
     return subprocess.Popen([sys.executable, "-m", "rattan.runtime.nsexec", *opts, netns_path, *argv],
                             env=env, **kw)
+
+
+def _listening(pid: int, netns_path: str) -> bool:
+    """Whether process `pid` is inside the namespace at `netns_path` and a TCP socket listens there
+    or a UDP socket is bound (the namespace is the run's own, so it is the --right command's)."""
+    try:
+        here, there = os.stat(f"/proc/{pid}/ns/net"), os.stat(netns_path)
+        if (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino):
+            return False  # nsexec has not entered it yet: its /proc/PID/net is still rattan's
+        for table, state in (("tcp", "0A"), ("tcp6", "0A"), ("udp", None), ("udp6", None)):  # 0A: LISTEN
+            with open(f"/proc/{pid}/net/{table}") as f:
+                if any(state is None or line.split()[3] == state for line in list(f)[1:]):
+                    return True
+    except (OSError, IndexError):
+        return False
+    return False
+
+
+def _wait_until_listening(rights: list[tuple[subprocess.Popen, str]]) -> None:
+    """Give the --right commands a head start: until each listens on a socket in its namespace (a
+    server is up; a fixed pause lost that race on a loaded machine), has ended, or the wait is over
+    (a command that never listens, e.g. tcpdump)."""
+    start = time.monotonic()
+    time.sleep(RIGHT_HEAD_START_S)
+    while rights and time.monotonic() - start < RIGHT_LISTEN_WAIT_S:
+        rights = [(p, ns) for p, ns in rights if p.poll() is None and not _listening(p.pid, ns)]
+        if rights:
+            time.sleep(0.02)
 
 
 def _stop(proc: subprocess.Popen | None, grace: float = 2.0, group: bool = False) -> None:
@@ -405,7 +434,7 @@ def _run_one(inst: Instance, commands: Commands) -> int:
     try:
         if commands.right:
             right = in_namespace(inst.netns_path(1), commands.right, env, linger=True, start_new_session=True)
-            time.sleep(RIGHT_HEAD_START_S)
+            _wait_until_listening([(right, inst.netns_path(1))])
         argv = commands.main or [commands.shell or os.environ.get("SHELL", "/bin/sh")]
         # Ctrl-C belongs to the command (a shell at its prompt ignores it); the run ends when it does.
         # A SIGINT sent to rattan alone ends the run (see _CtrlC).
@@ -448,7 +477,7 @@ def _run_many(live: LiveRun, commands: Commands) -> int:
     try:
         if commands.right:
             rights = [start(inst, 1, commands.right, linger=True, start_new_session=True) for inst in live.instances]
-            time.sleep(RIGHT_HEAD_START_S)
+            _wait_until_listening(list(zip(rights, (inst.netns_path(1) for inst in live.instances))))
         if not commands.main:
             _print_instances(live, None)
             sys.stderr.write(f"rattan: {len(live.instances)} instances up; Ctrl-C to stop them\n")

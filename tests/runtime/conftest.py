@@ -113,7 +113,7 @@ def ping_times_ms(text: str, prefix: str = "") -> list[float]:
     return [float(m.group(1)) for m in re.finditer(rf"^{re.escape(prefix)}.*\btime=([\d.]+) ms$", text, re.M)]
 
 
-# `--right` starts 0.3 s ahead of the command, which a loaded machine can outlast: a client script
-# starts with this, which waits (at most 10 s) until iperf3's server listens in the right endpoint.
+# rattan starts the command once `--right` listens, or after 5 s: a client script also starts with
+# this, which waits (at most 10 s) until iperf3's server listens in the right endpoint.
 SERVER_UP = ('i=0; until ip netns exec "$RATTAN_RIGHT_NETNS" ss -ltnH "sport = :5201" | grep -q . '
              '|| [ $i -ge 200 ]; do i=$((i+1)); sleep 0.05; done; ')

@@ -21,7 +21,7 @@ TEN_MBPS = """channel link {
     right -> bw { rate = 10Mbps } -> left
 }
 """
-# --right starts 0.3 s ahead, which a loaded machine can outlast: wait (at most 10 s) until it listens
+# rattan waits up to 5 s for --right to listen; a loaded machine could outlast that: wait up to 10 s
 SERVER_UP = ('i=0; until ip netns exec "$RATTAN_RIGHT_NETNS" ss -ltnH "sport = :5201" | grep -q . '
              '|| [ $i -ge 200 ]; do i=$((i+1)); sleep 0.05; done; ')
 LIVE = re.compile(r"^\[rattan\] link: left->right ([\d.]+) Mbit/s, right->left ([\d.]+) Mbit/s, queue \d+, "
