@@ -66,6 +66,36 @@ class CellType:
         return all(config.get(k) == v for k, v in cond.items())
 
 
+@dataclass(frozen=True)
+class RecordKind:
+    """A tagged record a parameter takes (`codel { ... }`, `gilbert_elliott { ... }`), from the schemas."""
+
+    name: str
+    schema: Mapping[str, Any]
+    is_queue: bool
+    used_in: tuple[str, ...]  # CELL.PARAM
+
+    @property
+    def what(self) -> str:
+        return "queue kind" if self.is_queue else "record"
+
+
+def _tagged(schema: Any):
+    """Every tagged record (`properties.kind.const`) in a schema, depth first, outermost first."""
+    if isinstance(schema, Mapping):
+        props = schema.get("properties")
+        kind = props.get("kind") if isinstance(props, Mapping) else None
+        if isinstance(kind, Mapping) and isinstance(kind.get("const"), str) and kind["const"]:
+            yield schema
+        values = schema.values()
+    elif isinstance(schema, list):
+        values = schema
+    else:
+        return
+    for v in values:
+        yield from _tagged(v)
+
+
 def _pointer_values(doc: Any, pointer: str):
     parts = [p for p in pointer.split("/") if p]
     nodes = [doc]
@@ -154,6 +184,25 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self.cells)
+
+    def records(self) -> dict[str, RecordKind]:
+        """Every queue kind and every other tagged record (models such as `gilbert_elliott`, a router's
+        `route`) by its tag, with the cell parameters (CELL.PARAM) that take it."""
+        found: dict[str, tuple[Mapping[str, Any], bool]] = {k: (v, True) for k, v in self.queues.items()}
+        used: dict[str, list[str]] = {k: [] for k in found}
+        for n in self.names():
+            for pname, prop in self.cells[n].properties.items():
+                where = f"{n}.{pname}"
+                if prop.get("$ref") == QUEUE_REF:
+                    for k in self.queues:
+                        used[k].append(where)
+                    continue
+                for shape in _tagged(prop):
+                    tag = shape["properties"]["kind"]["const"]
+                    found.setdefault(tag, (shape, False))
+                    if where not in used.setdefault(tag, []):
+                        used[tag].append(where)
+        return {k: RecordKind(k, schema, queue, tuple(used[k])) for k, (schema, queue) in sorted(found.items())}
 
     def resolver(self):
         """A `referencing` registry that resolves `rattan:queue` and every queue kind."""

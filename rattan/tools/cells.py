@@ -2,51 +2,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Mapping
 
-from ..registry import CellType, Registry
+from ..registry import CellType, RecordKind, Registry
 from ..units import NAMED_DIMS, format_quantity
 
 
-@dataclass(frozen=True)
-class RecordKind:
-    """A tagged record a parameter takes (`codel { ... }`, `gilbert_elliott { ... }`), from the schemas."""
-
-    name: str
-    schema: Mapping[str, Any]
-    is_queue: bool
-    used_in: tuple[str, ...]  # CELL.PARAM
-
-    @property
-    def what(self) -> str:
-        return "queue kind" if self.is_queue else "record"
-
-
 def record_kinds(reg: Registry) -> dict[str, RecordKind]:
-    """Every queue kind and every other tagged record (models such as `gilbert_elliott`, a router's
-    `route`) by its tag, with the cell parameters that take it."""
-    from ..registry.registry import QUEUE_REF
-    found: dict[str, tuple[Mapping, bool]] = {k: (v, True) for k, v in reg.queues.items()}
-    used: dict[str, list[str]] = {k: [] for k in found}
-    for n in reg.names():
-        for pname, prop in reg.get(n).properties.items():
-            where = f"{n}.{pname}"
-            if prop.get("$ref") == QUEUE_REF:
-                for k in reg.queues:
-                    used[k].append(where)
-                continue
-            shapes = [prop, prop.get("items", {})]
-            for shape in list(shapes):
-                shapes += shape.get("oneOf", [])
-            for shape in shapes:
-                tag = shape.get("properties", {}).get("kind", {}).get("const")
-                if tag:
-                    found.setdefault(tag, (shape, False))
-                    used.setdefault(tag, []).append(where)
-    return {k: RecordKind(k, schema, queue, tuple(used[k])) for k, (schema, queue) in sorted(found.items())}
+    """The queue kinds and other tagged records `rattan cells NAME` describes (the registry's `records`)."""
+    return reg.records()
 
 
 def _type_name(reg: Registry, prop) -> str:

@@ -274,31 +274,8 @@ def _in(span: Span | None, off: int) -> bool:
 # ---------------------------------------------------------------- schemas
 def record_schema(reg: Registry, tag: str) -> Mapping[str, Any] | None:
     """The schema of a tagged record kind (`droptail`, `gilbert_elliott`, `route`) from any cell."""
-    if tag in reg.queues:
-        return reg.queues[tag]
-    for name in reg.names():
-        found = _find_kind(reg.get(name).schema, tag)
-        if found is not None:
-            return found
-    return None
-
-
-def _find_kind(schema: Any, tag: str) -> Mapping[str, Any] | None:
-    if isinstance(schema, Mapping):
-        props = schema.get("properties")
-        kind = props.get("kind") if isinstance(props, Mapping) else None
-        if isinstance(kind, Mapping) and kind.get("const") == tag:
-            return schema
-        values = schema.values()
-    elif isinstance(schema, list):
-        values = schema
-    else:
-        return None
-    for v in values:
-        found = _find_kind(v, tag)
-        if found is not None:
-            return found
-    return None
+    rec = reg.records().get(tag)
+    return rec.schema if rec is not None else None
 
 
 def params_of(an: Analysis, type_name: str, off: int) -> dict[str, dict[str, Any]]:
