@@ -80,15 +80,16 @@ typedef struct rt_engine rt_engine;
  * and last departure into the path; they mean something only once out > delivered (a departure
  * at time 0 is a real one in virtual time). */
 typedef struct {
+    /* what every forwarded packet touches (rt_emit, endpoint delivery): together, in 64 bytes */
     uint64_t in_packets, in_bytes;
     uint64_t out_packets, out_bytes;
+    uint64_t delivered_packets, delivered_bytes;
+    uint64_t first_out_ns, last_out_ns;
     uint64_t queued_packets, queued_bytes;
     uint64_t dropped_packets, dropped_bytes;
     uint64_t created_packets, created_bytes;
     uint64_t modified_packets;
     uint64_t dropped[RT_DROP_REASONS];
-    uint64_t delivered_packets, delivered_bytes;
-    uint64_t first_out_ns, last_out_ns;
 } rt_counters;
 
 /* Config of "bw" and "bw_trace". */
