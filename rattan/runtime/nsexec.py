@@ -107,7 +107,9 @@ def _init(argv: list[str], linger: bool, report: int, lifeline: int, sigint) -> 
         signal.signal(s, forward)
     pid = os.fork()
     if pid == 0:
-        for s in FORWARDED:
+        # Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across exec: CMD
+        # gets the defaults (as subprocess's restore_signals gives), so `yes | head` ends quietly
+        for s in (*FORWARDED, signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(s, signal.SIG_DFL)
         signal.signal(signal.SIGINT, sigint)  # as rattan had it: ignored under `nohup` or `&`
         try:
@@ -211,6 +213,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, ctrl_c if ctrl_c_fd is not None else signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     _, init_status = os.waitpid(init, 0)
+    for s in FORWARDED:  # init is reaped: its PID may be reused, so nothing is forwarded to it now
+        signal.signal(s, signal.SIG_IGN)
     text = b""
     while chunk := os.read(report_r, 64):
         text += chunk

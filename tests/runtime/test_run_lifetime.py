@@ -192,3 +192,17 @@ def test_the_command_keeps_its_exit_status_and_its_signal(tmp_path):
     assert r.returncode == 128 + signal.SIGTERM, r.stderr  # died by SIGTERM: 143, as a shell reports it
     r = run("no-such-command")
     assert r.returncode == 127 and "no-such-command" in r.stderr
+
+
+def test_the_command_gets_default_signal_dispositions(tmp_path):
+    # Python ignores SIGPIPE and SIGXFSZ, and exec keeps what is ignored: a pipeline such as
+    # `yes | head` would then see EPIPE errors instead of ending quietly
+    path = tmp_path / "c.rtn"
+    path.write_text(PASS)
+    r = subprocess.run([*RATTAN, "run", str(path), "-q", "--", "sh", "-c",
+                        "yes | head -n 1 >/dev/null; grep SigIgn /proc/self/status"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    ignored = int(r.stdout.split()[-1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1)) and not ignored & (1 << (signal.SIGXFSZ - 1)), r.stdout
+    assert "Broken pipe" not in r.stderr, r.stderr
