@@ -10,9 +10,10 @@ router prefixes that name endpoints name real ones (RTN040).
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Callable, Iterable
 
 from ..diagnostics import Label, did_you_mean
-from ..ir.nodes import Channel, Program
+from ..ir.nodes import Channel, Link, Program
 from .context import Context
 
 
@@ -76,10 +77,9 @@ def _check_channel(ch: Channel, ctx: Context) -> None:
                     sink.emit("RTN040", f"route prefix `{p}` is neither an address prefix nor an endpoint",
                               c.span, help=f"did you mean `{sugg}`?" if sugg else
                               "endpoints: " + ", ".join(sorted(eps)))
-    succ: dict[str, list] = defaultdict(list)
+    succ = successors(ch.links)
     pred: dict[str, list] = defaultdict(list)
     for l in ch.links:
-        succ[l.src].append(l)
         pred[l.dst].append(l)
     # cycles among cells (endpoints end every path)
     color: dict[str, int] = {}
@@ -123,7 +123,7 @@ def _check_channel(ch: Channel, ctx: Context) -> None:
             span = e.span if e.span.end > 0 else ch.name_span
             sink.emit("RTN045", f"endpoint `{e.name}` is never used", span,
                       help="link it in a chain, or remove it from `endpoints`")
-        elif succ[e.name] and not _reaches_endpoint(e.name, succ, eps):
+        elif succ[e.name] and not reaches(e.name, succ, eps)[0]:
             sink.emit("RTN046", f"packets sent by `{e.name}` reach no endpoint", succ[e.name][0].span)
 
 
@@ -141,15 +141,35 @@ def _reach(eps, edges, step) -> set[str]:
     return seen
 
 
-def _reaches_endpoint(src: str, succ, eps) -> bool:
-    seen = {src}
-    todo = [src]
+def successors(links: Iterable[Link]) -> dict[str, list[Link]]:
+    """The links out of each node, in source order."""
+    succ: dict[str, list[Link]] = defaultdict(list)
+    for link in links:
+        succ[link.src].append(link)
+    return succ
+
+
+def reaches(src: str, succ: dict[str, list[Link]], eps, dst: str | None = None,
+            ports: Callable[[str], set[int] | None] = lambda node: None) -> tuple[bool, list[str]]:
+    """Whether a packet sent by endpoint `src` reaches endpoint `dst` (any endpoint when None).
+
+    Another endpoint ends a path: its host does not forward. `ports(node)` is a node's routing
+    decision for this packet, the output ports it may leave by (None: any). When the packet is not
+    delivered, the second value names the nodes whose decision left it no way on.
+    """
+    seen, todo, blocked = {src}, [src], []
     while todo:
-        n = todo.pop()
-        for l in succ[n]:
-            if l.dst in eps:
-                return True
-            if l.dst not in seen:
-                seen.add(l.dst)
-                todo.append(l.dst)
-    return False
+        node = todo.pop()
+        links = succ[node]
+        allowed = ports(node)
+        if allowed is not None:
+            links = [link for link in links if (link.src_port or 0) in allowed]
+            if not links:
+                blocked.append(node)
+        for link in links:
+            if link.dst == dst if dst is not None else link.dst in eps:
+                return True, []
+            if link.dst not in eps and link.dst not in seen:
+                seen.add(link.dst)
+                todo.append(link.dst)
+    return False, blocked

@@ -11,10 +11,9 @@ errors only: in a broken graph the warning would be noise.
 """
 from __future__ import annotations
 
-from collections import defaultdict
-
 from ..diagnostics import Label
 from ..ir.nodes import Cell, Channel, Program
+from .check_graph import reaches, successors
 from .context import Context
 
 
@@ -29,9 +28,7 @@ def check_return_paths(prog: Program, ctx: Context) -> Program:
 def _check_channel(ch: Channel, ctx: Context) -> None:
     eps = [e.name for e in ch.endpoints]
     cells = {c.name: c for c in ch.cells}
-    succ: dict[str, list] = defaultdict(list)
-    for link in ch.links:
-        succ[link.src].append(link)
+    succ = successors(ch.links)
     decl = {e.name: e.span if e.span.end > 0 else ch.name_span for e in ch.endpoints}
     for a in eps:
         for b in eps:
@@ -61,24 +58,14 @@ def _check_channel(ch: Channel, ctx: Context) -> None:
 
 def _route(src: str, dst: str, succ, cells: dict[str, Cell], eps: set[str]) -> tuple[bool, list[Cell]]:
     """Whether a packet from `src` addressed to `dst` can reach `dst`; if not, the routers that
-    had no way on for it. Another endpoint ends a path (its host does not forward)."""
-    seen, todo, blocking = {src}, [src], []
-    while todo:
-        node = todo.pop()
-        links = succ[node]
+    had no way on for it."""
+    def ports(node: str) -> set[int] | None:
         cell = cells.get(node)
         if cell is not None and cell.type == "router" and cell.config is not None:
-            ports = _router_ports(cell.config, dst, eps)
-            links = [link for link in links if (link.src_port or 0) in ports]
-            if not links:
-                blocking.append(cell)
-        for link in links:
-            if link.dst == dst:
-                return True, []
-            if link.dst not in eps and link.dst not in seen:
-                seen.add(link.dst)
-                todo.append(link.dst)
-    return False, blocking
+            return _router_ports(cell.config, dst, eps)
+        return None
+    found, blocked = reaches(src, succ, eps, dst, ports)
+    return found, [cells[n] for n in blocked]
 
 
 def _router_ports(config, dst: str, eps: set[str]) -> set[int]:
