@@ -149,9 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("file", metavar="LOG")
     sp.add_argument("--to", choices=("csv", "pcap"), help="convert: every event as CSV, or one cell's packets as "
                                                            "a pcap (tcpdump, Wireshark)")
-    sp.add_argument("-o", "--output", metavar="FILE", help="where to write (default LOG.csv or LOG.pcap)")
+    sp.add_argument("-o", "--output", metavar="FILE", help="where to write (default LOG.csv or LOG.pcap; the summary: stdout)")
     sp.add_argument("--cell", metavar="NAME", help="only this cell (CHANNEL/NAME if names repeat)")
-    sp.add_argument("--event", choices=("arrive", "depart", "drop"), default="depart",
+    sp.add_argument("--event", choices=("arrive", "depart", "drop"),
                     help="pcap: which packets (default depart: what the cell let through)")
     sp.add_argument("--snaplen", type=int, metavar="N",
                     help="pcap: keep at most N bytes of each packet (default: all the log recorded)")

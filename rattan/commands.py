@@ -270,6 +270,16 @@ def _compiled(path: str):
     return comp if comp.ok else EXIT_ERRORS
 
 
+def _without_packet_log(args) -> int | None:
+    """A usage error for packet-log flags given without --packet-log (they would change nothing)."""
+    given = [f for f, v in (("--log-cells", args.log_cells), ("--packet-log-snaplen", args.packet_log_snaplen))
+             if v]
+    if given and not args.packet_log:
+        _err(f"{' and '.join(given)} {'shapes' if len(given) == 1 else 'shape'} the packet log: give --packet-log PATH too")
+        return EXIT_USAGE
+    return None
+
+
 def cmd_sim(args) -> int:
     from .engine import EngineError
     from .plan import build_plan
@@ -277,6 +287,8 @@ def cmd_sim(args) -> int:
     from .control import AddressError
     from .runtime.channel import ChannelError
     from .runtime.sim import run
+    if (refused := _without_packet_log(args)) is not None:
+        return refused
     comp = _compiled(args.file)
     if isinstance(comp, int):
         return comp
@@ -324,6 +336,8 @@ def cmd_link(args) -> int:
 
 
 def cmd_run(args) -> int:
+    if (refused := _without_packet_log(args)) is not None:
+        return refused
     comp = _compiled(args.file)
     if isinstance(comp, int):
         return comp
@@ -483,13 +497,20 @@ def cmd_plot(args) -> int:
 
 def cmd_log(args) -> int:
     from .runtime import packet_log as plog
+    # each flag shapes one kind of output: given with another, it would change nothing
+    for flag, value, modes in (("--event", args.event, ("pcap",)), ("--snaplen", args.snaplen, ("pcap",)),
+                               ("--json", args.json, (None,))):
+        if value not in (None, False) and args.to not in modes:
+            where = " or ".join(f"--to {m}" if m else "the summary (without --to)" for m in modes)
+            _err(f"{flag} applies to {where} only")
+            return EXIT_USAGE
     try:
         if args.to:
             out = args.output or os.path.splitext(args.file)[0] + "." + args.to
             if args.to == "csv":
                 n = plog.to_csv(args.file, out, args.cell)
             else:
-                n = plog.to_pcap(args.file, out, args.cell, args.event, args.snaplen)
+                n = plog.to_pcap(args.file, out, args.cell, args.event or "depart", args.snaplen)
             _err(f"{n} records written to {out}")
             return EXIT_OK
         rows = plog.summary(args.file, args.cell)
@@ -500,8 +521,7 @@ def cmd_log(args) -> int:
         _err(f"cannot write {e.filename or 'the output'}: {e.strerror}")
         return EXIT_USAGE
     if args.json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return EXIT_OK
+        return _write_output(json.dumps(rows, indent=2) + "\n", args.output)
     head = f"{'cell':<20} {'arrived':>10} {'departed':>10} {'dropped':>9} {'time in cell p50':>17} {'p99':>10}  drops"
     lines = [head]
     for r in rows:
@@ -509,7 +529,20 @@ def cmd_log(args) -> int:
         why = ", ".join(f"{k} {v}" for k, v in r["dropped_by_reason"].items())
         lines.append(f"{name:<20} {r['arrived']:>10} {r['departed']:>10} {r['dropped']:>9} "
                      f"{r['sojourn_ms']['p50']:>14.3f} ms {r['sojourn_ms']['p99']:>7.3f} ms  {why}")
-    sys.stdout.write("\n".join(lines) + "\n")
+    return _write_output("\n".join(lines) + "\n", args.output)
+
+
+def _write_output(text: str, path: str | None) -> int:
+    """Print `text`, or write it to `path` (-o)."""
+    if path is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError as e:
+        _err(f"cannot write {path}: {e.strerror}")
+        return EXIT_USAGE
     return EXIT_OK
 
 

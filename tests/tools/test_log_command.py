@@ -175,3 +175,32 @@ def test_a_probability_default_reads_as_the_percentage_written(d, shown):
     from rattan.tools.cells import default_text
     # Fraction(0.1) is the double nearest 0.1: it printed as 90071992547409925/9007199254740992%
     assert default_text({"default": d, "x-unit": "probability"}) == shown
+
+
+@pytest.mark.parametrize("argv, refused", [
+    (["--to", "csv", "--snaplen", "10"], "--snaplen applies to --to pcap only"),
+    (["--event", "drop"], "--event applies to --to pcap only"),
+    (["--to", "csv", "--event", "drop"], "--event applies to --to pcap only"),
+    (["--to", "pcap", "--json"], "--json applies to the summary (without --to) only"),
+])
+def test_a_flag_that_would_change_nothing_is_a_usage_error(argv, refused, log, run_cli):
+    code, out, err = run_cli("log", str(log), *argv)
+    assert (code, out) == (2, ""), err
+    assert refused in err
+
+
+@pytest.mark.parametrize("flags, named", [(["--log-cells", "up"], "--log-cells shapes"),
+                                          (["--packet-log-snaplen", "64"], "--packet-log-snaplen shapes")])
+def test_packet_log_flags_without_a_packet_log_are_a_usage_error(flags, named, run_cli):
+    code, out, err = run_cli("sim", "examples/broadband.rtn", "--flow", "left->right:cbr:1Mbps",
+                             "--duration", "1s", *flags)
+    assert code == 2 and named in err and "--packet-log PATH" in err, err
+
+
+@pytest.mark.parametrize("argv", [(), ("--json",)])
+def test_the_summary_goes_where_o_says(argv, log, run_cli, tmp_path):
+    code, out, err = run_cli("log", log, *argv)
+    assert code == 0, err
+    code, out_o, err = run_cli("log", log, *argv, "-o", str(tmp_path / "summary"))
+    assert (code, out_o) == (0, ""), err
+    assert (tmp_path / "summary").read_text() == out
