@@ -131,7 +131,7 @@ class ControlAPI:
         if self.lateness is not None:
             late = self.lateness()
             doc["frames"] = {"sent": late.sent, "late": late.late, "late_max_ns": late.max_ns,
-                             "late_p99_us": None if late.quantile_us(0.99) == float("inf") else late.quantile_us(0.99)}
+                             "late_p99_us": late.quantile_us(0.99)}
         return doc
 
     def cells(self) -> list[dict]:

@@ -136,8 +136,8 @@ typedef struct shard {
 } shard_t;
 
 /* The packet log: records buffered by the thread that runs time, written in blocks by a writer
- * thread of the log's own, so that the thread forwarding packets never waits in write(2) (whole
- * packets make hundreds of MiB/s of log). Two blocks: the thread that runs time fills `buf` (`n`
+ * thread of the log's own, so that the thread forwarding packets does not wait in write(2) (whole
+ * packets make hundreds of MiB/s of log); it waits only when the writer is a whole block behind. Two blocks: the thread that runs time fills `buf` (`n`
  * records in `used` bytes) until less than the longest record is left, then swaps it with the
  * writer's once that is written (`pending` clear), under `mu`. */
 typedef struct packet_log {
@@ -158,7 +158,6 @@ typedef struct packet_log {
 #define LOG_RECORD_MAX (sizeof(rt_log_record) + LOG_PAD(IO_FRAME_MAX))
 #define LOG_BLOCK (320 << 10)  /* bytes per write(2) */
 
-static void log_flush(packet_log_t *L);
 static void log_close(packet_log_t *L);
 
 /* The engine's record of a node; the cell's state follows it in the same allocation. The first
