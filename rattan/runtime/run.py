@@ -112,7 +112,9 @@ class _CtrlC:
     one it was, rattan learns from the command's nsexec, in rattan's process group: it writes a
     byte on a pipe when it gets a SIGINT too."""
 
-    WITNESS_S = 0.3  # how long the command's nsexec has to say it got the SIGINT too
+    # how long the command's nsexec has to say it got the SIGINT too: a Ctrl-C taken for a SIGINT to
+    # rattan alone would end the run, so this allows for a loaded machine (a lone SIGINT waits this long)
+    WITNESS_S = 1.0
 
     def __init__(self) -> None:
         self.read, self.write = os.pipe()
