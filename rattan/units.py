@@ -83,6 +83,24 @@ class Reading:
     words: str
 
 
+# humantime's time words (what upstream Rattan reads in a TOML or YAML time), the seconds each is and
+# its name: the upstream front end reads times with it, and `.rtn` suggests the time each word means.
+TIME_WORDS: tuple[tuple[tuple[str, ...], Fraction, str], ...] = (
+    (("ns", "nsec", "nanos", "nanosecond", "nanoseconds"), Fraction(1, 10**9), "nanoseconds"),
+    (("us", "\u00b5s", "\u03bcs", "usec", "micros", "microsecond", "microseconds"), Fraction(1, 10**6),
+     "microseconds"),
+    (("ms", "msec", "millis", "millisecond", "milliseconds"), Fraction(1, 10**3), "milliseconds"),
+    (("s", "sec", "secs", "second", "seconds"), Fraction(1), "seconds"),
+    (("m", "min", "mins", "minute", "minutes"), Fraction(60), "minutes"),
+    (("h", "hr", "hrs", "hour", "hours"), Fraction(3600), "hours"),
+    (("d", "day", "days"), Fraction(86400), "days"),
+    (("w", "week", "weeks"), Fraction(7 * 86400), "weeks"),
+)
+# Plurals people write that humantime refuses: `.rtn` still says what they mean.
+_TIME_WORDS_ALSO = {"nanoseconds": ("nsecs",), "microseconds": ("usecs", "\u00b5sec", "\u03bcsec"),
+                    "milliseconds": ("msecs",)}
+
+
 def _readings() -> dict[str, tuple[Reading, ...]]:
     """What people write for units Rattan refuses, with every meaning each has in the tools they come
     from (tc, iperf, SI, bytesize, humantime). A fix is offered only where all meanings agree."""
@@ -145,17 +163,8 @@ def _readings() -> dict[str, tuple[Reading, ...]]:
     add(["TiB"], SIZE, 8 * 2**40, "tebibytes")
     add(["PB"], SIZE, 8 * 10**15, "petabytes")
     add(["byte", "bytes", "Byte", "Bytes", "octets"], SIZE, 8, "bytes")
-    for names, secs, words in (
-            (("nsec", "nsecs", "nanos", "nanosecond", "nanoseconds"), Fraction(1, 10**9), "nanoseconds"),
-            (("usec", "usecs", "micros", "microsecond", "microseconds", "\u00b5sec", "\u03bcsec"),
-             Fraction(1, 10**6), "microseconds"),
-            (("msec", "msecs", "millis", "millisecond", "milliseconds"), Fraction(1, 10**3), "milliseconds"),
-            (("sec", "secs", "second", "seconds"), Fraction(1), "seconds"),
-            (("m", "min", "mins", "minute", "minutes"), Fraction(60), "minutes"),
-            (("h", "hr", "hrs", "hour", "hours"), Fraction(3600), "hours"),
-            (("d", "day", "days"), Fraction(86400), "days"),
-            (("w", "week", "weeks"), Fraction(7 * 86400), "weeks")):
-        add(names, TIME, secs, words)
+    for names, secs, words in TIME_WORDS:
+        add(names + _TIME_WORDS_ALSO.get(words, ()), TIME, secs, words)
     return {k: tuple({(r.dim, r.scale): r for r in v}.values()) for k, v in out.items() if k not in UNITS}
 
 
@@ -288,7 +297,7 @@ def parse_quantity(text: str, dim: Dim) -> Fraction:
     if q is None:
         raise QuantityError(f"`{text}` is not a {name} (not a quantity with a unit); write e.g. `{sample}`")
     if q[1] not in UNITS:
-        raise QuantityError(f"`{text.strip()}` has the wrong unit: {unit_advice(*q).help(subject='it')}")
+        raise QuantityError(f"`{text.strip()}` has the wrong unit: {unit_advice(*q, dim).help(subject='it')}")
     if UNITS[q[1]][0] != dim:
         raise QuantityError(f"`{text}` has the wrong unit: it is not a {name}; write e.g. `{sample}`")
     try:
@@ -316,8 +325,13 @@ _UNIT_WORDS: dict[tuple[Dim, Fraction], str] = {
     (NUMBER, Fraction(1, 100)): "percent",
 }
 
-UNIT_LIST = ("units are ns us ms s; bps kbps Mbps Gbps Tbps (also bit/s, kbit/s, Mbit/s, Gbit/s and tc's kbit, "
-             "mbit, gbit); B KB MB GB KiB MiB GiB; %")
+def units_of(dim: Dim) -> str:
+    """Every unit of a dimension Rattan accepts, as one line (`ns us µs μs ms s`)."""
+    return " ".join(u for u, (d, _) in UNITS.items() if d == dim)
+
+
+UNIT_LIST = "units are " + "; ".join(units_of(d) for d in (TIME, RATE, SIZE, NUMBER))
+MAX_SUGGESTIONS = 3  # past this many readings, the list of units helps more than the list of guesses
 
 
 def _osa_distance(a: str, b: str) -> int:
@@ -382,23 +396,47 @@ class UnitAdvice:
     unit: str
     readings: tuple[Reading, ...]
     literals: tuple[str | None, ...]  # per reading, the exact `.rtn` literal (`80Mbps`), if there is one
+    dim: Dim | None = None  # the dimension wanted, when the place it is written says
 
     @property
     def fix(self) -> str | None:
         """The whole corrected literal (`10Mbps` for `10Mbsp`, `80Mbps` for `10MBps`), or None."""
         return self.literals[0] if len(self.readings) == 1 else None
 
+    @property
+    def unit_fix(self) -> str | None:
+        """The corrected unit alone when only the unit slipped (`Mbps` for `10Mbsp`), else None."""
+        fix = self.fix
+        if fix is not None and fix.startswith(self.num) and fix[len(self.num):] in UNITS:
+            return fix[len(self.num):]
+        return None
+
+    def edit(self, span):
+        """Where the machine fix goes and what it writes, for the literal at `span`: the unit alone
+        when only it slipped (`10Mbsp`), else the whole literal (`10MBps` -> `80Mbps`)."""
+        if self.unit_fix is not None:
+            return type(span)(span.source, span.start + len(self.num), span.end), self.unit_fix
+        if self.fix is not None:
+            return span, self.fix
+        return type(span)(span.source, span.start + len(self.num), span.end), None
+
     def help(self, q: str = "`", subject: str | None = None) -> str:
         """The help line, quoting literals with `q` (TOML and YAML use `"`); `subject` names the
         literal written (`it`, where the message already quoted it)."""
         written = subject or f"{q}{self.num}{self.unit}{q}"
-        if not self.readings:
+        if self.dim is not None and self.dim in DIM_NAMES and (not self.readings or
+                                                               len(self.readings) > MAX_SUGGESTIONS):
+            what = "a probability or plain number" if self.dim == NUMBER else f"a {DIM_NAMES[self.dim]}"
+            lead = f"{written} is not {what}" if not self.readings else f"{written} has several readings"
+            return f"{lead}; {what} is written in {units_of(self.dim)}" if self.dim != NUMBER else \
+                f"{lead}; write a number or a percentage (`1%`)"
+        if not self.readings or len(self.readings) > MAX_SUGGESTIONS:
             return UNIT_LIST
         if len(self.readings) == 1:
             (r,), fix = self.readings, self.fix
             if fix is None:
                 return f"{written} is {self.num} {r.words}, which has no exact literal; {UNIT_LIST}"
-            if fix[len(self.num):] in UNITS and fix.startswith(self.num):
+            if self.unit_fix is not None:
                 return f"did you mean {q}{fix}{q}?"
             why = "rates are written in bits per second" if r.dim == RATE else f"{q}{self.unit}{q} is not a unit here"
             return f"{written} is {self.num} {r.words}: write {q}{fix}{q} ({why})"
@@ -413,10 +451,10 @@ def unit_advice(num: str, unit: str, dim: Dim | None = None) -> UnitAdvice:
     try:
         n = parse_number(num)
     except NumberTooLarge:
-        return UnitAdvice(num, unit, (), ())
+        return UnitAdvice(num, unit, (), (), dim)
     literals = []
     for r in readings:
         same = [u for u in _PREFERRED.get(r.dim, []) if UNITS[u] == (r.dim, r.scale)]
         # keep the number as written when only the spelling slipped
         literals.append(f"{num}{same[0]}" if same else exact_literal(n * r.scale, r.dim))
-    return UnitAdvice(num, unit, readings, tuple(literals))
+    return UnitAdvice(num, unit, readings, tuple(literals), dim)

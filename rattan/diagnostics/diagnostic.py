@@ -57,6 +57,11 @@ class Sink:
             self.items.append(d)
         return d
 
+    def revise(self, old: Diagnostic, new: Diagnostic) -> None:
+        """Put `new` in the place of `old`: a later pass that knows more (the dimension a parameter
+        wants) narrows an earlier finding instead of adding a second one."""
+        self.items[self.items.index(old)] = new
+
     @property
     def has_errors(self) -> bool:
         return any(d.is_error for d in self.items)

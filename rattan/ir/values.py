@@ -14,6 +14,7 @@ class QtyV:
     q: Quantity
     span: Span
     percent: bool = False  # written with `%`
+    unknown_unit: str | None = None  # the literal as written, when its unit was refused (RTN004)
 
     def describe(self) -> str:
         return "a number" if self.q.dim == NUMBER else f"a {dim_name(self.q.dim)}"

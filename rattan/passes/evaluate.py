@@ -89,7 +89,7 @@ class Evaluator:
 
     def eval(self, e: ast.Expr, scope: Scope) -> Value:
         if isinstance(e, ast.Quantity):
-            return QtyV(Quantity(e.value, e.dim), e.span, e.text.endswith("%"))
+            return QtyV(Quantity(e.value, e.dim), e.span, e.text.endswith("%"), e.text if e.readings else None)
         if isinstance(e, ast.Number):
             return QtyV(Quantity(e.value, NUMBER), e.span)
         if isinstance(e, ast.String):

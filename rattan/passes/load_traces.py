@@ -70,7 +70,8 @@ def _step_value(tok: str, kind: str, n: int):
     else:
         num, unit = q
         if unit not in UNITS:
-            raise TraceError(f"line {n}: unknown unit `{unit}`: {unit_advice(num, unit).help()}")
+            want = TIME if kind in ("time", "time_ms") else NUMBER
+            raise TraceError(f"line {n}: unknown unit `{unit}`: {unit_advice(num, unit, want).help()}")
         dim, scale = UNITS[unit]
         try:
             x = parse_number(num)

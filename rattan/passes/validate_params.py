@@ -23,7 +23,7 @@ from ..ir.nodes import Bound, Cell, Program
 from ..ir.values import BoolV, ListV, QtyV, RecV, StrV, SymV, Value
 from ..registry import Registry
 from ..source import Span
-from ..units import NAMED_DIMS, NUMBER, TIME, RATE, SIZE, dim_name, format_quantity
+from ..units import NAMED_DIMS, NUMBER, TIME, RATE, SIZE, dim_name, format_quantity, split_quantity, unit_advice
 from .context import Context
 from .evaluate import symbol_suggestion
 
@@ -115,9 +115,26 @@ class Converter:
                   help=f"did you mean `{sugg}`?" if sugg else "", fix=sugg)
         raise _Bad
 
+    def refused_unit(self, v: QtyV, dim) -> None:
+        """A literal whose unit the parser refused (RTN004): narrow that finding's advice to the
+        dimension this parameter wants, and add none of its own (its dimension is a guess)."""
+        num, unit = split_quantity(v.unknown_unit)
+        sink = self.ctx.sink
+        old = next((d for d in sink.items if d.code == "RTN004" and d.span is not None
+                    and d.span.source == v.span.source and v.span.start <= d.span.start
+                    and d.span.end <= v.span.end), None)
+        if old is not None:
+            advice = unit_advice(num, unit, dim)
+            literal = Span(v.span.source, old.span.end - len(v.unknown_unit), old.span.end)
+            where, fix = advice.edit(literal)
+            sink.revise(old, replace(old, span=where, help=(advice.help(),), fix=fix))
+        raise _Bad
+
     def quantity(self, v: Value, dim, unit: str, what: str) -> int:
         if not isinstance(v, QtyV):
             self.wrong(v, f"a {unit}", what, help=f"e.g. `10{_UNIT_EXAMPLE[unit]}`")
+        if v.unknown_unit is not None:
+            self.refused_unit(v, dim)
         if v.q.dim != dim:
             if v.q.dim == NUMBER:
                 num = _fmt(v.q.value)
@@ -133,6 +150,8 @@ class Converter:
     def probability(self, v: Value, what: str) -> float:
         if not isinstance(v, QtyV):
             self.wrong(v, "a probability", what, help="e.g. `1%` or `0.01`")
+        if v.unknown_unit is not None:
+            self.refused_unit(v, NUMBER)
         if v.q.dim != NUMBER:
             self.emit("RTN021", f"{what} is a probability, found a {dim_name(v.q.dim)}", v.span,
                       help="write a percentage like `1%` or a number in [0, 1]")

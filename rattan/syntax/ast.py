@@ -10,7 +10,7 @@ from fractions import Fraction
 from typing import Union
 
 from ..source import Span
-from ..units import Dim
+from ..units import Dim, Reading
 
 
 # ---- expressions -----------------------------------------------------------
@@ -24,11 +24,14 @@ class Number:
 
 @dataclass(frozen=True, slots=True)
 class Quantity:
-    """A number glued to its unit (`10ms`), magnitude already in base units."""
+    """A number glued to its unit (`10ms`), magnitude already in base units. A unit Rattan refuses
+    keeps its possible meanings in `readings` (value and dim are then the first's): the pass that
+    knows the dimension a parameter wants gives the advice for that dimension."""
     value: Fraction
     dim: Dim
     text: str
     span: Span
+    readings: tuple[Reading, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

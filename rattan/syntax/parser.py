@@ -144,17 +144,14 @@ class _AstBuilder(Transformer):
         span = self._sp(tok)
         if unit not in UNITS:
             advice = unit_advice(num, unit)
-            fix, where = advice.fix, Span(self.sid, tok.start_pos + i, tok.end_pos)
-            if fix is not None and fix.startswith(num) and fix[len(num):] in UNITS:
-                fix = fix[len(num):]  # only the unit slipped: the fix replaces the unit alone
-            elif fix is not None:
-                where = span  # the number changes too (`10MBps` -> `80Mbps`)
+            where, fix = advice.edit(span)
+            # The advice lists every reading; validate_params narrows it to the dimension the
+            # parameter wants (see unit_diagnostic_for), so that the file shows one finding per mistake.
             self.sink.emit("RTN004", f"unknown unit `{unit}` in `{text}`", where, help=advice.help(), fix=fix)
             if not advice.readings:
                 return ast.Number(self._exact(num, span), num, span)
-            # Recover with its first reading, so that no error follows from it; the file has failed anyway.
             r = advice.readings[0]
-            return ast.Quantity(self._exact(num, span) * r.scale, r.dim, text, span)
+            return ast.Quantity(self._exact(num, span) * r.scale, r.dim, text, span, advice.readings)
         dim, scale = UNITS[unit]
         return ast.Quantity(self._exact(num, span) * scale, dim, text, span)
 

@@ -19,7 +19,7 @@ from rattan.syntax import ast
 from rattan.syntax.parser import parse
 from rattan.registry import default_registry
 from rattan.tools.lsp.analysis import analyze, code_actions, diagnostics
-from rattan.units import RATE, SIZE, TIME, QuantityError, parse_quantity
+from rattan.units import RATE, SIZE, TIME, UNIT_LIST, QuantityError, parse_quantity
 
 K, M, G, T = 10**3, 10**6, 10**9, 10**12
 
@@ -296,3 +296,49 @@ def test_a_step_trace_takes_the_same_units_and_says_what_a_wrong_one_means():
     assert parse_steps("0 250\u00b5s\n1s 5\u03bcs\n", "delay")["steps"] == [[0, 250_000], [10**9, 5_000]]
     with pytest.raises(TraceError, match="write `120s`"):
         parse_steps("0 2min\n", "delay")
+
+
+# ---- the advice knows what the parameter wants ----------------------------------------
+def in_channel(cell: str):
+    """Compile `cell` on a channel's path: its diagnostics."""
+    text = f"channel c {{\n    left -> {cell} -> right\n    right -> left\n}}\n"
+    return compile_text(text).diagnostics
+
+
+@pytest.mark.parametrize("cell, help, fix", [
+    ("bw { rate = 10Mbs }", "did you mean `10Mbps`?", "Mbps"),  # not "ambiguous ... or `1.25MB`"
+    ("bw { rate = 10Mb }", "did you mean `10Mbps`?", "Mbps"),
+    ("delay { delay = 5m }", "`5m` is 5 minutes: write `300s`", "300s"),  # tc's mebibytes are no time
+    ("bw { rate = 10kb }", "`10kb` is not a rate; a rate is written in bps kbps", None),
+    ("bw { rate = 1BG }", "`1BG` is not a rate", None),
+    ("bw { rate = 10Mbps, queue = droptail { bytes = 64KB/s } }", "`64KB/s` is not a size", None),
+    ("bw { rate = 10Mps }", "`10Mps` has several readings; a rate is written in bps", None),  # no `10bps`
+])
+def test_a_refused_unit_gets_one_finding_with_advice_for_the_parameter(cell, help, fix):
+    (d,) = in_channel(cell)  # no follow-on RTN021 "must be a rate, found a size"
+    assert d.code == "RTN004" and d.help[0].startswith(help) and d.fix == fix, d
+
+
+def test_a_refused_unit_in_a_let_still_lists_its_readings():
+    diags = compile_text("let x = 5m\nchannel c {\n    left -> delay { delay = x } -> right\n    right -> left\n}\n"
+                         ).diagnostics
+    (d,) = diags
+    assert d.code == "RTN004" and d.fix is None and "ambiguous" in d.help[0]
+
+
+def test_a_flag_or_trace_says_what_the_unit_means_for_its_dimension():
+    from rattan.passes.load_traces import TraceError, parse_steps
+    with pytest.raises(QuantityError) as e:
+        parse_quantity("1MBps", TIME)  # a --duration
+    assert "8Mbps" not in str(e.value) and "ns us" in str(e.value)
+    with pytest.raises(TraceError) as e:
+        parse_steps("0 1MBps\n", "delay")
+    assert "8Mbps" not in str(e.value)
+
+
+def test_help_lists_a_few_readings_or_else_the_units():
+    _, (d,) = rtn("5\u00b5")
+    assert d.help == (UNIT_LIST,)  # not 17 guesses
+    _, (t,) = toml_rate("10\u00b5bps")
+    assert t.help[0].count('"') <= 2 and "a rate is written in" in t.help[0]
+    assert {"Tbit/s", "Kbit/s", "\u00b5s"} <= set(re.split(r"[ ;]+", UNIT_LIST))

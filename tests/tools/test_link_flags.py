@@ -108,7 +108,8 @@ def test_link_prints_the_path_it_would_run(run_cli):
     assert "right -> loss { rate = 1% } -> left" in out
 
 
-def test_link_reports_a_bad_flag_value_with_the_compiler_message(run_cli):
-    code, _, err = run_cli("link", "--uplink-rate", "10Mbsp", "--", "true")
+@pytest.mark.parametrize("rate", ["10Mbsp", "10Mbs"])  # `10Mbs` in a rate is no size of megabits
+def test_link_reports_a_bad_flag_value_with_the_compiler_message(run_cli, rate):
+    code, _, err = run_cli("link", "--uplink-rate", rate, "--", "true")
     assert code == 1
-    assert "error[RTN004]" in err and "did you mean `10Mbps`" in err
+    assert "error[RTN004]" in err and "did you mean `10Mbps`" in err and "RTN021" not in err
