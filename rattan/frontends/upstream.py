@@ -33,7 +33,7 @@ except ModuleNotFoundError:  # Python 3.10
 from ..diagnostics import Sink, did_you_mean
 from ..source import Source, Span
 from ..syntax import ast
-from ..units import RATE, SIZE, TIME, Dim, format_quantity, unit_advice
+from ..units import RATE, SIZE, TIME, TIME_WORDS, Dim, format_quantity, unit_advice
 
 __all__ = ["load_document"]
 
@@ -510,18 +510,7 @@ for _prefix, _scale in (("", 1), ("k", 10**3), ("K", 10**3), ("m", 10**6), ("M",
     for _form in ("bps", "bit/s", "b/s"):
         _RATE_UNITS[_prefix + _form] = _scale
 
-_TIME_UNITS: dict[str, Fraction] = {}
-for _names, _secs in (
-        (("ns", "nsec", "nanos", "nanosecond", "nanoseconds"), Fraction(1, 10**9)),
-        (("us", "\u00b5s", "\u03bcs", "usec", "micros", "microsecond", "microseconds"), Fraction(1, 10**6)),
-        (("ms", "msec", "millis", "millisecond", "milliseconds"), Fraction(1, 10**3)),
-        (("s", "sec", "secs", "second", "seconds"), Fraction(1)),
-        (("m", "min", "mins", "minute", "minutes"), Fraction(60)),
-        (("h", "hr", "hrs", "hour", "hours"), Fraction(3600)),
-        (("d", "day", "days"), Fraction(86400)),
-        (("w", "week", "weeks"), Fraction(7 * 86400))):
-    for _n in _names:
-        _TIME_UNITS[_n] = _secs
+_TIME_UNITS: dict[str, Fraction] = {n: secs for names, secs, _ in TIME_WORDS for n in names}
 
 _SIZE_UNITS: dict[str, int] = {"": 1, "b": 1}
 for _i, _p in enumerate("kmgtp", start=1):
@@ -572,13 +561,11 @@ class _Kind:
     parse: Callable[[str], int | None]
     to_base: Fraction  # parse() unit -> the AST's base unit (bit/s, s, bit)
     example: str
-    units: dict
 
 
-RATE_KIND = _Kind("rate", RATE, parse_rate, Fraction(1), "12Mbps", _RATE_UNITS)
-TIME_KIND = _Kind("time", TIME, parse_time, Fraction(1, 10**9), "50ms", _TIME_UNITS)
-SIZE_KIND = _Kind("size", SIZE, parse_size, Fraction(8), "1500B",
-                  dict.fromkeys(("B", "KB", "KiB", "MB", "MiB", "GB", "GiB", "TB", "TiB"), 1))
+RATE_KIND = _Kind("rate", RATE, parse_rate, Fraction(1), "12Mbps")
+TIME_KIND = _Kind("time", TIME, parse_time, Fraction(1, 10**9), "50ms")
+SIZE_KIND = _Kind("size", SIZE, parse_size, Fraction(8), "1500B")
 
 
 def _unit_hint(text: str, kind: _Kind) -> str | None:
