@@ -415,10 +415,10 @@ class UnitAdvice:
         """Where the machine fix goes and what it writes, for the literal at `span`: the unit alone
         when only it slipped (`10Mbsp`), else the whole literal (`10MBps` -> `80Mbps`)."""
         if self.unit_fix is not None:
-            return type(span)(span.source, span.start + len(self.num), span.end), self.unit_fix
+            return type(span)(span.source, span.end - len(self.unit), span.end), self.unit_fix
         if self.fix is not None:
             return span, self.fix
-        return type(span)(span.source, span.start + len(self.num), span.end), None
+        return type(span)(span.source, span.end - len(self.unit), span.end), None
 
     def help(self, q: str = "`", subject: str | None = None) -> str:
         """The help line, quoting literals with `q` (TOML and YAML use `"`); `subject` names the

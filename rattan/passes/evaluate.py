@@ -103,6 +103,8 @@ class Evaluator:
             return self.name(e, scope)
         if isinstance(e, ast.Neg):
             v = self.number(self.eval(e.operand, scope), e.operand)
+            if v.unknown_unit:  # the parser reported it; its dimension is a guess
+                raise _Fail
             return QtyV(-v.q, e.span, v.percent)
         if isinstance(e, ast.BinOp):
             return self.binop(e, scope)
@@ -166,6 +168,8 @@ class Evaluator:
         if isinstance(rv, SymV):
             self.unknown_in_scope(rv, scope)
         a, b = self.number(lv, e.left), self.number(rv, e.right)
+        if a.unknown_unit or b.unknown_unit:  # the parser reported it; its dimension is a guess
+            raise _Fail
         op = e.op
         if op in "+-":
             if a.q.dim != b.q.dim:

@@ -123,10 +123,9 @@ class Converter:
         old = next((d for d in sink.items if d.code == "RTN004" and d.span is not None
                     and d.span.source == v.span.source and v.span.start <= d.span.start
                     and d.span.end <= v.span.end), None)
-        if old is not None:
+        if old is not None and old.span.end == v.span.end:  # the literal itself, not `-10Mbs`
             advice = unit_advice(num, unit, dim)
-            literal = Span(v.span.source, old.span.end - len(v.unknown_unit), old.span.end)
-            where, fix = advice.edit(literal)
+            where, fix = advice.edit(v.span)
             sink.revise(old, replace(old, span=where, help=(advice.help(),), fix=fix))
         raise _Bad
 

@@ -1,6 +1,7 @@
 """Parse `.rtn` text into the AST, reporting every syntax error (recovering per statement)."""
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from functools import lru_cache
 from importlib import resources
@@ -10,7 +11,7 @@ from lark.exceptions import UnexpectedInput, UnexpectedToken, UnexpectedCharacte
 
 from ..diagnostics import Label, Sink, did_you_mean
 from ..source import Source, Span
-from ..units import MAX_EXPONENT, NUMBER, UNITS, NumberTooLarge, parse_number, unit_advice
+from ..units import MAX_EXPONENT, NUMBER, READINGS, UNITS, NumberTooLarge, parse_number, unit_advice
 from . import ast
 from .lexer import ScannerLexer
 
@@ -36,6 +37,10 @@ def _describe(tok: Token) -> str:
     return f"`{tok.value}`"
 
 
+# What may follow a number as its unit: the letters of QUANTITY's suffix, or `%`, up to the end of the word.
+_SPACED_UNIT = re.compile(r"%|[A-Za-z\u00b5\u03bc][A-Za-z0-9\u00b5\u03bc]*(?:/(?:s|sec))?(?![A-Za-z0-9_])")
+
+
 class _PostLexer:
     """Newline handling, `10 ms` detection, bad tokens and nesting depth, between lexer and parser."""
 
@@ -44,11 +49,28 @@ class _PostLexer:
     def __init__(self) -> None:
         self.sink: Sink | None = None
         self.sid = 0
+        self.text = ""
 
     def _span(self, t: Token) -> Span:
         return Span(self.sid, t.start_pos, t.end_pos)
 
+    def _unit_after(self, held: Token, tok: Token) -> str | None:
+        """The unit, accepted or refused, that `tok` starts after a space behind the number `held`
+        (`5 µs`, `10 Mbit/s`, `10 MBps`, `1 %`), or None. A number followed by a name is never valid,
+        so reading one as a unit takes nothing that could parse."""
+        if tok.start_pos <= held.end_pos:
+            return None
+        m = _SPACED_UNIT.match(self.text, tok.start_pos)
+        if m is None:
+            return None
+        u = m.group()
+        for cand in (u, u.split("/")[0]):  # `10 ms/s` is `10ms / s`
+            if cand in UNITS or cand in READINGS:
+                return cand
+        return None
+
     def process(self, stream):
+        stream = iter(stream)
         sink = self.sink
         pending_nl = None
         held = None  # a NUMBER, held back until we know whether a unit follows it after a space
@@ -60,15 +82,18 @@ class _PostLexer:
                     pending_nl = tok
                 continue
             if held is not None:
-                unit = tok.value if (tt == "NAME" and tok.value in UNITS) or (tt == "BAD_CHAR" and tok.value == "%") \
-                    else None
-                if unit is not None and pending_nl is None and tok.start_pos > held.end_pos:
+                unit = self._unit_after(held, tok) if pending_nl is None else None
+                if unit is not None:
+                    end = tok.start_pos + len(unit)
+                    while tok.end_pos < end:  # `µs` is a BAD_CHAR and a NAME, `Mbit/s` three tokens
+                        tok = next(stream)
                     sink.emit("RTN003", f"`{held.value} {unit}`: a number and its unit are written together",
-                              Span(self.sid, held.start_pos, tok.end_pos),
+                              Span(self.sid, held.start_pos, end),
                               help=f"write `{held.value}{unit}`", fix=f"{held.value}{unit}")
-                    # Recover as if it had been written correctly, so no error follows from it.
+                    # Recover as if it had been written correctly: an accepted unit then has no error
+                    # that follows from the space, a refused one (`10 MBps`) gets its own RTN004.
                     yield Token("QUANTITY", held.value + unit, held.start_pos, held.line, held.column,
-                                tok.end_line, tok.end_column, tok.end_pos)
+                                tok.end_line, tok.end_column, end)
                     held = None
                     continue
                 yield held
@@ -365,7 +390,7 @@ def parse(source: Source, sink: Sink) -> ast.File:
     lark, builder, post, comments = _parser()
     sid, text = source.id, source.text
     builder.sid = post.sid = sid
-    builder.text = text
+    builder.text = post.text = text
     builder.sink = post.sink = sink
     comments.clear()
     before = len(sink.items)

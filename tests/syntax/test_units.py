@@ -342,3 +342,31 @@ def test_help_lists_a_few_readings_or_else_the_units():
     _, (t,) = toml_rate("10\u00b5bps")
     assert t.help[0].count('"') <= 2 and "a rate is written in" in t.help[0]
     assert {"Tbit/s", "Kbit/s", "\u00b5s"} <= set(re.split(r"[ ;]+", UNIT_LIST))
+
+
+@pytest.mark.parametrize("cell, spaced", [
+    ("delay { delay = 5 \u00b5s }", "5 \u00b5s"), ("bw { rate = 10 Mbit/s }", "10 Mbit/s"),
+    ("bw { rate = 10 Kbit/s }", "10 Kbit/s"), ("loss { rate = 1 % }", "1 %"),
+])
+def test_a_space_before_any_accepted_unit_is_one_finding_that_removes_it(cell, spaced):
+    (d,) = in_channel(cell)
+    assert d.code == "RTN003" and d.fix == spaced.replace(" ", ""), d
+
+
+def test_a_space_before_a_refused_unit_is_reported_with_the_unit():
+    diags = in_channel("bw { rate = 10 MBps }")
+    assert [d.code for d in diags] == ["RTN003", "RTN004"] and diags[1].fix == "80Mbps"
+
+
+def test_an_expression_with_a_refused_unit_gets_no_follow_on_error():
+    for cell in ("bw { rate = 10Mbs + 1Mbps }", "delay { delay = -5m }"):
+        (d,) = in_channel(cell)
+        assert d.code == "RTN004" and d.fix is None, d
+
+
+def test_a_slash_s_glued_to_a_quantity_is_a_rate_spelling():
+    sm, sink = SourceMap(), Sink()
+    parse(sm.add("t.rtn", "let s = 2\nlet x = 64KB/s\nlet y = 10MBit/s\nlet z = 64KB / s\n"), sink)
+    d64, d10 = sink.sorted()
+    assert (d64.code, d64.fix) == ("RTN004", "512Kbps")
+    assert (d10.code, d10.fix) == ("RTN004", "Mbps") and "unknown name" not in d10.message  # not `10MB / s`
