@@ -434,14 +434,26 @@ class UnitAdvice:
             return UNIT_LIST
         if len(self.readings) == 1:
             (r,), fix = self.readings, self.fix
+            words = _singular(r.words) if parse_number(self.num) == 1 else r.words
             if fix is None:
-                return f"{written} is {self.num} {r.words}, which has no exact literal; {UNIT_LIST}"
+                return f"{written} is {self.num} {words}, which has no exact literal; {UNIT_LIST}"
             if self.unit_fix is not None:
                 return f"did you mean {q}{fix}{q}?"
             why = "rates are written in bits per second" if r.dim == RATE else f"{q}{self.unit}{q} is not a unit here"
-            return f"{written} is {self.num} {r.words}: write {q}{fix}{q} ({why})"
+            return f"{written} is {self.num} {words}: write {q}{fix}{q} ({why})"
         ways = [f"{q}{lit}{q} for {r.words}" for r, lit in zip(self.readings, self.literals) if lit is not None]
         return f"{written} is ambiguous: write " + ", or ".join(ways) if ways else UNIT_LIST
+
+
+def _singular(words: str) -> str:
+    """`megabyte per second` for `megabytes per second`: what `1` is followed by."""
+    head, _, rest = words.partition(" ")
+    head = head[:-1] if head.endswith("s") else head
+    return f"{head} {rest}" if rest else head
+
+
+# A suggested literal longer than this is no help (`1e300MiB/s` in bits is 300 digits): none is offered.
+MAX_LITERAL = 40
 
 
 def unit_advice(num: str, unit: str, dim: Dim | None = None) -> UnitAdvice:
@@ -456,5 +468,6 @@ def unit_advice(num: str, unit: str, dim: Dim | None = None) -> UnitAdvice:
     for r in readings:
         same = [u for u in _PREFERRED.get(r.dim, []) if UNITS[u] == (r.dim, r.scale)]
         # keep the number as written when only the spelling slipped
-        literals.append(f"{num}{same[0]}" if same else exact_literal(n * r.scale, r.dim))
+        lit = f"{num}{same[0]}" if same else exact_literal(n * r.scale, r.dim)
+        literals.append(lit if lit is not None and len(lit) <= MAX_LITERAL else None)
     return UnitAdvice(num, unit, readings, tuple(literals), dim)

@@ -370,3 +370,17 @@ def test_a_slash_s_glued_to_a_quantity_is_a_rate_spelling():
     d64, d10 = sink.sorted()
     assert (d64.code, d64.fix) == ("RTN004", "512Kbps")
     assert (d10.code, d10.fix) == ("RTN004", "Mbps") and "unknown name" not in d10.message  # not `10MB / s`
+
+
+def test_one_of_a_unit_is_singular():
+    _, (d,) = rtn("1MBps")
+    assert d.help[0].startswith("`1MBps` is 1 megabyte per second: write `8Mbps`")
+    (t,) = in_channel("delay { delay = 1m }")
+    assert t.help[0].startswith("`1m` is 1 minute: write `60s`")
+
+
+def test_a_huge_number_gets_no_literal_of_hundreds_of_digits():
+    from rattan.units import unit_advice
+    a = unit_advice("1e300", "MiB/s")  # in bit/s, a 303-digit integer
+    assert a.fix is None and all(lit is None or len(lit) <= 40 for lit in a.literals)
+    assert len(a.help()) < 400
