@@ -384,3 +384,13 @@ def test_a_huge_number_gets_no_literal_of_hundreds_of_digits():
     a = unit_advice("1e300", "MiB/s")  # in bit/s, a 303-digit integer
     assert a.fix is None and all(lit is None or len(lit) <= 40 for lit in a.literals)
     assert len(a.help()) < 400
+
+
+def test_the_language_server_quick_fix_follows_the_parameter_dimension():
+    text = "channel c {\n    left -> delay { delay = 5m } -> right\n    right -> left\n}\n"
+    an = analyze("file:///t.rtn", text, default_registry())
+    (d,) = diagnostics(an)
+    (action,) = code_actions(an, d.range)
+    (edit,) = action.edit.changes["file:///t.rtn"]
+    line, r = text.splitlines()[1], edit.range
+    assert edit.new_text == "300s" and line[r.start.character:r.end.character] == "5m"
