@@ -7,17 +7,12 @@ from dataclasses import dataclass
 
 from ._engine import ffi, lib
 
-ABI_VERSION = 10
+ABI_VERSION = 11
 if lib.rt_abi_version() != ABI_VERSION:  # a stale build of the extension
     raise ImportError(f"rattan engine ABI {lib.rt_abi_version()} does not match {ABI_VERSION}: reinstall rattan")
 
 NEVER = 2**64 - 1
-DROP_REASONS = ("queue_full", "aqm", "loss", "policer", "no_route", "outage", "pool", "ring")
-QUEUE_KINDS = {"infinite": lib.RT_QUEUE_INFINITE, "droptail": lib.RT_QUEUE_DROPTAIL,
-               "drophead": lib.RT_QUEUE_DROPHEAD}
-DISTRIBUTIONS = {"uniform": lib.RT_DIST_UNIFORM, "normal": lib.RT_DIST_NORMAL,
-                 "pareto": lib.RT_DIST_PARETO, "paretonormal": lib.RT_DIST_PARETONORMAL}
-AQMS = {"none": lib.RT_AQM_NONE, "codel": lib.RT_AQM_CODEL, "pie": lib.RT_AQM_PIE, "red": lib.RT_AQM_RED}
+DROP_REASONS = tuple(ffi.string(lib.rt_drop_reason_name(i)).decode() for i in range(lib.RT_DROP_REASONS))
 FLOW_KINDS = {"cbr": lib.RT_FLOW_CBR, "poisson": lib.RT_FLOW_POISSON}
 CLOCKS = {"virtual": lib.RT_CLOCK_VIRTUAL, "real": lib.RT_CLOCK_REAL}
 _ERRORS = {lib.RT_ENOMEM: "out of memory", lib.RT_EINVAL: "invalid argument",
@@ -40,8 +35,61 @@ def netdev_tune(netns_path: str, ifname: str | None, no_ipv6: bool = True) -> No
 
 def _check(rc: int, what: str) -> int:
     if rc < 0:
-        raise EngineError(f"{what}: {_ERRORS.get(rc, f'error {rc}')}")
+        detail = ffi.string(lib.rt_last_error()).decode(errors="replace")
+        raise EngineError(f"{what}: {detail or _ERRORS.get(rc, f'error {rc}')}")
     return rc
+
+
+def _fill(slot, value, keep: list) -> None:
+    """Write a plan value into an rt_value: dicts are records, lists of numbers arrays, other lists
+    lists; booleans are integers; None is left out by the caller. `keep` holds what C reads."""
+    if isinstance(value, bool) or isinstance(value, int):
+        if not -2**63 <= value < 2**63:
+            raise EngineError(f"{value} is out of the engine's integer range")
+        slot.kind, slot.i = lib.RT_VAL_INT, int(value)
+    elif isinstance(value, float):
+        slot.kind, slot.f = lib.RT_VAL_FLOAT, value
+    elif isinstance(value, str):
+        raw = ffi.new("char[]", value.encode())
+        keep.append(raw)
+        slot.kind, slot.s, slot.len = lib.RT_VAL_STR, raw, len(raw) - 1
+    elif isinstance(value, dict):
+        items = [(k, v) for k, v in value.items() if v is not None]
+        arr = ffi.new("rt_value[]", max(1, len(items)))
+        keep.append(arr)
+        for i, (k, v) in enumerate(items):
+            name = ffi.new("char[]", str(k).encode())
+            keep.append(name)
+            arr[i].name = name
+            _fill(arr[i], v, keep)
+        slot.kind, slot.items, slot.len = lib.RT_VAL_RECORD, arr, len(items)
+    elif isinstance(value, (list, tuple)):
+        numbers = value and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
+        if numbers and all(isinstance(x, int) for x in value):
+            arr = ffi.new("int64_t[]", list(value))
+            slot.kind, slot.ints = lib.RT_VAL_INTS, arr
+        elif numbers:
+            arr = ffi.new("double[]", [float(x) for x in value])
+            slot.kind, slot.floats = lib.RT_VAL_FLOATS, arr
+        else:
+            arr = ffi.new("rt_value[]", max(1, len(value)))
+            for i, v in enumerate(value):
+                _fill(arr[i], v, keep)
+            slot.kind, slot.items = lib.RT_VAL_LIST, arr
+        keep.append(arr)
+        slot.len = len(value)
+    else:
+        raise EngineError(f"a {type(value).__name__} cannot be a cell parameter")
+
+
+def load_cells(path: str) -> None:
+    """Register the cell types of a plugin's shared library in the engine (once per process)."""
+    _check(lib.rt_load_cells(os.fsencode(path)), f"cell library {path}")
+
+
+def cell_types() -> list[str]:
+    """The cell types registered in the engine: built-in first, then plugins', as loaded."""
+    return [ffi.string(lib.rt_cell_type_name(i)).decode() for i in range(lib.rt_cell_type_count())]
 
 
 @dataclass(frozen=True)
@@ -154,96 +202,20 @@ class Engine:
     def add_endpoint(self) -> int:
         return _check(lib.rt_add_endpoint(self._e), "endpoint")
 
-    def add_cell(self, type_: str, config_type: str | None = None, fields: dict | None = None,
-                 outputs: int = 1) -> int:
-        """Any cell through the engine's one entry point: its type name and config struct."""
-        cfg = ffi.new(f"{config_type} *", fields or {}) if config_type else ffi.NULL
-        return _check(lib.rt_add_cell(self._e, type_.encode(), cfg, outputs), type_)
-
-    def add_pass(self) -> int:
-        return self.add_cell("pass")
-
-    def add_bw(self, rate_bps: int = 0, *, overhead: int = 0, queue: str = "infinite",
-               limit_packets: int = 0, limit_bytes: int = 0, aqm: str = "none", target_ns: int = 0,
-               interval_ns: int = 0, red_min: int = 0, red_max: int = 0, red_max_p: float = 0.0,
-               trace_ns: list[int] | None = None, trace_period_ns: int = 0, trace_mtu: int = 1500,
-               trace_loop: bool = True) -> int:
-        """A bw cell (or bw_trace, given Mahimahi opportunities) with its queue and AQM."""
-        fields = {"rate_bps": rate_bps, "overhead_bytes": overhead, "queue_kind": QUEUE_KINDS[queue],
-                  "limit_packets": limit_packets, "limit_bytes": limit_bytes, "aqm": AQMS[aqm],
-                  "target_ns": target_ns, "interval_ns": interval_ns, "red_min_bytes": red_min,
-                  "red_max_bytes": red_max, "red_max_p": red_max_p}
-        if trace_ns is None:
-            return self.add_cell("bw", "rt_bw_config", fields)
-        keep = ffi.new("uint64_t[]", trace_ns)  # alive until the engine has copied it
-        fields.update(trace_ns=keep, trace_len=len(trace_ns), trace_period_ns=trace_period_ns,
-                      trace_mtu=trace_mtu, trace_loop=int(trace_loop))
-        return self.add_cell("bw_trace", "rt_bw_config", fields)
-
-    def add_token_bucket(self, rate_bps: int, burst: int, *, limit: int = 0, peak_rate_bps: int = 0,
-                         min_burst: int = 0) -> int:
-        return self.add_cell("token_bucket", "rt_token_bucket_config",
-                             {"rate_bps": rate_bps, "burst_bytes": burst, "limit_bytes": limit,
-                              "peak_rate_bps": peak_rate_bps, "min_burst_bytes": min_burst})
-
-    def add_duplicate(self, rate: float) -> int:
-        return self.add_cell("duplicate", "rt_rate_config", {"rate": rate})
-
-    def add_corrupt(self, rate: float) -> int:
-        return self.add_cell("corrupt", "rt_rate_config", {"rate": rate})
-
-    def add_router(self, routes: list[tuple[int, int, int]], outputs: int, default_port: int = -1) -> int:
-        """routes: (IPv4 address, prefix length, port) with addresses as integers."""
-        arr = ffi.new("rt_route[]", max(1, len(routes)))
-        for i, (addr, plen, port) in enumerate(routes):
-            arr[i].addr = addr
-            arr[i].mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
-            arr[i].port = port
-        return self.add_cell("router", "rt_router_config",
-                             {"routes": arr, "n_routes": len(routes), "default_port": default_port}, outputs)
-
-    def add_outage(self, up_ns: int = 0, down_ns: int = 0, down: bool = False) -> int:
-        return self.add_cell("outage", "rt_outage_config", {"up_ns": up_ns, "down_ns": down_ns, "down": int(down)})
-
-    def add_delay(self, delay_ns: int, *, jitter_ns: int = 0, distribution: str = "uniform",
-                  correlation: float = 0.0, reorder: bool = False) -> int:
-        return self.add_cell("delay", "rt_delay_config",
-                             {"delay_ns": delay_ns, "jitter_ns": jitter_ns,
-                              "distribution": DISTRIBUTIONS[distribution], "correlation": correlation,
-                              "reorder": int(reorder)})
-
-    def add_loss(self, *, rate: float | None = None, gilbert_elliott: dict | None = None,
-                 pattern: list[float] | None = None) -> int:
-        if gilbert_elliott is not None:
-            return self.add_cell("loss", "rt_loss_config",
-                                 {"model": lib.RT_LOSS_GILBERT_ELLIOTT, **{k: gilbert_elliott[k] for k in "prhk"}})
-        if pattern is not None:
-            arr = ffi.new("double[]", pattern)
-            return self.add_cell("loss", "rt_loss_config",
-                                 {"model": lib.RT_LOSS_PATTERN, "pattern": arr, "pattern_len": len(pattern)})
-        return self.add_cell("loss", "rt_loss_config", {"model": lib.RT_LOSS_BERNOULLI, "rate": rate or 0.0})
-
-    def _add_steps(self, type_: str, steps: list[tuple[int, float]], period_ns: int, loop: bool) -> int:
-        at = ffi.new("uint64_t[]", [t for t, _ in steps])
-        value = ffi.new("double[]", [float(v) for _, v in steps])
-        return self.add_cell(type_, "rt_steps_config", {"at_ns": at, "value": value, "len": len(steps),
-                                                        "period_ns": period_ns, "loop": int(loop)})
-
-    def add_delay_trace(self, steps: list[tuple[int, int]], *, period_ns: int = 0, loop: bool = False) -> int:
-        """Delay (ns) from `steps` of (time since start in ns, delay in ns), the first at 0."""
-        return self._add_steps("delay_trace", steps, period_ns, loop)
-
-    def add_loss_trace(self, steps: list[tuple[int, float]], *, period_ns: int = 0, loop: bool = False) -> int:
-        """Loss probability from `steps` of (time since start in ns, probability), the first at 0."""
-        return self._add_steps("loss_trace", steps, period_ns, loop)
-
-    def add_spy(self, path: str, snaplen: int = 0) -> int:
-        """A pcap tap writing to `path` (created or truncated now)."""
-        raw = ffi.new("char[]", os.fsencode(path))
-        node = lib.rt_add_cell(self._e, b"spy", ffi.new("rt_spy_config *", {"path": raw, "snaplen": snaplen}), 1)
-        if node == lib.RT_ESYS:
-            raise EngineError(f"spy: cannot write `{path}`: {os.strerror(ffi.errno) or 'error'}")
-        return _check(node, "spy")
+    def add_cell(self, type_: str, config: dict | None = None, outputs: int = 1, *, name: str | None = None) -> int:
+        """A cell of any registered type, from its configuration in the plan's form (the cell
+        schema's parameters, integers in base units). Refused parameters raise EngineError naming
+        the cell (`name`, or its type) and the parameter."""
+        keep: list = []
+        root = ffi.new("rt_value *")
+        _fill(root, dict(config or {}), keep)
+        what = f"cell `{name}` ({type_})" if name else f"cell type `{type_}`"
+        rc = lib.rt_add_cell(self._e, type_.encode(), root, outputs)
+        if rc < 0:
+            detail = ffi.string(lib.rt_last_error()).decode(errors="replace")
+            detail = detail.replace(f"cell type `{type_}`: ", "", 1)
+            raise EngineError(f"{what}: {detail or _ERRORS.get(rc, f'error {rc}')}")
+        return rc
 
     def attach(self, node: int, netns_path: str | None, ifname: str) -> None:
         """Endpoint `node` sends and receives real frames on `ifname` in that namespace."""

@@ -40,14 +40,30 @@ def builtin_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _x_tables(text: str) -> dict[str, list[str]]:
+    """X-macro tables of the header (`#define NAME(X) X(CONST, ...) ...`): their constants, in order."""
+    tables = {}
+    for m in re.finditer(r"#define\s+(\w+)\(X\)((?:.*\\\n)*.*)", text):
+        tables[m.group(1)] = re.findall(r"X\((\w+),", m.group(2))
+    return tables
+
+
 def _cdef_from_header() -> str:
     text = open(os.path.join(CSRC, "rattan_engine.h"), encoding="utf-8").read()
     text = text.split("#ifdef RT_CELL_API", 1)[0]  # part 2, the cell interface, is C only
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    tables = _x_tables(text)
+    text = re.sub(r"\\\n", " ", text)  # one line per macro
     out = []
     for line in text.splitlines():
         s = line.strip()
-        if s.startswith(("#include", "#ifndef", "#endif")) or s == "#define RATTAN_ENGINE_H":
+        if s.startswith(("#include", "#ifndef", "#endif", "#undef")) or s == "#define RATTAN_ENGINE_H":
+            continue
+        if re.match(r"#define\s+\w+\(", s):  # function-like macros: cffi has no use for them
+            continue
+        m = re.match(r"enum\s*\{\s*(\w+)\(\w+\)\s*(\w+)\s*\};", s)
+        if m:  # an enum spelled through an X-macro table: spell it out
+            out.append("enum { " + ", ".join(tables[m.group(1)] + [m.group(2)]) + " };")
             continue
         m = re.match(r"#define\s+(\w+)\s+(.+)", s)
         if m and not re.fullmatch(r"-?\d+", m.group(2).strip()):
@@ -70,7 +86,7 @@ ffibuilder.set_source(
     include_dirs=[_rel(p) for p in include_dirs()],
     extra_compile_args=["-O2", "-std=c11", "-pthread", "-Wall", "-Wextra"] + os.environ.get("RATTAN_CFLAGS", "").split(),
     extra_link_args=["-pthread"] + os.environ.get("RATTAN_LDFLAGS", "").split(),
-    libraries=["m"],
+    libraries=["m", "dl"],
 )
 
 if __name__ == "__main__":

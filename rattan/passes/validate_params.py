@@ -270,6 +270,10 @@ class Converter:
         for name, p in props.items():
             if name not in out and "default" in p:
                 out[name] = p["default"]
+        # a default that holds only when none of some other fields is set (a queue's 1000 packets)
+        for name, d in (prop.get("x-rattan") or {}).get("default_unless", {}).items():
+            if name not in out and not any(u in out for u in d["unless"]):
+                out[name] = d["value"]
         missing = [r for r in prop.get("required", ()) if r not in out]
         if missing:
             self.emit("RTN014", f"`{kind}` needs " + ", ".join(f"`{m}`" for m in missing), span,

@@ -42,6 +42,14 @@ class CellType:
     def description(self) -> str:
         return self.schema.get("description", "")
 
+    @property
+    def library(self) -> str | None:
+        """A plugin cell's compiled C implementation: the shared library (`*.so`) in its folder."""
+        if self.origin == "builtin" or not self.folder:
+            return None
+        libs = sorted(Path(self.folder).glob("*.so"))
+        return str(libs[0]) if libs else None
+
     def runtime_params(self) -> tuple[str, ...]:
         """Parameters the control API and timelines may change while running."""
         return tuple(k for k, v in self.properties.items() if v.get("x-runtime"))

@@ -6,9 +6,13 @@
 enum { P_RATE, P_OVERHEAD };
 static const char *const params[] = {"rate", "overhead", NULL};
 
-int bw_init_queue(bw_t *b, const rt_bw_config *c) {
-    b->overhead = c->overhead_bytes;
-    return rt_queue_init(&b->q, c);
+int bw_init_common(bw_t *b, const rt_config *c) {
+    uint64_t overhead = rt_cfg_u64(c, "overhead");
+    if (overhead > UINT32_MAX) return rt_cfg_fail(c, "overhead", "too large");
+    b->overhead = (uint32_t)overhead;
+    rt_config queue = rt_cfg_get(c, "queue");
+    if (rt_cfg_status(c)) return RT_EINVAL;
+    return rt_queue_init(&b->q, &queue);
 }
 
 static uint64_t rate_finish(bw_t *b, const rt_pkt *h, uint64_t at) {
@@ -18,14 +22,12 @@ static uint64_t rate_finish(bw_t *b, const rt_pkt *h, uint64_t at) {
     return at + (uint64_t)(num / b->rate_bps);
 }
 
-static int bw_init(void *state, const void *config, int n_outputs, uint64_t now) {
-    const rt_bw_config *c = config;
+static int bw_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
     bw_t *b = state;
     (void)n_outputs; (void)now;
-    if (!c) return RT_EINVAL;
-    b->rate_bps = c->rate_bps;
+    b->rate_bps = rt_cfg_u64(c, "rate");
     b->finish = rate_finish;
-    return bw_init_queue(b, c);
+    return bw_init_common(b, c);
 }
 
 void bw_next(rt_node *n, bw_t *b, uint64_t start) {
@@ -70,6 +72,11 @@ static int bw_control(rt_node *n, void *state, int param, double value, uint64_t
         b->overhead = (uint32_t)v;
         return RT_OK;
     }
+    bw_set_rate(n, b, v, now);
+    return RT_OK;
+}
+
+void bw_set_rate(rt_node *n, bw_t *b, uint64_t v, uint64_t now) {
     if (b->q.q.head && b->head_start < now && b->head_finish != RT_NEVER && b->head_finish > now) {
         /* a packet is on the wire: the bits not yet sent go at the new rate */
         unsigned __int128 left_bits = (unsigned __int128)(b->head_finish - now) * b->rate_bps;
@@ -88,7 +95,6 @@ static int bw_control(rt_node *n, void *state, int param, double value, uint64_t
     } else {
         b->rate_bps = v;
     }
-    return RT_OK;
 }
 
 static double bw_read(const void *state, int param, uint64_t now) {

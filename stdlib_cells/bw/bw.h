@@ -23,13 +23,18 @@ struct bw {
     uint64_t trace_period, trace_base;
     int trace_loop, trace_started;
     int64_t trace_budget;    /* bytes left in the current opportunity */
+    rt_steps rates;          /* bw_trace with a netem-trace model: the rate as a step function */
+    int rate_steps;
 };
 
-int bw_init_queue(bw_t *b, const rt_bw_config *c);
+/* The parts bw and bw_trace share: `overhead` and `queue`. */
+int bw_init_common(bw_t *b, const rt_config *c);
 void bw_enqueue(rt_node *n, void *state, rt_pkt *k);
 uint64_t bw_next_event(const void *state);
 void bw_fire(rt_node *n, void *state, uint64_t t);
 /* The link is free from `start`: choose the next packet (CoDel may drop some) and time it. */
 void bw_next(rt_node *n, bw_t *b, uint64_t start);
+/* The rate becomes `v` at `now`; a packet on the wire sends its remaining bits at the new rate. */
+void bw_set_rate(rt_node *n, bw_t *b, uint64_t v, uint64_t now);
 
 #endif

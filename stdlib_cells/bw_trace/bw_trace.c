@@ -59,29 +59,95 @@ static uint64_t trace_finish(bw_t *b, const rt_pkt *h, uint64_t at) {
     return t;
 }
 
-static int bw_trace_init(void *state, const void *config, int n_outputs, uint64_t now) {
-    const rt_bw_config *c = config;
+static uint64_t rate_finish(bw_t *b, const rt_pkt *h, uint64_t at) {
+    if (b->rate_bps == 0) return RT_NEVER;
+    unsigned __int128 num = (unsigned __int128)(h->size + b->overhead) * 8u * 1000000000u + b->frac;
+    b->frac = (uint64_t)(num % b->rate_bps);
+    return at + (uint64_t)(num / b->rate_bps);
+}
+
+/* A netem-trace bandwidth model: the rate steps at each segment's start; a packet on the wire when
+ * it steps sends its remaining bits at the new rate (as `bw` does when its rate is changed). */
+static void model_enqueue(rt_node *n, void *state, rt_pkt *k) {
+    bw_t *b = state;
+    if (!b->q.q.head) b->rate_bps = (uint64_t)rt_steps_at(&b->rates, k->t);  /* idle: the rate in force */
+    bw_enqueue(n, state, k);
+}
+
+static uint64_t model_next_event(const void *state) {
+    const bw_t *b = state;
+    if (!b->q.q.head) return RT_NEVER;
+    uint64_t step = rt_steps_next(&b->rates, b->head_start);
+    return step < b->head_finish ? step : b->head_finish;
+}
+
+static void model_fire(rt_node *n, void *state, uint64_t t) {
+    bw_t *b = state;
+    for (;;) {
+        uint64_t step = b->q.q.head ? rt_steps_next(&b->rates, b->head_start) : RT_NEVER;
+        if (step > t) { bw_fire(n, b, t); return; }
+        bw_fire(n, b, step - 1);  /* what leaves before the step */
+        if (!b->q.q.head) continue;
+        step = rt_steps_next(&b->rates, b->head_start);  /* the head may have changed */
+        if (step > t) continue;
+        bw_set_rate(n, b, (uint64_t)rt_steps_at(&b->rates, step), step);
+        if (b->head_start < step) b->head_start = step;  /* its remaining bits start at the step */
+    }
+}
+
+static int bw_trace_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
     bw_t *b = state;
     (void)n_outputs;
-    if (!c || !c->trace_ns || !c->trace_len || !c->trace_period_ns || !c->trace_mtu) return RT_EINVAL;
-    for (uint32_t i = 1; i < c->trace_len; i++)
-        if (c->trace_ns[i] < c->trace_ns[i - 1]) return RT_EINVAL;
-    if (c->trace_loop && c->trace_ns[c->trace_len - 1] > c->trace_period_ns) return RT_EINVAL;
-    int rc = bw_init_queue(b, c);
+    int loop = rt_cfg_bool(c, "loop");
+    rt_config trace = rt_cfg_get(c, "trace");
+    int rc = bw_init_common(b, c);
     if (rc < 0) return rc;
-    b->trace = malloc(c->trace_len * sizeof *b->trace);
-    if (!b->trace) return RT_ENOMEM;
-    memcpy(b->trace, c->trace_ns, c->trace_len * sizeof *b->trace);
-    b->trace_len = c->trace_len;
-    b->trace_mtu = c->trace_mtu;
-    b->trace_period = c->trace_period_ns;
-    b->trace_loop = c->trace_loop;
+    if (strcmp(rt_cfg_str(&trace, "format"), "segments") == 0) {
+        rc = rt_steps_from_trace(&b->rates, &trace, loop, now);
+        if (rc < 0) return rc;
+        b->rate_steps = 1;
+        b->rate_bps = (uint64_t)rt_steps_at(&b->rates, now);
+        b->finish = rate_finish;
+        return RT_OK;
+    }
+    int64_t len = rt_cfg_ints(&trace, "opportunities_ns", &b->trace);
+    uint64_t period = rt_cfg_u64(&trace, "period_ns"), mtu = rt_cfg_u64(&trace, "mtu_bytes");
+    if (rt_cfg_status(c)) return RT_EINVAL;
+    if (len <= 0) return rt_cfg_fail(&trace, "opportunities_ns", "the trace has no delivery opportunity");
+    if (!period) return rt_cfg_fail(&trace, "period_ns", "must be longer than 0");
+    if (!mtu || mtu > UINT32_MAX) return rt_cfg_fail(&trace, "mtu_bytes", "must be between 1 and 2^32 - 1 bytes");
+    for (int64_t i = 1; i < len; i++)
+        if (b->trace[i] < b->trace[i - 1]) return rt_cfg_fail(&trace, "opportunities_ns", "times must not decrease");
+    if (loop && b->trace[len - 1] > period)
+        return rt_cfg_fail(&trace, "period_ns", "a looping trace's period must not end before its last opportunity");
+    b->trace_len = (uint32_t)len;
+    b->trace_mtu = (uint32_t)mtu;
+    b->trace_period = period;
+    b->trace_loop = loop;
     b->trace_base = now;
     b->finish = trace_finish;
     return RT_OK;
 }
 
-static void bw_trace_destroy(void *state) { free(((bw_t *)state)->trace); }
+static void bw_trace_destroy(void *state) {
+    bw_t *b = state;
+    free(b->trace);
+    rt_steps_free(&b->rates);
+}
+
+static void bw_trace_enqueue(rt_node *n, void *state, rt_pkt *k) {
+    if (((bw_t *)state)->rate_steps) model_enqueue(n, state, k);
+    else bw_enqueue(n, state, k);
+}
+
+static uint64_t bw_trace_next_event(const void *state) {
+    return ((const bw_t *)state)->rate_steps ? model_next_event(state) : bw_next_event(state);
+}
+
+static void bw_trace_fire(rt_node *n, void *state, uint64_t t) {
+    if (((bw_t *)state)->rate_steps) model_fire(n, state, t);
+    else bw_fire(n, state, t);
+}
 
 static int bw_trace_control(rt_node *n, void *state, int param, double value, uint64_t now) {
     bw_t *b = state;
@@ -97,6 +163,6 @@ static double bw_trace_read(const void *state, int param, uint64_t now) {
 }
 
 const rt_cell_ops rt_cell_bw_trace = {.type = "bw_trace", .state_size = sizeof(bw_t), .params = params,
-                                      .init = bw_trace_init, .destroy = bw_trace_destroy, .enqueue = bw_enqueue,
-                                      .next_event = bw_next_event, .fire = bw_fire, .control = bw_trace_control,
+                                      .init = bw_trace_init, .destroy = bw_trace_destroy, .enqueue = bw_trace_enqueue,
+                                      .next_event = bw_trace_next_event, .fire = bw_trace_fire, .control = bw_trace_control,
                                       .read = bw_trace_read};

@@ -7,12 +7,12 @@ typedef struct { double rate; } corrupt_t;
 
 static const char *const params[] = {"rate", NULL};
 
-static int corrupt_init(void *state, const void *config, int n_outputs, uint64_t now) {
-    const rt_rate_config *c = config;
+static int corrupt_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
+    double rate = rt_cfg_float(c, "rate");
     (void)n_outputs; (void)now;
-    if (!c || !(c->rate >= 0 && c->rate <= 1)) return RT_EINVAL;
-    ((corrupt_t *)state)->rate = c->rate;
-    return RT_OK;
+    if (!rt_cfg_status(c) && !(rate >= 0 && rate <= 1)) return rt_cfg_fail(c, "rate", "must be between 0 and 1");
+    ((corrupt_t *)state)->rate = rate;
+    return rt_cfg_status(c);
 }
 
 /* A real packet gets one bit flipped past its Ethernet and IP headers, so it still reaches its

@@ -4,12 +4,21 @@
 #include "rattan_engine.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* Min-heap of packets by (depart, seq): the departures when reordering is allowed. */
 typedef struct { rt_pkt **a; size_t n, cap; } pheap_t;
 
+enum { RT_DIST_UNIFORM, RT_DIST_NORMAL, RT_DIST_PARETO, RT_DIST_PARETONORMAL };
+static const char *const distributions[] = {"uniform", "normal", "pareto", "paretonormal", NULL};
+
 typedef struct {
-    rt_delay_config cfg;
+    struct {
+        uint64_t delay_ns, jitter_ns;
+        int distribution;
+        double correlation;
+        int reorder;
+    } cfg;
     rt_fifo fifo;            /* without reordering: departures are non-decreasing */
     pheap_t heap;            /* with reordering */
     uint64_t last_depart;
@@ -57,12 +66,20 @@ static rt_pkt *pheap_pop(pheap_t *h) {
     return top;
 }
 
-static int delay_init(void *state, const void *config, int n_outputs, uint64_t now) {
-    const rt_delay_config *c = config;
+static int delay_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
+    delay_t *d = state;
     (void)n_outputs; (void)now;
-    if (!c || !(c->correlation >= 0 && c->correlation <= 1) || c->distribution < RT_DIST_UNIFORM ||
-        c->distribution > RT_DIST_PARETONORMAL) return RT_EINVAL;
-    ((delay_t *)state)->cfg = *c;
+    d->cfg.delay_ns = rt_cfg_u64(c, "delay");
+    d->cfg.jitter_ns = rt_cfg_u64(c, "jitter");
+    d->cfg.correlation = rt_cfg_float(c, "correlation");
+    d->cfg.reorder = rt_cfg_bool(c, "reorder");
+    const char *dist = rt_cfg_str(c, "distribution");
+    if (rt_cfg_status(c)) return RT_EINVAL;
+    d->cfg.distribution = -1;
+    for (int i = 0; distributions[i]; i++)
+        if (strcmp(dist, distributions[i]) == 0) d->cfg.distribution = i;
+    if (d->cfg.distribution < 0) return rt_cfg_fail(c, "distribution", "expected uniform, normal, pareto or paretonormal");
+    if (!(d->cfg.correlation >= 0 && d->cfg.correlation <= 1)) return rt_cfg_fail(c, "correlation", "must be between 0 and 1");
     return RT_OK;
 }
 

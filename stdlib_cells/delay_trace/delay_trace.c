@@ -9,13 +9,15 @@ typedef struct {
     uint64_t last_depart;
 } delay_trace_t;
 
-static int delay_trace_init(void *state, const void *config, int n_outputs, uint64_t now) {
-    const rt_steps_config *c = config;
+static int delay_trace_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
+    rt_steps *s = &((delay_trace_t *)state)->steps;
     (void)n_outputs;
-    if (!c) return RT_EINVAL;
-    for (uint32_t i = 0; i < c->len; i++)
-        if (!(c->value[i] >= 0 && c->value[i] < 1.8e19)) return RT_EINVAL;
-    return rt_steps_init(&((delay_trace_t *)state)->steps, c, now);
+    rt_config trace = rt_cfg_get(c, "trace");
+    int rc = rt_steps_from_trace(s, &trace, rt_cfg_bool(c, "loop"), now);
+    if (rc < 0) return rc;
+    for (uint32_t i = 0; i < s->len; i++)
+        if (!(s->value[i] >= 0 && s->value[i] < 1.8e19)) return rt_cfg_fail(c, "trace", "a delay must not be negative");
+    return RT_OK;
 }
 
 static void delay_trace_destroy(void *state) { rt_steps_free(&((delay_trace_t *)state)->steps); }

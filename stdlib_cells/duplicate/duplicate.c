@@ -6,12 +6,12 @@ typedef struct { double rate; } duplicate_t;
 
 static const char *const params[] = {"rate", NULL};
 
-static int duplicate_init(void *state, const void *config, int n_outputs, uint64_t now) {
-    const rt_rate_config *c = config;
+static int duplicate_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
+    double rate = rt_cfg_float(c, "rate");
     (void)n_outputs; (void)now;
-    if (!c || !(c->rate >= 0 && c->rate <= 1)) return RT_EINVAL;
-    ((duplicate_t *)state)->rate = c->rate;
-    return RT_OK;
+    if (!rt_cfg_status(c) && !(rate >= 0 && rate <= 1)) return rt_cfg_fail(c, "rate", "must be between 0 and 1");
+    ((duplicate_t *)state)->rate = rate;
+    return rt_cfg_status(c);
 }
 
 static void duplicate_enqueue(rt_node *n, void *state, rt_pkt *k) {

@@ -5,8 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum { RT_LOSS_BERNOULLI, RT_LOSS_GILBERT_ELLIOTT, RT_LOSS_PATTERN };
+
 typedef struct {
-    rt_loss_config cfg;
+    struct {
+        int model;
+        double rate;              /* Bernoulli */
+        double p, r, h, k;        /* Gilbert-Elliott: transitions, loss in Bad (h) and Good (k) */
+        uint32_t pattern_len;     /* loss probability after n consecutive losses; the last repeats */
+    } cfg;
     double *pattern;
     uint32_t run;            /* consecutive losses so far (pattern) */
     int bad;                 /* Gilbert-Elliott state */
@@ -14,19 +21,37 @@ typedef struct {
 
 static const char *const params[] = {"rate", NULL};
 
-static int loss_init(void *state, const void *config, int n_outputs, uint64_t now) {
-    const rt_loss_config *c = config;
+static int probability(const rt_config *c, const char *name, double *out) {
+    *out = rt_cfg_float(c, name);
+    if (!rt_cfg_status(c) && !(*out >= 0 && *out <= 1)) return rt_cfg_fail(c, name, "must be between 0 and 1");
+    return rt_cfg_status(c);
+}
+
+/* One of: `rate` (Bernoulli), `model` (a gilbert_elliott record), `pattern` (burst probabilities). */
+static int loss_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
     loss_t *l = state;
     (void)n_outputs; (void)now;
-    if (!c || c->model < RT_LOSS_BERNOULLI || c->model > RT_LOSS_PATTERN) return RT_EINVAL;
-    if (c->model == RT_LOSS_PATTERN && (!c->pattern || c->pattern_len == 0)) return RT_EINVAL;
-    l->cfg = *c;
-    l->cfg.pattern = NULL;
-    if (c->model == RT_LOSS_PATTERN) {
-        l->pattern = malloc(c->pattern_len * sizeof *l->pattern);
-        if (!l->pattern) return RT_ENOMEM;
-        memcpy(l->pattern, c->pattern, c->pattern_len * sizeof *l->pattern);
+    if (rt_cfg_has(c, "model")) {
+        rt_config m = rt_cfg_get(c, "model");
+        l->cfg.model = RT_LOSS_GILBERT_ELLIOTT;
+        probability(&m, "p", &l->cfg.p);
+        probability(&m, "r", &l->cfg.r);
+        probability(&m, "h", &l->cfg.h);
+        probability(&m, "k", &l->cfg.k);
+        return rt_cfg_status(c);
     }
+    if (rt_cfg_has(c, "pattern")) {
+        int64_t n = rt_cfg_floats(c, "pattern", &l->pattern);
+        if (n < 0) return RT_EINVAL;
+        if (n == 0) return rt_cfg_fail(c, "pattern", "needs at least one probability");
+        for (int64_t i = 0; i < n; i++)
+            if (!(l->pattern[i] >= 0 && l->pattern[i] <= 1)) return rt_cfg_fail(c, "pattern", "probabilities must be between 0 and 1");
+        l->cfg.model = RT_LOSS_PATTERN;
+        l->cfg.pattern_len = (uint32_t)n;
+        return RT_OK;
+    }
+    l->cfg.model = RT_LOSS_BERNOULLI;
+    if (rt_cfg_has(c, "rate")) return probability(c, "rate", &l->cfg.rate);
     return RT_OK;
 }
 

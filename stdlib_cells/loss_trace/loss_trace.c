@@ -4,13 +4,15 @@
 
 typedef struct { rt_steps steps; } loss_trace_t;
 
-static int loss_trace_init(void *state, const void *config, int n_outputs, uint64_t now) {
-    const rt_steps_config *c = config;
+static int loss_trace_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
+    rt_steps *s = &((loss_trace_t *)state)->steps;
     (void)n_outputs;
-    if (!c) return RT_EINVAL;
-    for (uint32_t i = 0; i < c->len; i++)
-        if (!(c->value[i] >= 0 && c->value[i] <= 1)) return RT_EINVAL;
-    return rt_steps_init(&((loss_trace_t *)state)->steps, c, now);
+    rt_config trace = rt_cfg_get(c, "trace");
+    int rc = rt_steps_from_trace(s, &trace, rt_cfg_bool(c, "loop"), now);
+    if (rc < 0) return rc;
+    for (uint32_t i = 0; i < s->len; i++)
+        if (!(s->value[i] >= 0 && s->value[i] <= 1)) return rt_cfg_fail(c, "trace", "a loss probability must be between 0 and 1");
+    return RT_OK;
 }
 
 static void loss_trace_destroy(void *state) { rt_steps_free(&((loss_trace_t *)state)->steps); }

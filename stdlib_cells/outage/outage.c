@@ -2,6 +2,8 @@
 #define RT_CELL_API
 #include "rattan_engine.h"
 
+#include <string.h>
+
 typedef struct {
     uint64_t up, down;       /* periods; both 0: only a change of `state` switches it */
     int start_down;
@@ -11,15 +13,19 @@ typedef struct {
 enum { P_UP, P_DOWN, P_STATE };
 static const char *const params[] = {"up", "down", "state", NULL};
 
-static int outage_init(void *state, const void *config, int n_outputs, uint64_t now) {
-    const rt_outage_config *c = config;
+static int outage_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
     outage_t *o = state;
     (void)n_outputs;
-    if (!c || (c->up_ns == 0) != (c->down_ns == 0)) return RT_EINVAL;
-    o->up = c->up_ns; o->down = c->down_ns; o->start_down = c->down != 0; o->t0 = now;
+    o->up = rt_cfg_has(c, "up") ? rt_cfg_u64(c, "up") : 0;
+    o->down = rt_cfg_has(c, "down") ? rt_cfg_u64(c, "down") : 0;
+    const char *s = rt_cfg_str(c, "state");
+    if (rt_cfg_status(c)) return RT_EINVAL;
+    if ((o->up == 0) != (o->down == 0)) return rt_cfg_fail(c, o->up ? "down" : "up", "a periodic outage needs both `up` and `down`");
+    if (strcmp(s, "up") != 0 && strcmp(s, "down") != 0) return rt_cfg_fail(c, "state", "expected `up` or `down`");
+    o->start_down = s[0] == 'd';
+    o->t0 = now;
     return RT_OK;
 }
-
 static int is_down(const outage_t *o, uint64_t t) {
     if (!o->up || !o->down) return o->start_down;
     uint64_t phase = (t - o->t0) % (o->up + o->down);

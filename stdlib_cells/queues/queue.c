@@ -1,26 +1,40 @@
 /* Queue limits and active queue management for bw-like cells (see queue.h). */
 #include "queues/queue.h"
 
+#include <string.h>
+
 #define MTU 1500
 
-int rt_queue_init(rt_queue *q, const rt_bw_config *c) {
-    if (c->queue_kind < RT_QUEUE_INFINITE || c->queue_kind > RT_QUEUE_DROPHEAD) return RT_EINVAL;
-    if (c->aqm < RT_AQM_NONE || c->aqm > RT_AQM_RED) return RT_EINVAL;
-    if ((c->aqm == RT_AQM_CODEL || c->aqm == RT_AQM_PIE) && (!c->target_ns || !c->interval_ns)) return RT_EINVAL;
-    if (c->aqm == RT_AQM_RED &&
-        (c->red_min_bytes >= c->red_max_bytes || !(c->red_max_p >= 0 && c->red_max_p <= 1))) return RT_EINVAL;
-    q->kind = c->queue_kind;
-    q->aqm = c->aqm;
-    if (c->queue_kind != RT_QUEUE_INFINITE) {
-        q->limit_packets = c->limit_packets;
-        q->limit_bytes = c->limit_bytes;
+int rt_queue_init(rt_queue *q, const rt_config *c) {
+    const char *kind = rt_cfg_str(c, "kind");
+    if (rt_cfg_status(c)) return RT_EINVAL;
+    if (strcmp(kind, "infinite") == 0) { q->kind = RT_QUEUE_INFINITE; return RT_OK; }
+    q->kind = strcmp(kind, "drophead") == 0 ? RT_QUEUE_DROPHEAD : RT_QUEUE_DROPTAIL;
+    q->limit_packets = rt_cfg_has(c, "packets") ? rt_cfg_u64(c, "packets") : 0;
+    q->limit_bytes = rt_cfg_has(c, "bytes") ? rt_cfg_u64(c, "bytes") : 0;
+    if (strcmp(kind, "droptail") == 0 || strcmp(kind, "drophead") == 0) {
+        q->aqm = RT_AQM_NONE;
+    } else if (strcmp(kind, "codel") == 0 || strcmp(kind, "pie") == 0) {
+        int codel = kind[0] == 'c';
+        q->aqm = codel ? RT_AQM_CODEL : RT_AQM_PIE;
+        q->target = rt_cfg_u64(c, "target");
+        q->interval = rt_cfg_u64(c, codel ? "interval" : "tupdate");
+        if (!rt_cfg_status(c) && !q->target) return rt_cfg_fail(c, "target", "must be longer than 0");
+        if (!rt_cfg_status(c) && !q->interval) return rt_cfg_fail(c, codel ? "interval" : "tupdate", "must be longer than 0");
+    } else if (strcmp(kind, "red") == 0) {
+        q->aqm = RT_AQM_RED;
+        q->red_min = (double)rt_cfg_u64(c, "min");
+        q->red_max = (double)rt_cfg_u64(c, "max");
+        q->red_max_p = rt_cfg_float(c, "probability");
+        if (!rt_cfg_status(c) && q->red_min >= q->red_max) return rt_cfg_fail(c, "max", "must be above `min`");
+        if (!rt_cfg_status(c) && !(q->red_max_p >= 0 && q->red_max_p <= 1))
+            return rt_cfg_fail(c, "probability", "must be between 0 and 1");
+    } else {
+        return rt_cfg_fail(c, "kind", "not a queue kind the engine has (infinite, droptail, drophead, codel, pie, red)");
     }
-    q->target = c->target_ns;
-    q->interval = c->interval_ns;
-    q->red_min = (double)c->red_min_bytes;
-    q->red_max = (double)c->red_max_bytes;
-    q->red_max_p = c->red_max_p;
-    return RT_OK;
+    if (!rt_cfg_status(c) && !q->limit_packets && !q->limit_bytes)
+        return rt_cfg_fail(c, NULL, "a bounded queue needs `packets` or `bytes`");
+    return rt_cfg_status(c);
 }
 
 static int over_limit(const rt_queue *q, uint32_t extra) {

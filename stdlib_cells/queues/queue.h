@@ -6,6 +6,10 @@
 #define RT_CELL_API
 #include "rattan_engine.h"
 
+/* Queue kinds (the `kind` of a queue record) and active queue management (besides the limits). */
+enum { RT_QUEUE_INFINITE, RT_QUEUE_DROPTAIL, RT_QUEUE_DROPHEAD };
+enum { RT_AQM_NONE, RT_AQM_CODEL, RT_AQM_PIE, RT_AQM_RED };
+
 typedef struct {
     int kind, aqm;
     uint64_t limit_packets, limit_bytes;
@@ -25,7 +29,8 @@ typedef struct {
     uint64_t idle_since;
 } rt_queue;
 
-int rt_queue_init(rt_queue *q, const rt_bw_config *c);
+/* From a queue record of the plan ({kind: "droptail", packets: 100}, {kind: "codel", target, ...}). */
+int rt_queue_init(rt_queue *q, const rt_config *c);
 /* A packet arrives at k->t on a link serving `rate_bps` (0: unknown): queue it (1), or drop it or
  * an older packet as the limits and the AQM say, counting the drops on `n`. */
 int rt_queue_admit(rt_queue *q, rt_node *n, rt_pkt *k, uint64_t rate_bps);

@@ -4,6 +4,7 @@
 #define RT_CELL_API
 #include "rattan_engine.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,14 +22,20 @@ typedef struct {
 static void put16(unsigned char *p, uint16_t v) { p[0] = (unsigned char)(v >> 8); p[1] = (unsigned char)v; }
 static void put32(unsigned char *p, uint32_t v) { put16(p, (uint16_t)(v >> 16)); put16(p + 2, (uint16_t)v); }
 
-static int spy_init(void *state, const void *config, int n_outputs, uint64_t now) {
-    const rt_spy_config *c = config;
+static int spy_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
     spy_t *s = state;
     (void)n_outputs; (void)now;
-    if (!c || !c->path || !c->path[0]) return RT_EINVAL;
-    s->snaplen = c->snaplen ? c->snaplen : 96;
-    s->f = fopen(c->path, "wb");
-    if (!s->f) return RT_ESYS;
+    const char *path = rt_cfg_str(c, "path");
+    uint64_t snaplen = rt_cfg_has(c, "snaplen") ? rt_cfg_u64(c, "snaplen") : 0;
+    if (rt_cfg_status(c)) return RT_EINVAL;
+    if (!path[0]) return rt_cfg_fail(c, "path", "must not be empty");
+    s->snaplen = snaplen && snaplen < 65536 ? (uint32_t)snaplen : 96;
+    s->f = fopen(path, "wb");
+    if (!s->f) {
+        char why[300];
+        snprintf(why, sizeof why, "cannot write `%s`: %s", path, strerror(errno));
+        return rt_cfg_fail(c, "path", why);
+    }
     s->buf = malloc(1 << 16);
     if (s->buf) setvbuf(s->f, s->buf, _IOFBF, 1 << 16);
     /* the global header is in the writer's byte order: readers detect it from the magic */

@@ -4,7 +4,12 @@
 #include "rattan_engine.h"
 
 typedef struct {
-    rt_token_bucket_config cfg;
+    struct {
+        uint64_t rate_bps, burst_bytes;
+        uint64_t limit_bytes;     /* 0: police (drop excess); > 0: shape, queueing up to this many bytes */
+        uint64_t peak_rate_bps;   /* 0: no peak-rate bucket */
+        uint64_t min_burst_bytes; /* size of the peak-rate bucket */
+    } cfg;
     double tokens, ptokens;  /* bytes */
     uint64_t last;           /* time of the last refill */
     rt_fifo q;
@@ -15,14 +20,19 @@ static const char *const params[] = {"rate", "burst", "peak_rate", NULL};
 
 #define TOKEN_EPS 1e-6
 
-static int tbf_init(void *state, const void *config, int n_outputs, uint64_t now) {
-    const rt_token_bucket_config *c = config;
+static int tbf_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
     tbf_t *b = state;
     (void)n_outputs;
-    if (!c || c->burst_bytes == 0 || (c->peak_rate_bps && c->min_burst_bytes == 0)) return RT_EINVAL;
-    b->cfg = *c;
-    b->tokens = (double)c->burst_bytes;  /* a full bucket at the start: a burst passes at once */
-    b->ptokens = (double)c->min_burst_bytes;
+    b->cfg.rate_bps = rt_cfg_u64(c, "rate");
+    b->cfg.burst_bytes = rt_cfg_u64(c, "burst");
+    b->cfg.limit_bytes = rt_cfg_u64(c, "limit");
+    b->cfg.peak_rate_bps = rt_cfg_has(c, "peak_rate") ? rt_cfg_u64(c, "peak_rate") : 0;
+    b->cfg.min_burst_bytes = rt_cfg_u64(c, "min_burst");  /* kept without a peak rate: one may be set later */
+    if (rt_cfg_status(c)) return RT_EINVAL;
+    if (b->cfg.burst_bytes == 0) return rt_cfg_fail(c, "burst", "must be at least 1 byte");
+    if (b->cfg.peak_rate_bps && b->cfg.min_burst_bytes == 0) return rt_cfg_fail(c, "min_burst", "must be at least 1 byte");
+    b->tokens = (double)b->cfg.burst_bytes;  /* a full bucket at the start: a burst passes at once */
+    b->ptokens = (double)b->cfg.min_burst_bytes;
     b->last = now;
     return RT_OK;
 }

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define RT_ABI_VERSION 10
+#define RT_ABI_VERSION 11
 
 /* Error codes: 0 is success, negative values are errors. */
 #define RT_OK 0
@@ -28,38 +28,23 @@
 
 #define RT_NEVER UINT64_MAX
 
-/* Why a packet was dropped (index into rt_counters.dropped). */
-#define RT_DROP_QUEUE_FULL 0
-#define RT_DROP_AQM 1
-#define RT_DROP_LOSS 2
-#define RT_DROP_POLICER 3
-#define RT_DROP_NO_ROUTE 4
-#define RT_DROP_OUTAGE 5
-#define RT_DROP_POOL 6
-#define RT_DROP_RING 7     /* real runs: the endpoint's receive ring was full (or the frame too large) */
-#define RT_DROP_REASONS 8
-
-/* Queue kinds of bw-like cells. */
-#define RT_QUEUE_INFINITE 0
-#define RT_QUEUE_DROPTAIL 1
-#define RT_QUEUE_DROPHEAD 2
-
-/* Jitter distributions of the delay cell. */
-#define RT_DIST_UNIFORM 0
-#define RT_DIST_NORMAL 1
-#define RT_DIST_PARETO 2
-#define RT_DIST_PARETONORMAL 3
-
-/* Active queue management of bw-like cells (besides the limits). */
-#define RT_AQM_NONE 0
-#define RT_AQM_CODEL 1
-#define RT_AQM_PIE 2
-#define RT_AQM_RED 3
-
-/* Loss models. */
-#define RT_LOSS_BERNOULLI 0
-#define RT_LOSS_GILBERT_ELLIOTT 1
-#define RT_LOSS_PATTERN 2
+/* Why a packet was dropped (index into rt_counters.dropped): one table, X(CONSTANT, "name", meaning).
+ * The names are the ones telemetry, plots and the packet log show; Python reads them from C. */
+#define RT_DROP_REASON_TABLE(X) \
+    X(RT_DROP_QUEUE_FULL, "queue_full", "a queue was full") \
+    X(RT_DROP_AQM, "aqm", "active queue management (CoDel, PIE, RED) dropped it") \
+    X(RT_DROP_LOSS, "loss", "a loss model dropped it") \
+    X(RT_DROP_POLICER, "policer", "it did not conform to a token bucket") \
+    X(RT_DROP_NO_ROUTE, "no_route", "no route matched its destination") \
+    X(RT_DROP_OUTAGE, "outage", "the link was down") \
+    X(RT_DROP_POOL, "pool", "the engine ran out of packet buffers") \
+    X(RT_DROP_RING, "ring", "real runs: the endpoint's receive ring was full (or the frame too large)") \
+    X(RT_DROP_CELL, "cell", "a cell's own rule (a plugin cell's reason)")
+#define RT_DROP_ENUM_(c, name, meaning) c,
+enum { RT_DROP_REASON_TABLE(RT_DROP_ENUM_) RT_DROP_REASONS };
+#undef RT_DROP_ENUM_
+/* The name of drop reason `i` (NULL out of range). */
+const char *rt_drop_reason_name(int i);
 
 /* Flow kinds of the synthetic traffic generator. */
 #define RT_FLOW_CBR 0
@@ -92,91 +77,28 @@ typedef struct {
     uint64_t dropped[RT_DROP_REASONS];
 } rt_counters;
 
-/* Config of "bw" and "bw_trace". */
-typedef struct {
-    uint64_t rate_bps;
-    uint32_t overhead_bytes;
-    int32_t queue_kind;
-    uint64_t limit_packets;   /* 0: no limit in packets */
-    uint64_t limit_bytes;     /* 0: no limit in bytes */
-    int32_t aqm;              /* RT_AQM_*; limits still apply (tail drop) */
-    uint64_t target_ns;       /* CoDel, PIE: target queueing delay */
-    uint64_t interval_ns;     /* CoDel: interval; PIE: t_update */
-    uint64_t red_min_bytes, red_max_bytes;
-    double red_max_p;
-    /* bw_trace: Mahimahi delivery opportunities (ns, non-decreasing) within `trace_period_ns`;
-     * `rate_bps` is ignored. The arrays are copied. */
-    const uint64_t *trace_ns;
-    uint32_t trace_len;
-    uint64_t trace_period_ns;
-    uint32_t trace_mtu;
-    int32_t trace_loop;
-} rt_bw_config;
-
-/* Config of "token_bucket". */
-typedef struct {
-    uint64_t rate_bps;
-    uint64_t burst_bytes;
-    uint64_t limit_bytes;     /* 0: police (drop excess); > 0: shape, queueing up to this many bytes */
-    uint64_t peak_rate_bps;   /* 0: no peak-rate bucket */
-    uint64_t min_burst_bytes; /* size of the peak-rate bucket */
-} rt_token_bucket_config;
-
-typedef struct {
-    uint32_t addr, mask;      /* IPv4, host order */
-    int32_t port;
-} rt_route;
-
-/* Config of "router": longest prefix match on the destination address. */
-typedef struct {
-    const rt_route *routes;   /* copied */
-    uint32_t n_routes;
-    int32_t default_port;     /* < 0: drop unmatched packets */
-} rt_router_config;
-
-/* Config of "delay". */
-typedef struct {
-    uint64_t delay_ns;
-    uint64_t jitter_ns;
-    int32_t distribution;
-    double correlation;
-    int32_t reorder;
-} rt_delay_config;
-
-/* Config of "loss". */
-typedef struct {
-    int32_t model;
-    double rate;                  /* Bernoulli */
-    double p, r, h, k;            /* Gilbert-Elliott: transitions, loss in Bad (h) and Good (k) */
-    const double *pattern;        /* loss probability after n consecutive losses; last repeats; copied */
-    uint32_t pattern_len;
-} rt_loss_config;
-
-/* Config of "delay_trace" and "loss_trace": a step function of time since the start of the run.
- * Step i holds `value[i]` (ns of delay, or a loss probability) from `at_ns[i]` until the next step;
- * `at_ns` is increasing and starts at 0. With `loop`, the steps repeat every `period_ns`. Copied. */
-typedef struct {
-    const uint64_t *at_ns;
-    const double *value;
+/* A cell's configuration: its parameters by name, in the plan's form (integers in base units: ns,
+ * bit/s, bytes; floats; strings; records; lists; arrays of numbers for traces). The loader builds it
+ * from the cell's schema; the cell's init reads it by name (part 2). Every pointer is read during
+ * rt_add_cell only: the cell copies what it keeps. */
+#define RT_VAL_INT 1       /* i */
+#define RT_VAL_FLOAT 2     /* f */
+#define RT_VAL_STR 3       /* s, len bytes (NUL-terminated) */
+#define RT_VAL_RECORD 4    /* items: len named values */
+#define RT_VAL_LIST 5      /* items: len values, names NULL */
+#define RT_VAL_INTS 6      /* ints: len integers */
+#define RT_VAL_FLOATS 7    /* floats: len numbers */
+typedef struct rt_value {
+    const char *name;      /* in a record; NULL elsewhere */
+    int32_t kind;          /* RT_VAL_* */
     uint32_t len;
-    uint64_t period_ns;
-    int32_t loop;
-} rt_steps_config;
-
-/* Config of "duplicate" and "corrupt". */
-typedef struct { double rate; } rt_rate_config;
-
-/* Config of "outage": periodic when up_ns and down_ns are both > 0, starting in `down` (0 or 1). */
-typedef struct {
-    uint64_t up_ns, down_ns;
-    int32_t down;
-} rt_outage_config;
-
-/* Config of "spy": a pcap file (nanosecond timestamps, raw IPv4 link type), created or truncated. */
-typedef struct {
-    const char *path;
-    uint32_t snaplen;         /* bytes of each packet recorded; 0: 96 */
-} rt_spy_config;
+    int64_t i;
+    double f;
+    const char *s;
+    const struct rt_value *items;
+    const int64_t *ints;
+    const double *floats;
+} rt_value;
 
 /* What became of a synthetic flow's packets. A packet counts as received only at the flow's destination;
  * one that reaches another endpoint (a wrong route) is misdelivered. The delay fields are over received
@@ -205,10 +127,25 @@ rt_engine *rt_engine_new(uint64_t seed);
 void rt_engine_free(rt_engine *e);
 
 /* Nodes: endpoints and cells share one index space; every call returns the node id (>= 0) or an
- * error. `type` names a built-in cell ("bw", "delay", ...) and `config` points to its config struct
- * (NULL for "pass"). The graph is fixed once time has started to run: later calls give RT_ESTATE. */
+ * error. `type` names a registered cell type ("bw", "delay", a plugin's) and `config` is its
+ * parameters, an RT_VAL_RECORD (NULL: none). A refused configuration gives RT_EINVAL, and
+ * rt_last_error() says which parameter and why. The graph is fixed once time has started to run:
+ * later calls give RT_ESTATE. */
 int rt_add_endpoint(rt_engine *e);
-int rt_add_cell(rt_engine *e, const char *type, const void *config, int n_outputs);
+int rt_add_cell(rt_engine *e, const char *type, const rt_value *config, int n_outputs);
+
+/* What the last failed call in this thread went wrong on, in words ("" if it said nothing more than
+ * its error code). */
+const char *rt_last_error(void);
+
+/* Cell types: the built-in ones are registered when the engine library loads; rt_load_cells adds
+ * those of a plugin library (a shared object built against this header: it defines
+ * `rt_plugin_abi` and `rt_plugin_cells`, see RT_PLUGIN). Loading a library twice is harmless. A
+ * library that cannot be opened, lacks a symbol, was built for another RT_ABI_VERSION, or names a
+ * type that is already registered gives RT_EINVAL (with rt_last_error) and registers nothing. */
+int rt_load_cells(const char *path);
+int rt_cell_type_count(void);
+const char *rt_cell_type_name(int i);   /* registration order; NULL out of range */
 
 /* An endpoint's IPv4 address (host order): the destination of flows sent to it. */
 int rt_endpoint_set_addr(rt_engine *e, int node, uint32_t addr);
@@ -348,14 +285,53 @@ typedef struct rt_pkt {
 } rt_pkt;
 
 typedef struct rt_node rt_node;           /* the engine's record of one cell */
+
+/* ---- reading a configuration (in init)
+ * An rt_config is a value of the configuration being read: the whole record init receives, or a
+ * record, list or item within it. A reader that finds its parameter missing, or of another kind,
+ * records an error naming the parameter's path (`queue.target`, `routes[2].prefix`) and returns
+ * 0, 0.0, "" or an empty value; only the first error is kept, so a cell reads everything and then
+ * returns rt_cfg_status(cfg). Parameters with a default in the schema are always present: a cell
+ * never restates a default. Integers are accepted where a number is read. */
+typedef struct rt_config {
+    rt_value v;                    /* the value itself (an item of an array is a scalar copy) */
+    const struct rt_config *parent;
+    const char *key;               /* its name in the parent record, or NULL for a list item */
+    uint32_t index;                /* its index in the parent list */
+    struct rt_cfg_state *st;       /* shared by the whole configuration: its first error */
+} rt_config;
+
+int rt_cfg_has(const rt_config *c, const char *name);            /* present (of any kind) */
+int rt_cfg_kind(const rt_config *c, const char *name);           /* its RT_VAL_*, 0 if absent */
+int64_t rt_cfg_int(const rt_config *c, const char *name);
+uint64_t rt_cfg_u64(const rt_config *c, const char *name);       /* an integer >= 0 */
+double rt_cfg_float(const rt_config *c, const char *name);       /* a number */
+int rt_cfg_bool(const rt_config *c, const char *name);           /* an integer, 0 or 1 */
+const char *rt_cfg_str(const rt_config *c, const char *name);
+rt_config rt_cfg_get(const rt_config *c, const char *name);      /* any value (a record, a list) */
+uint32_t rt_cfg_len(const rt_config *c);                         /* items of a record, list or array */
+rt_config rt_cfg_item(const rt_config *c, uint32_t i);           /* item i of a list or an array */
+/* c itself as a scalar (for list items); the same errors as the named readers. */
+int64_t rt_cfg_as_int(const rt_config *c);
+double rt_cfg_as_float(const rt_config *c);
+const char *rt_cfg_as_str(const rt_config *c);
+/* An array of numbers (a list of numbers is one), copied into `out` (malloc'd; the cell frees it);
+ * its length, or -1 after recording an error (out of memory, not numbers). */
+int64_t rt_cfg_ints(const rt_config *c, const char *name, uint64_t **out);
+int64_t rt_cfg_floats(const rt_config *c, const char *name, double **out);
+/* Record that parameter `name` of c (NULL: c itself) is refused because `why` ("must be at least
+ * 1 byte"). Returns RT_EINVAL. */
+int rt_cfg_fail(const rt_config *c, const char *name, const char *why);
+int rt_cfg_status(const rt_config *c);                           /* RT_OK, or RT_EINVAL after an error */
 typedef struct { uint64_t s[4]; } rt_rng;
 
 typedef struct {
     const char *type;
     size_t state_size;
     const char *const *params;             /* NULL-terminated names of runtime parameters, or NULL */
-    /* Check and copy the config into `state` (zeroed); `now` is the engine's time. */
-    int (*init)(void *state, const void *config, int n_outputs, uint64_t now);
+    /* Read the configuration into `state` (zeroed) with the rt_cfg_* readers below, and check it;
+     * return rt_cfg_status(cfg) (or another error code). `now` is the engine's time. */
+    int (*init)(void *state, rt_config *cfg, int n_outputs, uint64_t now);
     void (*destroy)(void *state);          /* free what init allocated; held packets belong to the pool */
     /* A packet reaches the cell at logical time k->t: emit, drop or hold it. */
     void (*enqueue)(rt_node *n, void *state, rt_pkt *k);
@@ -427,11 +403,27 @@ static inline rt_pkt *rt_fifo_pop(rt_fifo *q) {
     return k;
 }
 
+/* ---- registration
+ * rt_register_cell adds a cell type; `abi` is the RT_ABI_VERSION the cell was compiled against.
+ * Built-in cells are registered through it when the engine loads, plugin cells when rt_load_cells
+ * opens their library. A plugin library declares its cells once, in one of its C files:
+ *     RT_PLUGIN(&rt_cell_policer);
+ * which defines the two symbols rt_load_cells looks for. */
+int rt_register_cell(const rt_cell_ops *ops, int abi);
+#define RT_PLUGIN(...) \
+    const int rt_plugin_abi = RT_ABI_VERSION; \
+    const rt_cell_ops *const rt_plugin_cells[] = {__VA_ARGS__, NULL}
+
 /* A step function of time (delay_trace, loss_trace): the value in force at t, from a cursor. */
 typedef struct { uint64_t *at; double *value; uint32_t len, i; uint64_t period, base; int loop; } rt_steps;
 
-int rt_steps_init(rt_steps *s, const rt_steps_config *c, uint64_t now);
+/* From a trace parameter as the plan gives it: {format: "steps", steps: [[t_ns, value], ...]} (before
+ * its first step the first value holds; looping, its last line ends the period, like a Mahimahi
+ * trace) or {format: "segments", segments: [[duration_ns, value], ...], repeat} (a netem-trace
+ * model; looping when it repeats forever, repeat = 0). `loop` is the cell's own `loop`. */
+int rt_steps_from_trace(rt_steps *s, const rt_config *trace, int loop, uint64_t now);
 double rt_steps_at(rt_steps *s, uint64_t t);
+uint64_t rt_steps_next(const rt_steps *s, uint64_t t);  /* the first step after t (RT_NEVER: none) */
 void rt_steps_free(rt_steps *s);
 
 #endif /* RT_CELL_API */
