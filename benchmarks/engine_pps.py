@@ -18,6 +18,7 @@ import time
 
 import _checkout  # noqa: F401  (measure this checkout's rattan: see _checkout.py)
 from rattan.engine import Engine
+from tests.engine.cells import cell, route, steps
 
 SEC = 10**9
 
@@ -29,8 +30,8 @@ def rss_bytes() -> int:
 
 def build(engine: Engine, chain: bool) -> tuple[int, int]:
     left, right = engine.add_endpoint(), engine.add_endpoint()
-    cells = ([engine.add_bw(100_000_000_000, queue="droptail", limit_packets=1000),
-              engine.add_delay(10_000_000), engine.add_loss(rate=0.001)] if chain else [engine.add_pass()])
+    cells = ([cell(engine, "bw", rate=100_000_000_000, queue={"kind": "droptail", "packets": 1000}),
+              cell(engine, "delay", delay=10_000_000), cell(engine, "loss", rate=0.001)] if chain else [cell(engine, "pass")])
     prev = left
     for c in cells:
         engine.link(prev, 0, c)

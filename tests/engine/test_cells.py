@@ -14,13 +14,14 @@ from rattan.runtime.sim import run
 
 from tests.conftest import ROOT
 from tests.engine.test_virtual_time import SEC, chain, conserved
+from tests.engine.cells import cell, plan_of, route, steps
 
 MS = 10**6
 
 
 def test_policer_holds_its_rate_and_lets_a_burst_through():
     e = Engine(1)
-    tb = e.add_token_bucket(2_000_000, 64 * 1024)
+    tb = cell(e, "token_bucket", rate=2_000_000, burst=64 * 1024)
     left, right = chain(e, tb)
     f = e.add_flow(left, right, "cbr", 10_000_000, 1000)
     e.run_until(100_000)  # 100 us: the first packets pass on the full bucket
@@ -35,7 +36,7 @@ def test_policer_holds_its_rate_and_lets_a_burst_through():
 
 def test_burst_sized_burst_passes_at_once():
     e = Engine(1)
-    tb = e.add_token_bucket(1_000_000, 15_000)
+    tb = cell(e, "token_bucket", rate=1_000_000, burst=15_000)
     left, right = chain(e, tb)
     f = e.add_flow(left, right, "cbr", 1_000_000_000, 1500)  # 10 packets arrive within 120 us
     e.run_until(120_000)
@@ -45,7 +46,7 @@ def test_burst_sized_burst_passes_at_once():
 
 def test_shaper_delays_instead_of_dropping():
     e = Engine(1)
-    tb = e.add_token_bucket(2_000_000, 3000, limit=10_000_000)
+    tb = cell(e, "token_bucket", rate=2_000_000, burst=3000, limit=10_000_000)
     left, right = chain(e, tb)
     f = e.add_flow(left, right, "cbr", 3_000_000, 1500)
     e.run_until(10 * SEC)
@@ -61,7 +62,7 @@ def test_router_longest_prefix_match():
     a, b, c = e.add_endpoint(), e.add_endpoint(), e.add_endpoint()
     for i, n in enumerate((a, b, c)):
         e.set_endpoint_addr(n, endpoint_addr(i))
-    r = e.add_router([(endpoint_addr(1) & 0xFFFF0000, 16, 1), (endpoint_addr(1), 32, 0)], outputs=2)
+    r = cell(e, "router", outputs=2, routes=[route(endpoint_addr(1) & 0xFFFF0000, 16, 1), route(endpoint_addr(1), 32, 0)])
     e.link(a, 0, r)
     e.link(r, 0, b)
     e.link(r, 1, c)
@@ -86,7 +87,7 @@ def _three_way_router(routes_to: list[int]):
     dsts = [e.add_endpoint() for _ in range(3)]
     for i, n in enumerate(dsts):
         e.set_endpoint_addr(n, endpoint_addr(i + 1))
-    r = e.add_router([(endpoint_addr(i + 1), 32, port) for i, port in enumerate(routes_to)], outputs=3)
+    r = cell(e, "router", outputs=3, routes=[route(endpoint_addr(i + 1), 32, port) for i, port in enumerate(routes_to)])
     e.link(src, 0, r)
     for port, n in enumerate(dsts):
         e.link(r, port, n)
@@ -126,16 +127,14 @@ def test_multipath_example_routes_back_by_destination():
     assert r["cells"]["back"]["dropped_packets"] == 0
 
 
-def _overload(queue: dict, seconds: int = 60) -> dict:
-    plan = {"channels": [{"name": "c", "endpoints": ["left", "right"], "timeline": [],
-                          "cells": [{"name": "b", "type": "bw", "outputs": 1,
-                                     "config": {"rate": 10_000_000, "overhead": 0, "queue": queue}}],
-                          "links": [{"from": "left", "port": 0, "to": "b"}, {"from": "b", "port": 0, "to": "right"}]}]}
+def _overload(queue: str, seconds: int = 60) -> dict:
+    plan = plan_of(f"channel c {{ endpoints left, right\n cell b: bw {{ rate = 10Mbps, queue = {queue} }}\n"
+                   "left -> b -> right }")
     return run(plan, None, ["left->right:poisson:12Mbps"], f"{seconds}s", 1)
 
 
 def test_pie_settles_near_its_target():
-    r = _overload({"kind": "pie", "target": 15_000_000, "tupdate": 15_000_000, "packets": 10_000})
+    r = _overload("pie { target = 15ms, tupdate = 15ms, packets = 10000 }")
     f = r["flows"][0]
     assert r["cells"]["b"]["dropped_by_reason"].get("aqm", 0) > 0
     assert f["throughput_bps"] == pytest.approx(10e6, rel=0.03)
@@ -149,8 +148,7 @@ def test_codel_standing_queue_returns_to_its_target_under_unresponsive_overload(
     # sitting at 5 ms: each window's minimum is at the target, the drops match the excess, and the
     # peak stays far below the tail-drop queue. (A responsive sender would settle.)
     e = Engine(1)
-    b = e.add_bw(10_000_000, queue="droptail", limit_packets=10_000, aqm="codel",
-                 target_ns=5_000_000, interval_ns=100_000_000)
+    b = cell(e, "bw", rate=10_000_000, queue={"kind": "codel", "packets": 10_000, "target": 5_000_000, "interval": 100_000_000})
     left, right = chain(e, b)
     f = e.add_flow(left, right, "cbr", 12_000_000, 1500, samples=True)  # 1000 packets/s, one every ms
     e.run_until(10 * SEC)
@@ -177,12 +175,8 @@ def test_codel_standing_queue_returns_to_its_target_under_unresponsive_overload(
 
 
 def test_red_drops_early():
-    plan = {"channels": [{"name": "c", "endpoints": ["left", "right"], "timeline": [],
-                          "cells": [{"name": "b", "type": "bw", "outputs": 1,
-                                     "config": {"rate": 10_000_000, "overhead": 0,
-                                                "queue": {"kind": "red", "min": 30_000, "max": 90_000,
-                                                          "probability": 0.1, "packets": 1000}}}],
-                          "links": [{"from": "left", "port": 0, "to": "b"}, {"from": "b", "port": 0, "to": "right"}]}]}
+    plan = plan_of("channel c { endpoints left, right\n cell b: bw { rate = 10Mbps, queue = red { min = 30000B, "
+                   "max = 90000B, probability = 10%, packets = 1000 } }\n left -> b -> right }")
     r = run(plan, None, ["left->right:poisson:12Mbps"], "30s", 1)
     cell = r["cells"]["b"]
     assert cell["dropped_by_reason"].get("aqm", 0) > 0
@@ -195,7 +189,7 @@ def test_bw_trace_delivers_what_the_trace_allows():
     plan = build_plan(comp.program, comp.sources, default_registry())
     tr = next(c for c in plan["channels"][0]["cells"] if c["type"] == "bw_trace")["trace"]
     e = Engine(1)
-    b = e.add_bw(trace_ns=tr["opportunities_ns"], trace_period_ns=tr["period_ns"], trace_mtu=1500)
+    b = cell(e, "bw_trace", trace=tr)
     left, right = chain(e, b)
     f = e.add_flow(left, right, "cbr", 200_000_000, 1500)  # far above the trace's rate: always backlogged
     period = tr["period_ns"]
@@ -210,7 +204,8 @@ def test_bw_trace_counts_bytes_exactly_across_opportunities(size, overhead):
     """One opportunity per ms (1500 bytes): any packet size and overhead gets 1500 bytes per ms of
     (size + overhead), packets spilling over opportunities as in Mahimahi."""
     e = Engine(1)
-    b = e.add_bw(trace_ns=[MS], trace_period_ns=MS, trace_mtu=1500, overhead=overhead)
+    b = cell(e, "bw_trace", trace={"format": "mahimahi", "opportunities_ns": [MS], "period_ns": MS, "mtu_bytes": 1500},
+             overhead=overhead)
     left, right = chain(e, b)
     f = e.add_flow(left, right, "cbr", 30_000_000, size)  # 2.5x the trace: always backlogged
     e.run_until(2 * SEC)
@@ -220,7 +215,7 @@ def test_bw_trace_counts_bytes_exactly_across_opportunities(size, overhead):
 
 def test_duplicate_conserves_with_created_packets():
     e = Engine(2)
-    d = e.add_duplicate(0.1)
+    d = cell(e, "duplicate", rate=0.1)
     left, right = chain(e, d)
     f = e.add_flow(left, right, "cbr", 120_000_000, 1500)
     e.run_until(10 * SEC)
@@ -231,7 +226,7 @@ def test_duplicate_conserves_with_created_packets():
 
 def test_outage_periodic():
     e = Engine(1)
-    o = e.add_outage(up_ns=8 * SEC, down_ns=2 * SEC)
+    o = cell(e, "outage", up=8 * SEC, down=2 * SEC)
     left, right = chain(e, o)
     f = e.add_flow(left, right, "cbr", 12_000_000, 1500)  # 1000 packets/s
     e.run_until(20 * SEC)

@@ -11,6 +11,7 @@ from rattan.engine import Engine, EngineError
 from rattan.registry import default_registry
 
 from tests.engine.test_virtual_time import SEC, chain, conserved
+from tests.engine.cells import cell, route, steps
 
 MS = 10**6
 
@@ -88,7 +89,7 @@ def test_every_runtime_parameter_of_the_schemas_can_be_changed_in_the_engine(tmp
 
 def test_a_rate_change_applies_at_its_exact_time_and_loses_nothing():
     e = Engine(1)
-    bw = e.add_bw(10_000_000)  # infinite queue: every packet must come out eventually
+    bw = cell(e, "bw", rate=10_000_000)  # infinite queue: every packet must come out eventually
     left, right = chain(e, bw)
     f = e.add_flow(left, right, "cbr", 20_000_000, 1250, samples=True)  # 10,000-bit packets: 1 ms each at 10 Mbit/s
     e.set(bw, "rate", 5_000_000, at_ns=SEC + MS // 2)  # half-way through a packet
@@ -110,7 +111,7 @@ def test_a_rate_change_applies_at_its_exact_time_and_loses_nothing():
 
 def test_changes_at_the_same_time_apply_in_the_order_given():
     e = Engine(1)
-    d = e.add_delay(MS)
+    d = cell(e, "delay", delay=MS)
     chain(e, d)
     e.set(d, "delay", 5 * MS, at_ns=SEC)
     e.set(d, "delay", 7 * MS, at_ns=SEC)
@@ -120,7 +121,7 @@ def test_changes_at_the_same_time_apply_in_the_order_given():
 
 def test_changes_given_together_are_checked_first_and_apply_at_one_instant():
     e = Engine(1)
-    bw, d = e.add_bw(10_000_000), e.add_delay(MS)
+    bw, d = cell(e, "bw", rate=10_000_000), cell(e, "delay", delay=MS)
     chain(e, bw, d)
     with pytest.raises(EngineError, match="no such runtime parameter"):
         e.set_many([(bw, "rate", 1_000_000), (d, "reorder", 1)])
@@ -133,7 +134,7 @@ def test_changes_given_together_are_checked_first_and_apply_at_one_instant():
 
 def test_bad_values_are_refused_and_change_nothing():
     e = Engine(1)
-    loss = e.add_loss(rate=0.1)
+    loss = cell(e, "loss", rate=0.1)
     chain(e, loss)
     with pytest.raises(EngineError, match="invalid"):
         e.set(loss, "rate", 1.5)
@@ -143,8 +144,8 @@ def test_bad_values_are_refused_and_change_nothing():
 def _build_channels(e: Engine, n: int) -> list[int]:
     flows = []
     for i in range(n):
-        cells = [e.add_bw(8_000_000 + i * 100_000, queue="droptail", limit_packets=50),
-                 e.add_delay(10 * MS, jitter_ns=2 * MS, distribution="normal"), e.add_loss(rate=0.01)]
+        cells = [cell(e, "bw", rate=8_000_000 + i * 100_000, queue={"kind": "droptail", "packets": 50}),
+                 cell(e, "delay", delay=10 * MS, jitter=2 * MS, distribution="normal"), cell(e, "loss", rate=0.01)]
         left, right = chain(e, *cells)
         flows.append(e.add_flow(left, right, "poisson", 9_000_000, 1200, samples=True))
     return flows
@@ -173,8 +174,8 @@ def test_results_do_not_depend_on_how_time_is_cut_or_which_thread_runs_it():
 
 def test_counters_are_consistent_while_the_engine_thread_runs():
     e = Engine(4)
-    bw = e.add_bw(50_000_000, queue="droptail", limit_packets=200)
-    delay = e.add_delay(20 * MS, jitter_ns=5 * MS, reorder=True)
+    bw = cell(e, "bw", rate=50_000_000, queue={"kind": "droptail", "packets": 200})
+    delay = cell(e, "delay", delay=20 * MS, jitter=5 * MS, reorder=True)
     left, right = chain(e, bw, delay)
     e.add_flow(left, right, "poisson", 80_000_000, 1500)
     e.start(10**6 * SEC)  # far longer than the test: it is stopped below
@@ -192,12 +193,12 @@ def test_counters_are_consistent_while_the_engine_thread_runs():
     assert e.get(bw, "rate") == 30_000_000 + 300 * 1000  # every change was applied, the last one last
     conserved(e, bw, delay, right)
     with pytest.raises(EngineError):
-        e.add_pass()  # the graph is fixed once time has run
+        cell(e, "pass")  # the graph is fixed once time has run
 
 
 def test_the_engine_thread_releases_python_and_stops_on_request():
     e = Engine(1)
-    bw = e.add_bw(1_000_000_000)
+    bw = cell(e, "bw", rate=1_000_000_000)
     left, right = chain(e, bw)
     e.add_flow(left, right, "cbr", 1_000_000_000, 1500)
     e.start(10**6 * SEC)  # far longer than the test
@@ -217,7 +218,7 @@ def test_the_engine_thread_releases_python_and_stops_on_request():
 
 def test_real_clock_paces_logical_time():
     e = Engine(1)
-    d = e.add_delay(50 * MS)
+    d = cell(e, "delay", delay=50 * MS)
     left, right = chain(e, d)
     f = e.add_flow(left, right, "cbr", 1_200_000, 1500)  # 100 packets/s
     t0 = time.monotonic()

@@ -17,6 +17,7 @@ from rattan.runtime.sim import run
 
 from tests.conftest import ROOT
 from tests.engine.test_virtual_time import SEC, chain
+from tests.engine.cells import cell, plan_of, route, steps
 
 MS = 10**6
 
@@ -58,7 +59,7 @@ def _exact(sorted_ns: list[int], q: float) -> int:
 @pytest.mark.parametrize("dist", ["uniform", "normal", "pareto"])
 def test_histogram_quantiles_are_within_the_stated_error_of_the_exact_ones(dist):
     e = Engine(5)
-    d = e.add_delay(20 * MS, jitter_ns=15 * MS, distribution=dist, reorder=True)
+    d = cell(e, "delay", delay=20 * MS, jitter=15 * MS, distribution=dist, reorder=True)
     left, right = chain(e, d)
     f = e.add_flow(left, right, "poisson", 120_000_000, 1500, samples=True)  # ~10k packets per second
     e.run_until(5 * SEC)
@@ -73,7 +74,7 @@ def test_histogram_quantiles_are_within_the_stated_error_of_the_exact_ones(dist)
 
 def test_reordered_packets_are_counted_as_the_samples_show_them():
     e = Engine(2)
-    d = e.add_delay(10 * MS, jitter_ns=3 * MS, reorder=True)
+    d = cell(e, "delay", delay=10 * MS, jitter=3 * MS, reorder=True)
     left, right = chain(e, d)
     f = e.add_flow(left, right, "cbr", 12_000_000, 1500, samples=True)
     e.run_until(3 * SEC)
@@ -86,12 +87,7 @@ def test_reordered_packets_are_counted_as_the_samples_show_them():
 
 
 def test_interval_means_of_the_series_are_those_of_the_raw_samples():
-    plan = {"channels": [{"name": "c", "endpoints": ["left", "right"], "timeline": [],
-                          "cells": [{"name": "b", "type": "bw", "config": {"rate": 10_000_000, "overhead": 0,
-                                                                            "queue": {"kind": "infinite"}}},
-                                    {"name": "d", "type": "delay", "config": {"delay": 5 * MS, "jitter": 2 * MS}}],
-                          "links": [{"from": "left", "port": 0, "to": "b"}, {"from": "b", "port": 0, "to": "d"},
-                                    {"from": "d", "port": 0, "to": "right"}]}]}
+    plan = plan_of('channel c {\n    endpoints left, right\n    cell b: bw { rate = 10Mbps }\n    cell d: delay { delay = 5ms, jitter = 2ms }\n    left -> b -> d -> right\n}\n')
     r = run(plan, None, ["left->right:poisson:9Mbps"], "3s", 1, interval="100ms", samples=True)
     f, series = r["flows"][0], r["series"]["flows"][0]
     delays = f["samples"]["delay_ns"]  # in arrival order: each interval's packets in turn
@@ -108,9 +104,8 @@ def test_interval_means_of_the_series_are_those_of_the_raw_samples():
 _PEAK = """
 import json, resource, sys
 from rattan.runtime.sim import run
-plan = {"channels": [{"name": "c", "endpoints": ["left", "right"], "timeline": [],
-                      "cells": [{"name": "d", "type": "delay", "config": {"delay": 1000000}}],
-                      "links": [{"from": "left", "port": 0, "to": "d"}, {"from": "d", "port": 0, "to": "right"}]}]}
+from tests.engine.cells import plan_of
+plan = plan_of("channel c { endpoints left, right\\n left -> delay { delay = 1ms } -> right }")
 r = run(plan, None, ["left->right:cbr:%s"], "2s", 1, interval="1s")
 print(json.dumps([r["flows"][0]["received_packets"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))
 """

@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from rattan.runtime import packet_log
+from tests.engine.cells import cell, route, steps
 
 
 def _sim(run_cli, tmp_path, *extra):
@@ -154,7 +155,7 @@ def test_records_a_write_refused_are_counted_lost(tmp_path):
     from rattan.engine import Engine
     e = Engine(1)
     left, right = e.add_endpoint(), e.add_endpoint()
-    bw = e.add_bw(10_000_000, queue="droptail", limit_packets=100)
+    bw = cell(e, "bw", rate=10_000_000, queue={"kind": "droptail", "packets": 100})
     e.link(left, 0, bw)
     e.link(bw, 0, right)
     e.add_flow(left, right, "cbr", 1_000_000, 1000)

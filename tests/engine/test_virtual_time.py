@@ -8,6 +8,7 @@ import pytest
 
 from rattan.engine import Engine
 from rattan.runtime.sim import run
+from tests.engine.cells import cell, plan_of, route, steps
 
 SEC = 10**9
 
@@ -32,7 +33,7 @@ def conserved(engine: Engine, *nodes: int) -> None:
 
 def test_bw_delivers_its_rate_and_drops_only_when_full():
     e = Engine(1)
-    bw = e.add_bw(10_000_000, queue="droptail", limit_packets=100)
+    bw = cell(e, "bw", rate=10_000_000, queue={"kind": "droptail", "packets": 100})
     left, right = chain(e, bw)
     f = e.add_flow(left, right, "cbr", 20_000_000, 1500)
     # 100 packets of backlog build up at (20-10) Mbit/s: 100 * 1500 B * 8 / 10 Mbit/s = 120 ms
@@ -49,7 +50,7 @@ def test_bw_delivers_its_rate_and_drops_only_when_full():
 
 def test_infinite_queue_delay_grows_at_the_predicted_slope():
     e = Engine(1)
-    bw = e.add_bw(10_000_000)
+    bw = cell(e, "bw", rate=10_000_000)
     left, right = chain(e, bw)
     f = e.add_flow(left, right, "cbr", 15_000_000, 1500, samples=True)
     e.run_until(4 * SEC)
@@ -64,12 +65,7 @@ def test_infinite_queue_delay_grows_at_the_predicted_slope():
 
 
 def test_delay_p50_is_delay_plus_serialization():
-    plan = {"channels": [{"name": "c", "endpoints": ["left", "right"], "timeline": [],
-                          "cells": [{"name": "b", "type": "bw", "config": {"rate": 100_000_000, "overhead": 0,
-                                                                            "queue": {"kind": "infinite"}}},
-                                    {"name": "d", "type": "delay", "config": {"delay": 20_000_000}}],
-                          "links": [{"from": "left", "port": 0, "to": "b"}, {"from": "b", "port": 0, "to": "d"},
-                                    {"from": "d", "port": 0, "to": "right"}]}]}
+    plan = plan_of('channel c {\n    endpoints left, right\n    cell b: bw { rate = 100Mbps }\n    cell d: delay { delay = 20ms }\n    left -> b -> d -> right\n}\n')
     r = run(plan, None, ["left->right:cbr:10Mbps"], "2s", 1)
     # 1500 B at 100 Mbit/s = 0.12 ms serialization
     assert r["flows"][0]["delay_ms"]["p50"] == pytest.approx(20.12, abs=1e-6)
@@ -81,7 +77,7 @@ def test_delay_p50_is_delay_plus_serialization():
                                                ("pareto", 0.06)])
 def test_jitter_matches_its_configured_mean_and_deviation(dist, sd_tolerance):
     e = Engine(7)
-    d = e.add_delay(50_000_000, jitter_ns=5_000_000, distribution=dist, reorder=True)
+    d = cell(e, "delay", delay=50_000_000, jitter=5_000_000, distribution=dist, reorder=True)
     left, right = chain(e, d)
     f = e.add_flow(left, right, "cbr", 12_000_000, 1500, samples=True)  # 1 packet per ms
     e.run_until(100 * SEC + 100_000_000)
@@ -94,7 +90,7 @@ def test_jitter_matches_its_configured_mean_and_deviation(dist, sd_tolerance):
 
 def test_without_reorder_packets_keep_their_order():
     e = Engine(3)
-    d = e.add_delay(10_000_000, jitter_ns=8_000_000, distribution="normal")
+    d = cell(e, "delay", delay=10_000_000, jitter=8_000_000, distribution="normal")
     left, right = chain(e, d)
     f = e.add_flow(left, right, "cbr", 12_000_000, 1500, samples=True)
     e.run_until(20 * SEC)
@@ -106,7 +102,7 @@ def test_without_reorder_packets_keep_their_order():
 
 def test_bernoulli_loss_rate():
     e = Engine(11)
-    loss = e.add_loss(rate=0.01)
+    loss = cell(e, "loss", rate=0.01)
     left, right = chain(e, loss)
     f = e.add_flow(left, right, "cbr", 1_200_000_000, 1500)  # 100k packets per second
     e.run_until(10 * SEC)
@@ -119,7 +115,7 @@ def test_bernoulli_loss_rate():
 
 def _ge_run(p, r, h=1.0, k=0.0, seconds=10, seed=5, samples=False):
     e = Engine(seed)
-    loss = e.add_loss(gilbert_elliott={"p": p, "r": r, "h": h, "k": k})
+    loss = cell(e, "loss", model={"kind": "gilbert_elliott", "p": p, "r": r, "h": h, "k": k})
     left, right = chain(e, loss)
     f = e.add_flow(left, right, "cbr", 1_200_000_000, 1500, samples=samples)  # 100k packets per second
     e.run_until(seconds * SEC)
@@ -147,12 +143,7 @@ def test_gilbert_elliott_mean_burst_length():
 
 
 def test_same_seed_same_result_other_seed_differs():
-    plan = {"channels": [{"name": "c", "endpoints": ["left", "right"], "timeline": [],
-                          "cells": [{"name": "l", "type": "loss", "config": {"rate": 0.05}},
-                                    {"name": "d", "type": "delay", "config": {"delay": 1_000_000, "jitter": 500_000,
-                                                                               "distribution": "normal"}}],
-                          "links": [{"from": "left", "port": 0, "to": "l"}, {"from": "l", "port": 0, "to": "d"},
-                                    {"from": "d", "port": 0, "to": "right"}]}]}
+    plan = plan_of('channel c {\n    endpoints left, right\n    cell l: loss { rate = 5% }\n    cell d: delay { delay = 1ms, jitter = 500us, distribution = normal }\n    left -> l -> d -> right\n}\n')
     a = json.dumps(run(plan, None, ["left->right:poisson:10Mbps"], "5s", 42))
     b = json.dumps(run(plan, None, ["left->right:poisson:10Mbps"], "5s", 42))
     c = json.dumps(run(plan, None, ["left->right:poisson:10Mbps"], "5s", 43))
@@ -166,7 +157,7 @@ def test_endpoints_count_deliveries_and_cells_their_first_and_last_departure():
     # (k = 0..499) and reaches `right` at 2k + 6 ms (k = 0..497)
     ms = 1_000_000
     e = Engine(1)
-    bw, delay = e.add_bw(10_000_000), e.add_delay(5 * ms)
+    bw, delay = cell(e, "bw", rate=10_000_000), cell(e, "delay", delay=5 * ms)
     left, right = chain(e, bw, delay)
     f = e.add_flow(left, right, "cbr", 5_000_000, 1250)
     e.run_until(1000 * ms)

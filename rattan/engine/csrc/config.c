@@ -268,6 +268,9 @@ static const rt_value *need(const rt_config *c, const char *name, int kind) {
 
 static int64_t as_int(const rt_config *c, const char *name, const rt_value *v) {
     if (!v) return 0;
+    /* an item of an array of numbers that also holds fractions: a whole number is an integer */
+    if (v->kind == RT_VAL_FLOAT && v->f == (double)(int64_t)v->f && v->f > -9.2e18 && v->f < 9.2e18)
+        return (int64_t)v->f;
     if (v->kind != RT_VAL_INT) { fail(c, name, "expected an integer, got %s", kind_name(v->kind)); return 0; }
     return v->i;
 }

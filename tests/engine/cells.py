@@ -1,0 +1,49 @@
+"""Cells for engine tests, through the engine's one generic entry point.
+
+A test writes only the parameters it cares about, in the plan's form (base units); the rest come
+from the cell's schema defaults, as the compiler fills them in a plan.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+from rattan.engine.binding import Engine
+from rattan.registry import default_registry
+
+
+def with_defaults(type_: str, config: dict) -> dict:
+    """`config` with the schema's top-level defaults added (the compiler's job for a plan)."""
+    ct = default_registry().get(type_)
+    out = {k: v for k, v in ct.properties.items() if "default" in v and k not in config}
+    out = {k: v["default"] for k, v in out.items()}
+    out.update(config)
+    return out
+
+
+def cell(engine: Engine, type_: str, outputs: int = 1, **config) -> int:
+    """A cell of `type_` with these parameters (plan form) and the schema's defaults for the rest."""
+    return engine.add_cell(type_, with_defaults(type_, config), outputs)
+
+
+def route(addr: int, prefix_len: int, port: int) -> dict:
+    """A router's route record for an integer IPv4 address."""
+    return {"kind": "route", "prefix": f"{ipaddress.IPv4Address(addr)}/{prefix_len}", "port": port}
+
+
+def steps(points: list[tuple[int, float]], period_ns: int | None = None) -> dict:
+    """A `TIME VALUE` trace as the compiler loads it; with a period, a last line ends it (to loop)."""
+    lines = [[t, v] for t, v in points]
+    if period_ns is not None:
+        lines.append([period_ns, points[-1][1]])
+    return {"format": "steps", "steps": lines}
+
+
+def plan_of(text: str) -> dict:
+    """The plan the compiler makes of a `.rtn` text (which must compile without errors)."""
+    from rattan.compiler import compile_text
+    from rattan.plan.emit import build_plan
+
+    comp = compile_text(text)
+    errors = [d for d in comp.diagnostics if d.severity == "error"] if hasattr(comp, "diagnostics") else []
+    assert comp.program is not None and not errors, errors
+    return build_plan(comp.program, comp.sources, default_registry())
