@@ -21,8 +21,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Where each top-level package's files are; rattan/'s links to the last three are not followed.
 ROOTS = {"rattan": "rattan", "rattan.grammar": "grammar", "rattan.schemas": "schemas",
          "rattan.stdlib_cells": "stdlib_cells"}
-# The kinds of file read at run time (grammar, schemas, cell docs) or compiled at install (C).
-DATA_FILES = ["*.lark", "*.json", "*.md", "*.c", "*.h"]
+# The kinds of file read at run time (grammar, schemas, cell docs, `rattan new-cell`'s templates) or
+# compiled at install (C; the header also for plugins' cells).
+DATA_FILES = ["*.lark", "*.json", "*.md", "*.c", "*.h", "*.j2"]
 
 
 def find_packages() -> list[str]:

@@ -56,6 +56,22 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("type", nargs="?", metavar="TYPE", help="show one type in full")
     sp.add_argument("--json", action="store_true", help="print the schemas as JSON")
 
+    sp = sub.add_parser("new-cell", help="write a plugin distribution for a new cell type (C or Python)",
+                        description="Write a pip-installable plugin distribution for a new cell type NAME: its "
+                                    "schema, its C or Python source with the interface in comments, setup, a "
+                                    "README and tests that run it in `rattan sim`. `pip install ./NAME` then "
+                                    "makes NAME a cell type like the built-in ones.")
+    sp.add_argument("name", metavar="NAME", help="the cell type: lower-case letters, digits and _, not a type "
+                                                 "that exists")
+    sp.add_argument("--lang", choices=["c", "python"], default="c",
+                    help="c: a cell that forwards packets, compiled at install (default); python: a model "
+                         "that drives C cells at every tick")
+    sp.add_argument("--dir", metavar="PATH", help="the folder to write (default ./NAME); it must not exist")
+
+    sp = sub.add_parser("include-dir", help="print the folder of rattan_engine.h, for compiling C cells",
+                        description="Print the folder holding the installed rattan_engine.h, the header C "
+                                    "cells are written against: cc -I\"$(rattan include-dir)\" ...")
+
     sp = sub.add_parser("schema", help="print the JSON Schema of TOML/YAML documents",
                         description="JSON Schema of the TOML/YAML document, for editors.")
     sp.add_argument("--plan", action="store_true", help="print the plan's schema instead")
@@ -313,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         gc.disable()
     try:
         from . import commands
-        return getattr(commands, "cmd_" + args.command)(args)
+        return getattr(commands, "cmd_" + args.command.replace("-", "_"))(args)
     except KeyboardInterrupt:
         print("rattan: interrupted", file=sys.stderr)
         return 130

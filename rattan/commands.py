@@ -235,6 +235,34 @@ def cmd_cells(args) -> int:
     return EXIT_OK
 
 
+def cmd_new_cell(args) -> int:
+    from .tools.new_cell import NewCellError, new_cell
+    try:
+        dest = new_cell(args.name, args.lang, args.dir)
+    except NewCellError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    except OSError as e:
+        _err(f"cannot write {e.filename}: {e.strerror}")
+        return EXIT_USAGE
+    shown = dest if dest.is_absolute() else os.path.join(".", dest)  # pip reads a bare word as a name
+    print(f"wrote {shown}/: the `{args.name}` cell ({'C' if args.lang == 'c' else 'Python'}). Next:\n"
+          f"  pip install {shown}{'   (compiles it; needs a C compiler)' if args.lang == 'c' else ''}\n"
+          f"  rattan cells {args.name}\n"
+          f"  pytest {shown}/tests")
+    return EXIT_OK
+
+
+def cmd_include_dir(args) -> int:
+    from .tools.new_cell import NewCellError, include_dir
+    try:
+        print(include_dir())
+    except NewCellError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 def cmd_schema(args) -> int:
     name = "plan.schema.json" if args.plan else "document.schema.json"
     sys.stdout.write(resources.files("rattan.schemas").joinpath(name).read_text(encoding="utf-8"))
