@@ -13,6 +13,9 @@ if lib.rt_abi_version() != ABI_VERSION:  # a stale build of the extension
 
 NEVER = 2**64 - 1
 DROP_REASONS = tuple(ffi.string(lib.rt_drop_reason_name(i)).decode() for i in range(lib.RT_DROP_REASONS))
+LOG_RECORD_SIZE = ffi.sizeof("rt_log_record")  # readers check their layout against it
+LOG_RECORD_FIELDS = tuple((name, ffi.offsetof("rt_log_record", name))
+                          for name in ("t", "sojourn_ns", "fseq", "node", "size", "flow", "event", "reason", "cap_len"))
 FLOW_KINDS = {"cbr": lib.RT_FLOW_CBR, "poisson": lib.RT_FLOW_POISSON}
 CLOCKS = {"virtual": lib.RT_CLOCK_VIRTUAL, "real": lib.RT_CLOCK_REAL}
 _ERRORS = {lib.RT_ENOMEM: "out of memory", lib.RT_EINVAL: "invalid argument",

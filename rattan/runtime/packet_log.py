@@ -22,11 +22,13 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator
 
-from ..engine.binding import DROP_REASONS  # the engine's reason codes, in its order
+from ..engine.binding import DROP_REASONS, LOG_RECORD_SIZE  # the engine's reason codes, in its order
 
 MAGIC = b"RTNLOG01"
 VERSION = 2
 RECORD = struct.Struct("<QQQIIiBBH")  # rt_log_record: the fixed part of a record
+if RECORD.size != LOG_RECORD_SIZE:  # the header changed: this reader would misread every record
+    raise ImportError(f"packet log reader expects {RECORD.size}-byte records, the engine writes {LOG_RECORD_SIZE}")
 ALIGN = 8  # RT_LOG_ALIGN: each record's bytes are padded to a multiple of this
 RECORD_V1 = struct.Struct("<QQQIIiBBBB40s")  # version 1: the first 40 IP bytes in every record
 MAX_SNAPLEN = 65535  # a pcap's snap length when the log kept whole packets: the largest IPv4 packet

@@ -166,3 +166,17 @@ def test_records_a_write_refused_are_counted_lost(tmp_path):
     c = e.counters(bw)
     assert e.packet_log_stats() == (0, c.in_packets + c.out_packets + c.dropped_packets)
     assert c.out_packets > 100
+
+
+def test_reader_layout_is_the_engines_record():
+    """The reader's struct format puts every field where the C compiler put it in rt_log_record."""
+    import re
+    from rattan.engine.binding import LOG_RECORD_FIELDS, LOG_RECORD_SIZE
+    from rattan.runtime.packet_log import RECORD
+    sizes = {"Q": 8, "I": 4, "i": 4, "B": 1, "H": 2}
+    offsets, at = [], 0
+    for code in re.findall(r"[QIiBH]", RECORD.format):
+        offsets.append(at)
+        at += sizes[code]
+    assert RECORD.size == LOG_RECORD_SIZE
+    assert offsets == [off for _, off in LOG_RECORD_FIELDS]

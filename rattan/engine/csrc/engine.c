@@ -373,7 +373,40 @@ int rt_endpoint_set_addr(rt_engine *e, int node, uint32_t addr) {
     return RT_OK;
 }
 
+/* A packet forwarded by cells that never hold one (no next_event) moves at one logical instant: a
+ * cycle of them would pass it round forever within rt_run_until. Is `from` on such a cycle now? */
+static int passes_at_once(const rt_node *n) { return !n->is_endpoint && !n->ops->next_event; }
+
+static int instant_cycle(rt_engine *e, rt_node *from) {
+    if (!passes_at_once(from)) return RT_OK;
+    char *seen = calloc((size_t)e->n_nodes, 1);
+    int *stack = malloc((size_t)e->n_nodes * sizeof *stack);
+    if (!seen || !stack) { free(seen); free(stack); return RT_ENOMEM; }
+    int top = 0, found = 0;
+    stack[top++] = from->id;
+    seen[from->id] = 1;
+    while (top && !found) {
+        rt_node *n = e->nodes[stack[--top]];
+        for (int p = 0; p < n->n_out && !found; p++) {
+            rt_node *d = n->out[p];
+            if (!d || !passes_at_once(d)) continue;
+            if (d == from) found = 1;
+            else if (!seen[d->id]) { seen[d->id] = 1; stack[top++] = d->id; }
+        }
+    }
+    free(seen);
+    free(stack);
+    if (found) {
+        rt_set_error("node %d (%s) would be on a cycle of cells that hold no packet, which would pass a packet "
+                     "round forever at one instant: put a cell that holds packets (delay, bw) on the cycle",
+                     from->id, from->ops->type);
+        return RT_EINVAL;
+    }
+    return RT_OK;
+}
+
 int rt_link(rt_engine *e, int src, int port, int dst) {
+    rt_clear_error();
     rt_node *s = node_at(e, src), *d = node_at(e, dst);
     if (!s || !d) return RT_ERANGE;
     if (e->shards || atomic_load(&e->busy)) return RT_ESTATE;
@@ -381,7 +414,12 @@ int rt_link(rt_engine *e, int src, int port, int dst) {
     if (s->out[port]) return RT_ESTATE;
     s->out[port] = d;
     if (port == 0) s->out1 = d;
-    return RT_OK;
+    int rc = instant_cycle(e, s);
+    if (rc != RT_OK) {
+        s->out[port] = NULL;
+        if (port == 0) s->out1 = NULL;
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------------- event heap (per shard) */

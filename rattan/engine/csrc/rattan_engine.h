@@ -150,7 +150,8 @@ const char *rt_cell_type_name(int i);   /* registration order; NULL out of range
 /* An endpoint's IPv4 address (host order): the destination of flows sent to it. */
 int rt_endpoint_set_addr(rt_engine *e, int node, uint32_t addr);
 
-/* Output `port` of `src` feeds `dst`. */
+/* Output `port` of `src` feeds `dst`. RT_EINVAL (rt_last_error says why) if the link would close a
+ * cycle of cells that hold no packet (no next_event): a packet would go round it forever. */
 int rt_link(rt_engine *e, int src, int port, int dst);
 
 /* Runtime changes. A cell's changeable parameters have names ("rate", "down", ...); rt_cell_param
