@@ -23,6 +23,7 @@ FILES = {
     "c": {
         "pyproject.toml.j2": "pyproject.toml",
         "setup.py.j2": "setup.py",
+        "gitignore.j2": ".gitignore",
         "README.md.j2": "README.md",
         "package_init.py.j2": "src/{pkg}/__init__.py",
         "cell.schema.json.j2": "src/{pkg}/{name}/cell.schema.json",
@@ -32,6 +33,7 @@ FILES = {
     "python": {
         "pyproject.toml.j2": "pyproject.toml",
         "README.md.j2": "README.md",
+        "gitignore.j2": ".gitignore",
         "package_init.py.j2": "src/{pkg}/__init__.py",
         "cell.schema.json.j2": "src/{pkg}/{name}/cell.schema.json",
         "cell_init.py.j2": "src/{pkg}/{name}/__init__.py",

@@ -1,11 +1,10 @@
-"""The `policer` cell in `rattan sim` against its analytic answer (run with the plugin installed)."""
+"""The policer plugin in `rattan sim`: the same packets pass and drop as through the built-in
+`token_bucket` with `limit = 0` on the same input, and its rate changes at run time."""
 import json
 import subprocess
 import sys
 
 import pytest
-
-PACKET = 1500  # bytes, the flows' default size
 
 
 def _installed() -> bool:
@@ -18,31 +17,50 @@ pytestmark = pytest.mark.skipif(not _installed(), reason="the `policer` plugin i
                                                          "library: `pip install .` first")
 
 
-def sim(tmp_path, body: str, flow: str, duration: str) -> dict:
+def sim(tmp_path, cell: str, flows: list[str], duration="2s", seed=1, extra="") -> dict:
+    """One run of `left -> CELL -> right`; the result document."""
     path = tmp_path / "path.rtn"
-    path.write_text("channel c {\n" + body + "\n    right -> left\n}\n")
-    r = subprocess.run([sys.executable, "-m", "rattan", "sim", str(path), "--flow", flow, "--duration", duration,
-                        "--json"], capture_output=True, text=True, timeout=120)
+    path.write_text(f"channel c {{\n    cell p: {cell}\n    left -> p -> right\n    right -> left\n{extra}}}\n")
+    argv = [sys.executable, "-m", "rattan", "sim", str(path), "--duration", duration, "--seed", str(seed), "--json"]
+    for f in flows:
+        argv += ["--flow", f]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
 
-def test_a_saturated_link_delivers_rate_times_time(tmp_path):
-    """Offered twice its rate, the link sends back to back: floor(T * rate / (8 * size)) packets by T."""
-    rate, seconds = 10_000_000, 2
-    r = sim(tmp_path, "    left -> policer { rate = 10Mbps, queue = 15000B } -> right",
-            "left->right:cbr:20Mbps", f"{seconds}s")
-    (flow,) = r["flows"]
-    cell = r["cells"]["policer_1"]
-    assert flow["received_packets"] == seconds * rate // (8 * PACKET)
-    assert cell["queued_packets"] == 15000 // PACKET  # full at the end
-    assert cell["in_packets"] == cell["out_packets"] + cell["dropped_packets"] + cell["queued_packets"]
-    assert cell["dropped_by_reason"] == {"queue_full": cell["dropped_packets"]}
+def outcome(doc: dict) -> tuple:
+    cell = doc["cells"]["p"]
+    return (cell["in_packets"], cell["out_packets"], cell["dropped_packets"], cell["dropped_by_reason"],
+            [f["received_packets"] for f in doc["flows"]])
 
 
-def test_a_timeline_changes_the_rate(tmp_path):
-    """10 Mbit/s for 1 s, then 5 Mbit/s for 1 s: (10 + 5) Mbit / (8 * size) packets, within one."""
-    r = sim(tmp_path, "    cell link: policer { rate = 10Mbps }\n    left -> link -> right\n"
-                      "    at 1s { link.rate = 5Mbps }", "left->right:cbr:20Mbps", "2s")
-    expected = (10_000_000 + 5_000_000) / (8 * PACKET)
-    assert abs(r["flows"][0]["received_packets"] - expected) <= 1
+INPUTS = {
+    "cbr at twice the rate": ["left->right:cbr:20Mbps"],
+    "poisson just above the rate": ["left->right:poisson:12Mbps"],
+    "two poisson flows of other sizes": ["left->right:poisson:6Mbps:size=400B", "left->right:poisson:9Mbps:size=1200B"],
+}
+
+
+@pytest.mark.parametrize("flows", INPUTS.values(), ids=INPUTS.keys())
+@pytest.mark.parametrize("rate,burst", [("10Mbps", "3000B"), ("4Mbps", "64KiB")])
+def test_it_passes_and_drops_what_token_bucket_does(tmp_path, flows, rate, burst):
+    ours = outcome(sim(tmp_path, f"policer {{ rate = {rate}, burst = {burst} }}", flows))
+    builtin = outcome(sim(tmp_path, f"token_bucket {{ rate = {rate}, burst = {burst}, limit = 0B }}", flows))
+    assert ours == builtin
+    assert ours[2] > 0 and set(ours[3]) == {"policer"}  # it did police
+
+
+def test_a_packet_larger_than_the_bucket_never_passes(tmp_path):
+    doc = sim(tmp_path, "policer { rate = 100Mbps, burst = 1499B }", ["left->right:cbr:1Mbps"], "1s")
+    assert doc["cells"]["p"]["out_packets"] == 0 and doc["cells"]["p"]["dropped_packets"] > 0
+
+
+def test_a_timeline_changes_the_rate_as_for_token_bucket(tmp_path):
+    """10 Mbit/s, then 2 Mbit/s from 1 s: about (10 + 2) Mbit pass in 2 s, exactly as through token_bucket."""
+    at = "    at 1s { p.rate = 2Mbps }\n"
+    ours = sim(tmp_path, "policer { rate = 10Mbps, burst = 3000B }", ["left->right:cbr:20Mbps"], extra=at)
+    builtin = sim(tmp_path, "token_bucket { rate = 10Mbps, burst = 3000B }", ["left->right:cbr:20Mbps"], extra=at)
+    assert outcome(ours) == outcome(builtin)
+    passed = ours["flows"][0]["received_bytes"] * 8
+    assert abs(passed - 12_000_000) <= 3000 * 8 + 1500 * 8  # the burst, and one packet either side
