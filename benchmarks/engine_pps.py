@@ -4,7 +4,10 @@ Measures, in one run: (a) a `pass` cell, (b) a `bw` + `delay` + `loss` chain, (c
 chain in 1, 100 and 1,000 channels of one engine at once (same total packets), and the
 memory each channel costs. Each figure is printed with its ratio to (a), the engine's
 own floor measured in the same run (packet generation, scheduling and delivery).
-Run: python benchmarks/engine_pps.py [--packets N]
+(e) The same chain built by this checkout's engine and by the engine of an earlier revision (by
+default 6f8baa3, the last one with a config struct and an add_<type> method per cell), each in its
+own process, alternated: the generic configuration path costs nothing per packet.
+Run: python benchmarks/engine_pps.py [--packets N] [--baseline REV]
 """
 from __future__ import annotations
 
@@ -17,8 +20,11 @@ import tempfile
 import time
 
 import _checkout  # noqa: F401  (measure this checkout's rattan: see _checkout.py)
+from rattan.compiler import compile_text
 from rattan.engine import Engine
-from tests.engine.cells import cell, route, steps
+from rattan.engine.load import load_channel
+from rattan.plan.emit import build_plan
+from rattan.registry import default_registry
 
 SEC = 10**9
 
@@ -28,16 +34,25 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+CHAIN = "left -> bw { rate = 100Gbps, queue = droptail { packets = 1000 } } -> delay { delay = 10ms } " \
+        "-> loss { rate = 0.1% } -> right"
+PASS = "left -> pass -> right"
+
+
+def plan_channel(path: str) -> dict:
+    comp = compile_text(f"channel c {{\n endpoints left, right\n {path}\n}}\n")
+    return build_plan(comp.program, comp.sources, default_registry())["channels"][0]
+
+
+_CHANNELS: dict[bool, dict] = {}
+
+
 def build(engine: Engine, chain: bool) -> tuple[int, int]:
-    left, right = engine.add_endpoint(), engine.add_endpoint()
-    cells = ([cell(engine, "bw", rate=100_000_000_000, queue={"kind": "droptail", "packets": 1000}),
-              cell(engine, "delay", delay=10_000_000), cell(engine, "loss", rate=0.001)] if chain else [cell(engine, "pass")])
-    prev = left
-    for c in cells:
-        engine.link(prev, 0, c)
-        prev = c
-    engine.link(prev, 0, right)
-    return left, right
+    """One channel (bw + delay + loss, or a pass cell) from its compiled plan; its two endpoints."""
+    if chain not in _CHANNELS:
+        _CHANNELS[chain] = plan_channel(CHAIN if chain else PASS)
+    nodes = load_channel(engine, _CHANNELS[chain])
+    return nodes["left"], nodes["right"]
 
 
 def measure(channels: int, chain: bool, packets: int, slice_ns: int = 0, log: str | None = None) -> tuple[float, int]:
@@ -118,10 +133,81 @@ def rss_per_channel(channels: int) -> float:
     return float(out.stdout)
 
 
+_REVISION_CHILD = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from rattan.compiler import compile_text
+from rattan.engine import Engine
+from rattan.engine.load import load_channel
+from rattan.plan.emit import build_plan
+from rattan.registry import default_registry
+comp = compile_text("channel c {\\n endpoints left, right\\n " + sys.argv[2] + "\\n}\\n")
+channel = build_plan(comp.program, comp.sources, default_registry())["channels"][0]
+best = 0.0
+for _ in range(int(sys.argv[4])):
+    e = Engine(1)
+    nodes = load_channel(e, channel)
+    f = e.add_flow(nodes["left"], nodes["right"], "cbr", 1_000_000 * 1500 * 8, 1500)
+    t0 = time.process_time()
+    e.run_until(int(sys.argv[3]) // 1_000_000 * 10**9)
+    best = max(best, e.flow_stats(f)["sent_packets"] / (time.process_time() - t0))
+print(json.dumps(best))
+"""
+
+
+_BUILD_CHILD = """
+import importlib.util, os, subprocess, sys, sysconfig
+spec = importlib.util.spec_from_file_location("build", "rattan/engine/build.py")
+build = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(build)  # the revision's own cffi definition of its engine
+build.ffibuilder.emit_c_code("engine_module.c")
+out = "rattan/engine/_engine" + sysconfig.get_config_var("EXT_SUFFIX")
+subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-std=c11", "-pthread", "-I" + sysconfig.get_paths()["include"],
+                *("-I" + d for d in build.include_dirs()), "engine_module.c", *build.engine_sources(),
+                "-lm", "-ldl", "-o", out], check=True)
+"""
+
+
+def checkout_engine(rev: str, into: str) -> str:
+    """A copy of revision `rev` of this repository in `into`, with its engine compiled there."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    archive = subprocess.run(["git", "-C", root, "archive", rev], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", into], input=archive, check=True)
+    subprocess.run([sys.executable, "-c", _BUILD_CHILD], cwd=into, capture_output=True, check=True)
+    return into
+
+
+def revision_pps(root: str, packets: int, repeats: int = 3) -> float:
+    out = subprocess.run([sys.executable, "-c", _REVISION_CHILD, root, CHAIN, str(packets), str(repeats)],
+                         capture_output=True, text=True, check=True, cwd=root,
+                         env={**os.environ, "PYTHONPATH": root})
+    return float(out.stdout)
+
+
+def compare_with(rev: str, packets: int, rounds: int = 3) -> None:
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as d:
+        old = checkout_engine(rev, d)
+        mine, theirs = [], []
+        for _ in range(rounds):  # alternated, so a change of machine load hits both
+            theirs.append(revision_pps(old, packets))
+            mine.append(revision_pps(here, packets))
+    a, b = max(theirs), max(mine)
+    print(f"\n(e) bw + delay + loss, best of {rounds} alternated processes x 3 runs:\n"
+          f"  revision {rev} (per-cell config structs): {a / 1e6:.2f} Mpps ({1e9 / a:.1f} ns/packet)\n"
+          f"  this checkout (generic configuration):   {b / 1e6:.2f} Mpps ({1e9 / b:.1f} ns/packet), "
+          f"{b / a:.3f}x; spread of this checkout's rounds: {min(mine) / 1e6:.2f}-{max(mine) / 1e6:.2f} Mpps")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--packets", type=int, default=5_000_000, help="packets per measurement (default 5M)")
+    ap.add_argument("--baseline", default="6f8baa3", help="revision to compare the chain's cost with (default 6f8baa3)")
+    ap.add_argument("--only-baseline", action="store_true", help="measure only (e), the comparison with --baseline")
     a = ap.parse_args()
+    if a.only_baseline:
+        compare_with(a.baseline, a.packets)
+        return
     floor, n = measure(1, False, a.packets)
     print(f"{'case':<34} {'packets':>10} {'Mpps/core':>10} {'ns/packet':>10} {'vs pass':>8}")
     print(f"{'(a) pass':<34} {n:>10} {floor / 1e6:>10.2f} {1e9 / floor:>10.1f} {1.0:>8.2f}   goal >= 5 Mpps")
@@ -145,6 +231,7 @@ def main() -> None:
           f"malloc (mallinfo2):\n  built: {built / 1024:.2f} KiB; after time ran (its packet pool and event heap, and the "
           f"benchmark's own flow, whose delay histogram is 30 KiB): "
           f"{ran / 1024:.1f} KiB\n  built, resident memory in a fresh process: {rss_per_channel(10_000) / 1024:.2f} KiB")
+    compare_with(a.baseline, a.packets)
     print("flat per-packet cost from 1 to 1,000 channels means the ns/packet column stays level.\n"
           "Channels are independent shards: a long run_until runs each shard to the end in turn; the\n"
           "1 ms slices interleave them as a real-time run does.")
