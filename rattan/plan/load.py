@@ -104,6 +104,17 @@ def _channel_problems(at: str, ch: dict, registry: Registry) -> Iterator[tuple[s
         if n is not None and link["port"] >= n:
             yield f"{here}.port", f"`{link['from']}` has no output {link['port']}: " + (
                 f"its outputs are 0 to {n - 1}" if n > 1 else "its only output is 0")
+    for k, ctl in enumerate(ch.get("controllers", ())):  # Python cells: they drive cells of the channel
+        here, ct = f"{at}.controllers[{k}]", registry.get(ctl["type"])
+        if ct is None:
+            yield f"{here}.type", f"unknown cell type `{ctl['type']}`; known: {', '.join(registry.names())}"
+        else:
+            types[ctl["cell"]] = ct  # a timeline may change its own parameters
+            for e in schema_errors(registry, ct.name, ctl["config"]):
+                yield f"{here}.config" + e.json_path[1:], e.message
+        for inner, name in ctl["cells"].items():
+            if name not in types and name not in outputs:
+                yield f"{here}.cells.{inner}", f"`{name}` is not a cell of channel `{ch['name']}`"
     for k, change in enumerate(ch["timeline"]):
         here, cell = f"{at}.timeline[{k}]", change["cell"]
         for key in {"at": ("at_ns",), "every": ("period_ns", "duration_ns")}[change["kind"]]:
