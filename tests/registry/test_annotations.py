@@ -1,5 +1,5 @@
 """What is particular to a cell type beyond its parameters is an annotation in its schema's `x-rattan`
-block (stdlib_cells/README.md lists them), and the tools ask the registry, never a list of types: a
+block (stdlib_cells/README.md lists them; tests/test_cell_readmes.py keeps that table), and the tools ask the registry, never a list of types: a
 cell type registered only by its schema (as a plugin's is) is a queue in DOT and plots, routes in
 the graph checks, and is described like a built-in."""
 from __future__ import annotations
@@ -8,12 +8,10 @@ import ast
 import copy
 import json
 
-import pytest
 
 from rattan.compiler import compile_text
 from rattan.plan import build_plan, plan_dot
 from rattan.registry import Registry, default_registry
-from rattan.registry.registry import ANNOTATIONS
 
 from tests.conftest import ROOT
 
@@ -110,12 +108,6 @@ def test_built_ins_use_only_known_annotations_and_a_plugins_unknown_one_is_repor
     assert typo.get("agg") is not None  # still usable
     (problem,) = typo.problems
     assert "`agg`" in problem and "unknown x-rattan key `queues`" in problem and "queue" in problem
-
-
-def test_the_annotations_are_documented_in_the_cell_library_readme():
-    text = (ROOT / "stdlib_cells" / "README.md").read_text(encoding="utf-8")
-    for key, meaning in ANNOTATIONS.items():
-        assert f"| `{key}` | {meaning} |" in text, key
 
 
 # Modules that may name cell types: the front ends translate upstream Rattan's cells into ours.
