@@ -8,7 +8,6 @@ import ast
 import copy
 import json
 
-
 from rattan.compiler import compile_text
 from rattan.plan import build_plan, plan_dot
 from rattan.registry import Registry, default_registry
