@@ -80,7 +80,8 @@ def test_real_run_ticks_and_a_change_through_the_control_api_shows_in_ping(no_le
 def test_real_run_reports_a_failing_tick_once_and_goes_on(no_leftovers, record_property, capsys):
     from tests.runtime.conftest import check_path_delay
     with _live("crashing { delay = 10ms }") as live:
-        while len(Crashing.ticks) < 3:
+        deadline = time.monotonic() + 10
+        while len(Crashing.ticks) < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.1)
         check_path_delay(_ping(live, 5), 10.0, record_property)  # the cells it drove still forward
