@@ -83,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("sim", help="run a topology in virtual time with synthetic traffic",
                         description="Run one channel in virtual time with synthetic flows; deterministic "
                                     "for a given seed.")
-    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("file", metavar="FILE", help="a topology (.rtn, .toml, .yaml) or a compiled plan "
+                                                 "(.json, from `rattan compile -o`), checked before it runs")
     sp.add_argument("--flow", action="append", default=[], metavar="SPEC",
                     help="SRC->DST:KIND:RATE[:size=S], KIND cbr or poisson, e.g. 'left->right:cbr:20Mbps' "
                          "(repeatable; default size 1500B)")
@@ -106,7 +107,8 @@ def _parser() -> argparse.ArgumentParser:
                                     "channel's cells in real time, run CMD in the first endpoint's namespace "
                                     "(a shell without CMD), remove everything, and exit with CMD's status. "
                                     "Commands see RATTAN_<ENDPOINT>_IP and RATTAN_CHANNEL.")
-    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("file", metavar="FILE", help="a topology (.rtn, .toml, .yaml) or a compiled plan "
+                                                 "(.json, from `rattan compile -o`), checked before anything starts")
     sp.add_argument("--channel", metavar="NAME", action="append",
                     help="which channel, if the file has several (repeatable: several at once)")
     sp.add_argument("--all", action="store_true", help="run every channel of the file at once")

@@ -284,6 +284,22 @@ def cmd_convert(args) -> int:
     return _write_out(text, args.output)
 
 
+def _plan_of(path: str):
+    """The plan `sim` and `run` execute: FILE compiled, or a compiled plan (`.json`) read and checked
+    against the plan schema and the cells' schemas; else the exit code after saying why not."""
+    from .plan import build_plan
+    from .plan.load import PlanError, is_plan_file, read_plan
+    from .registry import default_registry
+    if is_plan_file(path):
+        try:
+            return read_plan(path, default_registry())
+        except PlanError as e:
+            _err(str(e))
+            return EXIT_USAGE
+    comp = _compiled(path)
+    return comp if isinstance(comp, int) else build_plan(comp.program, comp.sources, default_registry())
+
+
 def _compiled(path: str):
     """Compile FILE for `sim` and `run`: the compilation, or the exit code after reporting why not."""
     from .compiler import compile_path
@@ -310,17 +326,14 @@ def _without_packet_log(args) -> int | None:
 
 def cmd_sim(args) -> int:
     from .engine import EngineError
-    from .plan import build_plan
-    from .registry import default_registry
     from .control import AddressError
     from .runtime.channel import ChannelError
     from .runtime.sim import run
     if (refused := _without_packet_log(args)) is not None:
         return refused
-    comp = _compiled(args.file)
-    if isinstance(comp, int):
-        return comp
-    plan = build_plan(comp.program, comp.sources, default_registry())
+    plan = _plan_of(args.file)
+    if isinstance(plan, int):
+        return plan
     progress = _sim_progress() if sys.stderr.isatty() else None
     try:
         announce = lambda url: _err(f"control API on {url} (described at /openapi.json)")  # noqa: E731
@@ -360,33 +373,33 @@ def cmd_link(args) -> int:
         sys.stderr.write(render_text(comp.sources, comp.diagnostics, color=sys.stderr.isatty()))
     if not comp.ok:
         return EXIT_ERRORS
-    return _run_plan(comp, args.cmd, args.right, args.seed, engine_nice=args.engine_nice)
+    from .plan import build_plan
+    from .registry import default_registry
+    plan = build_plan(comp.program, comp.sources, default_registry())
+    return _run_plan(plan, args.cmd, args.right, args.seed, engine_nice=args.engine_nice)
 
 
 def cmd_run(args) -> int:
     if (refused := _without_packet_log(args)) is not None:
         return refused
-    comp = _compiled(args.file)
-    if isinstance(comp, int):
-        return comp
-    return _run_plan(comp, args.cmd, args.right, args.seed, args.channel, args.all, args.instances,
+    plan = _plan_of(args.file)
+    if isinstance(plan, int):
+        return plan
+    return _run_plan(plan, args.cmd, args.right, args.seed, args.channel, args.all, args.instances,
                      args.late_threshold, args.http, args.packet_log, args.log_cells, args.quiet,
                      args.engine_nice, args.packet_log_snaplen)
 
 
-def _run_plan(comp, cmd, right, seed, channels=None, every=False, instances=1, late_threshold="1ms",
+def _run_plan(plan, cmd, right, seed, channels=None, every=False, instances=1, late_threshold="1ms",
               http=None, packet_log=None, log_cells=None, quiet=False, engine_nice=None,
               packet_log_snaplen=0) -> int:
-    """`rattan run` and `rattan link` after compiling: the run, with errors as messages."""
+    """`rattan run` and `rattan link` once the plan is in hand: the run, with errors as messages."""
     from .engine import EngineError
-    from .plan import build_plan
-    from .registry import default_registry
     from .control import AddressError
     from .runtime.packet_log import LogError
     from .runtime.netns import NetnsError
     from .runtime.channel import ChannelError
     from .runtime.run import RunError, run
-    plan = build_plan(comp.program, comp.sources, default_registry())
     try:
         return run(plan, channels, cmd, right, seed, every=every, instances=instances,
                    late_threshold=late_threshold, http=http, packet_log=packet_log, log_cells=log_cells,

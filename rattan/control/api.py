@@ -12,7 +12,7 @@ import json
 import math
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -36,11 +36,13 @@ def quantity_pattern(unit: str) -> str:
 @dataclass
 class Target:
     """A channel instance the API reaches: its channel, label, number and nodes in the engine.
-    `rattan sim` makes one; a `rattan run` Instance has the same fields."""
+    `rattan sim` makes one; a `rattan run` Instance has the same fields. `controllers`: its Python
+    cells at run time by name (rattan.runtime.controllers), whose own parameters the API reaches."""
     channel: dict
     label: str
     number: int
     nodes: dict[str, int]
+    controllers: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,9 @@ class ControlAPI:
             self._instances.setdefault(t.channel["name"], []).append(t)
             for cell in t.channel["cells"]:
                 self._cells.setdefault((t.channel["name"], cell["name"]), cell)
+            for k in t.channel.get("controllers", ()):  # a Python cell: no node, its model takes changes
+                self._cells.setdefault((t.channel["name"], k["cell"]),
+                                       {"name": k["cell"], "type": k["type"], "config": k["config"], "python": k})
 
     # -- routing
     def handle(self, method: str, url: str, body: bytes | None = None) -> Response:
@@ -144,15 +149,23 @@ class ControlAPI:
 
     def cell(self, target: Target, name: str) -> dict:
         cell = self._cells[(target.channel["name"], name)]
-        node = target.nodes[name]
         values = {}
-        for p in self._runtime_props(cell["type"]):
-            v = self.engine.get(node, p)
+        if "python" in cell:
+            model = target.controllers[name]
+            values = {p: model.values.get(p) for p in self._runtime_props(cell["type"])}
+        for p in () if "python" in cell else self._runtime_props(cell["type"]):
+            v = self.engine.get(target.nodes[name], p)
             values[p] = self._from_engine(cell["type"], p, v)
         return {"channel": target.channel["name"], "instance": target.number, "name": name, "type": cell["type"],
                 "config": {**cell["config"], **values}, "runtime": values}
 
     def telemetry(self, target: Target, name: str) -> dict:
+        cell = self._cells[(target.channel["name"], name)]
+        if "python" in cell:  # a model has no packets: its ticks, and the cells that have counters
+            model = target.controllers[name]
+            return {"time_ns": self.engine.now, "class": model.cls, "tick_ns": model.period, "ticks": model.ticks,
+                    "skipped_ticks": model.skipped, "failed": model.failed,
+                    "cells": {n: h.name for n, h in model.cells.items()}}
         c = self.engine.counters(target.nodes[name])
         return {"time_ns": self.engine.now, "in_packets": c.in_packets, "in_bytes": c.in_bytes,
                 "out_packets": c.out_packets, "out_bytes": c.out_bytes,
@@ -191,7 +204,7 @@ class ControlAPI:
             if err:
                 errors.append({"field": key, "message": err})
                 continue
-            changes.append((target.nodes[name], key, self._to_engine(props[key], plan_value)))
+            changes.append((target.nodes.get(name), key, plan_value))
         if errors:
             return _error(422, "nothing was changed", errors)
         if not changes:
@@ -203,7 +216,10 @@ class ControlAPI:
                               f"{at_ns} ns is in the past: the run is at {now} ns"}])
             from ..engine import EngineError
             try:
-                self.engine.set_many(changes, at_ns=at_ns)
+                if "python" in cell:  # its model's `set`, before its first tick at or after `at`
+                    target.controllers[name].request({k: v for _, k, v in changes}, at_ns)
+                else:
+                    self.engine.set_many([(n, k, self._to_engine(props[k], v)) for n, k, v in changes], at_ns=at_ns)
             except EngineError as e:
                 return _error(422, "nothing was changed", [{"field": changes[0][1], "message": str(e)}])
             self.changes += 1

@@ -83,6 +83,15 @@ def document(api) -> dict:
                                             "left later than planned by more than the threshold"},
                                  "instances": {"type": "array", "items": {"type": "object"}}}},
         "Telemetry": _COUNTERS,
+        "PythonCellTelemetry": {
+            "type": "object", "required": ["time_ns", "class", "tick_ns", "ticks", "cells"],
+            "description": "A Python cell has no packets of its own: its ticks, and the inner cells it drives "
+                           "(each with its own counters)",
+            "properties": {"time_ns": {"type": "integer"}, "class": {"type": "string"},
+                           "tick_ns": {"type": "integer", "minimum": 1}, "ticks": {"type": "integer", "minimum": 0},
+                           "skipped_ticks": {"type": "integer", "minimum": 0},
+                           "failed": {"type": ["string", "null"], "description": "why its model stopped, if it did"},
+                           "cells": {"type": "object", "additionalProperties": {"type": "string"}}}},
         "Cell": {"type": "object", "required": ["name", "type", "config", "runtime"],
                  "properties": {"channel": {"type": "string"}, "instance": {"type": "integer"},
                                 "name": {"type": "string"}, "type": {"type": "string"},
@@ -122,7 +131,8 @@ def document(api) -> dict:
             "parameters": [instance],
             "get": {"operationId": f"telemetry {op}", "summary": f"Counters of `{name}`: packets and bytes in, "
                                                                  f"out, queued, dropped (by reason)",
-                    "responses": {"200": _json({"$ref": "#/components/schemas/Telemetry"}, "the counters"),
+                    "responses": {"200": _json({"$ref": "#/components/schemas/" + (
+                        "PythonCellTelemetry" if "python" in cell else "Telemetry")}, "the counters"),
                                   **_errors(404, 422)}}}
     return {"openapi": "3.1.0",
             "info": {"title": f"Rattan control API ({api.title})", "version": "1",

@@ -122,6 +122,16 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Controller:
+    """A Python cell after expansion: its instance (`cell`, with its checked `config`), the class
+    that models it, its tick period, and its inner cells (inner name -> channel cell name)."""
+    cell: Cell
+    python: str  # package.module:ClassName
+    tick_ns: int
+    cells: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class Channel:
     name: str
     name_span: Span
@@ -130,6 +140,7 @@ class Channel:
     links: tuple[Link, ...]
     timeline: tuple[Change, ...]
     span: Span
+    controllers: tuple[Controller, ...] = ()  # Python cells, by `expand_python_cells`
 
 
 @dataclass(frozen=True)

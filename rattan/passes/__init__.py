@@ -8,6 +8,7 @@ from .check_return_paths import check_return_paths
 from .check_timeline import check_timeline
 from .evaluate import evaluate
 from .expand_compounds import expand_compounds
+from .expand_python_cells import expand_python_cells
 from .load_imports import load_imports
 from .load_traces import load_traces
 from .optimize import eliminate_dead, fuse_cells, remove_noops
@@ -20,6 +21,7 @@ CHECKS = [
     expand_compounds,
     evaluate,
     validate_params,
+    expand_python_cells,
     check_graph,
     check_return_paths,
     load_traces,

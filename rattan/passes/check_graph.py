@@ -1,11 +1,12 @@
 """Pass `check_graph`: the cell graph of every channel is well formed.
 
-Requires: `validate_params` (port counts depend on a router's routes).
+Requires: `validate_params` (port counts depend on a cell's config, e.g. a router's routes).
 Guarantees, each violation a diagnostic at the offending span: ports in range
 (RTN044), no fan-out from a single output (RTN043), no cycle (RTN041), every
 cell on a path from an endpoint to an endpoint (RTN042), every endpoint used
 (RTN045, a warning) and every sending endpoint reaching another (RTN046),
-router prefixes that name endpoints name real ones (RTN040).
+route prefixes that name endpoints name real ones (RTN040). Which cells have several ports and
+which route is read from their schemas (`x-rattan.outputs`, `x-rattan.routing`), never from type names.
 """
 from __future__ import annotations
 
@@ -54,8 +55,7 @@ def _check_channel(ch: Channel, ctx: Context) -> None:
             if port is not None and port >= n:
                 sink.emit("RTN044", f"`{l.src}` has no output {port}: "
                           + (f"its outputs are 0 to {n - 1}" if n > 1 else "its only output is 0"), l.span,
-                          help="a router has one output per port named in its routes"
-                          if l.src in cells and cells[l.src].type == "router" else "")
+                          help=_ports_help(ctx.registry.get(cells[l.src].type)) if l.src in cells else "")
                 continue
         key = (l.src, port or 0)
         if key in used:
@@ -67,10 +67,12 @@ def _check_channel(ch: Channel, ctx: Context) -> None:
                       help="to send packets to several places, route them with a `router` cell")
         else:
             used[key] = l
-    # router prefixes that name endpoints
+    # route prefixes that name endpoints
     for c in ch.cells:
-        if c.type == "router" and c.config:
-            for i, r in enumerate(c.config.get("routes", [])):
+        ct = ctx.registry.get(c.type)
+        routing = ct.routing() if ct is not None else None
+        if routing is not None and c.config:
+            for r in routing.table(c.config):
                 p = r.get("prefix", "")
                 if p.isidentifier() and p not in eps:
                     sugg = did_you_mean(p, eps)
@@ -125,6 +127,15 @@ def _check_channel(ch: Channel, ctx: Context) -> None:
                       help="link it in a chain, or remove it from `endpoints`")
         elif succ[e.name] and not reaches(e.name, succ, eps)[0]:
             sink.emit("RTN046", f"packets sent by `{e.name}` reach no endpoint", succ[e.name][0].span)
+
+
+def _ports_help(ct) -> str:
+    """How a cell with a config-dependent number of outputs gets them (from `x-rattan.outputs`)."""
+    spec = ct.meta.get("outputs") if ct is not None else None
+    if not isinstance(spec, dict) or not spec.get("max_of"):
+        return ""
+    params = list(dict.fromkeys(f"`{p.strip('/').split('/')[0]}`" for p in spec["max_of"]))
+    return f"a {ct.name} has one output per port named in its {' and '.join(params)}"
 
 
 def _reach(eps, edges, step) -> set[str]:

@@ -3,9 +3,10 @@
 Requires: `check_graph` (ports in range, routers' routes validated).
 Guarantees: for every two endpoints A and B of a channel where a packet from A addressed to B
 reaches B, a packet from B addressed to A reaches A, or a warning (RTN049) says that B's replies
-(TCP acknowledgements, ping replies) would be dropped at run time (`no_route`). A router passes a
-packet addressed to an endpoint only on that endpoint's route (a host route, the longest match),
-else on any address-prefix route (it may hold the endpoint's address) or its `default` port.
+(TCP acknowledgements, ping replies) would be dropped at run time (`no_route`). A cell that routes
+(its schema's `x-rattan.routing`, as `router`'s) passes a packet addressed to an endpoint only on
+that endpoint's route (a host route, the longest match), else on any address-prefix route (it may
+hold the endpoint's address) or its default port.
 A warning, not an error: a one-way path can be what a UDP test wants. Runs on a program without
 errors only: in a broken graph the warning would be noise.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from ..diagnostics import Label
 from ..ir.nodes import Cell, Channel, Program
+from ..registry.registry import Routing
 from .check_graph import reaches, successors
 from .context import Context
 
@@ -28,13 +30,15 @@ def check_return_paths(prog: Program, ctx: Context) -> Program:
 def _check_channel(ch: Channel, ctx: Context) -> None:
     eps = [e.name for e in ch.endpoints]
     cells = {c.name: c for c in ch.cells}
+    routing = {c.name: r for c in ch.cells if c.config is not None and (ct := ctx.registry.get(c.type)) is not None
+               and (r := ct.routing()) is not None}
     succ = successors(ch.links)
     decl = {e.name: e.span if e.span.end > 0 else ch.name_span for e in ch.endpoints}
     for a in eps:
         for b in eps:
-            if a == b or not _route(a, b, succ, cells, set(eps))[0]:
+            if a == b or not _route(a, b, succ, cells, routing, set(eps))[0]:
                 continue
-            back, blocking = _route(b, a, succ, cells, set(eps))
+            back, blocking = _route(b, a, succ, cells, routing, set(eps))
             if back:
                 continue
             first = succ[a][0]
@@ -56,26 +60,26 @@ def _check_channel(ch: Channel, ctx: Context) -> None:
                                         "a one-way path on purpose (a UDP test) may ignore this warning"])
 
 
-def _route(src: str, dst: str, succ, cells: dict[str, Cell], eps: set[str]) -> tuple[bool, list[Cell]]:
-    """Whether a packet from `src` addressed to `dst` can reach `dst`; if not, the routers that
-    had no way on for it."""
+def _route(src: str, dst: str, succ, cells: dict[str, Cell], routing: dict[str, Routing],
+           eps: set[str]) -> tuple[bool, list[Cell]]:
+    """Whether a packet from `src` addressed to `dst` can reach `dst`; if not, the routing cells
+    that had no way on for it."""
     def ports(node: str) -> set[int] | None:
-        cell = cells.get(node)
-        if cell is not None and cell.type == "router" and cell.config is not None:
-            return _router_ports(cell.config, dst, eps)
+        if node in routing:
+            return _routed_ports(routing[node], cells[node].config, dst, eps)
         return None
     found, blocked = reaches(src, succ, eps, dst, ports)
     return found, [cells[n] for n in blocked]
 
 
-def _router_ports(config, dst: str, eps: set[str]) -> set[int]:
-    """The output ports a router may send a packet addressed to endpoint `dst` to."""
-    routes = config.get("routes", ())
+def _routed_ports(routing: Routing, config, dst: str, eps: set[str]) -> set[int]:
+    """The output ports a routing cell may send a packet addressed to endpoint `dst` to."""
+    routes = routing.table(config)
     host = {r["port"] for r in routes if r.get("prefix") == dst}
     if host:  # an endpoint's route holds only its addresses: the longest prefix, it wins
         return host
     ports = {r["port"] for r in routes if r.get("prefix") not in eps}  # address prefixes: maybe
-    default = config.get("default", "drop")
-    if isinstance(default, int) and not isinstance(default, bool):
+    default = routing.default_port(config)
+    if default is not None:
         ports.add(default)
     return ports

@@ -33,7 +33,7 @@ def _time(v, what: str, ctx: Context) -> int | None:
 def check_timeline(prog: Program, ctx: Context) -> Program:
     channels = []
     for ch in prog.channels:
-        cells = {c.name: c for c in ch.cells}
+        cells = {c.name: c for c in ch.cells} | {k.cell.name: k.cell for k in ch.controllers}  # Python cells too
         out = []
         for chg in ch.timeline:
             cell = cells.get(chg.cell)

@@ -18,7 +18,7 @@ from .context import Context
 
 def _pinned(ch: Channel, ctx: Context) -> set[str]:
     """Cells that must stay as written: reachable by a timeline or the control API."""
-    pinned = {chg.cell for chg in ch.timeline}
+    pinned = {chg.cell for chg in ch.timeline} | {n for k in ch.controllers for n in k.cells.values()}
     if not ctx.options.freeze:
         pinned |= {c.name for c in ch.cells if not c.anonymous}
     return pinned

@@ -91,6 +91,11 @@ def build_plan(prog: Program, sources: SourceMap, registry: Registry) -> dict[st
             "links": links,
             "timeline": timeline,
         })
+        if ch.controllers:  # Python cells; absent otherwise, so that plans without them are unchanged
+            channels[-1]["controllers"] = [{
+                "cell": k.cell.name, "type": k.cell.type, "class": k.python, "config": _plain(k.cell.config),
+                "tick_ns": k.tick_ns, "cells": dict(k.cells), "source": _where(sources, k.cell.span),
+            } for k in ch.controllers]
     return {
         "version": PLAN_VERSION,
         "generator": f"rattan {__version__}",

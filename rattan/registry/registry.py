@@ -2,7 +2,9 @@
 
 A cell type's schema is the single source of its parameters; this module only
 reads schemas and answers questions about them (ports, no-op conditions,
-runtime-changeable parameters). Plugins are treated exactly like built-ins.
+runtime-changeable parameters, whether it holds a queue, how it routes). The
+rest of the compiler and the tools ask these questions instead of naming cell
+types, so a plugin is treated exactly like a built-in.
 """
 from __future__ import annotations
 
@@ -15,6 +17,53 @@ from typing import Any, Mapping
 
 ENTRY_POINT_GROUP = "rattan.cells"
 QUEUE_REF = "rattan:queue"
+
+# Every key a cell schema's `x-rattan` block may hold, and what it tells the tools (the table in
+# stdlib_cells/README.md is generated from this one). A plugin's unknown key is reported by
+# `rattan cells`: a misspelt annotation would otherwise be ignored without a word.
+ANNOTATIONS: dict[str, str] = {
+    "outputs": "number of output ports (an integer), or `{\"max_of\": [\"/routes/*/port\", \"/default\"]}`: one more "
+               "than the largest integer at those JSON pointers into the config (`*` matches every list item)",
+    "noop_when": "the cell provably does nothing when every listed parameter has the given value (`{}`: always, "
+                 "as for `pass`; absent or `null`: never); the optimizer removes such cells unless a timeline or "
+                 "the control API can reach them",
+    "fuse": "name of a fusion rule of the optimizer (`\"sum_delay\"`, `\"bernoulli_loss\"`) that merges two "
+            "adjacent cells of this type",
+    "queue": "`true`: the cell holds packets in a queue until it can send them; plots show its queue length "
+             "and DOT draws it with a double outline",
+    "rate_limit": "name of the parameter (bit/s, runtime) that limits the rate the cell sends at; `rattan sim` "
+                  "samples it and plots draw it beside the cell's output rate",
+    "label": "parameters DOT prints in the cell's node, each formatted by its `x-unit` (`[\"rate\"]`)",
+    "routing": "`{\"routes\": P, \"default\": D}`: the cell sends each packet by its destination address, "
+               "by the longest match in parameter P (a list of `{prefix, port}` records, a prefix being a CIDR "
+               "prefix or an endpoint's name) or else to parameter D (a port or `drop`); the compiler checks "
+               "the endpoint names (RTN040) and follows the routes to find return paths (RTN049)",
+    "default_unless": "`{\"F\": {\"value\": V, \"unless\": [\"A\", ...]}}` (in a record's schema, such as a queue "
+                      "kind): field F defaults to V only when none of the listed fields is set (a bounded queue with "
+                      "neither `packets` nor `bytes` holds 1000 packets)",
+    "doc": "longer Markdown documentation (the Notes of `rattan cells TYPE` and of docs/language.md)",
+    "python": "`\"package.module:ClassName\"`: a Python cell, a subclass of rattan.PythonCell that drives inner C "
+              "cells at a tick and never touches packets (docs/cells-python.md)",
+    "tick": "a Python cell's tick period: the name of one of its time parameters",
+    "tick_ns": "a Python cell's fixed tick period in ns (instead of `tick`)",
+}
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where a routing cell keeps its table (`x-rattan.routing`): the names of two parameters."""
+
+    routes: str   # a list of {prefix, port}
+    default: str  # a port number, or "drop"
+
+    def table(self, config: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The configured routes, each with `prefix` and `port`."""
+        return list(config.get(self.routes, ()) or ())
+
+    def default_port(self, config: Mapping[str, Any]) -> int | None:
+        """The port for packets that match no route (None: they are dropped)."""
+        d = config.get(self.default)
+        return d if isinstance(d, int) and not isinstance(d, bool) else None
 
 
 @dataclass(frozen=True)
@@ -50,9 +99,42 @@ class CellType:
         libs = sorted(Path(self.folder).glob("*.so"))
         return str(libs[0]) if libs else None
 
+    def is_python(self) -> bool:
+        """A Python cell (`x-rattan.python`): a model that drives inner C cells at a tick."""
+        return "python" in self.meta
+
+    def python_class(self):
+        """The PythonCell subclass of a Python cell (imported now); PythonCellError naming the plugin."""
+        from ..pycell import import_class
+        return import_class(str(self.meta["python"]), f"cell type `{self.name}` from {self.origin}")
+
     def runtime_params(self) -> tuple[str, ...]:
         """Parameters the control API and timelines may change while running."""
         return tuple(k for k, v in self.properties.items() if v.get("x-runtime"))
+
+    def holds_queue(self) -> bool:
+        """Whether the cell keeps packets in a queue whose length plots and DOT show (`x-rattan.queue`)."""
+        return self.meta.get("queue") is True
+
+    def rate_limit(self) -> str | None:
+        """The parameter that limits the cell's sending rate in bit/s, if any (`x-rattan.rate_limit`)."""
+        p = self.meta.get("rate_limit")
+        return p if isinstance(p, str) and p in self.properties else None
+
+    def label_params(self) -> tuple[str, ...]:
+        """The parameters DOT prints in the cell's node, in order (`x-rattan.label`)."""
+        return tuple(p for p in self.meta.get("label", ()) if p in self.properties)
+
+    def routing(self) -> Routing | None:
+        """How the cell routes by destination address, if it does (`x-rattan.routing`)."""
+        r = self.meta.get("routing")
+        if not isinstance(r, Mapping) or not isinstance(r.get("routes"), str):
+            return None
+        return Routing(r["routes"], r.get("default", ""))
+
+    def unknown_annotations(self) -> list[str]:
+        """`x-rattan` keys no tool reads: a misspelling, or an annotation of a newer rattan."""
+        return sorted(k for k in self.meta if k not in ANNOTATIONS)
 
     def output_count(self, config: Mapping[str, Any]) -> int:
         """Number of output ports for a given configuration."""
@@ -137,6 +219,11 @@ class Registry:
                              f"by {self.cells[name].origin}")
         ct = CellType(name, schema, origin, folder)
         self.cells[name] = ct
+        if ct.unknown_annotations():
+            self.problems.append(f"cell type `{name}` from {origin}: unknown x-rattan "
+                                 f"key{'s' * (len(ct.unknown_annotations()) > 1)} "
+                                 + ", ".join(f"`{k}`" for k in ct.unknown_annotations())
+                                 + "; known: " + ", ".join(ANNOTATIONS))
         return ct
 
     def load_folder(self, folder: Path, origin: str) -> CellType:

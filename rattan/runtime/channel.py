@@ -61,7 +61,10 @@ def schedule_timeline(engine, nodes: dict[str, int], channel: dict, horizon_ns: 
     from ..engine import EngineError
     live = {(c["name"], k): v for c in channel["cells"] for k, v in c["config"].items()}
     saved: dict[tuple, list] = {}
+    python_cells = {k["cell"] for k in channel.get("controllers", ())}  # their own `set` gets these
     for t, _, action, cell, param, value in timeline_steps(channel, horizon_ns):
+        if cell in python_cells:
+            continue
         key = (cell, param)
         if action == "open":
             saved.setdefault(key, []).append(live[key])

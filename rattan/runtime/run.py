@@ -161,6 +161,7 @@ class Instance:
     label: str           # how output and the summary name it: `c`, or `c#3` when a channel runs twice or more
     net: ChannelNetwork
     nodes: dict[str, int] = field(default_factory=dict)
+    controllers: dict = field(default_factory=dict)  # its Python cells' models, by name
 
     def environment(self) -> dict[str, str]:
         """The process environment plus RATTAN_<EP>_IP, RATTAN_<EP>_NETNS, RATTAN_CHANNEL, RATTAN_INSTANCE."""
@@ -212,10 +213,12 @@ class LiveRun:
             net = ChannelNetwork(c["endpoints"], c["name"], host=host_endpoints(plan, c))
             self.instances.append(Instance(c, number, label, net))
         self.engine = None
+        self.python_cells = None  # the thread that ticks the Python cells (controllers.RealTimeDriver)
 
     def start(self) -> "LiveRun":
         from ..engine import Engine
         from ..engine.load import load_channel
+        from . import controllers
         try:
             for inst in self.instances:
                 inst.net.open()
@@ -230,12 +233,24 @@ class LiveRun:
                 for name, ep in eps.items():
                     self.engine.attach(inst.nodes[name], inst.net.engine_netns_path, ep.engine_ifname)
                 schedule_timeline(self.engine, inst.nodes, inst.channel, TIMELINE_HORIZON_NS)
+            models, events = [], []
+            for inst in self.instances:
+                try:
+                    mine = controllers.load(self.engine, inst.channel, inst.nodes, self.seed,
+                                            instance=inst.label if len(self.instances) > 1 else None)
+                except controllers.ControllerError as e:
+                    raise RunError(str(e)) from None
+                inst.controllers = {c.name: c for c in mine}
+                models += mine
+                events += controllers.own_timeline(inst.channel, mine, TIMELINE_HORIZON_NS)
             if self.packet_log:
                 from . import packet_log
                 packet_log.start(self.engine, self.packet_log, self.instances, "real", self.log_cells,
                                  self.packet_log_snaplen)
             self.engine.set_nice(self.engine_nice)
             self.engine.start(FOREVER, clock="real")
+            if models:
+                self.python_cells = controllers.RealTimeDriver(self.engine, controllers.Schedule(models, events)).start()
             self._check_nice()
         except BaseException:
             self.close()
@@ -263,6 +278,8 @@ class LiveRun:
     def stop(self) -> None:
         """Stop forwarding and write out the packet log, so that counters and log are final and
         agree (the closing table is read after this). Idempotent."""
+        if self.python_cells is not None:  # no tick after the last frame: its changes would be lost
+            self.python_cells.stop()
         if self.engine is not None:
             self.engine.stop()
             if self.packet_log:

@@ -106,6 +106,12 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
                 for s in specs]
     cells = {c["name"]: c for c in channel["cells"]}
     schedule_timeline(engine, nodes, channel, dur)
+    from . import controllers
+    try:
+        models = controllers.load(engine, channel, nodes, seed)
+    except controllers.ControllerError as e:
+        raise SimError(str(e)) from None
+    schedule = controllers.Schedule(models, controllers.own_timeline(channel, models, dur))
     step = parse_interval(interval, dur)
     if packet_log:
         from . import packet_log as plog
@@ -116,9 +122,10 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
             raise SimError(str(e)) from None
     series = Series(engine, channel, nodes, flow_ids, step)
     if http:
-        _run_paced(engine, channel, nodes, dur, http, progress, announce)
+        _run_paced(engine, channel, nodes, dur, http, progress, announce, schedule)
     else:
         for t in range(step, dur + step, step):  # a sample of the series at every interval
+            _python_cells_until(engine, schedule, min(t, dur))
             engine.run_until(min(t, dur))
             series.sample(min(t, dur))
             if progress:
@@ -157,12 +164,27 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
                                   "delivered_packets": c.delivered_packets, "delivered_bytes": c.delivered_bytes}
     doc = {"duration_s": dur / 1e9, "seed": seed, "channel": channel["name"],
            "flows": result_flows, "endpoints": result_endpoints, "cells": result_cells}
+    if models:
+        doc["python_cells"] = {c.name: {"class": c.cls, "tick_ns": c.period, "ticks": c.ticks,
+                                        "cells": {n: h.name for n, h in c.cells.items()}} for c in models}
     warnings = misdelivery_warnings(doc)
     if warnings:
         doc["warnings"] = warnings
     if not http:  # a paced run is sampled by nobody; its series would be empty
         doc["series"] = series.document()
     return doc
+
+
+def _python_cells_until(engine, schedule, t: int) -> None:
+    """Run the engine to each tick (or own-parameter change) of the Python cells up to `t` exactly,
+    and run it there: its changes apply at that logical time, after the events at it."""
+    from .controllers import ControllerError
+    while (due := schedule.next_time()) is not None and due <= t:
+        engine.run_until(due)
+        try:
+            schedule.advance(due)
+        except ControllerError as e:  # a model that failed makes the rest of the run meaningless
+            raise SimError(str(e)) from None
 
 
 def parse_interval(text: str | None, dur: int) -> int:
@@ -232,21 +254,27 @@ class Series:
 
 
 
-def _run_paced(engine, channel: dict, nodes: dict, dur: int, http: str, progress, announce) -> None:
-    """Virtual time in the engine thread at the pace of the clock, with the control API serving."""
+def _run_paced(engine, channel: dict, nodes: dict, dur: int, http: str, progress, announce,
+               schedule) -> None:
+    """Virtual time in the engine thread at the pace of the clock, with the control API serving;
+    Python cells tick off the engine thread, as in a real run."""
     import time
     from ..control import ControlAPI, ControlServer
     from ..registry import default_registry
-    api = ControlAPI(engine, [Target(channel, channel["name"], 0, nodes)], default_registry(), "virtual",
-                     title="rattan sim")
+    from .controllers import RealTimeDriver
+    target = Target(channel, channel["name"], 0, nodes, {c.name: c for c in schedule.controllers})
+    api = ControlAPI(engine, [target], default_registry(), "virtual", title="rattan sim")
     with ControlServer(api, http) as server:
         if announce:
             announce(server.url)
         engine.start(dur, clock="real")
+        driver = RealTimeDriver(engine, schedule).start() if schedule else None
         try:
             while engine.running:
                 time.sleep(0.1)
                 if progress:
                     progress(min(engine.now, dur), dur)
         finally:
+            if driver:
+                driver.stop()
             engine.stop()

@@ -14,7 +14,17 @@ import json
 import os
 from dataclasses import dataclass, field
 
-QUEUE_TYPES = {"bw", "bw_trace", "token_bucket"}
+
+def _cell_type(name: str):
+    """The registry's cell type of this name (None for a plugin that is not installed here)."""
+    from ..registry import default_registry
+    return default_registry().get(name)
+
+
+def _holds_queue(type_name: str | None) -> bool:
+    """Whether cells of this type keep a queue worth a line in the queue panel (the schema says)."""
+    ct = _cell_type(type_name) if type_name else None
+    return ct is not None and ct.holds_queue()
 
 
 class PlotError(ValueError):
@@ -74,7 +84,7 @@ def _from_sim(doc: dict) -> Figure:
         if "rate_bps" in cs:
             fig.rate.append((f"{name}: configured rate", [v / 1e6 for v in cs["rate_bps"]], "--"))
             fig.rate.append((f"{name}: output", [v / 1e6 for v in cs["out_bps"]], ":"))
-        if cs.get("type") in QUEUE_TYPES and any(cs["queued_packets"]):
+        if _holds_queue(cs.get("type")) and any(cs["queued_packets"]):
             fig.queue.append((f"{name}: queued", cs["queued_packets"]))
         if any(cs["dropped_packets"]):
             fig.drops.append((f"{name}: dropped", cs["dropped_packets"]))
@@ -133,11 +143,12 @@ def _from_log(path: str, interval: str | None) -> Figure:
         if not any(out_bytes[k]) and not any(drops[k]):
             continue
         fig.rate.append((f"{name}: output", [b * 8 / (step / 1e9) / 1e6 for b in out_bytes[k]], "-"))
-        rate = (meta.get("config") or {}).get("rate")
-        if meta["type"] in QUEUE_TYPES and isinstance(rate, (int, float)):
+        ct = _cell_type(meta["type"])
+        rate = (meta.get("config") or {}).get(ct.rate_limit()) if ct is not None and ct.rate_limit() else None
+        if isinstance(rate, (int, float)):
             fig.rate.append((f"{name}: configured rate (at start)", [rate / 1e6] * n, "--"))
         fig.delay.append((name, [s / c / 1e6 if c else None for s, c in sojourn[k]]))
-        if meta["type"] in QUEUE_TYPES:
+        if ct is not None and ct.holds_queue():
             level, queued = 0, []
             for d in delta[k]:
                 level += d

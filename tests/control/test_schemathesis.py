@@ -2,26 +2,22 @@
 as documented, and no change applied by a request the API rejected."""
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import hypothesis
 import pytest
 import schemathesis
 
 from rattan.control.server import wsgi_app
-from tests.control.conftest import virtual_api
+from tests.control.conftest import every_runtime_cell, virtual_api
 
-# One cell of every kind that has runtime parameters, and one that has none.
-PATH = """
-channel c {
-    endpoints left, right
-    left -> bw { rate = 10Mbps, queue = codel {} } -> delay { delay = 5ms, jitter = 1ms }
-         -> loss { rate = 1% } -> token_bucket { rate = 5Mbps, burst = 10KB }
-         -> duplicate { rate = 0% } -> corrupt { rate = 0% } -> right
-    right -> outage { up = 10s, down = 1s } -> pass {} -> left
-}
-"""
-
-
-API = virtual_api(PATH, "fuzz.rtn")
+# One cell of every type that has runtime parameters, and one that has none: from the registry,
+# so a new cell type is fuzzed with no edit here. Its trace files are parsed into the plan at compile
+# time and are not needed afterwards.
+with tempfile.TemporaryDirectory() as _traces:
+    PATH, _ = every_runtime_cell(Path(_traces))
+    API = virtual_api(PATH, "fuzz.rtn")
 schema = schemathesis.openapi.from_wsgi("/openapi.json", wsgi_app(API))
 
 

@@ -23,7 +23,7 @@ PLUGIN_SCHEMA = {
     },
     "required": ["slot"],
     "additionalProperties": False,
-    "x-rattan": {"outputs": 1},
+    "x-rattan": {"outputs": 1, "queue": True, "label": ["slot"]},
 }
 
 
@@ -85,6 +85,19 @@ def test_plugin_is_checked_and_exported(plugin_env):
     assert r.returncode == 1
     assert "RTN013" in r.stderr and "did you mean `stations`" in r.stderr
     assert "RTN021" in r.stderr and "9ms" in r.stderr
+
+
+def test_plugin_annotations_reach_dot(plugin_env):
+    """`queue` and `label` in the plugin's x-rattan: DOT draws its cell as a queue, with its slot."""
+    env, base = plugin_env
+    good = base / "dot.rtn"
+    good.write_text("channel c {\n left -> wifi_jitter { slot = 9us } -> right\n right -> left\n}\n")
+    r = rattan(env, "compile", "--emit", "dot", str(good))
+    assert r.returncode == 0, r.stderr
+    node = next(line for line in r.stdout.splitlines() if '"c/wifi_jitter_1"' in line)
+    assert "peripheries=2" in node and "wifi_jitter\\n9us" in node, node
+    r = rattan(env, "cells")
+    assert "unknown x-rattan" not in r.stdout + r.stderr
 
 
 def test_plugin_schema_is_exported(plugin_env):
