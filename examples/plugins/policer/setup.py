@@ -34,12 +34,13 @@ def _ask(argv, env=None):
 
 def rattan_include() -> str:
     """The folder of the installed rattan's rattan_engine.h."""
-    tried = []
     env = os.environ.get("RATTAN_INCLUDE")
-    if env:
+    if env:  # said explicitly: no other guess
         if _found(env):
             return env
-        tried.append(f"$RATTAN_INCLUDE={env} has no {HEADER}")
+        sys.exit(f"$RATTAN_INCLUDE is {env}, which has no {HEADER}: set it to the folder `rattan include-dir` "
+                 "prints, or unset it")
+    tried = []
     try:
         from rattan.tools.new_cell import include_dir
         return str(include_dir())
@@ -78,12 +79,13 @@ class BuildCellLibrary(build_ext):
 
 
 CELL = Path("src") / "rattan_policer" / "policer"
-setup(
-    ext_modules=[Extension(
-        "rattan_policer.policer.policer",
-        sources=[str(p) for p in sorted(CELL.glob("*.c"))],
-        extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"],
-        libraries=["m"],
-    )],
-    cmdclass={"build_ext": BuildCellLibrary},
-)
+if __name__ == "__main__":  # as pip's backend runs it; tests import it for rattan_include alone
+    setup(
+        ext_modules=[Extension(
+            "rattan_policer.policer.policer",
+            sources=[str(p) for p in sorted(CELL.glob("*.c"))],
+            extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"],
+            libraries=["m"],
+        )],
+        cmdclass={"build_ext": BuildCellLibrary},
+    )
