@@ -99,6 +99,7 @@ class CellType:
         libs = sorted(Path(self.folder).glob("*.so"))
         return str(libs[0]) if libs else None
 
+    @property
     def is_python(self) -> bool:
         """A Python cell (`x-rattan.python`): a model that drives inner C cells at a tick."""
         return "python" in self.meta

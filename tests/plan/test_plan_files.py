@@ -81,7 +81,7 @@ BROKEN = [
     (_drop_cells, "$.channels[0]: 'cells' is a required property"),
     (_rate_x, "$.channels[0].cells[0].config.rate: 'x' is not of type 'integer'"),
     (_port_3, "$.channels[0].links[0].port: `delay_1` has no output 3: its only output is 0"),
-    (_unknown_type, "$.channels[0].cells[1].type: unknown cell type `bww`; known: bw, "),
+    (_unknown_type, "$.channels[0].cells[1].type: unknown cell type `bww`; known: "),
     (_unknown_target, "$.channels[0].links[1].to: `nowhere` is neither a cell nor an endpoint of channel `broadband`"),
     (_wrong_outputs, "$.channels[0].cells[0].outputs: a `bw` with this config has 1 output, not 2"),
     (_timeline_on_a_fixed_param, "$.channels[0].timeline[0].param: `queue` of a `bw` cannot change while it runs; "
