@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Mapping
@@ -66,14 +67,66 @@ def kinds_text(reg: Registry) -> list[str]:
             "models and other records: " + ", ".join(f"{r.name} ({', '.join(r.used_in)})" for r in others)]
 
 
+@dataclass(frozen=True)
+class Implementation:
+    """What runs a cell type: `state` is one word for the table, `detail` the whole story."""
+
+    state: str   # engine, loaded, python, missing, refused, unavailable
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.state in ("engine", "loaded", "python")
+
+
+def implementation(ct: CellType) -> Implementation:
+    """Whether a cell type can run: built into the engine, a plugin's library (loaded here to find
+    out: an ABI mismatch or a missing symbol shows now, not at the first run), or a Python cell."""
+    python = ct.meta.get("python")
+    if python:
+        try:
+            from ..pycell import PythonCellError, import_class
+        except ImportError:
+            return Implementation("missing", "a Python cell, and this rattan runs none: upgrade rattan")
+        try:
+            import_class(python, f"cell type `{ct.name}`")
+        except PythonCellError as e:
+            return Implementation("refused", str(e))
+        return Implementation("python", f"the Python class {python}, driving C cells at every tick")
+    try:
+        from ..engine import EngineError
+        from ..engine.binding import cell_types
+        from ..engine.load import ensure_cell_type
+    except ImportError as e:  # no compiled engine: the registry still answers from the schemas
+        return Implementation("unavailable", f"the engine does not load: {e}")
+    if ct.origin == "builtin":
+        if ct.name in cell_types():
+            return Implementation("engine", "built into the engine")
+        return Implementation("missing", "not in this build of the engine: reinstall rattan")
+    if ct.library is None:
+        return Implementation("missing", f"no compiled library in {ct.folder or 'its plugin'}: reinstall "
+                                         f"{ct.origin.split(' ', 1)[-1]} with pip")
+    try:
+        ensure_cell_type(ct.name)
+    except EngineError as e:
+        return Implementation("refused", str(e))
+    return Implementation("loaded", f"the library {ct.library}, loaded")
+
+
 def list_cells(reg: Registry) -> str:
-    """One line per cell type, then the queue kinds and other records."""
+    """One line per cell type (where it comes from, what runs it), then the queue kinds and other
+    records, then why a plugin's implementation cannot run."""
     width = max((len(n) for n in reg.names()), default=4)
-    lines = [f"{'TYPE':<{width}}  {'ORIGIN':<8}  DESCRIPTION"]
+    impls = {n: implementation(reg.get(n)) for n in reg.names()}
+    origin_w = max([len(reg.get(n).origin) for n in reg.names()] + [6])
+    lines = [f"{'TYPE':<{width}}  {'ORIGIN':<{origin_w}}  {'RUNS':<7}  DESCRIPTION"]
     for n in reg.names():
         ct = reg.get(n)
-        lines.append(f"{n:<{width}}  {ct.origin.split()[0]:<8}  {ct.description}")
+        lines.append(f"{n:<{width}}  {ct.origin:<{origin_w}}  {impls[n].state:<7}  {ct.description}")
     lines.append("")
+    broken = [(n, i) for n, i in impls.items() if not i.ok]
+    if broken:
+        lines += [f"`{n}` cannot run ({i.state}): {i.detail}" for n, i in broken] + [""]
     lines += kinds_text(reg)[1:]
     lines.append("`rattan cells NAME` shows a cell type, a queue kind or a record in full.")
     return "\n".join(lines) + "\n"
@@ -112,7 +165,8 @@ def describe_record(reg: Registry, rec: RecordKind) -> str:
 
 def describe_cell(reg: Registry, ct: CellType) -> str:
     """A cell type in full: summary, ports, every parameter with type, default and docs."""
-    lines = [f"{ct.name} — {ct.description}", f"origin: {ct.origin}"]
+    lines = [f"{ct.name} — {ct.description}", f"origin: {ct.origin}",
+             f"runs: {implementation(ct).detail}"]
     outs = ct.meta.get("outputs", 1)
     lines.append(f"ports: 1 input (fan-in allowed), "
                  + (f"{outs} output" + ("s" if outs != 1 else "") if isinstance(outs, int)
