@@ -115,14 +115,17 @@ def test_a_packet_at_a_slot_end_waits_for_the_next_slot(cli, tmp_path):
     assert b["samples"]["delay_ns"] == [(10 - i % 10) * MS for i in range(100)]
 
 
-@pytest.mark.parametrize("change, slot_ends", [
+@pytest.mark.parametrize("timeline, slot_ends", [
     # a smaller burst from the next slot end on
-    ("max_bytes = 2000B", {**{10 * k: 5 for k in range(1, 11)}, **{10 * k: 2 for k in range(11, 21)}}),
+    ("at 105ms { agg.max_bytes = 2000B }", {**{10 * k: 5 for k in range(1, 11)}, **{10 * k: 2 for k in range(11, 21)}}),
     # longer slots, the first one starting at the change: they end at 125, 145, ... ms
-    ("interval = 20ms", {**{10 * k: 5 for k in range(1, 11)}, 125: 5, 145: 5, 165: 5, 185: 5}),
+    ("at 105ms { agg.interval = 20ms }", {**{10 * k: 5 for k in range(1, 11)}, 125: 5, 145: 5, 165: 5, 185: 5}),
+    # the first slot end sends all 10 waiting and leaves 10000 B unused, which no later slot gets
+    ("at 5ms { agg.max_bytes = 20000B }\n    at 15ms { agg.max_bytes = 5000B }",
+     {10: 10, **{10 * k: 5 for k in range(2, 21)}}),
 ])
-def test_a_timeline_changes_the_slots_from_its_instant(cli, tmp_path, change, slot_ends):
-    doc, records = sim(cli, tmp_path, SLOTS % f"    at 105ms {{ agg.{change} }}", "200ms")
+def test_a_timeline_changes_the_slots_from_its_instant(cli, tmp_path, timeline, slot_ends):
+    doc, records = sim(cli, tmp_path, SLOTS % f"    {timeline}", "200ms")
     assert departures(records) == slot_ends
     assert doc["flows"][0]["received_packets"] == sum(slot_ends.values())
 
