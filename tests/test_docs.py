@@ -221,17 +221,6 @@ def _type(reg, prop) -> str:
     return {"time": "time", "rate": "rate", "size": "size"}.get(t, t)
 
 
-def _records(reg, props):
-    """Tagged records a parameter takes (`gilbert_elliott { ... }`, `route { ... }`), not queues."""
-    for prop in props.values():
-        if prop.get("$ref") == "rattan:queue":
-            continue
-        for b in prop.get("oneOf", []) + ([prop["items"]] if isinstance(prop.get("items"), dict) else []):
-            kind = b.get("properties", {}).get("kind", {}).get("const")
-            if kind:
-                yield kind, b
-
-
 def _table(reg, props, required, runtime: bool) -> list[str]:
     head = "| parameter | type | default | run time | meaning |" if runtime else "| field | type | default | meaning |"
     rows = [head, "|---|---|---|---|---|" if runtime else "|---|---|---|---|"]
@@ -245,24 +234,15 @@ def _table(reg, props, required, runtime: bool) -> list[str]:
     return rows
 
 
-def cells_section(reg) -> str:
-    """Every built-in cell: summary, a parameter table, its records' fields, its longer doc."""
-    lines = []
-    for ct in (reg.get(n) for n in reg.names()):
-        if ct.origin != "builtin":
+def _records(reg, props):
+    """Tagged records a parameter takes (`gilbert_elliott { ... }`, `route { ... }`), not queues."""
+    for prop in props.values():
+        if prop.get("$ref") == "rattan:queue":
             continue
-        lines += [f"### `{ct.name}`", "", ct.description, ""]
-        if ct.properties:
-            lines += _table(reg, ct.properties, ct.required, runtime=True) + [""]
-        else:
-            lines += ["No parameters.", ""]
-        for kind, rec in _records(reg, ct.properties):
-            lines += [f"Fields of `{kind} {{ ... }}`: {rec.get('description', '')}", ""]
-            lines += _table(reg, rec["properties"], rec.get("required", ()), runtime=False) + [""]
-        if ct.meta.get("doc"):
-            lines += [ct.meta["doc"], ""]
-        lines += [f"More: [`stdlib_cells/{ct.name}/README.md`](../stdlib_cells/{ct.name}/README.md).", ""]
-    return "\n".join(lines)
+        for b in prop.get("oneOf", []) + ([prop["items"]] if isinstance(prop.get("items"), dict) else []):
+            kind = b.get("properties", {}).get("kind", {}).get("const")
+            if kind:
+                yield kind, b
 
 
 def queues_section(reg) -> str:
@@ -282,7 +262,7 @@ def queues_section(reg) -> str:
 
 def test_cell_and_queue_tables_are_the_schemas():
     reg = default_registry()
-    sections = {"cells": cells_section(reg), "queues": queues_section(reg)}
+    sections = {"queues": queues_section(reg)}
     text = LANGUAGE.read_text(encoding="utf-8")
     found = {m.group(2) for m in _GENERATED.finditer(text)}
     assert found == set(sections), f"docs/language.md has generated parts {found}"
