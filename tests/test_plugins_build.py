@@ -235,6 +235,8 @@ def test_rattan_sim_runs_the_policer_from_its_library(plugin_venv, tmp_path):
     passed = (3000 + 5_000_000 * 998_400_000 // 8_000_000_000) // 1500
     assert (cell["in_packets"], cell["out_packets"]) == (offered, passed)
     assert cell["dropped_by_reason"] == {"policer": offered - passed}
+    # its schema's x-rattan.rate_limit gives the configured rate over time, as a built-in's does
+    assert set(doc["series"]["cells"]["policer_1"]["rate_bps"]) == {5e6}
 
 
 @pytest.mark.parametrize("project,outcome", [("policer", "8 passed"), ("scaffold_c", "2 passed"),

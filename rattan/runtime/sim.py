@@ -208,8 +208,14 @@ class Series:
         self.engine, self.nodes, self.flow_ids, self.step = engine, nodes, flow_ids, step
         self.cells = [c["name"] for c in channel["cells"]]
         self.types = {c["name"]: c["type"] for c in channel["cells"]}
-        self.rated = {c["name"] for c in channel["cells"] if "rate" in c["config"] and c["type"] in (
-            "bw", "token_bucket")}
+        from ..registry import default_registry
+        reg = default_registry()
+        # the parameter limiting each cell's rate, from its schema (x-rattan.rate_limit), plugins' too
+        self.rated = {}
+        for c in channel["cells"]:
+            limit = reg.get(c["type"]).rate_limit() if reg.get(c["type"]) else None
+            if limit and limit in c["config"]:
+                self.rated[c["name"]] = limit
         self.t: list[int] = []
         self.flow_bytes = [[0] for _ in flow_ids]
         self.flow_packets = [[0] for _ in flow_ids]
@@ -231,7 +237,7 @@ class Series:
             s["queued_packets"].append(c.queued_packets)
             s["queued_bytes"].append(c.queued_bytes)
             if n in self.rated:
-                s["rate_bps"].append(self.engine.get(self.nodes[n], "rate"))
+                s["rate_bps"].append(self.engine.get(self.nodes[n], self.rated[n]))
 
     def document(self) -> dict:
         secs = [(b - a) / 1e9 for a, b in zip([0] + self.t, self.t)]
