@@ -261,3 +261,24 @@ def test_the_example_of_docs_cells_python_works_as_written(tmp_path):
     link = doc["series"]["cells"]["radio.link"]
     assert 10 <= min(link["queued_packets"][5:]) and max(link["queued_packets"]) <= 40  # near its threshold
     assert set(link["rate_bps"][:99]) <= {5e6, 20e6} and set(link["rate_bps"][99:]) <= {2e6, 20e6}  # from 10 s
+
+
+def test_a_python_cell_inside_a_compound_cell_and_in_the_ir_dump():
+    from rattan.ir.printer import program_text
+    text = """cell type shaped(r: rate) {
+  cell t: throttle { rate = r, after = 1s, to = 5Mbps }
+  in -> t -> delay { delay = 5ms } -> out
+}
+channel c {
+  cell up: shaped { r = 20Mbps }
+  left -> up -> right
+  right -> left
+  at 2s { up.t.after = 3s }
+}
+"""
+    ch = plan_of(text)["channels"][0]
+    assert [c["name"] for c in ch["cells"]] == ["up.t.link", "up.delay"]
+    assert ch["controllers"][0]["cell"] == "up.t" and ch["controllers"][0]["cells"] == {"link": "up.t.link"}
+    assert ch["timeline"][0]["cell"] == "up.t"
+    dump = program_text(compile_text(text, registry=ALL).program)
+    assert f"  python up.t: throttle {HERE}:Throttle tick 10000000 cells link=up.t.link " in dump
