@@ -46,6 +46,10 @@ def program_text(prog: Program) -> str:
         for l in ch.links:
             port = f"[{l.src_port}]" if l.src_port is not None else ""
             out.append(f"  link {l.src}{port} -> {l.dst}")
+        for k in ch.controllers:  # Python cells, after expand_python_cells
+            inner = ", ".join(f"{n}={c}" for n, c in k.cells.items())
+            out.append(f"  python {k.cell.name}: {k.cell.type} {k.python} tick {k.tick_ns} cells {inner} "
+                       + json.dumps(dict(k.cell.config), sort_keys=True, default=str))
         for t in ch.timeline:
             when = (f"at {value_text(t.at) if not isinstance(t.at, int) else t.at}"
                     if t.at is not None else f"every {t.period} for {t.duration}")

@@ -195,15 +195,22 @@ class RealTimeDriver:
         self._thread.start()
         return self
 
+    # The longest sleep between two looks at the stop flag. A plain sleep, not Event.wait: each wake
+    # of the latter costs twice the CPU (80 against 40 us here), and at a 10 ms tick that is the cost.
+    STOP_LATENCY_S = 0.1
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             t = self.schedule.next_time()
             if t is None:  # every model has failed: only control API requests could still come
-                if self._stop.wait(0.1):
-                    return
+                time.sleep(self.STOP_LATENCY_S)
                 continue
             delay = self.origin + t / 1e9 - time.monotonic()
-            if delay > 0 and self._stop.wait(delay):
+            if delay > 0:
+                time.sleep(min(delay, self.STOP_LATENCY_S))
+                if delay > self.STOP_LATENCY_S:
+                    continue  # not due yet: look at the stop flag, and sleep again
+            if self._stop.is_set():
                 return
             late = int((time.monotonic() - self.origin) * 1e9)
             self.schedule.advance(t, late_ns=late, on_failure=self._report)

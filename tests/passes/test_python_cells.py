@@ -222,3 +222,63 @@ def test_a_python_cell_from_an_installed_plugin_is_listed_checked_and_simulated(
     f.write_text(f.read_text().replace("heavy = 20Mbps", "heavy = 20ms"))
     r = rattan("check", str(f))
     assert r.returncode == 1 and "error[RTN021]" in r.stderr
+
+
+def test_the_example_of_docs_cells_python_works_as_written(tmp_path):
+    """docs/cells-python.md's distribution, installed as pip lays it out (its entry point from its
+    pyproject.toml), then its channel simulated as the doc says: all of 8 Mbit/s gets through."""
+    import os
+    import re
+    import subprocess
+    import sys
+    import tomllib
+    from tests.conftest import ROOT
+    text = (ROOT / "docs" / "cells-python.md").read_text(encoding="utf-8")
+    files = dict((m.group(1), m.group(2)) for m in re.finditer(r"^```\w+ file=(\S+)\n(.*?)^```$", text, re.M | re.S))
+    assert set(files) == {"pyproject.toml", "rattan_loaded_link/loaded_link/cell.schema.json",
+                          "rattan_loaded_link/__init__.py", "example.rtn"}
+    site = tmp_path / "site"
+    for name, body in files.items():
+        path = (tmp_path if name.endswith((".toml", ".rtn")) else site) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
+    project = tomllib.loads(files["pyproject.toml"])["project"]
+    info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
+    eps = project["entry-points"]["rattan.cells"]
+    (info / "entry_points.txt").write_text("[rattan.cells]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()))
+    env = dict(os.environ, PYTHONPATH=str(site) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    command = re.search(r"^\$ rattan (sim example\.rtn .*)$", text, re.M).group(1)
+    argv = [a.strip("'") for a in command.split()] + ["--json"]
+    r = subprocess.run([sys.executable, "-m", "rattan", *argv], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    flow = doc["flows"][0]
+    assert doc["python_cells"]["radio"]["ticks"] == 2000
+    # 5 Mbit/s (2 from 10 s) alone would leave 10 MB behind: the heavy capacity took the rest
+    assert flow["sent_bytes"] - flow["received_bytes"] <= 40 * 1500  # at most a few tens of packets queue
+    link = doc["series"]["cells"]["radio.link"]
+    assert 10 <= min(link["queued_packets"][5:]) and max(link["queued_packets"]) <= 40  # near its threshold
+    assert set(link["rate_bps"][:99]) <= {5e6, 20e6} and set(link["rate_bps"][99:]) <= {2e6, 20e6}  # from 10 s
+
+
+def test_a_python_cell_inside_a_compound_cell_and_in_the_ir_dump():
+    from rattan.ir.printer import program_text
+    text = """cell type shaped(r: rate) {
+  cell t: throttle { rate = r, after = 1s, to = 5Mbps }
+  in -> t -> delay { delay = 5ms } -> out
+}
+channel c {
+  cell up: shaped { r = 20Mbps }
+  left -> up -> right
+  right -> left
+  at 2s { up.t.after = 3s }
+}
+"""
+    ch = plan_of(text)["channels"][0]
+    assert [c["name"] for c in ch["cells"]] == ["up.t.link", "up.delay"]
+    assert ch["controllers"][0]["cell"] == "up.t" and ch["controllers"][0]["cells"] == {"link": "up.t.link"}
+    assert ch["timeline"][0]["cell"] == "up.t"
+    dump = program_text(compile_text(text, registry=ALL).program)
+    assert f"  python up.t: throttle {HERE}:Throttle tick 10000000 cells link=up.t.link " in dump
