@@ -1,0 +1,1 @@
+"""The `leo` cell's folder: its schema, and its class in cell.py."""
