@@ -1,13 +1,15 @@
 /* The one public header of the Rattan packet engine.
  *
  * Part 1 (what Python sees through cffi): opaque handles, integer error codes,
- * plain configuration structs, and one way to add any cell: rt_add_cell(type,
- * config). Everything per packet happens behind it, in C; Python only builds
- * the graph, drives time, changes parameters and reads counters.
+ * and one way to add any cell: rt_add_cell(type, config), its configuration a
+ * typed record of named values (rt_value) that no cell type shapes. Everything
+ * per packet happens behind it, in C; Python only builds the graph, drives
+ * time, changes parameters and reads counters.
  *
  * Part 2 (under RT_CELL_API): the cell interface. Every built-in cell in
  * stdlib_cells/<type>/<type>.c is an rt_cell_ops table written against it, and
- * a later user cell in C will be written against the same.
+ * so is every plugin cell, compiled against this header as installed
+ * (`rattan include-dir`) and registered the same way (RT_PLUGIN).
  */
 #ifndef RATTAN_ENGINE_H
 #define RATTAN_ENGINE_H
