@@ -248,3 +248,27 @@ def test_each_plugins_own_tests_pass_from_outside_the_repository(plugin_venv, tm
     r = _run([env_dir / "bin" / "python", "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests"],
              tmp_path, env, timeout=600)
     assert r.returncode == 0 and outcome in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+def test_rattan_run_polices_real_packets_and_the_control_api_changes_the_plugins_rate(plugin_venv, tmp_path):
+    """As root, in namespaces: the command inside the run sets the policer's rate to 0 through the
+    control API, then pings with 1428 B packets: the full 3000 B bucket lets 2 of 5 through (at the
+    file's 10 Mbit/s all 5 would pass), dropped by the plugin's own rule."""
+    from tests.runtime.conftest import WHY_NOT, _namespaces
+    if WHY_NOT:
+        pytest.skip(WHY_NOT)
+    env_dir, env, _ = plugin_venv
+    python = env_dir / "bin" / "python"
+    (tmp_path / "r.rtn").write_text("channel c {\n    cell p: policer { rate = 10Mbps, burst = 3000B }\n"
+                                    "    left -> p -> right\n    right -> left\n}\n")
+    before = _namespaces()
+    inner = (f"{python} -m rattan ctl set p rate=0bps >/dev/null && ping -q -c 5 -i 0.1 -s 1400 $RATTAN_RIGHT_IP; "
+             f"{python} -m rattan ctl --json telemetry p")
+    r = _run([python, "-m", "rattan", "run", "r.rtn", "--http", f"unix:{tmp_path / 'ctl.sock'}", "--", "sh", "-c",
+              inner], tmp_path, env, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "5 packets transmitted, 2 received" in r.stdout, r.stdout
+    telemetry = json.loads(r.stdout[r.stdout.index("{"):])
+    assert (telemetry["in_packets"], telemetry["out_packets"]) == (5, 2)
+    assert telemetry["dropped_by_reason"] == {"policer": 3}
+    assert _namespaces() - before == set()
