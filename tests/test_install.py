@@ -226,3 +226,24 @@ def test_an_engine_built_for_another_abi_is_refused(tree, installed, tmp_path):
     assert r.returncode == 1
     assert f"{root / 'rattan' / 'engine' / built.name} has engine ABI" in r.stderr, r.stderr
     assert "this rattan needs 999" in r.stderr, r.stderr
+
+
+def test_a_new_cell_compiles_against_the_installed_header_and_runs(installed, tmp_path):
+    """A regular install ships rattan_engine.h and new-cell's templates: `rattan new-cell` writes a C
+    plugin, pip's isolated build (no rattan in it) finds the installed header through the venv's
+    interpreter, and the venv's `rattan sim` runs the cell from its library."""
+    env = _clean_env(installed)
+    rattan = installed / "bin" / "rattan"
+    r = _run([rattan, "include-dir"], tmp_path, env)
+    assert r.returncode == 0 and (Path(r.stdout.strip()) / "rattan_engine.h").is_file(), r.stderr
+    assert r.stdout.startswith(str(installed)), r.stdout
+    r = _run([rattan, "new-cell", "probe_link"], tmp_path, env)
+    assert r.returncode == 0, r.stderr
+    r = _run([installed / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "./probe_link"], tmp_path, env,
+             timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (tmp_path / "p.rtn").write_text("channel c {\n    left -> probe_link { rate = 10Mbps } -> right\n"
+                                    "    right -> left\n}\n")
+    r = _run([rattan, "sim", "p.rtn", "--flow", "left->right:cbr:20Mbps", "--duration", "1s", "--json"], tmp_path, env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["flows"][0]["received_packets"] == 10_000_000 // (8 * 1500)
