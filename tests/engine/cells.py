@@ -1,4 +1,5 @@
-"""Cells for engine tests, through the engine's one generic entry point.
+"""Cells for engine tests, through the engine's one generic entry point, and the shared helpers of the
+engine's and the cells' tests (a chain of cells between two endpoints, conservation of packets).
 
 A test writes only the parameters it cares about, in the plan's form (base units); the rest come
 from the cell's schema defaults, as the compiler fills them in a plan.
@@ -9,6 +10,8 @@ import ipaddress
 
 from rattan.engine.binding import Engine
 from rattan.registry import default_registry
+
+SEC = 10**9
 
 
 def with_defaults(type_: str, config: dict) -> dict:
@@ -23,6 +26,25 @@ def with_defaults(type_: str, config: dict) -> dict:
 def cell(engine: Engine, type_: str, outputs: int = 1, **config) -> int:
     """A cell of `type_` with these parameters (plan form) and the schema's defaults for the rest."""
     return engine.add_cell(type_, with_defaults(type_, config), outputs)
+
+
+def chain(engine: Engine, *cells: int):
+    """left -> cells... -> right; returns (left, right)."""
+    left, right = engine.add_endpoint(), engine.add_endpoint()
+    prev = left
+    for c in cells:
+        engine.link(prev, 0, c)
+        prev = c
+    engine.link(prev, 0, right)
+    return left, right
+
+
+def conserved(engine: Engine, *nodes: int) -> None:
+    """Every packet and byte that came in or was created went out, was dropped or still waits."""
+    for n in nodes:
+        c = engine.counters(n)
+        assert c.in_packets + c.created_packets == c.out_packets + c.dropped_packets + c.queued_packets, (n, c)
+        assert c.in_bytes + c.created_bytes == c.out_bytes + c.dropped_bytes + c.queued_bytes, (n, c)
 
 
 def route(addr: int, prefix_len: int, port: int) -> dict:

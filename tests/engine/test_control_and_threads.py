@@ -10,8 +10,7 @@ import pytest
 from rattan.engine import Engine, EngineError
 from rattan.registry import default_registry
 
-from tests.engine.test_virtual_time import SEC, chain, conserved
-from tests.engine.cells import cell, route, steps
+from tests.engine.cells import SEC, cell, chain, conserved, route, steps
 
 MS = 10**6
 
