@@ -239,6 +239,16 @@ def test_rattan_sim_runs_the_policer_from_its_library(plugin_venv, tmp_path):
     assert set(doc["series"]["cells"]["policer_1"]["rate_bps"]) == {5e6}
 
 
+@pytest.mark.parametrize("project", ["policer", "scaffold_c", "scaffold_py"])
+def test_the_example_in_each_plugins_readme_checks(plugin_venv, tmp_path, project):
+    import re
+    env_dir, env, src = plugin_venv
+    (block,) = re.findall(r"```rtn\n(.*?)```", (src / project / "README.md").read_text(), re.S)
+    (tmp_path / "readme.rtn").write_text(block)
+    r = _run([env_dir / "bin" / "python", "-m", "rattan", "check", "readme.rtn"], tmp_path, env)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
 @pytest.mark.parametrize("project,outcome", [("policer", "8 passed"), ("scaffold_c", "2 passed"),
                                              ("scaffold_py", "1 passed")])
 def test_each_plugins_own_tests_pass_from_outside_the_repository(plugin_venv, tmp_path, project, outcome):
