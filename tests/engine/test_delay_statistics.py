@@ -16,8 +16,7 @@ from rattan.engine.binding import HIST_BUCKETS, HIST_RELATIVE_ERROR, Lateness
 from rattan.runtime.sim import run
 
 from tests.conftest import ROOT
-from tests.engine.test_virtual_time import SEC, chain
-from tests.engine.cells import cell, plan_of, route, steps
+from tests.engine.cells import SEC, cell, chain, plan_of
 
 MS = 10**6
 
