@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import site
 import subprocess
 import sys
 import textwrap
+import threading
 import venv
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import pytest
 
 from rattan.engine import EngineError
 from rattan.engine.binding import load_cells
+from rattan.tools.lsp.client import LspClient
 from rattan.tools.new_cell import include_dir
 from tests.conftest import ROOT
 
@@ -282,3 +285,56 @@ def test_rattan_run_polices_real_packets_and_the_control_api_changes_the_plugins
     assert (telemetry["in_packets"], telemetry["out_packets"]) == (5, 2)
     assert telemetry["dropped_by_reason"] == {"policer": 3}
     assert _namespaces() - before == set()
+
+
+class VenvLsp(LspClient):
+    """The package's stdio client, speaking to `python -m rattan lsp` of another environment."""
+
+    def __init__(self, python: Path, cwd: Path, env: dict) -> None:
+        # not super().__init__: it starts this test's own interpreter
+        self.proc = subprocess.Popen([str(python), "-m", "rattan", "lsp", "--stdio"], cwd=cwd, env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.messages = queue.Queue()
+        self.next_id = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+
+def test_the_plugin_cell_in_dot_the_packet_log_plots_and_the_editor(plugin_venv, tmp_path):
+    """Surfaces that read the schema or the engine's counters: DOT labels its rate, the packet log's
+    summary names its drops, `rattan plot` draws a sim of it, and the language server describes it
+    on hover (with where it comes from) and completes its parameters."""
+    env_dir, env, _ = plugin_venv
+    python = env_dir / "bin" / "python"
+    (tmp_path / "p.rtn").write_text(PATH_RTN.format(cell="policer { rate = 5Mbps, burst = 3000B }"))
+    r = _run([python, "-m", "rattan", "compile", "p.rtn", "--emit", "dot"], tmp_path, env)
+    assert r.returncode == 0 and '"c/policer_1" [label="policer_1\\npolicer\\n5Mbps"' in r.stdout, r.stdout + r.stderr
+    r = _run([python, "-m", "rattan", "sim", "p.rtn", "--flow", "left->right:cbr:10Mbps", "--duration", "500ms",
+              "--json", "--packet-log", "p.log"], tmp_path, env)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "p.json").write_text(r.stdout)
+    dropped = json.loads(r.stdout)["cells"]["policer_1"]["dropped_packets"]
+    r = _run([python, "-m", "rattan", "log", "p.log", "--json"], tmp_path, env)
+    assert r.returncode == 0, r.stderr
+    (summary,) = [c for c in json.loads(r.stdout) if c["cell"] == "policer_1"]
+    assert summary["type"] == "policer" and summary["dropped_by_reason"] == {"policer": dropped} and dropped > 0
+    r = _run([python, "-m", "rattan", "plot", "p.json", "-o", "p.png"], tmp_path, env)
+    assert r.returncode == 0 and (tmp_path / "p.png").stat().st_size > 10_000, r.stderr
+
+    client = VenvLsp(python, tmp_path, env)
+    try:
+        client.request("initialize", {"processId": None, "rootUri": None, "capabilities": {}}, timeout=60)
+        client.notify("initialized", {})
+        uri = (tmp_path / "e.rtn").as_uri()
+        text = PATH_RTN.format(cell="policer { rate = 1Mbps,  }")
+        client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "rattan", "version": 1,
+                                                                "text": text}})
+        hover = client.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                                      "position": {"line": 1, "character": 12}}, timeout=60)
+        value = hover["result"]["contents"]["value"]
+        assert "policer — Single-rate policer" in value and "origin: plugin rattan-policer" in value, value
+        done = client.request("textDocument/completion", {"textDocument": {"uri": uri},
+                                                          "position": {"line": 1, "character": 37}})["result"]
+        labels = [i["label"] for i in (done["items"] if isinstance(done, dict) else done)]
+        assert "burst" in labels, labels
+    finally:
+        client.close()
