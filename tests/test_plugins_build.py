@@ -276,7 +276,7 @@ def test_rattan_run_polices_real_packets_and_the_control_api_changes_the_plugins
                                     "    left -> p -> right\n    right -> left\n}\n")
     before = _namespaces()
     inner = (f"{python} -m rattan ctl set p rate=0bps >/dev/null && ping -q -c 5 -i 0.1 -s 1400 $RATTAN_RIGHT_IP; "
-             f"{python} -m rattan ctl --json telemetry p")
+             f"{python} -m rattan ctl openapi > {tmp_path / 'openapi.json'}; {python} -m rattan ctl --json telemetry p")
     r = _run([python, "-m", "rattan", "run", "r.rtn", "--http", f"unix:{tmp_path / 'ctl.sock'}", "--", "sh", "-c",
               inner], tmp_path, env, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -284,6 +284,10 @@ def test_rattan_run_polices_real_packets_and_the_control_api_changes_the_plugins
     telemetry = json.loads(r.stdout[r.stdout.index("{"):])
     assert (telemetry["in_packets"], telemetry["out_packets"]) == (5, 2)
     assert telemetry["dropped_by_reason"] == {"policer": 3}
+    api = json.loads((tmp_path / "openapi.json").read_text())  # the change body is the plugin schema's
+    change = api["components"]["schemas"]["Change_policer"]
+    assert set(change["properties"]) == {"rate", "at"}  # its one runtime parameter, and when
+    assert change["properties"]["rate"]["description"].startswith("Token rate in bit/s")
     assert _namespaces() - before == set()
 
 
