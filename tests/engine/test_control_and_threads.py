@@ -10,7 +10,7 @@ import pytest
 from rattan.engine import Engine, EngineError
 from rattan.registry import default_registry
 
-from tests.engine.cells import SEC, cell, chain, conserved, route, steps
+from tests.engine.cells import SEC, cell, chain, conserved
 
 MS = 10**6
 
