@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from rattan.runtime import packet_log
-from tests.engine.cells import cell, route, steps
+from tests.engine.cells import cell
 
 
 def _sim(run_cli, tmp_path, *extra):
