@@ -1,7 +1,7 @@
 """The Python cell plugins of examples/plugins, end to end: `cellular` (a workload-dependent cellular
 link) and `leo` (a LEO satellite path), each pip-installed into a fresh virtual environment that
 sees this environment's rattan; `rattan cells` lists them, their own tests pass from a folder
-outside the repository, and (as root, in namespaces) `leo` under `rattan run` shows its
+outside the repository, their READMEs' parameter tables are their schemas, and (as root, in namespaces) `leo` under `rattan run` shows its
 reconfigurations on ping and on a TCP transfer.
 
 The venv machinery (_clean_env, _run) is tests/test_plugins_build.py's.
@@ -60,7 +60,18 @@ def test_rattan_cells_lists_both_as_python_cells_of_their_plugins(py_plugins, tm
     assert "period: time (default 15s)" in r.stdout and "outage: time (default 50ms)" in r.stdout, r.stdout
 
 
-@pytest.mark.parametrize("project,outcome", [("cellular", "4 passed"), ("leo", "5 passed")])
+@pytest.mark.parametrize("name", PLUGINS)
+def test_each_readmes_parameter_table_is_its_schema(name):
+    from tests.test_cell_readmes import params_table
+    folder = ROOT / "examples" / "plugins" / name
+    schema = json.loads((folder / "src" / f"rattan_{name}" / name / "cell.schema.json").read_text(encoding="utf-8"))
+    text = (folder / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- params: generated from cell.schema.json -->\n(.*?)<!-- /params -->", text, re.S)
+    assert m, f"{name}/README.md has no generated parameter table"
+    assert m.group(1) == params_table(schema)
+
+
+@pytest.mark.parametrize("project,outcome", [("cellular", "5 passed"), ("leo", "5 passed")])
 def test_each_plugins_own_tests_pass_from_outside_the_repository(py_plugins, tmp_path, project, outcome):
     env_dir, env, src = py_plugins
     shutil.copytree(src / project / "tests", tmp_path / "tests")

@@ -4,6 +4,7 @@ predict, both ways. Deterministic: the same run twice gives the same document.""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -88,17 +89,7 @@ def analytic_switch(ticks, window, threshold_bps, flows, want_heavy: bool) -> in
     raise AssertionError("no switch")
 
 
-STEP = """channel c {
-    endpoints a, b, right
-    cell radio: cellular { light_rate = 5Mbps, heavy_rate = 50Mbps, threshold = 10Mbps, window = 100ms, tick = 10ms }
-    cell gate: outage { state = down }
-    a -> radio -> right
-    b -> gate -> radio
-    right -> a
-    at 5s { gate.state = up }
-    at 8s { gate.state = down }
-}
-"""
+STEP = (Path(__file__).parent / "step.rtn").read_text()  # also the README's picture
 
 
 def test_the_capacity_switches_at_the_analytic_ticks_both_ways(tmp_path):
@@ -130,3 +121,12 @@ def test_a_window_that_is_not_a_whole_number_of_ticks_is_refused_at_the_instance
                        timeout=60)
     assert r.returncode != 0
     assert "RTN025" in r.stderr + r.stdout and "whole number of ticks" in r.stderr + r.stdout
+
+
+def test_a_timeline_changes_a_capacity_from_the_tick_at_its_time(tmp_path):
+    """`light_rate` is a runtime parameter: changed at 1 s, the link runs at it from the tick at 1 s."""
+    doc = sim(tmp_path, ONE.replace("    right -> left\n", "    right -> left\n    at 1s { radio.light_rate = 2Mbps }\n"),
+              ["left->right:cbr:8Mbps"], "2s", interval="10ms")
+    t_ns = [round(t * 1e9) for t in doc["series"]["t_s"]]
+    rates = dict(zip(t_ns, doc["series"]["cells"]["radio.link"]["rate_bps"]))
+    assert rates[990 * MS] == 5e6 and rates[1000 * MS] == 2e6 and set(rates.values()) == {5e6, 2e6}

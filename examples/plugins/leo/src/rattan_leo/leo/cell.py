@@ -4,9 +4,9 @@ for a moment while it reconfigures.
 Starlink's scheduler reassigns satellites on a global 15 s schedule; at each reassignment the path's
 latency steps to a new level and packets are lost for tens of milliseconds. The cell models that
 with two built-in cells: an `outage` (`gap`) and a `delay` (`path`). It ticks once per `period`: at
-each reconfiguration it draws the next delay, and the outage's own
-periodic schedule (down for `outage`, up for the rest of the period) takes it down and brings it
-back to the ns, without a tick at the end of the window.
+each reconfiguration it draws the next delay, and the outage's own periodic schedule (down for
+`outage`, up for the rest of the period) takes the path down and brings it back to the ns, without
+a tick at the end of the window.
 
 A Python cell never sees a packet (rattan.pycell; docs/cells-python.md in rattan).
 """
