@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.runtime.conftest import no_leftovers  # noqa: F401  (a fixture: namespaces this test left)
+from tests.runtime.conftest import WHY_NOT, no_leftovers  # noqa: F401  (a fixture: namespaces this test left)
 from tests.test_plugins_build import _clean_env, _run
 
 PLUGINS = ("cellular", "leo")
@@ -122,11 +122,9 @@ def _dips(intervals: list[tuple[float, float]]) -> list[float]:
     return out
 
 
+@pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT))  # before the fixtures, which need `ip`
 def test_rattan_run_leo_shows_each_reconfiguration_on_ping_and_a_tcp_transfer(py_plugins, tmp_path, record_property,
                                                                              no_leftovers):
-    from tests.runtime.conftest import WHY_NOT
-    if WHY_NOT:
-        pytest.skip(WHY_NOT)
     env_dir, env, _ = py_plugins
     python = env_dir / "bin" / "python"
     r = _run([python, "-c", "from itertools import islice; from rattan_leo.leo.cell import delays; "
