@@ -181,6 +181,17 @@ def _run(argv, cwd, env, timeout=300) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def venv_seeing_this_rattan(env_dir: Path) -> Path:
+    """A new virtual environment that sees this environment's packages (rattan among them, however it
+    is installed) through a .pth file."""
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    (purelib,) = (env_dir / "lib").glob("python3*/site-packages")
+    # addsitedir, not a plain path line: this environment's own .pth files (an editable rattan) run too
+    parents = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    (purelib / "_this_rattan.pth").write_text("".join(f"import site; site.addsitedir({p!r})\n" for p in parents))
+    return env_dir
+
+
 @pytest.fixture(scope="module")
 def plugin_venv(tmp_path_factory):
     """A new virtual environment that sees this environment's packages (rattan among them, however it
@@ -188,12 +199,7 @@ def plugin_venv(tmp_path_factory):
     and fresh `rattan new-cell` C (`scaffold_c`) and Python (`scaffold_py`) projects. The sources are
     copied first: a build writes build/ and *.egg-info next to them."""
     base = tmp_path_factory.mktemp("plugins")
-    env_dir = base / "env"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    (purelib,) = (env_dir / "lib").glob("python3*/site-packages")
-    # addsitedir, not a plain path line: this environment's own .pth files (an editable rattan) run too
-    parents = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    (purelib / "_this_rattan.pth").write_text("".join(f"import site; site.addsitedir({p!r})\n" for p in parents))
+    env_dir = venv_seeing_this_rattan(base / "env")
     src = base / "src"
     shutil.copytree(ROOT / "examples" / "plugins" / "policer", src / "policer",
                     ignore=shutil.ignore_patterns("build", "*.egg-info", "*.so", "__pycache__"))

@@ -4,16 +4,14 @@ sees this environment's rattan; `rattan cells` lists them, their own tests pass 
 outside the repository, their READMEs' parameter tables are their schemas, and (as root, in namespaces) `leo` under `rattan run` shows its
 reconfigurations on ping and on a TCP transfer.
 
-The venv machinery (_clean_env, _run) is tests/test_plugins_build.py's.
+The venv machinery (venv_seeing_this_rattan, _clean_env, _run) is tests/test_plugins_build.py's.
 """
 from __future__ import annotations
 
 import json
 import re
 import shutil
-import site
 import statistics
-import venv
 from datetime import datetime
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.runtime.conftest import WHY_NOT, no_leftovers  # noqa: F401  (a fixture: namespaces this test left)
-from tests.test_plugins_build import _clean_env, _run
+from tests.test_plugins_build import _clean_env, _run, venv_seeing_this_rattan
 
 PLUGINS = ("cellular", "leo")
 MS = 1_000_000
@@ -32,12 +30,7 @@ def py_plugins(tmp_path_factory):
     """(venv folder, its environment, the copied sources) with both plugins pip-installed. The
     sources are copied first: a build writes build/ and *.egg-info next to them."""
     base = tmp_path_factory.mktemp("py_plugins")
-    env_dir = base / "env"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    (purelib,) = (env_dir / "lib").glob("python3*/site-packages")
-    # addsitedir, not a plain path line: this environment's own .pth files (an editable rattan) run too
-    parents = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    (purelib / "_this_rattan.pth").write_text("".join(f"import site; site.addsitedir({p!r})\n" for p in parents))
+    env_dir = venv_seeing_this_rattan(base / "env")
     src = base / "src"
     for name in PLUGINS:
         shutil.copytree(ROOT / "examples" / "plugins" / name, src / name,

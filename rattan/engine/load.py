@@ -105,14 +105,11 @@ def add_plan_cell(engine: Engine, cell: Mapping[str, Any], addresses: Mapping[st
     return engine.add_cell(cell["type"], engine_config(cell, addresses), cell.get("outputs", 1), name=cell["name"])
 
 
-def load_channel(engine: Engine, channel: dict[str, Any], horizon_ns: int | None = None,
-                 addresses: dict[str, int] | None = None) -> dict[str, int]:
+def load_channel(engine: Engine, channel: dict[str, Any], addresses: dict[str, int] | None = None) -> dict[str, int]:
     """Add a channel's endpoints and cells to the engine, link them; node ids by name.
 
     `addresses` gives each endpoint's IPv4 address (real runs); by default, the virtual ones.
-    `horizon_ns` is accepted for callers of the earlier loader; the engine needs no horizon.
     """
-    del horizon_ns
     if addresses is None:
         addresses = {name: endpoint_addr(i) for i, name in enumerate(channel["endpoints"])}
     nodes = {}

@@ -228,8 +228,7 @@ class LiveRun:
             for inst in self.instances:
                 eps = inst.net.endpoints
                 addresses = {n: int(ipaddress.IPv4Address(ep.address)) for n, ep in eps.items()}
-                inst.nodes = load_channel(self.engine, inst.channel, horizon_ns=TIMELINE_HORIZON_NS,
-                                          addresses=addresses)
+                inst.nodes = load_channel(self.engine, inst.channel, addresses=addresses)
                 for name, ep in eps.items():
                     self.engine.attach(inst.nodes[name], inst.net.engine_netns_path, ep.engine_ifname)
                 schedule_timeline(self.engine, inst.nodes, inst.channel, TIMELINE_HORIZON_NS)

@@ -101,7 +101,7 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
                 raise SimError(f"--flow {s.src}->{s.dst}: `{ep}` is not an endpoint of channel "
                                f"`{channel['name']}` ({', '.join(channel['endpoints'])})")
     engine = Engine(seed)
-    nodes = load_channel(engine, channel, horizon_ns=dur)
+    nodes = load_channel(engine, channel)
     flow_ids = [engine.add_flow(nodes[s.src], nodes[s.dst], s.kind, s.rate_bps, s.size, samples=samples)
                 for s in specs]
     cells = {c["name"]: c for c in channel["cells"]}

@@ -15,7 +15,7 @@ int bw_init_common(bw_t *b, const rt_config *c) {
     return rt_queue_init(&b->q, &queue);
 }
 
-static uint64_t rate_finish(bw_t *b, const rt_pkt *h, uint64_t at) {
+uint64_t bw_rate_finish(bw_t *b, const rt_pkt *h, uint64_t at) {
     if (b->rate_bps == 0) return RT_NEVER;
     unsigned __int128 num = (unsigned __int128)(h->size + b->overhead) * 8u * 1000000000u + b->frac;
     b->frac = (uint64_t)(num % b->rate_bps);
@@ -26,7 +26,7 @@ static int bw_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
     bw_t *b = state;
     (void)n_outputs; (void)now;
     b->rate_bps = rt_cfg_u64(c, "rate");
-    b->finish = rate_finish;
+    b->finish = bw_rate_finish;
     return bw_init_common(b, c);
 }
 

@@ -27,6 +27,8 @@ struct bw {
     int rate_steps;
 };
 
+/* When the head packet `h`, starting at `at`, has left at `rate_bps` (the remainder carried in frac). */
+uint64_t bw_rate_finish(bw_t *b, const rt_pkt *h, uint64_t at);
 /* The parts bw and bw_trace share: `overhead` and `queue`. */
 int bw_init_common(bw_t *b, const rt_config *c);
 void bw_enqueue(rt_node *n, void *state, rt_pkt *k);

@@ -59,13 +59,6 @@ static uint64_t trace_finish(bw_t *b, const rt_pkt *h, uint64_t at) {
     return t;
 }
 
-static uint64_t rate_finish(bw_t *b, const rt_pkt *h, uint64_t at) {
-    if (b->rate_bps == 0) return RT_NEVER;
-    unsigned __int128 num = (unsigned __int128)(h->size + b->overhead) * 8u * 1000000000u + b->frac;
-    b->frac = (uint64_t)(num % b->rate_bps);
-    return at + (uint64_t)(num / b->rate_bps);
-}
-
 /* A netem-trace bandwidth model: the rate steps at each segment's start; a packet on the wire when
  * it steps sends its remaining bits at the new rate (as `bw` does when its rate is changed). */
 static void model_enqueue(rt_node *n, void *state, rt_pkt *k) {
@@ -107,7 +100,7 @@ static int bw_trace_init(void *state, rt_config *c, int n_outputs, uint64_t now)
         if (rc < 0) return rc;
         b->rate_steps = 1;
         b->rate_bps = (uint64_t)rt_steps_at(&b->rates, now);
-        b->finish = rate_finish;
+        b->finish = bw_rate_finish;
         return RT_OK;
     }
     int64_t len = rt_cfg_ints(&trace, "opportunities_ns", &b->trace);

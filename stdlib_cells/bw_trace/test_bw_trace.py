@@ -52,7 +52,7 @@ def test_netem_bandwidth_model_changes_the_rate_at_each_segment(tmp_path):
     channel = plan_of(f'channel c {{\n    cell link: bw_trace {{ trace = "{model}" }}\n    left -> link -> right\n}}\n')["channels"][0]
     assert channel["cells"][0]["trace"]["segments"] == [[SEC, 10_000_000], [SEC, 2_000_000]]
     e = Engine(1)
-    nodes = load_channel(e, channel, horizon_ns=4 * SEC)
+    nodes = load_channel(e, channel)
     f = e.add_flow(nodes["left"], nodes["right"], "cbr", 20_000_000, 1500)
     e.run_until(4 * SEC)
     got = e.flow_stats(f)["received_bytes"] * 8
