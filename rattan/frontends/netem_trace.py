@@ -205,6 +205,11 @@ class _Reader:
 
     def fields(self, body, name: str, where: str, spec: dict) -> dict:
         """The given fields of a `serde(default)` struct, read by `spec` (key -> reader); None = absent."""
+        if isinstance(body, list):  # serde also reads a struct from its fields in order
+            if len(body) > len(spec):
+                raise ModelError(f"{where}: `{name}` has {len(spec)} fields ({', '.join(spec)}), "
+                                 f"found a list of {len(body)}")
+            body = dict(zip(spec, body))
         if not isinstance(body, dict):
             raise ModelError(f"{where}: expected a table of the fields of `{name}`, found {_show(body)}")
         out = {}
@@ -215,7 +220,7 @@ class _Reader:
                 hint = f"; did you mean `{near[0]}`?" if near else f"; its fields are {', '.join(spec)}"
                 self.warnings.append(f"{where}.{key}: `{name}` has no field `{key}`, upstream ignores it{hint}")
                 continue
-            if raw is None and reader is not _uint_required and reader is not _pattern_list:
+            if raw is None and reader not in (_uint_required, _pattern_list, _trace_pattern):
                 continue  # JSON null: the Option stays None
             out[key] = reader(raw, f"{where}.{key}")
         return out

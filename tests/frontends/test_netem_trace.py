@@ -60,6 +60,15 @@ def test_absent_fields_take_upstreams_defaults(model, kind, segments):
     assert parse_model(model, "json", kind)["segments"] == segments
 
 
+def test_a_model_may_list_its_fields_in_order_as_serde_reads_structs():
+    assert parse_model('{"StaticBwConfig": ["2Mbps", "3s"]}', "json", "bw")["segments"] == [[3 * S, 2_000_000]]
+    assert parse_model('{"StaticDelayConfig": ["7ms"]}', "json", "delay")["segments"] == [[S, 7 * MS]]
+    with pytest.raises(ModelError, match="has 2 fields"):
+        parse_model('{"StaticBwConfig": ["2Mbps", "3s", 4]}', "json", "bw")
+    with pytest.raises(ModelError, match=r"RepeatedBwPatternConfig\.count: expected a whole number"):
+        parse_model('{"RepeatedBwPatternConfig": {"count": null}}', "json", "bw")
+
+
 def test_a_zero_duration_ends_a_static_model_inside_a_pattern():
     text = ('{"RepeatedBwPatternConfig":{"count":1,"pattern":[{"StaticBwConfig":{"bw":"1Mbps","duration":"0s"}},'
             '{"StaticBwConfig":{"bw":"2Mbps"}}]}}')
