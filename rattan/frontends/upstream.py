@@ -1629,7 +1629,7 @@ class _Mapper:
         return self.per_packet(model, at)
 
     def model_file(self, node: Node) -> Any:
-        """The model in a `trace` file, as plain values; None after a diagnostic."""
+        """The model in a `trace` file (read with netem_trace.read_model_file); None after a diagnostic."""
         path = self.path(node, "trace")
         if path is None:
             return None
@@ -1642,49 +1642,51 @@ class _Mapper:
         self.check_relative(node, name)
         full = name if os.path.isabs(name) or not self.source.path else \
             os.path.join(os.path.dirname(os.path.abspath(self.source.path)), name)
-        try:
-            with open(full, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as e:
-            self.error("RTN050", f"cannot read per-packet delay trace `{name}`: {e.strerror or e}", node.span)
+        if not os.path.exists(full):
+            self.error("RTN050", f"per-packet delay trace `{name}` not found", node.span,
+                       help=f"looked for `{full}`")
             return None
         try:
-            return json.loads(text) if ext == ".json" else tomllib.loads(text)
-        except (ValueError, RecursionError) as e:
-            self.error("RTN051", f"per-packet delay trace `{name}` is not valid {ext[1:].upper()}: {e}",
-                       node.span)
+            from .netem_trace import ModelError, read_model_file
+        except ImportError:
+            self.error("RTN074", "per-packet delay models are not available in this build", node.span)
+            return None
+        try:
+            return read_model_file(full)
+        except ModelError as e:
+            self.error("RTN051", f"per-packet delay trace `{name}`: {e}", node.span)
             return None
 
     def per_packet(self, model: Any, at: Node) -> tuple[str, list[ast.Field]] | None:
-        """A DelayPerPacketTraceConfig model as `delay_per_packet { model, repeat, seed }`."""
+        """A DelayPerPacketTraceConfig model as `delay_per_packet { model, repeat }`."""
         try:
             from .netem_trace import ModelError, per_packet_model
-        except ImportError:  # until netem_trace.py offers it
+        except ImportError:  # a netem_trace.py without per-packet models (before h-models' branch)
             self.error("RTN074", "per-packet delay models are not available in this build", at.span)
             return None
+        notes: list[str] = []
         try:
-            segments, repeat = per_packet_model(model)
+            segments, repeat = per_packet_model(model, warnings=notes)
         except ModelError as e:
             self.error("RTN051", f"per-packet delay model: {e}", at.span)
             return None
+        for note in notes:  # keys netem-trace ignores
+            self.sink.emit("RTN075", f"per-packet delay model: {note}", at.key_span,
+                           help="upstream ignores this key, and so does this run")
         span = at.span
         records = [self.segment_record(seg, span) for seg in segments]
-        params = [ast.Field("model", at.key_span, ast.List(tuple(records), span), at.key_span.to(span)),
-                  ast.Field("repeat", at.key_span, ast.Number(Fraction(repeat), str(repeat), span), at.key_span)]
-        seeds = [seg["seed"] for seg in segments if seg.get("kind") != "static" and seg.get("seed") is not None]
-        if seeds:
-            if len(set(seeds)) > 1:
-                self.warn(f"the model's segments have different seeds ({', '.join(map(str, seeds))}); "
-                          f"Rattan's delay_per_packet draws them all from one generator seeded with {seeds[0]}",
-                          span, help="upstream seeds each segment on its own: the drawn delays differ")
-            params.append(ast.Field("seed", at.key_span, ast.Number(Fraction(seeds[0]), str(seeds[0]), span),
-                                    at.key_span))
-        return "delay_per_packet", params
+        return "delay_per_packet", [
+            ast.Field("model", at.key_span, ast.List(tuple(records), span), at.key_span.to(span)),
+            ast.Field("repeat", at.key_span, ast.Number(Fraction(repeat), str(repeat), span), at.key_span)]
 
     def segment_record(self, seg: dict, span: Span) -> ast.Record:
+        """One segment as `static { delay, count }` or `normal|lognormal { mean, ..., count, seed }`."""
         def time(name: str, ns: int) -> ast.Field:
             secs = Fraction(ns, 10**9)
             return ast.Field(name, span, ast.Quantity(secs, TIME, format_quantity(secs, TIME), span), span)
+
+        def number(name: str, n: int) -> ast.Field:
+            return ast.Field(name, span, ast.Number(Fraction(n), str(n), span), span)
         kind = seg["kind"]
         if kind == "static":
             fields = [time("delay", seg["delay"])]
@@ -1693,8 +1695,9 @@ class _Mapper:
                       time("lower_bound", seg.get("lower_bound") or 0)]
             if seg.get("upper_bound") is not None:
                 fields.append(time("upper_bound", seg["upper_bound"]))
-        count = int(seg.get("count") or 0)
-        fields.append(ast.Field("count", span, ast.Number(Fraction(count), str(count), span), span))
+        fields.append(number("count", int(seg.get("count") or 0)))
+        if kind != "static" and seg.get("seed") is not None:  # each segment keeps its own seed upstream
+            fields.append(number("seed", int(seg["seed"])))
         return ast.Record(ast.Name((kind,), span), tuple(fields), span)
 
     # -- loss
@@ -1817,7 +1820,7 @@ class _Mapper:
         self.routers[cell.id] = [(dst, node) if i in used else None for i, (dst, node) in enumerate(conns)]
         span = cell.node.key_span
         return "router", [self.field("routes", table, ast.List(items, table.span)),
-                          ast.Field("only_ipv4", span, ast.Bool(True, span), span)]
+                          ast.Field("only_ipv4", span, ast.Bool(True, span), span)]  # default = drop
 
     def route(self, entry: Node, ports: int) -> tuple[Any, ast.Record] | None:
         """One routing entry as (its network, `route { prefix[, port] }`); no `port`: a drop route."""
