@@ -692,6 +692,7 @@ def test_links_from_a_router_are_accepted_and_do_nothing():
         """, "yaml")
     d = doc.only("RTN076")
     assert d.severity == "warning" and "egress_connections" in d.message and doc.line(d.span) == 3
+    assert not any(x.is_error for x in doc.diags)
     assert "r -> right" not in doc.chains and doc.chains == ["r[0] -> left", "right -> r"]
 
 
@@ -847,3 +848,168 @@ def test_schema_patterns_match_the_parsers(kind, samples):
     for s in samples:
         accepted = cell_doc(cells[kind](s)).diags == []
         assert bool(pattern.search(s)) == accepted, s
+
+
+# ---- issue 12: upstream's meaning, field by field --------------------------------------------
+def warnings_of(doc: Loaded, code: str) -> list:
+    return [d for d in doc.diags if d.code == code and d.severity == "warning"]
+
+
+def test_token_bucket_peakrate_and_minburst_are_ignored_so_there_is_no_peak_bucket():
+    """config.example.toml writes `peakrate`/`minburst`; TokenBucketCellConfig has `peak_rate`/`min_burst`."""
+    doc = cell_doc('type = "TokenBucket"\nrate = "10Mbps"\nburst = "16KiB"\npeakrate = "20Mbps"\nminburst = "1500"\n')
+    assert doc.cell("c") == "c: token_bucket { rate = 10Mbps, burst = 16KiB, limit = unlimited }"
+    fixes = {d.fix for d in warnings_of(doc, "RTN075")}
+    assert fixes == {"peak_rate", "min_burst"} and not any(d.is_error for d in doc.diags)
+
+
+def test_token_bucket_without_buckets_passes_everything():
+    doc = cell_doc('type = "TokenBucket"\nlimit = 1000\n')
+    assert doc.cell("c") == "c: pass"
+    (d,) = warnings_of(doc, "RTN076")
+    assert "passes every packet" in d.message
+
+
+@pytest.mark.parametrize("body, expected, lone", [
+    ('rate = "1Mbps"\n', "c: pass", "rate"),
+    ('burst = "2KB"\n', "c: pass", "burst"),
+    ('rate = "1Mbps"\nburst = "2KB"\nmin_burst = "1500"\n', "c: token_bucket { rate = 1Mbps, burst = 2KB, limit = unlimited }",
+     "min_burst"),
+    # only the peak bucket: it alone shapes
+    ('peak_rate = "1Mbps"\nmin_burst = "1500"\n', "c: token_bucket { rate = 1Mbps, burst = 1.5KB, limit = unlimited }",
+     None),
+])
+def test_token_bucket_lone_values_are_ignored_as_upstream_does(body, expected, lone):
+    doc = cell_doc('type = "TokenBucket"\n' + body)
+    assert doc.cell("c") == expected
+    assert not any(d.is_error for d in doc.diags)
+    if lone:
+        assert any(f"`{lone}` without" in d.message for d in warnings_of(doc, "RTN076")), doc.diags
+
+
+def test_router_drop_routes_longest_prefix_and_only_ipv4():
+    doc = ok("""\
+        [cells.r]
+        type = "Router"
+        egress_connections = ["left"]
+        routing_table = [{ prefix = "10.0.0.0/8", interface_id = 0 }, { prefix = "10.1.0.0/16" }]
+        [links]
+        right = "r"
+        """)
+    assert doc.cell("r") == ('r: router { routes = [route { prefix = "10.0.0.0/8", port = 0 }, '
+                             'route { prefix = "10.1.0.0/16" }], only_ipv4 = true }')
+
+
+def test_router_drop_route_carves_a_hole_in_a_sim(tmp_path):
+    """Compiled and simulated: the /24 drop route inside the /16 route drops only its flow."""
+    from rattan.compiler import compile_path
+    from rattan.plan import build_plan
+    from rattan.registry import default_registry
+    from rattan.runtime.sim import run
+    path = tmp_path / "hole.toml"
+    path.write_text(textwrap.dedent("""\
+        [env]
+        left_veth_count = 2
+        [cells.r]
+        type = "Router"
+        egress_connections = ["left1", "left2"]
+        routing_table = [{ prefix = "10.0.0.0/16", interface_id = 0 }, { prefix = "10.0.2.0/24" }]
+        [links]
+        left1 = "right"
+        left2 = "right"
+        right = "r"
+        """))
+    comp = compile_path(str(path))
+    assert comp.ok, comp.diagnostics
+    plan = build_plan(comp.program, comp.sources, default_registry())
+    r = run(plan, None, ["right->left1:cbr:1Mbps", "right->left2:cbr:1Mbps"], "1s", 1)
+    to1, to2 = r["flows"]
+    assert to1["received_packets"] == to1["sent_packets"] > 0
+    assert to2["received_packets"] == 0 and to2["sent_packets"] > 0
+
+
+@pytest.mark.parametrize("queue, config, expected", [
+    ("DropTail", "{ packet_limit = 0 }", "droptail { packets = 0 }"),  # holds nothing: passes when idle
+    ("DropHead", "{ byte_limit = 0 }", "drophead { bytes = 0B }"),
+    ("CoDel", "{ mtu = 9000 }", "codel { mtu = 9KB, packets = unlimited }"),
+    ("CoDel", "{}", "codel { packets = unlimited }"),
+    ("DropTail", '{ byte_limit = 9000, bw_type = "LinkLayer" }', "droptail { bytes = 9KB, overhead = 38B }"),
+    ("DropTail", '{ packet_limit = 10, bw_type = "NetworkLayer" }', "droptail { packets = 10 }"),
+    ("Red", "{ min_th = 3000, max_th = 9000, max_p = 0.1, w_q = 0.01, adaptive = true, packet_limit = 100 }",
+     "red { min = 3KB, max = 9KB, probability = 0.1, weight = 0.01, adaptive = true, packets = 100 }"),
+    # RedQueueConfig::default(): min_th 7500, max_th 22500, max_p 0.02, no limits (unbounded)
+    ("Red", "{}", "red { min = 7.5KB, max = 22.5KB, probability = 0.02, packets = unlimited }"),
+    ("Pie", "{ ref_del = 0.02, max_burst = 100.0, t_update = { secs = 0, nanos = 30000000 }, byte_limit = 30000 }",
+     "pie { target = 20ms, max_burst = 100ms, tupdate = 30ms, bytes = 30KB }"),
+])
+def test_queues_as_upstream_configures_them(queue, config, expected):
+    doc = cell_doc(f'type = "Bw"\nbandwidth = "1Mbps"\nqueue = "{queue}"\nqueue_config = {config}\n')
+    assert doc.diags == []
+    assert doc.cell("c") == f"c: bw {{ rate = 1Mbps, queue = {expected} }}"
+
+
+def test_replay_cells_start_at_the_first_packet():
+    for body, rtn in (('type = "BwReplay"\ntrace = "a.up"\nqueue = "Infinite"\n', "bw_trace"),
+                      ('type = "DelayReplay"\ntrace = "d.json"\n', "delay_trace"),
+                      ('type = "LossReplay"\ntrace = "l.json"\n', "loss_trace")):
+        doc = cell_doc(body)
+        assert doc.cells["c"].type.text == rtn
+        assert show(doc.param("c", "start")) == "first_packet"
+
+
+def test_loss_probabilities_outside_0_1_are_clamped_with_a_warning():
+    doc = cell_doc('type = "Loss"\npattern = [1.5, -0.2, 0.3]\n')
+    assert doc.cell("c") == "c: loss { pattern = [1, 0, 0.3] }"
+    assert len(warnings_of(doc, "RTN076")) == 2 and not any(d.is_error for d in doc.diags)
+
+
+def test_unlinked_custom_cell_is_skipped_and_a_linked_one_refused():
+    doc = load('[cells.c]\ntype = "Custom"\n[cells.d]\ntype = "Delay"\ndelay = "1ms"\n'
+               '[links]\nleft = "d"\nd = "right"\n')
+    assert "c" not in doc.cells and not any(d.is_error for d in doc.diags)
+    assert "left out" in doc.only("RTN076").message
+    doc = load('[cells.c]\ntype = "Custom"\n[links]\nleft = "c"\nc = "right"\n')
+    assert "linked" in doc.only("RTN074").message
+
+
+def test_delay_per_packet_capitalised_keys_are_refused_with_the_snake_case_name():
+    doc = cell_doc('type = "DelayPerPacket"\n[cells.c.Config.delay.StaticDelayPerPacketConfig]\ndelay = "10ms"\n')
+    d = doc.only("RTN071")
+    assert d.fix == "config" and d.severity == "error"
+
+
+def test_unknown_sections_and_keys_are_warnings_that_say_what_upstream_does():
+    doc = load('[devices.x]\ntype = "Shadow"\n[http]\nenabled = true\n')
+    assert {d.code for d in doc.diags} == {"RTN075"}
+    devices, enabled = doc.diags
+    assert devices.fix == "cells" and enabled.fix == "enable"
+    assert all("upstream ignores" in d.message for d in doc.diags)
+
+
+def test_a_relative_trace_path_warns_when_upstream_would_read_another_file(tmp_path, monkeypatch):
+    (tmp_path / "doc").mkdir()
+    (tmp_path / "doc" / "lte.up").write_text("1\n")
+    doc_path = tmp_path / "doc" / "x.toml"
+    monkeypatch.chdir(tmp_path)  # upstream would read ./lte.up here: missing
+    text = '[cells.c]\ntype = "BwReplay"\ntrace = "lte.up"\nqueue = "Infinite"\n'
+    doc = Loaded(text, "toml", str(doc_path))
+    doc.sources = SourceMap()
+    doc.source = doc.sources.add(str(doc_path), text, str(doc_path))
+    doc.sink = Sink()
+    doc.file = load_document(doc.source, doc.sink, "toml")
+    d = doc.only("RTN076")
+    assert "does not exist" in d.message and doc.text(d.span) == '"lte.up"'
+    monkeypatch.chdir(tmp_path / "doc")  # the same file both ways: nothing to say
+    sink = Sink()
+    load_document(doc.source, sink, "toml")
+    assert [x for x in sink.sorted() if x.code == "RTN076"] == []
+
+
+def test_a_toml_file_with_another_extension_is_read_as_toml():
+    from rattan.compiler import compile_text
+    text = '[cells.d]\ntype = "Delay"\ndelay = "5ms"\n[links]\nleft = "d"\nd = "right"\n'
+    comp = compile_text(text, "rattan.conf")
+    assert comp.ok, comp.diagnostics
+    assert comp.program.units[0].file.format == "toml"
+    comp = compile_text("channel c { endpoints a, b\n a -> b }\n", "path.conf")  # not TOML: .rtn
+    assert comp.program.units[0].file.format == "rtn"
