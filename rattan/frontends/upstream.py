@@ -846,27 +846,31 @@ _QUEUE_KEYS: dict[str, tuple[str, ...]] = {
     "DropTail": _LIMITS,
     "DropHead": _LIMITS,
     "CoDel": _LIMITS + ("interval", "target", "mtu"),
-    "Red": _LIMITS + ("w_q", "min_th", "max_th", "max_p", "adaptive"),
-    "Pie": _LIMITS + ("ref_del", "max_burst", "t_update"),
+    "Red": _LIMITS + ("w_q", "min_th", "max_th", "max_p", "pkt_tx_time", "adaptive", "seed"),
+    "Pie": _LIMITS + ("ref_del", "max_burst", "t_update", "seed"),
 }
 _QUEUE_TAGS = {"DropTail": "droptail", "DropHead": "drophead", "CoDel": "codel", "Red": "red", "Pie": "pie"}
 _QUEUE_FIELDS = {"packet_limit": "packets", "byte_limit": "bytes", "target": "target", "interval": "interval",
                  "mtu": "mtu"}
-# Red and Pie: upstream key -> (`.rtn` parameter, how the value is written upstream).
-# The `.rtn` names are h-queues' (INTERFACES.md); RedQueueConfig and PieQueueConfig
-# take plain numbers: thresholds in bytes, `ref_del` in seconds, `max_burst` in ms.
+# Red and Pie (red.rs, pie.rs): upstream key -> (`.rtn` parameter, how upstream writes it).
+# RedQueueConfig and PieQueueConfig take plain numbers: thresholds in bytes, `ref_del` in
+# seconds, `max_burst` in ms, `pkt_tx_time` in µs; PIE's `t_update` is a `Duration` without
+# a serde adapter, `{ secs, nanos }`.
 _AQM_FIELDS: dict[str, tuple[str, str]] = {
     "w_q": ("weight", "fraction"),
     "min_th": ("min", "bytes"),
     "max_th": ("max", "bytes"),
     "max_p": ("probability", "fraction"),
     "adaptive": ("adaptive", "bool"),
+    "pkt_tx_time": ("packet_time", "microseconds"),
+    "seed": ("seed", "integer"),
     "ref_del": ("target", "seconds"),
     "max_burst": ("max_burst", "milliseconds"),
     "t_update": ("tupdate", "duration"),
 }
-# RedQueueConfig::default(): upstream's values where our `red` has no default of its own
-_RED_DEFAULTS = {"min_th": 7500, "max_th": 22500, "max_p": 0.02, "w_q": 0.002}
+# RedQueueConfig::default() / PieQueueConfig::default() where `.rtn`'s default differs: written out
+_AQM_DEFAULTS = {"Red": {"min_th": 7500, "max_th": 22500, "max_p": 0.02, "pkt_tx_time": 120.0, "seed": 42},
+                 "Pie": {"seed": 42}}
 
 _BW_TYPES = ("NetworkLayer", "LinkLayer")
 LINK_LAYER_OVERHEAD = 38  # bytes: preamble+SFD 8, Ethernet header 14, FCS 4, interframe gap 12
@@ -1432,11 +1436,10 @@ class _Mapper:
     def queue_fields(self, kind: str, config: dict[str, Node]) -> list[ast.Field] | None:
         fields: list[ast.Field] = []
         ok = True
-        if kind == "Red":  # our `red` needs `min` and `max`; RedQueueConfig::default() gives them
-            for key in ("min_th", "max_th", "max_p"):
-                if self.present(config, key) is None:
-                    fields.append(self.aqm_field(key, Node(_RED_DEFAULTS[key], self.anchor_of(config),
-                                                            self.anchor_of(config))))
+        for key, default in _AQM_DEFAULTS.get(kind, {}).items():  # upstream's defaults, written out
+            if self.present(config, key) is None:
+                at = self.anchor_of(config)
+                fields.append(self.aqm_field(key, Node(default, at, at)))
         for key, node in config.items():
             if node.value is None:
                 continue
@@ -1477,6 +1480,9 @@ class _Mapper:
                 self.wrong(node, key, "`true` or `false`")
                 return None
             return self.field(name, node, ast.Bool(v, node.span))
+        if form == "integer":
+            n = self.integer(node, key, 0, 2**64 - 1)
+            return None if n is None else self.field(name, node, n)
         if form == "duration":  # a std Duration without a serde adapter: { secs, nanos }
             ns = self.serde_duration(node, key)
             if ns is None:
@@ -1490,8 +1496,8 @@ class _Mapper:
         value = Fraction(_number_text(node)) if node.text is not None else Fraction(v)
         if form == "bytes":
             return self.field(name, node, self.size_bytes(int(v), node.span))
-        if form in ("seconds", "milliseconds"):
-            secs = value if form == "seconds" else value / 1000
+        if form in ("seconds", "milliseconds", "microseconds"):
+            secs = value / {"seconds": 1, "milliseconds": 1000, "microseconds": 10**6}[form]
             return self.field(name, node, ast.Quantity(secs, TIME, format_quantity(secs, TIME), node.span))
         if v > 1:
             self.wrong(node, key, "a number from 0 to 1")

@@ -935,12 +935,15 @@ def test_router_drop_route_carves_a_hole_in_a_sim(tmp_path):
     ("CoDel", "{}", "codel { packets = unlimited }"),
     ("DropTail", '{ byte_limit = 9000, bw_type = "LinkLayer" }', "droptail { bytes = 9KB, overhead = 38B }"),
     ("DropTail", '{ packet_limit = 10, bw_type = "NetworkLayer" }', "droptail { packets = 10 }"),
-    ("Red", "{ min_th = 3000, max_th = 9000, max_p = 0.1, w_q = 0.01, adaptive = true, packet_limit = 100 }",
-     "red { min = 3KB, max = 9KB, probability = 0.1, weight = 0.01, adaptive = true, packets = 100 }"),
-    # RedQueueConfig::default(): min_th 7500, max_th 22500, max_p 0.02, no limits (unbounded)
-    ("Red", "{}", "red { min = 7.5KB, max = 22.5KB, probability = 0.02, packets = unlimited }"),
+    ("Red", "{ min_th = 3000, max_th = 9000, max_p = 0.1, w_q = 0.01, adaptive = true, packet_limit = 100, "
+            "pkt_tx_time = 60.0, seed = 7 }",
+     "red { min = 3KB, max = 9KB, probability = 0.1, weight = 0.01, adaptive = true, packets = 100, "
+     "packet_time = 60us, seed = 7 }"),
+    # RedQueueConfig::default(): min_th 7500, max_th 22500, max_p 0.02, pkt_tx_time 120 µs, seed 42, unbounded
+    ("Red", "{}", "red { min = 7.5KB, max = 22.5KB, probability = 0.02, packet_time = 120us, seed = 42, "
+                  "packets = unlimited }"),
     ("Pie", "{ ref_del = 0.02, max_burst = 100.0, t_update = { secs = 0, nanos = 30000000 }, byte_limit = 30000 }",
-     "pie { target = 20ms, max_burst = 100ms, tupdate = 30ms, bytes = 30KB }"),
+     "pie { seed = 42, target = 20ms, max_burst = 100ms, tupdate = 30ms, bytes = 30KB }"),
 ])
 def test_queues_as_upstream_configures_them(queue, config, expected):
     doc = cell_doc(f'type = "Bw"\nbandwidth = "1Mbps"\nqueue = "{queue}"\nqueue_config = {config}\n')
