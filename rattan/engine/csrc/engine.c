@@ -1467,12 +1467,11 @@ int rt_cell_read(const rt_engine *e, int node, int param, double *value) {
 /* ---------------------------------------------------------------- step functions (traces) */
 double rt_steps_at(rt_steps *s, uint64_t t) {
     uint64_t rel = t > s->base ? t - s->base : 0;
-    if (s->loop) {
-        if (rel >= s->period) {
-            s->base += rel / s->period * s->period;
-            rel %= s->period;
-            s->i = 0;
-        }
+    if (s->loop && rel >= s->period) {  /* [loop_at, period) repeats */
+        uint64_t cycle = s->period - s->loop_at, k = (rel - s->loop_at) / cycle;
+        s->base += k * cycle;
+        rel -= k * cycle;
+        s->i = 0;
     }
     if (rel < s->at[s->i]) s->i = 0;  /* time went back within a period: cannot for one cell, but be safe */
     while (s->i + 1 < s->len && s->at[s->i + 1] <= rel) s->i++;
@@ -1482,9 +1481,10 @@ double rt_steps_at(rt_steps *s, uint64_t t) {
 uint64_t rt_steps_next(const rt_steps *s, uint64_t t) {
     if (!s->len) return RT_NEVER;
     uint64_t base = s->base, rel = t > base ? t - base : 0;
-    if (s->loop && s->period) {
-        base += rel / s->period * s->period;
-        rel = t > base ? t - base : 0;
+    if (s->loop && s->period && rel >= s->period) {
+        uint64_t cycle = s->period - s->loop_at, k = (rel - s->loop_at) / cycle;
+        base += k * cycle;
+        rel -= k * cycle;
     }
     uint32_t lo = 0, hi = s->len;  /* the first step strictly after rel */
     while (lo < hi) {

@@ -428,12 +428,14 @@ int rt_register_cell(const rt_cell_ops *ops, int abi);
     const rt_cell_ops *const rt_plugin_cells[] = {__VA_ARGS__, NULL}
 
 /* A step function of time (delay_trace, loss_trace): the value in force at t, from a cursor. */
-typedef struct { uint64_t *at; double *value; uint32_t len, i; uint64_t period, base; int loop; } rt_steps;
+typedef struct { uint64_t *at; double *value; uint32_t len, i; uint64_t period, base; int loop; uint64_t loop_at; } rt_steps;
 
 /* From a trace parameter as the plan gives it: {format: "steps", steps: [[t_ns, value], ...]} (before
  * its first step the first value holds; looping, its last line ends the period, like a Mahimahi
- * trace) or {format: "segments", segments: [[duration_ns, value], ...], repeat} (a netem-trace
- * model; looping when it repeats forever, repeat = 0). `loop` is the cell's own `loop`. */
+ * trace) or {format: "segments", segments: [[duration_ns, value], ...], repeat, loop_from} (a
+ * netem-trace model, which says itself how it repeats: looping when it repeats forever, repeat = 0,
+ * from segment `loop_from` on (default 0), whatever the cell's `loop`; a looping trace repeats
+ * [loop_at, period)). `loop` is the cell's own `loop`, for step traces. */
 int rt_steps_from_trace(rt_steps *s, const rt_config *trace, int loop, uint64_t now);
 double rt_steps_at(rt_steps *s, uint64_t t);
 uint64_t rt_steps_next(const rt_steps *s, uint64_t t);  /* the first step after t (RT_NEVER: none) */
