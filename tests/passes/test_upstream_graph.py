@@ -259,3 +259,11 @@ def test_a_router_port_into_a_dead_end_drops_there(run_cli, tmp_path):
     assert lost["received_packets"] == 0
     assert r["cells"]["r"]["dropped_by_reason"] == {"no_route": lost["sent_packets"]}
     assert back["received_packets"] >= back["sent_packets"] - 3 and back["sent_packets"] > 50
+
+
+def test_no_links_at_all_stays_an_error_as_upstream_refuses_to_start():
+    # src/main.rs warns "No links specified in config", then rattan-core's core.rs `spawn_rattan`
+    # returns SpawnError("No links specified")
+    comp = compiled('[cells.up]\ntype = "Delay"\ndelay = "10ms"\n')
+    assert [(c, s) for c, s, _ in findings(comp)] == [("RTN048", "error")]
+    assert "upstream refuses to start without links" in comp.diagnostics[0].message
