@@ -39,9 +39,9 @@ def test_convert_refuses_rtn(run_cli):
 
 def test_convert_reports_document_errors(run_cli, tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[cells.a]\ntype = "Bw"\nbandwdth = "1Mbps"\n[links]\nleft = "a"\na = "right"\n')
+    bad.write_text('[cells.a]\ntype = "Bww"\n[links]\nleft = "a"\na = "right"\n')
     code, out, err = run_cli("convert", str(bad))
-    assert code == 1 and "RTN071" in err and out == ""
+    assert code == 1 and "RTN072" in err and out == ""
 
 
 # issue 12 item 3: cells upstream builds but that carry nothing to an endpoint are warnings in
