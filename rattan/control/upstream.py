@@ -77,7 +77,7 @@ class _Body:
 
     def bw_type(self, key: str = "bw_type") -> None:
         v = self.doc[key]
-        if v not in _BW_TYPES:
+        if not isinstance(v, str) or v not in _BW_TYPES:
             self.error(key, f"unknown variant {json.dumps(v)}, expected `NetworkLayer` or `LinkLayer`")
         else:
             self.changes["overhead"] = _BW_TYPES[v]
