@@ -128,6 +128,14 @@ def test_a_body_that_is_no_config_is_a_400(client, body):
     assert _runtime(client) == before
 
 
+def test_the_python_client_speaks_the_upstream_route(client):
+    assert client.upstream_config("up_1", {"bandwidth": "7Mbps"})["changed"] == {"rate": 7_000_000}
+    assert client.get("c", "up_1")["runtime"]["rate"] == 7_000_000
+    with pytest.raises(ControlError) as e:
+        client.upstream_config("up_1", {"bandwidth": "7 furlongs"})
+    assert e.value.status == 400 and "bandwidth" in str(e.value)
+
+
 def test_a_field_upstream_ignores_is_ignored_with_a_warning(client):
     status, answer = _post(client, "/config/up_2", {"delay": "30ms", "dealy": "1s"})
     assert status == 200
