@@ -33,6 +33,13 @@ LINK_LAYER_OVERHEAD = 38  # bytes of upstream's BwType::LinkLayer (preamble+SFD,
 _BW_TYPES = {"NetworkLayer": 0, "LinkLayer": LINK_LAYER_OVERHEAD}
 
 
+def cell_time(text: str) -> int | None:
+    """Nanoseconds from a time as upstream's cells read it (a jiff span: `50ms`, `1s 500ms`, `PT0.05S`),
+    with the front end's reader (`parse_cell_time`; the humantime `parse_time` where it has none)."""
+    from ..frontends import upstream
+    return getattr(upstream, "parse_cell_time", upstream.parse_time)(text)
+
+
 class _Body:
     """One upstream body being translated: what it changes, what is wrong, what is ignored."""
 
@@ -113,9 +120,8 @@ def _bw_replay(b: _Body, cell: dict) -> None:
 
 def _delay(b: _Body, cell: dict) -> None:
     """DelayCellConfig (cells/delay.rs): `delay` (a jiff span string, required), `ingress_round_up`."""
-    from ..frontends.upstream import parse_time
     if b.required("delay"):
-        ns = b.quantity("delay", parse_time, "a duration", "50ms")
+        ns = b.quantity("delay", cell_time, "a duration", "50ms")
         if ns is not None:
             b.changes["delay"] = ns
     if b.given("ingress_round_up"):

@@ -20,6 +20,7 @@ import math
 import os
 from fractions import Fraction
 
+from ..control.upstream import cell_time
 from ..tools.fmt import string_literal
 from ..units import RATE, SIZE, TIME, format_quantity
 
@@ -70,7 +71,6 @@ def _upstream_loss(d: str, text: str, warnings: list[str]) -> str | None:
 def _upstream_queue(d: str, kind: str, args: str | None, warnings: list[str]) -> str:
     """`--{d}-queue KIND [--{d}-queue-args JSON]` as a `.rtn` queue. Without args upstream builds the
     queue's default config (DropTail/DropHead unlimited; CoDel 100ms/5ms/1500B, unlimited)."""
-    from ..frontends.upstream import parse_time
     if kind == "infinite":
         if args is not None:  # channel.rs: the Infinite arm never reads the args
             warnings.append(f"--{d}-queue-args is ignored with --{d}-queue infinite (as upstream)")
@@ -112,7 +112,7 @@ def _upstream_queue(d: str, kind: str, args: str | None, warnings: list[str]) ->
     if kind == "codel":
         for key in ("target", "interval"):
             v = doc.get(key)
-            ns = _CODEL_DEFAULTS[key] if v is None else (parse_time(v) if isinstance(v, str) else None)
+            ns = _CODEL_DEFAULTS[key] if v is None else (cell_time(v) if isinstance(v, str) else None)
             if ns is None:
                 raise LinkFlagError(f"--{d}-queue-args: `{key}` must be a duration like \"5ms\", not {json.dumps(v)}")
             params.append(f"{key} = {_time(ns)}")
@@ -131,7 +131,7 @@ def _upstream_queue(d: str, kind: str, args: str | None, warnings: list[str]) ->
 def _direction(a, d: str, prefix: str, warnings: list[str]) -> tuple[list[tuple[str, str]], str]:
     """The cells of direction `d` (uplink, downlink) as (name, `.rtn` cell), and its chain (`pass {}`
     when nothing is asked). Every given flag lands in a cell, or LinkFlagError says why it cannot."""
-    from ..frontends.upstream import parse_rate, parse_time
+    from ..frontends.upstream import parse_rate
     get = {f: getattr(a, f"{d}_{f}".replace("-", "_"), None)
            for f in ("rate", "bandwidth", "delay", "loss", "trace", "queue", "queue_args")}
     for flag, value in get.items():
@@ -139,7 +139,7 @@ def _direction(a, d: str, prefix: str, warnings: list[str]) -> tuple[list[tuple[
         if value is not None and not value.strip():
             raise LinkFlagError(f"--{d}-{name} is empty: give a value or leave the flag out")
         if value is not None and flag in ("rate", "delay", "loss", "queue") and not _one_value(value) \
-                and not (flag == "delay" and parse_time(value) is not None) and not (flag == "loss" and _is_float(value)):
+                and not (flag == "delay" and cell_time(value) is not None) and not (flag == "loss" and _is_float(value)):
             # Pasted into the channel, `10Mbps } -> loss { rate = 50%` would add a cell of its own.
             raise LinkFlagError(f"--{d}-{flag} takes one value, e.g. {_EXAMPLES[flag]}; `{value}` is not one")
     rates = [f"--{d}-{f}" for f in ("rate", "bandwidth", "trace") if get[f] is not None]
@@ -171,7 +171,7 @@ def _direction(a, d: str, prefix: str, warnings: list[str]) -> tuple[list[tuple[
     elif get["rate"] is not None:
         cells.append(f"bw {{ rate = {get['rate']}{q} }}")
     if get["delay"] is not None:
-        ns = parse_time(get["delay"])  # upstream's reading; where it reads nothing, the .rtn value's
+        ns = cell_time(get["delay"])  # upstream's reading; where it reads nothing, the .rtn value's
         cells.append(f"delay {{ delay = {_time(ns) if ns is not None else get['delay']} }}")
     if get["loss"] is not None:
         cells.append(f"loss {{ rate = {_upstream_loss(d, get['loss'], warnings) or get['loss']} }}")

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from tests.conftest import ROOT
+from tests.control.test_upstream_api import JIFF
 from tests.tools.test_link_flags import TRACE, _path, _plan
 
 
@@ -48,7 +49,8 @@ def test_bandwidth_is_read_as_human_bandwidth(run_cli, value, bps):
     assert _cells(out)["up_1"]["config"]["rate"] == bps
 
 
-@pytest.mark.parametrize("value, ns", [("50ms", 50_000_000), ("1s 500ms", 1_500_000_000), ("20ms", 20_000_000)])
+@pytest.mark.parametrize("value, ns", [("50ms", 50_000_000), ("1s 500ms", 1_500_000_000), ("20ms", 20_000_000),
+                                       pytest.param("PT0.05S", 50_000_000, marks=JIFF)])
 def test_delay_is_read_as_upstream_reads_it(run_cli, value, ns):
     code, out, err = run_cli("link", "--uplink-delay", value, "--print")
     assert code == 0, err
