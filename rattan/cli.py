@@ -270,7 +270,9 @@ def version_text() -> str:
 LINK_EPILOG = """\
 upstream Rattan's `rattan link` flags (src/channel.rs, src/main.rs) and what they become:
   --uplink-bandwidth BW          bw { rate = BW }, cell up_1 (as upstream names it)
-  --uplink-trace FILE            bw_trace { trace = FILE }
+  --uplink-trace FILE            bw_trace { trace = FILE }, replayed from the start of the run (as
+                                 mm-link; upstream starts it at the first packet: write a .rtn with
+                                 `start = first_packet` for that)
   --uplink-queue infinite        queue = infinite {} (queue args ignored, as upstream)
   --uplink-queue droptail|drophead --uplink-queue-args JSON
                                  packet_limit -> packets, byte_limit -> bytes, bw_type LinkLayer ->
