@@ -142,21 +142,52 @@ def _parser() -> argparse.ArgumentParser:
                  "the run, and the exit status is the first failure's, or 0.")
     sp.usage = "rattan run FILE [--channel NAME | --all] [-n N] [--right CMD] [--seed N] [-- CMD ARGS...]"
 
-    sp = sub.add_parser("link", help="a two-endpoint path from flags, like mm-link (root)",
+    sp = sub.add_parser("link", help="a two-endpoint path from flags, like mm-link and upstream's rattan link (root)",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Emulate one path between `left` (where CMD runs) and `right`, given by "
                                     "flags; the uplink goes left -> right. Values are written as in .rtn "
-                                    "files: 10Mbps, 20ms, 1%, droptail { packets = 100 }.")
+                                    "files (10Mbps, 20ms, 1%, droptail { packets = 100 }), or as upstream "
+                                    "Rattan's `rattan link` reads them (--uplink-bandwidth 10Mbps, "
+                                    "--uplink-loss 0.01, --uplink-queue droptail --uplink-queue-args "
+                                    "'{\"packet_limit\": 100}').")
     for d in ("uplink", "downlink"):
-        sp.add_argument(f"--{d}-rate", metavar="R", help=f"{d} rate, e.g. 10Mbps")
-        sp.add_argument(f"--{d}-delay", metavar="T", help=f"{d} one-way delay, e.g. 20ms")
-        sp.add_argument(f"--{d}-loss", metavar="P", help=f"{d} random loss, e.g. 1%%")
-        sp.add_argument(f"--{d}-trace", metavar="F", help=f"{d} Mahimahi trace file (instead of --{d}-rate)")
-        sp.add_argument(f"--{d}-queue", metavar="Q", help=f"{d} queue of the rate or trace, e.g. 'droptail {{ bytes = 150KB }}'")
+        sp.add_argument(f"--{d}-rate", metavar="R", help=f"{d} rate as in .rtn, e.g. 10Mbps")
+        sp.add_argument(f"--{d}-bandwidth", metavar="BW",
+                        help=f"{d} rate, upstream's spelling: a human-bandwidth string (10Mbps, 1Gbps 200Mbps)")
+        sp.add_argument(f"--{d}-delay", metavar="T", help=f"{d} one-way delay, e.g. 20ms (upstream's durations too)")
+        sp.add_argument(f"--{d}-loss", metavar="P", help=f"{d} random loss: 1%% (.rtn) or 0.01 (upstream: a "
+                                                        f"probability; above 1 drops all)")
+        sp.add_argument(f"--{d}-trace", metavar="F", help=f"{d} Mahimahi trace file (instead of a rate)")
+        sp.add_argument(f"--{d}-queue", metavar="Q",
+                        help=f"{d} queue of the rate or trace: a .rtn queue ('droptail {{ bytes = 150KB }}') or "
+                             f"upstream's queue type: infinite, droptail, drophead, codel")
+        sp.add_argument(f"--{d}-queue-args", metavar="JSON",
+                        help=f"with an upstream --{d}-queue type: its config as JSON, e.g. "
+                             f"'{{\"packet_limit\": 100, \"byte_limit\": 150000, \"bw_type\": \"LinkLayer\"}}'; "
+                             f"codel also takes interval, target, mtu")
     sp.add_argument("--right", metavar="CMD", help="a shell command to start first on the far side")
     sp.add_argument("--seed", type=int, default=1, help="random seed of the cells (default 1)")
     sp.add_argument("--print", action="store_true", help="print the .rtn of the path and exit")
+    sp.add_argument("--generate", action="store_true",
+                    help="upstream's spelling of --print (prints the .rtn, not upstream's TOML)")
+    sp.add_argument("--generate-path", metavar="FILE", help="with --generate: write the .rtn to FILE")
+    sp.add_argument("-s", "--shell", choices=("default", "sh", "bash", "zsh", "fish"), default="default",
+                    help="the shell to run when no command is given (default: $SHELL, else /bin/sh)")
+    sp.add_argument("--http", metavar="ADDR", nargs="?", const="",
+                    help="serve the control API: on ADDR (PORT, 127.0.0.1:PORT, unix:PATH), or, given alone as "
+                         "upstream's flag, on 127.0.0.1 at -p PORT (default 8086); loopback only")
+    sp.add_argument("-p", "--port", type=int, metavar="PORT", help="upstream's port flag for a bare --http")
+    _log_flags(sp)
+    for flag in ("--left-stdout", "--right-stdout", "--left-stderr", "--right-stderr", "--file-log", "--no-nat"):
+        sp.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
+    sp.add_argument("--file-log-path", metavar="FILE", help=argparse.SUPPRESS)
+    sp.add_argument("--combined-trace", metavar="T", help=argparse.SUPPRESS)
+    sp.add_argument("--combined-trace-path", metavar="FILE", help=argparse.SUPPRESS)
     _nice_flag(sp)
-    sp.usage = "rattan link [--uplink-rate R] [--downlink-rate R] [--uplink-delay T] ... [-- CMD ARGS...]"
+    sp.usage = ("rattan link [--uplink-rate R | --uplink-bandwidth BW | --uplink-trace F] [--uplink-delay T] "
+                "[--uplink-loss P] [--uplink-queue Q [--uplink-queue-args JSON]] [--downlink-...] [--http [ADDR]] "
+                "[--print] [-- CMD ARGS...]")
+    sp.epilog = LINK_EPILOG
 
     sp = sub.add_parser("plot", help="draw what a run did over time (PNG and SVG)",
                         description="Draw throughput (with each rate-limited cell's configured rate), delay, "
@@ -241,6 +272,32 @@ def version_text() -> str:
     except ImportError as e:
         engine = f"engine unavailable: {e}"
     return f"rattan {version} ({engine}, Python {platform.python_version()})"
+
+
+LINK_EPILOG = """\
+upstream Rattan's `rattan link` flags (src/channel.rs, src/main.rs) and what they become:
+  --uplink-bandwidth BW          bw { rate = BW }, cell up_1 (as upstream names it)
+  --uplink-trace FILE            bw_trace { trace = FILE }, replayed from the start of the run (as
+                                 mm-link; upstream starts it at the first packet: write a .rtn with
+                                 `start = first_packet` for that)
+  --uplink-queue infinite        queue = infinite {} (queue args ignored, as upstream)
+  --uplink-queue droptail|drophead --uplink-queue-args JSON
+                                 packet_limit -> packets, byte_limit -> bytes, bw_type LinkLayer ->
+                                 overhead = 38B; without limits: infinite {}
+  --uplink-queue codel           codel { target, interval, mtu } (5ms, 100ms, 1500B by default),
+                                 unlimited without packet_limit/byte_limit
+  --uplink-delay T               delay { delay = T }, the next cell (up_2 after a rate)
+  --uplink-loss P                loss { rate = P }, P clamped to [0, 1] as upstream's draw does
+  --downlink-...                 the same, right -> left, cells down_1, down_2, ...
+  -s SHELL, -- CMD               the shell without a command, or the command (in left)
+  --http [-p PORT]               the control API at 127.0.0.1:PORT (8086); POST /config/up_1 takes
+                                 upstream's config bodies (docs/control.md)
+  --packet-log FILE              rattan's packet log (read it with `rattan log`, not upstream's tools)
+  --generate [--generate-path F] the .rtn of the path (--print)
+  --left-stdout, --right-stdout, --left-stderr, --right-stderr (isolated mode only: upstream ignores
+  them for a link), --no-nat (rattan's link has no NAT), --file-log[-path] (no core log here):
+                                 accepted, with a warning, and change nothing
+  --combined-trace:              not supported (an error)"""
 
 
 def _nice_flag(sp) -> None:

@@ -364,14 +364,37 @@ def cmd_sim(args) -> int:
 def cmd_link(args) -> int:
     from .compiler import compile_text
     from .diagnostics import render_text
-    from .runtime.link import LinkFlagError, link_source
+    from .runtime.link import LinkFlagError, link_source, shell_command
+    if (refused := _without_packet_log(args)) is not None:
+        return refused
+    warnings: list[str] = []
     try:
-        text = link_source(args)
+        text = link_source(args, warnings)
+        http = _link_http(args, warnings)
     except LinkFlagError as e:
         _err(f"link: {e}")
         return EXIT_USAGE
-    if args.print:
-        sys.stdout.write(text)
+    ignored = [f for f, on in (("--left-stdout", args.left_stdout), ("--right-stdout", args.right_stdout),
+                               ("--left-stderr", args.left_stderr), ("--right-stderr", args.right_stderr))
+               if on]
+    if ignored:  # src/main.rs warns the same for a Compatible-mode link
+        warnings.append(f"{', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} for upstream's isolated "
+                        f"mode only and thus ignored")
+    for flag, on, why in (("--no-nat", args.no_nat, "rattan's link has no NAT to disable"),
+                          ("--file-log", args.file_log or args.file_log_path, "rattan keeps no core log file")):
+        if on:
+            warnings.append(f"{flag} changes nothing: {why}")
+    for w in warnings:
+        _err(f"warning: {w}")
+    if args.generate_path and not args.generate:
+        _err("link: --generate-path needs --generate (as upstream)")
+        return EXIT_USAGE
+    if args.print or args.generate:
+        if args.generate_path:
+            with open(args.generate_path, "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            sys.stdout.write(text)
         return EXIT_OK
     comp = compile_text(text, "<rattan link>.rtn", path=os.path.join(os.getcwd(), "link.rtn"))
     if comp.diagnostics:
@@ -381,7 +404,26 @@ def cmd_link(args) -> int:
     from .plan import build_plan
     from .registry import default_registry
     plan = build_plan(comp.program, comp.sources, default_registry())
-    return _run_plan(plan, args.cmd, args.right, args.seed, engine_nice=args.engine_nice)
+    cmd = args.cmd or shell_command(args) or []
+    return _run_plan(plan, cmd, args.right, args.seed, http=http, packet_log=args.packet_log,
+                     log_cells=args.log_cells, packet_log_snaplen=args.packet_log_snaplen,
+                     engine_nice=args.engine_nice)
+
+
+def _link_http(args, warnings: list[str]) -> str | None:
+    """The control API's address: `--http ADDR` (ours), or upstream's bare `--http [-p PORT]`."""
+    from .runtime.link import LinkFlagError
+    if args.combined_trace or args.combined_trace_path:
+        raise LinkFlagError("--combined-trace (upstream's CSV of the combined traces) is not supported")
+    if args.http is None:
+        if args.port is not None:
+            warnings.append(f"-p {args.port} changes nothing without --http (as upstream for a link)")
+        return None
+    if args.http and args.port is not None:
+        raise LinkFlagError(f"--http {args.http} and -p {args.port} both give the API's address: give one")
+    if args.port is not None and not 0 < args.port <= 65535:
+        raise LinkFlagError(f"-p {args.port}: a port is 1 to 65535")
+    return args.http or f"127.0.0.1:{8086 if args.port is None else args.port}"
 
 
 def cmd_run(args) -> int:

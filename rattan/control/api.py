@@ -95,6 +95,11 @@ class ControlAPI:
                 if method != "GET":
                     return _not_allowed(method, ("GET",))
                 return Response(200, static[path]())
+            if path == "/notify" or path.startswith("/config/"):  # upstream Rattan's routes
+                from . import upstream
+                if path == "/notify":
+                    return upstream.notify(self, method, body)
+                return upstream.config_cell(self, path[len("/config/"):], query, method, body)
             m = re.fullmatch(r"/channels/([^/]+)/cells/([^/]+)(/telemetry)?", path)
             if not m:
                 return _error(404, f"no such resource `{path}`; the routes are in /openapi.json")
@@ -129,8 +134,11 @@ class ControlAPI:
 
     # -- reading
     def state(self) -> dict:
+        running = self.engine.running
         doc = {"title": self.title, "clock": self.clock, "time_ns": self.engine.now,
-               "running": self.engine.running, "changes_applied": self.changes,
+               # upstream's GET /state answers {"state": RattanState}: Running while the engine runs
+               "state": "Running" if running else "Exited",
+               "running": running, "changes_applied": self.changes,
                "instances": [{"channel": t.channel["name"], "label": t.label, "number": t.number,
                               "cells": [c["name"] for c in t.channel["cells"]]} for t in self.targets]}
         if self.lateness is not None:
@@ -186,14 +194,22 @@ class ControlAPI:
         if not isinstance(doc, dict) or not doc:
             return _error(422, "the body must be a JSON object of parameters to change, e.g. "
                                f'{{"{next(iter(self._runtime_props(cell["type"])), "rate")}": ...}}')
+        at_ns, errors = None, []
+        if "at" in doc:
+            at_ns, err = self._at(doc["at"])
+            if err:
+                errors.append({"field": "at", "message": err})
+        return self.apply(target, name, {k: v for k, v in doc.items() if k != "at"}, at_ns, errors)
+
+    def apply(self, target: Target, name: str, values: dict, at_ns: int | None = None,
+              errors: list[dict] | None = None) -> Response:
+        """Check every value of `values` (runtime parameters of the cell, as a change body gives them)
+        and hand them to the engine together at `at_ns` (or now); 422 naming each bad field, and no
+        change, if any is wrong. `errors`: problems found before, which also refuse the change."""
+        cell = self._cells[(target.channel["name"], name)]
         props = self._runtime_props(cell["type"])
-        errors, changes, at_ns = [], [], None
-        for key, value in doc.items():
-            if key == "at":
-                at_ns, err = self._at(value)
-                if err:
-                    errors.append({"field": "at", "message": err})
-                continue
+        errors, changes = list(errors or []), []
+        for key, value in values.items():
             if key not in props:
                 every = self.registry.get(cell["type"]).properties
                 why = ("cannot change while running" if key in every else f"is not a parameter of `{cell['type']}`")
@@ -223,8 +239,7 @@ class ControlAPI:
             except EngineError as e:
                 return _error(422, "nothing was changed", [{"field": changes[0][1], "message": str(e)}])
             self.changes += 1
-        return Response(200, {"applied_at_ns": at_ns if at_ns is not None else now,
-                              "changed": {k: v for k, v in doc.items() if k != "at"}})
+        return Response(200, {"applied_at_ns": at_ns if at_ns is not None else now, "changed": dict(values)})
 
     def _runtime_props(self, cell_type: str) -> dict[str, dict]:
         ct = self.registry.get(cell_type)

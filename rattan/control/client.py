@@ -85,3 +85,9 @@ class Client:
         if at is not None:
             body["at"] = at
         return self.request("PATCH", self._cell_path(channel, cell, instance), body)
+
+    def upstream_config(self, cell_id: str, body: dict, instance: int = 0) -> dict:
+        """Upstream Rattan's `POST /config/<id>` with one of its cell config bodies, e.g.
+        `upstream_config("up_1", {"bandwidth": "5Mbps"})` (docs/control.md, "Upstream Rattan's routes")."""
+        q = f"?{urlencode({'instance': instance})}" if instance else ""
+        return self.request("POST", f"/config/{quote(cell_id, safe='')}{q}", body)

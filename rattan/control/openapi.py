@@ -77,6 +77,8 @@ def document(api) -> dict:
                                      "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}},
         "State": {"type": "object", "required": ["clock", "time_ns", "running", "instances"],
                   "properties": {"title": {"type": "string"}, "clock": {"enum": ["real", "virtual"]},
+                                 "state": {"enum": ["Running", "Exited"],
+                                           "description": "upstream Rattan's RattanState, as its GET /state"},
                                  "time_ns": {"type": "integer", "minimum": 0}, "running": {"type": "boolean"},
                                  "changes_applied": {"type": "integer", "minimum": 0},
                                  "frames": {"type": "object", "description": "real runs: frames sent, and how many "
@@ -134,8 +136,74 @@ def document(api) -> dict:
                     "responses": {"200": _json({"$ref": "#/components/schemas/" + (
                         "PythonCellTelemetry" if "python" in cell else "Telemetry")}, "the counters"),
                                   **_errors(404, 422)}}}
+    _upstream_paths(api, paths, schemas)
     return {"openapi": "3.1.0",
             "info": {"title": f"Rattan control API ({api.title})", "version": "1",
                      "description": "Read and change the cells of a running emulation. Changes are checked "
                                     "against the cells' schemas; a rejected request changes nothing."},
             "paths": paths, "components": {"schemas": schemas}}
+
+
+_RATE = {"type": "string", "examples": ["100Mbps"], "description": "a human-bandwidth string, as upstream"}
+_SIZE = {"type": "string", "examples": ["16KiB"], "description": "a bytesize string, as upstream"}
+_TIME = {"type": "string", "examples": ["50ms"], "description": "a duration (jiff span), as upstream"}
+_NOT_AT_RUN_TIME = {"description": "accepted by upstream; rattan cannot change it while running (400 naming it)"}
+# Upstream's config structs as its serde reads them (rattan/control/upstream.py cites the files).
+_UPSTREAM_BODIES = {
+    "Bw": {"required": ["bandwidth"], "properties": {
+        "bandwidth": {"oneOf": [_RATE, {"type": "null"}], "description": "-> `rate`"},
+        "queue_config": _NOT_AT_RUN_TIME,
+        "bw_type": {"enum": ["NetworkLayer", "LinkLayer"], "description": "-> `overhead` 0 or 38 bytes"}}},
+    "BwReplay": {"properties": {"trace_config": _NOT_AT_RUN_TIME, "queue_config": _NOT_AT_RUN_TIME,
+                                "bw_type": {"enum": ["NetworkLayer", "LinkLayer"],
+                                            "description": "-> `overhead` 0 or 38 bytes"}}},
+    "Delay": {"required": ["delay"], "properties": {"delay": {**_TIME, "description": "-> `delay`"},
+                                                    "ingress_round_up": _NOT_AT_RUN_TIME}},
+    "DelayReplay": {"required": ["trace_config"], "properties": {"trace_config": _NOT_AT_RUN_TIME}},
+    "Loss": {"required": ["pattern"], "properties": {"pattern": {
+        "type": "array", "items": {"type": "number"},
+        "description": "-> `rate`: one probability, or several equal ones; above 1 drops all, 0 or below none"}}},
+    "LossReplay": {"required": ["trace_config"], "properties": {"trace_config": _NOT_AT_RUN_TIME}},
+    "TokenBucket": {"properties": {
+        "limit": {"type": "integer", "minimum": 0, "description": "bytes; must equal the file's (not runtime)"},
+        "rate": {**_RATE, "description": "-> `rate`, with `burst`"}, "burst": {**_SIZE, "description": "-> `burst`"},
+        "peak_rate": {**_RATE, "description": "-> `peak_rate`, with `min_burst` (also spelled `peakrate`)"},
+        "min_burst": {**_SIZE, "description": "must equal the file's (also spelled `minburst`)"},
+        "peakrate": _RATE, "minburst": _SIZE}},
+}
+
+
+def _upstream_paths(api, paths: dict, schemas: dict) -> None:
+    """Upstream Rattan's routes: POST /config/<id> per cell it can reach, POST /notify."""
+    from .upstream import UPSTREAM_TYPE
+    paths["/notify"] = {"post": {
+        "operationId": "upstream notify", "summary": "Upstream Rattan's notify (\"Start\" or \"FirstPacket\")",
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"enum": ["Start", "FirstPacket"]}}}},
+        "responses": {"200": _json({"type": "object"}, "accepted (FirstPacket changes nothing here)"),
+                      "400": _json(_ERROR, "Start on a running instance, or not a notify"),
+                      "405": _json(_ERROR, "method not allowed here")}}}
+    seen = set()
+    for (channel, name), cell in api._cells.items():
+        tag = UPSTREAM_TYPE.get(cell["type"])
+        if tag not in _UPSTREAM_BODIES or "." in name or name in seen:
+            continue
+        seen.add(name)
+        key = f"Upstream{tag}CellConfig"
+        schemas.setdefault(key, {"type": "object", **_UPSTREAM_BODIES[tag],
+                                 "description": f"upstream Rattan's {tag} config body; fields it does not "
+                                                f"know are ignored, with a warning in the answer"})
+        paths[f"/config/{name}"] = {"post": {
+            "operationId": f"upstream config {channel}.{name}",
+            "summary": f"Upstream Rattan's config route for `{name}` ({cell['type']}, upstream {tag})",
+            "parameters": [{"name": "instance", "in": "query", "required": False,
+                            "schema": {"type": "integer", "minimum": 0, "default": 0}}],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{key}"}}}},
+            "responses": {"200": _json({"$ref": "#/components/schemas/Applied"},
+                                       "changed (upstream answers 200 with an empty body)"),
+                          "400": _json(_ERROR, "the body does not fit the cell, or asks for what cannot change "
+                                               "while running; `errors` names the field, nothing was changed"),
+                          "404": _json(_ERROR, "no such cell"), "405": _json(_ERROR, "method not allowed here"),
+                          "413": _json(_ERROR, "the body is too large"),
+                          "422": _json(_ERROR, "`instance` out of range")}}}

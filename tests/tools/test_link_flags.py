@@ -104,8 +104,9 @@ def test_link_prints_the_path_it_would_run(run_cli):
     code, out, _ = run_cli("link", "--uplink-rate", "10Mbps", "--uplink-delay", "20ms", "--downlink-loss", "1%",
                            "--uplink-queue", "droptail { packets = 100 }", "--print")
     assert code == 0
-    assert "left -> bw { rate = 10Mbps, queue = droptail { packets = 100 } } -> delay { delay = 20ms } -> right" in out
-    assert "right -> loss { rate = 1% } -> left" in out
+    assert "cell up_1: bw { rate = 10Mbps, queue = droptail { packets = 100 } }\n    cell up_2: delay { delay = 20ms }" in out
+    assert "cell down_1: loss { rate = 1% }" in out
+    assert "left -> up_1 -> up_2 -> right" in out and "right -> down_1 -> left" in out
 
 
 @pytest.mark.parametrize("rate", ["10Mbsp", "10Mbs"])  # `10Mbs` in a rate is no size of megabits
