@@ -113,7 +113,7 @@ def test_the_same_in_yaml():
 
 
 def test_an_unlinked_cell_still_needs_its_trace_file_as_upstream_builds_it():
-    comp = compiled(LINKED + '\n[cells.replay]\ntype = "BwReplay"\ntrace = "no-such.trace"\n'
+    comp = compiled(LINKED + '\n[cells.replay]\ntype = "BwReplay"\ntrace = "no-such.trace"\nqueue = "Infinite"\n'
                     '\n[links]\nleft = "up"\nup = "right"\n' + BACK)
     assert ("RTN050", "error") in {(c, s) for c, s, _ in findings(comp)}
 

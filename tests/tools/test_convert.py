@@ -41,4 +41,5 @@ def test_convert_reports_document_errors(run_cli, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[cells.a]\ntype = "Bw"\nbandwdth = "1Mbps"\n[links]\nleft = "a"\na = "right"\n')
     code, out, err = run_cli("convert", str(bad))
-    assert code == 1 and "RTN071" in err and out == ""
+    # upstream ignores the misspelt key (a warning) and refuses the Bw cell without `bandwidth`
+    assert code == 1 and "RTN075" in err and "RTN014" in err and out == ""
