@@ -33,6 +33,7 @@ VERDICTS = tomllib.loads((CORPUS / "VERDICTS.toml").read_text())
 FILES = VERDICTS["files"]
 RUNS = sorted(n for n, v in FILES.items() if v["verdict"] == "runs")
 REFUSES = sorted(n for n, v in FILES.items() if v["verdict"] == "refuses")
+IGNORED_KEY = "RTN075"  # warning: a key or value upstream ignores (rattan/diagnostics/codes.py)
 
 
 # ---- helpers -------------------------------------------------------------------
@@ -110,8 +111,13 @@ def test_a_file_upstream_runs_checks_with_its_ignored_keys_as_warnings(run_cli, 
         key = dotted.rsplit(".", 1)[-1]
         line = key_line(text, dotted)
         assert text.splitlines()[line - 1].lstrip().startswith(key)
-        found = [d for d in diags if d["severity"] == "warning" and d["line"] == line and key in d["message"]]
-        assert found, f"no warning that upstream ignores `{dotted}` (line {line}): {diags}"
+        found = [d for d in diags if d["code"] == IGNORED_KEY and d["severity"] == "warning"
+                 and d["line"] == line and key in d["message"]]
+        assert found, f"no {IGNORED_KEY} warning that upstream ignores `{dotted}` (line {line}): {diags}"
+        meant = FILES[name].get("did_you_mean", {}).get(dotted)
+        if meant:
+            assert any(meant in (d.get("fix") or "") or any(meant in h for h in d.get("help", []))
+                       for d in found), f"the warning on `{dotted}` does not suggest `{meant}`: {found}"
 
 
 @pytest.mark.parametrize("name", RUNS)
