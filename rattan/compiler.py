@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ def parse_source(src: Source, sink: Sink):
     kind = FRONT_ENDS.get(ext)
     if kind is not None:
         from .frontends.upstream import load_document
-        return load_document(src, sink, kind)
+        return dataclasses.replace(load_document(src, sink, kind), format=kind)
     from .syntax.parser import parse
     return parse(src, sink)
 

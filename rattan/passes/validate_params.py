@@ -372,7 +372,45 @@ def validate_cell(cell: Cell, ctx: Context) -> Cell:
     if errs:
         _report_schema_errors(errs, conv, ct, cell, config)
         return cell
+    if not _unique_routes(ct, config, conv):
+        return cell
     return replace(cell, config=MappingProxyType(config))
+
+
+def _route_key(prefix: str) -> str:
+    """A route's prefix as the engine compares it: a CIDR prefix masked (`10.0.0.1/8` is `10.0.0.0/8`,
+    as upstream's routing table truncates it), an endpoint's name as itself."""
+    try:
+        return str(ipaddress.ip_network(prefix, strict=False))
+    except ValueError:
+        return prefix
+
+
+def _unique_routes(ct, config: Mapping[str, Any], conv: Converter) -> bool:
+    """A routing cell's table (`x-rattan.routing`) has one route per prefix: a second is RTN025."""
+    routing = ct.routing()
+    if routing is None:
+        return True
+    table = routing.table(config)
+    first: dict[str, int] = {}
+    ok = True
+    for i, r in enumerate(table):
+        key = _route_key(str(r.get("prefix", "")))
+        if key in first:
+            j = first[key]
+            span = conv.spans.get((routing.routes, i), conv.cell.type_span)
+            a, b = table[j].get("prefix"), r.get("prefix")
+            shown = f"`{a}`" if a == b else f"`{a}` and `{b}` are both `{key}`"
+            conv.emit("RTN025", f"routes {j + 1} and {i + 1} of `{routing.routes}` have the same prefix: {shown}",
+                      span,
+                      labels=[Label(conv.spans[(routing.routes, j)], "first route for it")]
+                      if (routing.routes, j) in conv.spans else [],
+                      help="keep one route per prefix; the longest matching prefix decides, so a narrower "
+                           "prefix can override part of a wider one")
+            ok = False
+        else:
+            first[key] = i
+    return ok
 
 
 def _excluded_by_one_of(schema, name, config) -> bool:

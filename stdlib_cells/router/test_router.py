@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rattan.compiler import compile_path
-from rattan.engine import Engine
+from rattan.engine import Engine, EngineError
 from rattan.engine.load import endpoint_addr
 from rattan.plan import build_plan
 from rattan.registry import default_registry
@@ -83,3 +83,93 @@ def test_multipath_example_routes_back_by_destination():
     up = flows[("wifi", "server")]["throughput_bps"] + flows[("wired", "server")]["throughput_bps"]
     assert up == pytest.approx(30e6, rel=0.01)
     assert r["cells"]["back"]["dropped_packets"] == 0
+
+
+def _drop_route_hole(routes):
+    """src -> router -> b and c; flows to b (10.0.2.2) and c (10.0.3.2) at 1 and 2 Mbit/s; the router's
+    output 0 feeds b, output 1 feeds c."""
+    e = Engine(1)
+    src, b, c = e.add_endpoint(), e.add_endpoint(), e.add_endpoint()
+    for i, n in enumerate((src, b, c)):
+        e.set_endpoint_addr(n, endpoint_addr(i))
+    r = cell(e, "router", outputs=2, routes=routes)
+    e.link(src, 0, r)
+    e.link(r, 0, b)
+    e.link(r, 1, c)
+    fb, fc = e.add_flow(src, b, "cbr", 1_000_000, 500), e.add_flow(src, c, "cbr", 2_000_000, 500)
+    e.run_until(SEC - 1)
+    conserved(e, r)
+    return e, r, e.flow_stats(fb), e.flow_stats(fc)
+
+
+def test_a_route_without_port_drops_what_it_matches_and_carves_a_hole_in_a_wider_route():
+    wide = route(endpoint_addr(0) & 0xFFFF0000, 16, 0)                # 10.0.0.0/16 -> b
+    hole = {"kind": "route", "prefix": "10.0.3.0/24"}                  # c's /24: dropped
+    for routes in ([wide, hole], [hole, wide]):                       # longest prefix wins in either order
+        e, r, sb, sc = _drop_route_hole(routes)
+        assert sb["received_packets"] == sb["sent_packets"] == 250
+        assert sc["sent_packets"] == 500 and sc["received_packets"] == sc["misdelivered_packets"] == 0
+        assert e.counters(r).dropped_by_reason == {"drop_route": 500}
+
+
+def test_a_wider_drop_route_loses_to_a_longer_route():
+    e, r, sb, sc = _drop_route_hole([{"kind": "route", "prefix": "10.0.0.0/8"}, route(endpoint_addr(2), 32, 1)])
+    assert sc["received_packets"] == 500 and sb["received_packets"] == 0
+    assert e.counters(r).dropped_by_reason == {"drop_route": 250}
+
+
+def test_packets_matching_no_route_go_to_default_or_are_dropped_as_no_route():
+    e, r, sb, sc = _drop_route_hole([route(endpoint_addr(1), 32, 0)])
+    assert sb["received_packets"] == 250 and sc["received_packets"] == 0
+    assert e.counters(r).dropped_by_reason == {"no_route": 500}
+    e, r, sb, sc = _drop_route_hole([route(endpoint_addr(1), 32, 0), {"kind": "route", "prefix": "11.0.0.0/8"}])
+    assert e.counters(r).dropped_by_reason == {"no_route": 500}  # a drop route elsewhere changes nothing
+
+
+def test_drop_routes_in_rtn_under_rattan_sim():
+    from tests.engine.cells import plan_of
+    plan = plan_of("""channel c {
+    endpoints a, b, z
+    cell r: router { routes = [route { prefix = "10.0.0.0/16", port = 0 }, route { prefix = b }], default = 1 }
+    a -> r
+    r[0] -> z
+    r[1] -> z
+    b -> a
+    z -> a
+}
+""")
+    cells = {c["name"]: c for c in plan["channels"][0]["cells"]}
+    assert cells["r"]["outputs"] == 2
+    res = run(plan, None, ["a->b:cbr:1Mbps", "a->z:cbr:2Mbps"], "2s", 1)
+    flows = {(f["src"], f["dst"]): f for f in res["flows"]}
+    assert flows[("a", "z")]["throughput_bps"] == pytest.approx(2e6, rel=0.02)
+    assert flows[("a", "b")]["throughput_bps"] == 0
+    assert set(res["cells"]["r"]["dropped_by_reason"]) == {"drop_route"}
+
+
+@pytest.mark.parametrize("second", ["10.0.0.0/8", "10.1.2.3/8"])
+def test_two_routes_with_the_same_prefix_are_refused_by_the_engine(second):
+    e = Engine(1)
+    with pytest.raises(EngineError, match=r"routes\[1\]\.prefix.*same prefix as routes\[0\]"):
+        e.add_cell("router", {"routes": [{"kind": "route", "prefix": "10.0.0.0/8", "port": 0},
+                                         {"kind": "route", "prefix": second}],
+                              "default": "drop", "only_ipv4": False}, 1)
+
+
+def test_two_routes_with_the_same_prefix_are_refused_in_rtn():
+    from rattan.compiler import compile_text
+    text = """channel c {
+    endpoints a, b
+    cell r: router { routes = [route { prefix = "10.0.0.0/8", port = 0 }, route { prefix = b, port = 0 },
+                               route { prefix = "10.9.9.9/8" }] }
+    a -> r
+    r[0] -> b
+    b -> a
+}
+"""
+    diags = [d for d in compile_text(text).diagnostics if d.severity == "error"]
+    assert [d.code for d in diags] == ["RTN025"]
+    assert "`10.0.0.0/8` and `10.9.9.9/8` are both `10.0.0.0/8`" in diags[0].message
+    assert text[diags[0].span.start:diags[0].span.end].startswith('route { prefix = "10.9.9.9/8"')
+    ok = text.replace('"10.9.9.9/8"', '"10.9.0.0/16"')
+    assert not [d for d in compile_text(ok).diagnostics if d.severity == "error"]

@@ -47,7 +47,9 @@ def test_every_schema_default_reaches_c_from_the_plan_not_from_c():
 
 
 def test_drop_reasons_come_from_the_engines_table():
-    assert DROP_REASONS[:3] == ("queue_full", "aqm", "loss") and DROP_REASONS[-1] == "cell"
+    # packet logs store a reason's index: the earlier reasons keep theirs, new ones come after them
+    assert DROP_REASONS[:9] == ("queue_full", "aqm", "loss", "policer", "no_route", "outage", "pool", "ring", "cell")
+    assert {"drop_route", "not_ipv4", "model_end"} <= set(DROP_REASONS[9:])
     assert len(set(DROP_REASONS)) == len(DROP_REASONS)
 
 

@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#define RT_ABI_VERSION 11
+#define RT_ABI_VERSION 12
 
 /* Error codes: 0 is success, negative values are errors. */
 #define RT_OK 0
@@ -31,7 +31,8 @@
 #define RT_NEVER UINT64_MAX
 
 /* Why a packet was dropped (index into rt_counters.dropped): one table, X(CONSTANT, "name", meaning).
- * The names are the ones telemetry, plots and the packet log show; Python reads them from C. */
+ * The names are the ones telemetry, plots and the packet log show; Python reads them from C. A new
+ * reason goes at the end: packet logs store the index, so earlier logs keep their meaning. */
 #define RT_DROP_REASON_TABLE(X) \
     X(RT_DROP_QUEUE_FULL, "queue_full", "a queue was full") \
     X(RT_DROP_AQM, "aqm", "active queue management (CoDel, PIE, RED) dropped it") \
@@ -41,7 +42,10 @@
     X(RT_DROP_OUTAGE, "outage", "the link was down") \
     X(RT_DROP_POOL, "pool", "the engine ran out of packet buffers") \
     X(RT_DROP_RING, "ring", "real runs: the endpoint's receive ring was full (or the frame too large)") \
-    X(RT_DROP_CELL, "cell", "a cell's own rule (a plugin cell's reason)")
+    X(RT_DROP_CELL, "cell", "a cell's own rule (a plugin cell's reason)") \
+    X(RT_DROP_ROUTE, "drop_route", "a router's drop route (a route without a port) matched its destination") \
+    X(RT_DROP_NOT_IPV4, "not_ipv4", "a router with only_ipv4 got a frame that is not IPv4 (ARP, IPv6, ...)") \
+    X(RT_DROP_MODEL_END, "model_end", "it arrived after the cell's per-packet model had ended")
 #define RT_DROP_ENUM_(c, name, meaning) c,
 enum { RT_DROP_REASON_TABLE(RT_DROP_ENUM_) RT_DROP_REASONS };
 #undef RT_DROP_ENUM_
