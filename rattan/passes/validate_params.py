@@ -442,6 +442,8 @@ def _report_schema_errors(errs, conv: Converter, ct, cell: Cell, config) -> None
             conv.emit("RTN022", f"{name} must be {rel} {limit}, found {show(e.instance, prop)}", span)
         elif e.validator in ("minItems", "maxItems", "minLength"):
             conv.emit("RTN022", f"{name}: {e.message}", span)
+        elif e.validator == "oneOf" and (sub := _tagged_branch_errors(e)):
+            _report_schema_errors(sub, conv, ct, cell, config)  # `codel { target = -1ms }`: codel's own errors
         elif e.validator == "oneOf" and not path:
             groups = [g.get("required", []) for g in ct.schema.get("oneOf", [])]
             names = [g[0] for g in groups if g]
@@ -455,6 +457,17 @@ def _report_schema_errors(errs, conv: Converter, ct, cell: Cell, config) -> None
             conv.emit("RTN014", f"{name}: {e.message}", span)
         else:
             conv.emit("RTN023", f"{name}: {best_match([e]).message}", span)
+
+
+def _tagged_branch_errors(e) -> list:
+    """The errors of the `oneOf` branch a tagged record names by its `kind` (a queue kind, a model
+    segment), so that a wrong field is reported as such rather than as "valid under none of the schemas"."""
+    kind = e.instance.get("kind") if isinstance(e.instance, Mapping) else None
+    branches = e.validator_value if isinstance(e.validator_value, list) else []
+    for i, b in enumerate(branches):
+        if isinstance(b, Mapping) and kind is not None and b.get("properties", {}).get("kind", {}).get("const") == kind:
+            return [c for c in e.context if c.relative_schema_path and c.relative_schema_path[0] == i]
+    return []
 
 
 def validate_params(prog: Program, ctx: Context) -> Program:

@@ -173,3 +173,92 @@ def test_two_routes_with_the_same_prefix_are_refused_in_rtn():
     assert text[diags[0].span.start:diags[0].span.end].startswith('route { prefix = "10.9.9.9/8"')
     ok = text.replace('"10.9.9.9/8"', '"10.9.0.0/16"')
     assert not [d for d in compile_text(ok).diagnostics if d.severity == "error"]
+
+
+def _netns_why_not() -> str | None:
+    import os
+    import shutil
+    import subprocess
+    if os.geteuid() != 0:
+        return "needs root for a network namespace and raw sockets"
+    if shutil.which("ip") is None:
+        return "needs `ip`"
+    if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode != 0:
+        return "network namespaces are not available here"
+    return None
+
+
+_SEND = """
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+for frame in sys.argv[2:]:
+    s.send(bytes.fromhex(frame))
+"""
+
+
+def _frames() -> dict[str, list[bytes]]:
+    """Ethernet frames of each kind, from vb's side: IPv4 to 10.1.1.1, ARP requests for 10.2.2.2 (and
+    one for 192.168.0.9), IPv6, and an experimental EtherType."""
+    import struct
+    dst, src = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
+    ip = bytes([0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 9, 9, 9, 10, 1, 1, 1]) + bytes(8)
+    def arp(target):
+        return (b"\xff" * 6 + src + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + src + bytes([10, 9, 9, 9])
+                + bytes(6) + bytes(target))
+    ipv6 = dst + src + b"\x86\xdd" + bytes([0x60, 0, 0, 0, 0, 8, 17, 64]) + bytes(32) + bytes(8)
+    return {"ipv4": [dst + src + b"\x08\x00" + ip] * 5, "arp": [arp([10, 2, 2, 2])] * 4,
+            "arp_other": [arp([192, 168, 0, 9])], "ipv6": [ipv6] * 3,
+            "other": [dst + src + b"\x88\xb5" + bytes(46)] * 2}
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("only_ipv4", [False, True])
+def test_real_frames_non_ipv4_are_dropped_with_only_ipv4_and_arp_goes_by_its_target(only_ipv4):
+    """Frames injected on a veth pair in a namespace of this test's own: the endpoint's interface is
+    va, the frames come from vb. Routes 10.0.0.0/8 -> 0, default -> 1."""
+    import os
+    import subprocess
+    import sys
+    import time
+    why = _netns_why_not()
+    if why:
+        pytest.skip(why)
+    ns = f"rtn-cells-{os.getpid()}-{int(only_ipv4)}"
+    ip = ["ip", "-n", ns]
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for key in ("all", "default"):  # no IPv6 chatter (router solicitations, MLD) on the pair
+            subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1"],
+                           check=True)
+        subprocess.run(ip + ["link", "add", "va", "type", "veth", "peer", "name", "vb"], check=True)
+        for dev in ("va", "vb"):
+            subprocess.run(ip + ["link", "set", dev, "up"], check=True)
+        e = Engine(1)
+        a, z0, z1 = e.add_endpoint(), e.add_endpoint(), e.add_endpoint()
+        e.attach(a, f"/run/netns/{ns}", "va")
+        r = e.add_cell("router", {"routes": [route(0x0A000000, 8, 0)], "default": 1, "only_ipv4": only_ipv4}, 2)
+        e.link(a, 0, r)
+        e.link(r, 0, z0)
+        e.link(r, 1, z1)
+        e.start(60 * SEC, "real")
+        try:
+            frames = _frames()
+            subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", _SEND, "vb",
+                            *[f.hex() for fs in frames.values() for f in fs]], check=True, timeout=30)
+            deadline = time.monotonic() + 10
+            while e.counters(r).in_packets < 15 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            e.stop()
+        c = e.counters(r)
+        assert c.in_packets == 15
+        if only_ipv4:  # upstream's router: everything that is not IPv4 is dropped
+            assert c.dropped_by_reason == {"not_ipv4": 10}
+            assert (e.counters(z0).delivered_packets, e.counters(z1).delivered_packets) == (5, 0)
+        else:  # ARP by its target (10.2.2.2 is in 10/8; 192.168.0.9 is not), the rest to default
+            assert c.dropped_packets == 0
+            assert (e.counters(z0).delivered_packets, e.counters(z1).delivered_packets) == (5 + 4, 1 + 3 + 2)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+    assert ns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

@@ -42,7 +42,7 @@ def test_every_schema_default_reaches_c_from_the_plan_not_from_c():
     nodes = load_channel(e, plan["channels"][0])
     f = e.add_flow(nodes["a"], nodes["b"], "cbr", 100_000_000, 1000)  # 100x the link: the queue fills
     e.run_until(100 * MS)
-    assert e.counters(nodes[plan["channels"][0]["cells"][0]["name"]]).queued_packets == 1000
+    assert e.counters(nodes[plan["channels"][0]["cells"][0]["name"]]).queued_packets == 1001  # + the one being sent
     assert e.flow_stats(f)["sent_packets"] > 1100
 
 
