@@ -146,9 +146,12 @@ def test_a_file_upstream_runs_compiles_and_converts_to_the_same_plan(run_cli, tm
 
 # ---- files upstream refuses ----------------------------------------------------
 @pytest.mark.parametrize("name", REFUSES)
-def test_a_file_upstream_refuses_gets_an_error_naming_the_key(run_cli, name):
+def test_a_file_upstream_refuses_gets_an_error_naming_the_key_and_no_conversion(run_cli, name):
     key = FILES[name]["error_key"]
     code, diags = check_json(run_cli, CORPUS / name)
     errors = [d for d in diags if d["severity"] == "error"]
     assert code == 1 and errors
     assert any(key in d["message"] for d in errors), errors
+    # nor is it converted: a .rtn of a file upstream refuses would run what upstream never runs
+    code, out, _ = run_cli("convert", str(CORPUS / name))
+    assert code == 1 and out == ""
