@@ -146,12 +146,18 @@ def test_a_file_upstream_runs_compiles_and_converts_to_the_same_plan(run_cli, tm
 
 # ---- files upstream refuses ----------------------------------------------------
 @pytest.mark.parametrize("name", REFUSES)
-def test_a_file_upstream_refuses_gets_an_error_naming_the_key_and_no_conversion(run_cli, name):
+def test_a_file_upstream_refuses_gets_an_error_naming_the_key_and_its_conversion_too(run_cli, tmp_path, name):
     key = FILES[name]["error_key"]
     code, diags = check_json(run_cli, CORPUS / name)
     errors = [d for d in diags if d["severity"] == "error"]
     assert code == 1 and errors
     assert any(key in d["message"] for d in errors), errors
-    # nor is it converted: a .rtn of a file upstream refuses would run what upstream never runs
-    code, out, _ = run_cli("convert", str(CORPUS / name))
-    assert code == 1 and out == ""
+    # a .rtn converted from it must not run what upstream never runs: convert refuses, or the .rtn is refused
+    folder = shutil.copytree(CORPUS, tmp_path / "upstream")
+    rtn = folder / (Path(name).stem + ".rtn")
+    code, _, _ = run_cli("convert", str(folder / name), "-o", str(rtn))
+    if code == 0:
+        code, diags = check_json(run_cli, rtn)
+        assert code == 1 and any(d["severity"] == "error" for d in diags), diags
+    else:
+        assert code == 1 and not rtn.exists()
