@@ -45,14 +45,16 @@ def check_json(run_cli, path: Path) -> tuple[int, list[dict]]:
 
 
 def key_line(text: str, dotted: str) -> int:
-    """The 1-based line where the key `a.b.c` is written: `c = ...` after the header `[a.b]`."""
+    """The 1-based line where the key `a.b.c` is first written after the header `[a.b]`: `c = ...`,
+    or a table header `[a.b.c]` / `[a.b.c.d]` when the key holds a table."""
     *table, key = dotted.split(".")
     lines = text.splitlines()
     start = 0
     if table:
         header = re.compile(r"^\s*\[+\s*" + re.escape(".".join(table)) + r"\s*\]+\s*(#.*)?$")
         start = next(i for i, line in enumerate(lines) if header.match(line)) + 1
-    pattern = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+    full = re.escape(".".join(table + [key]))
+    pattern = re.compile(r"^\s*(" + re.escape(key) + r"\s*=|\[+\s*" + full + r"\s*[\].])")
     return next(i for i in range(start, len(lines)) if pattern.match(lines[i])) + 1
 
 
@@ -78,6 +80,22 @@ def plan_of(path: Path) -> dict:
     errors = [(d.code, d.message) for d in comp.diagnostics if d.is_error]
     assert not errors, errors
     return build_plan(comp.program, comp.sources, default_registry())
+
+
+def assert_ignored_keys_warned(name: str, diags: list[dict]) -> None:
+    """Each key upstream ignores in corpus file `name` is an RTN075 warning on its line that names it."""
+    text = (CORPUS / name).read_text()
+    for dotted in FILES[name].get("ignored", []):
+        key = dotted.rsplit(".", 1)[-1]
+        line = key_line(text, dotted)
+        assert text.splitlines()[line - 1].lstrip().lstrip("[").startswith(key)
+        found = [d for d in diags if d["code"] == IGNORED_KEY and d["severity"] == "warning"
+                 and d["line"] == line and key in d["message"]]
+        assert found, f"no {IGNORED_KEY} warning that upstream ignores `{dotted}` (line {line}): {diags}"
+        meant = FILES[name].get("did_you_mean", {}).get(dotted)
+        if meant:
+            assert any(meant in (d.get("fix") or "") or any(meant in h for h in d.get("help", []))
+                       for d in found), f"the warning on `{dotted}` does not suggest `{meant}`: {found}"
 
 
 # ---- the corpus itself ---------------------------------------------------------
@@ -106,18 +124,7 @@ def test_a_file_upstream_runs_checks_with_its_ignored_keys_as_warnings(run_cli, 
     code, diags = check_json(run_cli, path)
     errors = [d for d in diags if d["severity"] == "error"]
     assert code == 0 and not errors, errors
-    text = path.read_text()
-    for dotted in FILES[name]["ignored"]:
-        key = dotted.rsplit(".", 1)[-1]
-        line = key_line(text, dotted)
-        assert text.splitlines()[line - 1].lstrip().startswith(key)
-        found = [d for d in diags if d["code"] == IGNORED_KEY and d["severity"] == "warning"
-                 and d["line"] == line and key in d["message"]]
-        assert found, f"no {IGNORED_KEY} warning that upstream ignores `{dotted}` (line {line}): {diags}"
-        meant = FILES[name].get("did_you_mean", {}).get(dotted)
-        if meant:
-            assert any(meant in (d.get("fix") or "") or any(meant in h for h in d.get("help", []))
-                       for d in found), f"the warning on `{dotted}` does not suggest `{meant}`: {found}"
+    assert_ignored_keys_warned(name, diags)
 
 
 @pytest.mark.parametrize("name", RUNS)
@@ -152,6 +159,7 @@ def test_a_file_upstream_refuses_gets_an_error_naming_the_key_and_its_conversion
     errors = [d for d in diags if d["severity"] == "error"]
     assert code == 1 and errors
     assert any(key in d["message"] for d in errors), errors
+    assert_ignored_keys_warned(name, diags)
     # a .rtn converted from it must not run what upstream never runs: convert refuses, or the .rtn is refused
     folder = shutil.copytree(CORPUS, tmp_path / "upstream")
     rtn = folder / (Path(name).stem + ".rtn")
