@@ -1614,7 +1614,10 @@ class _Mapper:
             self.error("RTN073", "give either `trace` or `config`, not both", trace.key_span,
                        help="upstream refuses a DelayPerPacket cell with both")
             return None
+        refused = set(cell.node.value) - {"type", *_PER_PACKET_KINDS}
         if trace is None and config is None:
+            if refused:  # already an error (RTN071): upstream reports only the unknown variant
+                return None
             self.missing(cell, "config", '{ delay = { StaticDelayPerPacketConfig = { delay = "10ms" } } }',
                          'or `trace = "delays.json"`, a model file')
             return None
