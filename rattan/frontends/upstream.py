@@ -621,7 +621,7 @@ _JIFF_UNITS: tuple[tuple[str, tuple[str, ...], Fraction | None], ...] = (
 _JIFF_LABELS = sorted(((label, rank) for rank, (_, labels, _) in enumerate(_JIFF_UNITS) for label in labels),
                       key=lambda x: -len(x[0]))
 _JIFF_HMS = re.compile(r"([0-9]+):([0-9]+):([0-9]+)(?:[.,]([0-9]{1,9}))?")
-_JIFF_VALUE = re.compile(r"([0-9]+)[ \t\n\f\r]*(?:[.,]([0-9]{1,9}))?[ \t\n\f\r]*")
+_JIFF_VALUE = re.compile(r"([0-9]+)(?:[.,]([0-9]{1,9}))?[ \t\n\f\r]*")  # SpanParser::parse_duration_units
 _JIFF_WS = re.compile(r"[ \t\n\f\r]*")
 _ISO_DURATION = re.compile(
     r"([+-]?)[Pp](?:([0-9]+)[Yy])?(?:([0-9]+)[Mm])?(?:([0-9]+)[Ww])?(?:([0-9]+)[Dd])?"

@@ -835,7 +835,7 @@ def test_schema_agrees_with_the_front_end(text, valid):
     ("rate", ["12Mbps", "12 Mbps", "1Gbps 200Mbps", "150.024kbps", "1 Gbit/s", "12 Mbit", "12mbps", "12", "Mbps",
               "10MBps", "20mbit", "4tb/s", "1_000 kbps", "1Gbps200Mbps", "1Gbps, 2Mbps", ".5Mbps"]),
     ("time", ["50ms", "1.5s", "1s 500ms", "100µs", "100\u03bcs", "2min", "5", "5 parsecs", "ms", "1.s",
-              "PT0.05S", "01:02:03", "1h 30m", "5 milliseconds", "1s,500ms", "5mx"]),
+              "PT0.05S", "01:02:03", "1h 30m", "5 milliseconds", "1s,500ms", "5mx", "1 .5s", "1.5 s", "5ms "]),
     ("size", ["683.6 KiB", "1500B", "1500", "1MB", "64kib", "10 parsecs", "B", "1.5.5KB"]),
 ])
 def test_schema_patterns_match_the_parsers(kind, samples):
