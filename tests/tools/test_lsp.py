@@ -118,7 +118,7 @@ def test_hover_documents_cells_parameters_records_names_and_quantities(tmp_path)
     text = A.hover(an, pos_of(lines, 7, "rate")).contents.value
     assert "bw { rate: rate }" in text and "required, changeable while running" in text
     text = A.hover(an, pos_of(lines, 7, "packets")).contents.value
-    assert "droptail { packets: integer | unlimited }" in text and "Limit in packets waiting" in text
+    assert "droptail { packets: int | unlimited }" in text and "Limit in packets waiting" in text
     assert A.hover(an, pos_of(lines, 7, "droptail")).contents.value.startswith("**droptail**")
     assert A.hover(an, pos_of(lines, 7, "20Mbps")).contents.value == "`20Mbps` = 20,000,000 bit/s"
     h = A.hover(an, pos_of(lines, 13, "rtt"))
