@@ -621,7 +621,7 @@ _JIFF_UNITS: tuple[tuple[str, tuple[str, ...], Fraction | None], ...] = (
 _JIFF_LABELS = sorted(((label, rank) for rank, (_, labels, _) in enumerate(_JIFF_UNITS) for label in labels),
                       key=lambda x: -len(x[0]))
 _JIFF_HMS = re.compile(r"([0-9]+):([0-9]+):([0-9]+)(?:[.,]([0-9]{1,9}))?")
-_JIFF_VALUE = re.compile(r"([0-9]+)[ \t\n\f\r]*(?:[.,]([0-9]{1,9}))?[ \t\n\f\r]*")
+_JIFF_VALUE = re.compile(r"([0-9]+)(?:[.,]([0-9]{1,9}))?[ \t\n\f\r]*")  # SpanParser::parse_duration_units
 _JIFF_WS = re.compile(r"[ \t\n\f\r]*")
 _ISO_DURATION = re.compile(
     r"([+-]?)[Pp](?:([0-9]+)[Yy])?(?:([0-9]+)[Mm])?(?:([0-9]+)[Ww])?(?:([0-9]+)[Dd])?"
@@ -827,7 +827,7 @@ _CELL_KEYS: dict[str, tuple[str, ...]] = {
     "Bw": ("bandwidth", "queue", "queue_config", "bw_type"),
     "BwReplay": ("trace", "queue", "queue_config", "bw_type"),
     "Delay": ("delay", "ingress_round_up"),
-    "DelayReplay": ("trace",),
+    "DelayReplay": ("trace", "ingress_round_up"),
     "DelayPerPacket": ("config", "trace"),
     "Loss": ("pattern",),
     "LossReplay": ("trace", "seed"),
@@ -1568,7 +1568,21 @@ class _Mapper:
             return []
         return [ast.Field("loop", node.key_span, ast.Bool(False, node.span), node.key_span)]
 
+    def round_up(self, cell: _Cell) -> bool:
+        """`ingress_round_up` (newer DelayCellConfig / DelayReplayCellConfig): rounds each packet's
+        arrival up to a multiple of it, counted from the trace's start, to mimic Mahimahi's 1 ms
+        opportunities. Rattan's delay cells have no such parameter: RTN074. True when absent."""
+        node = self.present(cell.fields, "ingress_round_up")
+        if node is None:
+            return True
+        self.error("RTN074", "`ingress_round_up` (rounding arrival times up to a multiple of it, as "
+                   "upstream's mimic-Mahimahi setting does) is not supported", node.key_span,
+                   help="remove `ingress_round_up`: the delay is then exact")
+        return False
+
     def map_delay_replay(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
+        if not self.round_up(cell):
+            return None
         trace = self.present(cell.fields, "trace")
         if trace is None:
             self.missing(cell, "trace", '"traces/delay.json"')
@@ -1592,9 +1606,7 @@ class _Mapper:
     # -- delay
     def map_delay(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
         f = cell.fields
-        if (round_up := self.present(f, "ingress_round_up")) is not None:
-            self.error("RTN074", "`ingress_round_up` (rounding arrival times up) is not supported",
-                       round_up.key_span, help="remove `ingress_round_up`")
+        if not self.round_up(cell):
             return None
         delay = self.present(f, "delay")
         if delay is None:
@@ -1614,7 +1626,10 @@ class _Mapper:
             self.error("RTN073", "give either `trace` or `config`, not both", trace.key_span,
                        help="upstream refuses a DelayPerPacket cell with both")
             return None
+        refused = set(cell.node.value) - {"type", *_PER_PACKET_KINDS}
         if trace is None and config is None:
+            if refused:  # already an error (RTN071): upstream reports only the unknown variant
+                return None
             self.missing(cell, "config", '{ delay = { StaticDelayPerPacketConfig = { delay = "10ms" } } }',
                          'or `trace = "delays.json"`, a model file')
             return None

@@ -835,7 +835,7 @@ def test_schema_agrees_with_the_front_end(text, valid):
     ("rate", ["12Mbps", "12 Mbps", "1Gbps 200Mbps", "150.024kbps", "1 Gbit/s", "12 Mbit", "12mbps", "12", "Mbps",
               "10MBps", "20mbit", "4tb/s", "1_000 kbps", "1Gbps200Mbps", "1Gbps, 2Mbps", ".5Mbps"]),
     ("time", ["50ms", "1.5s", "1s 500ms", "100µs", "100\u03bcs", "2min", "5", "5 parsecs", "ms", "1.s",
-              "PT0.05S", "01:02:03", "1h 30m", "5 milliseconds", "1s,500ms", "5mx"]),
+              "PT0.05S", "01:02:03", "1h 30m", "5 milliseconds", "1s,500ms", "5mx", "1 .5s", "1.5 s", "5ms "]),
     ("size", ["683.6 KiB", "1500B", "1500", "1MB", "64kib", "10 parsecs", "B", "1.5.5KB"]),
 ])
 def test_schema_patterns_match_the_parsers(kind, samples):
@@ -1016,3 +1016,50 @@ def test_a_toml_file_with_another_extension_is_read_as_toml():
     assert comp.program.units[0].file.format == "toml"
     comp = compile_text("channel c { endpoints a, b\n a -> b }\n", "path.conf")  # not TOML: .rtn
     assert comp.program.units[0].file.format == "rtn"
+
+
+def test_delay_per_packet_config_maps_to_delay_per_packet():
+    doc = cell_doc('type = "DelayPerPacket"\n[cells.c.config.delay.NormalizedDelayPerPacketConfig]\n'
+                   'mean = "10ms"\nstd_dev = "5ms"\nlower_bound = "1ms"\nupper_bound = "30ms"\ncount = 10\nseed = 3\n')
+    assert doc.diags == []
+    assert doc.cell("c") == ("c: delay_per_packet { model = [normal { mean = 10ms, std_dev = 5ms, lower_bound = 1ms, "
+                             "upper_bound = 30ms, count = 10, seed = 3 }], repeat = 1 }")
+
+
+def test_delay_per_packet_trace_file_with_a_repeated_pattern(tmp_path):
+    (tmp_path / "m.toml").write_text(textwrap.dedent("""\
+        [RepeatedDelayPerPacketPatternConfig]
+        count = 0
+        [[RepeatedDelayPerPacketPatternConfig.pattern]]
+        StaticDelayPerPacketConfig = { delay = "5ms", count = 2 }
+        [[RepeatedDelayPerPacketPatternConfig.pattern]]
+        LogNormalizedDelayPerPacketConfig = { mean = "8ms", std_dev = "1ms", count = 4 }
+        """))
+    path = tmp_path / "d.toml"
+    text = '[cells.c]\ntype = "DelayPerPacket"\ntrace = "m.toml"\n'
+    sources = SourceMap()
+    src = sources.add(str(path), text, str(path))
+    sink = Sink()
+    file = load_document(src, sink, "toml")
+    assert [d for d in sink.sorted() if d.is_error] == []
+    (ch,) = file.body
+    (c,) = [s for s in ch.body if isinstance(s, ast.CellDecl)]
+    assert show_cell(c) == ("c: delay_per_packet { model = [static { delay = 5ms, count = 2 }, lognormal { mean = 8ms, "
+                            "std_dev = 1ms, lower_bound = 0s, count = 4, seed = 42 }], repeat = 0 }")
+
+
+def test_delay_per_packet_model_ends_after_count_packets_in_a_sim(tmp_path):
+    """Upstream drops every packet after a finite model ends: 3 packets pass, the rest are dropped."""
+    from rattan.compiler import compile_path
+    from rattan.plan import build_plan
+    from rattan.registry import default_registry
+    from rattan.runtime.sim import run
+    path = tmp_path / "end.toml"
+    path.write_text('[cells.c]\ntype = "DelayPerPacket"\n'
+                    '[cells.c.config.delay.StaticDelayPerPacketConfig]\ndelay = "10ms"\ncount = 3\n'
+                    '[links]\nleft = "c"\nc = "right"\n')
+    comp = compile_path(str(path))
+    assert comp.ok, comp.diagnostics
+    r = run(build_plan(comp.program, comp.sources, default_registry()), None, ["left->right:cbr:1Mbps"], "1s", 1)
+    (flow,) = r["flows"]
+    assert flow["sent_packets"] > 10 and flow["received_packets"] == 3
