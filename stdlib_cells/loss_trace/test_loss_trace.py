@@ -7,7 +7,7 @@ import pytest
 
 from rattan.engine import Engine, EngineError
 
-from tests.engine.cells import SEC, cell, chain, conserved, steps
+from tests.engine.cells import SEC, cell, chain, conserved, sim_document, steps
 
 
 def test_loss_trace_follows_the_trace():
@@ -105,3 +105,17 @@ def test_an_upstream_loss_replay_with_a_burst_pattern_compiles_and_simulates(tmp
     out = json.loads(capsys.readouterr().out)
     c = out["cells"]["l"]
     assert c["dropped_packets"] / c["in_packets"] == pytest.approx(1 / 9, abs=0.004)  # 0.1 if it were Bernoulli
+
+
+def test_after_a_finite_model_ends_its_last_pattern_stays(tmp_path):
+    """Upstream's LossReplay (rattan-core/src/cells/loss.rs, update_loss): when next_loss() gives None
+    the pattern is not updated ("if the trace has gone to an end, the last value will be used")."""
+    model = ('{"RepeatedLossPatternConfig": {"count": 1, "pattern": ['
+             '{"StaticLossConfig": {"loss": [0.0], "duration": "2s"}}, '
+             '{"StaticLossConfig": {"loss": [0.5, 0.0], "duration": "2s"}}]}}')
+    doc = '[cells.l]\ntype = "LossReplay"\ntrace = "l.json"\n[links]\nleft = "l"\nl = "right"\nright = "left"\n'
+    r = sim_document(str(tmp_path), doc, "left->right:cbr:120Mbps", "10s", interval="2s", files={"l.json": model})
+    dropped = dict(zip(r["series"]["t_s"], r["series"]["cells"]["l"]["dropped_packets"]))
+    assert dropped[2.0] <= 1  # (the sample at 2 s ends with the packet that arrives at 2 s)
+    for t in (4.0, 6.0, 8.0, 10.0):  # 20,000 packets each 2 s, a third of them lost
+        assert dropped[t] / 20_000 == pytest.approx(1 / 3, abs=0.015), t
