@@ -26,7 +26,7 @@ def _type_name(reg: Registry, prop) -> str:
         for b in prop["oneOf"]:
             b = reg.deref(b)
             k = b.get("properties", {}).get("kind", {}).get("const")
-            kinds.append(f"{k} {{...}}" if k else (b.get("const") or b.get("type", "?")))
+            kinds.append(f"{k} {{...}}" if k else (b.get("const") or _type_name(reg, b)))
         return " | ".join(kinds)
     if prop.get("enum"):
         return " | ".join(prop["enum"])

@@ -1,6 +1,14 @@
 """The `delay_trace` cell in virtual time: the delay in force at each packet's arrival, looped or not."""
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
 from rattan.engine import Engine
 
 from tests.engine.cells import SEC, cell, chain, conserved, sim_document, steps
@@ -78,3 +86,22 @@ def test_after_a_finite_model_ends_its_last_delay_stays(tmp_path):
     mean = dict(zip(r["series"]["t_s"], r["series"]["flows"][0]["delay_ms_mean"]))
     assert mean[1.0] == mean[2.0] == 10
     assert all(mean[t] == 50 for t in (4.0, 5.0, 6.0, 7.0, 8.0, 9.0))
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ping"), reason="needs root (network namespaces) and ping")
+@pytest.mark.parametrize("start, rtt_ms", [("run", (0, 30)), ("first_packet", (100, 160))])
+def test_a_real_run_starts_the_trace_at_its_first_packet(tmp_path, start, rtt_ms):
+    # 100 ms for the trace's first second, then 1 ms; ping starts 2 s into the run
+    (tmp_path / "t.delay").write_text("0ms 100ms\n1s 1ms\n")
+    (tmp_path / "t.rtn").write_text(f"""channel c {{
+    endpoints left, right
+    left -> delay_trace {{ trace = "t.delay", loop = false, start = {start} }} -> right
+    right -> pass {{}} -> left
+}}
+""")
+    r = subprocess.run([sys.executable, "-m", "rattan", "run", str(tmp_path / "t.rtn"), "--", "sh", "-c",
+                        "sleep 2; ping -c 3 -i 0.2 $RATTAN_RIGHT_IP"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rtts = [float(x) for x in re.findall(r"time=([0-9.]+) ms", r.stdout)]
+    assert len(rtts) == 3 and all(rtt_ms[0] <= x < rtt_ms[1] for x in rtts), r.stdout
