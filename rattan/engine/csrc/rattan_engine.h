@@ -435,7 +435,9 @@ typedef struct { uint64_t *at; double *value; uint32_t len, i; uint64_t period, 
  * trace) or {format: "segments", segments: [[duration_ns, value], ...], repeat, loop_from} (a
  * netem-trace model, which says itself how it repeats: looping when it repeats forever, repeat = 0,
  * from segment `loop_from` on (default 0), whatever the cell's `loop`; a looping trace repeats
- * [loop_at, period)). `loop` is the cell's own `loop`, for step traces. */
+ * [loop_at, period)); after a model that ends, its last value holds, as in upstream's Bw/Delay/
+ * LossReplay). `loop` is the cell's own `loop`, for step traces. A segment's value may be a list of
+ * one number (a loss model's pattern); longer lists are for rt_steps_from_loss_trace. */
 int rt_steps_from_trace(rt_steps *s, const rt_config *trace, int loop, uint64_t now);
 double rt_steps_at(rt_steps *s, uint64_t t);  /* leaves s->i at the step in force at t */
 uint64_t rt_steps_next(const rt_steps *s, uint64_t t);  /* the first step after t (RT_NEVER: none) */
