@@ -1,7 +1,12 @@
 """The `delay` cell in virtual time: jitter's mean and deviation for each distribution, order without reorder."""
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import statistics
+import subprocess
+import sys
 
 import pytest
 
@@ -92,3 +97,23 @@ def test_round_up_is_neither_removed_nor_fused_by_the_optimizer():
     assert [c["delay"] for c in delays("delay { delay = 5ms } -> delay { delay = 10ms, round_up = 1ms }")] == [5 * MS, 10 * MS]
     assert delays("delay { delay = 0ms }") == []
     assert [c["round_up"] for c in delays("delay { delay = 0ms, round_up = 1ms }")] == [MS]
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ping"), reason="needs root (network namespaces) and ping")
+def test_a_real_run_rounds_up_from_its_first_packet(tmp_path):
+    # a 1 s grid from the first ping (1 s into the run); pings every 0.2 s wait for the next second
+    (tmp_path / "t.rtn").write_text("""channel c {
+    endpoints left, right
+    left -> delay { delay = 0ms, round_up = 1s } -> right
+    right -> pass {} -> left
+}
+""")
+    r = subprocess.run([sys.executable, "-m", "rattan", "run", str(tmp_path / "t.rtn"), "--", "sh", "-c",
+                        "sleep 1; ping -c 4 -i 0.2 -w 3 $RATTAN_RIGHT_IP"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rtts = [float(x) for x in re.findall(r"time=([0-9.]+) ms", r.stdout)][:4]
+    assert len(rtts) == 4, r.stdout
+    assert rtts[0] < 150, r.stdout                       # the origin itself: not moved
+    for i in (1, 2, 3):                                  # sent at ~0.2 i s: held until 1 s
+        assert abs(rtts[i] - (1000 - 200 * i)) < 150, r.stdout
