@@ -10,7 +10,7 @@ from rattan.plan import build_plan
 from rattan.registry import default_registry
 
 from tests.conftest import ROOT
-from tests.engine.cells import SEC, cell, chain, plan_of
+from tests.engine.cells import SEC, cell, chain, plan_of, sim_document
 
 MS = 10**6
 
@@ -93,3 +93,16 @@ def test_bw_trace_model_can_start_at_the_first_packet():
         return e.counters(b).first_out_ns
     assert first_out("run") == 2 * SEC + MS
     assert first_out("first_packet") == 3 * SEC + MS
+
+
+def test_after_a_finite_model_ends_its_last_rate_stays(tmp_path):
+    """Upstream's BwReplay (rattan-core/src/cells/bandwidth/mod.rs, update_bw): when next_bw() gives None
+    the bandwidth is not changed, so the last rate holds; it neither stops forwarding nor replays."""
+    model = ('{"RepeatedBwPatternConfig": {"count": 1, "pattern": ['
+             '{"StaticBwConfig": {"bw": "10Mbps", "duration": "2s"}}, {"StaticBwConfig": {"bw": "2Mbps", "duration": "2s"}}]}}')
+    doc = ('[cells.a]\ntype = "BwReplay"\ntrace = "bw.json"\nqueue = "Infinite"\n'
+           '[links]\nleft = "a"\na = "right"\nright = "left"\n')
+    r = sim_document(str(tmp_path), doc, "left->right:cbr:8Mbps", "9s", files={"bw.json": model})
+    out = dict(zip(r["series"]["t_s"], r["series"]["cells"]["a"]["out_bps"]))
+    assert all(out[t] == pytest.approx(8e6, rel=0.03) for t in (1.0, 2.0))  # under 10 Mbit/s
+    assert all(out[t] == pytest.approx(2e6, rel=0.03) for t in (3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0))

@@ -11,7 +11,7 @@ import pytest
 
 from rattan.engine import Engine
 
-from tests.engine.cells import SEC, cell, chain, conserved, steps
+from tests.engine.cells import SEC, cell, chain, conserved, sim_document, steps
 
 MS = 10**6
 
@@ -73,6 +73,19 @@ def test_first_packet_is_the_channels_first_in_either_direction():
     # upstream's FirstPacket is the first packet into Rattan: here one sent the other way at 1.5 s
     by_seq = _first_packet_run("first_packet", other_flow_at=1_500_000_000)
     assert by_seq[0] == 50 * MS and by_seq[600] == MS     # the trace's 1 s step came at 2.5 s
+
+
+def test_after_a_finite_model_ends_its_last_delay_stays(tmp_path):
+    """Upstream's DelayReplay (rattan-core/src/cells/delay.rs, update_delay): when next_delay() gives None
+    the delay is not updated, "so that the latest value is used"."""
+    model = ('{"RepeatedDelayPatternConfig": {"count": 1, "pattern": ['
+             '{"StaticDelayConfig": {"delay": "10ms", "duration": "2s"}}, '
+             '{"StaticDelayConfig": {"delay": "50ms", "duration": "2s"}}]}}')
+    doc = '[cells.d]\ntype = "DelayReplay"\ntrace = "d.json"\n[links]\nleft = "d"\nd = "right"\nright = "left"\n'
+    r = sim_document(str(tmp_path), doc, "left->right:cbr:1Mbps", "9s", files={"d.json": model})
+    mean = dict(zip(r["series"]["t_s"], r["series"]["flows"][0]["delay_ms_mean"]))
+    assert mean[1.0] == mean[2.0] == 10
+    assert all(mean[t] == 50 for t in (4.0, 5.0, 6.0, 7.0, 8.0, 9.0))
 
 
 @pytest.mark.netns

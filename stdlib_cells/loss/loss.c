@@ -67,12 +67,8 @@ static int lost(loss_t *l, rt_rng *rng) {
         else if (v < l->cfg.p) l->bad = 1;
         return drop;
     }
-    case RT_LOSS_PATTERN: {
-        uint32_t i = l->run < l->cfg.pattern_len ? l->run : l->cfg.pattern_len - 1;
-        int drop = u < l->pattern[i];
-        l->run = drop ? l->run + 1 : 0;
-        return drop;
-    }
+    case RT_LOSS_PATTERN:
+        return rt_pattern_lost(l->pattern, l->cfg.pattern_len, &l->run, u);
     default:
         return u < l->cfg.rate;
     }

@@ -69,3 +69,24 @@ def plan_of(text: str) -> dict:
     errors = [d for d in comp.diagnostics if d.severity == "error"] if hasattr(comp, "diagnostics") else []
     assert comp.program is not None and not errors, errors
     return build_plan(comp.program, comp.sources, default_registry())
+
+
+def sim_document(directory, text: str, flow: str, duration: str, interval: str = "1s",
+                 files: dict[str, str] | None = None, name: str = "doc.toml") -> dict:
+    """`rattan sim --json` of a document (and the files it reads) written in `directory`: the result."""
+    import contextlib
+    import io
+    import json
+    import os
+
+    from rattan.cli import main
+
+    for fname, body in {**(files or {}), name: text}.items():
+        with open(os.path.join(directory, fname), "w", encoding="utf-8") as fh:
+            fh.write(body)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["sim", os.path.join(directory, name), "--flow", flow, "--duration", duration,
+                     "--interval", interval, "--json"])
+    assert code == 0, err.getvalue()
+    return json.loads(out.getvalue())

@@ -386,12 +386,37 @@ int rt_cfg_fail(const rt_config *c, const char *name, const char *why) {
 int rt_cfg_status(const rt_config *c) { return c->st && c->st->failed ? RT_EINVAL : RT_OK; }
 
 /* ---------------------------------------------------------------- step functions from a trace */
-int rt_steps_from_trace(rt_steps *s, const rt_config *trace, int loop, uint64_t now) {
+/* Step i's loss pattern (rt_steps_from_loss_trace): `v` is a list of probabilities, stored at the end
+ * of pt->p; an empty list never drops (upstream: `pattern.last().unwrap_or(&0.0)`). */
+static int put_pattern(rt_step_patterns *pt, uint32_t *cap, uint32_t step, const rt_config *v, double *first) {
+    uint32_t len = rt_cfg_len(v), stored = len ? len : 1;
+    if (pt->n_p + stored > *cap) {
+        uint32_t c = *cap ? *cap : 16;
+        while (c < pt->n_p + stored) c *= 2;
+        double *p = realloc(pt->p, c * sizeof *p);
+        if (!p) return rt_cfg_fail(v, NULL, "out of memory");
+        pt->p = p;
+        *cap = c;
+    }
+    for (uint32_t j = 0; j < len; j++) {
+        rt_config item = rt_cfg_item(v, j);
+        pt->p[pt->n_p + j] = rt_cfg_as_float(&item);
+    }
+    if (!len) pt->p[pt->n_p] = 0;
+    if (rt_cfg_status(v)) return RT_EINVAL;
+    pt->off[step] = pt->n_p;
+    pt->len[step] = stored;
+    pt->n_p += stored;
+    *first = pt->p[pt->off[step]];
+    return RT_OK;
+}
+
+static int steps_build(rt_steps *s, rt_step_patterns *pt, const rt_config *trace, int loop, uint64_t now) {
     const char *format = rt_cfg_str(trace, "format");
     if (rt_cfg_status(trace)) return RT_EINVAL;
     uint64_t *at = NULL;
     double *value = NULL;
-    uint32_t n = 0;
+    uint32_t n = 0, cap = 0;
     uint64_t period = 0;
     int looping = 0;
     uint64_t loop_at = 0;
@@ -422,7 +447,12 @@ int rt_steps_from_trace(rt_steps *s, const rt_config *trace, int loop, uint64_t 
         if (rt_cfg_status(trace) || !len) return len ? RT_EINVAL : rt_cfg_fail(trace, "segments", "no segments");
         at = malloc(len * sizeof *at);
         value = malloc(len * sizeof *value);
-        if (!at || !value) { free(at); free(value); return rt_cfg_fail(trace, "segments", "out of memory"); }
+        if (pt) { pt->off = malloc(len * sizeof *pt->off); pt->len = malloc(len * sizeof *pt->len); }
+        if (!at || !value || (pt && (!pt->off || !pt->len))) {
+            free(at); free(value);
+            if (pt) rt_step_patterns_free(pt);
+            return rt_cfg_fail(trace, "segments", "out of memory");
+        }
         uint64_t t = 0;
         if (loop_from < 0 || loop_from >= (int64_t)len) { free(at); free(value); return rt_cfg_fail(trace, "loop_from", "is not a segment index"); }
         for (uint32_t i = 0; i < len; i++) {
@@ -430,22 +460,31 @@ int rt_steps_from_trace(rt_steps *s, const rt_config *trace, int loop, uint64_t 
             rt_config d = rt_cfg_item(&seg, 0), v = rt_cfg_item(&seg, 1);
             int64_t di = rt_cfg_as_int(&d);
             double vi;
-            if (v.v.kind == RT_VAL_INTS || v.v.kind == RT_VAL_FLOATS || v.v.kind == RT_VAL_LIST) {
+            int list = v.v.kind == RT_VAL_INTS || v.v.kind == RT_VAL_FLOATS || v.v.kind == RT_VAL_LIST;
+            if (di < 0) { rt_cfg_fail(&d, NULL, "must not be negative"); break; }
+            uint32_t step = n && at[n - 1] == t ? n - 1 : n;  /* a segment of length 0 is overridden */
+            if (list && pt) {  /* a loss pattern: the probability after 0, 1, ... consecutive losses */
+                if (put_pattern(pt, &cap, step, &v, &vi)) break;
+            } else if (list) {
                 if (rt_cfg_len(&v) != 1) {
-                    rt_cfg_fail(&v, NULL, "loss patterns with bursts in a trace model are not implemented in the "
-                                          "engine (a single probability per segment is)");
+                    rt_cfg_fail(&v, NULL, "a pattern of several values is a loss pattern, for `loss_trace` only");
                     break;
                 }
                 rt_config v0 = rt_cfg_item(&v, 0);
                 vi = rt_cfg_as_float(&v0);
             } else {
                 vi = rt_cfg_as_float(&v);
+                if (pt && !rt_cfg_status(trace)) {  /* a single probability: its own pattern */
+                    double one_p = vi;
+                    rt_config one = v;
+                    one.v = (rt_value){.kind = RT_VAL_FLOATS, .len = 1, .floats = &one_p};
+                    if (put_pattern(pt, &cap, step, &one, &vi)) break;
+                }
             }
             if (rt_cfg_status(trace)) break;
             if ((int64_t)i == loop_from) loop_at = t;  /* where a forever model's repeating tail starts */
-            if (di < 0) { rt_cfg_fail(&d, NULL, "must not be negative"); break; }
-            if (n && at[n - 1] == t) value[n - 1] = vi;  /* a segment of length 0 is overridden */
-            else { at[n] = t; value[n++] = vi; }
+            value[step] = vi;
+            if (step == n) at[n++] = t;
             t += (uint64_t)di;
         }
         period = t;
@@ -454,7 +493,18 @@ int rt_steps_from_trace(rt_steps *s, const rt_config *trace, int loop, uint64_t 
     } else {
         rt_cfg_fail(trace, "format", "expected `steps` or `segments`");
     }
-    if (rt_cfg_status(trace)) { free(at); free(value); return RT_EINVAL; }
+    if (rt_cfg_status(trace)) { free(at); free(value); if (pt) rt_step_patterns_free(pt); return RT_EINVAL; }
+    if (pt && strcmp(format, "steps") == 0) {  /* a `TIME VALUE` trace: one probability per step */
+        pt->off = malloc((n ? n : 1) * sizeof *pt->off);
+        pt->len = malloc((n ? n : 1) * sizeof *pt->len);
+        pt->p = malloc((n ? n : 1) * sizeof *pt->p);
+        if (!pt->off || !pt->len || !pt->p) {
+            free(at); free(value); rt_step_patterns_free(pt);
+            return rt_cfg_fail(trace, "steps", "out of memory");
+        }
+        for (uint32_t i = 0; i < n; i++) { pt->off[i] = i; pt->len[i] = 1; pt->p[i] = value[i]; }
+        pt->n_p = n;
+    }
     s->at = at;
     s->value = value;
     s->len = n;
@@ -464,4 +514,20 @@ int rt_steps_from_trace(rt_steps *s, const rt_config *trace, int loop, uint64_t 
     s->base = now;
     s->i = 0;
     return RT_OK;
+}
+
+int rt_steps_from_trace(rt_steps *s, const rt_config *trace, int loop, uint64_t now) {
+    return steps_build(s, NULL, trace, loop, now);
+}
+
+int rt_steps_from_loss_trace(rt_steps *s, rt_step_patterns *pt, const rt_config *trace, int loop, uint64_t now) {
+    *pt = (rt_step_patterns){0};
+    return steps_build(s, pt, trace, loop, now);
+}
+
+void rt_step_patterns_free(rt_step_patterns *pt) {
+    free(pt->off);
+    free(pt->len);
+    free(pt->p);
+    *pt = (rt_step_patterns){0};
 }

@@ -435,11 +435,31 @@ typedef struct { uint64_t *at; double *value; uint32_t len, i; uint64_t period, 
  * trace) or {format: "segments", segments: [[duration_ns, value], ...], repeat, loop_from} (a
  * netem-trace model, which says itself how it repeats: looping when it repeats forever, repeat = 0,
  * from segment `loop_from` on (default 0), whatever the cell's `loop`; a looping trace repeats
- * [loop_at, period)). `loop` is the cell's own `loop`, for step traces. */
+ * [loop_at, period)); after a model that ends, its last value holds, as in upstream's Bw/Delay/
+ * LossReplay). `loop` is the cell's own `loop`, for step traces. A segment's value may be a list of
+ * one number (a loss model's pattern); longer lists are for rt_steps_from_loss_trace. */
 int rt_steps_from_trace(rt_steps *s, const rt_config *trace, int loop, uint64_t now);
-double rt_steps_at(rt_steps *s, uint64_t t);
+double rt_steps_at(rt_steps *s, uint64_t t);  /* leaves s->i at the step in force at t */
 uint64_t rt_steps_next(const rt_steps *s, uint64_t t);  /* the first step after t (RT_NEVER: none) */
 void rt_steps_free(rt_steps *s);
+
+/* Loss patterns per step (loss_trace; upstream's LossReplay, netem-trace's LossPattern): step i's
+ * pattern is p[off[i] .. off[i] + len[i]), entry k the loss probability of a packet after k
+ * consecutive losses, the last entry repeating. rt_steps_from_loss_trace reads the same trace as
+ * rt_steps_from_trace, but a segment's value may be a list of probabilities (a model's
+ * `StaticLossConfig.loss`; an empty list never drops, as upstream); a step's value is its pattern's
+ * first entry. A `steps` trace gives one-entry patterns. */
+typedef struct { uint32_t *off, *len; double *p; uint32_t n_p; } rt_step_patterns;
+int rt_steps_from_loss_trace(rt_steps *s, rt_step_patterns *pt, const rt_config *trace, int loop, uint64_t now);
+void rt_step_patterns_free(rt_step_patterns *pt);
+
+/* One packet through a loss pattern of `len` (>= 1) probabilities, `*run` the losses in a row so far
+ * (shared by `loss` with `pattern` and `loss_trace`): lost when u < p[min(run, len - 1)]. */
+static inline int rt_pattern_lost(const double *p, uint32_t len, uint32_t *run, double u) {
+    int lost = u < p[*run < len ? *run : len - 1];
+    *run = lost ? *run + 1 : 0;
+    return lost;
+}
 
 #endif /* RT_CELL_API */
 #endif
