@@ -1063,3 +1063,10 @@ def test_delay_per_packet_model_ends_after_count_packets_in_a_sim(tmp_path):
     r = run(build_plan(comp.program, comp.sources, default_registry()), None, ["left->right:cbr:1Mbps"], "1s", 1)
     (flow,) = r["flows"]
     assert flow["sent_packets"] > 10 and flow["received_packets"] == 3
+
+
+def test_a_yaml_null_bandwidth_is_an_unlimited_link():
+    """`bandwidth: ~` is `Option<Bandwidth>` None upstream: present, and unlimited."""
+    doc = load("cells:\n  c: {type: Bw, bandwidth: ~, queue: Infinite}\n", "yaml")
+    assert doc.diags == []
+    assert doc.cell("c") == "c: pass"
