@@ -1568,28 +1568,26 @@ class _Mapper:
             return []
         return [ast.Field("loop", node.key_span, ast.Bool(False, node.span), node.key_span)]
 
-    def round_up(self, cell: _Cell) -> bool:
-        """`ingress_round_up` (newer DelayCellConfig / DelayReplayCellConfig): rounds each packet's
-        arrival up to a multiple of it, counted from the trace's start, to mimic Mahimahi's 1 ms
-        opportunities. Rattan's delay cells have no such parameter: RTN074. True when absent."""
+    def round_up(self, cell: _Cell) -> list[ast.Field] | None:
+        """`ingress_round_up` (DelayCellConfig / DelayReplayCellConfig, `duration::option`): each
+        packet's arrival is rounded up to a multiple of it before the delay, to mimic Mahimahi's
+        1 ms opportunities: `round_up`. [] when absent, None after an error."""
         node = self.present(cell.fields, "ingress_round_up")
         if node is None:
-            return True
-        self.error("RTN074", "`ingress_round_up` (rounding arrival times up to a multiple of it, as "
-                   "upstream's mimic-Mahimahi setting does) is not supported", node.key_span,
-                   help="remove `ingress_round_up`: the delay is then exact")
-        return False
+            return []
+        value = self.quantity(node, "ingress_round_up", TIME_KIND)
+        return None if value is None else [self.field("round_up", node, value)]
 
     def map_delay_replay(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
-        if not self.round_up(cell):
-            return None
+        round_up = self.round_up(cell)
         trace = self.present(cell.fields, "trace")
         if trace is None:
             self.missing(cell, "trace", '"traces/delay.json"')
             return None
         path = self.trace_path(trace)
-        return None if path is None else ("delay_trace", [path] + self.loop_once(trace, path)
-                                          + [self.first_packet(trace)])
+        if path is None or round_up is None:
+            return None
+        return "delay_trace", [path] + self.loop_once(trace, path) + [self.first_packet(trace)] + round_up
 
     def map_loss_replay(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
         trace = self.present(cell.fields, "trace")
@@ -1606,14 +1604,15 @@ class _Mapper:
     # -- delay
     def map_delay(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
         f = cell.fields
-        if not self.round_up(cell):
-            return None
+        round_up = self.round_up(cell)
         delay = self.present(f, "delay")
         if delay is None:
             self.missing(cell, "delay", '"20ms"')
             return None
         value = self.quantity(delay, "delay", TIME_KIND)
-        return None if value is None else ("delay", [self.field("delay", delay, value)])
+        if value is None or round_up is None:
+            return None
+        return "delay", [self.field("delay", delay, value)] + round_up
 
     # DelayPerPacketCellBuildConfig (rattan-core/src/config/per_packet.rs) is an enum with
     # `rename_all = "snake_case"`: the cell holds exactly one of `trace` (a model file,
