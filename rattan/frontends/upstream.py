@@ -1069,10 +1069,20 @@ class _Mapper:
         value = base * kind.to_base
         return ast.Quantity(value, kind.dim, format_quantity(value, kind.dim), node.span)
 
-    def integer(self, node: Node, key: str, low: int = 0, high: int | None = None) -> ast.Number | None:
+    def integer(self, node: Node, key: str, low: int = 0, high: int | None = None,
+                bytes_: bool = False) -> ast.Number | None:
+        """A whole number. With `bytes_` it is a byte count (upstream's `usize` limits): a size string
+        such as "150KB", which serde refuses there, gets the number to write as help."""
         v = node.value
         if not _is_int(v) or v < low or (high is not None and v > high):
             rng = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            n = parse_size(v.strip()) if bytes_ and isinstance(v, str) else None
+            if n is not None:
+                self.error("RTN073", f"`{key}` must be a whole number of bytes, found {_describe(v)}",
+                           node.span, fix=str(n),
+                           help=f"write `{key} = {n}`: upstream reads `{key}` as a plain integer "
+                                "(bytes), not a size string")
+                return None
             self.wrong(node, key, f"a whole number {rng}")
             return None
         return ast.Number(Fraction(v), str(v), node.span)
@@ -1516,18 +1526,28 @@ class _Mapper:
 
     def queue_limit(self, node: Node, key: str) -> ast.Expr | None:
         """A limit; 0 is a queue that holds nothing (a packet passes only when the link is idle)."""
-        n = self.integer(node, key)
+        n = self.integer(node, key, bytes_=key == "byte_limit")
         if n is None or key == "packet_limit":
             return n
         return self.size_bytes(int(n.value), node.span)  # byte_limit is a byte count
 
     # -- traces
-    def trace_path(self, node: Node) -> ast.Field | None:
-        """A trace path, with `${VAR}` replaced from the environment as upstream does for traces."""
+    def trace_path(self, node: Node, model_only: str | None = None) -> ast.Field | None:
+        """A trace path, with `${VAR}` replaced from the environment as upstream does for traces.
+
+        With `model_only` (the cell type), the file must be a netem-trace model: upstream's
+        DelayReplay and LossReplay read `.json`/`.toml` only and refuse any other file
+        (config/delay.rs, config/loss.rs `get_trace`: "Unknown trace file format")."""
         path = self.path(node, "trace")
         if path is None:
             return None
         expanded = _ENV_VAR.sub(lambda m: os.environ.get(m.group(1), ""), path.value.value)
+        if model_only and os.path.splitext(expanded)[1] not in _NETEM_TRACE_EXTENSIONS:
+            self.error("RTN051", f"a {model_only} trace must be a netem-trace model in a .json or .toml "
+                       f"file, not `{expanded}`", node.span,
+                       help=["upstream refuses any other file (\"Unknown trace file format\"); only "
+                             "BwReplay also reads Mahimahi traces"])
+            return None
         self.check_relative(node, expanded)
         return self.field("trace", node, ast.String(expanded, node.span))
 
@@ -1543,14 +1563,25 @@ class _Mapper:
         same = os.path.exists(theirs) and os.path.exists(ours) and os.path.samefile(ours, theirs)
         if same:
             return
+        helps = ["upstream resolves relative paths against the working directory; "
+                 "Rattan against the document's folder, so the file runs the same from anywhere"]
+        fix = None
         if not os.path.exists(theirs):
             where = f"upstream would read `{theirs}`, which does not exist"
+            helps.append("give an absolute path to mean one file in both")
         else:
             where = f"upstream would read `{theirs}`, another file"
-        self.warn(f"relative path `{path}` is read from the document's folder (`{ours}`); {where}",
-                  node.span, help=["upstream resolves relative paths against the working directory; "
-                                   "Rattan against the document's folder, so the file runs the same "
-                                   "from anywhere", "give an absolute path to mean one file in both"])
+            if not os.path.exists(ours):
+                where = f"upstream reads `{theirs}`, which exists"
+                # the file the user meant is upstream's: name it from the document's folder
+                mine = os.path.relpath(theirs, os.path.dirname(os.path.abspath(self.source.path)))
+                fix = f'"{mine}"'
+                helps.append(f"to read the file upstream reads, write {fix} (from the document's "
+                             "folder) or its absolute path")
+            else:
+                helps.append("give an absolute path to mean one file in both")
+        self.sink.emit("RTN076", f"relative path `{path}` is read from the document's folder (`{ours}`); "
+                       f"{where}", node.span, help=helps, fix=fix)
 
     def first_packet(self, node: Node) -> ast.Field:
         """Upstream's replay cells (default feature `first-packet`) start their trace at the first packet."""
@@ -1584,7 +1615,7 @@ class _Mapper:
         if trace is None:
             self.missing(cell, "trace", '"traces/delay.json"')
             return None
-        path = self.trace_path(trace)
+        path = self.trace_path(trace, "DelayReplay")
         if path is None or round_up is None:
             return None
         return "delay_trace", [path] + self.loop_once(trace, path) + [self.first_packet(trace)] + round_up
@@ -1597,7 +1628,7 @@ class _Mapper:
         if trace is None:
             self.missing(cell, "trace", '"traces/loss.json"')
             return None
-        path = self.trace_path(trace)
+        path = self.trace_path(trace, "LossReplay")
         return None if path is None else ("loss_trace", [path] + self.loop_once(trace, path)
                                           + [self.first_packet(trace)])
 
@@ -1798,7 +1829,7 @@ class _Mapper:
         if node is None:
             span = cell.node.key_span
             return ast.Field("limit", span, ast.Name(("unlimited",), span), span)
-        n = self.integer(node, "limit")
+        n = self.integer(node, "limit", bytes_=True)
         if n is None:
             return None
         return self.field("limit", node, self.size_bytes(int(n.value), node.span))
