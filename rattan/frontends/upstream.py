@@ -1424,7 +1424,7 @@ class _Mapper:
         if kind is None:
             return False
         hint = 'set `queue = "DropTail"` to limit the queue' if kind == "Infinite" else None
-        config = self.table(cnode, _QUEUE_KEYS[kind], f"the `queue_config` of a {kind} queue", hint)
+        config = self.table(cnode, _QUEUE_KEYS[kind], f"the `queue_config` of {'an' if kind[0] in 'AEIOU' else 'a'} {kind} queue", hint)
         if config is None:
             return False
         fields = self.queue_fields(kind, config)
@@ -1890,10 +1890,16 @@ class _Mapper:
                          prefix.key_span.to(prefix.span))]
         iid = self.present(fields, "interface_id")
         if iid is not None:
-            port = self.integer(iid, "interface_id", 0, ports - 1) if ports else None
+            port = None
+            if _is_int(iid.value) and 0 <= iid.value < ports:
+                port = self.integer(iid, "interface_id", 0, ports - 1)
+            elif ports == 0:
+                self.wrong(iid, "interface_id", "an index into `egress_connections`, which is empty")
+            else:
+                last = f"{ports - 1}: it has {ports} entries" if ports > 1 else "0: it has one entry"
+                self.wrong(iid, "interface_id", f"an index into `egress_connections` (0 to {last}, "
+                           "counted from 0)")
             if port is None:
-                if ports == 0:
-                    self.wrong(iid, "interface_id", "an index into `egress_connections`, which is empty")
                 return None
             rec.append(self.field("port", iid, port))
         return network, ast.Record(ast.Name(("route",), entry.span), tuple(rec), entry.span)
@@ -1905,6 +1911,16 @@ class _Mapper:
                 return ipaddress.ip_network(v, strict=False)
         except ValueError:
             pass
+        try:  # a bare address: upstream's IpNet needs the length too
+            addr = ipaddress.ip_address(v) if isinstance(v, str) else None
+        except ValueError:
+            addr = None
+        if addr is not None:
+            fix = f'"{v}/{addr.max_prefixlen}"'
+            self.error("RTN073", f"`prefix` must be an address prefix like \"10.0.0.0/8\", found {_describe(v)}",
+                       node.span, fix=fix, help=f"did you mean {fix}? upstream's prefix needs its length "
+                                                "(IpNet), even for one address")
+            return None
         self.wrong(node, "prefix", 'an address prefix like "10.0.0.0/8"')
         return None
 

@@ -52,3 +52,28 @@ def test_a_trace_found_only_where_upstream_looks_gets_the_path_from_the_document
     (d,) = [d for d in diags_of(text, str(tmp_path / "configs" / "a.toml")) if d.code == "RTN076"]
     assert d.fix == '"../traces/x.trace"' and "which exists" in d.message
     assert any('"../traces/x.trace"' in h for h in d.help)
+
+
+ROUTER = '[cells.r]\ntype = "Router"\negress_connections = ["left", "right"]\nrouting_table = [{ %s }]\n'
+
+
+def test_a_route_prefix_without_its_length_gets_the_host_prefix_as_fix():
+    """Upstream's RoutingEntry.prefix is an IpNet, which needs `/len`: "10.2.1.1" is refused."""
+    (d,) = [d for d in diags_of(ROUTER % 'prefix = "10.2.1.1", interface_id = 0') if d.is_error]
+    assert d.code == "RTN073" and d.fix == '"10.2.1.1/32"' and "10.2.1.1/32" in d.help[0]
+    (d,) = [d for d in diags_of(ROUTER % 'prefix = "fd00::1"') if d.is_error]
+    assert d.fix == '"fd00::1/128"'
+
+
+def test_an_interface_id_past_the_egress_connections_says_how_many_there_are():
+    """Upstream's RouterCell::new refuses an interface_id >= the number of egress connections
+    (InvalidInterfaceId); the message counts from 0 as upstream does."""
+    (d,) = [d for d in diags_of(ROUTER % 'prefix = "10.2.0.0/16", interface_id = 2') if d.is_error]
+    assert d.code == "RTN073" and "`egress_connections`" in d.message and "0 to 1" in d.message
+    assert "2 entries" in d.message
+
+
+def test_an_infinite_queue_is_named_with_the_right_article():
+    text = '[cells.c]\ntype = "Bw"\nbandwidth = "1Mbps"\nqueue = "Infinite"\nqueue_config = { packet_limit = 5 }\n'
+    (d,) = [d for d in diags_of(text) if d.code == "RTN075"]
+    assert "of an Infinite queue" in d.message
