@@ -878,6 +878,8 @@ LINK_LAYER_OVERHEAD = 38  # bytes: preamble+SFD 8, Ethernet header 14, FCS 4, in
 _NETEM_TRACE_EXTENSIONS = (".json", ".toml")
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _PER_PACKET_KINDS = ("trace", "config")  # DelayPerPacketCellBuildConfig, `rename_all = "snake_case"`
+_PER_PACKET_HELP = ("the cell holds one of `trace` (a model file) or `config` (the model inline), "
+                    "spelt in snake_case (`Trace` and `Config` are the names older upstream versions used)")
 
 
 def identifier(raw: str) -> str:
@@ -1019,7 +1021,8 @@ class _Mapper:
         if help:
             helps.append(help)
         if refused:
-            self.error("RTN071", f"unknown key `{key}` in {where}", child.key_span, help=helps, fix=guess)
+            self.error("RTN071", f"unknown key `{key}` in {where}: upstream refuses it", child.key_span,
+                       help=helps, fix=guess)
             return
         helps.append("upstream ignores this key, and so does this run")
         self.sink.emit("RTN075", f"unknown key `{key}` in {where} (upstream ignores it)", child.key_span,
@@ -1312,8 +1315,9 @@ class _Mapper:
         if kind == "Router":
             self.router_ids.add(cid)
         # DelayPerPacket's body is a serde enum (`trace` or `config`): upstream refuses any other key
+        per_packet = kind == "DelayPerPacket"
         fields = self.table(node, ("type",) + _CELL_KEYS[kind], f"{kind} cell `{cid}`",
-                            refused=kind == "DelayPerPacket") or {}
+                            help=_PER_PACKET_HELP if per_packet else None, refused=per_packet) or {}
         cell = _Cell(cid, kind, self.names[cid], node, fields, type_node.span)
         mapped = _CELL_MAPPERS[kind](self, cell)
         if mapped is None:

@@ -77,3 +77,10 @@ def test_an_infinite_queue_is_named_with_the_right_article():
     text = '[cells.c]\ntype = "Bw"\nbandwidth = "1Mbps"\nqueue = "Infinite"\nqueue_config = { packet_limit = 5 }\n'
     (d,) = [d for d in diags_of(text) if d.code == "RTN075"]
     assert "of an Infinite queue" in d.message
+
+
+@pytest.mark.parametrize("old, new", [("Config", "config"), ("Trace", "trace")])
+def test_the_old_delay_per_packet_keys_say_upstream_refuses_them_and_name_the_new_ones(old, new):
+    (d,) = diags_of(f'[cells.c]\ntype = "DelayPerPacket"\n{old} = "m.json"\n')
+    assert d.code == "RTN071" and d.is_error and "upstream refuses it" in d.message and d.fix == new
+    assert any("snake_case" in h for h in d.help)
