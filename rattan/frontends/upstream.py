@@ -1587,6 +1587,21 @@ class _Mapper:
         self.sink.emit("RTN076", f"relative path `{path}` is read from the document's folder (`{ours}`); "
                        f"{where}", node.span, help=helps, fix=fix)
 
+    def check_relative_output(self, node: Node, path: str) -> None:
+        """A relative path Rattan writes (a Spy's pcap): in the document's folder here, in the working
+        directory upstream. Say so when they are not the same place (RTN076)."""
+        if os.path.isabs(path) or not self.source.path:
+            return
+        ours = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(self.source.path)), path))
+        theirs = os.path.abspath(path)
+        if ours == theirs:
+            return
+        self.warn(f"relative path `{path}` is written in the document's folder (`{ours}`); upstream writes "
+                  f"`{theirs}`", node.span,
+                  help=["upstream resolves relative paths against the working directory; Rattan against "
+                        "the document's folder, so the file runs the same from anywhere",
+                        "give an absolute path to mean one file in both"])
+
     def first_packet(self, node: Node) -> ast.Field:
         """Upstream's replay cells (default feature `first-packet`) start their trace at the first packet."""
         return ast.Field("start", node.key_span, ast.Name(("first_packet",), node.key_span), node.key_span)
@@ -1937,6 +1952,8 @@ class _Mapper:
             self.missing(cell, "path", '"capture.pcap"')
             return None
         path = self.path(node, "path")
+        if path is not None:
+            self.check_relative_output(node, path.value.value)
         return None if path is None else ("spy", [path])
 
     # -- links and chains

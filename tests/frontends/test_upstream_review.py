@@ -84,3 +84,15 @@ def test_the_old_delay_per_packet_keys_say_upstream_refuses_them_and_name_the_ne
     (d,) = diags_of(f'[cells.c]\ntype = "DelayPerPacket"\n{old} = "m.json"\n')
     assert d.code == "RTN071" and d.is_error and "upstream refuses it" in d.message and d.fix == new
     assert any("snake_case" in h for h in d.help)
+
+
+def test_a_relative_spy_path_says_where_upstream_would_write_the_capture(tmp_path, monkeypatch):
+    """Upstream's Spy opens `path` from the working directory; Rattan from the document's folder."""
+    (tmp_path / "configs").mkdir()
+    text = '[cells.s]\ntype = "Spy"\npath = "up.pcap"\n'
+    monkeypatch.chdir(tmp_path)
+    (d,) = [d for d in diags_of(text, str(tmp_path / "configs" / "a.toml")) if d.code == "RTN076"]
+    assert str(tmp_path / "up.pcap") in d.message and str(tmp_path / "configs" / "up.pcap") in d.message
+    assert d.severity == "warning"
+    monkeypatch.chdir(tmp_path / "configs")  # the same place both ways: nothing to say
+    assert [d for d in diags_of(text, str(tmp_path / "configs" / "a.toml")) if d.code == "RTN076"] == []
