@@ -36,6 +36,12 @@ def convert_path(path: str):
         header.append("# Run settings of the original that .rtn does not express:")
         for k in sorted(settings):
             header.append(f"#   [{k}] {json.dumps(settings[k], sort_keys=True)}")
+        header.append("# `rattan run` of this .rtn builds Rattan's own namespaces and addresses (docs/running.md),")
+        header.append("# not the layout above: run the original to keep upstream's.")
+    if any(isinstance(c, ast.CellDecl) and c.type.text == "router" and c.params
+           for ch in file.body if isinstance(ch, ast.Channel) for c in ch.body):
+        header.append("# The router's prefixes name upstream's addresses (left veth i is 10.1.i.x, right veth i")
+        header.append("# 10.2.i.x); in a .rtn run, and in `rattan sim` of either file, endpoints have other addresses.")
     file, left_out = without_idle_cells(file)
     if left_out:
         header.append("# Left out: cells on no path between endpoints, which upstream builds but which carry no")

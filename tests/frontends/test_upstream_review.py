@@ -96,3 +96,17 @@ def test_a_relative_spy_path_says_where_upstream_would_write_the_capture(tmp_pat
     assert d.severity == "warning"
     monkeypatch.chdir(tmp_path / "configs")  # the same place both ways: nothing to say
     assert [d for d in diags_of(text, str(tmp_path / "configs" / "a.toml")) if d.code == "RTN076"] == []
+
+
+def test_convert_says_a_rtn_run_has_rattans_layout_and_the_router_upstreams_addresses():
+    """The converted .rtn compiles to the same plan but runs on Rattan's own namespaces and addresses:
+    the header says so, and that a router's prefixes were written for upstream's 10.1.i/10.2.i."""
+    from rattan.tools.convert import convert_path
+    from tests.conftest import ROOT
+    corpus = ROOT / "tests" / "frontends" / "upstream"
+    text, _, _ = convert_path(str(corpus / "it_multipath.toml"))
+    head = [line for line in text.splitlines() if line.startswith("#")]
+    assert any("Rattan's own namespaces and addresses" in line for line in head)
+    assert any("10.1.i.x" in line for line in head)
+    text, _, _ = convert_path(str(corpus / "it_delay.toml"))  # no router: no word about prefixes
+    assert "10.1.i.x" not in text and "Rattan's own namespaces" in text
