@@ -110,3 +110,25 @@ def test_convert_says_a_rtn_run_has_rattans_layout_and_the_router_upstreams_addr
     assert any("10.1.i.x" in line for line in head)
     text, _, _ = convert_path(str(corpus / "it_delay.toml"))  # no router: no word about prefixes
     assert "10.1.i.x" not in text and "Rattan's own namespaces" in text
+
+
+def test_sim_gives_endpoints_its_own_addresses_so_an_upstream_routing_table_routes_nothing(tmp_path):
+    """What docs/upstream-format.md (Router) says today: `rattan sim` does not give an upstream
+    document upstream's 10.1.i/10.2.i addresses, so a route written for them never matches and the
+    router drops the flow (`no_route`). When sim learns upstream's addresses, change the docs too."""
+    from rattan.compiler import compile_path
+    from rattan.plan import build_plan
+    from rattan.registry import default_registry
+    from rattan.runtime.sim import run
+    path = tmp_path / "r.toml"
+    path.write_text('[env]\nright_veth_count = 2\n[cells.r]\ntype = "Router"\n'
+                    'egress_connections = ["right1", "right2"]\n'
+                    'routing_table = [{ prefix = "10.2.1.0/24", interface_id = 0 }, '
+                    '{ prefix = "10.2.2.0/24", interface_id = 1 }]\n'
+                    '[links]\nleft = "r"\nright1 = "left"\nright2 = "left"\n')
+    comp = compile_path(str(path))
+    assert comp.ok, comp.diagnostics
+    r = run(build_plan(comp.program, comp.sources, default_registry()), None, ["left->right1:cbr:1Mbps"], "1s", 1)
+    (flow,) = r["flows"]
+    assert flow["sent_packets"] > 10 and flow["received_packets"] == 0
+    assert r["cells"]["r"]["dropped_by_reason"] == {"no_route": flow["sent_packets"]}
