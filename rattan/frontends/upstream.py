@@ -877,6 +877,8 @@ LINK_LAYER_OVERHEAD = 38  # bytes: preamble+SFD 8, Ethernet header 14, FCS 4, in
 
 _NETEM_TRACE_EXTENSIONS = (".json", ".toml")
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SHELLS = ("sh", "bash", "zsh", "fish", "dash", "ksh")  # programs that expand `$VAR` themselves
+_SHELL_VAR = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 _PER_PACKET_KINDS = ("trace", "config")  # DelayPerPacketCellBuildConfig, `rename_all = "snake_case"`
 _PER_PACKET_HELP = ("the cell holds one of `trace` (a model file) or `config` (the model inline), "
                     "spelt in snake_case (`Trace` and `Config` are the names older upstream versions used)")
@@ -1051,8 +1053,13 @@ class _Mapper:
         expected = f'a {kind.name} like "{kind.example}"'
         if _is_number(v):
             unit = kind.example.lstrip("0123456789.")
-            self.wrong(node, key, expected + " (a string with a unit)",
-                       help=f'write "{v}{unit}" or another unit')
+            help = f'write "{v}{unit}" or another unit'
+            if kind is RATE_KIND and _is_int(v) and v >= 1000:
+                # a big bare number is bits per second (the base unit), not megabits
+                shown = next(f"{v // f}{u}" for f, u in ((10**9, "Gbps"), (10**6, "Mbps"), (10**3, "Kbps"),
+                                                          (1, "bps")) if v % f == 0)
+                help = f'if it is bits per second, write "{shown}" (a string with a unit)'
+            self.wrong(node, key, expected + " (a string with a unit)", help=help)
             return None
         if not isinstance(v, str):
             self.wrong(node, key, expected)
@@ -1258,14 +1265,48 @@ class _Mapper:
         out: dict[str, object] = {}
         for side in ("left", "right"):
             if (cmd := self.present(fields, side)) is not None:
+                if isinstance(cmd.value, str):
+                    self.command_string(cmd, side)
+                    continue
                 argv = self.string_list(cmd, side)
                 if argv is not None:
                     out[side] = [a for a, _ in argv]
+                    self.unexpanded_variables(side, argv)
         if (shell := self.present(fields, "shell")) is not None:
             s = self.symbol(shell, "shell", ("Default", "Sh", "Bash", "Zsh", "Fish"))
             if s:
                 out["shell"] = s
         return out
+
+    def unexpanded_variables(self, side: str, argv: list[tuple[str, Node]]) -> None:
+        """`left = ["iperf3", "-c", "$RATTAN_BASE"]`: upstream hands the list to /usr/bin/env, so no
+        shell replaces `$RATTAN_BASE` and the program gets the text itself (RTN076). A shell's own
+        script (`["bash", "-c", "... $RATTAN_BASE"]`) is expanded by that shell."""
+        if not argv or os.path.basename(argv[0][0]) in _SHELLS:
+            return
+        for arg, node in argv[1:]:
+            m = _SHELL_VAR.search(arg)
+            if m is None:
+                continue
+            script = " ".join(a if not any(c.isspace() for c in a) else json.dumps(a) for a, _ in argv)
+            fix = json.dumps(["sh", "-c", script])
+            self.sink.emit("RTN076", f"`{m.group(0)}` reaches `{argv[0][0]}` as it is written: upstream runs "
+                           "[commands] with /usr/bin/env, without a shell, so nothing replaces the variable",
+                           node.span, fix=fix, help=[f"to expand it, write `{side} = {fix}`"])
+            return
+
+    def command_string(self, node: Node, side: str) -> None:
+        """`left = "iperf3 -c $RATTAN_BASE"`: upstream's TaskCommands wants an argument list, which it
+        hands to /usr/bin/env without a shell, so a variable or pipe needs `sh -c`."""
+        text = node.value
+        if any(c in text for c in "$|;&<>*?`'\"()~"):
+            fix = json.dumps(["sh", "-c", text])
+            why = "upstream runs the list with /usr/bin/env, without a shell, so `sh -c` expands the variables"
+        else:
+            fix = json.dumps(text.split())
+            why = "upstream runs the list with /usr/bin/env, one string per argument"
+        self.error("RTN073", f"`{side}` must be a list of strings (the command and its arguments), found "
+                   f"{_describe(text)}", node.span, fix=fix, help=[f"write `{side} = {fix}`", why])
 
     # -- endpoints
     def endpoints(self, env: Node | None) -> ast.Endpoints:

@@ -132,3 +132,29 @@ def test_sim_gives_endpoints_its_own_addresses_so_an_upstream_routing_table_rout
     (flow,) = r["flows"]
     assert flow["sent_packets"] > 10 and flow["received_packets"] == 0
     assert r["cells"]["r"]["dropped_by_reason"] == {"no_route": flow["sent_packets"]}
+
+
+def test_a_command_written_as_one_string_gets_the_argument_list_to_write():
+    """Upstream's TaskCommands.left is a list (serde refuses a string); with a variable in it the
+    fix goes through `sh -c`, since upstream runs the list with /usr/bin/env (src/main.rs)."""
+    (d,) = [d for d in diags_of('[commands]\nleft = "iperf3 -c $RATTAN_BASE"\n') if d.is_error]
+    assert d.code == "RTN073" and d.fix == '["sh", "-c", "iperf3 -c $RATTAN_BASE"]'
+    (d,) = [d for d in diags_of('[commands]\nright = "iperf3 -s"\n') if d.is_error]
+    assert d.fix == '["iperf3", "-s"]'
+
+
+def test_a_variable_in_a_command_list_without_a_shell_warns_that_nothing_expands_it():
+    """`left = ["iperf3", "-c", "$RATTAN_BASE"]`: /usr/bin/env gives iperf3 the text `$RATTAN_BASE`."""
+    diags = diags_of('[commands]\nleft = ["iperf3", "-c", "$RATTAN_BASE", "-t", "5"]\n')
+    (d,) = [d for d in diags if d.code == "RTN076"]
+    assert d.severity == "warning" and "$RATTAN_BASE" in d.message and "/usr/bin/env" in d.message
+    assert d.fix == '["sh", "-c", "iperf3 -c $RATTAN_BASE -t 5"]'
+    # a shell's own script is expanded by that shell: nothing to say
+    assert diags_of('[commands]\nleft = ["bash", "-c", "iperf3 -c $RATTAN_BASE"]\n') == []
+
+
+def test_a_bare_number_as_a_rate_is_read_as_bits_per_second_in_the_hint():
+    """A hint never changes the magnitude: 10000000 is 10 Mbit/s, not "10000000Mbps"."""
+    text = '[cells.c]\ntype = "Bw"\nbandwidth = 10000000\nqueue = "Infinite"\n'
+    (d,) = [d for d in diags_of(text) if d.is_error]
+    assert d.code == "RTN073" and '"10Mbps"' in d.help[0] and "10000000Mbps" not in d.help[0]
