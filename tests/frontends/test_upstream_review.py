@@ -158,3 +158,24 @@ def test_a_bare_number_as_a_rate_is_read_as_bits_per_second_in_the_hint():
     text = '[cells.c]\ntype = "Bw"\nbandwidth = 10000000\nqueue = "Infinite"\n'
     (d,) = [d for d in diags_of(text) if d.is_error]
     assert d.code == "RTN073" and '"10Mbps"' in d.help[0] and "10000000Mbps" not in d.help[0]
+
+
+def test_every_corpus_file_upstream_runs_without_ignored_keys_satisfies_the_document_schema():
+    """An editor with `rattan schema` must not flag a file upstream runs as it is: the schema knows every
+    field the front end maps (ingress_round_up on Delay/DelayReplay too)."""
+    import json
+    import tomllib
+    from jsonschema import Draft202012Validator
+    from tests.conftest import ROOT
+    schema = json.loads((ROOT / "schemas" / "document.schema.json").read_text())
+    corpus = ROOT / "tests" / "frontends" / "upstream"
+    verdicts = tomllib.loads((corpus / "VERDICTS.toml").read_text())["files"]
+    checked = 0
+    for name, v in verdicts.items():
+        if v["verdict"] != "runs" or v.get("ignored"):
+            continue
+        doc = tomllib.loads((corpus / name).read_text())
+        errors = [(list(e.absolute_path), e.message) for e in Draft202012Validator(schema).iter_errors(doc)]
+        assert not errors, (name, errors)
+        checked += 1
+    assert checked >= 8
