@@ -2000,7 +2000,7 @@ class _Mapper:
     # -- links and chains
     def chains(self, node: Node | None, endpoints: set[str]) -> list[ast.Chain]:
         """[links] and the routers' egress connections (`router[i] -> dst`) as maximal chains."""
-        links = self.links(node)
+        links = self.links(node, endpoints)
         for rid, conns in self.routers.items():
             for port, conn in enumerate(conns):
                 if conn is not None:
@@ -2011,7 +2011,30 @@ class _Mapper:
     def rtn_name(self, upstream: str) -> str:
         return self.names.get(upstream) or identifier(upstream)
 
-    def links(self, node: Node | None) -> list[_Link]:
+    def veth_name(self, name: str, node: Node, span: Span, endpoints: set[str]) -> str:
+        """A link end named `left`/`right` when that side has several veths (upstream names them
+        `left1`, `left2`, ...), or `left1` when it has one (then it is `left`): upstream's
+        spawn_rattan refuses the unknown id. RTN040 naming the veths, recovered as the first one."""
+        if name in endpoints or name in self.names:
+            return name
+        m = re.fullmatch(r"(left|right)(\d*)", name)
+        if m is None:
+            return name
+        side = m.group(1)
+        veths = sorted((e for e in endpoints if re.fullmatch(side + r"\d*", e)), key=lambda e: (len(e), e))
+        if not veths:
+            return name
+        count = len(veths)
+        if count == 1:
+            why = f"with one {side} veth upstream names it `{veths[0]}`"
+        else:
+            why = (f"with `{side}_veth_count = {count}` upstream names the {side} veths "
+                   + ", ".join(f"`{v}`" for v in veths))
+        self.error("RTN040", f"unknown cell or endpoint `{name}`: {why}", span,
+                   help=f"did you mean `{veths[0]}`?", fix=veths[0])
+        return veths[0]
+
+    def links(self, node: Node | None, endpoints: set[str] = frozenset()) -> list[_Link]:
         if node is None or node.value is None:
             return []
         if not isinstance(node.value, dict):
@@ -2030,7 +2053,9 @@ class _Mapper:
                 continue
             if src in self.skipped or dst.value in self.skipped:
                 continue
-            out.append(_Link(self.rtn_name(src), dst.key_span, None, self.rtn_name(dst.value), dst.span))
+            src_name = self.veth_name(src, dst, dst.key_span, endpoints)
+            dst_name = self.veth_name(dst.value, dst, dst.span, endpoints)
+            out.append(_Link(self.rtn_name(src_name), dst.key_span, None, self.rtn_name(dst_name), dst.span))
         return out
 
 

@@ -179,3 +179,19 @@ def test_every_corpus_file_upstream_runs_without_ignored_keys_satisfies_the_docu
         assert not errors, (name, errors)
         checked += 1
     assert checked >= 8
+
+
+@pytest.mark.parametrize("env, name, meant, other", [
+    ("left_veth_count = 2", "left", "left1", "right"),
+    ("", "left1", "left", "right"),
+    ("right_veth_count = 3", "right4", "right1", "left"),
+])
+def test_a_link_to_a_veth_upstream_does_not_create_names_the_ones_it_does(env, name, meant, other):
+    """Upstream's init_veth names one veth `left`, several `left1`, `left2`, ...; a link to another
+    name is an unknown id (spawn_rattan refuses it). The error names the veths and recovers with the first."""
+    text = (f"[env]\n{env}\n[cells.d]\ntype = \"Delay\"\ndelay = \"1ms\"\n"
+            f"[links]\n{name} = \"d\"\nd = \"{other}\"\n")
+    errors = [d for d in diags_of(text) if d.is_error]
+    (d,) = errors
+    assert d.code == "RTN040" and f"`{name}`" in d.message and d.fix == meant
+    assert "upstream names" in d.message
