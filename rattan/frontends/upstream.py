@@ -1329,7 +1329,9 @@ class _Mapper:
             self.error("RTN073", f"`cells` must be a table of cells, found {_describe(node.value)}", node.span)
             return []
         taken: set[str] = set()
-        for cid in node.value:  # names first, so links and routers can refer to any cell
+        # names first, so links and routers can refer to any cell; an id that is already a `.rtn` name
+        # keeps it (`up_1` stays `up_1` when `up-1` is there too), so the control API's ids find it
+        for cid in sorted(node.value, key=lambda c: identifier(c) != c):
             name = identifier(cid)
             while name in taken:
                 name += "_"

@@ -195,3 +195,19 @@ def test_a_link_to_a_veth_upstream_does_not_create_names_the_ones_it_does(env, n
     (d,) = errors
     assert d.code == "RTN040" and f"`{name}`" in d.message and d.fix == meant
     assert "upstream names" in d.message
+
+
+def test_an_id_that_is_already_a_name_keeps_it_when_another_id_turns_into_it():
+    """`up-1` becomes `up_1` unless a cell is called `up_1` already: that one keeps its name (the control
+    API finds a cell by its upstream id), and `up-1` gets another."""
+    sources = SourceMap()
+    text = ('[cells."up-1"]\ntype = "Delay"\ndelay = "1ms"\n[cells.up_1]\ntype = "Delay"\ndelay = "2ms"\n'
+            '[links]\nleft = "up-1"\n"up-1" = "up_1"\nup_1 = "right"\nright = "left"\n')
+    src = sources.add("t.toml", text, "t.toml")
+    sink = Sink()
+    file = load_document(src, sink, "toml")
+    from rattan.syntax import ast
+    (ch,) = file.body
+    cells = {c.name: c for c in ch.body if isinstance(c, ast.CellDecl)}
+    delays = {name: c.params[0].value.value for name, c in cells.items()}
+    assert delays["up_1"] * 1000 == 2 and set(delays) == {"up_1", "up_1_"}
