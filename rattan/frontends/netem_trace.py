@@ -32,6 +32,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from fractions import Fraction
 
 from . import netem_rng
@@ -146,13 +147,39 @@ def _show(v) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
+_FRACTION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z\u00b5]+)\s*")
+
+
+def _whole_units(text: str) -> str | None:
+    """The same time in humantime's whole-number parts (`"22.5ms"` -> `"22ms 500us"`), for a string
+    humantime refuses only for its fractions; None when there is no such exact spelling."""
+    pos, total = 0, Fraction(0)
+    while pos < len(text):
+        m = _FRACTION_PART.match(text, pos)
+        if m is None or m.end() == pos or m.group(2) not in _HT_UNITS:
+            return None
+        total += Fraction(m.group(1)) * _HT_UNITS[m.group(2)]
+        pos = m.end()
+    if pos == 0 or total.denominator != 1 or "." not in text:
+        return None
+    ns, parts = int(total), []
+    for unit, size in (("h", 3600 * _SEC), ("min", 60 * _SEC), ("s", _SEC), ("ms", 1_000_000),
+                       ("us", 1_000), ("ns", 1)):
+        if ns >= size:
+            parts.append(f"{ns // size}{unit}")
+            ns %= size
+    return " ".join(parts) or "0s"
+
+
 def _duration(v, where: str) -> int:
     if isinstance(v, str):
         try:
             return parse_humantime(v)
         except ValueError as e:
-            raise ModelError(f"{where}: `{v}` is not a humantime duration ({e}); "
-                             "write e.g. \"100ms\" or \"1s 500ms\"") from None
+            whole = _whole_units(v)
+            hint = (f"write \"{whole}\" (humantime takes whole numbers only)" if whole else
+                    "write e.g. \"100ms\" or \"1s 500ms\"")
+            raise ModelError(f"{where}: `{v}` is not a humantime duration ({e}); {hint}") from None
     if isinstance(v, dict) and set(v) <= {"secs", "nanos"}:
         raise ModelError(f"{where}: Rattan reads netem-trace models with humantime durations, "
                          f"not {_show(v)}; write e.g. \"1s\" or \"10ms\"")

@@ -211,3 +211,15 @@ def test_an_id_that_is_already_a_name_keeps_it_when_another_id_turns_into_it():
     cells = {c.name: c for c in ch.body if isinstance(c, ast.CellDecl)}
     delays = {name: c.params[0].value.value for name, c in cells.items()}
     assert delays["up_1"] * 1000 == 2 and set(delays) == {"up_1", "up_1_"}
+
+
+@pytest.mark.parametrize("text, whole", [("22.5ms", "22ms 500us"), ("12.0ms", "12ms"), ("2.5s", "2s 500ms")])
+def test_a_fractional_model_duration_gets_the_same_time_in_whole_units(text, whole):
+    """netem-trace reads model durations with humantime, which refuses fractions (the mptcp artifact's
+    delay-jitter-15ms-mean.json): the error gives the exact whole-number spelling humantime reads."""
+    from rattan.frontends.netem_trace import ModelError, parse_humantime, per_packet_model
+    with pytest.raises(ModelError) as e:
+        per_packet_model({"StaticDelayPerPacketConfig": {"delay": text}})
+    assert f'"{whole}"' in str(e.value)
+    assert parse_humantime(whole) == parse_humantime(text.replace(".5", "").replace(".0", "")) + (
+        500_000 if text == "22.5ms" else 500_000_000 if text == "2.5s" else 0)
