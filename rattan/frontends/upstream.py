@@ -1875,7 +1875,8 @@ class _Mapper:
             return None
         if not buckets:
             self.warn(f"TokenBucket cell `{cell.id}` has no bucket (`rate` with `burst`, or `peak_rate` with "
-                      "`min_burst`): upstream passes every packet through it, and so does this `pass`",
+                      "`min_burst`): upstream passes every packet through it, and so does this run "
+                      "(the cell is `pass`)",
                       cell.node.key_span, help='add `rate = "10Mbps"` and `burst = "16KiB"` to shape')
             return "pass", []
         if buckets == [("peak_rate", "min_burst")]:  # only the peak bucket: it is the bucket
