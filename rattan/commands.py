@@ -278,7 +278,7 @@ def cmd_convert(args) -> int:
     from .tools.convert import convert_path
     from .passes.reading import InputError
     try:
-        text, sources, diags = convert_path(args.file)
+        text, sources, diags = convert_path(args.file, args.output)
     except InputError as e:
         _err(str(e))
         return EXIT_USAGE

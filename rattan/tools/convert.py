@@ -14,8 +14,10 @@ from ..source import SourceMap
 from .fmt import format_file
 
 
-def convert_path(path: str):
-    """(text or None, sources, diagnostics) for a TOML or YAML file."""
+def convert_path(path: str, out: str | None = None):
+    """(text or None, sources, diagnostics) for a TOML or YAML file. With `out` (where the `.rtn` will
+    be written), relative trace and capture paths are rewritten to start at `out`'s folder, since a
+    `.rtn` file's relative paths start at its own folder as the document's do at the document's."""
     from ..compiler import front_end
     from ..frontends.upstream import load_document
     text, _bad = read_text(path)
@@ -43,6 +45,9 @@ def convert_path(path: str):
         header.append("# The router's prefixes name upstream's addresses (left veth i is 10.1.i.x, right veth i")
         header.append("# 10.2.i.x); in a .rtn run, and in `rattan sim` of either file, endpoints have other addresses.")
     file, left_out = without_idle_cells(file)
+    if out is not None:
+        file = with_paths_from(file, os.path.dirname(os.path.abspath(path)),
+                               os.path.dirname(os.path.abspath(out)))
     if left_out:
         header.append("# Left out: cells on no path between endpoints, which upstream builds but which carry no")
         header.append("# packet to an endpoint (the plan of the original leaves them out too):")
@@ -50,6 +55,36 @@ def convert_path(path: str):
     body = format_file(file, None)
     # A blank line between top-level statements reads better than the AST's packed form.
     return "\n".join(header) + "\n\n" + body, sources, sink.sorted()
+
+
+def with_paths_from(file: ast.File, src_dir: str, out_dir: str) -> ast.File:
+    """The document's relative file parameters (schema `x-unit: path`: traces, spy captures) rewritten
+    so that from `out_dir` they name the same files they name from `src_dir`."""
+    if os.path.realpath(src_dir) == os.path.realpath(out_dir):
+        return file
+    from ..registry import default_registry
+    registry = default_registry()
+
+    def moved(decl: ast.CellDecl) -> ast.CellDecl:
+        ct = registry.get(decl.type.text)
+        if ct is None:
+            return decl
+        params = []
+        for f in decl.params:
+            unit = (ct.properties.get(f.name) or {}).get("x-unit")
+            if unit == "path" and isinstance(f.value, ast.String) and f.value.value \
+                    and not os.path.isabs(f.value.value):
+                target = os.path.normpath(os.path.join(src_dir, f.value.value))
+                f = replace(f, value=replace(f.value, value=os.path.relpath(target, out_dir)))
+            params.append(f)
+        return replace(decl, params=tuple(params))
+
+    body = []
+    for st in file.body:
+        if isinstance(st, ast.Channel):
+            st = replace(st, body=tuple(moved(s) if isinstance(s, ast.CellDecl) else s for s in st.body))
+        body.append(st)
+    return replace(file, body=tuple(body))
 
 
 def without_idle_cells(file: ast.File) -> tuple[ast.File, list[str]]:

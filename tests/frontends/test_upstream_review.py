@@ -223,3 +223,26 @@ def test_a_fractional_model_duration_gets_the_same_time_in_whole_units(text, who
     assert f'"{whole}"' in str(e.value)
     assert parse_humantime(whole) == parse_humantime(text.replace(".5", "").replace(".0", "")) + (
         500_000 if text == "22.5ms" else 500_000_000 if text == "2.5s" else 0)
+
+
+def test_convert_into_another_folder_keeps_the_trace_paths_working(run_cli, tmp_path):
+    """`rattan convert configs/a.toml -o a.rtn`: the .rtn's relative paths start at its own folder, so
+    convert rewrites them; the converted file checks and compiles to the same plan."""
+    import json
+    import shutil
+    from tests.conftest import ROOT
+    from tests.frontends.test_upstream_corpus import without_sources
+    src_dir = tmp_path / "configs"
+    shutil.copytree(ROOT / "tests" / "frontends" / "upstream", src_dir)
+    out = tmp_path / "out" / "example.rtn"
+    out.parent.mkdir()
+    code, _, err = run_cli("convert", str(src_dir / "config_example.toml"), "-o", str(out))
+    assert code == 0, err
+    assert '"../configs/assets/24Mbps.trace"' in out.read_text()
+    code, _, err = run_cli("check", str(out))
+    assert code == 0, err
+    code, a, _ = run_cli("compile", str(src_dir / "config_example.toml"))
+    code2, b, err = run_cli("compile", str(out))
+    assert code2 == 0, err
+    pa, pb = json.loads(a), json.loads(b)
+    assert without_sources(pa["channels"][0]["cells"]) == without_sources(pb["channels"][0]["cells"])
