@@ -1086,6 +1086,10 @@ class _Mapper:
         v = node.value
         if not _is_int(v) or v < low or (high is not None and v > high):
             rng = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            if isinstance(v, str) and v.strip().isdigit() and int(v) >= low and (high is None or int(v) <= high):
+                self.error("RTN073", f"`{key}` must be a whole number, found the string {_describe(v)}",
+                           node.span, fix=v.strip(), help=f"write `{key} = {v.strip()}`, without quotes")
+                return None
             n = parse_size(v.strip()) if bytes_ and isinstance(v, str) else None
             if n is not None:
                 self.error("RTN073", f"`{key}` must be a whole number of bytes, found {_describe(v)}",

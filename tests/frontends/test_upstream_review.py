@@ -246,3 +246,9 @@ def test_convert_into_another_folder_keeps_the_trace_paths_working(run_cli, tmp_
     assert code2 == 0, err
     pa, pb = json.loads(a), json.loads(b)
     assert without_sources(pa["channels"][0]["cells"]) == without_sources(pb["channels"][0]["cells"])
+
+
+def test_a_quoted_whole_number_gets_the_number_without_quotes():
+    text = '[cells.c]\ntype = "Bw"\nbandwidth = "1Mbps"\nqueue = "DropTail"\nqueue_config = { packet_limit = "60" }\n'
+    (d,) = [d for d in diags_of(text) if d.is_error]
+    assert d.code == "RTN073" and d.fix == "60" and "without quotes" in d.help[0]
