@@ -426,6 +426,13 @@ def _addresses_here() -> set[str]:
         return {a.get_attr("IFA_ADDRESS") for a in ip.get_addr()} - {None}
 
 
+def _routed_here() -> set[str]:
+    """The /32 destinations routed in the namespace rattan runs in (its main table)."""
+    import socket
+    with netlink("") as ip:
+        return {r.get_attr("RTA_DST") for r in ip.get_routes(family=socket.AF_INET) if r["dst_len"] == 32} - {None}
+
+
 def _upstream_locked(address: str) -> bool:
     return os.path.exists(os.path.join(UPSTREAM_IP_LOCK_DIR, address))
 
@@ -442,7 +449,9 @@ class UpstreamNetwork(ChannelNetwork):
     All left veths are in one namespace (a multi-homed client), all right veths in another. `b` is
     1, except in Compatible mode, where the right side is the namespace rattan runs in: there each
     pair takes the lowest `b` (1, 3, 4, ... 254; 2 is the engine side's) whose 10.2.i.b is not in
-    use there nor locked by an upstream Rattan, and its left veth the same `b`. MACs are
+    use there nor locked by an upstream Rattan, and its left veth the same `b` (a left veth beyond
+    the right side's count: the lowest `b` whose 10.1.i.b is not routed there; upstream's 1 then
+    fails a second instance). MACs are
     38:7e:58:<1|2>:<i>:<b> (the engine side's <b> is 2), and the engine writes them into the frames
     it sends, as upstream's AF_PACKET sender does. Routes: ns-left reaches right veth 1 on left veth
     1 and has its default route through it; ns-right reaches left veth 1 on right veth 1 with its
@@ -503,19 +512,28 @@ class UpstreamNetwork(ChannelNetwork):
         """Upstream's `lock_address_suffix` for every right pair in Compatible mode (the registry
         lock is held, so no other rattan picks at the same time); 1 otherwise. The left pairs take
         their right pair's suffix, 1 beyond the right side's count."""
-        right = []
-        if self.compatible:
-            in_use = _addresses_here()
-            for pair in range(1, self.counts["right"] + 1):
-                b = next((b for b in [1, *range(3, 255)]
-                          if (ip := upstream_ip(2, pair, b)) not in in_use and not _upstream_locked(ip)), None)
-                if b is None:
-                    raise NetnsError(f"no address 10.2.{pair}.x is free in this namespace for right veth {pair} "
-                                     "(upstream: No available address suffix for right veth)")
-                right.append(b)
-        else:
-            right = [1] * self.counts["right"]
-        left = (right + [1] * self.counts["left"])[:self.counts["left"]]
+        candidates = [1, *range(3, 255)]
+        if not self.compatible:
+            self.suffixes = {side: [1] * n for side, n in self.counts.items()}
+            return
+        in_use, right = _addresses_here(), []
+        for pair in range(1, self.counts["right"] + 1):
+            b = next((b for b in candidates
+                      if (ip := upstream_ip(2, pair, b)) not in in_use and not _upstream_locked(ip)), None)
+            if b is None:
+                raise NetnsError(f"no address 10.2.{pair}.x is free in this namespace for right veth {pair} "
+                                 "(upstream: No available address suffix for right veth)")
+            right.append(b)
+        # Left pairs beyond the right side's count take suffix 1 upstream, whose route to them here
+        # (10.1.i.1/32) a second instance could not add: it takes the lowest suffix not routed here
+        # (1 for the first instance, as upstream).
+        routed = _routed_here()
+        left = right[:self.counts["left"]]
+        for pair in range(len(left) + 1, self.counts["left"] + 1):
+            b = next((b for b in candidates if upstream_ip(1, pair, b) not in routed), None)
+            if b is None:
+                raise NetnsError(f"no address 10.1.{pair}.x is free of a route in this namespace for left veth {pair}")
+            left.append(b)
         self.suffixes = {"left": left, "right": right}
 
     def _veth(self, ns: str, ifname: str, mac: str, address: str | None,

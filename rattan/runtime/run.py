@@ -220,7 +220,7 @@ def check_upstream_addresses(inst: "Instance") -> None:
     instance, or anything else, has it) gets 10.x.i.b with another b, as upstream does; a router of
     the file written for the .1 addresses would then misroute its packets: refuse, saying why."""
     net = inst.net
-    if not isinstance(net, UpstreamNetwork) or all(b == 1 for b in net.suffixes["right"]):
+    if not isinstance(net, UpstreamNetwork) or all(b == 1 for side in net.suffixes.values() for b in side):
         return
     for side, group in (("left", 1), ("right", 2)):
         for i, name in enumerate(net.names[side], start=1):
@@ -461,7 +461,10 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
     channels = select_channels(plan, channel_names, every, instances)
     commands = Commands.resolve(plan, cmd, right_cmd)
     _check_endpoints(channels, commands)
+    from_file = packet_log is None
     http, packet_log, packet_log_snaplen = file_settings(plan, http, packet_log, packet_log_snaplen)
+    if packet_log and from_file and os.path.dirname(packet_log):
+        os.makedirs(os.path.dirname(packet_log), exist_ok=True)  # as upstream does for its log
     threshold_ns = _threshold(late_threshold)
     if http:
         from ..control import parse_address
