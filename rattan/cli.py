@@ -29,10 +29,16 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--dump-after", metavar="PASS",
                         help="print the IR after PASS and stop (`--dump-after list` names the passes)")
 
+    def strict_opt(sp, what):
+        sp.add_argument("--strict", action="store_true",
+                        help="count warnings as errors: exit 1 if there is any warning" + what
+                             + " (in TOML/YAML, what upstream Rattan silently accepts is a warning)")
+
     sp = sub.add_parser("check", help="report every mistake in topology files",
                         description="Check .rtn, .toml or .yaml topology files and report every error.")
     sp.add_argument("files", nargs="+", metavar="FILE")
     diag_opts(sp)
+    strict_opt(sp, "")
 
     sp = sub.add_parser("compile", help="compile a topology into an execution plan",
                         description="Compile a topology into the JSON execution plan (or Graphviz DOT).")
@@ -43,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--freeze", action="store_true",
                     help="the plan will not be changed at run time: optimize named cells too")
     diag_opts(sp)
+    strict_opt(sp, ", and write no plan")
 
     sp = sub.add_parser("fmt", help="format .rtn files canonically",
                         description="Rewrite .rtn files in canonical form, keeping comments.")

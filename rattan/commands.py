@@ -46,8 +46,10 @@ def _diagnostics_text(sources, diags, color: bool = False) -> str:
 
 
 def _report(comps, args) -> bool:
-    """Print the diagnostics of compilations; True if any has an error."""
+    """Print the diagnostics of compilations; True if any has an error (or, with `--strict`, a
+    warning: the diagnostics keep their severity, only the verdict changes)."""
     from .diagnostics.render import diagnostics_as_data
+    strict = getattr(args, "strict", False)
     errors = False
     if args.format == "json":
         items = []
@@ -62,13 +64,16 @@ def _report(comps, args) -> bool:
             sys.stderr.write(_diagnostics_text(c.sources, c.diagnostics, color=_color(args)))
             first = False
         errors |= not c.ok
+        errors |= strict and any(d.severity == "warning" for d in c.diagnostics)
     if args.format == "text":
         n_err = sum(1 for c in comps for d in c.diagnostics if d.is_error)
         n_warn = sum(1 for c in comps for d in c.diagnostics if d.severity == "warning")
         if n_err or n_warn:
             parts = [f"{n_err} error{'s' * (n_err != 1)}"] if n_err else []
             parts += [f"{n_warn} warning{'s' * (n_warn != 1)}"] if n_warn else []
-            sys.stderr.write(f"{'error' if n_err else 'warning'}: {', '.join(parts)} found\n")
+            failed = n_err or (strict and n_warn)
+            sys.stderr.write(f"{'error' if failed else 'warning'}: {', '.join(parts)} found"
+                             + (" (--strict: warnings count as errors)" if strict and n_warn else "") + "\n")
     return errors
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 from dataclasses import dataclass, field
@@ -32,13 +33,32 @@ class Compilation:
         return not any(d.is_error for d in self.diagnostics)
 
 
+def front_end(src: Source) -> str:
+    """Which front end reads a source: "rtn", "toml" or "yaml".
+
+    By extension; a file with another extension than `.rtn` is read as TOML when
+    it parses as a non-empty TOML table, as upstream's `rattan run -c FILE` reads
+    any file as TOML.
+    """
+    ext = os.path.splitext(src.name)[1].lower()
+    if ext in FRONT_ENDS:
+        return FRONT_ENDS[ext]
+    if ext != ".rtn" and src.text.strip():
+        try:
+            import tomllib
+            if tomllib.loads(src.text):
+                return "toml"
+        except (ValueError, RecursionError):
+            pass
+    return "rtn"
+
+
 def parse_source(src: Source, sink: Sink):
     """The AST of one source, by its front end (`.rtn`, TOML or YAML)."""
-    ext = os.path.splitext(src.name)[1].lower()
-    kind = FRONT_ENDS.get(ext)
-    if kind is not None:
+    kind = front_end(src)
+    if kind != "rtn":
         from .frontends.upstream import load_document
-        return load_document(src, sink, kind)
+        return dataclasses.replace(load_document(src, sink, kind), format=kind)
     from .syntax.parser import parse
     return parse(src, sink)
 

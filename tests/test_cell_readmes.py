@@ -51,7 +51,7 @@ def type_text(prop: dict, plural: bool = False) -> str:
     if prop.get("enum"):
         return " \\| ".join(f"`{v}`" for v in prop["enum"])
     if "oneOf" in prop:
-        return " or ".join(type_text(b) for b in prop["oneOf"])
+        return " or ".join(type_text(b, plural) for b in prop["oneOf"])
     if prop.get("type") == "array":
         return "list of " + type_text(prop.get("items", {}), plural=True)
     return _PLAIN.get(prop.get("type"), prop.get("type", "any"))

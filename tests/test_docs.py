@@ -239,7 +239,8 @@ def _records(reg, props):
     for prop in props.values():
         if prop.get("$ref") == "rattan:queue":
             continue
-        for b in prop.get("oneOf", []) + ([prop["items"]] if isinstance(prop.get("items"), dict) else []):
+        items = prop.get("items") if isinstance(prop.get("items"), dict) else None
+        for b in prop.get("oneOf", []) + ([items] if items else []) + (items.get("oneOf", []) if items else []):
             kind = b.get("properties", {}).get("kind", {}).get("const")
             if kind:
                 yield kind, b

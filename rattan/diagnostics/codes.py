@@ -68,6 +68,8 @@ _TABLE = [
     ("RTN072", "error", "unknown upstream cell type"),
     ("RTN073", "error", "malformed value"),
     ("RTN074", "error", "unsupported upstream feature"),
+    ("RTN075", "warning", "key or value upstream ignores"),
+    ("RTN076", "warning", "upstream runs this differently from what it seems to say"),
     # Warnings
     ("RTN090", "warning", "unused definition"),
 ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ._engine import ffi, lib
 
-ABI_VERSION = 11
+ABI_VERSION = 12
 if lib.rt_abi_version() != ABI_VERSION:  # a stale build of the extension
     raise ImportError(f"rattan engine ABI {lib.rt_abi_version()} does not match {ABI_VERSION}: reinstall rattan")
 
@@ -265,11 +265,15 @@ class Engine:
         return out[0]
 
     # -- traffic and time
-    def add_flow(self, src: int, dst: int, kind: str, rate_bps: int, size: int, *, samples: bool = False) -> int:
+    def add_flow(self, src: int, dst: int, kind: str, rate_bps: int, size: int, *, samples: bool = False,
+                 start_ns: int | None = None) -> int:
         """A synthetic flow from endpoint `src` to `dst`. With `samples`, the engine also keeps every
         received packet's delay and sequence number (16 bytes each) for flow_samples; without, a flow
-        takes fixed memory however long it runs (flow_stats, flow_delay)."""
+        takes fixed memory however long it runs (flow_stats, flow_delay). With `start_ns`, its first
+        packet leaves at that logical time instead of at once."""
         fid = _check(lib.rt_add_flow(self._e, src, dst, FLOW_KINDS[kind], rate_bps, size), "flow")
+        if start_ns is not None:
+            _check(lib.rt_flow_start_at(self._e, fid, start_ns), "flow start")
         if samples:
             _check(lib.rt_flow_keep_samples(self._e, fid, 1), "flow samples")
             self._sampled.add(fid)

@@ -8,13 +8,18 @@ the file, its endpoints, one `cell` per upstream cell (mapped onto the built-in
 cell types) and maximal chains rebuilt from the links. Every node carries a span
 into the TOML/YAML text, so later diagnostics land on the user's line.
 
-Unlike upstream, unknown keys are errors (RTN071, with "did you mean"). Nothing
+The rule, followed serde struct by serde struct (rattan-core/src/config/,
+rattan-core/src/cells/, rattan-env/src/env.rs at upstream a18829c): a file
+upstream runs maps to the same meaning; a file upstream refuses gets an error;
+what upstream silently ignores (an unknown key, a misspelt field) is a warning
+(RTN075, with "did you mean") and the file maps as upstream runs it. Nothing
 here raises: every problem becomes a diagnostic. docs/upstream-format.md gives
-the mapping field by field and what is not supported.
+the mapping field by field.
 """
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import os
 import re
@@ -30,7 +35,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from ..diagnostics import Sink, did_you_mean
+from ..diagnostics import Label, Sink, did_you_mean
 from ..source import Source, Span
 from ..syntax import ast
 from ..units import RATE, SIZE, TIME, TIME_WORDS, Dim, format_quantity, unit_advice
@@ -500,16 +505,236 @@ def _yaml12_plain(s: str) -> Any:
 
 
 # ---- human-readable quantities ----------------------------------------------
-# The units upstream's parsers accept: human-bandwidth for rates, humantime/jiff
-# for times, bytesize for sizes (case-insensitive, a bare number is bytes).
-# human-bandwidth is case-sensitive but takes either case of each prefix (`kbps`, `Kbps`; `mbps`,
-# `Mbps`: lowercase m is mega, not milli), always in bits; byte rates (`MBps`) it refuses.
-_RATE_UNITS: dict[str, int] = {}
-for _prefix, _scale in (("", 1), ("k", 10**3), ("K", 10**3), ("m", 10**6), ("M", 10**6), ("g", 10**9),
-                        ("G", 10**9), ("t", 10**12), ("T", 10**12)):
-    for _form in ("bps", "bit/s", "b/s"):
-        _RATE_UNITS[_prefix + _form] = _scale
+# Each kind is read by a port of the crate upstream deserializes it with:
+# rates by human-bandwidth (`parse_bandwidth`), times in cells by jiff (`Span`'s
+# FromStr, then `std::time::Duration::try_from`, as rattan-core's
+# utils/serde/duration.rs does), sizes by bytesize. Times in netem-trace model
+# files are humantime's (`parse_time`, used by netem_trace.py).
 
+# human-bandwidth's `Parser::parse_unit`: case-sensitive, either case of each prefix, always bits
+_RATE_UNITS: dict[str, int] = {"bps": 0, "bit/s": 0, "b/s": 0}
+for _digits, _letters in ((3, "kK"), (6, "Mm"), (9, "Gg"), (12, "Tt")):
+    for _p in _letters:
+        for _form in ("bps", "bit/s", "b/s"):
+            _RATE_UNITS[_p + _form] = _digits
+_RATE_FRACTION_DIGITS = 12  # FRACTION_PART_LIMIT: later fraction digits are skipped
+
+
+class _RateError(ValueError):
+    pass
+
+
+def parse_rate(text: str) -> int | None:
+    """bit/s from a human-bandwidth string, None when human-bandwidth refuses it.
+
+    A port of human-bandwidth 0.2's `parse_bandwidth`: parts `NUMBER UNIT` summed
+    (`"1Gbps 200Mbps"`, also without a space: `"1Gbps200Mbps"`); whitespace and `_`
+    may appear anywhere in a number (`"1_000 kbps"`, `"12 Mbps"`); a decimal part
+    is cut to the unit's precision (fractions of 1 bit/s are dropped).
+    """
+    try:
+        return _parse_bandwidth(text)
+    except _RateError:
+        return None
+
+
+def _parse_bandwidth(s: str) -> int:
+    n = len(s)
+
+    def first_digit(i: int) -> tuple[int | None, int]:
+        while i < n and s[i].isspace():
+            i += 1
+        if i == n:
+            return None, i
+        if "0" <= s[i] <= "9":
+            return ord(s[i]) - 48, i + 1
+        raise _RateError("number expected")
+
+    def unit_value(unit: str, num: int, frac: int, cnt: int) -> int:
+        if unit not in _RATE_UNITS:
+            raise _RateError(f"unknown unit {unit!r}")
+        digits = _RATE_UNITS[unit]
+        scaled = frac * 10 ** (digits - cnt) if digits >= cnt else frac // 10 ** (cnt - digits)
+        return num * 10 ** digits + scaled
+
+    d, i = first_digit(0)
+    if d is None:
+        raise _RateError("empty")
+    total = 0
+    while True:
+        num, decimal, frac, cnt = d, False, 0, 0
+        while i < n:  # the number
+            c = s[i]
+            if "0" <= c <= "9":
+                if not decimal:
+                    num = num * 10 + ord(c) - 48
+                elif cnt < _RATE_FRACTION_DIGITS:
+                    frac, cnt = frac * 10 + ord(c) - 48, cnt + 1
+            elif c.isspace() or c == "_":
+                pass
+            elif c == ".":
+                if decimal:
+                    raise _RateError("second decimal point")
+                decimal = True
+            elif c.isascii() and (c.isalpha() or c == "/"):
+                break
+            else:
+                raise _RateError(f"invalid character {c!r}")
+            i += 1
+        start = i
+        j = min(i + 1, n)
+        while j < n:  # the unit
+            c = s[j]
+            if "0" <= c <= "9":
+                break
+            if c.isspace():
+                break
+            if not (c.isascii() and (c.isalpha() or c == "/")):
+                raise _RateError(f"invalid character {c!r}")
+            j += 1
+        total += unit_value(s[start:j], num, frac, cnt)
+        if total >= 2**64 * 10**9:
+            raise _RateError("too large")
+        if j < n and "0" <= s[j] <= "9":  # the next part starts right after the unit
+            d, i = ord(s[j]) - 48, j + 1
+            continue
+        d, i = first_digit(j)
+        if d is None:
+            return total
+
+
+# jiff's friendly duration format (jiff/src/fmt/friendly/mod.rs), largest unit first
+_JIFF_UNITS: tuple[tuple[str, tuple[str, ...], Fraction | None], ...] = (
+    ("years", ("years", "year", "yrs", "yr", "y"), None),
+    ("months", ("months", "month", "mos", "mo"), None),
+    ("weeks", ("weeks", "week", "wks", "wk", "w"), None),
+    ("days", ("days", "day", "d"), None),
+    ("hours", ("hours", "hour", "hrs", "hr", "h"), Fraction(3600)),
+    ("minutes", ("minutes", "minute", "mins", "min", "m"), Fraction(60)),
+    ("seconds", ("seconds", "second", "secs", "sec", "s"), Fraction(1)),
+    ("milliseconds", ("milliseconds", "millisecond", "millis", "milli", "msecs", "msec", "ms"),
+     Fraction(1, 10**3)),
+    ("microseconds", ("microseconds", "microsecond", "micros", "micro", "usecs", "usec", "\u00b5secs",
+                      "\u00b5sec", "us", "\u00b5s"), Fraction(1, 10**6)),
+    ("nanoseconds", ("nanoseconds", "nanosecond", "nanos", "nano", "nsecs", "nsec", "ns"), Fraction(1, 10**9)),
+)
+_JIFF_LABELS = sorted(((label, rank) for rank, (_, labels, _) in enumerate(_JIFF_UNITS) for label in labels),
+                      key=lambda x: -len(x[0]))
+_JIFF_HMS = re.compile(r"([0-9]+):([0-9]+):([0-9]+)(?:[.,]([0-9]{1,9}))?")
+_JIFF_VALUE = re.compile(r"([0-9]+)[ \t\n\f\r]*(?:[.,]([0-9]{1,9}))?[ \t\n\f\r]*")
+_JIFF_WS = re.compile(r"[ \t\n\f\r]*")
+_ISO_DURATION = re.compile(
+    r"([+-]?)[Pp](?:([0-9]+)[Yy])?(?:([0-9]+)[Mm])?(?:([0-9]+)[Ww])?(?:([0-9]+)[Dd])?"
+    r"(?:[Tt](?:([0-9]+)(?:[.,]([0-9]{1,9}))?[Hh])?(?:([0-9]+)(?:[.,]([0-9]{1,9}))?[Mm])?"
+    r"(?:([0-9]+)(?:[.,]([0-9]{1,9}))?[Ss])?)?")
+
+
+class TimeRefused(ValueError):
+    """jiff parsed the text, but it is not a `std::time::Duration` (negative, or days and longer)."""
+
+
+def parse_time_jiff(text: str) -> int | None:
+    """Nanoseconds from a time in a cell, as upstream reads it: a jiff `Span` (ISO 8601 `PT0.05S`
+    or the friendly format `50ms`, `1h 30m`, `01:02:03`) converted to a `Duration`.
+
+    None when jiff refuses the text; raises TimeRefused when jiff reads it but the
+    conversion to `Duration` fails (a negative span, or non-zero days, weeks,
+    months or years, which jiff does not take as fixed lengths).
+    """
+    parts = _iso_span(text) if text[:1] in "Pp" or text[1:2] in ("P", "p") and text[:1] in "+-" \
+        else _friendly_span(text)
+    if parts is None:
+        return None
+    negative, calendar, seconds = parts
+    if calendar:
+        raise TimeRefused(f"{calendar} are not a fixed length of time")
+    if negative and seconds:
+        raise TimeRefused("a negative time")
+    return math.floor(seconds * 10**9)
+
+
+def _fraction(digits: str | None) -> Fraction:
+    return Fraction(int(digits), 10 ** len(digits)) if digits else Fraction(0)
+
+
+def _iso_span(text: str) -> tuple[bool, str, Fraction] | None:
+    m = _ISO_DURATION.fullmatch(text)
+    if not m or not any(m.group(i) for i in (2, 3, 4, 5, 6, 8, 10)):
+        return None
+    if "T" in text.upper() and not any(m.group(i) for i in (6, 8, 10)):
+        return None  # `PT` needs a time unit
+    fracs = [(m.group(7), (8, 10)), (m.group(9), (10,))]
+    if any(f and any(m.group(i) for i in later) for f, later in fracs):
+        return None  # only the smallest unit written may have a fraction
+    calendar = [n for n, i in (("years", 2), ("months", 3), ("weeks", 4), ("days", 5))
+                if m.group(i) and int(m.group(i))]
+    secs = Fraction(0)
+    for value, frac, scale in ((6, 7, 3600), (8, 9, 60), (10, 11, 1)):
+        if m.group(value):
+            secs += (int(m.group(value)) + _fraction(m.group(frac))) * scale
+    return m.group(1) == "-", ", ".join(calendar), secs
+
+
+_JIFF_AGO = re.compile(r"[ \t\n\f\r]*ago")
+
+
+def _friendly_span(text: str) -> tuple[bool, str, Fraction] | None:
+    pos, n = 0, len(text)
+    signed = text[:1] in "+-"
+    negative = text[:1] == "-"
+    pos = 1 if signed else 0
+    calendar: list[str] = []
+    secs = Fraction(0)
+    last_rank, units = -1, 0
+    while pos < n:
+        if units and not signed and _JIFF_AGO.fullmatch(text, pos):  # `1h ago`: a negative span
+            negative, pos = True, n
+            break
+        hms = _JIFF_HMS.match(text, pos)
+        if hms and last_rank < 4:  # HH:MM:SS[.f], alone or after days and larger units
+            secs += int(hms.group(1)) * 3600 + int(hms.group(2)) * 60 + int(hms.group(3))
+            secs += _fraction(hms.group(4))
+            pos, units = hms.end(), units + 1
+            break
+        m = _JIFF_VALUE.match(text, pos)
+        if not m:
+            return None
+        pos = m.end()
+        label = next(((lab, rank) for lab, rank in _JIFF_LABELS if text.startswith(lab, pos)), None)
+        if label is None:
+            return None
+        lab, rank = label
+        pos += len(lab)
+        if pos < n and text[pos].isascii() and text[pos].isalpha():
+            return None  # `5mx`: not a unit jiff knows
+        if rank <= last_rank or (m.group(2) and rank < 4):
+            return None  # units largest first, each once; no fractional days or longer
+        name, _, scale = _JIFF_UNITS[rank]
+        value = int(m.group(1)) + _fraction(m.group(2))
+        if scale is None:
+            if value:
+                calendar.append(name)
+        else:
+            secs += value * scale
+        last_rank, units = rank, units + 1
+        if text.startswith(",", pos):  # `comma = ',' ws`
+            if not text[pos + 1:pos + 2].isspace():
+                return None
+            pos += 1
+        if m.group(2):  # a fractional unit is the last one
+            pos = n if not text[pos:] or (not signed and _JIFF_AGO.fullmatch(text, pos)) else pos
+            negative = negative or (not signed and bool(_JIFF_AGO.fullmatch(text, m.end())))
+            break
+        ws = _JIFF_WS.match(text, pos).end()
+        if ws == n and ws > pos:
+            return None  # trailing whitespace is unparsed input
+        pos = ws
+    if pos < n or units == 0:
+        return None
+    return negative, ", ".join(calendar), secs
+
+
+# humantime's units (netem-trace model files read their times with humantime)
 _TIME_UNITS: dict[str, Fraction] = {n: secs for names, secs, _ in TIME_WORDS for n in names}
 
 _SIZE_UNITS: dict[str, int] = {"": 1, "b": 1}
@@ -518,11 +743,11 @@ for _i, _p in enumerate("kmgtp", start=1):
     _SIZE_UNITS[_p + "i"] = _SIZE_UNITS[_p + "ib"] = 1024 ** _i
 
 _PART = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-z\u00b5\u03bc/]+)\s*,?")
-_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*")
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*")
 
 
 def _sum_parts(text: str, units: dict) -> Fraction | None:
-    """`1Gbps 200Mbps` or `1s 500ms`: the sum of number-unit parts, in the table's unit."""
+    """`1s 500ms`: the sum of number-unit parts, in the table's unit."""
     pos, total, parts = 0, Fraction(0), 0
     while pos < len(text):
         m = _PART.match(text, pos)
@@ -533,16 +758,18 @@ def _sum_parts(text: str, units: dict) -> Fraction | None:
     return total if parts else None
 
 
-def parse_rate(text: str) -> int | None:
-    """bit/s from a human-bandwidth string (`12Mbps`, `1Gbps 200Mbps`), fractions of 1 bps dropped."""
-    v = _sum_parts(text, _RATE_UNITS)
-    return None if v is None else math.floor(v)
-
-
 def parse_time(text: str) -> int | None:
-    """Nanoseconds from a humantime/jiff string (`50ms`, `1.5s`, `1s 500ms`)."""
+    """Nanoseconds from a humantime string (`50ms`, `1s 500ms`), as netem-trace model files give them."""
     v = _sum_parts(text, _TIME_UNITS)
     return None if v is None else math.floor(v * 10**9)
+
+
+def parse_cell_time(text: str) -> int | None:
+    """Nanoseconds from a time in a cell (jiff); None also when jiff reads it but upstream refuses it."""
+    try:
+        return parse_time_jiff(text)
+    except TimeRefused:
+        return None
 
 
 def parse_size(text: str) -> int | None:
@@ -564,7 +791,7 @@ class _Kind:
 
 
 RATE_KIND = _Kind("rate", RATE, parse_rate, Fraction(1), "12Mbps")
-TIME_KIND = _Kind("time", TIME, parse_time, Fraction(1, 10**9), "50ms")
+TIME_KIND = _Kind("time", TIME, parse_cell_time, Fraction(1, 10**9), "50ms")
 SIZE_KIND = _Kind("size", SIZE, parse_size, Fraction(8), "1500B")
 
 
@@ -583,50 +810,74 @@ def _unit_hint(text: str, kind: _Kind) -> str | None:
 _KEYWORDS = {"let", "cell", "type", "channel", "endpoints", "import", "as", "at", "every", "for",
              "true", "false"}
 
+# RattanConfig (rattan-core/src/config/mod.rs): every section is `serde(default)`,
+# and no struct upstream deserializes a document into uses `deny_unknown_fields`,
+# so an unknown key anywhere is ignored upstream (RTN075 here, a warning).
 _SECTIONS = ("env", "http", "cells", "links", "resource", "general", "commands")
-_RENAMED = {"devices": "cells"}  # older upstream releases called cells devices
+_RENAMED = {"devices": "cells", "cores": "cpu", "peakrate": "peak_rate", "minburst": "min_burst",
+            "Trace": "trace", "Config": "config"}  # names older upstream releases and examples used
 _SETTINGS_ORDER = ("env", "resource", "general", "http", "commands")
 _SETTING_DEFAULTS = {  # upstream's defaults (StdNetEnvConfig, HttpConfig)
     "env": {"mode": "Compatible", "left_veth_count": 1, "right_veth_count": 1},
     "http": {"enable": False, "port": 8086},
 }
+VETH_COUNT_MAX = 254  # rattan-env/src/env.rs: `a` in 10.1.a.b is the veth pair id (1..=254)
 
 _CELL_KEYS: dict[str, tuple[str, ...]] = {
     "Bw": ("bandwidth", "queue", "queue_config", "bw_type"),
     "BwReplay": ("trace", "queue", "queue_config", "bw_type"),
     "Delay": ("delay", "ingress_round_up"),
     "DelayReplay": ("trace",),
-    "DelayPerPacket": ("Config", "Trace"),
+    "DelayPerPacket": ("config", "trace"),
     "Loss": ("pattern",),
     "LossReplay": ("trace", "seed"),
-    "TokenBucket": ("limit", "rate", "burst", "peakrate", "minburst"),
+    "TokenBucket": ("limit", "rate", "burst", "peak_rate", "min_burst"),
     "Router": ("egress_connections", "routing_table"),
     "Shadow": (),
     "Spy": ("path",),
     "Custom": (),
 }
 
+# Queue configs (rattan-core/src/cells/bandwidth/queue/*.rs): every field optional
+# (`serde(default)`); `packet_limit`/`byte_limit` absent mean unlimited.
+_LIMITS = ("packet_limit", "byte_limit", "bw_type")
 _QUEUE_KEYS: dict[str, tuple[str, ...]] = {
     "Infinite": (),
-    "DropTail": ("packet_limit", "byte_limit", "bw_type"),
-    "DropHead": ("packet_limit", "byte_limit", "bw_type"),
-    "CoDel": ("packet_limit", "byte_limit", "interval", "target", "mtu", "bw_type"),
+    "DropTail": _LIMITS,
+    "DropHead": _LIMITS,
+    "CoDel": _LIMITS + ("interval", "target", "mtu"),
+    "Red": _LIMITS + ("w_q", "min_th", "max_th", "max_p", "pkt_tx_time", "adaptive", "seed"),
+    "Pie": _LIMITS + ("ref_del", "max_burst", "t_update", "seed"),
 }
-_QUEUE_TAGS = {"DropTail": "droptail", "DropHead": "drophead", "CoDel": "codel"}
-_QUEUE_FIELDS = {"packet_limit": "packets", "byte_limit": "bytes", "target": "target", "interval": "interval"}
+_QUEUE_TAGS = {"DropTail": "droptail", "DropHead": "drophead", "CoDel": "codel", "Red": "red", "Pie": "pie"}
+_QUEUE_FIELDS = {"packet_limit": "packets", "byte_limit": "bytes", "target": "target", "interval": "interval",
+                 "mtu": "mtu"}
+# Red and Pie (red.rs, pie.rs): upstream key -> (`.rtn` parameter, how upstream writes it).
+# RedQueueConfig and PieQueueConfig take plain numbers: thresholds in bytes, `ref_del` in
+# seconds, `max_burst` in ms, `pkt_tx_time` in µs; PIE's `t_update` is a `Duration` without
+# a serde adapter, `{ secs, nanos }`.
+_AQM_FIELDS: dict[str, tuple[str, str]] = {
+    "w_q": ("weight", "fraction"),
+    "min_th": ("min", "bytes"),
+    "max_th": ("max", "bytes"),
+    "max_p": ("probability", "fraction"),
+    "adaptive": ("adaptive", "bool"),
+    "pkt_tx_time": ("packet_time", "microseconds"),
+    "seed": ("seed", "integer"),
+    "ref_del": ("target", "seconds"),
+    "max_burst": ("max_burst", "milliseconds"),
+    "t_update": ("tupdate", "duration"),
+}
+# RedQueueConfig::default() / PieQueueConfig::default() where `.rtn`'s default differs: written out
+_AQM_DEFAULTS = {"Red": {"min_th": 7500, "max_th": 22500, "max_p": 0.02, "pkt_tx_time": 120.0, "seed": 42},
+                 "Pie": {"seed": 42}}
 
 _BW_TYPES = ("NetworkLayer", "LinkLayer")
 LINK_LAYER_OVERHEAD = 38  # bytes: preamble+SFD 8, Ethernet header 14, FCS 4, interframe gap 12
 
-# Upstream's token bucket queue is unbounded when `limit` is absent; Rattan's
-# `limit` is a byte count (0 = police), so "unbounded" becomes this many bytes.
-UNBOUNDED_QUEUE_BYTES = 2**30
-
 _NETEM_TRACE_EXTENSIONS = (".json", ".toml")
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-_DELAY_MODELS = ("StaticDelayPerPacketConfig", "NormalizedDelayPerPacketConfig",
-                 "LogNormalizedDelayPerPacketConfig", "RepeatedDelayPerPacketPatternConfig")
+_PER_PACKET_KINDS = ("trace", "config")  # DelayPerPacketCellBuildConfig, `rename_all = "snake_case"`
 
 
 def identifier(raw: str) -> str:
@@ -644,6 +895,15 @@ def channel_name(source: Source) -> str:
     if not s or s in _KEYWORDS:
         return "main"
     return "_" + s if s[0].isdigit() else s
+
+
+def _plain(node: Node) -> Any:
+    """A located value as the plain dicts, lists and scalars it holds."""
+    if isinstance(node.value, dict):
+        return {k: _plain(v) for k, v in node.value.items()}
+    if isinstance(node.value, list):
+        return [_plain(v) for v in node.value]
+    return node.value
 
 
 def _describe(value: Any) -> str:
@@ -716,11 +976,14 @@ class _Mapper:
         self.names: dict[str, str] = {}        # upstream cell id -> `.rtn` name
         self.routers: dict[str, list] = {}  # id -> egress connection per port (None: unused)
         self.veths = {"left": 1, "right": 1}   # from [env]: how many endpoints on each side
+        self.router_ids: set[str] = set()      # every cell of type Router, mapped or not
+        self.linked: set[str] = set()          # every name a [links] line mentions
+        self.skipped: set[str] = set()         # unlinked Custom cells, left out as upstream does
 
     # -- diagnostics and generic checks
     def error(self, code: str, message: str, span: Span, help: Iterable[str] | str = (),
-              fix: str | None = None) -> None:
-        self.sink.emit(code, message, span, help=help, fix=fix)
+              fix: str | None = None, labels: Iterable[Label] = ()) -> None:
+        self.sink.emit(code, message, span, help=help, fix=fix, labels=labels)
 
     def wrong(self, node: Node, key: str, expected: str, help: Iterable[str] | str = ()) -> None:
         """RTN073: `key` holds something other than `expected`."""
@@ -728,8 +991,14 @@ class _Mapper:
                    node.span, help=help)
 
     def table(self, node: Node | None, allowed: Iterable[str], where: str,
-              help: str | None = None) -> dict[str, Node] | None:
-        """The entries of a table, with RTN071 on each unknown key; None (and RTN073) if not a table."""
+              help: str | None = None, refused: bool = False) -> dict[str, Node] | None:
+        """The known entries of a table; None (and RTN073) if it is not a table.
+
+        Upstream ignores keys it does not know (no struct it reads uses
+        `deny_unknown_fields`): each is RTN075, a warning, and the table maps as
+        upstream runs it. With `refused`, upstream refuses the table instead (a
+        serde enum that takes exactly one key): RTN071, an error.
+        """
         if node is None or node.value is None:
             return {}
         if not isinstance(node.value, dict):
@@ -738,27 +1007,36 @@ class _Mapper:
         allowed = tuple(allowed)
         for key, child in node.value.items():
             if key not in allowed:
-                self.unknown_key(key, child, allowed, where, help)
+                self.unknown_key(key, child, allowed, where, help, refused)
         return {k: v for k, v in node.value.items() if k in allowed}
 
     def unknown_key(self, key: str, child: Node, allowed: tuple[str, ...], where: str,
-                    help: str | None) -> None:
+                    help: str | None, refused: bool = False) -> None:
         guess = _RENAMED.get(key) if _RENAMED.get(key) in allowed else did_you_mean(key, allowed)
         helps = [f"did you mean `{guess}`?"] if guess else (
             [f"{where} takes " + ", ".join(f"`{a}`" for a in allowed)] if allowed else
             [f"{where} takes no keys"])
         if help:
             helps.append(help)
-        self.error("RTN071", f"unknown key `{key}` in {where}", child.key_span, help=helps, fix=guess)
+        if refused:
+            self.error("RTN071", f"unknown key `{key}` in {where}", child.key_span, help=helps, fix=guess)
+            return
+        helps.append("upstream ignores this key, and so does this run")
+        self.sink.emit("RTN075", f"unknown key `{key}` in {where} (upstream ignores it)", child.key_span,
+                       help=helps, fix=guess)
+
+    def warn(self, message: str, span: Span, help: Iterable[str] | str = (), code: str = "RTN076") -> None:
+        """A warning: what upstream does with something that looks like it means more (or less)."""
+        self.sink.emit(code, message, span, help=help)
 
     def present(self, fields: dict[str, Node], key: str) -> Node | None:
         """A key's node unless it is absent or explicitly empty (YAML `~`), like serde's Option."""
         node = fields.get(key)
         return None if node is None or node.value is None else node
 
-    def missing(self, cell: _Cell, key: str, example: str) -> None:
+    def missing(self, cell: _Cell, key: str, example: str, why: str = "") -> None:
         self.error("RTN014", f"{cell.kind} cell `{cell.id}` needs `{key}`", cell.node.key_span,
-                   help=f"add `{key} = {example}`")
+                   help=[f"add `{key} = {example}`", why])
 
     def field(self, name: str, key_node: Node, value: ast.Expr) -> ast.Field:
         return ast.Field(name, key_node.key_span, value, key_node.key_span.to(value.span))
@@ -776,6 +1054,13 @@ class _Mapper:
         if not isinstance(v, str):
             self.wrong(node, key, expected)
             return None
+        if kind is TIME_KIND:
+            try:
+                parse_time_jiff(v)
+            except TimeRefused as e:
+                self.wrong(node, key, expected + f" (upstream reads times with jiff, and {e} for it)",
+                           help='write it in hours or smaller units, such as "24h"')
+                return None
         base = kind.parse(v)
         if base is None:
             hint = _unit_hint(v, kind)
@@ -836,6 +1121,10 @@ class _Mapper:
             raise _Malformed("the document must be a table of sections ([env], [cells], [links], ...), "
                              f"found {_describe(root.value)}", root.span)
         sections = self.table(root, _SECTIONS, "the document") or {}
+        links = sections.get("links")
+        if links is not None and isinstance(links.value, dict):
+            self.linked = {k for k in links.value} | {v.value for v in links.value.values()
+                                                       if isinstance(v.value, str)}
         settings = self.settings(sections)
         ends = self.endpoints(sections.get("env"))
         body: list[ast.Stmt] = [ends]
@@ -881,14 +1170,17 @@ class _Mapper:
                 elif mode:
                     out[key] = mode
             elif key.endswith("_veth_count"):
-                n = self.integer(child, key, 1, 255)
+                n = self.integer(child, key, 1, VETH_COUNT_MAX)
                 if n is not None:
                     out[key] = int(n.value)
                     self.veths[key.split("_")[0]] = int(n.value)
             elif key.endswith("_external"):
+                # `Option<NetDevice>`, whose only variant is `Veth`: an extra veth pair (index 0)
+                # that upstream builds on that side and wires to no cell
                 if child.value is not None:
-                    self.error("RTN074", f"`{key}` (an external device on that side) is not supported",
-                               child.key_span, help=f"remove `{key}`")
+                    device = self.symbol(child, key, ("Veth",))
+                    if device:
+                        out[key] = device
             else:
                 cores = self.int_list(child, key)
                 if cores is not None:
@@ -896,19 +1188,22 @@ class _Mapper:
         return out
 
     def resource(self, node: Node) -> dict | None:
-        fields = self.table(node, ("cpu", "memory", "cores"), "[resource]")
+        # RattanResourceConfig: `memory` and `cpu`; `cores` (in upstream's example file) is
+        # not a field, so upstream ignores it (RTN075, with "did you mean `cpu`")
+        fields = self.table(node, ("cpu", "memory"), "[resource]")
         if fields is None:
             return None
         out: dict[str, object] = {}
         for key, child in fields.items():
+            if child.value is None:
+                continue
             if key == "memory":
                 n = self.integer(child, key)
                 if n is not None:
                     out[key] = int(n.value)
             else:
                 cores = self.int_list(child, key)
-                # `cores` is what upstream's example file and guide call `cpu`; `cpu` wins
-                if cores is not None and (key == "cpu" or "cpu" not in fields):
+                if cores is not None:
                     out["cpu"] = cores
         return out
 
@@ -1002,7 +1297,13 @@ class _Mapper:
         kind = self.cell_type(type_node)
         if kind is None:
             return self.placeholder(cid, node)
-        fields = self.table(node, ("type",) + _CELL_KEYS[kind], f"{kind} cell `{cid}`") or {}
+        if kind == "Custom":
+            return self.custom(cid, node, type_node)
+        if kind == "Router":
+            self.router_ids.add(cid)
+        # DelayPerPacket's body is a serde enum (`trace` or `config`): upstream refuses any other key
+        fields = self.table(node, ("type",) + _CELL_KEYS[kind], f"{kind} cell `{cid}`",
+                            refused=kind == "DelayPerPacket") or {}
         cell = _Cell(cid, kind, self.names[cid], node, fields, type_node.span)
         mapped = _CELL_MAPPERS[kind](self, cell)
         if mapped is None:
@@ -1013,11 +1314,6 @@ class _Mapper:
     def cell_type(self, node: Node) -> str | None:
         v = node.value
         if isinstance(v, str) and v in _CELL_KEYS:
-            if v == "Custom":
-                self.error("RTN074", "`Custom` cells (built by a program linking rattan-core) "
-                           "cannot be described in a document", node.span,
-                           help="describe the cell with one of the built-in types")
-                return None
             return v
         if not isinstance(v, str):
             self.wrong(node, "type", "the name of a cell type")
@@ -1027,6 +1323,19 @@ class _Mapper:
                    help=f'did you mean "{guess}"?' if guess else
                    "the types are " + ", ".join(t for t in _CELL_KEYS if t != "Custom"),
                    fix=f'"{guess}"' if guess else None)
+        return None
+
+    def custom(self, cid: str, node: Node, type_node: Node) -> ast.CellDecl | None:
+        """A `Custom` cell is built by a program that links rattan-core. `rattan run -c` skips one
+        that no link names (RTN076) and fails on a link to it (RTN074)."""
+        if cid in self.linked:
+            self.error("RTN074", f"`Custom` cell `{cid}` is linked, but a document cannot describe it: "
+                       "it is built by a program that links rattan-core", type_node.span,
+                       help="describe the cell with one of the built-in types")
+            return self.placeholder(cid, node)
+        self.skipped.add(cid)
+        self.warn(f"`Custom` cell `{cid}` is left out: upstream skips a Custom cell no link names",
+                  type_node.span, help="remove it, or describe it with one of the built-in types")
         return None
 
     def decl(self, name: str, node: Node, rtn_type: str, type_span: Span,
@@ -1043,10 +1352,16 @@ class _Mapper:
         return self.decl(self.names[cid], node, "pass", node.key_span, [])
 
     # -- bandwidth
+    # BwCellBuildConfig / BwReplayCellBuildConfig (rattan-core/src/config/bandwidth.rs) are
+    # enums tagged by `queue`, so `queue` is required; BwCellConfig's `bandwidth` has no
+    # serde default, so it is required too.
     def map_bw(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
         extra = self.queue_and_overhead(cell)
-        bandwidth = self.present(cell.fields, "bandwidth")
-        if bandwidth is None:  # unlimited upstream: the cell forwards every packet at once
+        bandwidth = cell.fields.get("bandwidth")
+        if bandwidth is None:
+            self.missing(cell, "bandwidth", '"10Mbps"', "upstream refuses a Bw cell without it")
+            return None
+        if bandwidth.value is None:  # YAML `~`: `Option<Bandwidth>` None, an unlimited link
             return None if extra is None else ("pass", [])
         rate = self.quantity(bandwidth, "bandwidth", RATE_KIND)
         if rate is None or extra is None:
@@ -1062,7 +1377,7 @@ class _Mapper:
         path = self.trace_path(trace)
         if path is None or extra is None:
             return None
-        return "bw_trace", [path] + extra + self.loop_once(trace, path)
+        return "bw_trace", [path] + extra + self.loop_once(trace, path) + [self.first_packet(trace)]
 
     def queue_and_overhead(self, cell: _Cell) -> list[ast.Field] | None:
         """The `queue` and `overhead` fields that Bw and BwReplay share; None after an error."""
@@ -1081,19 +1396,23 @@ class _Mapper:
             return False
         if kind == "NetworkLayer":
             return None
-        size = Fraction(LINK_LAYER_OVERHEAD * 8)
-        return self.field("overhead", node, ast.Quantity(size, SIZE, format_quantity(size, SIZE), node.span))
+        return self.field("overhead", node, self.size_bytes(LINK_LAYER_OVERHEAD, node.span))
+
+    def size_bytes(self, nbytes: int, span: Span) -> ast.Quantity:
+        size = Fraction(nbytes * 8)
+        return ast.Quantity(size, SIZE, format_quantity(size, SIZE), span)
 
     def queue(self, cell: _Cell) -> ast.Field | None | bool:
-        """`queue` + `queue_config` as a queue record; None for the default; False on error."""
+        """`queue` + `queue_config` as a queue record; None for `Infinite`; False on error."""
         qnode = self.present(cell.fields, "queue")
         cnode = self.present(cell.fields, "queue_config")
-        kind = "Infinite"
-        if qnode is not None:
-            kind = self.symbol(qnode, "queue", _QUEUE_KEYS)
-            if kind is None:  # still report unknown keys in queue_config
-                self.table(cnode, sorted({k for keys in _QUEUE_KEYS.values() for k in keys}), "`queue_config`")
-                return False
+        if qnode is None:
+            self.missing(cell, "queue", '"DropTail"', "upstream refuses the cell without it: `queue` "
+                         "is the tag that picks the queue (Infinite, DropTail, DropHead, CoDel, Red, Pie)")
+            return False
+        kind = self.symbol(qnode, "queue", _QUEUE_KEYS)
+        if kind is None:
+            return False
         hint = 'set `queue = "DropTail"` to limit the queue' if kind == "Infinite" else None
         config = self.table(cnode, _QUEUE_KEYS[kind], f"the `queue_config` of a {kind} queue", hint)
         if config is None:
@@ -1101,23 +1420,30 @@ class _Mapper:
         fields = self.queue_fields(kind, config)
         if fields is None:
             return False
-        if qnode is None and not config:
-            return None
-        anchor = qnode or cnode
-        span = anchor.span.to(cnode.span if cnode is not None else None)
+        span = qnode.span.to(cnode.span if cnode is not None else None)
         limited = any(f.name in ("packets", "bytes") for f in fields)
         if kind == "Infinite" or (kind in ("DropTail", "DropHead") and not limited):
-            value: ast.Expr = ast.Name(("infinite",), anchor.span)  # no limit: nothing is ever dropped
+            if kind == "Infinite":
+                return None  # the default: nothing is ever dropped
+            value: ast.Expr = ast.Name(("infinite",), qnode.span)  # no limit: nothing is ever dropped
         else:
-            value = ast.Record(ast.Name((_QUEUE_TAGS[kind],), anchor.span), tuple(fields), span)
-        return ast.Field("queue", anchor.key_span, value, anchor.key_span.to(span))
+            if not limited:  # CoDel, Red and Pie without limits are unbounded upstream
+                fields.append(ast.Field("packets", qnode.key_span, ast.Name(("unlimited",), qnode.span),
+                                        qnode.key_span))
+            value = ast.Record(ast.Name((_QUEUE_TAGS[kind],), qnode.span), tuple(fields), span)
+        return ast.Field("queue", qnode.key_span, value, qnode.key_span.to(span))
 
     def queue_fields(self, kind: str, config: dict[str, Node]) -> list[ast.Field] | None:
         fields: list[ast.Field] = []
         ok = True
+        for key, default in _AQM_DEFAULTS.get(kind, {}).items():  # upstream's defaults, written out
+            if self.present(config, key) is None:
+                at = self.anchor_of(config)
+                fields.append(self.aqm_field(key, Node(default, at, at)))
         for key, node in config.items():
             if node.value is None:
                 continue
+            value: Any = None
             if key in ("packet_limit", "byte_limit"):
                 value = self.queue_limit(node, key)
                 if value is not None:
@@ -1126,31 +1452,74 @@ class _Mapper:
                 value = self.quantity(node, key, TIME_KIND)
                 if value is not None:
                     fields.append(self.field(key, node, value))
-            elif key == "mtu":
-                value = self.integer(node, key, 1)
-                if value is not None and value.value != 1500:
-                    self.error("RTN074", "a CoDel `mtu` other than 1500 is not supported", node.span,
-                               help="remove `mtu`; Rattan's CoDel uses 1500 bytes")
-                    ok = False
-            else:  # bw_type: how the queue counts bytes
+            elif key == "mtu":  # CoDel's minimal backlog in bytes (a u32)
+                n = self.integer(node, key, 0, 2**32 - 1)
+                value = None if n is None else self.size_bytes(int(n.value), node.span)
+                if value is not None:
+                    fields.append(self.field("mtu", node, value))
+            elif key in _AQM_FIELDS:
+                value = self.aqm_field(key, node)
+                if value is not None:
+                    fields.append(value)
+            else:  # bw_type: how the queue counts bytes against its limits
                 value = self.symbol(node, key, _BW_TYPES)
-                if value == "LinkLayer" and "byte_limit" in config:
-                    self.error("RTN074", "a `byte_limit` counted in link-layer bytes is not supported",
-                               node.span, help="remove `bw_type`: Rattan's queues count IP bytes")
-                    ok = False
+                if value == "LinkLayer":
+                    fields.append(self.field("overhead", node, self.size_bytes(LINK_LAYER_OVERHEAD, node.span)))
             ok = ok and value is not None
         return fields if ok else None
 
-    def queue_limit(self, node: Node, key: str) -> ast.Expr | None:
-        n = self.integer(node, key)
-        if n is not None and n.value == 0:
-            self.error("RTN074", f"a zero `{key}` (a queue that holds nothing) is not supported",
-                       node.span, help="give a limit of at least 1")
+    def anchor_of(self, config: dict[str, Node]) -> Span:
+        return next(iter(config.values())).key_span if config else Span(self.sid, 0, 0)
+
+    def aqm_field(self, key: str, node: Node) -> ast.Field | None:
+        """One RedQueueConfig / PieQueueConfig field as its `.rtn` parameter."""
+        name, form = _AQM_FIELDS[key]
+        v = node.value
+        if form == "bool":
+            if not isinstance(v, bool):
+                self.wrong(node, key, "`true` or `false`")
+                return None
+            return self.field(name, node, ast.Bool(v, node.span))
+        if form == "integer":
+            n = self.integer(node, key, 0, 2**64 - 1)
+            return None if n is None else self.field(name, node, n)
+        if form == "duration":  # a std Duration without a serde adapter: { secs, nanos }
+            ns = self.serde_duration(node, key)
+            if ns is None:
+                return None
+            secs = Fraction(ns, 10**9)
+            return self.field(name, node, ast.Quantity(secs, TIME, format_quantity(secs, TIME), node.span))
+        if not _is_number(v) or v < 0 or (form == "bytes" and not _is_int(v)):
+            what = "a whole number of bytes" if form == "bytes" else f"a number ({form})"
+            self.wrong(node, key, what)
             return None
+        value = Fraction(_number_text(node)) if node.text is not None else Fraction(v)
+        if form == "bytes":
+            return self.field(name, node, self.size_bytes(int(v), node.span))
+        if form in ("seconds", "milliseconds", "microseconds"):
+            secs = value / {"seconds": 1, "milliseconds": 1000, "microseconds": 10**6}[form]
+            return self.field(name, node, ast.Quantity(secs, TIME, format_quantity(secs, TIME), node.span))
+        if v > 1:
+            self.wrong(node, key, "a number from 0 to 1")
+            return None
+        return self.field(name, node, ast.Number(value, _number_text(node) if node.text else str(v), node.span))
+
+    def serde_duration(self, node: Node, key: str) -> int | None:
+        """ns from serde's form of a `std::time::Duration`: `{ secs = 0, nanos = 15000000 }`."""
+        v = node.value
+        if isinstance(v, dict) and set(v) <= {"secs", "nanos"} and "secs" in v and "nanos" in v:
+            secs, nanos = v["secs"].value, v["nanos"].value
+            if _is_int(secs) and _is_int(nanos) and secs >= 0 and 0 <= nanos < 10**9:
+                return secs * 10**9 + nanos
+        self.wrong(node, key, "a duration as serde writes it, `{ secs = 0, nanos = 15000000 }`")
+        return None
+
+    def queue_limit(self, node: Node, key: str) -> ast.Expr | None:
+        """A limit; 0 is a queue that holds nothing (a packet passes only when the link is idle)."""
+        n = self.integer(node, key)
         if n is None or key == "packet_limit":
             return n
-        size = n.value * 8  # byte_limit is a byte count
-        return ast.Quantity(size, SIZE, format_quantity(size, SIZE), node.span)
+        return self.size_bytes(int(n.value), node.span)  # byte_limit is a byte count
 
     # -- traces
     def trace_path(self, node: Node) -> ast.Field | None:
@@ -1159,7 +1528,33 @@ class _Mapper:
         if path is None:
             return None
         expanded = _ENV_VAR.sub(lambda m: os.environ.get(m.group(1), ""), path.value.value)
+        self.check_relative(node, expanded)
         return self.field("trace", node, ast.String(expanded, node.span))
+
+    def check_relative(self, node: Node, path: str) -> None:
+        """A relative path: Rattan reads it from the document's folder, upstream from the working
+        directory. Say so when the two are not the same file (RTN076)."""
+        if os.path.isabs(path) or not self.source.path:
+            return
+        ours = os.path.join(os.path.dirname(os.path.abspath(self.source.path)), path)
+        theirs = os.path.abspath(path)
+        if os.path.abspath(ours) == theirs:
+            return
+        same = os.path.exists(theirs) and os.path.exists(ours) and os.path.samefile(ours, theirs)
+        if same:
+            return
+        if not os.path.exists(theirs):
+            where = f"upstream would read `{theirs}`, which does not exist"
+        else:
+            where = f"upstream would read `{theirs}`, another file"
+        self.warn(f"relative path `{path}` is read from the document's folder (`{ours}`); {where}",
+                  node.span, help=["upstream resolves relative paths against the working directory; "
+                                   "Rattan against the document's folder, so the file runs the same "
+                                   "from anywhere", "give an absolute path to mean one file in both"])
+
+    def first_packet(self, node: Node) -> ast.Field:
+        """Upstream's replay cells (default feature `first-packet`) start their trace at the first packet."""
+        return ast.Field("start", node.key_span, ast.Name(("first_packet",), node.key_span), node.key_span)
 
     def path(self, node: Node, name: str) -> ast.Field | None:
         if not isinstance(node.value, str) or not node.value:
@@ -1179,7 +1574,8 @@ class _Mapper:
             self.missing(cell, "trace", '"traces/delay.json"')
             return None
         path = self.trace_path(trace)
-        return None if path is None else ("delay_trace", [path] + self.loop_once(trace, path))
+        return None if path is None else ("delay_trace", [path] + self.loop_once(trace, path)
+                                          + [self.first_packet(trace)])
 
     def map_loss_replay(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
         trace = self.present(cell.fields, "trace")
@@ -1190,7 +1586,8 @@ class _Mapper:
             self.missing(cell, "trace", '"traces/loss.json"')
             return None
         path = self.trace_path(trace)
-        return None if path is None else ("loss_trace", [path] + self.loop_once(trace, path))
+        return None if path is None else ("loss_trace", [path] + self.loop_once(trace, path)
+                                          + [self.first_packet(trace)])
 
     # -- delay
     def map_delay(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
@@ -1206,108 +1603,108 @@ class _Mapper:
         value = self.quantity(delay, "delay", TIME_KIND)
         return None if value is None else ("delay", [self.field("delay", delay, value)])
 
+    # DelayPerPacketCellBuildConfig (rattan-core/src/config/per_packet.rs) is an enum with
+    # `rename_all = "snake_case"`: the cell holds exactly one of `trace` (a model file,
+    # .json or .toml) or `config` (a DelayPerPacketCellConfig, whose `delay` is a
+    # netem-trace DelayPerPacketTraceConfig model tagged by its name).
     def map_delay_per_packet(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
         f = cell.fields
-        trace, config = self.present(f, "Trace"), self.present(f, "Config")
+        trace, config = self.present(f, "trace"), self.present(f, "config")
         if trace is not None and config is not None:
-            self.error("RTN073", "give either `Trace` or `Config`, not both", trace.key_span)
+            self.error("RTN073", "give either `trace` or `config`, not both", trace.key_span,
+                       help="upstream refuses a DelayPerPacket cell with both")
+            return None
+        if trace is None and config is None:
+            self.missing(cell, "config", '{ delay = { StaticDelayPerPacketConfig = { delay = "10ms" } } }',
+                         'or `trace = "delays.json"`, a model file')
             return None
         if trace is not None:
-            self.error("RTN074", "per-packet delay traces (`Trace`) are not supported", trace.key_span,
-                       help="describe the delay inline with `Config`, e.g. a NormalizedDelayPerPacketConfig")
-            return None
-        if config is None:
-            self.missing(cell, "Config", '{ delay = { StaticDelayPerPacketConfig = { delay = "10ms" } } }')
-            return None
-        body = self.table(config, ("delay",), "`Config` of a DelayPerPacket cell")
-        model = self.present(body or {}, "delay")
-        if body is None or model is None:
-            if body is not None:
-                self.missing(cell, "Config.delay", '{ StaticDelayPerPacketConfig = { delay = "10ms" } }')
-            return None
-        return self.delay_model(model)
-
-    def delay_model(self, node: Node) -> tuple[str, list[ast.Field]] | None:
-        """The typetag-tagged model `{ ModelName = { ... } }` of a DelayPerPacket cell."""
-        if not isinstance(node.value, dict) or len(node.value) != 1:
-            self.wrong(node, "delay", "a table with one model, such as "
-                       '`{ NormalizedDelayPerPacketConfig = { mean = "10ms", std_dev = "2ms" } }`')
-            return None
-        (name, body), = node.value.items()
-        if name == "StaticDelayPerPacketConfig":
-            return self.static_delay(body)
-        if name == "NormalizedDelayPerPacketConfig":
-            return self.normal_delay(body)
-        if name in _DELAY_MODELS:
-            self.error("RTN074", f"the per-packet delay model `{name}` is not supported", body.key_span,
-                       help="use StaticDelayPerPacketConfig or NormalizedDelayPerPacketConfig")
-            return None
-        self.unknown_key(name, body, _DELAY_MODELS, "the per-packet delay models", None)
-        return None
-
-    def static_delay(self, body: Node) -> tuple[str, list[ast.Field]] | None:
-        fields = self.table(body, ("delay", "count"), "StaticDelayPerPacketConfig")
-        if fields is None or not self.forever(fields):
-            return None
-        delay = self.present(fields, "delay")
-        if delay is None:  # netem-trace's default
-            return "delay", [self.default_time("delay", body, Fraction(1, 100))]
-        value = self.quantity(delay, "delay", TIME_KIND)
-        return None if value is None else ("delay", [self.field("delay", delay, value)])
-
-    def normal_delay(self, body: Node) -> tuple[str, list[ast.Field]] | None:
-        """N(mean, std_dev) clamped at 0 and reordering: Rattan's `delay` with a normal jitter."""
-        keys = ("mean", "std_dev", "upper_bound", "lower_bound", "count", "seed")
-        fields = self.table(body, keys, "NormalizedDelayPerPacketConfig")
-        if fields is None or not self.forever(fields):
-            return None
-        if (upper := self.present(fields, "upper_bound")) is not None:
-            self.error("RTN074", "an `upper_bound` on a normal per-packet delay is not supported",
-                       upper.key_span, help="remove `upper_bound`")
-            return None
-        lower = self.present(fields, "lower_bound")
-        if lower is not None:
-            low = self.quantity(lower, "lower_bound", TIME_KIND)
-            if low is None:
+            model = self.model_file(trace)
+            at = trace
+        else:
+            body = self.table(config, ("delay",), "`config` of a DelayPerPacket cell")
+            if body is None:
                 return None
-            if low.value != 0:
-                self.error("RTN074", "a `lower_bound` above 0 on a normal per-packet delay is not "
-                           "supported", lower.span, help="remove `lower_bound` (delays never go below 0)")
-                return None
-        if (seed := self.present(fields, "seed")) is not None and self.integer(seed, "seed") is None:
-            return None
-        params = []
-        for key, name in (("mean", "delay"), ("std_dev", "jitter")):
-            node = self.present(fields, key)
+            node = self.present(body, "delay")
             if node is None:
-                if key == "mean":  # netem-trace's default mean; std_dev defaults to 0
-                    params.append(self.default_time("delay", body, Fraction(1, 100)))
-                continue
-            value = self.quantity(node, key, TIME_KIND)
-            if value is None:
+                self.missing(cell, "config.delay", '{ StaticDelayPerPacketConfig = { delay = "10ms" } }')
                 return None
-            params.append(self.field(name, node, value))
-        params.append(ast.Field("distribution", body.key_span, ast.Name(("normal",), body.key_span),
-                                body.key_span))
-        # upstream keeps per-packet delays in a queue ordered by departure time
-        params.append(ast.Field("reorder", body.key_span, ast.Bool(True, body.key_span), body.key_span))
-        return "delay", params
+            model, at = _plain(node), node
+        if model is None:
+            return None
+        return self.per_packet(model, at)
 
-    def forever(self, fields: dict[str, Node]) -> bool:
-        """A per-packet model must run forever (`count = 0`): upstream drops packets after it ends."""
-        count = self.present(fields, "count")
-        if count is None:
-            return True
-        n = self.integer(count, "count")
-        if n is not None and n.value != 0:
-            self.error("RTN074", "a per-packet delay model that ends after `count` packets is not supported",
-                       count.span, help="remove `count` (0: forever)")
-            return False
-        return n is not None
+    def model_file(self, node: Node) -> Any:
+        """The model in a `trace` file (read with netem_trace.read_model_file); None after a diagnostic."""
+        path = self.path(node, "trace")
+        if path is None:
+            return None
+        name = path.value.value
+        ext = os.path.splitext(name)[1].lower()
+        if ext not in _NETEM_TRACE_EXTENSIONS:
+            self.error("RTN051", f"a per-packet delay trace must be a .json or .toml model, not `{name}`",
+                       node.span, help="upstream refuses other files (\"Unknown trace file format\")")
+            return None
+        self.check_relative(node, name)
+        full = name if os.path.isabs(name) or not self.source.path else \
+            os.path.join(os.path.dirname(os.path.abspath(self.source.path)), name)
+        if not os.path.exists(full):
+            self.error("RTN050", f"per-packet delay trace `{name}` not found", node.span,
+                       help=f"looked for `{full}`")
+            return None
+        try:
+            from .netem_trace import ModelError, read_model_file
+        except ImportError:
+            self.error("RTN074", "per-packet delay models are not available in this build", node.span)
+            return None
+        try:
+            return read_model_file(full)
+        except ModelError as e:
+            self.error("RTN051", f"per-packet delay trace `{name}`: {e}", node.span)
+            return None
 
-    def default_time(self, name: str, at: Node, seconds: Fraction) -> ast.Field:
-        q = ast.Quantity(seconds, TIME, format_quantity(seconds, TIME), at.key_span)
-        return ast.Field(name, at.key_span, q, at.key_span)
+    def per_packet(self, model: Any, at: Node) -> tuple[str, list[ast.Field]] | None:
+        """A DelayPerPacketTraceConfig model as `delay_per_packet { model, repeat }`."""
+        try:
+            from .netem_trace import ModelError, per_packet_model
+        except ImportError:  # a netem_trace.py without per-packet models (before h-models' branch)
+            self.error("RTN074", "per-packet delay models are not available in this build", at.span)
+            return None
+        notes: list[str] = []
+        try:
+            segments, repeat = per_packet_model(model, warnings=notes)
+        except ModelError as e:
+            self.error("RTN051", f"per-packet delay model: {e}", at.span)
+            return None
+        for note in notes:  # keys netem-trace ignores
+            self.sink.emit("RTN075", f"per-packet delay model: {note}", at.key_span,
+                           help="upstream ignores this key, and so does this run")
+        span = at.span
+        records = [self.segment_record(seg, span) for seg in segments]
+        return "delay_per_packet", [
+            ast.Field("model", at.key_span, ast.List(tuple(records), span), at.key_span.to(span)),
+            ast.Field("repeat", at.key_span, ast.Number(Fraction(repeat), str(repeat), span), at.key_span)]
+
+    def segment_record(self, seg: dict, span: Span) -> ast.Record:
+        """One segment as `static { delay, count }` or `normal|lognormal { mean, ..., count, seed }`."""
+        def time(name: str, ns: int) -> ast.Field:
+            secs = Fraction(ns, 10**9)
+            return ast.Field(name, span, ast.Quantity(secs, TIME, format_quantity(secs, TIME), span), span)
+
+        def number(name: str, n: int) -> ast.Field:
+            return ast.Field(name, span, ast.Number(Fraction(n), str(n), span), span)
+        kind = seg["kind"]
+        if kind == "static":
+            fields = [time("delay", seg["delay"])]
+        else:
+            fields = [time("mean", seg["mean"]), time("std_dev", seg.get("std_dev") or 0),
+                      time("lower_bound", seg.get("lower_bound") or 0)]
+            if seg.get("upper_bound") is not None:
+                fields.append(time("upper_bound", seg["upper_bound"]))
+        fields.append(number("count", int(seg.get("count") or 0)))
+        if kind != "static" and seg.get("seed") is not None:  # each segment keeps its own seed upstream
+            fields.append(number("seed", int(seg["seed"])))
+        return ast.Record(ast.Name((kind,), span), tuple(fields), span)
 
     # -- loss
     def map_loss(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
@@ -1318,7 +1715,7 @@ class _Mapper:
         if not isinstance(node.value, list):
             self.wrong(node, "pattern", "a list of probabilities, such as [0.01]")
             return None
-        items = [self.probability(i, "pattern") for i in node.value]
+        items = [self.loss_probability(i, "pattern") for i in node.value]
         if any(i is None for i in items):
             return None
         if len(items) <= 1:  # one entry is independent (Bernoulli) loss; none is no loss
@@ -1326,46 +1723,77 @@ class _Mapper:
             return "loss", [self.field("rate", node, rate)]
         return "loss", [self.field("pattern", node, ast.List(tuple(items), node.span))]
 
+    def loss_probability(self, node: Node, key: str) -> ast.Number | None:
+        """A probability; upstream's loss cell drops when a uniform draw in [0, 1) is below it, so
+        above 1 always drops and at or below 0 never does: clamped, with RTN076."""
+        v = node.value
+        if not _is_number(v):
+            self.wrong(node, key, "a probability from 0 to 1")
+            return None
+        if 0 <= v <= 1:
+            text = _number_text(node)
+            return ast.Number(Fraction(text), text, node.span)
+        clamped = 1 if v > 1 else 0
+        self.warn(f"loss probability {v} is {'above 1' if v > 1 else 'below 0'}: upstream "
+                  f"{'drops every packet' if v > 1 else 'never drops'} there, so this is {clamped}",
+                  node.span, help=f"write {clamped}")
+        return ast.Number(Fraction(clamped), str(clamped), node.span)
+
     # -- token bucket
+    # TokenBucketCellConfig (rattan-core/src/cells/token_bucket): every field optional. A bucket
+    # exists only when both of its values are given (`rate` + `burst`, `peak_rate` + `min_burst`);
+    # a lone value is ignored, and with no bucket every packet passes. `limit` (bytes) absent is
+    # an unbounded queue.
     def map_token_bucket(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
         f = cell.fields
-        rate, burst = self.present(f, "rate"), self.present(f, "burst")
-        peak, minburst = self.present(f, "peakrate"), self.present(f, "minburst")
-        if (rate is None) != (burst is None) or (peak is None) != (minburst is None):
-            lone = rate or burst if (rate is None) != (burst is None) else peak or minburst
-            self.error("RTN073", "`rate` and `burst`, and `peakrate` and `minburst`, go together",
-                       lone.key_span)
-            return None
-        if rate is None:
-            self.missing(cell, "rate", '"10Mbps"` and `burst = "16KiB"')
-            return None
-        params = []
-        for key, name, kind in (("rate", "rate", RATE_KIND), ("burst", "burst", SIZE_KIND),
-                                ("peakrate", "peak_rate", RATE_KIND), ("minburst", "min_burst", SIZE_KIND)):
+        values: dict[str, ast.Quantity] = {}
+        for key, kind in (("rate", RATE_KIND), ("burst", SIZE_KIND), ("peak_rate", RATE_KIND),
+                          ("min_burst", SIZE_KIND)):
             node = self.present(f, key)
-            if node is None:
-                continue
-            value = self.quantity(node, key, kind)
-            if value is None:
-                return None
-            params.append(self.field(name, node, value))
+            if node is not None:
+                q = self.quantity(node, key, kind)
+                if q is None:
+                    return None
+                values[key] = q
+        buckets = []
+        for a, b, what in (("rate", "burst", "the token bucket"), ("peak_rate", "min_burst", "the peak bucket")):
+            if (a in values) != (b in values):
+                lone, other = (a, b) if a in values else (b, a)
+                self.warn(f"`{lone}` without `{other}`: upstream builds no {what[4:]} and ignores `{lone}`",
+                          f[lone].key_span, help=f"add `{other}`, or remove `{lone}`")
+            elif a in values:
+                buckets.append((a, b))
         limit = self.token_bucket_limit(cell)
-        return None if limit is None else ("token_bucket", params + [limit])
+        if limit is None:
+            return None
+        if not buckets:
+            self.warn(f"TokenBucket cell `{cell.id}` has no bucket (`rate` with `burst`, or `peak_rate` with "
+                      "`min_burst`): upstream passes every packet through it, and so does this `pass`",
+                      cell.node.key_span, help='add `rate = "10Mbps"` and `burst = "16KiB"` to shape')
+            return "pass", []
+        if buckets == [("peak_rate", "min_burst")]:  # only the peak bucket: it is the bucket
+            params = [self.field("rate", f["peak_rate"], values["peak_rate"]),
+                      self.field("burst", f["min_burst"], values["min_burst"])]
+        else:
+            params = [self.field(k, f[k], values[k]) for pair in buckets for k in pair]
+        return "token_bucket", params + [limit]
 
     def token_bucket_limit(self, cell: _Cell) -> ast.Field | None:
         """`limit` is a byte count; absent means an unbounded shaping queue upstream."""
         node = self.present(cell.fields, "limit")
         if node is None:
-            size = Fraction(UNBOUNDED_QUEUE_BYTES * 8)
-            q = ast.Quantity(size, SIZE, format_quantity(size, SIZE), cell.node.key_span)
-            return ast.Field("limit", cell.node.key_span, q, cell.node.key_span)
+            span = cell.node.key_span
+            return ast.Field("limit", span, ast.Name(("unlimited",), span), span)
         n = self.integer(node, "limit")
         if n is None:
             return None
-        size = n.value * 8
-        return self.field("limit", node, ast.Quantity(size, SIZE, format_quantity(size, SIZE), node.span))
+        return self.field("limit", node, self.size_bytes(int(n.value), node.span))
 
     # -- router, shadow, spy
+    # RouterCellConfig (rattan-core/src/cells/router): `egress_connections` are the outputs, by
+    # index; `routing_table` entries are `{ prefix, interface_id }`, without `interface_id` a drop
+    # route; the longest matching prefix wins (SimpleRoutingTable::match_ip); two entries with the
+    # same (truncated) prefix are refused; only IPv4 packets are routed, the rest dropped.
     def map_router(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
         f = cell.fields
         conns_node, table = self.present(f, "egress_connections"), self.present(f, "routing_table")
@@ -1381,44 +1809,49 @@ class _Mapper:
             self.wrong(table, "routing_table", "a list of routes")
             return None
         routes = [self.route(entry, len(conns)) for entry in table.value]
-        if any(r is False for r in routes):
+        if any(r is None for r in routes):
             return None
-        items = tuple(r for r in routes if r is not None)
-        used = {int(r.fields[1].value.value) for r in items}
+        seen: dict[Any, Node] = {}
+        for (network, _), entry in zip(routes, table.value):
+            if network in seen:
+                self.error("RTN073", f"two routes for the prefix {network}", entry.span,
+                           labels=[Label(seen[network].span, "first route for it")],
+                           help="upstream refuses a routing table with a duplicate prefix (DuplicateEntry)")
+                return None
+            seen[network] = entry
+        items = tuple(rec for _, rec in routes)
+        used = {int(r.fields[1].value.value) for r in items if len(r.fields) > 1}
         # an egress connection no route leads to never carries a packet; Rattan's
         # router has no output for it, so it gets no link
         self.routers[cell.id] = [(dst, node) if i in used else None for i, (dst, node) in enumerate(conns)]
-        return "router", [self.field("routes", table, ast.List(items, table.span))]
+        span = cell.node.key_span
+        return "router", [self.field("routes", table, ast.List(items, table.span)),
+                          ast.Field("only_ipv4", span, ast.Bool(True, span), span)]  # default = drop
 
-    def route(self, entry: Node, ports: int) -> ast.Record | None | bool:
-        """One routing entry as `route { prefix, port }`; None for a catch-all drop; False on error."""
+    def route(self, entry: Node, ports: int) -> tuple[Any, ast.Record] | None:
+        """One routing entry as (its network, `route { prefix[, port] }`); no `port`: a drop route."""
         fields = self.table(entry, ("prefix", "interface_id"), "a routing entry")
         if fields is None:
-            return False
+            return None
         prefix = self.present(fields, "prefix")
         if prefix is None:
             self.error("RTN014", "a routing entry needs a `prefix`", entry.span,
                        help='add `prefix = "10.0.0.0/8"`')
-            return False
+            return None
         network = self.network(prefix)
         if network is None:
-            return False
+            return None
+        rec = [ast.Field("prefix", prefix.key_span, ast.String(str(network), prefix.span),
+                         prefix.key_span.to(prefix.span))]
         iid = self.present(fields, "interface_id")
-        if iid is None:  # no interface: drop what matches
-            if network.prefixlen == 0:
-                return None  # the same as Rattan's `default = drop`
-            self.error("RTN074", "a route that drops its prefix is not supported", prefix.span,
-                       help="give it an `interface_id`, or leave the prefix out")
-            return False
-        port = self.integer(iid, "interface_id", 0, ports - 1) if ports else None
-        if port is None:
-            if ports == 0:
-                self.wrong(iid, "interface_id", "an index into `egress_connections`, which is empty")
-            return False
-        rec = (ast.Field("prefix", prefix.key_span, ast.String(prefix.value, prefix.span),
-                         prefix.key_span.to(prefix.span)),
-               self.field("port", iid, port))
-        return ast.Record(ast.Name(("route",), entry.span), rec, entry.span)
+        if iid is not None:
+            port = self.integer(iid, "interface_id", 0, ports - 1) if ports else None
+            if port is None:
+                if ports == 0:
+                    self.wrong(iid, "interface_id", "an index into `egress_connections`, which is empty")
+                return None
+            rec.append(self.field("port", iid, port))
+        return network, ast.Record(ast.Name(("route",), entry.span), tuple(rec), entry.span)
 
     def network(self, node: Node) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         v = node.value
@@ -1467,9 +1900,12 @@ class _Mapper:
             if not isinstance(dst.value, str):
                 self.wrong(dst, src, "the name of a cell or endpoint")
                 continue
-            if src in self.routers:
-                self.error("RTN074", "a Router's outputs are its `egress_connections`, not a link",
-                           dst.key_span, help=f"remove `{src} = \"{dst.value}\"` from [links]")
+            if src in self.routers or src in self.router_ids:
+                self.warn(f"`{src} = \"{dst.value}\"`: a Router's outputs are its `egress_connections`; "
+                          "upstream accepts this link and never sends a packet along it, and neither does "
+                          "this run", dst.key_span, help=f"remove `{src} = \"{dst.value}\"` from [links]")
+                continue
+            if src in self.skipped or dst.value in self.skipped:
                 continue
             out.append(_Link(self.rtn_name(src), dst.key_span, None, self.rtn_name(dst.value), dst.span))
         return out

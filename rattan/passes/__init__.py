@@ -3,7 +3,7 @@
 Checking passes always run, so that one compilation reports every error it can;
 optimizing passes run only on a program without errors.
 """
-from .check_graph import check_graph
+from .check_graph import check_graph, drop_idle_cells
 from .check_return_paths import check_return_paths
 from .check_timeline import check_timeline
 from .evaluate import evaluate
@@ -26,6 +26,7 @@ CHECKS = [
     check_return_paths,
     load_traces,
     check_timeline,
+    drop_idle_cells,
 ]
 
 OPTIMIZATIONS = [

@@ -7,10 +7,22 @@ cell on a path from an endpoint to an endpoint (RTN042), every endpoint used
 (RTN045, a warning) and every sending endpoint reaching another (RTN046),
 route prefixes that name endpoints name real ones (RTN040). Which cells have several ports and
 which route is read from their schemas (`x-rattan.outputs`, `x-rattan.routing`), never from type names.
+
+In a channel read from upstream Rattan's TOML/YAML (`ast.File.format`), what upstream accepts is a
+warning that says what upstream does, with the same codes: upstream builds every cell and forwards
+only along `[links]` (rattan-core/src/radix/mod.rs `load_cells_config`/`link_cells`, core.rs
+`spawn_rattan`: one forwarding task per link, none for a cell without a link out, whose packets are
+then never taken out). So a cell that no endpoint's packets reach carries nothing, and a packet that
+enters a cell with no way on to an endpoint is never delivered: unlinked cells, dead ends, and cycles
+among such cells (RTN041, RTN042, RTN046) are warnings there, and `drop_idle_cells` leaves these
+cells out of the program, which keeps upstream's meaning (the output that fed them drops instead).
+A cycle on a path between endpoints stays an error in every format: upstream passes the packets it
+routes into the cycle round it forever.
 """
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import Callable, Iterable
 
 from ..diagnostics import Label, did_you_mean
@@ -18,10 +30,65 @@ from ..ir.nodes import Channel, Link, Program
 from .context import Context
 
 
+UPSTREAM_FORMATS = ("toml", "yaml")
+
+
 def check_graph(prog: Program, ctx: Context) -> Program:
     for ch in prog.channels:
-        _check_channel(ch, ctx)
+        _check_channel(ch, ctx, channel_format(prog, ch) in UPSTREAM_FORMATS)
     return prog
+
+
+def channel_format(prog: Program, ch: Channel) -> str:
+    """The format of the file a channel was written in: "rtn", "toml" or "yaml" (`ast.File.format`)."""
+    for u in prog.units:
+        if u.file.source == ch.span.source:
+            return u.file.format
+    return "rtn"
+
+
+def idle_nodes(endpoints: Iterable[str], links: Iterable[tuple[str, str]]) -> set[str]:
+    """The nodes (cells) on no path from an endpoint to an endpoint, given the links as
+    (source, destination) pairs: no packet reaches them, or none that does reaches an endpoint.
+    Endpoints are never idle. In upstream TOML/YAML such cells are left out of the program
+    (`drop_idle_cells`); `rattan convert` leaves them out of the `.rtn` for the same plan."""
+    eps = set(endpoints)
+    succ: dict[str, list[str]] = defaultdict(list)
+    pred: dict[str, list[str]] = defaultdict(list)
+    nodes = set()
+    for src, dst in links:
+        succ[src].append(dst)
+        pred[dst].append(src)
+        nodes.update((src, dst))
+    fwd = _reach(eps, succ, lambda n: n)
+    bwd = _reach(eps, pred, lambda n: n)
+    return {n for n in nodes - eps if n not in fwd or n not in bwd}
+
+
+def drop_idle_cells(prog: Program, ctx: Context) -> Program:
+    """Pass `drop_idle_cells`: in channels read from upstream TOML/YAML, remove the cells on no
+    path between endpoints (check_graph warned about each) and every link into or out of them.
+
+    Requires: `check_graph`, `load_traces` (an unlinked cell is still built upstream, so its trace
+    file must exist). Guarantees: every remaining cell is on a path between endpoints; a packet that
+    upstream would send into a removed cell (which it never leaves) is dropped by the node that
+    sent it, at an output that now leads nowhere (`no_route`). `.rtn` channels are unchanged: there
+    these cells are errors.
+    """
+    channels = []
+    for ch in prog.channels:
+        if channel_format(prog, ch) not in UPSTREAM_FORMATS:
+            channels.append(ch)
+            continue
+        pinned = {chg.cell for chg in ch.timeline} | {n for k in ch.controllers for n in k.cells.values()}
+        idle = idle_nodes((e.name for e in ch.endpoints), ((l.src, l.dst) for l in ch.links))
+        idle |= {c.name for c in ch.cells} - {n for l in ch.links for n in (l.src, l.dst)}
+        idle -= pinned
+        if idle:
+            ch = replace(ch, cells=tuple(c for c in ch.cells if c.name not in idle),
+                         links=tuple(l for l in ch.links if l.src not in idle and l.dst not in idle))
+        channels.append(ch)
+    return replace(prog, channels=tuple(channels))
 
 
 def output_counts(ch: Channel, ctx: Context) -> dict[str, int | None]:
@@ -33,7 +100,7 @@ def output_counts(ch: Channel, ctx: Context) -> dict[str, int | None]:
     return counts
 
 
-def _check_channel(ch: Channel, ctx: Context) -> None:
+def _check_channel(ch: Channel, ctx: Context, upstream: bool = False) -> None:
     sink = ctx.sink
     eps = {e.name for e in ch.endpoints}
     cells = {c.name: c for c in ch.cells}
@@ -83,6 +150,8 @@ def _check_channel(ch: Channel, ctx: Context) -> None:
     pred: dict[str, list] = defaultdict(list)
     for l in ch.links:
         pred[l.dst].append(l)
+    fwd = _reach(eps, succ, lambda l: l.dst)
+    bwd = _reach(eps, pred, lambda l: l.src)
     # cycles among cells (endpoints end every path)
     color: dict[str, int] = {}
     for start in cells:
@@ -101,18 +170,36 @@ def _check_channel(ch: Channel, ctx: Context) -> None:
             if d in eps:
                 continue
             if color.get(d) == 1:
-                sink.emit("RTN041", f"packets from `{d}` come back to `{d}`: the cell graph has a cycle",
-                          nxt.span, help="a channel's graph must be acyclic")
+                # the cells of a cycle reach each other: one is on a path between endpoints iff all are
+                if upstream and d not in fwd:
+                    sink.emit("RTN041", f"cell `{d}` is on a cycle that no endpoint's packets reach: upstream "
+                              "builds its cells, and they carry nothing", nxt.span,
+                              severity="warning",
+                              help="Rattan leaves them out of the plan; remove them, or link the cycle's "
+                                   "cells between two endpoints")
+                elif upstream and d not in bwd:
+                    sink.emit("RTN041", f"packets that reach the cycle through `{d}` go round it and never reach "
+                              "an endpoint: upstream passes them round it forever", nxt.span,
+                              severity="warning",
+                              help="Rattan drops them where they would enter the cycle; link a cell of the "
+                                   "cycle to an endpoint instead")
+                else:
+                    sink.emit("RTN041", f"packets from `{d}` come back to `{d}`: the cell graph has a cycle",
+                              nxt.span, help="a channel's graph must be acyclic" if not upstream else
+                              ["a channel's graph must be acyclic: upstream passes the packets a router sends "
+                               "into this cycle round it forever",
+                               "link the cell that closes the cycle to an endpoint instead"])
             elif not color.get(d):
                 color[d] = 1
                 stack.append((d, iter(succ[d])))
     # reachability
-    fwd = _reach(eps, succ, lambda l: l.dst)
-    bwd = _reach(eps, pred, lambda l: l.src)
     reported = set()  # each instance of a compound type repeats its body's spans: report them once
     for c in ch.cells:
         if (c.name not in fwd or c.name not in bwd) and c.span not in reported:
             reported.add(c.span)
+            if upstream:
+                _upstream_idle(c.name, c.span, pred, succ, fwd, sink)
+                continue
             if not pred[c.name] and not succ[c.name]:
                 msg = f"cell `{c.name}` is declared but never linked"
             elif c.name not in fwd:
@@ -126,7 +213,33 @@ def _check_channel(ch: Channel, ctx: Context) -> None:
             sink.emit("RTN045", f"endpoint `{e.name}` is never used", span,
                       help="link it in a chain, or remove it from `endpoints`")
         elif succ[e.name] and not reaches(e.name, succ, eps)[0]:
-            sink.emit("RTN046", f"packets sent by `{e.name}` reach no endpoint", succ[e.name][0].span)
+            if upstream:
+                sink.emit("RTN046", f"packets sent by `{e.name}` reach no endpoint: upstream forwards them "
+                          "into cells they never leave", succ[e.name][0].span, severity="warning",
+                          help=f"Rattan drops what `{e.name}` sends; link a path from `{e.name}` to an "
+                               "endpoint to deliver it")
+            else:
+                sink.emit("RTN046", f"packets sent by `{e.name}` reach no endpoint", succ[e.name][0].span)
+
+
+def _upstream_idle(name: str, span, pred, succ, fwd, sink) -> None:
+    """RTN042 as a warning in an upstream document: what upstream does with a cell on no path
+    between endpoints, and what the plan does (drop_idle_cells leaves it out)."""
+    if not pred[name] and not succ[name]:
+        msg = f"cell `{name}` is in no link: upstream builds it and never sends it a packet"
+        help = "Rattan leaves it out of the plan; link it in [links] between two endpoints, or remove it"
+    elif name not in fwd:
+        msg = f"no endpoint's packets reach cell `{name}`: upstream builds it, and it carries nothing"
+        help = "Rattan leaves it out of the plan; link it from an endpoint, or remove it"
+    elif not succ[name]:
+        msg = (f"cell `{name}` has no link out: upstream forwards packets into it and never takes them "
+               "out, so they reach no endpoint")
+        help = f"Rattan drops them where they would enter `{name}`; add a link from `{name}` in [links]"
+    else:
+        msg = (f"packets through cell `{name}` reach no endpoint: upstream forwards them on to cells "
+               "they never leave")
+        help = "Rattan drops them where they would enter it; link its chain on to an endpoint"
+    sink.emit("RTN042", msg, span, severity="warning", help=help)
 
 
 def _ports_help(ct) -> str:

@@ -75,10 +75,10 @@ def _route(src: str, dst: str, succ, cells: dict[str, Cell], routing: dict[str, 
 def _routed_ports(routing: Routing, config, dst: str, eps: set[str]) -> set[int]:
     """The output ports a routing cell may send a packet addressed to endpoint `dst` to."""
     routes = routing.table(config)
-    host = {r["port"] for r in routes if r.get("prefix") == dst}
-    if host:  # an endpoint's route holds only its addresses: the longest prefix, it wins
-        return host
-    ports = {r["port"] for r in routes if r.get("prefix") not in eps}  # address prefixes: maybe
+    host = [r.get("port") for r in routes if r.get("prefix") == dst]
+    if host:  # an endpoint's route holds only its addresses: the longest prefix, it wins (a drop route: none)
+        return {p for p in host if p is not None}
+    ports = {r["port"] for r in routes if r.get("prefix") not in eps and r.get("port") is not None}  # maybe
     default = routing.default_port(config)
     if default is not None:
         ports.add(default)

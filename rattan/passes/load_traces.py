@@ -24,7 +24,7 @@ from ..ir.nodes import Program
 from ..units import NUMBER, TIME, UNITS, NumberTooLarge, parse_number, split_quantity, unit_advice
 from .context import Context
 
-_CACHE: dict[tuple[str, str, float, int], object] = {}
+_CACHE: dict[tuple[str, str, float, int], tuple[dict, tuple[str, ...]]] = {}
 
 
 class TraceError(ValueError):
@@ -110,12 +110,15 @@ def parse_steps(text: str, kind: str) -> dict:
     return {"format": "steps", "steps": steps}
 
 
-def read_trace(path: str, kind: str) -> dict:
-    """Parse a trace file (cached by path, size and modification time)."""
+def read_trace(path: str, kind: str, warnings: list[str] | None = None) -> dict:
+    """Parse a trace file (cached by path, size and modification time).
+
+    `warnings` receives what a netem-trace model file has that upstream ignores (unknown keys)."""
     st = os.stat(path)
     key = (path, kind, st.st_mtime, st.st_size)
     hit = _CACHE.get(key)
     if hit is None:
+        found: list[str] = []
         with open(path, "rb") as f:
             data = f.read()
         try:
@@ -126,13 +129,15 @@ def read_trace(path: str, kind: str) -> dict:
         if ext in (".json", ".toml"):  # upstream Rattan's netem-trace models
             from ..frontends.netem_trace import ModelError, parse_model
             try:
-                hit = parse_model(text, ext[1:], kind)
+                trace = parse_model(text, ext[1:], kind, warnings=found)
             except ModelError as e:
                 raise TraceError(str(e)) from None
         else:
-            hit = parse_mahimahi(text) if kind == "bw" else parse_steps(text, kind)
-        _CACHE[key] = hit
-    return hit
+            trace = parse_mahimahi(text) if kind == "bw" else parse_steps(text, kind)
+        hit = _CACHE[key] = (trace, tuple(found))
+    if warnings is not None:
+        warnings.extend(hit[1])
+    return hit[0]
 
 
 def load_traces(prog: Program, ctx: Context) -> Program:
@@ -155,14 +160,18 @@ def load_traces(prog: Program, ctx: Context) -> Program:
                     ctx.sink.emit("RTN050", f"trace file `{shown}` not found", span,
                                   help="relative paths start at the folder of the file that names them")
                     break
+                ignored: list[str] = []
                 try:
-                    trace = read_trace(path, kind)
+                    trace = read_trace(path, kind, ignored)
                 except TraceError as e:
                     ctx.sink.emit("RTN051", f"malformed trace `{os.path.basename(path)}`: {e}", span)
                     break
                 except OSError as e:
                     ctx.sink.emit("RTN050", f"cannot read trace `{shown}`: {e.strerror}", span)
                     break
+                for w in ignored:  # upstream reads the model and ignores these keys
+                    ctx.sink.emit("RTN071", f"in trace model `{os.path.basename(path)}`: {w}", span,
+                                  severity="warning", help="upstream ignores the key; remove or fix it")
                 c = replace(c, trace=MappingProxyType(trace))
             cells.append(c)
         channels.append(replace(ch, cells=tuple(cells)))

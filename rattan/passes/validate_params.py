@@ -372,7 +372,45 @@ def validate_cell(cell: Cell, ctx: Context) -> Cell:
     if errs:
         _report_schema_errors(errs, conv, ct, cell, config)
         return cell
+    if not _unique_routes(ct, config, conv):
+        return cell
     return replace(cell, config=MappingProxyType(config))
+
+
+def _route_key(prefix: str) -> str:
+    """A route's prefix as the engine compares it: a CIDR prefix masked (`10.0.0.1/8` is `10.0.0.0/8`,
+    as upstream's routing table truncates it), an endpoint's name as itself."""
+    try:
+        return str(ipaddress.ip_network(prefix, strict=False))
+    except ValueError:
+        return prefix
+
+
+def _unique_routes(ct, config: Mapping[str, Any], conv: Converter) -> bool:
+    """A routing cell's table (`x-rattan.routing`) has one route per prefix: a second is RTN025."""
+    routing = ct.routing()
+    if routing is None:
+        return True
+    table = routing.table(config)
+    first: dict[str, int] = {}
+    ok = True
+    for i, r in enumerate(table):
+        key = _route_key(str(r.get("prefix", "")))
+        if key in first:
+            j = first[key]
+            span = conv.spans.get((routing.routes, i), conv.cell.type_span)
+            a, b = table[j].get("prefix"), r.get("prefix")
+            shown = f"`{a}`" if a == b else f"`{a}` and `{b}` are both `{key}`"
+            conv.emit("RTN025", f"routes {j + 1} and {i + 1} of `{routing.routes}` have the same prefix: {shown}",
+                      span,
+                      labels=[Label(conv.spans[(routing.routes, j)], "first route for it")]
+                      if (routing.routes, j) in conv.spans else [],
+                      help="keep one route per prefix; the longest matching prefix decides, so a narrower "
+                           "prefix can override part of a wider one")
+            ok = False
+        else:
+            first[key] = i
+    return ok
 
 
 def _excluded_by_one_of(schema, name, config) -> bool:
@@ -404,6 +442,8 @@ def _report_schema_errors(errs, conv: Converter, ct, cell: Cell, config) -> None
             conv.emit("RTN022", f"{name} must be {rel} {limit}, found {show(e.instance, prop)}", span)
         elif e.validator in ("minItems", "maxItems", "minLength"):
             conv.emit("RTN022", f"{name}: {e.message}", span)
+        elif e.validator == "oneOf" and (sub := _tagged_branch_errors(e)):
+            _report_schema_errors(sub, conv, ct, cell, config)  # `codel { target = -1ms }`: codel's own errors
         elif e.validator == "oneOf" and not path:
             groups = [g.get("required", []) for g in ct.schema.get("oneOf", [])]
             names = [g[0] for g in groups if g]
@@ -417,6 +457,17 @@ def _report_schema_errors(errs, conv: Converter, ct, cell: Cell, config) -> None
             conv.emit("RTN014", f"{name}: {e.message}", span)
         else:
             conv.emit("RTN023", f"{name}: {best_match([e]).message}", span)
+
+
+def _tagged_branch_errors(e) -> list:
+    """The errors of the `oneOf` branch a tagged record names by its `kind` (a queue kind, a model
+    segment), so that a wrong field is reported as such rather than as "valid under none of the schemas"."""
+    kind = e.instance.get("kind") if isinstance(e.instance, Mapping) else None
+    branches = e.validator_value if isinstance(e.validator_value, list) else []
+    for i, b in enumerate(branches):
+        if isinstance(b, Mapping) and kind is not None and b.get("properties", {}).get("kind", {}).get("const") == kind:
+            return [c for c in e.context if c.relative_schema_path and c.relative_schema_path[0] == i]
+    return []
 
 
 def validate_params(prog: Program, ctx: Context) -> Program:

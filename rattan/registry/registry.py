@@ -36,8 +36,9 @@ ANNOTATIONS: dict[str, str] = {
     "label": "parameters DOT prints in the cell's node, each formatted by its `x-unit` (`[\"rate\"]`)",
     "routing": "`{\"routes\": P, \"default\": D}`: the cell sends each packet by its destination address, "
                "by the longest match in parameter P (a list of `{prefix, port}` records, a prefix being a CIDR "
-               "prefix or an endpoint's name) or else to parameter D (a port or `drop`); the compiler checks "
-               "the endpoint names (RTN040) and follows the routes to find return paths (RTN049)",
+               "prefix or an endpoint's name; a record without `port` drops what it matches) or else to "
+               "parameter D (a port or `drop`); the compiler checks the endpoint names (RTN040), refuses two "
+               "routes with the same prefix (RTN025) and follows the routes to find return paths (RTN049)",
     "default_unless": "`{\"F\": {\"value\": V, \"unless\": [\"A\", ...]}}` (in a record's schema, such as a queue "
                       "kind): field F defaults to V only when none of the listed fields is set (a bounded queue with "
                       "neither `packets` nor `bytes` holds 1000 packets)",
@@ -57,7 +58,7 @@ class Routing:
     default: str  # a port number, or "drop"
 
     def table(self, config: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-        """The configured routes, each with `prefix` and `port`."""
+        """The configured routes, each with `prefix` and `port` (absent: a route that drops)."""
         return list(config.get(self.routes, ()) or ())
 
     def default_port(self, config: Mapping[str, Any]) -> int | None:

@@ -239,3 +239,6 @@ class File:
     # Run settings that only the upstream TOML/YAML format can carry
     # ([env], [commands], [http], [general]); they pass into the plan's `run`.
     settings: tuple[tuple[str, object], ...] = ()
+    # The format it was written in: "rtn", or "toml"/"yaml" for upstream Rattan's documents
+    # (set by compiler.parse_source). Graph findings that upstream accepts are warnings there.
+    format: str = "rtn"

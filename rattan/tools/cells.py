@@ -45,6 +45,8 @@ def default_text(prop) -> str:
         return ""
     d = prop["default"]
     unit = prop.get("x-unit")
+    if unit is None and isinstance(d, (int, float)) and not isinstance(d, bool):  # `SIZE or unlimited`: the number's
+        unit = next((b.get("x-unit") for b in prop.get("oneOf", ()) if b.get("type") in ("integer", "number")), None)
     if unit in NAMED_DIMS and isinstance(d, (int, float)):
         scale = {"time": Fraction(1, 10**9), "rate": Fraction(1), "size": Fraction(8)}[unit]
         return format_quantity(Fraction(d) * scale, NAMED_DIMS[unit])

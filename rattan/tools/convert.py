@@ -12,15 +12,16 @@ from .fmt import format_file
 
 def convert_path(path: str):
     """(text or None, sources, diagnostics) for a TOML or YAML file."""
-    from ..compiler import FRONT_ENDS
+    from ..compiler import front_end
     from ..frontends.upstream import load_document
     text, _bad = read_text(path)
     sources = SourceMap()
     src = sources.add(path, text, os.path.abspath(path))
-    kind = FRONT_ENDS.get(os.path.splitext(path)[1].lower())
-    if kind is None:
+    kind = front_end(src)
+    if kind == "rtn":
         from ..passes.reading import InputError
-        raise InputError(f"{path}: convert reads .toml, .yaml or .yml files")
+        raise InputError(f"{path}: convert reads upstream TOML (any extension but .rtn) or YAML "
+                         "(.yaml, .yml) files")
     sink = Sink()
     file = load_document(src, sink, kind)
     if sink.has_errors:

@@ -21,7 +21,7 @@ def test_bw_delivers_its_rate_and_drops_only_when_full():
     assert got == pytest.approx(10_000_000, rel=0.005)
     c = e.counters(bw)
     assert set(c.dropped_by_reason) == {"queue_full"}
-    assert c.queued_packets == 100
+    assert c.queued_packets == 101  # 100 waiting (the limit) + the one being sent, as upstream counts
     conserved(e, bw)
 
 

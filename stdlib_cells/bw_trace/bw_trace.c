@@ -1,9 +1,17 @@
 /* `bw_trace`: a link whose capacity follows a Mahimahi trace: each listed millisecond is one
- * delivery opportunity of `trace_mtu` bytes; the trace repeats when `loop`. */
+ * delivery opportunity of `trace_mtu` bytes; the trace repeats when `loop`. With
+ * `start = first_packet` the trace's time 0 is the first packet into the channel (upstream's
+ * BwReplay under its default `first-packet` feature). */
 #include "bw/bw.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* The cell's state: bw's, then what only bw_trace needs (bw's functions take it as a bw_t). */
+typedef struct {
+    bw_t b;
+    int first_packet, started;
+} bw_trace_t;
 
 enum { P_OVERHEAD };
 static const char *const params[] = {"overhead", NULL};
@@ -90,8 +98,13 @@ static void model_fire(rt_node *n, void *state, uint64_t t) {
 
 static int bw_trace_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
     bw_t *b = state;
+    bw_trace_t *bt = state;
     (void)n_outputs;
     int loop = rt_cfg_bool(c, "loop");
+    const char *start = rt_cfg_has(c, "start") ? rt_cfg_str(c, "start") : "run";
+    bt->first_packet = strcmp(start, "first_packet") == 0;
+    if (!bt->first_packet && strcmp(start, "run") != 0 && !rt_cfg_status(c))
+        return rt_cfg_fail(c, "start", "must be `run` or `first_packet`");
     rt_config trace = rt_cfg_get(c, "trace");
     int rc = bw_init_common(b, c);
     if (rc < 0) return rc;
@@ -129,6 +142,19 @@ static void bw_trace_destroy(void *state) {
 }
 
 static void bw_trace_enqueue(rt_node *n, void *state, rt_pkt *k) {
+    bw_trace_t *bt = state;
+    if (bt->first_packet && !bt->started) {  /* the trace starts at the channel's first packet */
+        uint64_t t0 = rt_first_arrival(n);
+        if (t0 > k->t) t0 = k->t;
+        bt->started = 1;
+        if (bt->b.rate_steps) {
+            bt->b.rates.base = t0;
+            bt->b.rates.i = 0;
+        } else {
+            bt->b.trace_base = t0;
+            bt->b.trace_started = 0;
+        }
+    }
     if (((bw_t *)state)->rate_steps) model_enqueue(n, state, k);
     else bw_enqueue(n, state, k);
 }
@@ -155,7 +181,7 @@ static double bw_trace_read(const void *state, int param, uint64_t now) {
     return (double)((const bw_t *)state)->overhead;
 }
 
-const rt_cell_ops rt_cell_bw_trace = {.type = "bw_trace", .state_size = sizeof(bw_t), .params = params,
+const rt_cell_ops rt_cell_bw_trace = {.type = "bw_trace", .state_size = sizeof(bw_trace_t), .params = params,
                                       .init = bw_trace_init, .destroy = bw_trace_destroy, .enqueue = bw_trace_enqueue,
                                       .next_event = bw_trace_next_event, .fire = bw_trace_fire, .control = bw_trace_control,
                                       .read = bw_trace_read};

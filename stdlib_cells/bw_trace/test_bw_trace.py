@@ -63,3 +63,33 @@ def test_netem_bandwidth_model_changes_the_rate_at_each_segment(tmp_path):
     f = e.add_flow(nodes["left"], nodes["right"], "cbr", 20_000_000, 1500)
     e.run_until(10 * SEC)
     assert e.flow_stats(f)["received_bytes"] * 8 == pytest.approx(5 * (10_000_000 + 2_000_000), rel=0.002)
+
+
+@pytest.mark.parametrize("start", ["run", "first_packet"])
+def test_bw_trace_can_start_at_the_first_packet(start):
+    # one opportunity, at 500 ms, not looping; the only packet is sent 2 s into the run
+    e = Engine(1)
+    b = cell(e, "bw_trace", trace={"format": "mahimahi", "opportunities_ns": [500 * MS], "period_ns": 500 * MS,
+                                   "mtu_bytes": 1500}, loop=False, start=start)
+    left, right = chain(e, b)
+    e.add_flow(left, right, "cbr", 12_000, 1500, start_ns=2 * SEC)  # one packet a second
+    e.run_until(2 * SEC + 600 * MS)
+    c = e.counters(b)
+    if start == "run":
+        assert c.out_packets == 0 and c.queued_packets == 1   # the trace ended before it came
+    else:
+        assert c.out_packets == 1 and c.first_out_ns == 2 * SEC + 500 * MS
+
+
+def test_bw_trace_model_can_start_at_the_first_packet():
+    # a netem-trace model: nothing for a second, then 12 Mbit/s
+    def first_out(start):
+        e = Engine(1)
+        b = cell(e, "bw_trace", trace={"format": "segments", "segments": [[SEC, 0], [SEC, 12_000_000]], "repeat": 1},
+                 loop=False, start=start)
+        left, right = chain(e, b)
+        e.add_flow(left, right, "cbr", 12_000, 1500, start_ns=2 * SEC)
+        e.run_until(4 * SEC)
+        return e.counters(b).first_out_ns
+    assert first_out("run") == 2 * SEC + MS
+    assert first_out("first_packet") == 3 * SEC + MS

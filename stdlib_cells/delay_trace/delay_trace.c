@@ -1,17 +1,27 @@
 /* `delay_trace`: each packet gets the delay a step trace gives for the moment it arrives;
- * packets keep their order (one that would overtake leaves right after the earlier one). */
+ * packets keep their order (one that would overtake leaves right after the earlier one). With
+ * `start = first_packet` the trace's time 0 is the first packet into the channel (upstream's
+ * DelayReplay under its default `first-packet` feature). */
 #define RT_CELL_API
 #include "rattan_engine.h"
+
+#include <string.h>
 
 typedef struct {
     rt_steps steps;
     rt_fifo fifo;
     uint64_t last_depart;
+    int first_packet, started;
 } delay_trace_t;
 
 static int delay_trace_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
-    rt_steps *s = &((delay_trace_t *)state)->steps;
+    delay_trace_t *d = state;
+    rt_steps *s = &d->steps;
     (void)n_outputs;
+    const char *start = rt_cfg_has(c, "start") ? rt_cfg_str(c, "start") : "run";
+    d->first_packet = strcmp(start, "first_packet") == 0;
+    if (!d->first_packet && strcmp(start, "run") != 0 && !rt_cfg_status(c))
+        return rt_cfg_fail(c, "start", "must be `run` or `first_packet`");
     rt_config trace = rt_cfg_get(c, "trace");
     int rc = rt_steps_from_trace(s, &trace, rt_cfg_bool(c, "loop"), now);
     if (rc < 0) return rc;
@@ -24,6 +34,12 @@ static void delay_trace_destroy(void *state) { rt_steps_free(&((delay_trace_t *)
 
 static void delay_trace_enqueue(rt_node *n, void *state, rt_pkt *k) {
     delay_trace_t *d = state;
+    if (d->first_packet && !d->started) {  /* the trace starts at the channel's first packet */
+        uint64_t t0 = rt_first_arrival(n);
+        d->steps.base = t0 <= k->t ? t0 : k->t;
+        d->steps.i = 0;
+        d->started = 1;
+    }
     uint64_t dep = k->t + (uint64_t)rt_steps_at(&d->steps, k->t);
     if (dep < d->last_depart) dep = d->last_depart;
     d->last_depart = dep;

@@ -23,3 +23,15 @@ def test_loss_trace_follows_the_trace():
     assert e.counters(lt).dropped_by_reason.keys() == {"loss"}
     assert e.flow_stats(f)["received_packets"] == e.counters(lt).out_packets
     conserved(e, lt)
+
+
+@pytest.mark.parametrize("start, lost", [("run", 0), ("first_packet", 1000)])
+def test_loss_trace_can_start_at_the_first_packet(start, lost):
+    # everything is lost in the trace's first second; the only flow starts 2 s into the run
+    e = Engine(1)
+    lt = cell(e, "loss_trace", trace=steps([(0, 1.0), (SEC, 0.0)]), loop=False, start=start)
+    left, right = chain(e, lt)
+    e.add_flow(left, right, "cbr", 12_000_000, 1500, start_ns=2 * SEC)  # 1000 packets/s
+    e.run_until(5 * SEC)
+    assert e.counters(lt).dropped_packets == lost
+    conserved(e, lt)

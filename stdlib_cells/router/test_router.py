@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rattan.compiler import compile_path
-from rattan.engine import Engine
+from rattan.engine import Engine, EngineError
 from rattan.engine.load import endpoint_addr
 from rattan.plan import build_plan
 from rattan.registry import default_registry
@@ -83,3 +83,182 @@ def test_multipath_example_routes_back_by_destination():
     up = flows[("wifi", "server")]["throughput_bps"] + flows[("wired", "server")]["throughput_bps"]
     assert up == pytest.approx(30e6, rel=0.01)
     assert r["cells"]["back"]["dropped_packets"] == 0
+
+
+def _drop_route_hole(routes):
+    """src -> router -> b and c; flows to b (10.0.2.2) and c (10.0.3.2) at 1 and 2 Mbit/s; the router's
+    output 0 feeds b, output 1 feeds c."""
+    e = Engine(1)
+    src, b, c = e.add_endpoint(), e.add_endpoint(), e.add_endpoint()
+    for i, n in enumerate((src, b, c)):
+        e.set_endpoint_addr(n, endpoint_addr(i))
+    r = cell(e, "router", outputs=2, routes=routes)
+    e.link(src, 0, r)
+    e.link(r, 0, b)
+    e.link(r, 1, c)
+    fb, fc = e.add_flow(src, b, "cbr", 1_000_000, 500), e.add_flow(src, c, "cbr", 2_000_000, 500)
+    e.run_until(SEC - 1)
+    conserved(e, r)
+    return e, r, e.flow_stats(fb), e.flow_stats(fc)
+
+
+def test_a_route_without_port_drops_what_it_matches_and_carves_a_hole_in_a_wider_route():
+    wide = route(endpoint_addr(0) & 0xFFFF0000, 16, 0)                # 10.0.0.0/16 -> b
+    hole = {"kind": "route", "prefix": "10.0.3.0/24"}                  # c's /24: dropped
+    for routes in ([wide, hole], [hole, wide]):                       # longest prefix wins in either order
+        e, r, sb, sc = _drop_route_hole(routes)
+        assert sb["received_packets"] == sb["sent_packets"] == 250
+        assert sc["sent_packets"] == 500 and sc["received_packets"] == sc["misdelivered_packets"] == 0
+        assert e.counters(r).dropped_by_reason == {"drop_route": 500}
+
+
+def test_a_wider_drop_route_loses_to_a_longer_route():
+    e, r, sb, sc = _drop_route_hole([{"kind": "route", "prefix": "10.0.0.0/8"}, route(endpoint_addr(2), 32, 1)])
+    assert sc["received_packets"] == 500 and sb["received_packets"] == 0
+    assert e.counters(r).dropped_by_reason == {"drop_route": 250}
+
+
+def test_packets_matching_no_route_go_to_default_or_are_dropped_as_no_route():
+    e, r, sb, sc = _drop_route_hole([route(endpoint_addr(1), 32, 0)])
+    assert sb["received_packets"] == 250 and sc["received_packets"] == 0
+    assert e.counters(r).dropped_by_reason == {"no_route": 500}
+    e, r, sb, sc = _drop_route_hole([route(endpoint_addr(1), 32, 0), {"kind": "route", "prefix": "11.0.0.0/8"}])
+    assert e.counters(r).dropped_by_reason == {"no_route": 500}  # a drop route elsewhere changes nothing
+
+
+def test_drop_routes_in_rtn_under_rattan_sim():
+    from tests.engine.cells import plan_of
+    plan = plan_of("""channel c {
+    endpoints a, b, z
+    cell r: router { routes = [route { prefix = "10.0.0.0/16", port = 0 }, route { prefix = b }], default = 1 }
+    a -> r
+    r[0] -> z
+    r[1] -> z
+    b -> a
+    z -> a
+}
+""")
+    cells = {c["name"]: c for c in plan["channels"][0]["cells"]}
+    assert cells["r"]["outputs"] == 2
+    res = run(plan, None, ["a->b:cbr:1Mbps", "a->z:cbr:2Mbps"], "2s", 1)
+    flows = {(f["src"], f["dst"]): f for f in res["flows"]}
+    assert flows[("a", "z")]["throughput_bps"] == pytest.approx(2e6, rel=0.02)
+    assert flows[("a", "b")]["throughput_bps"] == 0
+    assert set(res["cells"]["r"]["dropped_by_reason"]) == {"drop_route"}
+
+
+@pytest.mark.parametrize("second", ["10.0.0.0/8", "10.1.2.3/8"])
+def test_two_routes_with_the_same_prefix_are_refused_by_the_engine(second):
+    e = Engine(1)
+    with pytest.raises(EngineError, match=r"routes\[1\]\.prefix.*same prefix as routes\[0\]"):
+        e.add_cell("router", {"routes": [{"kind": "route", "prefix": "10.0.0.0/8", "port": 0},
+                                         {"kind": "route", "prefix": second}],
+                              "default": "drop", "only_ipv4": False}, 1)
+
+
+def test_two_routes_with_the_same_prefix_are_refused_in_rtn():
+    from rattan.compiler import compile_text
+    text = """channel c {
+    endpoints a, b
+    cell r: router { routes = [route { prefix = "10.0.0.0/8", port = 0 }, route { prefix = b, port = 0 },
+                               route { prefix = "10.9.9.9/8" }] }
+    a -> r
+    r[0] -> b
+    b -> a
+}
+"""
+    diags = [d for d in compile_text(text).diagnostics if d.severity == "error"]
+    assert [d.code for d in diags] == ["RTN025"]
+    assert "`10.0.0.0/8` and `10.9.9.9/8` are both `10.0.0.0/8`" in diags[0].message
+    assert text[diags[0].span.start:diags[0].span.end].startswith('route { prefix = "10.9.9.9/8"')
+    ok = text.replace('"10.9.9.9/8"', '"10.9.0.0/16"')
+    assert not [d for d in compile_text(ok).diagnostics if d.severity == "error"]
+
+
+def _netns_why_not() -> str | None:
+    import os
+    import shutil
+    import subprocess
+    if os.geteuid() != 0:
+        return "needs root for a network namespace and raw sockets"
+    if shutil.which("ip") is None:
+        return "needs `ip`"
+    if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode != 0:
+        return "network namespaces are not available here"
+    return None
+
+
+_SEND = """
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+for frame in sys.argv[2:]:
+    s.send(bytes.fromhex(frame))
+"""
+
+
+def _frames() -> dict[str, list[bytes]]:
+    """Ethernet frames of each kind, from vb's side: IPv4 to 10.1.1.1, ARP requests for 10.2.2.2 (and
+    one for 192.168.0.9), IPv6, and an experimental EtherType."""
+    import struct
+    dst, src = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
+    ip = bytes([0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 9, 9, 9, 10, 1, 1, 1]) + bytes(8)
+    def arp(target):
+        return (b"\xff" * 6 + src + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + src + bytes([10, 9, 9, 9])
+                + bytes(6) + bytes(target))
+    ipv6 = dst + src + b"\x86\xdd" + bytes([0x60, 0, 0, 0, 0, 8, 17, 64]) + bytes(32) + bytes(8)
+    return {"ipv4": [dst + src + b"\x08\x00" + ip] * 5, "arp": [arp([10, 2, 2, 2])] * 4,
+            "arp_other": [arp([192, 168, 0, 9])], "ipv6": [ipv6] * 3,
+            "other": [dst + src + b"\x88\xb5" + bytes(46)] * 2}
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("only_ipv4", [False, True])
+def test_real_frames_non_ipv4_are_dropped_with_only_ipv4_and_arp_goes_by_its_target(only_ipv4):
+    """Frames injected on a veth pair in a namespace of this test's own: the endpoint's interface is
+    va, the frames come from vb. Routes 10.0.0.0/8 -> 0, default -> 1."""
+    import os
+    import subprocess
+    import sys
+    import time
+    why = _netns_why_not()
+    if why:
+        pytest.skip(why)
+    ns = f"rtn-cells-{os.getpid()}-{int(only_ipv4)}"
+    ip = ["ip", "-n", ns]
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for key in ("all", "default"):  # no IPv6 chatter (router solicitations, MLD) on the pair
+            subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1"],
+                           check=True)
+        subprocess.run(ip + ["link", "add", "va", "type", "veth", "peer", "name", "vb"], check=True)
+        for dev in ("va", "vb"):
+            subprocess.run(ip + ["link", "set", dev, "up"], check=True)
+        e = Engine(1)
+        a, z0, z1 = e.add_endpoint(), e.add_endpoint(), e.add_endpoint()
+        e.attach(a, f"/run/netns/{ns}", "va")
+        r = e.add_cell("router", {"routes": [route(0x0A000000, 8, 0)], "default": 1, "only_ipv4": only_ipv4}, 2)
+        e.link(a, 0, r)
+        e.link(r, 0, z0)
+        e.link(r, 1, z1)
+        e.start(60 * SEC, "real")
+        try:
+            frames = _frames()
+            subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", _SEND, "vb",
+                            *[f.hex() for fs in frames.values() for f in fs]], check=True, timeout=30)
+            deadline = time.monotonic() + 10
+            while e.counters(r).in_packets < 15 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            e.stop()
+        c = e.counters(r)
+        assert c.in_packets == 15
+        if only_ipv4:  # upstream's router: everything that is not IPv4 is dropped
+            assert c.dropped_by_reason == {"not_ipv4": 10}
+            assert (e.counters(z0).delivered_packets, e.counters(z1).delivered_packets) == (5, 0)
+        else:  # ARP by its target (10.2.2.2 is in 10/8; 192.168.0.9 is not), the rest to default
+            assert c.dropped_packets == 0
+            assert (e.counters(z0).delivered_packets, e.counters(z1).delivered_packets) == (5 + 4, 1 + 3 + 2)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+    assert ns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

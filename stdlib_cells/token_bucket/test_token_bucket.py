@@ -44,3 +44,25 @@ def test_shaper_delays_instead_of_dropping():
     assert e.flow_stats(f)["received_bytes"] * 8 == pytest.approx(2_000_000 * 10, rel=0.01)
     assert e.flow_delay(f).max_ns > 1_000_000_000  # waiting, not dropped
     conserved(e, tb)
+
+
+def test_unlimited_limit_shapes_with_a_queue_that_never_fills():
+    """`limit = unlimited` (upstream's TokenBucket without `limit`): 3 Mbit/s into 2 for 10 s queues the
+    excess, about 1.25 MB, and drops nothing; a 64 KiB queue in its place drops."""
+    from tests.engine.cells import plan_of
+    plan = plan_of("channel c { left -> token_bucket { rate = 2Mbps, burst = 3000B, limit = unlimited } -> right }")
+    assert plan["channels"][0]["cells"][0]["config"]["limit"] == "unlimited"
+    for limit in ("unlimited", 64 * 1024):
+        e = Engine(1)
+        tb = cell(e, "token_bucket", rate=2_000_000, burst=3000, limit=limit)
+        left, right = chain(e, tb)
+        f = e.add_flow(left, right, "cbr", 3_000_000, 1500)
+        e.run_until(10 * SEC)
+        c = e.counters(tb)
+        assert e.flow_stats(f)["received_bytes"] * 8 == pytest.approx(2_000_000 * 10, rel=0.01)
+        if limit == "unlimited":
+            assert c.dropped_packets == 0
+            assert c.queued_bytes == pytest.approx(1_000_000 * 10 / 8, rel=0.01)
+        else:
+            assert c.dropped_by_reason.keys() == {"queue_full"} and c.queued_bytes <= limit
+        conserved(e, tb)

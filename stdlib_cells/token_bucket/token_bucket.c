@@ -3,10 +3,13 @@
 #define RT_CELL_API
 #include "rattan_engine.h"
 
+#include <string.h>
+
 typedef struct {
     struct {
         uint64_t rate_bps, burst_bytes;
-        uint64_t limit_bytes;     /* 0: police (drop excess); > 0: shape, queueing up to this many bytes */
+        uint64_t limit_bytes;     /* 0: police (drop excess); > 0: shape, queueing up to this many bytes
+                                   * (UINT64_MAX: `unlimited`) */
         uint64_t peak_rate_bps;   /* 0: no peak-rate bucket */
         uint64_t min_burst_bytes; /* size of the peak-rate bucket */
     } cfg;
@@ -25,7 +28,12 @@ static int tbf_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
     (void)n_outputs;
     b->cfg.rate_bps = rt_cfg_u64(c, "rate");
     b->cfg.burst_bytes = rt_cfg_u64(c, "burst");
-    b->cfg.limit_bytes = rt_cfg_u64(c, "limit");
+    if (rt_cfg_kind(c, "limit") == RT_VAL_STR) {  /* `unlimited`: upstream's TokenBucket without `limit` */
+        if (strcmp(rt_cfg_str(c, "limit"), "unlimited") != 0) return rt_cfg_fail(c, "limit", "expected a size or `unlimited`");
+        b->cfg.limit_bytes = UINT64_MAX;
+    } else {
+        b->cfg.limit_bytes = rt_cfg_u64(c, "limit");
+    }
     b->cfg.peak_rate_bps = rt_cfg_has(c, "peak_rate") ? rt_cfg_u64(c, "peak_rate") : 0;
     b->cfg.min_burst_bytes = rt_cfg_u64(c, "min_burst");  /* kept without a peak rate: one may be set later */
     if (rt_cfg_status(c)) return RT_EINVAL;
@@ -91,7 +99,7 @@ static void tbf_enqueue(rt_node *n, void *state, rt_pkt *k) {
         return;
     }
     if (!b->q.head && conforms(b, k->size)) { take(b, k->size); rt_emit(n, 0, k, t); return; }
-    if (b->q.bytes + k->size > b->cfg.limit_bytes) { rt_drop(n, k, RT_DROP_QUEUE_FULL); return; }
+    if (b->q.bytes + k->size > b->cfg.limit_bytes || b->q.bytes + k->size < b->q.bytes) { rt_drop(n, k, RT_DROP_QUEUE_FULL); return; }
     rt_fifo_push(&b->q, k);
     rt_hold(n, k, +1);
     rt_reschedule(n);

@@ -42,12 +42,14 @@ def test_every_schema_default_reaches_c_from_the_plan_not_from_c():
     nodes = load_channel(e, plan["channels"][0])
     f = e.add_flow(nodes["a"], nodes["b"], "cbr", 100_000_000, 1000)  # 100x the link: the queue fills
     e.run_until(100 * MS)
-    assert e.counters(nodes[plan["channels"][0]["cells"][0]["name"]]).queued_packets == 1000
+    assert e.counters(nodes[plan["channels"][0]["cells"][0]["name"]]).queued_packets == 1001  # + the one being sent
     assert e.flow_stats(f)["sent_packets"] > 1100
 
 
 def test_drop_reasons_come_from_the_engines_table():
-    assert DROP_REASONS[:3] == ("queue_full", "aqm", "loss") and DROP_REASONS[-1] == "cell"
+    # packet logs store a reason's index: the earlier reasons keep theirs, new ones come after them
+    assert DROP_REASONS[:9] == ("queue_full", "aqm", "loss", "policer", "no_route", "outage", "pool", "ring", "cell")
+    assert {"drop_route", "not_ipv4", "model_end"} <= set(DROP_REASONS[9:])
     assert len(set(DROP_REASONS)) == len(DROP_REASONS)
 
 

@@ -394,6 +394,7 @@ int rt_steps_from_trace(rt_steps *s, const rt_config *trace, int loop, uint64_t 
     uint32_t n = 0;
     uint64_t period = 0;
     int looping = 0;
+    uint64_t loop_at = 0;
     if (strcmp(format, "steps") == 0) {
         rt_config steps = rt_cfg_get(trace, "steps");
         uint32_t len = rt_cfg_len(&steps);
@@ -417,11 +418,13 @@ int rt_steps_from_trace(rt_steps *s, const rt_config *trace, int loop, uint64_t 
         rt_config segs = rt_cfg_get(trace, "segments");
         uint32_t len = rt_cfg_len(&segs);
         int64_t repeat = rt_cfg_has(trace, "repeat") ? rt_cfg_int(trace, "repeat") : 1;
+        int64_t loop_from = rt_cfg_has(trace, "loop_from") ? rt_cfg_int(trace, "loop_from") : 0;
         if (rt_cfg_status(trace) || !len) return len ? RT_EINVAL : rt_cfg_fail(trace, "segments", "no segments");
         at = malloc(len * sizeof *at);
         value = malloc(len * sizeof *value);
         if (!at || !value) { free(at); free(value); return rt_cfg_fail(trace, "segments", "out of memory"); }
         uint64_t t = 0;
+        if (loop_from < 0 || loop_from >= (int64_t)len) { free(at); free(value); return rt_cfg_fail(trace, "loop_from", "is not a segment index"); }
         for (uint32_t i = 0; i < len; i++) {
             rt_config seg = rt_cfg_item(&segs, i);
             rt_config d = rt_cfg_item(&seg, 0), v = rt_cfg_item(&seg, 1);
@@ -439,13 +442,14 @@ int rt_steps_from_trace(rt_steps *s, const rt_config *trace, int loop, uint64_t 
                 vi = rt_cfg_as_float(&v);
             }
             if (rt_cfg_status(trace)) break;
+            if ((int64_t)i == loop_from) loop_at = t;  /* where a forever model's repeating tail starts */
             if (di < 0) { rt_cfg_fail(&d, NULL, "must not be negative"); break; }
             if (n && at[n - 1] == t) value[n - 1] = vi;  /* a segment of length 0 is overridden */
             else { at[n] = t; value[n++] = vi; }
             t += (uint64_t)di;
         }
         period = t;
-        looping = repeat == 0 && loop && t > 0;
+        looping = repeat == 0 && t > loop_at;  /* the model says itself how it repeats, not `loop` */
         if (n && at[n - 1] >= t && looping) n--;  /* a trailing empty segment */
     } else {
         rt_cfg_fail(trace, "format", "expected `steps` or `segments`");
@@ -456,6 +460,7 @@ int rt_steps_from_trace(rt_steps *s, const rt_config *trace, int loop, uint64_t 
     s->len = n;
     s->period = period;
     s->loop = looping;
+    s->loop_at = loop_at;
     s->base = now;
     s->i = 0;
     return RT_OK;

@@ -138,6 +138,7 @@ typedef struct shard {
     _Atomic int readers;     /* readers waiting for an even `gen`: the loop lets them in */
     struct packet_log *log;  /* non-NULL when a node of the engine is logged (checked per packet) */
     uint64_t now;            /* time of the event being processed, for drop records */
+    uint64_t first_in;       /* when the first packet entered from an endpoint (RT_NEVER: none yet) */
 } shard_t;
 
 /* The packet log: records buffered by the thread that runs time, written in blocks by a writer
@@ -188,6 +189,7 @@ typedef struct {
     uint64_t rate_bps;
     uint32_t size;
     uint64_t n;              /* packets generated */
+    uint64_t t0;             /* when it sends its first packet */
     uint64_t next_t;
     rt_flow_stats st;
     uint64_t hist[RT_HIST_BUCKETS];  /* one-way delays of received packets: fixed size, whatever the run;
@@ -642,6 +644,7 @@ rt_pkt *rt_clone(rt_node *n, const rt_pkt *k) {
 
 void rt_count_modified(rt_node *n) { BUMP(n->c.modified_packets, 1); }
 rt_rng *rt_node_rng(rt_node *n) { return &n->rng; }
+uint64_t rt_first_arrival(const rt_node *n) { return n->sh->first_in; }
 uint64_t rt_next_seq(rt_node *n) { return n->sh->seq++; }
 
 /* ---------------------------------------------------------------- endpoints and flows */
@@ -737,7 +740,7 @@ static uint64_t flow_time(flow_t *f, uint64_t n, rt_rng *r) {
         return f->next_t + (uint64_t)llround(rt_rng_exponential(r) * mean);
     }
     unsigned __int128 num = (unsigned __int128)n * f->size * 8u * 1000000000u;
-    return (uint64_t)(num / f->rate_bps);
+    return f->t0 + (uint64_t)(num / f->rate_bps);
 }
 
 static void flow_fire(rt_node *n, void *state, uint64_t t) {
@@ -765,6 +768,7 @@ static void flow_fire(rt_node *n, void *state, uint64_t t) {
         /* the packet leaves the source endpoint */
         BUMP(src->c.in_packets, 1);
         BUMP(src->c.in_bytes, k->size);
+        if (n->sh->first_in == RT_NEVER) n->sh->first_in = at;
         rt_emit(src, 0, k, at);
     }
 }
@@ -788,7 +792,7 @@ int rt_add_flow(rt_engine *e, int src, int dst, int kind, uint64_t rate_bps, uin
     if (id < 0) return id;
     flow_t *f = (flow_t *)e->nodes[id]->state;
     f->src = src; f->dst = dst; f->kind = kind; f->rate_bps = rate_bps; f->size = size_bytes;
-    f->next_t = atomic_load(&e->now);
+    f->next_t = f->t0 = atomic_load(&e->now);
     f->st.delay_min_ns = RT_NEVER;
     f->fid = e->n_flows;
     e->flow_nodes[e->n_flows] = id;
@@ -944,6 +948,7 @@ static void port_receive(void *ctx, const uint8_t *frame, uint32_t len, uint64_t
         k->src_addr = (uint32_t)frame[26] << 24 | (uint32_t)frame[27] << 16 | (uint32_t)frame[28] << 8 | frame[29];
         k->dst_addr = (uint32_t)frame[30] << 24 | (uint32_t)frame[31] << 16 | (uint32_t)frame[32] << 8 | frame[33];
     }
+    if (n->sh->first_in == RT_NEVER) n->sh->first_in = t;
     rt_emit(n, 0, k, t);
 }
 
@@ -984,6 +989,7 @@ static int seal(rt_engine *e) {
         e->shards[i].e = e;
         e->shards[i].pool.with_bufs = e->n_ports > 0;
         e->shards[i].log = NULL;
+        e->shards[i].first_in = RT_NEVER;
     }
     for (int i = 0; i < n; i++) e->nodes[i]->sh = &e->shards[shard_of[uf_find(parent, i)]];
     for (int i = 0; i < n; i++)  /* only shards with a logged node pay for the log's check */
@@ -1438,6 +1444,15 @@ int rt_flow_keep_samples(rt_engine *e, int flow, int on) {
     return RT_OK;
 }
 
+int rt_flow_start_at(rt_engine *e, int flow, uint64_t at_ns) {
+    if (flow < 0 || flow >= e->n_flows) return RT_ERANGE;
+    if (e->shards || atomic_load(&e->busy)) return RT_ESTATE;
+    flow_t *f = flow_of(e, flow);
+    if (at_ns < f->t0) return RT_EINVAL;  /* not before it was added */
+    f->next_t = f->t0 = at_ns;
+    return RT_OK;
+}
+
 uint64_t rt_flow_samples(const rt_engine *e, int flow, uint64_t *delays, uint64_t *seqs, uint64_t cap) {
     if (flow < 0 || flow >= e->n_flows || atomic_load(&((rt_engine *)e)->busy)) return 0;
     const flow_t *f = flow_of((rt_engine *)e, flow);
@@ -1465,12 +1480,11 @@ int rt_cell_read(const rt_engine *e, int node, int param, double *value) {
 /* ---------------------------------------------------------------- step functions (traces) */
 double rt_steps_at(rt_steps *s, uint64_t t) {
     uint64_t rel = t > s->base ? t - s->base : 0;
-    if (s->loop) {
-        if (rel >= s->period) {
-            s->base += rel / s->period * s->period;
-            rel %= s->period;
-            s->i = 0;
-        }
+    if (s->loop && rel >= s->period) {  /* [loop_at, period) repeats */
+        uint64_t cycle = s->period - s->loop_at, k = (rel - s->loop_at) / cycle;
+        s->base += k * cycle;
+        rel -= k * cycle;
+        s->i = 0;
     }
     if (rel < s->at[s->i]) s->i = 0;  /* time went back within a period: cannot for one cell, but be safe */
     while (s->i + 1 < s->len && s->at[s->i + 1] <= rel) s->i++;
@@ -1480,9 +1494,10 @@ double rt_steps_at(rt_steps *s, uint64_t t) {
 uint64_t rt_steps_next(const rt_steps *s, uint64_t t) {
     if (!s->len) return RT_NEVER;
     uint64_t base = s->base, rel = t > base ? t - base : 0;
-    if (s->loop && s->period) {
-        base += rel / s->period * s->period;
-        rel = t > base ? t - base : 0;
+    if (s->loop && s->period && rel >= s->period) {
+        uint64_t cycle = s->period - s->loop_at, k = (rel - s->loop_at) / cycle;
+        base += k * cycle;
+        rel -= k * cycle;
     }
     uint32_t lo = 0, hi = s->len;  /* the first step strictly after rel */
     while (lo < hi) {

@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#define RT_ABI_VERSION 11
+#define RT_ABI_VERSION 12
 
 /* Error codes: 0 is success, negative values are errors. */
 #define RT_OK 0
@@ -31,7 +31,8 @@
 #define RT_NEVER UINT64_MAX
 
 /* Why a packet was dropped (index into rt_counters.dropped): one table, X(CONSTANT, "name", meaning).
- * The names are the ones telemetry, plots and the packet log show; Python reads them from C. */
+ * The names are the ones telemetry, plots and the packet log show; Python reads them from C. A new
+ * reason goes at the end: packet logs store the index, so earlier logs keep their meaning. */
 #define RT_DROP_REASON_TABLE(X) \
     X(RT_DROP_QUEUE_FULL, "queue_full", "a queue was full") \
     X(RT_DROP_AQM, "aqm", "active queue management (CoDel, PIE, RED) dropped it") \
@@ -41,7 +42,10 @@
     X(RT_DROP_OUTAGE, "outage", "the link was down") \
     X(RT_DROP_POOL, "pool", "the engine ran out of packet buffers") \
     X(RT_DROP_RING, "ring", "real runs: the endpoint's receive ring was full (or the frame too large)") \
-    X(RT_DROP_CELL, "cell", "a cell's own rule (a plugin cell's reason)")
+    X(RT_DROP_CELL, "cell", "a cell's own rule (a plugin cell's reason)") \
+    X(RT_DROP_ROUTE, "drop_route", "a router's drop route (a route without a port) matched its destination") \
+    X(RT_DROP_NOT_IPV4, "not_ipv4", "a router with only_ipv4 got a frame that is not IPv4 (ARP, IPv6, ...)") \
+    X(RT_DROP_MODEL_END, "model_end", "it arrived after the cell's per-packet model had ended")
 #define RT_DROP_ENUM_(c, name, meaning) c,
 enum { RT_DROP_REASON_TABLE(RT_DROP_ENUM_) RT_DROP_REASONS };
 #undef RT_DROP_ENUM_
@@ -267,6 +271,9 @@ int rt_flow_delay_hist(const rt_engine *e, int flow, rt_flow_stats *stats, uint6
  * array may be NULL) and returns how many; 0 if the flow keeps none, or while the engine thread runs. */
 int rt_flow_keep_samples(rt_engine *e, int flow, int on);
 uint64_t rt_flow_samples(const rt_engine *e, int flow, uint64_t *delays, uint64_t *seqs, uint64_t cap);
+/* Before time runs: the flow sends its first packet at logical time `at_ns` (not before the time it
+ * was added) instead of at once. */
+int rt_flow_start_at(rt_engine *e, int flow, uint64_t at_ns);
 
 #ifdef RT_CELL_API
 /* ===================================================================== the cell interface
@@ -361,6 +368,9 @@ void rt_reschedule(rt_node *n);   /* the cell's next event may have moved (after
 rt_pkt *rt_clone(rt_node *n, const rt_pkt *k);                /* a copy counted as created; NULL if none */
 void rt_count_modified(rt_node *n);
 rt_rng *rt_node_rng(rt_node *n);
+/* When the first packet entered the node's part of the graph (its channel) from an endpoint, in
+ * logical time; RT_NEVER before any did (traces that start at the first packet). */
+uint64_t rt_first_arrival(const rt_node *n);
 uint64_t rt_next_seq(rt_node *n);                             /* a tie-break, increasing per shard */
 
 /* ---- shared helpers for cells */
@@ -423,12 +433,14 @@ int rt_register_cell(const rt_cell_ops *ops, int abi);
     const rt_cell_ops *const rt_plugin_cells[] = {__VA_ARGS__, NULL}
 
 /* A step function of time (delay_trace, loss_trace): the value in force at t, from a cursor. */
-typedef struct { uint64_t *at; double *value; uint32_t len, i; uint64_t period, base; int loop; } rt_steps;
+typedef struct { uint64_t *at; double *value; uint32_t len, i; uint64_t period, base; int loop; uint64_t loop_at; } rt_steps;
 
 /* From a trace parameter as the plan gives it: {format: "steps", steps: [[t_ns, value], ...]} (before
  * its first step the first value holds; looping, its last line ends the period, like a Mahimahi
- * trace) or {format: "segments", segments: [[duration_ns, value], ...], repeat} (a netem-trace
- * model; looping when it repeats forever, repeat = 0). `loop` is the cell's own `loop`. */
+ * trace) or {format: "segments", segments: [[duration_ns, value], ...], repeat, loop_from} (a
+ * netem-trace model, which says itself how it repeats: looping when it repeats forever, repeat = 0,
+ * from segment `loop_from` on (default 0), whatever the cell's `loop`; a looping trace repeats
+ * [loop_at, period)). `loop` is the cell's own `loop`, for step traces. */
 int rt_steps_from_trace(rt_steps *s, const rt_config *trace, int loop, uint64_t now);
 double rt_steps_at(rt_steps *s, uint64_t t);
 uint64_t rt_steps_next(const rt_steps *s, uint64_t t);  /* the first step after t (RT_NEVER: none) */

@@ -88,16 +88,20 @@ int main(void) {
             }
             /* sometimes a router in front of the right endpoint */
             if (pick(2)) {  /* sometimes a router in front of the right endpoint (its port 1 unlinked) */
-                rt_value route[2][3] = {
+                rt_value route[3][3] = {
                     {{.name = "kind", .kind = RT_VAL_STR, .s = "route"}, {.name = "prefix", .kind = RT_VAL_STR, .s = "10.0.2.0/24"},
                      {.name = "port", .kind = RT_VAL_INT, .i = 0}},
                     {{.name = "kind", .kind = RT_VAL_STR, .s = "route"}, {.name = "prefix", .kind = RT_VAL_STR, .s = "10.0.0.0/8"},
-                     {.name = "port", .kind = RT_VAL_INT, .i = 1}}};
-                rt_value routes[2] = {{.kind = RT_VAL_RECORD, .len = 3, .items = route[0]},
-                                      {.kind = RT_VAL_RECORD, .len = 3, .items = route[1]}};
-                rt_value fields[2] = {{.name = "routes", .kind = RT_VAL_LIST, .len = 2, .items = routes},
-                                      {.name = "default", .kind = RT_VAL_STR, .s = "drop"}};
-                rt_value config = {.kind = RT_VAL_RECORD, .len = 2, .items = fields};
+                     {.name = "port", .kind = RT_VAL_INT, .i = 1}},
+                    /* a drop route (no port) for channel 3's right endpoint */
+                    {{.name = "kind", .kind = RT_VAL_STR, .s = "route"}, {.name = "prefix", .kind = RT_VAL_STR, .s = "10.0.2.5/32"}}};
+                rt_value routes[3] = {{.kind = RT_VAL_RECORD, .len = 3, .items = route[0]},
+                                      {.kind = RT_VAL_RECORD, .len = 3, .items = route[1]},
+                                      {.kind = RT_VAL_RECORD, .len = 2, .items = route[2]}};
+                rt_value fields[3] = {{.name = "routes", .kind = RT_VAL_LIST, .len = 3, .items = routes},
+                                      {.name = "default", .kind = RT_VAL_STR, .s = "drop"},
+                                      {.name = "only_ipv4", .kind = RT_VAL_INT, .i = (int64_t)pick(2)}};
+                rt_value config = {.kind = RT_VAL_RECORD, .len = 3, .items = fields};
                 int router = rt_add_cell(e, "router", &config, 2);
                 CHECK(router);
                 CHECK(rt_link(e, prev, 0, router));
