@@ -184,22 +184,16 @@ def test_public_server_keeps_the_right_side_in_the_namespace_rattan_runs_in(tmp_
 
 
 def test_commands_see_upstreams_variables_and_the_externals_are_unwired_veths(tmp_path):
-    # Isolated, two right veths, and veth 0 on both sides (left_external/right_external = "Veth"),
-    # given in a plan since the front end does not map the externals yet: each side sees the other
-    # side's addresses (RATTAN_IP_<i>, RATTAN_BASE = veth 1's, RATTAN_EXT = veth 0's) and RATTAN_ID
-    text = ('[env]\nmode = "Isolated"\nright_veth_count = 2\n\n[cells.d]\ntype = "Delay"\ndelay = "5ms"\n\n'
-            '[links]\nleft = "d"\nd = "right1"\nright1 = "left"\n')
+    # Isolated, two right veths, and veth 0 on both sides (left_external/right_external = "Veth"):
+    # each side sees the other side's addresses (RATTAN_IP_<i>, RATTAN_BASE = veth 1's, RATTAN_EXT =
+    # veth 0's) and RATTAN_ID
+    text = ('[env]\nmode = "Isolated"\nright_veth_count = 2\nleft_external = "Veth"\nright_external = "Veth"\n\n'
+            '[cells.d]\ntype = "Delay"\ndelay = "5ms"\n\n[links]\nleft = "d"\nd = "right1"\nright1 = "left"\n')
     show = ("env | grep -E '^RATTAN_(IP_[0-9]+|BASE|EXT|ID)=' | sort > {out}; "
             "ip -o -4 addr show | awk '{{print $2, $4}}' >> {out}")
     doc = _doc(tmp_path, text, {"left": ["sh", "-c", show.format(out=tmp_path / "left.env")],
                                 "right": ["sh", "-c", show.format(out=tmp_path / "right.env")]})
-    plan = tmp_path / "plan.json"
-    r = subprocess.run([*RATTAN, "compile", str(doc), "-o", str(plan)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    p = json.loads(plan.read_text())
-    p["run"]["env"].update(left_external="Veth", right_external="Veth")
-    plan.write_text(json.dumps(p))
-    r = _run([plan, "-q"])
+    r = _run([doc, "-q"])
     assert r.returncode == 0, r.stdout + r.stderr
     left = (tmp_path / "left.env").read_text().splitlines()
     right = (tmp_path / "right.env").read_text().splitlines()
