@@ -13,6 +13,9 @@ checksum offload is off on its veth, so frames are MTU-sized with full
 checksums. The instance is recorded in /run/rattan/instances/K.json with the
 owner's PID; a later start removes what an instance whose owner died (SIGKILL)
 left behind.
+
+Upstream Rattan documents (TOML/YAML) get upstream's layout instead: one
+namespace a side, 10.1.i.x and 10.2.i.x /32 addresses (UpstreamNetwork).
 """
 from __future__ import annotations
 
@@ -248,6 +251,16 @@ def _clean_stale_locked() -> list[int]:
     return freed
 
 
+def _tune(ep: Endpoint) -> None:
+    """An endpoint's veth: transmit checksum offload off; IPv6 off in a namespace rattan made, and
+    on this interface only in the namespace rattan runs in (upstream's Compatible right side)."""
+    from ..engine.binding import netdev_tune
+    netdev_tune(ep.netns_path, ep.ifname, no_ipv6=bool(ep.netns))
+    if not ep.netns and os.path.exists(f"/proc/sys/net/ipv6/conf/{ep.ifname}"):
+        with open(f"/proc/sys/net/ipv6/conf/{ep.ifname}/disable_ipv6", "w") as f:
+            f.write("1")
+
+
 def _ifname(prefix: str, name: str) -> str:
     return (prefix + re.sub(r"[^A-Za-z0-9_-]", "", name))[:15]
 
@@ -255,11 +268,8 @@ def _ifname(prefix: str, name: str) -> str:
 class ChannelNetwork:
     """The namespaces, veths, addresses and neighbours of one channel instance; removed on close."""
 
-    def __init__(self, endpoints: list[str], channel: str = "", host: tuple[str, ...] = ()) -> None:
-        """`host`: endpoints whose interface goes in the namespace rattan runs in rather than in a
-        namespace of their own (upstream Rattan's `Compatible` mode)."""
+    def __init__(self, endpoints: list[str], channel: str = "") -> None:
         self.endpoint_names = list(endpoints)
-        self.host = set(host)
         self.channel = channel
         self.index: int | None = None
         self.engine_netns = ""
@@ -271,8 +281,7 @@ class ChannelNetwork:
         return os.path.join(NETNS_DIR, self.engine_netns)
 
     def _namespace_names(self, index: int) -> list[str]:
-        return [f"rattan-{index}-engine"] + [f"rattan-{index}-{n}" for n in self.endpoint_names
-                                             if n not in self.host]
+        return [f"rattan-{index}-engine"] + [f"rattan-{index}-{n}" for n in self.endpoint_names]
 
     def command_netns(self, side: str) -> str:
         """Where a command of `side` runs: `left` (the main command) in the first endpoint's
@@ -313,12 +322,9 @@ class ChannelNetwork:
             with netlink(self.engine_netns) as eng:
                 eng.link("set", index=eng.link_lookup(ifname="lo")[0], state="up")
             for i, name in enumerate(self.endpoint_names):
-                if name in self.host:  # its veth end is here; the engine's namespace holds the pair
-                    ns, ifname = "", _ifname(f"rt{self.index}-", name)
-                else:
-                    ns, ifname = f"rattan-{self.index}-{name}", _ifname("rt-", name)
-                    create_namespace(ns)
-                    self._namespaces.append(ns)
+                ns, ifname = f"rattan-{self.index}-{name}", _ifname("rt-", name)
+                create_namespace(ns)
+                self._namespaces.append(ns)
                 peer = f"e{i}"
                 address = str(net.network_address + i + 1)
                 with netlink(ns) as ep:
@@ -326,18 +332,13 @@ class ChannelNetwork:
                     idx = ep.link_lookup(ifname=ifname)[0]
                     ep.addr("add", index=idx, address=address, prefixlen=net.prefixlen)
                     ep.link("set", index=idx, state="up")
-                    if ns:
-                        ep.link("set", index=ep.link_lookup(ifname="lo")[0], state="up")
+                    ep.link("set", index=ep.link_lookup(ifname="lo")[0], state="up")
                     mac = ep.get_links(idx)[0].get_attr("IFLA_ADDRESS")
                 with netlink(self.engine_netns) as eng:
                     eng.link("set", index=eng.link_lookup(ifname=peer)[0], state="up")
                 self.endpoints[name] = Endpoint(name, ns, ifname, peer, address, mac)
             for ep in self.endpoints.values():
-                # IPv6 off in the namespaces rattan made; on this namespace's own interface only, here.
-                netdev_tune(ep.netns_path, ep.ifname, no_ipv6=bool(ep.netns))
-                if not ep.netns and os.path.exists(f"/proc/sys/net/ipv6/conf/{ep.ifname}"):
-                    with open(f"/proc/sys/net/ipv6/conf/{ep.ifname}/disable_ipv6", "w") as f:
-                        f.write("1")
+                _tune(ep)
                 with netlink(ep.netns) as ns:
                     idx = ns.link_lookup(ifname=ep.ifname)[0]
                     for other in self.endpoints.values():
@@ -592,12 +593,7 @@ class UpstreamNetwork(ChannelNetwork):
             lefts = [self.endpoints[n] for n in self.names["left"]]
             rights = [self.endpoints[n] for n in self.names["right"]]
             for ep in self.endpoints.values():
-                # as for .rtn runs: offloads off; IPv6 off in the namespaces rattan made, and on
-                # rattan's own interfaces only, in the namespace it runs in
-                netdev_tune(ep.netns_path, ep.ifname, no_ipv6=bool(ep.netns))
-                if not ep.netns and os.path.exists(f"/proc/sys/net/ipv6/conf/{ep.ifname}"):
-                    with open(f"/proc/sys/net/ipv6/conf/{ep.ifname}/disable_ipv6", "w") as f:
-                        f.write("1")
+                _tune(ep)
             l1, r1 = lefts[0], rights[0]
             with netlink(sides["left"]) as ip:
                 i1 = ip.link_lookup(ifname=l1.ifname)[0]
