@@ -106,6 +106,11 @@ def _check_channel(ch: Channel, ctx: Context, upstream: bool = False) -> None:
     cells = {c.name: c for c in ch.cells}
     counts = output_counts(ch, ctx)
     if not ch.links:
+        if upstream:  # core.rs `spawn_rattan`: SpawnError("No links specified") when `[links]` is empty
+            sink.emit("RTN048", f"`{ch.name}` links nothing: upstream refuses to start without links "
+                      "(\"No links specified\")", ch.span if ch.name_span.end == 0 else ch.name_span,
+                      help='add a [links] section, e.g. `left = "up"`, `up = "right"`, `right = "left"`')
+            return
         sink.emit("RTN048", f"channel `{ch.name}` links nothing", ch.name_span,
                   help="add a chain such as `left -> bw { rate = 10Mbps } -> right`")
         return

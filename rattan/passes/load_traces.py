@@ -170,8 +170,8 @@ def load_traces(prog: Program, ctx: Context) -> Program:
                     ctx.sink.emit("RTN050", f"cannot read trace `{shown}`: {e.strerror}", span)
                     break
                 for w in ignored:  # upstream reads the model and ignores these keys
-                    ctx.sink.emit("RTN071", f"in trace model `{os.path.basename(path)}`: {w}", span,
-                                  severity="warning", help="upstream ignores the key; remove or fix it")
+                    ctx.sink.emit("RTN075", f"in trace model `{os.path.basename(path)}`: {w}", span,
+                                  help="upstream ignores the key; remove or fix it")
                 c = replace(c, trace=MappingProxyType(trace))
             cells.append(c)
         channels.append(replace(ch, cells=tuple(cells)))

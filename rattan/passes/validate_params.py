@@ -419,9 +419,22 @@ def _excluded_by_one_of(schema, name, config) -> bool:
     return any(name in g.get("required", ()) for g in groups)
 
 
+def _kind_branch_errors(e) -> list | None:
+    """A `oneOf` of records tagged by `kind` (the queue kinds) fails as a whole: the errors of the
+    branch of the value's own kind, to report them at their field (None if there is none)."""
+    if e.validator != "oneOf" or not isinstance(e.instance, dict) or not e.context:
+        return None
+    for i, b in enumerate(e.validator_value):
+        if isinstance(b, dict) and b.get("properties", {}).get("kind", {}).get("const") == e.instance.get("kind"):
+            subs = [sub for sub in e.context if sub.relative_schema_path and sub.relative_schema_path[0] == i]
+            return subs or None
+    return None
+
+
 def _report_schema_errors(errs, conv: Converter, ct, cell: Cell, config) -> None:
     from jsonschema.exceptions import best_match
     seen = set()
+    errs = [sub for e in errs for sub in (_kind_branch_errors(e) or [e])]
     for e in sorted(errs, key=lambda e: list(map(str, e.absolute_path))):
         path = tuple(e.absolute_path)
         span = None

@@ -15,7 +15,8 @@ typedef struct {
     int kind;
     uint64_t count;        /* packets of the segment; 0: it never ends */
     uint64_t seed;
-    double a, b;           /* static: delay, 0 (ns); normal: mean, std_dev (ns); lognormal: mu, sigma (of ln s) */
+    uint64_t delay_ns;     /* static */
+    double a, b;           /* normal: mean, std_dev (ns); lognormal: mu, sigma (of the delay's ln in seconds) */
     uint64_t lower_ns;
     uint64_t upper_ns;     /* UINT64_MAX: no upper bound */
 } seg_t;
@@ -93,7 +94,7 @@ static int read_segment(seg_t *s, rt_config *item, uint64_t cell_seed) {
     s->seed = cell_seed;
     if (strcmp(kind, "static") == 0) {
         s->kind = SEG_STATIC;
-        s->a = (double)rt_cfg_u64(item, "delay");
+        s->delay_ns = rt_cfg_u64(item, "delay");
         return rt_cfg_status(item);
     }
     if (strcmp(kind, "normal") == 0) s->kind = SEG_NORMAL;
@@ -142,7 +143,7 @@ static void dpp_destroy(void *state) {
 }
 
 static uint64_t sample(const seg_t *s, rt_rng *r) {
-    if (s->kind == SEG_STATIC) return (uint64_t)s->a;
+    if (s->kind == SEG_STATIC) return s->delay_ns;
     double x = s->kind == SEG_NORMAL ? s->a + s->b * rt_rng_normal(r)       /* ns */
                                      : exp(s->a + s->b * rt_rng_normal(r)) * 1e9;  /* s -> ns */
     uint64_t ns = x > 0 ? (x < 1.8e19 ? (uint64_t)llround(x) : UINT64_MAX) : 0;  /* upstream: max(0.0) */

@@ -178,3 +178,15 @@ def test_red_drops_early():
     assert cell["dropped_by_reason"].get("aqm", 0) > 0
     assert "queue_full" not in cell["dropped_by_reason"]
     assert r["flows"][0]["delay_ms"]["p50"] < 90_000 * 8 / 10e6 * 1000 + 5  # below the max threshold's delay
+
+
+@pytest.mark.parametrize("queue, field", [("red { min = 1KB, max = 2KB, weight = 0 }", "weight"),
+                                          ("pie { max_burst = -1ms }", "max_burst"),
+                                          ("codel { mtu = 10MB, overhead = 70000B }", "overhead")])
+def test_a_queue_field_out_of_range_is_reported_at_the_field(queue, field):
+    from rattan.compiler import compile_text
+    text = f"channel c {{ endpoints l, r\n l -> bw {{ rate = 1Mbps, queue = {queue} }} -> r }}"
+    errors = [d for d in compile_text(text).diagnostics if d.severity == "error"]
+    assert [(d.code, text[d.span.start:d.span.end].split()[0]) for d in errors][:1] == \
+        [("RTN022", text.split(f"{field} = ")[1].split()[0].rstrip("},"))]
+    assert f"queue.{field}" in errors[0].message

@@ -262,3 +262,18 @@ def test_real_frames_non_ipv4_are_dropped_with_only_ipv4_and_arp_goes_by_its_tar
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=True)
     assert ns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+
+
+def test_a_drop_route_for_an_endpoint_blocks_the_replies_to_it_rtn049():
+    from rattan.compiler import compile_text
+    text = """channel c {
+    endpoints a, b
+    cell back: router { routes = [route { prefix = a }, route { prefix = "10.0.0.0/8", port = 0 }] }
+    a -> b
+    b -> back
+    back[0] -> a
+}
+"""
+    codes = [d.code for d in compile_text(text).diagnostics]
+    assert codes == ["RTN049"]  # the endpoint's own (host) route is the longest: it drops
+    assert [d.code for d in compile_text(text.replace("prefix = a }", "prefix = a, port = 0 }")).diagnostics] == []

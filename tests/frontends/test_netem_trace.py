@@ -245,7 +245,7 @@ def test_replay_cells_compile_with_models(run_cli, tmp_path):
     (tmp_path / "d.toml").write_text('StaticDelayConfig = { delay = "30ms", duration = "1s", dleay = "1ms" }\n')
     (tmp_path / "l.json").write_text('{"RepeatedLossPatternConfig": {"pattern": [{"StaticLossConfig": {"loss": [0.5]}}]}}')
     doc = tmp_path / "replay.toml"
-    doc.write_text('[cells.a]\ntype = "BwReplay"\ntrace = "bw.json"\n'
+    doc.write_text('[cells.a]\ntype = "BwReplay"\ntrace = "bw.json"\nqueue = "Infinite"\n'
                    '[cells.b]\ntype = "DelayReplay"\ntrace = "d.toml"\n'
                    '[cells.c]\ntype = "LossReplay"\ntrace = "l.json"\n'
                    '[links]\nleft = "a"\na = "b"\nb = "c"\nc = "right"\nright = "left"\n')
@@ -255,7 +255,7 @@ def test_replay_cells_compile_with_models(run_cli, tmp_path):
     assert cells["a"]["trace"]["segments"] == [[2 * S, 10_000_000]]
     assert cells["b"]["trace"]["segments"] == [[S, 30 * MS]]
     assert cells["c"]["trace"]["segments"] == [[S, [0.5]]] and cells["c"]["trace"]["repeat"] == 0
-    assert "RTN071" in err and "StaticDelayConfig.dleay" in err and "did you mean `delay`" in err
+    assert "RTN075" in err and "StaticDelayConfig.dleay" in err and "did you mean `delay`" in err
     (tmp_path / "bw.json").write_text('{"SawtoothBwConfig": {"bottom": "9Mbps", "top": "1Mbps"}}')
     code, _, err = run_cli("check", str(doc))
     assert code == 1 and "RTN051" in err and "SawtoothBwConfig: `bottom` is above `top`" in err

@@ -113,7 +113,7 @@ def test_the_same_in_yaml():
 
 
 def test_an_unlinked_cell_still_needs_its_trace_file_as_upstream_builds_it():
-    comp = compiled(LINKED + '\n[cells.replay]\ntype = "BwReplay"\ntrace = "no-such.trace"\n'
+    comp = compiled(LINKED + '\n[cells.replay]\ntype = "BwReplay"\ntrace = "no-such.trace"\nqueue = "Infinite"\n'
                     '\n[links]\nleft = "up"\nup = "right"\n' + BACK)
     assert ("RTN050", "error") in {(c, s) for c, s, _ in findings(comp)}
 
@@ -232,3 +232,38 @@ def test_a_sim_with_a_dead_end_drops_what_enters_it_and_carries_the_rest(run_cli
     lost, back = r["flows"]
     assert lost["sent_packets"] > 50 and lost["received_packets"] == 0
     assert back["received_packets"] >= back["sent_packets"] - 3 and back["sent_packets"] > 50
+
+
+def test_a_router_port_into_a_dead_end_drops_there(run_cli, tmp_path):
+    # the router keeps its ports; the one whose cell is left out leads nowhere: `no_route` at the router
+    text = textwrap.dedent("""\
+        [cells.r]
+        type = "Router"
+        egress_connections = ["right", "sink"]
+        routing_table = [{ prefix = "192.0.2.0/24", interface_id = 0 }, { prefix = "0.0.0.0/0", interface_id = 1 }]
+
+        [cells.sink]
+        type = "Delay"
+        delay = "1ms"
+
+        [links]
+        left = "r"
+        """) + BACK.replace('"down"', '"r2"').replace("down =", "r2 =") + '\n[cells.r2]\ntype = "Delay"\ndelay = "1ms"\n'
+    comp = compiled(text)
+    assert [(c, s) for c, s, _ in findings(comp)] == [("RTN042", "warning")]
+    ch = plan_of(comp)
+    assert [c["name"] for c in ch["cells"]] == ["r", "r2"] and ch["cells"][0]["outputs"] == 2
+    assert ("r", "right") in links(ch) and not any(l["from"] == "r" and l["port"] == 1 for l in ch["links"])
+    r = sim(run_cli, tmp_path, text, "left->right:cbr:1Mbps", "right->left:cbr:1Mbps")
+    lost, back = r["flows"]
+    assert lost["received_packets"] == 0
+    assert r["cells"]["r"]["dropped_by_reason"] == {"no_route": lost["sent_packets"]}
+    assert back["received_packets"] >= back["sent_packets"] - 3 and back["sent_packets"] > 50
+
+
+def test_no_links_at_all_stays_an_error_as_upstream_refuses_to_start():
+    # src/main.rs warns "No links specified in config", then rattan-core's core.rs `spawn_rattan`
+    # returns SpawnError("No links specified")
+    comp = compiled('[cells.up]\ntype = "Delay"\ndelay = "10ms"\n')
+    assert [(c, s) for c, s, _ in findings(comp)] == [("RTN048", "error")]
+    assert "upstream refuses to start without links" in comp.diagnostics[0].message

@@ -118,7 +118,7 @@ def test_hover_documents_cells_parameters_records_names_and_quantities(tmp_path)
     text = A.hover(an, pos_of(lines, 7, "rate")).contents.value
     assert "bw { rate: rate }" in text and "required, changeable while running" in text
     text = A.hover(an, pos_of(lines, 7, "packets")).contents.value
-    assert "droptail { packets: int }" in text and "Queue limit in packets" in text
+    assert "droptail { packets: integer | unlimited }" in text and "Limit in packets waiting" in text
     assert A.hover(an, pos_of(lines, 7, "droptail")).contents.value.startswith("**droptail**")
     assert A.hover(an, pos_of(lines, 7, "20Mbps")).contents.value == "`20Mbps` = 20,000,000 bit/s"
     h = A.hover(an, pos_of(lines, 13, "rtt"))
@@ -165,7 +165,8 @@ def test_go_to_definition_of_names_cells_types_and_imports(tmp_path):
     ("channel c {\n    cell up: bw { rate = 1Mbps }\n    left -> up -> right\n    at 1s { | }\n}\n", ["up"]),
     ("channel c {\n    cell up: bw { rate = 1Mbps }\n    at 1s { up.| }\n}\n", ["rate", "overhead"]),
     ("channel c {\n    left -> bw { rate = 1Mbps, | } -> right\n}\n", ["queue", "overhead"]),
-    ("channel c {\n    left -> bw { queue = codel { | } } -> right\n}\n", ["target", "interval", "packets", "bytes"]),
+    ("channel c {\n    left -> bw { queue = codel { | } } -> right\n}\n",
+     ["target", "interval", "mtu", "packets", "bytes", "overhead"]),
     ("channel c {\n    left -> bw { rate = 1Mbps, queue = | } -> right\n}\n",
      ["codel", "drophead", "droptail", "infinite", "pie", "red"]),
     ("channel c {\n    left -> delay { delay = 1ms, distribution = | } -> right\n}\n",
