@@ -27,80 +27,13 @@ RATTAN = [sys.executable, "-m", "rattan"]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RUN_TIMEOUT = 90  # seconds, for one `rattan run` on a loaded machine
 
-# examples/public-server/rattan.toml of upstream Rattan, key for key (its [commands] come from the
-# command line there: `rattan run -c rattan.toml --left inner.sh UUID`)
-PUBLIC_SERVER = """\
-[env]
-mode = "Compatible"
-left_veth_count = 1
-right_veth_count = 1
-client_cores = []
-server_cores = []
-
-[cells.up_loss]
-type = "Loss"
-pattern = []
-
-[cells.up_bandwidth]
-type = "Bw"
-queue = "Infinite"
-bandwidth = "100Mbps"
-
-[cells.up_delay]
-type = "Delay"
-delay = "20ms"
-
-[cells.down_loss]
-type = "Loss"
-pattern = []
-
-[cells.down_bandwidth]
-type = "TokenBucket"
-limit = 0
-rate = "2Mbps"
-burst = "683.6 KiB"
-
-[cells.down_delay]
-type = "Delay"
-delay = "20ms"
-
-[links]
-left = "up_loss"
-up_loss = "up_bandwidth"
-up_bandwidth = "up_delay"
-up_delay = "right"
-right = "down_loss"
-down_loss = "down_bandwidth"
-down_bandwidth = "down_delay"
-down_delay = "left"
-"""
-
-# the configuration of upstream's multipath integration test (rattan-core/tests/integration/
-# multipath.rs, test_multipath_ping) as a document: four left veths, two right ones, a router
-MULTIPATH = """\
-[env]
-mode = "Isolated"
-left_veth_count = 4
-right_veth_count = 2
-client_cores = [1]
-server_cores = [3]
-
-[cells.router]
-type = "Router"
-egress_connections = ["left1", "left2", "right1", "right2"]
-routing_table = [
-  { prefix = "10.1.1.1/32", interface_id = 0 },
-  { prefix = "10.1.2.1/32", interface_id = 1 },
-  { prefix = "10.2.1.1/32", interface_id = 2 },
-  { prefix = "10.2.2.1/32", interface_id = 3 },
-]
-
-[links]
-left1 = "router"
-left2 = "right2"
-left3 = "router"
-right1 = "router"
-"""
+UPSTREAM = Path(__file__).resolve().parents[1] / "frontends" / "upstream"  # the corpus of upstream files
+# upstream's examples/public-server/rattan.toml (its [commands] come from the command line there:
+# `rattan run -c rattan.toml --left inner.sh UUID`)
+PUBLIC_SERVER = (UPSTREAM / "public_server.toml").read_text()
+# the configuration upstream's multipath integration test builds (rattan-core/tests/integration/
+# multipath.rs, test_multipath_ping): four left veths, two right ones, a router
+MULTIPATH = (UPSTREAM / "it_multipath.toml").read_text()
 
 # upstream's `ping_right_from_left(l, r)`: ping right veth r from left veth l (`-I` its interface)
 PING_PAIRS = r"""
