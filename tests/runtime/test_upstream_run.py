@@ -266,3 +266,14 @@ def test_upstreams_multipath_configuration_pings_through_its_router(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines() == ["ping left1 right1 ok", "ping left1 right2 ok", "ping left2 right1 ok",
                                      "ping left2 right2 ok", "ping left3 right1 fail"]
+
+
+def test_without_left_the_files_shell_is_the_session(tmp_path, host_namespace):
+    # upstream's TaskShell: `shell` picks the interactive shell when there is no `left` (here it reads
+    # its commands from stdin); bash's prompt gets upstream's `[rattan]` PROMPT_COMMAND
+    for shell, expected in (("Sh", "/bin/sh|"), ("Bash", '/bin/bash|PS1="[rattan] $PS1" PROMPT_COMMAND=')):
+        doc = _doc(tmp_path, PUBLIC_SERVER, {"shell": shell})
+        r = subprocess.run(["ip", "netns", "exec", host_namespace, *RATTAN, "run", str(doc), "-q"],
+                           input='echo "$0|$PROMPT_COMMAND"\n', capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout.strip() == expected
