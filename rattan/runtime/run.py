@@ -201,17 +201,28 @@ def network_for(plan: dict, channel: dict[str, Any]) -> ChannelNetwork:
     return ChannelNetwork(channel["endpoints"], channel["name"])
 
 
+def _at(value: Any, path: tuple) -> list:
+    """The values at a schema path ("*": every item of a list)."""
+    if not path:
+        return [value]
+    head, rest = path[0], path[1:]
+    if head == "*":
+        return [v for item in value for v in _at(item, rest)] if isinstance(value, list) else []
+    return _at(value[head], rest) if isinstance(value, dict) and head in value else []
+
+
 def _literal_prefixes(channel: dict[str, Any]) -> list[tuple[str, ipaddress.IPv4Network]]:
-    """(router, prefix) of every route a router cell of the channel gives as an address."""
+    """(cell, prefix) of every prefix parameter (`x-unit: prefix`, a router's routes) given as an
+    address rather than an endpoint's name."""
+    from ..engine.load import prefix_paths
     out = []
     for cell in channel["cells"]:
-        if cell.get("type") != "router":
-            continue
-        for route in (cell.get("config") or {}).get("routes") or ():
-            try:
-                out.append((cell["name"], ipaddress.IPv4Network(route.get("prefix"), strict=False)))
-            except (TypeError, ValueError):
-                pass  # an endpoint's name: resolved to this instance's address
+        for path in prefix_paths(cell["type"]):
+            for text in _at(cell.get("config") or {}, path):
+                try:
+                    out.append((cell["name"], ipaddress.IPv4Network(text, strict=False)))
+                except (TypeError, ValueError):
+                    pass  # an endpoint's name: resolved to this instance's address
     return out
 
 
@@ -226,12 +237,12 @@ def check_upstream_addresses(inst: "Instance") -> None:
         for i, name in enumerate(net.names[side], start=1):
             planned = ipaddress.IPv4Address(f"10.{group}.{i}.1")
             actual = ipaddress.IPv4Address(net.endpoints[name].address)
-            for router, prefix in _literal_prefixes(inst.channel):
+            for cell, prefix in _literal_prefixes(inst.channel):
                 if planned != actual and planned in prefix and actual not in prefix:
                     raise RunError(
                         f"instance {inst.label}: its endpoint `{name}` is {actual}, not {planned}: in Compatible "
                         f"mode the right side is this namespace, where 10.2.{i}.1 is taken (by another instance "
-                        f"or interface), and router `{router}` routes {prefix}, written for {planned}; run the "
+                        f"or interface), and cell `{cell}` routes {prefix}, written for {planned}; run the "
                         "file in Isolated mode (`[env] mode = \"Isolated\"`), where every instance has "
                         "namespaces of its own, or one instance at a time")
 
