@@ -621,7 +621,7 @@ _JIFF_UNITS: tuple[tuple[str, tuple[str, ...], Fraction | None], ...] = (
 _JIFF_LABELS = sorted(((label, rank) for rank, (_, labels, _) in enumerate(_JIFF_UNITS) for label in labels),
                       key=lambda x: -len(x[0]))
 _JIFF_HMS = re.compile(r"([0-9]+):([0-9]+):([0-9]+)(?:[.,]([0-9]{1,9}))?")
-_JIFF_VALUE = re.compile(r"([0-9]+)[ \t\n\f\r]*(?:[.,]([0-9]{1,9}))?[ \t\n\f\r]*")
+_JIFF_VALUE = re.compile(r"([0-9]+)(?:[.,]([0-9]{1,9}))?[ \t\n\f\r]*")  # SpanParser::parse_duration_units
 _JIFF_WS = re.compile(r"[ \t\n\f\r]*")
 _ISO_DURATION = re.compile(
     r"([+-]?)[Pp](?:([0-9]+)[Yy])?(?:([0-9]+)[Mm])?(?:([0-9]+)[Ww])?(?:([0-9]+)[Dd])?"
@@ -827,7 +827,7 @@ _CELL_KEYS: dict[str, tuple[str, ...]] = {
     "Bw": ("bandwidth", "queue", "queue_config", "bw_type"),
     "BwReplay": ("trace", "queue", "queue_config", "bw_type"),
     "Delay": ("delay", "ingress_round_up"),
-    "DelayReplay": ("trace",),
+    "DelayReplay": ("trace", "ingress_round_up"),
     "DelayPerPacket": ("config", "trace"),
     "Loss": ("pattern",),
     "LossReplay": ("trace", "seed"),
@@ -1568,14 +1568,26 @@ class _Mapper:
             return []
         return [ast.Field("loop", node.key_span, ast.Bool(False, node.span), node.key_span)]
 
+    def round_up(self, cell: _Cell) -> list[ast.Field] | None:
+        """`ingress_round_up` (DelayCellConfig / DelayReplayCellConfig, `duration::option`): each
+        packet's arrival is rounded up to a multiple of it before the delay, to mimic Mahimahi's
+        1 ms opportunities: `round_up`. [] when absent, None after an error."""
+        node = self.present(cell.fields, "ingress_round_up")
+        if node is None:
+            return []
+        value = self.quantity(node, "ingress_round_up", TIME_KIND)
+        return None if value is None else [self.field("round_up", node, value)]
+
     def map_delay_replay(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
+        round_up = self.round_up(cell)
         trace = self.present(cell.fields, "trace")
         if trace is None:
             self.missing(cell, "trace", '"traces/delay.json"')
             return None
         path = self.trace_path(trace)
-        return None if path is None else ("delay_trace", [path] + self.loop_once(trace, path)
-                                          + [self.first_packet(trace)])
+        if path is None or round_up is None:
+            return None
+        return "delay_trace", [path] + self.loop_once(trace, path) + [self.first_packet(trace)] + round_up
 
     def map_loss_replay(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
         trace = self.present(cell.fields, "trace")
@@ -1592,16 +1604,15 @@ class _Mapper:
     # -- delay
     def map_delay(self, cell: _Cell) -> tuple[str, list[ast.Field]] | None:
         f = cell.fields
-        if (round_up := self.present(f, "ingress_round_up")) is not None:
-            self.error("RTN074", "`ingress_round_up` (rounding arrival times up) is not supported",
-                       round_up.key_span, help="remove `ingress_round_up`")
-            return None
+        round_up = self.round_up(cell)
         delay = self.present(f, "delay")
         if delay is None:
             self.missing(cell, "delay", '"20ms"')
             return None
         value = self.quantity(delay, "delay", TIME_KIND)
-        return None if value is None else ("delay", [self.field("delay", delay, value)])
+        if value is None or round_up is None:
+            return None
+        return "delay", [self.field("delay", delay, value)] + round_up
 
     # DelayPerPacketCellBuildConfig (rattan-core/src/config/per_packet.rs) is an enum with
     # `rename_all = "snake_case"`: the cell holds exactly one of `trace` (a model file,
@@ -1614,7 +1625,10 @@ class _Mapper:
             self.error("RTN073", "give either `trace` or `config`, not both", trace.key_span,
                        help="upstream refuses a DelayPerPacket cell with both")
             return None
+        refused = set(cell.node.value) - {"type", *_PER_PACKET_KINDS}
         if trace is None and config is None:
+            if refused:  # already an error (RTN071): upstream reports only the unknown variant
+                return None
             self.missing(cell, "config", '{ delay = { StaticDelayPerPacketConfig = { delay = "10ms" } } }',
                          'or `trace = "delays.json"`, a model file')
             return None

@@ -55,6 +55,8 @@ def remove_noops(prog: Program, ctx: Context) -> Program:
 def _fuse_delay(a, b):
     if a.get("jitter", 0) or b.get("jitter", 0):
         return None
+    if a.get("round_up", 0) or b.get("round_up", 0):
+        return None  # rounding the arrival time does not commute with the other cell's delay
     return {**a, "delay": a["delay"] + b["delay"]}
 
 

@@ -1,5 +1,7 @@
 /* `delay`: constant delay plus optional jitter (uniform, normal, pareto, paretonormal) with
- * correlation; packets keep their order unless `reorder`. */
+ * correlation; packets keep their order unless `reorder`. With `round_up`, a packet's arrival time is
+ * first rounded up to the next multiple of `round_up` counted from the channel's first packet
+ * (upstream's DelayCell `ingress_round_up`, rattan-core/src/cells/delay.rs). */
 #define RT_CELL_API
 #include "rattan_engine.h"
 
@@ -18,6 +20,7 @@ typedef struct {
         int distribution;
         double correlation;
         int reorder;
+        uint64_t round_up_ns;  /* 0: off */
     } cfg;
     rt_fifo fifo;            /* without reordering: departures are non-decreasing */
     pheap_t heap;            /* with reordering */
@@ -66,9 +69,19 @@ static rt_pkt *pheap_pop(pheap_t *h) {
     return top;
 }
 
+/* Upstream's ingress_round_up(packet_timestamp, trace_start, round_up) (rattan-core/src/cells/delay.rs):
+ * `t` moved up to the next multiple of `round_up` after `origin`; a time on the grid, or before
+ * `origin` (upstream's duration_since saturates to 0), is kept. */
+static uint64_t round_up_from(uint64_t t, uint64_t origin, uint64_t round_up) {
+    if (!round_up || origin == RT_NEVER || t <= origin) return t;
+    uint64_t rem = (t - origin) % round_up;
+    return rem ? t + (round_up - rem) : t;
+}
+
 static int delay_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
     delay_t *d = state;
     (void)n_outputs; (void)now;
+    d->cfg.round_up_ns = rt_cfg_has(c, "round_up") ? rt_cfg_u64(c, "round_up") : 0;
     d->cfg.delay_ns = rt_cfg_u64(c, "delay");
     d->cfg.jitter_ns = rt_cfg_u64(c, "jitter");
     d->cfg.correlation = rt_cfg_float(c, "correlation");
@@ -112,7 +125,10 @@ static double jitter(delay_t *d, rt_rng *r) {
 static void delay_enqueue(rt_node *n, void *state, rt_pkt *k) {
     delay_t *d = state;
     double x = (double)d->cfg.delay_ns + jitter(d, rt_node_rng(n));
-    uint64_t dep = k->t + (x > 0 ? (uint64_t)llround(x) : 0);
+    /* Upstream's trace start is FIRST_PACKET_INSTANT under its default `first-packet` feature: the
+     * first packet into Rattan, in either direction (rt_first_arrival: the first into this channel). */
+    uint64_t t = round_up_from(k->t, rt_first_arrival(n), d->cfg.round_up_ns);
+    uint64_t dep = t + (x > 0 ? (uint64_t)llround(x) : 0);
     k->seq = rt_next_seq(n);
     if (d->cfg.reorder) {
         k->depart = dep;

@@ -1,7 +1,9 @@
 /* `delay_trace`: each packet gets the delay a step trace gives for the moment it arrives;
  * packets keep their order (one that would overtake leaves right after the earlier one). With
  * `start = first_packet` the trace's time 0 is the first packet into the channel (upstream's
- * DelayReplay under its default `first-packet` feature). */
+ * DelayReplay under its default `first-packet` feature). With `round_up`, a packet's arrival time is
+ * first rounded up to the next multiple of `round_up` counted from the trace's time 0, and the trace
+ * is read at that time (upstream's DelayReplayCell `ingress_round_up`, rattan-core/src/cells/delay.rs). */
 #define RT_CELL_API
 #include "rattan_engine.h"
 
@@ -12,7 +14,16 @@ typedef struct {
     rt_fifo fifo;
     uint64_t last_depart;
     int first_packet, started;
+    uint64_t round_up_ns, origin;  /* round_up (0: off) and the trace's time 0 it counts from */
 } delay_trace_t;
+
+/* Upstream's ingress_round_up(packet_timestamp, trace_start, round_up): `t` moved up to the next
+ * multiple of `round_up` after `origin`; a time on the grid, or before `origin`, is kept. */
+static uint64_t round_up_from(uint64_t t, uint64_t origin, uint64_t round_up) {
+    if (!round_up || t <= origin) return t;
+    uint64_t rem = (t - origin) % round_up;
+    return rem ? t + (round_up - rem) : t;
+}
 
 static int delay_trace_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
     delay_trace_t *d = state;
@@ -22,6 +33,8 @@ static int delay_trace_init(void *state, rt_config *c, int n_outputs, uint64_t n
     d->first_packet = strcmp(start, "first_packet") == 0;
     if (!d->first_packet && strcmp(start, "run") != 0 && !rt_cfg_status(c))
         return rt_cfg_fail(c, "start", "must be `run` or `first_packet`");
+    d->round_up_ns = rt_cfg_has(c, "round_up") ? rt_cfg_u64(c, "round_up") : 0;
+    d->origin = now;  /* `start = run`; set again at the first packet with `start = first_packet` */
     rt_config trace = rt_cfg_get(c, "trace");
     int rc = rt_steps_from_trace(s, &trace, rt_cfg_bool(c, "loop"), now);
     if (rc < 0) return rc;
@@ -39,8 +52,10 @@ static void delay_trace_enqueue(rt_node *n, void *state, rt_pkt *k) {
         d->steps.base = t0 <= k->t ? t0 : k->t;
         d->steps.i = 0;
         d->started = 1;
+        d->origin = d->steps.base;  /* round_up's time 0 (steps.base moves on as the trace loops) */
     }
-    uint64_t dep = k->t + (uint64_t)rt_steps_at(&d->steps, k->t);
+    uint64_t t = round_up_from(k->t, d->origin, d->round_up_ns);
+    uint64_t dep = t + (uint64_t)rt_steps_at(&d->steps, t);
     if (dep < d->last_depart) dep = d->last_depart;
     d->last_depart = dep;
     k->depart = dep;

@@ -277,6 +277,10 @@ def cell_doc(body: str, fmt: str = "toml") -> Loaded:
     ('type = "BwReplay"\ntrace = "steps.json"\nqueue = "Infinite"\n',
      'c: bw_trace { trace = "steps.json", loop = false, start = first_packet }'),
     ('type = "Delay"\ndelay = "50ms"\n', "c: delay { delay = 50ms }"),
+    # newer DelayCellConfig: arrivals rounded up to a multiple of it (mimics Mahimahi's 1 ms grid)
+    ('type = "Delay"\ndelay = "20ms"\ningress_round_up = "1ms"\n', "c: delay { delay = 20ms, round_up = 1ms }"),
+    ('type = "DelayReplay"\ntrace = "d.json"\ningress_round_up = "1ms"\n',
+     'c: delay_trace { trace = "d.json", loop = false, start = first_packet, round_up = 1ms }'),
     ('type = "DelayReplay"\ntrace = "delay.json"\n',
      'c: delay_trace { trace = "delay.json", loop = false, start = first_packet }'),
     ('type = "Loss"\npattern = [0.01]\n', "c: loss { rate = 0.01 }"),
@@ -404,7 +408,7 @@ def test_router_egress_without_a_route_gets_no_link():
 
 
 @pytest.mark.parametrize("body, code, fragment", [
-    ('type = "Delay"\ndelay = "5ms"\ningress_round_up = "1ms"\n', "RTN074", "ingress_round_up"),
+    ('type = "Delay"\ndelay = "5ms"\ningress_round_up = "1d"\n', "RTN073", "ingress_round_up"),
     # DelayPerPacketCellBuildConfig is `rename_all = "snake_case"`: upstream refuses `Trace`/`Config`
     ('type = "DelayPerPacket"\nTrace = "d.toml"\n', "RTN071", "did you mean `trace`?"),
     ('type = "DelayPerPacket"\ntrace = "d.toml"\nconfig = {}\n', "RTN073", "not both"),
@@ -835,7 +839,7 @@ def test_schema_agrees_with_the_front_end(text, valid):
     ("rate", ["12Mbps", "12 Mbps", "1Gbps 200Mbps", "150.024kbps", "1 Gbit/s", "12 Mbit", "12mbps", "12", "Mbps",
               "10MBps", "20mbit", "4tb/s", "1_000 kbps", "1Gbps200Mbps", "1Gbps, 2Mbps", ".5Mbps"]),
     ("time", ["50ms", "1.5s", "1s 500ms", "100µs", "100\u03bcs", "2min", "5", "5 parsecs", "ms", "1.s",
-              "PT0.05S", "01:02:03", "1h 30m", "5 milliseconds", "1s,500ms", "5mx"]),
+              "PT0.05S", "01:02:03", "1h 30m", "5 milliseconds", "1s,500ms", "5mx", "1 .5s", "1.5 s", "5ms "]),
     ("size", ["683.6 KiB", "1500B", "1500", "1MB", "64kib", "10 parsecs", "B", "1.5.5KB"]),
 ])
 def test_schema_patterns_match_the_parsers(kind, samples):
@@ -1063,3 +1067,10 @@ def test_delay_per_packet_model_ends_after_count_packets_in_a_sim(tmp_path):
     r = run(build_plan(comp.program, comp.sources, default_registry()), None, ["left->right:cbr:1Mbps"], "1s", 1)
     (flow,) = r["flows"]
     assert flow["sent_packets"] > 10 and flow["received_packets"] == 3
+
+
+def test_a_yaml_null_bandwidth_is_an_unlimited_link():
+    """`bandwidth: ~` is `Option<Bandwidth>` None upstream: present, and unlimited."""
+    doc = load("cells:\n  c: {type: Bw, bandwidth: ~, queue: Infinite}\n", "yaml")
+    assert doc.diags == []
+    assert doc.cell("c") == "c: pass"
