@@ -213,6 +213,8 @@ typedef struct port {
     int n;
     uint64_t tx_errors;
     rt_lateness late;        /* written by the loop (BUMP), read by anyone */
+    int set_macs;            /* rt_endpoint_set_macs: frames sent get these Ethernet addresses */
+    uint8_t macs[12];        /* destination, then source, as in the frame */
 } port_t;
 
 typedef struct { command_t *a; size_t n, cap; } commands_t;
@@ -684,6 +686,7 @@ static void endpoint_enqueue(rt_node *n, void *state, rt_pkt *k) {
     if (n->port) {
         if (!k->len) { pool_put(&n->sh->pool, k); return; }  /* a synthetic packet has no frame */
         port_t *p = n->port;
+        if (p->set_macs && k->len >= 12) memcpy(k->buf, p->macs, 12);
         p->batch[p->n++] = k;
         if (p->n == TX_BATCH) port_flush(p);
         return;
@@ -811,6 +814,16 @@ int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const cha
     p->node = n;
     n->port = p;
     e->ports[e->n_ports++] = p;
+    return RT_OK;
+}
+
+int rt_endpoint_set_macs(rt_engine *e, int node, const uint8_t *src, const uint8_t *dst) {
+    rt_node *n = node_at(e, node);
+    if (!n || !n->is_endpoint || !n->port || !src || !dst) return RT_ERANGE;
+    if (e->shards || atomic_load(&e->busy)) return RT_ESTATE;
+    memcpy(n->port->macs, dst, 6);
+    memcpy(n->port->macs + 6, src, 6);
+    n->port->set_macs = 1;
     return RT_OK;
 }
 

@@ -180,6 +180,11 @@ int rt_cell_read(const rt_engine *e, int node, int param, double *value);
  * run in the engine thread with RT_CLOCK_REAL. RT_ESYS with errno set if the interface cannot be
  * opened. */
 int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const char *ifname);
+/* Frames the engine sends on an attached endpoint's interface get Ethernet source `src` and
+ * destination `dst` (6 bytes each), as upstream Rattan's AF_PACKET sender writes them (the
+ * rattan-side veth's address and its peer's): a frame routed to another endpoint than the one its
+ * sender addressed is then still the receiving interface's. Without it, frames go out unchanged. */
+int rt_endpoint_set_macs(rt_engine *e, int node, const uint8_t *src, const uint8_t *dst);
 /* Prepare an endpoint's interface: transmit checksum offload off (frames MTU-sized, checksums
  * complete), and IPv6 off in its namespace if `no_ipv6`. 0, or a negative errno. */
 int rt_netdev_tune(const char *netns_path, const char *ifname, int no_ipv6);
