@@ -45,16 +45,9 @@ void rt_set_error(const char *fmt, ...);
 void rt_clear_error(void);
 
 /* ---------------------------------------------------------------- random */
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
+/* A node's generator: the run's seed mixed with the node's stream number. */
 static void rng_seed(rt_rng *r, uint64_t seed, uint64_t stream) {
-    uint64_t x = seed ^ (stream * 0xd1342543de82ef95ULL);
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+    rt_rng_seed(r, seed ^ (stream * 0xd1342543de82ef95ULL));
 }
 
 /* ---------------------------------------------------------------- packet pool */
