@@ -123,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="start N instances of each chosen channel, each with its own namespaces, "
                          "addresses and commands (default 1)")
     sp.add_argument("--right", metavar="CMD", help="a shell command to start first in the second endpoint's "
-                                                    "namespace, e.g. 'iperf3 -s'")
+                                                    "namespace (an upstream document's right side), e.g. 'iperf3 -s'")
     sp.add_argument("--seed", type=int, default=1, help="random seed of the cells (default 1)")
     sp.add_argument("--http", metavar="ADDR",
                     help="serve the control API on ADDR: PORT, 127.0.0.1:PORT, [::1]:PORT or unix:PATH "
@@ -139,7 +139,11 @@ def _parser() -> argparse.ArgumentParser:
                  "up until Ctrl-C). With several instances, each runs its own copy of the commands, with "
                  "its own RATTAN_<ENDPOINT>_IP, RATTAN_<ENDPOINT>_NETNS, RATTAN_CHANNEL and RATTAN_INSTANCE; "
                  "their output is prefixed with `[channel#k]`, a table of instances and exit statuses ends "
-                 "the run, and the exit status is the first failure's, or 0.")
+                 "the run, and the exit status is the first failure's, or 0. An upstream TOML/YAML document "
+                 "runs as upstream runs it: one namespace a side (in Compatible mode, upstream's default, the "
+                 "right side is the namespace rattan runs in), 10.1.i.x and 10.2.i.x addresses, RATTAN_BASE, "
+                 "RATTAN_IP_<i>, RATTAN_EXT and RATTAN_ID, its [commands] through /usr/bin/env, its "
+                 "[general] packet_log and [http] server unless the flags say otherwise (docs/running.md).")
     sp.usage = "rattan run FILE [--channel NAME | --all] [-n N] [--right CMD] [--seed N] [-- CMD ARGS...]"
 
     sp = sub.add_parser("link", help="a two-endpoint path from flags, like mm-link and upstream's rattan link (root)",

@@ -427,11 +427,13 @@ def _link_http(args, warnings: list[str]) -> str | None:
 
 
 def cmd_run(args) -> int:
-    if (refused := _without_packet_log(args)) is not None:
-        return refused
     plan = _plan_of(args.file)
     if isinstance(plan, int):
         return plan
+    # an upstream document's `[general] packet_log` is a packet log the flags can shape
+    if not ((plan.get("run") or {}).get("general") or {}).get("packet_log"):
+        if (refused := _without_packet_log(args)) is not None:
+            return refused
     return _run_plan(plan, args.cmd, args.right, args.seed, args.channel, args.all, args.instances,
                      args.late_threshold, args.http, args.packet_log, args.log_cells, args.quiet,
                      args.engine_nice, args.packet_log_snaplen)

@@ -228,6 +228,12 @@ class Engine:
             raise EngineError(f"cannot open `{ifname}` in {netns_path}: {os.strerror(ffi.errno)}")
         _check(rc, f"attach `{ifname}`")
 
+    def set_macs(self, node: int, src: str, dst: str) -> None:
+        """Frames sent on the attached endpoint `node`'s interface get these Ethernet addresses
+        (`aa:bb:cc:dd:ee:ff`), as upstream Rattan's sender writes them."""
+        raw = [bytes.fromhex(m.replace(":", "")) for m in (src, dst)]
+        _check(lib.rt_endpoint_set_macs(self._e, node, raw[0], raw[1]), "endpoint MAC addresses")
+
     def set_endpoint_addr(self, node: int, addr: int) -> None:
         _check(lib.rt_endpoint_set_addr(self._e, node, addr), "endpoint address")
 

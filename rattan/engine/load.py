@@ -50,6 +50,11 @@ def _annotations(type_: str) -> tuple[tuple[str, ...], tuple[tuple, ...], str | 
     return traces, tuple(dict.fromkeys(_endpoint_strings(ct.schema))), ct.library
 
 
+def prefix_paths(type_: str) -> tuple[tuple, ...]:
+    """Where a cell type's parameters hold prefixes that may name an endpoint (`x-unit: prefix`)."""
+    return _annotations(type_)[1]
+
+
 def _substitute(value: Any, path: tuple, addresses: Mapping[str, int]) -> Any:
     if not path:
         if isinstance(value, str) and value in addresses:

@@ -13,6 +13,9 @@ checksum offload is off on its veth, so frames are MTU-sized with full
 checksums. The instance is recorded in /run/rattan/instances/K.json with the
 owner's PID; a later start removes what an instance whose owner died (SIGKILL)
 left behind.
+
+Upstream Rattan documents (TOML/YAML) get upstream's layout instead: one
+namespace a side, 10.1.i.x and 10.2.i.x /32 addresses (UpstreamNetwork).
 """
 from __future__ import annotations
 
@@ -46,6 +49,8 @@ class Endpoint:
     engine_ifname: str  # the veth peer in the engine's namespace
     address: str
     mac: str
+    engine_mac: str = ""  # the peer's address, when the engine writes the Ethernet addresses of
+                          # the frames it sends there (upstream layout, see UpstreamNetwork)
 
     @property
     def netns_path(self) -> str:
@@ -246,6 +251,16 @@ def _clean_stale_locked() -> list[int]:
     return freed
 
 
+def _tune(ep: Endpoint) -> None:
+    """An endpoint's veth: transmit checksum offload off; IPv6 off in a namespace rattan made, and
+    on this interface only in the namespace rattan runs in (upstream's Compatible right side)."""
+    from ..engine.binding import netdev_tune
+    netdev_tune(ep.netns_path, ep.ifname, no_ipv6=bool(ep.netns))
+    if not ep.netns and os.path.exists(f"/proc/sys/net/ipv6/conf/{ep.ifname}"):
+        with open(f"/proc/sys/net/ipv6/conf/{ep.ifname}/disable_ipv6", "w") as f:
+            f.write("1")
+
+
 def _ifname(prefix: str, name: str) -> str:
     return (prefix + re.sub(r"[^A-Za-z0-9_-]", "", name))[:15]
 
@@ -253,11 +268,8 @@ def _ifname(prefix: str, name: str) -> str:
 class ChannelNetwork:
     """The namespaces, veths, addresses and neighbours of one channel instance; removed on close."""
 
-    def __init__(self, endpoints: list[str], channel: str = "", host: tuple[str, ...] = ()) -> None:
-        """`host`: endpoints whose interface goes in the namespace rattan runs in rather than in a
-        namespace of their own (upstream Rattan's `Compatible` mode)."""
+    def __init__(self, endpoints: list[str], channel: str = "") -> None:
         self.endpoint_names = list(endpoints)
-        self.host = set(host)
         self.channel = channel
         self.index: int | None = None
         self.engine_netns = ""
@@ -268,6 +280,14 @@ class ChannelNetwork:
     def engine_netns_path(self) -> str:
         return os.path.join(NETNS_DIR, self.engine_netns)
 
+    def _namespace_names(self, index: int) -> list[str]:
+        return [f"rattan-{index}-engine"] + [f"rattan-{index}-{n}" for n in self.endpoint_names]
+
+    def command_netns(self, side: str) -> str:
+        """Where a command of `side` runs: `left` (the main command) in the first endpoint's
+        namespace, `right` in the second's."""
+        return list(self.endpoints.values())[0 if side == "left" else 1].netns_path
+
     def _claim(self) -> int:
         """The lowest free instance index, recorded with our PID (the registry lock is held)."""
         used = {int(m.group(1)) for e in os.listdir(os.path.join(STATE_DIR, "instances"))
@@ -275,8 +295,7 @@ class ChannelNetwork:
         index = next((i for i in range(MAX_INSTANCES) if i not in used), None)
         if index is None:
             raise NetnsError(f"all {MAX_INSTANCES} instance slots are in use")
-        names = [f"rattan-{index}-engine"] + [f"rattan-{index}-{n}" for n in self.endpoint_names
-                                               if n not in self.host]
+        names = self._namespace_names(index)
         with open(_state_path(index), "w") as f:
             json.dump({"pid": os.getpid(), "channel": self.channel, "namespaces": names}, f)
         return index
@@ -303,12 +322,9 @@ class ChannelNetwork:
             with netlink(self.engine_netns) as eng:
                 eng.link("set", index=eng.link_lookup(ifname="lo")[0], state="up")
             for i, name in enumerate(self.endpoint_names):
-                if name in self.host:  # its veth end is here; the engine's namespace holds the pair
-                    ns, ifname = "", _ifname(f"rt{self.index}-", name)
-                else:
-                    ns, ifname = f"rattan-{self.index}-{name}", _ifname("rt-", name)
-                    create_namespace(ns)
-                    self._namespaces.append(ns)
+                ns, ifname = f"rattan-{self.index}-{name}", _ifname("rt-", name)
+                create_namespace(ns)
+                self._namespaces.append(ns)
                 peer = f"e{i}"
                 address = str(net.network_address + i + 1)
                 with netlink(ns) as ep:
@@ -316,18 +332,13 @@ class ChannelNetwork:
                     idx = ep.link_lookup(ifname=ifname)[0]
                     ep.addr("add", index=idx, address=address, prefixlen=net.prefixlen)
                     ep.link("set", index=idx, state="up")
-                    if ns:
-                        ep.link("set", index=ep.link_lookup(ifname="lo")[0], state="up")
+                    ep.link("set", index=ep.link_lookup(ifname="lo")[0], state="up")
                     mac = ep.get_links(idx)[0].get_attr("IFLA_ADDRESS")
                 with netlink(self.engine_netns) as eng:
                     eng.link("set", index=eng.link_lookup(ifname=peer)[0], state="up")
                 self.endpoints[name] = Endpoint(name, ns, ifname, peer, address, mac)
             for ep in self.endpoints.values():
-                # IPv6 off in the namespaces rattan made; on this namespace's own interface only, here.
-                netdev_tune(ep.netns_path, ep.ifname, no_ipv6=bool(ep.netns))
-                if not ep.netns and os.path.exists(f"/proc/sys/net/ipv6/conf/{ep.ifname}"):
-                    with open(f"/proc/sys/net/ipv6/conf/{ep.ifname}/disable_ipv6", "w") as f:
-                        f.write("1")
+                _tune(ep)
                 with netlink(ep.netns) as ns:
                     idx = ns.link_lookup(ifname=ep.ifname)[0]
                     for other in self.endpoints.values():
@@ -348,8 +359,12 @@ class ChannelNetwork:
             with _registry_lock():
                 self._remove_locked()
 
+    def _host_ifnames(self) -> list[str]:
+        """Interfaces rattan made in the namespace it runs in."""
+        return [ep.ifname for ep in self.endpoints.values() if not ep.netns]
+
     def _remove_locked(self) -> None:
-        here = [ep.ifname for ep in self.endpoints.values() if not ep.netns]
+        here = self._host_ifnames()
         if here:  # the pair would go with the engine's namespace, but not while a socket holds it
             with netlink("") as ip:
                 for ifname in here:
@@ -365,8 +380,9 @@ class ChannelNetwork:
                     raise
             self.index = None
 
-    def environment(self) -> dict[str, str]:
-        """RATTAN_<ENDPOINT>_IP and RATTAN_<ENDPOINT>_NETNS for every endpoint, and RATTAN_CHANNEL."""
+    def environment(self, side: str = "left") -> dict[str, str]:
+        """RATTAN_<ENDPOINT>_IP and RATTAN_<ENDPOINT>_NETNS for every endpoint, and RATTAN_CHANNEL
+        (the same for the commands of both sides)."""
         env = {}
         for n, ep in self.endpoints.items():
             key = re.sub(r"[^A-Za-z0-9]", "_", n).upper()
@@ -380,3 +396,255 @@ class ChannelNetwork:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# -- upstream Rattan's layout, for TOML/YAML documents
+
+VETH_COUNT_MAX = 254               # upstream's VETH_COUNT_MAX: a pair id is one byte of the address
+RT_SCOPE_LINK = 253
+UPSTREAM_IP_LOCK_DIR = "/tmp/rattan/ip_lock"  # where upstream Rattan locks the addresses it takes
+
+
+def upstream_ip(group: int, pair: int, suffix: int) -> str:
+    """`get_veth_ip_address`: 10.<group>.<pair>.<suffix> (group 1 left, 2 right), a /32."""
+    return f"10.{group}.{pair}.{suffix}"
+
+
+def upstream_mac(group: int, pair: int, suffix: int) -> str:
+    """`get_veth_mac_address`: 38:7e:58:<group>:<pair>:<suffix> (the I/G bit is 0)."""
+    return ":".join(f"{b:02x}" for b in (0x38, 0x7E, 0x58, group, pair, suffix))
+
+
+def upstream_endpoint_names(side: str, count: int) -> list[str]:
+    """Upstream's names of one side's veth cells (`RattanRadix::init_veth`): `left` for a side of
+    one veth, else `left1`..`leftN`."""
+    return [side] if count == 1 else [f"{side}{i}" for i in range(1, count + 1)]
+
+
+def _addresses_here() -> set[str]:
+    """Every address of the namespace rattan runs in (upstream's `get_addresses_in_use`)."""
+    with netlink("") as ip:
+        return {a.get_attr("IFA_ADDRESS") for a in ip.get_addr()} - {None}
+
+
+def _routed_here() -> set[str]:
+    """The /32 destinations routed in the namespace rattan runs in (its main table)."""
+    import socket
+    with netlink("") as ip:
+        return {r.get_attr("RTA_DST") for r in ip.get_routes(family=socket.AF_INET) if r["dst_len"] == 32} - {None}
+
+
+def _upstream_locked(address: str) -> bool:
+    return os.path.exists(os.path.join(UPSTREAM_IP_LOCK_DIR, address))
+
+
+class UpstreamNetwork(ChannelNetwork):
+    """Upstream Rattan's StdNetEnv for one instance of a TOML/YAML document, field by field as
+    rattan-env/src/env.rs builds it (stack-rs/rattan a18829c):
+
+        ns-left (rattan-K-left)        rattan-K-engine (ns-rattan)       ns-right (rattan-K-right,
+          vL<i>-L-ID 10.1.i.b/32  <-->  vL<i>-R-ID  vR<i>-L-ID  <-->     or rattan's own namespace
+                                                                         in Compatible mode)
+                                                                           vR<i>-R-ID 10.2.i.b/32
+
+    All left veths are in one namespace (a multi-homed client), all right veths in another. `b` is
+    1, except in Compatible mode, where the right side is the namespace rattan runs in: there each
+    pair takes the lowest `b` (1, 3, 4, ... 254; 2 is the engine side's) whose 10.2.i.b is not in
+    use there nor locked by an upstream Rattan, and its left veth the same `b` (a left veth beyond
+    the right side's count: the lowest `b` whose 10.1.i.b is not routed there; upstream's 1 then
+    fails a second instance). MACs are
+    38:7e:58:<1|2>:<i>:<b> (the engine side's <b> is 2), and the engine writes them into the frames
+    it sends, as upstream's AF_PACKET sender does. Routes: ns-left reaches right veth 1 on left veth
+    1 and has its default route through it; ns-right reaches left veth 1 on right veth 1 with its
+    default through it (Isolated) or, in Compatible mode, reaches every left veth on right veth 1 and
+    keeps its own default route. Every left veth has a permanent neighbour entry for every right
+    veth and the other way round. `left_external`/`right_external = "Veth"` add veth 0, not wired to
+    the engine: vL0-L-ID 192.168.1.1/32 in ns-left (vL0-R-ID 192.168.1.2/32 in the engine's
+    namespace), vR0-R-ID 192.168.2.1/32 on the right (vR0-L-ID 192.168.2.2/32). ID is the
+    instance's random 6-character RATTAN_ID, as upstream's."""
+
+    def __init__(self, endpoints: list[str], channel: str, env: dict) -> None:
+        super().__init__(endpoints, channel)
+        self.mode = env.get("mode") or "Compatible"
+        if self.mode not in ("Compatible", "Isolated"):
+            raise NetnsError(f'`mode = "{self.mode}"` is not supported (upstream does not support it either)')
+        self.counts = {side: int(env.get(f"{side}_veth_count", 1)) for side in ("left", "right")}
+        for side, n in self.counts.items():
+            if not 1 <= n <= VETH_COUNT_MAX:
+                raise NetnsError(f"`{side}_veth_count = {n}`: upstream allows 1 to {VETH_COUNT_MAX} veths a side")
+        self.external = {side: env.get(f"{side}_external") for side in ("left", "right")}
+        for side, dev in self.external.items():
+            if dev not in (None, "Veth"):
+                raise NetnsError(f'`{side}_external = "{dev}"`: upstream\'s only external device is "Veth"')
+        self.names = {side: upstream_endpoint_names(side, n) for side, n in self.counts.items()}
+        if list(endpoints) != self.names["left"] + self.names["right"]:
+            raise NetnsError(f"the channel's endpoints ({', '.join(endpoints)}) are not upstream's "
+                             f"({', '.join(self.names['left'] + self.names['right'])}) for "
+                             f"left_veth_count = {self.counts['left']}, right_veth_count = {self.counts['right']}")
+        import secrets
+        import string
+        alphabet = string.ascii_letters + string.digits  # upstream: rand's Alphanumeric
+        self.rattan_id = "".join(secrets.choice(alphabet) for _ in range(6))
+        self.side_netns = {"left": "", "right": ""}
+        self.suffixes: dict[str, list[int]] = {}
+        self.externals: dict[str, Endpoint] = {}  # veth 0 of a side, when it has one
+        self._host_links: list[str] = []
+
+    @property
+    def compatible(self) -> bool:
+        return self.mode == "Compatible"
+
+    def _namespace_names(self, index: int) -> list[str]:
+        return [f"rattan-{index}-engine", f"rattan-{index}-left"] + \
+            ([] if self.compatible else [f"rattan-{index}-right"])
+
+    def command_netns(self, side: str) -> str:
+        ns = self.side_netns[side]
+        return os.path.join(NETNS_DIR, ns) if ns else f"/proc/{os.getpid()}/ns/net"
+
+    def side_of(self, name: str) -> tuple[str, int]:
+        """(side, pair id) of an endpoint."""
+        for side, names in self.names.items():
+            if name in names:
+                return side, names.index(name) + 1
+        raise KeyError(name)
+
+    def _pick_suffixes(self) -> None:
+        """Upstream's `lock_address_suffix` for every right pair in Compatible mode (the registry
+        lock is held, so no other rattan picks at the same time); 1 otherwise. The left pairs take
+        their right pair's suffix, 1 beyond the right side's count."""
+        candidates = [1, *range(3, 255)]
+        if not self.compatible:
+            self.suffixes = {side: [1] * n for side, n in self.counts.items()}
+            return
+        in_use, right = _addresses_here(), []
+        for pair in range(1, self.counts["right"] + 1):
+            b = next((b for b in candidates
+                      if (ip := upstream_ip(2, pair, b)) not in in_use and not _upstream_locked(ip)), None)
+            if b is None:
+                raise NetnsError(f"no address 10.2.{pair}.x is free in this namespace for right veth {pair} "
+                                 "(upstream: No available address suffix for right veth)")
+            right.append(b)
+        # Left pairs beyond the right side's count take suffix 1 upstream, whose route to them here
+        # (10.1.i.1/32) a second instance could not add: it takes the lowest suffix not routed here
+        # (1 for the first instance, as upstream).
+        routed = _routed_here()
+        left = right[:self.counts["left"]]
+        for pair in range(len(left) + 1, self.counts["left"] + 1):
+            b = next((b for b in candidates if upstream_ip(1, pair, b) not in routed), None)
+            if b is None:
+                raise NetnsError(f"no address 10.1.{pair}.x is free of a route in this namespace for left veth {pair}")
+            left.append(b)
+        self.suffixes = {"left": left, "right": right}
+
+    def _veth(self, ns: str, ifname: str, mac: str, address: str | None,
+              peer: str, peer_mac: str, peer_address: str | None) -> int:
+        """A veth pair: `ifname` in namespace `ns` ("" here), `peer` in the engine's; both up.
+        The index of `ifname`."""
+        with netlink(ns) as ip:
+            ip.link("add", ifname=ifname, kind="veth", peer={"ifname": peer, "net_ns_fd": self.engine_netns})
+            if not ns:
+                self._host_links.append(ifname)
+            idx = ip.link_lookup(ifname=ifname)[0]
+            ip.link("set", index=idx, address=mac)
+            if address:
+                ip.addr("add", index=idx, address=address, prefixlen=32)
+            ip.link("set", index=idx, state="up")
+        with netlink(self.engine_netns) as eng:
+            pidx = eng.link_lookup(ifname=peer)[0]
+            eng.link("set", index=pidx, address=peer_mac)
+            if peer_address:
+                eng.addr("add", index=pidx, address=peer_address, prefixlen=32)
+            eng.link("set", index=pidx, state="up")
+        return idx
+
+    def _build(self) -> None:
+        from ..engine.binding import netdev_tune
+        rid, k = self.rattan_id, self.index
+        self.engine_netns = f"rattan-{k}-engine"
+        try:
+            sides = {"left": f"rattan-{k}-left", "right": "" if self.compatible else f"rattan-{k}-right"}
+            for ns in (self.engine_netns, *filter(None, sides.values())):
+                create_namespace(ns)
+                self._namespaces.append(ns)
+                with netlink(ns) as ip:
+                    ip.link("set", index=ip.link_lookup(ifname="lo")[0], state="up")
+            self.side_netns = sides
+            self._pick_suffixes()
+            # veth 0 (external), upstream's addresses and MACs; the engine does not use it
+            ext = {"left": ("vL0-L", "vL0-R", 1), "right": ("vR0-R", "vR0-L", 2)}
+            for side, (mine, theirs, g) in ext.items():
+                if self.external[side] == "Veth":
+                    name, peer = f"{mine}-{rid}", f"{theirs}-{rid}"
+                    mac, peer_mac = upstream_mac(0xE7, g, 1), upstream_mac(0xE7, g, 2)
+                    address = f"192.168.{g}.1"
+                    self._veth(sides[side], name, mac, address, peer, peer_mac, f"192.168.{g}.2")
+                    self.externals[side] = Endpoint(f"{side}_external", sides[side], name, peer, address, mac, peer_mac)
+            group = {"left": 1, "right": 2}
+            for side in ("right", "left"):  # upstream builds the right pairs first
+                tag = "L" if side == "left" else "R"
+                for i, name in enumerate(self.names[side], start=1):
+                    b, g = self.suffixes[side][i - 1], group[side]
+                    ifname, peer = f"v{tag}{i}-{tag}-{rid}", f"v{tag}{i}-{'R' if tag == 'L' else 'L'}-{rid}"
+                    address, mac, peer_mac = upstream_ip(g, i, b), upstream_mac(g, i, b), upstream_mac(g, i, 2)
+                    self._veth(sides[side], ifname, mac, address, peer, peer_mac, upstream_ip(g, i, 2))
+                    self.endpoints[name] = Endpoint(name, sides[side], ifname, peer, address, mac, peer_mac)
+            self.endpoints = {n: self.endpoints[n] for n in self.endpoint_names}  # the channel's order
+            lefts = [self.endpoints[n] for n in self.names["left"]]
+            rights = [self.endpoints[n] for n in self.names["right"]]
+            for ep in self.endpoints.values():
+                _tune(ep)
+            l1, r1 = lefts[0], rights[0]
+            with netlink(sides["left"]) as ip:
+                i1 = ip.link_lookup(ifname=l1.ifname)[0]
+                ip.route("add", dst=f"{r1.address}/32", oif=i1, scope=RT_SCOPE_LINK)
+                ip.route("add", dst="0.0.0.0/0", gateway=r1.address, oif=i1)
+            with netlink(sides["right"]) as ip:
+                i1 = ip.link_lookup(ifname=r1.ifname)[0]
+                if self.compatible:
+                    for left in lefts:
+                        ip.route("add", dst=f"{left.address}/32", oif=i1, scope=RT_SCOPE_LINK)
+                else:
+                    ip.route("add", dst=f"{l1.address}/32", oif=i1, scope=RT_SCOPE_LINK)
+                    ip.route("add", dst="0.0.0.0/0", gateway=l1.address, oif=i1)
+            for here, there in ((lefts, rights), (rights, lefts)):
+                with netlink(here[0].netns) as ip:
+                    for ep in here:
+                        idx = ip.link_lookup(ifname=ep.ifname)[0]
+                        for other in there:
+                            ip.neigh("add", dst=other.address, lladdr=other.mac, ifindex=idx, state=NUD_PERMANENT)
+            netdev_tune(self.engine_netns_path, None, no_ipv6=True)
+        except Exception as e:
+            index = self.index
+            self._remove_locked()
+            if isinstance(e, NetnsError):
+                raise
+            raise NetnsError(f"cannot build the namespaces of instance {index}: {e}") from e
+
+    def _host_ifnames(self) -> list[str]:
+        return list(self._host_links)
+
+    def _remove_locked(self) -> None:
+        super()._remove_locked()
+        self._host_links.clear()
+
+    def ip_list(self, side: str) -> list[tuple[int, str]]:
+        """Upstream's `left_ip_list`/`right_ip_list`: (pair id, address) of a side's veths, veth 0
+        (external) first when there is one."""
+        out = [(0, self.externals[side].address)] if side in self.externals else []
+        return out + [(i, self.endpoints[n].address) for i, n in enumerate(self.names[side], start=1)]
+
+    def environment(self, side: str = "left") -> dict[str, str]:
+        """What upstream's `add_runtime_env_var` (src/env_var.rs) gives a command of `side`: the
+        other side's addresses as RATTAN_IP_<i>, RATTAN_EXT (veth 0's) and RATTAN_BASE (veth 1's),
+        and RATTAN_ID; then rattan's own RATTAN_<ENDPOINT>_IP, RATTAN_<ENDPOINT>_NETNS and
+        RATTAN_CHANNEL."""
+        env = {}
+        for i, address in self.ip_list("right" if side == "left" else "left"):
+            env[f"RATTAN_IP_{i}"] = address
+            if i == 0:
+                env["RATTAN_EXT"] = address
+            elif i == 1:
+                env["RATTAN_BASE"] = address
+        env["RATTAN_ID"] = self.rattan_id
+        return {**env, **super().environment(side)}

@@ -16,6 +16,9 @@ ends it asks what CMD left behind to stop (SIGTERM), gives it GRACE_S, and exits
 the rest. With `--linger` (the right endpoint's command, which may start a daemon and exit) it
 waits instead until nothing else runs in the namespace or it is told to stop.
 
+With `--status-fd FD`, the init writes CMD's wait status on FD as soon as CMD ends, lingering or
+not: rattan waits for an upstream Isolated-mode `right` command itself, not for what it left running.
+
 The PID namespace gets a /proc of its own, in a mount namespace of its own (a slave of the host's, as
 `ip netns exec` makes: mounts made outside still appear inside, none made inside leaks out), so that
 `$$`, /proc/$$ and `ps` agree inside.
@@ -79,8 +82,10 @@ def _reap_for(seconds: float) -> None:
             time.sleep(0.01)
 
 
-def _init(argv: list[str], linger: bool, report: int, lifeline: int, sigint) -> None:
-    """PID 1 of the command's PID namespace: start CMD, reap, report CMD's wait status; never returns."""
+def _init(argv: list[str], linger: bool, report: int, lifeline: int, sigint, status_fd: int | None = None) -> None:
+    """PID 1 of the command's PID namespace: start CMD, reap, report CMD's wait status; never returns.
+    `status_fd`: where CMD's wait status is written as soon as CMD ends (with `linger`, what it
+    started may still run)."""
     _die_with_parent()
     if select.select([lifeline], [], [], 0)[0]:  # EOF: the outside process died before prctl
         os._exit(1)
@@ -112,6 +117,8 @@ def _init(argv: list[str], linger: bool, report: int, lifeline: int, sigint) -> 
         for s in (*FORWARDED, signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(s, signal.SIG_DFL)
         signal.signal(signal.SIGINT, sigint)  # as rattan had it: ignored under `nohup` or `&`
+        if status_fd is not None:
+            os.close(status_fd)
         try:
             os.execvp(argv[0], argv)
         except OSError as e:
@@ -129,6 +136,13 @@ def _init(argv: list[str], linger: bool, report: int, lifeline: int, sigint) -> 
             break
         if child == pid:
             status = st
+            if status_fd is not None:
+                try:
+                    os.write(status_fd, str(st).encode())
+                    os.close(status_fd)
+                except OSError:
+                    pass
+                status_fd = None
             if not linger:
                 break
     try:
@@ -152,16 +166,18 @@ def _exit_as(status: int) -> int:
 
 
 def main(argv: list[str]) -> int:
-    linger, ctrl_c_fd = False, None
+    linger, ctrl_c_fd, status_fd = False, None, None
     while argv and argv[0].startswith("--"):
         if argv[0] == "--linger":
             linger, argv = True, argv[1:]
         elif argv[0] == "--ctrl-c-fd" and len(argv) > 1:
             ctrl_c_fd, argv = int(argv[1]), argv[2:]
+        elif argv[0] == "--status-fd" and len(argv) > 1:
+            status_fd, argv = int(argv[1]), argv[2:]
         else:
             break
     if len(argv) < 2:
-        sys.stderr.write("usage: python -m rattan.runtime.nsexec [--linger] [--ctrl-c-fd FD] "
+        sys.stderr.write("usage: python -m rattan.runtime.nsexec [--linger] [--ctrl-c-fd FD] [--status-fd FD] "
                          "NETNS_PATH CMD [ARGS...]\n")
         return 2
     # rattan blocks nothing on purpose, but a caller might have: CMD starts with a clean mask
@@ -190,7 +206,9 @@ def main(argv: list[str]) -> int:
         if ctrl_c_fd is not None:
             os.close(ctrl_c_fd)
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
-        _init(argv[1:], linger, report_w, lifeline_r, sigint)
+        _init(argv[1:], linger, report_w, lifeline_r, sigint, status_fd)
+    if status_fd is not None:
+        os.close(status_fd)  # the init's copy is the one that reports; EOF when it is gone
     os.close(report_w)
     os.close(lifeline_r)
 

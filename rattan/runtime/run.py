@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import select
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from .netns import ChannelNetwork
+from .netns import ChannelNetwork, UpstreamNetwork
 from .view import RunView, live_line_wanted, print_summary, warn_if_late
 from .channel import ChannelError, choose_channel, schedule_timeline
 
@@ -33,9 +32,16 @@ RIGHT_HEAD_START_S = 0.3                  # the --right command always starts th
 RIGHT_LISTEN_WAIT_S = 5.0                 # ... and up to this far, until it listens (a server is up)
 MAX_RUN_INSTANCES = 1024
 
-# upstream Rattan's `[commands] shell`: the shell for the interactive session, and the one that runs
-# the commands when it is not `Default` (which runs them as argument lists, no shell in between).
-SHELLS = {"Sh": "/bin/sh", "Bash": "bash", "Zsh": "zsh", "Fish": "fish"}
+# upstream Rattan's `[commands] shell` (src/main.rs, TaskShell::shell): the interactive shell when
+# there is no `left` command; `Default` is $SHELL, else /bin/sh. It never runs the commands.
+SHELLS = {"Sh": "/bin/sh", "Bash": "/bin/bash", "Zsh": "/bin/zsh", "Fish": "/bin/fish"}
+# upstream runs every command of a file as `/usr/bin/env ARGS...` (src/main.rs)
+UPSTREAM_ENV = "/usr/bin/env"
+# what upstream's bash session gets, so that its prompt says it is inside rattan
+BASH_PROMPT = {"PROMPT_COMMAND": 'PS1="[rattan] $PS1" PROMPT_COMMAND='}
+# `[general] packet_log_mode` (CompactTCP, RawIP, RawTCP) records headers only, upstream: our log then
+# keeps each packet's first 120 bytes, an IPv4 header and a TCP header of the largest sizes (60 each)
+HEADERS_SNAPLEN = 120
 
 
 class RunError(RuntimeError):
@@ -129,8 +135,11 @@ class _CtrlC:
         os.close(self.read)
         os.close(self.write)
 
+    seen = False  # a terminal's Ctrl-C reached the command
+
     def _on_sigint(self, signum, frame) -> None:
         if select.select([self.read], [], [], self.WITNESS_S)[0]:
+            self.seen = True
             while True:
                 try:
                     if not os.read(self.read, 4096):
@@ -163,22 +172,79 @@ class Instance:
     nodes: dict[str, int] = field(default_factory=dict)
     controllers: dict = field(default_factory=dict)  # its Python cells' models, by name
 
-    def environment(self) -> dict[str, str]:
-        """The process environment plus RATTAN_<EP>_IP, RATTAN_<EP>_NETNS, RATTAN_CHANNEL, RATTAN_INSTANCE."""
-        return {**os.environ, **self.net.environment(), "RATTAN_INSTANCE": str(self.number)}
+    def environment(self, side: str = "left") -> dict[str, str]:
+        """The process environment plus what the network gives a command of `side` (see
+        ChannelNetwork.environment, UpstreamNetwork.environment) and RATTAN_INSTANCE."""
+        return {**os.environ, **self.net.environment(side), "RATTAN_INSTANCE": str(self.number)}
 
-    def netns_path(self, position: int) -> str:
-        """The namespace of the endpoint at `position` in the channel's `endpoints` line."""
-        return list(self.net.endpoints.values())[position].netns_path
+    def netns_path(self, side: str) -> str:
+        """Where a command of `side` (`left`: the main command, `right`) runs."""
+        return self.net.command_netns(side)
 
 
-def host_endpoints(plan: dict, channel: dict[str, Any]) -> tuple[str, ...]:
-    """Endpoints whose interface stays in the namespace rattan runs in: the left side of an upstream
-    Rattan file in `Compatible` mode (upstream's default); none otherwise."""
-    mode = ((plan.get("run") or {}).get("env") or {}).get("mode")
-    if mode != "Compatible":
-        return ()
-    return tuple(n for n in channel["endpoints"] if re.fullmatch(r"left\d*", n))
+def upstream_env(plan: dict) -> dict | None:
+    """The `[env]` settings of an upstream Rattan document (TOML/YAML), which the front end always
+    writes in the plan's `run` section; None for a .rtn file."""
+    env = (plan.get("run") or {}).get("env")
+    return env if isinstance(env, dict) else None
+
+
+def network_for(plan: dict, channel: dict[str, Any]) -> ChannelNetwork:
+    """An upstream document gets upstream's layout (one namespace a side, 10.1.i.x and 10.2.i.x);
+    a .rtn file a namespace per endpoint and a /24 per instance."""
+    env = upstream_env(plan)
+    if env is not None:
+        try:
+            return UpstreamNetwork(channel["endpoints"], channel["name"], env)
+        except Exception as e:  # NetnsError: a setting upstream refuses
+            raise RunError(str(e)) from None
+    return ChannelNetwork(channel["endpoints"], channel["name"])
+
+
+def _at(value: Any, path: tuple) -> list:
+    """The values at a schema path ("*": every item of a list)."""
+    if not path:
+        return [value]
+    head, rest = path[0], path[1:]
+    if head == "*":
+        return [v for item in value for v in _at(item, rest)] if isinstance(value, list) else []
+    return _at(value[head], rest) if isinstance(value, dict) and head in value else []
+
+
+def _literal_prefixes(channel: dict[str, Any]) -> list[tuple[str, ipaddress.IPv4Network]]:
+    """(cell, prefix) of every prefix parameter (`x-unit: prefix`, a router's routes) given as an
+    address rather than an endpoint's name."""
+    from ..engine.load import prefix_paths
+    out = []
+    for cell in channel["cells"]:
+        for path in prefix_paths(cell["type"]):
+            for text in _at(cell.get("config") or {}, path):
+                try:
+                    out.append((cell["name"], ipaddress.IPv4Network(text, strict=False)))
+                except (TypeError, ValueError):
+                    pass  # an endpoint's name: resolved to this instance's address
+    return out
+
+
+def check_upstream_addresses(inst: "Instance") -> None:
+    """A Compatible-mode instance whose right side could not take 10.2.i.1 in this namespace (another
+    instance, or anything else, has it) gets 10.x.i.b with another b, as upstream does; a router of
+    the file written for the .1 addresses would then misroute its packets: refuse, saying why."""
+    net = inst.net
+    if not isinstance(net, UpstreamNetwork) or all(b == 1 for side in net.suffixes.values() for b in side):
+        return
+    for side, group in (("left", 1), ("right", 2)):
+        for i, name in enumerate(net.names[side], start=1):
+            planned = ipaddress.IPv4Address(f"10.{group}.{i}.1")
+            actual = ipaddress.IPv4Address(net.endpoints[name].address)
+            for cell, prefix in _literal_prefixes(inst.channel):
+                if planned != actual and planned in prefix and actual not in prefix:
+                    raise RunError(
+                        f"instance {inst.label}: its endpoint `{name}` is {actual}, not {planned}: in Compatible "
+                        f"mode the right side is this namespace, where 10.2.{i}.1 is taken (by another instance "
+                        f"or interface), and cell `{cell}` routes {prefix}, written for {planned}; run the "
+                        "file in Isolated mode (`[env] mode = \"Isolated\"`), where every instance has "
+                        "namespaces of its own, or one instance at a time")
 
 
 # The engine thread's nice value in real runs. It does what the kernel's softirq does when it routes,
@@ -210,8 +276,7 @@ class LiveRun:
         for number, c in enumerate(channels):
             k = seen[c["name"]] = seen.get(c["name"], -1) + 1
             label = c["name"] if counts[c["name"]] == 1 else f"{c['name']}#{k}"
-            net = ChannelNetwork(c["endpoints"], c["name"], host=host_endpoints(plan, c))
-            self.instances.append(Instance(c, number, label, net))
+            self.instances.append(Instance(c, number, label, network_for(plan, c)))
         self.engine = None
         self.python_cells = None  # the thread that ticks the Python cells (controllers.RealTimeDriver)
 
@@ -222,6 +287,7 @@ class LiveRun:
         try:
             for inst in self.instances:
                 inst.net.open()
+                check_upstream_addresses(inst)
             self.engine = Engine(self.seed)
             if self.late_threshold_ns is not None:
                 self.engine.set_late_threshold(self.late_threshold_ns)
@@ -231,6 +297,8 @@ class LiveRun:
                 inst.nodes = load_channel(self.engine, inst.channel, addresses=addresses)
                 for name, ep in eps.items():
                     self.engine.attach(inst.nodes[name], inst.net.engine_netns_path, ep.engine_ifname)
+                    if ep.engine_mac:  # upstream layout: the frames' Ethernet addresses, as upstream's sender
+                        self.engine.set_macs(inst.nodes[name], ep.engine_mac, ep.mac)
                 schedule_timeline(self.engine, inst.nodes, inst.channel, TIMELINE_HORIZON_NS)
             models, events = [], []
             for inst in self.instances:
@@ -311,33 +379,50 @@ class ChannelRun(LiveRun):
     def nodes(self) -> dict[str, int]:
         return self.instances[0].nodes
 
-    def environment(self) -> dict[str, str]:
-        return self.instances[0].environment()
+    def environment(self, side: str = "left") -> dict[str, str]:
+        return self.instances[0].environment(side)
 
 
 # -- what runs where
 
 @dataclass(frozen=True)
 class Commands:
-    """The command of the first endpoint (`main`) and of the second (`right`), as argument lists."""
+    """The main command (left side) and the right side's, as argument lists."""
     main: list[str] | None
     right: list[str] | None
-    shell: str | None = None  # the interactive shell, when there is no main command
+    shell: list[str] | None = None  # the interactive session, when there is no main command
+    shell_env: dict[str, str] = field(default_factory=dict)  # ... and what it gets in its environment
+    both: bool = False  # upstream's Isolated mode: the run lasts until both commands have ended
 
     @staticmethod
     def resolve(plan: dict, cmd: list[str], right: str | None) -> "Commands":
-        """The command line's `-- CMD` and `--right`, else upstream Rattan's `[commands]` of the file."""
+        """The command line's `-- CMD` and `--right`, else an upstream document's `[commands]`, as
+        upstream's src/main.rs runs them: every command of the file goes to `/usr/bin/env`
+        unchanged; `Compatible` mode runs `left` only (the right side is the namespace rattan runs
+        in), or the shell without it; `Isolated` mode runs `right`, then `left`, and needs both."""
+        right_argv = ["/bin/sh", "-c", right] if right else None
+        env = upstream_env(plan)
+        if env is None:
+            return Commands(list(cmd) if cmd else None, right_argv)
         settings = (plan.get("run") or {}).get("commands") or {}
-        shell = SHELLS.get(settings.get("shell", "Default"))
-        def from_file(side: str) -> list[str] | None:
-            argv = settings.get(side)
-            if not argv:
-                return None
-            # with a shell named, the arguments are one script for it (variables, pipes), as typed
-            return [shell, "-c", " ".join(argv)] if shell else list(argv)
-        main = list(cmd) if cmd else from_file("left")
-        right_argv = ["/bin/sh", "-c", right] if right else from_file("right")
-        return Commands(main, right_argv, shell)
+        main = list(cmd) if cmd else ([UPSTREAM_ENV, *settings["left"]] if settings.get("left") else None)
+        choice = settings.get("shell") or "Default"
+        shell = (os.environ.get("SHELL") or "/bin/sh") if choice == "Default" else SHELLS[choice]
+        shell_env = BASH_PROMPT if shell.endswith("/bash") else {}
+        if (env.get("mode") or "Compatible") == "Compatible":
+            if settings.get("right"):
+                sys.stderr.write("rattan: warning: [commands] right is ignored in Compatible mode, as upstream "
+                                 "ignores it: the right side is the namespace rattan runs in (use "
+                                 "`mode = \"Isolated\"` to run it in a namespace of its own, or --right)\n")
+            return Commands(main, right_argv, [UPSTREAM_ENV, shell], shell_env)
+        if right_argv is None and settings.get("right"):
+            right_argv = [UPSTREAM_ENV, *settings["right"]]
+        missing = [side for side, argv in (("left", main), ("right", right_argv)) if not argv]
+        if missing:
+            raise RunError(f"Isolated mode runs a command on both sides (upstream: \"Isolated mode requires "
+                           f"commands to be set in both sides\"); no {' and no '.join(missing)} command: give "
+                           "[commands] left and right in the file, or `-- CMD` and --right")
+        return Commands(main, right_argv, None, {}, both=True)
 
 
 def select_channels(plan: dict, names: list[str] | None, every: bool, instances: int) -> list[dict]:
@@ -387,6 +472,10 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
     channels = select_channels(plan, channel_names, every, instances)
     commands = Commands.resolve(plan, cmd, right_cmd)
     _check_endpoints(channels, commands)
+    from_file = packet_log is None
+    http, packet_log, packet_log_snaplen = file_settings(plan, http, packet_log, packet_log_snaplen)
+    if packet_log and from_file and os.path.dirname(packet_log):
+        os.makedirs(os.path.dirname(packet_log), exist_ok=True)  # as upstream does for its log
     threshold_ns = _threshold(late_threshold)
     if http:
         from ..control import parse_address
@@ -412,6 +501,23 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
         return 128 + signal.SIGTERM
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def file_settings(plan: dict, http: str | None, packet_log: str | None,
+                  snaplen: int) -> tuple[str | None, str | None, int]:
+    """The control API's address, the packet log and its snap length: the command line's, else an
+    upstream document's `[http]` (`enable`, `port`: upstream serves 127.0.0.1:PORT) and `[general]`
+    (`packet_log`, a path as given, so relative to the working directory as upstream;
+    `packet_log_mode`, whose header-only records become HEADERS_SNAPLEN bytes of each packet)."""
+    settings = plan.get("run") or {}
+    web, general = settings.get("http") or {}, settings.get("general") or {}
+    if http is None and web.get("enable"):
+        http = f"127.0.0.1:{web.get('port', 8086)}"
+    if packet_log is None and general.get("packet_log"):
+        packet_log = str(general["packet_log"])
+    if packet_log and not snaplen and (general.get("packet_log") or general.get("packet_log_mode")):
+        snaplen = HEADERS_SNAPLEN
+    return http, packet_log, snaplen
 
 
 @contextmanager
@@ -445,27 +551,79 @@ def _threshold(text: str) -> int:
     return ns
 
 
+class _Right:
+    """The right side's command of one instance: started first, in its own session (a terminal's
+    Ctrl-C is the main command's), lingering while what it started runs. With `report` (upstream's
+    Isolated mode, where the run waits for both commands), its nsexec says when the command itself
+    ends, and with which status."""
+
+    def __init__(self, inst: Instance, argv: list[str], report: bool, **kw) -> None:
+        self.status_r = None
+        if report:
+            self.status_r, w = os.pipe()
+            kw["pass_fds"] = (w,)
+            argv_opts = ["--status-fd", str(w)]
+        else:
+            argv_opts = []
+        self.netns = inst.netns_path("right")
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "rattan.runtime.nsexec", "--linger", *argv_opts,
+                                          self.netns, *argv], env=inst.environment("right"),
+                                         start_new_session=True, **kw)
+        finally:
+            if report:
+                os.close(w)
+
+    def wait(self) -> int:
+        """The command's exit status, once it has ended (what it started may run on until the end)."""
+        text = b""
+        while chunk := os.read(self.status_r, 64):
+            text += chunk
+        if text:
+            return exit_status(os.waitstatus_to_exitcode(int(text)))
+        return exit_status(self.proc.wait())  # nsexec could not start it: its own status
+
+    def stop(self) -> None:
+        _stop(self.proc, group=True)
+        if self.status_r is not None:
+            os.close(self.status_r)
+            self.status_r = None
+
+
 def _run_one(inst: Instance, commands: Commands) -> int:
-    """One instance: the command (or an interactive shell) on this terminal; its exit status."""
-    env = inst.environment()
+    """One instance: the command (or an interactive shell) on this terminal; its exit status. In
+    upstream's Isolated mode, the run lasts until the right command has ended too (unless a Ctrl-C
+    stopped the main one), and its status counts when the main one succeeded."""
     right = main = None
     try:
         if commands.right:
-            right = in_namespace(inst.netns_path(1), commands.right, env, linger=True, start_new_session=True)
-            _wait_until_listening([(right, inst.netns_path(1))])
-        argv = commands.main or [commands.shell or os.environ.get("SHELL", "/bin/sh")]
+            right = _Right(inst, commands.right, commands.both)
+            _wait_until_listening([(right.proc, right.netns)])
+        argv = commands.main or commands.shell or [os.environ.get("SHELL", "/bin/sh")]
+        env = inst.environment("left")
+        if not commands.main:
+            env.update(commands.shell_env)
         # Ctrl-C belongs to the command (a shell at its prompt ignores it); the run ends when it does.
         # A SIGINT sent to rattan alone ends the run (see _CtrlC).
         with _CtrlC() as ctrl_c:
-            main = in_namespace(inst.netns_path(0), argv, env, ctrl_c_fd=ctrl_c.write)
+            main = in_namespace(inst.netns_path("left"), argv, env, ctrl_c_fd=ctrl_c.write)
             try:
-                return exit_status(main.wait())
+                status = exit_status(main.wait())
             except KeyboardInterrupt:
                 sys.stderr.write("rattan: interrupted (SIGINT); stopping the run\n")
                 return 128 + signal.SIGINT
+        if commands.both and right is not None and not ctrl_c.seen:
+            try:
+                right_status = right.wait()
+            except KeyboardInterrupt:
+                sys.stderr.write("rattan: interrupted (SIGINT); stopping the run\n")
+                return 128 + signal.SIGINT
+            return status or right_status
+        return status
     finally:
         _stop(main)
-        _stop(right, group=True)
+        if right is not None:
+            right.stop()
 
 
 def exit_status(returncode: int) -> int:
@@ -479,13 +637,13 @@ def _run_many(live: LiveRun, commands: Commands) -> int:
     every instance's, print a summary, and return 0 if all succeeded, else the first failure's
     status. Without: keep the instances up until Ctrl-C or SIGTERM."""
     lock = threading.Lock()
-    rights: list[subprocess.Popen] = []
+    rights: list[_Right] = []
     mains: list[tuple[Instance, subprocess.Popen]] = []
     pumps: list[threading.Thread] = []
+    piped = dict(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                 errors="replace")
 
-    def start(inst: Instance, position: int, argv: list[str], **kw) -> subprocess.Popen:
-        p = in_namespace(inst.netns_path(position), argv, inst.environment(), stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", **kw)
+    def pump(inst: Instance, p: subprocess.Popen) -> subprocess.Popen:
         for stream, out in ((p.stdout, sys.stdout), (p.stderr, sys.stderr)):
             t = threading.Thread(target=_pump, args=(stream, out, f"[{inst.label}] ", lock), daemon=True)
             t.start()
@@ -494,15 +652,22 @@ def _run_many(live: LiveRun, commands: Commands) -> int:
 
     try:
         if commands.right:
-            rights = [start(inst, 1, commands.right, linger=True, start_new_session=True) for inst in live.instances]
-            _wait_until_listening(list(zip(rights, (inst.netns_path(1) for inst in live.instances))))
+            for inst in live.instances:
+                rights.append(_Right(inst, commands.right, commands.both, **piped))
+                pump(inst, rights[-1].proc)
+            _wait_until_listening([(r.proc, r.netns) for r in rights])
         if not commands.main:
             _print_instances(live, None)
             sys.stderr.write(f"rattan: {len(live.instances)} instances up; Ctrl-C to stop them\n")
             while True:
                 time.sleep(3600)
-        mains = [(inst, start(inst, 0, commands.main)) for inst in live.instances]
+        mains = [(inst, pump(inst, in_namespace(inst.netns_path("left"), commands.main,
+                                                inst.environment("left"), **piped)))
+                 for inst in live.instances]
         statuses = {inst.number: exit_status(p.wait()) for inst, p in mains}
+        if commands.both:  # upstream's Isolated mode: each instance's status is its left's, or its right's
+            for (inst, _), r in zip(mains, rights):
+                statuses[inst.number] = statuses[inst.number] or r.wait()
         for t in pumps:
             t.join(timeout=1.0)
         _print_instances(live, statuses)
@@ -513,8 +678,8 @@ def _run_many(live: LiveRun, commands: Commands) -> int:
     finally:
         for _, p in mains:
             _stop(p)
-        for p in rights:
-            _stop(p, group=True)
+        for r in rights:
+            r.stop()
 
 
 def _print_instances(live: LiveRun, statuses: dict[int, int] | None) -> None:

@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Min-heap of packets by (depart, seq): the departures when reordering is allowed. */
-typedef struct { rt_pkt **a; size_t n, cap; } pheap_t;
-
 enum { RT_DIST_UNIFORM, RT_DIST_NORMAL, RT_DIST_PARETO, RT_DIST_PARETONORMAL };
 static const char *const distributions[] = {"uniform", "normal", "pareto", "paretonormal", NULL};
 
@@ -23,51 +20,13 @@ typedef struct {
         uint64_t round_up_ns;  /* 0: off */
     } cfg;
     rt_fifo fifo;            /* without reordering: departures are non-decreasing */
-    pheap_t heap;            /* with reordering */
+    rt_pheap heap;           /* with reordering */
     uint64_t last_depart;
     double last_jitter;
 } delay_t;
 
 enum { P_DELAY, P_JITTER, P_CORRELATION };
 static const char *const params[] = {"delay", "jitter", "correlation", NULL};
-
-static inline int before(const rt_pkt *x, const rt_pkt *y) {
-    return x->depart < y->depart || (x->depart == y->depart && x->seq < y->seq);
-}
-
-static int pheap_push(pheap_t *h, rt_pkt *k) {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        rt_pkt **a = realloc(h->a, cap * sizeof *a);
-        if (!a) return RT_ENOMEM;
-        h->a = a;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!before(k, h->a[p])) break;
-        h->a[i] = h->a[p];
-        i = p;
-    }
-    h->a[i] = k;
-    return RT_OK;
-}
-
-static rt_pkt *pheap_pop(pheap_t *h) {
-    rt_pkt *top = h->a[0], *last = h->a[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && before(h->a[c + 1], h->a[c])) c++;
-        if (!before(h->a[c], last)) break;
-        h->a[i] = h->a[c];
-        i = c;
-    }
-    if (h->n) h->a[i] = last;
-    return top;
-}
 
 /* Upstream's ingress_round_up(packet_timestamp, trace_start, round_up) (rattan-core/src/cells/delay.rs):
  * `t` moved up to the next multiple of `round_up` after `origin`; a time on the grid, or before
@@ -132,7 +91,7 @@ static void delay_enqueue(rt_node *n, void *state, rt_pkt *k) {
     k->seq = rt_next_seq(n);
     if (d->cfg.reorder) {
         k->depart = dep;
-        if (pheap_push(&d->heap, k) != RT_OK) { rt_drop(n, k, RT_DROP_POOL); return; }
+        if (rt_pheap_push(&d->heap, k) != RT_OK) { rt_drop(n, k, RT_DROP_POOL); return; }
     } else {
         if (dep < d->last_depart) dep = d->last_depart;
         d->last_depart = dep;
@@ -145,7 +104,7 @@ static void delay_enqueue(rt_node *n, void *state, rt_pkt *k) {
 
 static uint64_t delay_next_event(const void *state) {
     const delay_t *d = state;
-    if (d->cfg.reorder) return d->heap.n ? d->heap.a[0]->depart : RT_NEVER;
+    if (d->cfg.reorder) return rt_pheap_next(&d->heap);
     return d->fifo.head ? d->fifo.head->depart : RT_NEVER;
 }
 
@@ -155,7 +114,7 @@ static void delay_fire(rt_node *n, void *state, uint64_t t) {
         rt_pkt *k;
         if (d->cfg.reorder) {
             if (!d->heap.n || d->heap.a[0]->depart > t) break;
-            k = pheap_pop(&d->heap);
+            k = rt_pheap_pop(&d->heap);
         } else {
             if (!d->fifo.head || d->fifo.head->depart > t) break;
             k = rt_fifo_pop(&d->fifo);

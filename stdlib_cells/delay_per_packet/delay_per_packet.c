@@ -23,7 +23,6 @@ typedef struct {
 
 /* Min-heap of packets by (depart, seq): upstream's DelayedQueue is a map from departure instant to a
  * FIFO, so equal departures keep their arrival order; seq increases with arrivals. */
-typedef struct { rt_pkt **a; size_t n, cap; } pheap_t;
 
 typedef struct {
     seg_t *segs;
@@ -34,57 +33,8 @@ typedef struct {
     uint64_t cycle;        /* completed plays of the list */
     int ended;
     rt_rng rng;            /* the current segment's generator */
-    pheap_t heap;
+    rt_pheap heap;
 } dpp_t;
-
-static inline int before(const rt_pkt *x, const rt_pkt *y) {
-    return x->depart < y->depart || (x->depart == y->depart && x->seq < y->seq);
-}
-
-static int pheap_push(pheap_t *h, rt_pkt *k) {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        rt_pkt **a = realloc(h->a, cap * sizeof *a);
-        if (!a) return RT_ENOMEM;
-        h->a = a;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!before(k, h->a[p])) break;
-        h->a[i] = h->a[p];
-        i = p;
-    }
-    h->a[i] = k;
-    return RT_OK;
-}
-
-static rt_pkt *pheap_pop(pheap_t *h) {
-    rt_pkt *top = h->a[0], *last = h->a[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && before(h->a[c + 1], h->a[c])) c++;
-        if (!before(h->a[c], last)) break;
-        h->a[i] = h->a[c];
-        i = c;
-    }
-    if (h->n) h->a[i] = last;
-    return top;
-}
-
-/* The engine's generator (xoshiro256**), its state filled from `seed` by splitmix64. */
-static void seed_rng(rt_rng *r, uint64_t seed) {
-    uint64_t x = seed;
-    for (int i = 0; i < 4; i++) {
-        uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        r->s[i] = z ^ (z >> 31);
-    }
-}
 
 static int read_segment(seg_t *s, rt_config *item, uint64_t cell_seed) {
     const char *kind = rt_cfg_str(item, "kind");
@@ -132,7 +82,7 @@ static int dpp_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
         int rc = read_segment(&d->segs[i], &item, seed);
         if (rc) return rc;
     }
-    seed_rng(&d->rng, d->segs[0].seed);
+    rt_rng_seed(&d->rng, d->segs[0].seed);
     return RT_OK;
 }
 
@@ -167,7 +117,7 @@ static int next_delay(dpp_t *d, uint64_t *delay) {
             d->seg = 0;
             if (++d->cycle >= d->repeat && d->repeat) { d->ended = 1; break; }
         }
-        seed_rng(&d->rng, d->segs[d->seg].seed);
+        rt_rng_seed(&d->rng, d->segs[d->seg].seed);
     }
     return -1;
 }
@@ -178,20 +128,20 @@ static void dpp_enqueue(rt_node *n, void *state, rt_pkt *k) {
     if (next_delay(d, &delay) < 0) { rt_drop(n, k, RT_DROP_MODEL_END); return; }
     k->depart = delay > UINT64_MAX - k->t ? UINT64_MAX - 1 : k->t + delay;
     k->seq = rt_next_seq(n);
-    if (pheap_push(&d->heap, k) != RT_OK) { rt_drop(n, k, RT_DROP_POOL); return; }
+    if (rt_pheap_push(&d->heap, k) != RT_OK) { rt_drop(n, k, RT_DROP_POOL); return; }
     rt_hold(n, k, +1);
     rt_reschedule(n);
 }
 
 static uint64_t dpp_next_event(const void *state) {
     const dpp_t *d = state;
-    return d->heap.n ? d->heap.a[0]->depart : RT_NEVER;
+    return rt_pheap_next(&d->heap);
 }
 
 static void dpp_fire(rt_node *n, void *state, uint64_t t) {
     dpp_t *d = state;
     while (d->heap.n && d->heap.a[0]->depart <= t) {
-        rt_pkt *k = pheap_pop(&d->heap);
+        rt_pkt *k = rt_pheap_pop(&d->heap);
         rt_hold(n, k, -1);
         rt_emit(n, 0, k, k->depart);
     }

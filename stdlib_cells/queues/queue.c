@@ -9,13 +9,6 @@
 #define PIE_MEAN_PKTSIZE 1500
 #define ARED_INTERVAL 500000000ull  /* ns: ARED adjusts max_p every 500 ms */
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* `packets` or `bytes`: absent or `unlimited` is no limit; 0 holds nothing. */
 static uint64_t read_limit(const rt_config *c, const char *name, int *zero) {
     if (!rt_cfg_has(c, name)) return RT_QUEUE_UNLIMITED;
@@ -46,8 +39,7 @@ int rt_queue_init(rt_queue *q, const rt_config *c) {
         q->overhead = (uint32_t)o;
     }
     if (rt_cfg_has(c, "seed")) {
-        uint64_t x = rt_cfg_u64(c, "seed");
-        for (int i = 0; i < 4; i++) q->rng.s[i] = splitmix64(&x);
+        rt_rng_seed(&q->rng, rt_cfg_u64(c, "seed"));
         q->own_rng = 1;
     }
     if (strcmp(kind, "droptail") == 0 || strcmp(kind, "drophead") == 0) {

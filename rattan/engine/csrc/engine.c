@@ -45,16 +45,9 @@ void rt_set_error(const char *fmt, ...);
 void rt_clear_error(void);
 
 /* ---------------------------------------------------------------- random */
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
+/* A node's generator: the run's seed mixed with the node's stream number. */
 static void rng_seed(rt_rng *r, uint64_t seed, uint64_t stream) {
-    uint64_t x = seed ^ (stream * 0xd1342543de82ef95ULL);
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+    rt_rng_seed(r, seed ^ (stream * 0xd1342543de82ef95ULL));
 }
 
 /* ---------------------------------------------------------------- packet pool */
@@ -213,6 +206,8 @@ typedef struct port {
     int n;
     uint64_t tx_errors;
     rt_lateness late;        /* written by the loop (BUMP), read by anyone */
+    int set_macs;            /* rt_endpoint_set_macs: frames sent get these Ethernet addresses */
+    uint8_t macs[12];        /* destination, then source, as in the frame */
 } port_t;
 
 typedef struct { command_t *a; size_t n, cap; } commands_t;
@@ -684,6 +679,7 @@ static void endpoint_enqueue(rt_node *n, void *state, rt_pkt *k) {
     if (n->port) {
         if (!k->len) { pool_put(&n->sh->pool, k); return; }  /* a synthetic packet has no frame */
         port_t *p = n->port;
+        if (p->set_macs && k->len >= 12) memcpy(k->buf, p->macs, 12);
         p->batch[p->n++] = k;
         if (p->n == TX_BATCH) port_flush(p);
         return;
@@ -811,6 +807,16 @@ int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const cha
     p->node = n;
     n->port = p;
     e->ports[e->n_ports++] = p;
+    return RT_OK;
+}
+
+int rt_endpoint_set_macs(rt_engine *e, int node, const uint8_t *src, const uint8_t *dst) {
+    rt_node *n = node_at(e, node);
+    if (!n || !n->is_endpoint || !n->port || !src || !dst) return RT_ERANGE;
+    if (e->shards || atomic_load(&e->busy)) return RT_ESTATE;
+    memcpy(n->port->macs, dst, 6);
+    memcpy(n->port->macs + 6, src, 6);
+    n->port->set_macs = 1;
     return RT_OK;
 }
 

@@ -180,6 +180,11 @@ int rt_cell_read(const rt_engine *e, int node, int param, double *value);
  * run in the engine thread with RT_CLOCK_REAL. RT_ESYS with errno set if the interface cannot be
  * opened. */
 int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const char *ifname);
+/* Frames the engine sends on an attached endpoint's interface get Ethernet source `src` and
+ * destination `dst` (6 bytes each), as upstream Rattan's AF_PACKET sender writes them (the
+ * rattan-side veth's address and its peer's): a frame routed to another endpoint than the one its
+ * sender addressed is then still the receiving interface's. Without it, frames go out unchanged. */
+int rt_endpoint_set_macs(rt_engine *e, int node, const uint8_t *src, const uint8_t *dst);
 /* Prepare an endpoint's interface: transmit checksum offload off (frames MTU-sized, checksums
  * complete), and IPv6 off in its namespace if `no_ipv6`. 0, or a negative errno. */
 int rt_netdev_tune(const char *netns_path, const char *ifname, int no_ipv6);
@@ -278,6 +283,7 @@ int rt_flow_start_at(rt_engine *e, int flow, uint64_t at_ns);
  * departures from that time. */
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 typedef struct rt_pkt {
     struct rt_pkt *next;
@@ -394,6 +400,17 @@ static inline double rt_rng_normal(rt_rng *r) { /* Marsaglia polar method, one v
 
 static inline double rt_rng_exponential(rt_rng *r) { return -log1p(-rt_rng_unit(r)); }
 
+/* Fill a generator's state from `seed` by splitmix64 (a cell that owns a seeded generator). */
+static inline void rt_rng_seed(rt_rng *r, uint64_t seed) {
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) {
+        uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        r->s[i] = z ^ (z >> 31);
+    }
+}
+
 /* A FIFO of packets with its length in packets and bytes. */
 typedef struct { rt_pkt *head, *tail; uint64_t packets, bytes; } rt_fifo;
 
@@ -452,6 +469,52 @@ void rt_steps_free(rt_steps *s);
 typedef struct { uint32_t *off, *len; double *p; uint32_t n_p; } rt_step_patterns;
 int rt_steps_from_loss_trace(rt_steps *s, rt_step_patterns *pt, const rt_config *trace, int loop, uint64_t now);
 void rt_step_patterns_free(rt_step_patterns *pt);
+
+/* A min-heap of packets by (depart, seq): departures of cells whose packets may overtake each other
+ * (`delay` with reordering, `delay_per_packet`). rt_pheap_push gives RT_ENOMEM when it cannot grow;
+ * free `a` at the end. */
+typedef struct { rt_pkt **a; size_t n, cap; } rt_pheap;
+
+static inline int rt_pheap_before(const rt_pkt *x, const rt_pkt *y) {
+    return x->depart < y->depart || (x->depart == y->depart && x->seq < y->seq);
+}
+
+static inline int rt_pheap_push(rt_pheap *h, rt_pkt *k) {
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 64;
+        rt_pkt **a = (rt_pkt **)realloc(h->a, cap * sizeof *a);
+        if (!a) return RT_ENOMEM;
+        h->a = a;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!rt_pheap_before(k, h->a[p])) break;
+        h->a[i] = h->a[p];
+        i = p;
+    }
+    h->a[i] = k;
+    return RT_OK;
+}
+
+/* The earliest departure's departure time, RT_NEVER when empty. */
+static inline uint64_t rt_pheap_next(const rt_pheap *h) { return h->n ? h->a[0]->depart : RT_NEVER; }
+
+static inline rt_pkt *rt_pheap_pop(rt_pheap *h) {
+    rt_pkt *top = h->a[0], *last = h->a[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && rt_pheap_before(h->a[c + 1], h->a[c])) c++;
+        if (!rt_pheap_before(h->a[c], last)) break;
+        h->a[i] = h->a[c];
+        i = c;
+    }
+    if (h->n) h->a[i] = last;
+    return top;
+}
 
 /* One packet through a loss pattern of `len` (>= 1) probabilities, `*run` the losses in a row so far
  * (shared by `loss` with `pattern` and `loss_trace`): lost when u < p[min(run, len - 1)]. */
