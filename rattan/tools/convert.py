@@ -40,6 +40,13 @@ def convert_path(path: str, out: str | None = None):
             header.append(f"#   [{k}] {json.dumps(settings[k], sort_keys=True)}")
         header.append("# `rattan run` of this .rtn builds Rattan's own namespaces and addresses (docs/running.md),")
         header.append("# not the layout above: run the original to keep upstream's.")
+        flags = []
+        if (log := (settings.get("general") or {}).get("packet_log")):
+            flags.append(f"--packet-log {log}")
+        if (settings.get("http") or {}).get("enable"):
+            flags.append(f"--http {settings['http'].get('port', 8086)}")
+        if flags:
+            header.append(f"# The packet log and control server of the original, for this file: {' '.join(flags)}")
     if any(isinstance(c, ast.CellDecl) and c.type.text == "router" and c.params
            for ch in file.body if isinstance(ch, ast.Channel) for c in ch.body):
         header.append("# The router's prefixes name upstream's addresses (left veth i is 10.1.i.x, right veth i")

@@ -252,3 +252,12 @@ def test_a_quoted_whole_number_gets_the_number_without_quotes():
     text = '[cells.c]\ntype = "Bw"\nbandwidth = "1Mbps"\nqueue = "DropTail"\nqueue_config = { packet_limit = "60" }\n'
     (d,) = [d for d in diags_of(text) if d.is_error]
     assert d.code == "RTN073" and d.fix == "60" and "without quotes" in d.help[0]
+
+
+def test_convert_names_the_run_flags_for_the_documents_packet_log_and_http_server(tmp_path):
+    from rattan.tools.convert import convert_path
+    path = tmp_path / "g.toml"
+    path.write_text('[general]\npacket_log = "logs/x.rtl"\n[http]\nenable = true\nport = 9000\n'
+                    '[cells.d]\ntype = "Delay"\ndelay = "5ms"\n[links]\nleft = "d"\nd = "right"\nright = "left"\n')
+    text, _, _ = convert_path(str(path))
+    assert "--packet-log logs/x.rtl --http 9000" in text
