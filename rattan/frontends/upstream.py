@@ -76,7 +76,7 @@ def load_document(source: Source, sink: Sink, fmt: str) -> ast.File:
     whole = Span(source.id, 0, len(source.text))
     try:
         root = _read_tree(source, fmt)
-        return _Mapper(source, sink).file(root)
+        return _Mapper(source, sink, fmt).file(root)
     except _Malformed as e:
         sink.emit(e.code, str(e), e.span)
     except RecursionError:
@@ -973,7 +973,8 @@ class _Cell:
 class _Mapper:
     """Maps the located tree onto `ast` nodes, reporting what does not fit."""
 
-    def __init__(self, source: Source, sink: Sink) -> None:
+    def __init__(self, source: Source, sink: Sink, fmt: str = "toml") -> None:
+        self.fmt = fmt
         self.source = source
         self.sid = source.id
         self.sink = sink
@@ -985,6 +986,10 @@ class _Mapper:
         self.skipped: set[str] = set()         # unlinked Custom cells, left out as upstream does
 
     # -- diagnostics and generic checks
+    def section(self, name: str) -> str:
+        """A top-level section as the document writes it: `[env]` in TOML, `env` in YAML."""
+        return f"[{name}]" if self.fmt == "toml" else f"`{name}`"
+
     def error(self, code: str, message: str, span: Span, help: Iterable[str] | str = (),
               fix: str | None = None, labels: Iterable[Label] = ()) -> None:
         self.sink.emit(code, message, span, help=help, fix=fix, labels=labels)
@@ -1181,7 +1186,7 @@ class _Mapper:
     def env(self, node: Node) -> dict | None:
         keys = ("mode", "left_veth_count", "right_veth_count", "left_external", "right_external",
                 "client_cores", "server_cores")
-        fields = self.table(node, keys, "[env]")
+        fields = self.table(node, keys, self.section("env"))
         if fields is None:
             return None
         out: dict[str, object] = {}
@@ -1214,7 +1219,7 @@ class _Mapper:
     def resource(self, node: Node) -> dict | None:
         # RattanResourceConfig: `memory` and `cpu`; `cores` (in upstream's example file) is
         # not a field, so upstream ignores it (RTN075, with "did you mean `cpu`")
-        fields = self.table(node, ("cpu", "memory"), "[resource]")
+        fields = self.table(node, ("cpu", "memory"), self.section("resource"))
         if fields is None:
             return None
         out: dict[str, object] = {}
@@ -1232,7 +1237,7 @@ class _Mapper:
         return out
 
     def general(self, node: Node) -> dict | None:
-        fields = self.table(node, ("packet_log", "packet_log_mode"), "[general]")
+        fields = self.table(node, ("packet_log", "packet_log_mode"), self.section("general"))
         if fields is None:
             return None
         out: dict[str, object] = {}
@@ -1247,7 +1252,7 @@ class _Mapper:
         return out
 
     def http(self, node: Node) -> dict | None:
-        fields = self.table(node, ("enable", "port"), "[http]")
+        fields = self.table(node, ("enable", "port"), self.section("http"))
         if fields is None:
             return None
         out: dict[str, object] = {}
@@ -1263,7 +1268,7 @@ class _Mapper:
         return out
 
     def commands(self, node: Node) -> dict | None:
-        fields = self.table(node, ("left", "right", "shell"), "[commands]")
+        fields = self.table(node, ("left", "right", "shell"), self.section("commands"))
         if fields is None:
             return None
         out: dict[str, object] = {}

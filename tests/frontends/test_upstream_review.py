@@ -261,3 +261,14 @@ def test_convert_names_the_run_flags_for_the_documents_packet_log_and_http_serve
                     '[cells.d]\ntype = "Delay"\ndelay = "5ms"\n[links]\nleft = "d"\nd = "right"\nright = "left"\n')
     text, _, _ = convert_path(str(path))
     assert "--packet-log logs/x.rtl --http 9000" in text
+
+
+def test_yaml_diagnostics_name_sections_as_yaml_writes_them():
+    sources = SourceMap()
+    src = sources.add("t.yaml", "resource:\n  cores: [1]\n", "t.yaml")
+    sink = Sink()
+    load_document(src, sink, "yaml")
+    (d,) = sink.sorted()
+    assert "in `resource`" in d.message and "[resource]" not in d.message
+    (d,) = diags_of("[resource]\ncores = [1]\n")
+    assert "in [resource]" in d.message
