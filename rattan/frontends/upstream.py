@@ -1295,7 +1295,7 @@ class _Mapper:
             return
         for arg, node in argv[1:]:
             m = _SHELL_VAR.search(arg)
-            if m is None:
+            if m is None or any(c.isspace() for c in arg):  # a script (`perl -e '... $x'`) is its program's
                 continue
             script = " ".join(a if not any(c.isspace() for c in a) else json.dumps(a) for a, _ in argv)
             fix = json.dumps(["sh", "-c", script])

@@ -272,3 +272,9 @@ def test_yaml_diagnostics_name_sections_as_yaml_writes_them():
     assert "in `resource`" in d.message and "[resource]" not in d.message
     (d,) = diags_of("[resource]\ncores = [1]\n")
     assert "in [resource]" in d.message
+
+
+def test_a_script_argument_of_another_interpreter_is_not_taken_for_an_unexpanded_variable():
+    assert diags_of('[commands]\nleft = ["perl", "-e", "my $x = 1; print $x"]\n') == []
+    (d,) = diags_of('[commands]\nleft = ["ping", "-c", "3", "${RATTAN_BASE}"]\n')
+    assert d.code == "RTN076"
