@@ -301,7 +301,15 @@ upstream Rattan's `rattan link` flags (src/channel.rs, src/main.rs) and what the
   --left-stdout, --right-stdout, --left-stderr, --right-stderr (isolated mode only: upstream ignores
   them for a link), --no-nat (rattan's link has no NAT), --file-log[-path] (no core log here):
                                  accepted, with a warning, and change nothing
-  --combined-trace:              not supported (an error)"""
+  --combined-trace:              not supported (an error)
+
+the layout differs from upstream's: upstream (like mm-link) leaves the far side in the host's
+namespace; here both sides are namespaces rattan makes (traffic stays inside them), so a server on
+the far side is the --right command. The commands still get upstream's variables: RATTAN_BASE and
+RATTAN_IP_1 (the other side's address), RATTAN_ID; no RATTAN_EXT. Upstream's guide example:
+  rattan link --uplink-bandwidth 12Mbps --uplink-delay 50ms --right 'iperf3 -s' \\
+      -- sh -c 'iperf3 -c $RATTAN_BASE -t 10'
+(or `--right 'iperf3 -s' -s bash`, then `iperf3 -c $RATTAN_BASE` in that shell)"""
 
 
 def _nice_flag(sp) -> None:

@@ -404,6 +404,7 @@ def cmd_link(args) -> int:
     from .plan import build_plan
     from .registry import default_registry
     plan = build_plan(comp.program, comp.sources, default_registry())
+    plan["run"]["upstream_variables"] = True  # RATTAN_BASE etc., as upstream's link gives its commands
     cmd = args.cmd or shell_command(args) or []
     return _run_plan(plan, cmd, args.right, args.seed, http=http, packet_log=args.packet_log,
                      log_cells=args.log_cells, packet_log_snaplen=args.packet_log_snaplen,

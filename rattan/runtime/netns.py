@@ -268,9 +268,11 @@ def _ifname(prefix: str, name: str) -> str:
 class ChannelNetwork:
     """The namespaces, veths, addresses and neighbours of one channel instance; removed on close."""
 
-    def __init__(self, endpoints: list[str], channel: str = "") -> None:
+    def __init__(self, endpoints: list[str], channel: str = "", upstream_variables: bool = False) -> None:
         self.endpoint_names = list(endpoints)
         self.channel = channel
+        self.rattan_id = new_rattan_id()  # upstream's RATTAN_ID of this instance
+        self.link_variables = upstream_variables  # `rattan link`: upstream's variables (`environment`)
         self.index: int | None = None
         self.engine_netns = ""
         self.endpoints: dict[str, Endpoint] = {}
@@ -382,8 +384,12 @@ class ChannelNetwork:
 
     def environment(self, side: str = "left") -> dict[str, str]:
         """RATTAN_<ENDPOINT>_IP and RATTAN_<ENDPOINT>_NETNS for every endpoint, and RATTAN_CHANNEL
-        (the same for the commands of both sides)."""
+        (the same for the commands of both sides). With upstream's variables (`rattan link`), first
+        those of the other side's endpoint as its only veth (RATTAN_IP_1, RATTAN_BASE) and RATTAN_ID."""
         env = {}
+        if self.link_variables:
+            other = list(self.endpoints.values())[1 if side == "left" else 0]
+            env.update(upstream_variables([(1, other.address)], self.rattan_id))
         for n, ep in self.endpoints.items():
             key = re.sub(r"[^A-Za-z0-9]", "_", n).upper()
             env[f"RATTAN_{key}_IP"] = ep.address
@@ -408,6 +414,28 @@ UPSTREAM_IP_LOCK_DIR = "/tmp/rattan/ip_lock"  # where upstream Rattan locks the 
 def upstream_ip(group: int, pair: int, suffix: int) -> str:
     """`get_veth_ip_address`: 10.<group>.<pair>.<suffix> (group 1 left, 2 right), a /32."""
     return f"10.{group}.{pair}.{suffix}"
+
+
+def new_rattan_id() -> str:
+    """Upstream's RATTAN_ID: 6 random alphanumeric characters (src/main.rs, rand's Alphanumeric)."""
+    import secrets
+    import string
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(6))
+
+
+def upstream_variables(other_side: list[tuple[int, str]], rattan_id: str) -> dict[str, str]:
+    """What upstream's `add_runtime_env_var` (src/env_var.rs) gives a command, from the other side's
+    (pair id, address) list: RATTAN_IP_<i>, RATTAN_EXT (veth 0's), RATTAN_BASE (veth 1's), RATTAN_ID."""
+    env = {}
+    for i, address in other_side:
+        env[f"RATTAN_IP_{i}"] = address
+        if i == 0:
+            env["RATTAN_EXT"] = address
+        elif i == 1:
+            env["RATTAN_BASE"] = address
+    env["RATTAN_ID"] = rattan_id
+    return env
 
 
 def upstream_mac(group: int, pair: int, suffix: int) -> str:
@@ -481,10 +509,6 @@ class UpstreamNetwork(ChannelNetwork):
             raise NetnsError(f"the channel's endpoints ({', '.join(endpoints)}) are not upstream's "
                              f"({', '.join(self.names['left'] + self.names['right'])}) for "
                              f"left_veth_count = {self.counts['left']}, right_veth_count = {self.counts['right']}")
-        import secrets
-        import string
-        alphabet = string.ascii_letters + string.digits  # upstream: rand's Alphanumeric
-        self.rattan_id = "".join(secrets.choice(alphabet) for _ in range(6))
         self.side_netns = {"left": "", "right": ""}
         self.suffixes: dict[str, list[int]] = {}
         self.externals: dict[str, Endpoint] = {}  # veth 0 of a side, when it has one
@@ -639,12 +663,5 @@ class UpstreamNetwork(ChannelNetwork):
         other side's addresses as RATTAN_IP_<i>, RATTAN_EXT (veth 0's) and RATTAN_BASE (veth 1's),
         and RATTAN_ID; then rattan's own RATTAN_<ENDPOINT>_IP, RATTAN_<ENDPOINT>_NETNS and
         RATTAN_CHANNEL."""
-        env = {}
-        for i, address in self.ip_list("right" if side == "left" else "left"):
-            env[f"RATTAN_IP_{i}"] = address
-            if i == 0:
-                env["RATTAN_EXT"] = address
-            elif i == 1:
-                env["RATTAN_BASE"] = address
-        env["RATTAN_ID"] = self.rattan_id
+        env = upstream_variables(self.ip_list("right" if side == "left" else "left"), self.rattan_id)
         return {**env, **super().environment(side)}

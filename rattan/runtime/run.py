@@ -191,14 +191,16 @@ def upstream_env(plan: dict) -> dict | None:
 
 def network_for(plan: dict, channel: dict[str, Any]) -> ChannelNetwork:
     """An upstream document gets upstream's layout (one namespace a side, 10.1.i.x and 10.2.i.x);
-    a .rtn file a namespace per endpoint and a /24 per instance."""
+    a .rtn file a namespace per endpoint and a /24 per instance (with upstream's variables too when
+    the plan's run section says `upstream_variables`, as `rattan link` does)."""
     env = upstream_env(plan)
     if env is not None:
         try:
             return UpstreamNetwork(channel["endpoints"], channel["name"], env)
         except Exception as e:  # NetnsError: a setting upstream refuses
             raise RunError(str(e)) from None
-    return ChannelNetwork(channel["endpoints"], channel["name"])
+    return ChannelNetwork(channel["endpoints"], channel["name"],
+                          upstream_variables=bool((plan.get("run") or {}).get("upstream_variables")))
 
 
 def _at(value: Any, path: tuple) -> list:
