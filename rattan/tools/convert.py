@@ -52,7 +52,7 @@ def convert_path(path: str, out: str | None = None):
         header.append("# The router's prefixes name upstream's addresses (left veth i is 10.1.i.x, right veth i")
         header.append("# 10.2.i.x); in a .rtn run, and in `rattan sim` of either file, endpoints have other addresses.")
     file, left_out = without_idle_cells(file)
-    if out is not None:
+    if out not in (None, "-"):  # `-o -` is stdout: no folder to start from
         file = with_paths_from(file, os.path.dirname(os.path.abspath(path)),
                                os.path.dirname(os.path.abspath(out)))
     if left_out:

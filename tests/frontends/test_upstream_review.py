@@ -278,3 +278,10 @@ def test_a_script_argument_of_another_interpreter_is_not_taken_for_an_unexpanded
     assert diags_of('[commands]\nleft = ["perl", "-e", "my $x = 1; print $x"]\n') == []
     (d,) = diags_of('[commands]\nleft = ["ping", "-c", "3", "${RATTAN_BASE}"]\n')
     assert d.code == "RTN076"
+
+
+def test_convert_to_stdout_with_a_dash_keeps_the_paths_as_written(run_cli, tmp_path, monkeypatch):
+    from tests.conftest import ROOT
+    code, out, err = run_cli("convert", str(ROOT / "tests/frontends/upstream/config_example.toml"), "-o", "-")
+    assert code == 0, err
+    assert '"./assets/24Mbps.trace"' in out
