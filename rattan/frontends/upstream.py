@@ -1925,18 +1925,23 @@ class _Mapper:
         if not isinstance(table.value, list):
             self.wrong(table, "routing_table", "a list of routes")
             return None
-        routes = [self.route(entry, len(conns)) for entry in table.value]
-        if any(r is None for r in routes):
-            return None
+        # a bad entry is an error (upstream refuses the table); the router is still built from the
+        # others, so its egress links stay and no graph warning follows from the error
         seen: dict[Any, Node] = {}
-        for (network, _), entry in zip(routes, table.value):
+        items = []
+        for entry in table.value:
+            route = self.route(entry, len(conns))
+            if route is None:
+                continue
+            network, rec = route
             if network in seen:
                 self.error("RTN073", f"two routes for the prefix {network}", entry.span,
                            labels=[Label(seen[network].span, "first route for it")],
                            help="upstream refuses a routing table with a duplicate prefix (DuplicateEntry)")
-                return None
+                continue
             seen[network] = entry
-        items = tuple(rec for _, rec in routes)
+            items.append(rec)
+        items = tuple(items)
         used = {int(r.fields[1].value.value) for r in items if len(r.fields) > 1}
         # an egress connection no route leads to never carries a packet; Rattan's
         # router has no output for it, so it gets no link

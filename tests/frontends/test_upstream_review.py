@@ -285,3 +285,19 @@ def test_convert_to_stdout_with_a_dash_keeps_the_paths_as_written(run_cli, tmp_p
     code, out, err = run_cli("convert", str(ROOT / "tests/frontends/upstream/config_example.toml"), "-o", "-")
     assert code == 0, err
     assert '"./assets/24Mbps.trace"' in out
+
+
+def test_a_bad_routing_entry_is_one_error_without_graph_warnings_after_it(run_cli, tmp_path):
+    """The router is still built from its other entries, so its egress links stay: no `no link out`
+    or `reaches no endpoint` warning follows from the one error."""
+    import json
+    path = tmp_path / "r.toml"
+    path.write_text('[env]\nright_veth_count = 2\n[cells.r]\ntype = "Router"\n'
+                    'egress_connections = ["right1", "right2"]\n'
+                    'routing_table = [{ prefix = "10.2.1.0/24", interface_id = 0 }, '
+                    '{ prefix = "10.2.2.0/24", interface_id = 2 }, { prefix = "10.2.1.0/24", interface_id = 1 }]\n'
+                    '[links]\nleft = "r"\nright1 = "left"\nright2 = "left"\n')
+    code, out, _ = run_cli("check", "--format", "json", str(path))
+    diags = json.loads(out)
+    assert code == 1
+    assert sorted(d["code"] for d in diags) == ["RTN073", "RTN073"], diags  # interface_id, duplicate
