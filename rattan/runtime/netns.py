@@ -533,6 +533,13 @@ class UpstreamNetwork(ChannelNetwork):
                 return side, names.index(name) + 1
         raise KeyError(name)
 
+    def planned_addresses(self) -> dict[str, str]:
+        """Each endpoint's address when every suffix is 1: left veth i 10.1.i.1, right veth i
+        10.2.i.1 (Isolated mode, and Compatible mode's first instance); what a TOML/YAML file's
+        routes are written for, and what `rattan sim` gives an upstream document's endpoints."""
+        return {name: upstream_ip(1 if side == "left" else 2, i, 1)
+                for side in ("left", "right") for i, name in enumerate(self.names[side], start=1)}
+
     def _pick_suffixes(self) -> None:
         """Upstream's `lock_address_suffix` for every right pair in Compatible mode (the registry
         lock is held, so no other rattan picks at the same time); 1 otherwise. The left pairs take

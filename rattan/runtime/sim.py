@@ -75,6 +75,23 @@ def misdelivery_warnings(doc: dict) -> list[str]:
             for f in doc["flows"] if f.get("misdelivered_packets")]
 
 
+def endpoint_addresses(plan: dict, channel: dict) -> dict[str, int] | None:
+    """An upstream document's endpoints get the addresses `rattan run` gives them (left veth i
+    10.1.i.1, right veth i 10.2.i.1: UpstreamNetwork.planned_addresses), so its routes route here
+    too; None (the engine's virtual addresses, 10.0.n.2) for a .rtn file."""
+    import ipaddress
+    from .netns import NetnsError, UpstreamNetwork
+    from .run import upstream_env
+    env = upstream_env(plan)
+    if env is None:
+        return None
+    try:
+        net = UpstreamNetwork(channel["endpoints"], channel["name"], env)
+    except NetnsError as e:
+        raise SimError(str(e)) from None
+    return {name: int(ipaddress.IPv4Address(a)) for name, a in net.planned_addresses().items()}
+
+
 def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, seed: int,
         progress=None, http: str | None = None, announce=None, interval: str | None = None,
         packet_log: str | None = None, log_cells: list[str] | None = None, samples: bool = False,
@@ -101,7 +118,7 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
                 raise SimError(f"--flow {s.src}->{s.dst}: `{ep}` is not an endpoint of channel "
                                f"`{channel['name']}` ({', '.join(channel['endpoints'])})")
     engine = Engine(seed)
-    nodes = load_channel(engine, channel)
+    nodes = load_channel(engine, channel, addresses=endpoint_addresses(plan, channel))
     flow_ids = [engine.add_flow(nodes[s.src], nodes[s.dst], s.kind, s.rate_bps, s.size, samples=samples)
                 for s in specs]
     cells = {c["name"]: c for c in channel["cells"]}

@@ -112,10 +112,10 @@ def test_convert_says_a_rtn_run_has_rattans_layout_and_the_router_upstreams_addr
     assert "10.1.i.x" not in text and "Rattan's own namespaces" in text
 
 
-def test_sim_gives_endpoints_its_own_addresses_so_an_upstream_routing_table_routes_nothing(tmp_path):
-    """What docs/upstream-format.md (Router) says today: `rattan sim` does not give an upstream
-    document upstream's 10.1.i/10.2.i addresses, so a route written for them never matches and the
-    router drops the flow (`no_route`). When sim learns upstream's addresses, change the docs too."""
+def test_sim_gives_endpoints_upstreams_addresses_so_an_upstream_routing_table_routes(tmp_path):
+    """docs/upstream-format.md (Router): `rattan sim` gives an upstream document's endpoints the
+    10.1.i.1/10.2.i.1 addresses `rattan run` gives them, so its routes match: each right veth gets
+    its own flow, and a destination no route covers is dropped (`no_route`)."""
     from rattan.compiler import compile_path
     from rattan.plan import build_plan
     from rattan.registry import default_registry
@@ -128,7 +128,15 @@ def test_sim_gives_endpoints_its_own_addresses_so_an_upstream_routing_table_rout
                     '[links]\nleft = "r"\nright1 = "left"\nright2 = "left"\n')
     comp = compile_path(str(path))
     assert comp.ok, comp.diagnostics
-    r = run(build_plan(comp.program, comp.sources, default_registry()), None, ["left->right1:cbr:1Mbps"], "1s", 1)
+    r = run(build_plan(comp.program, comp.sources, default_registry()), None,
+            ["left->right1:cbr:1Mbps", "left->right2:cbr:1Mbps"], "1s", 1)
+    for flow in r["flows"]:
+        assert flow["sent_packets"] > 10 and flow["received_packets"] == flow["sent_packets"], flow
+        assert not flow.get("misdelivered_packets")
+    assert not r["cells"]["r"].get("dropped_by_reason")
+    path.write_text(path.read_text().replace('"10.2.2.0/24"', '"10.2.9.0/24"'))  # right2 now unrouted
+    comp = compile_path(str(path))
+    r = run(build_plan(comp.program, comp.sources, default_registry()), None, ["left->right2:cbr:1Mbps"], "1s", 1)
     (flow,) = r["flows"]
     assert flow["sent_packets"] > 10 and flow["received_packets"] == 0
     assert r["cells"]["r"]["dropped_by_reason"] == {"no_route": flow["sent_packets"]}
