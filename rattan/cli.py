@@ -114,21 +114,41 @@ def _parser() -> argparse.ArgumentParser:
                                     "channel's cells in real time, run CMD in the first endpoint's namespace "
                                     "(a shell without CMD), remove everything, and exit with CMD's status. "
                                     "Commands see RATTAN_<ENDPOINT>_IP and RATTAN_CHANNEL.")
-    sp.add_argument("file", metavar="FILE", help="a topology (.rtn, .toml, .yaml) or a compiled plan "
-                                                 "(.json, from `rattan compile -o`), checked before anything starts")
+    sp.add_argument("file", metavar="FILE", nargs="?",
+                    help="a topology (.rtn, .toml, .yaml) or a compiled plan (.json, from `rattan compile -o`), "
+                         "checked before anything starts")
+    sp.add_argument("-c", "--config", metavar="FILE",
+                    help="upstream's spelling of FILE (`rattan run -c config.toml`)")
     sp.add_argument("--channel", metavar="NAME", action="append",
                     help="which channel, if the file has several (repeatable: several at once)")
     sp.add_argument("--all", action="store_true", help="run every channel of the file at once")
     sp.add_argument("-n", "--instances", type=int, default=1, metavar="N",
                     help="start N instances of each chosen channel, each with its own namespaces, "
                          "addresses and commands (default 1)")
-    sp.add_argument("--right", metavar="CMD", help="a shell command to start first in the second endpoint's "
-                                                    "namespace (an upstream document's right side), e.g. 'iperf3 -s'")
+    sp.add_argument("--left", metavar="ARG", nargs="+",
+                    help="upstream's spelling of `-- CMD ARGS...`: the command (an argument list, no shell) "
+                         "in the first endpoint's namespace, replacing an upstream document's [commands] left")
+    sp.add_argument("--right", metavar="CMD", nargs="+",
+                    help="a shell command to start first in the second endpoint's namespace (an upstream "
+                         "document's right side), e.g. 'iperf3 -s'; several words are an argument list, as "
+                         "upstream's --right (no shell)")
     sp.add_argument("--seed", type=int, default=1, help="random seed of the cells (default 1)")
-    sp.add_argument("--http", metavar="ADDR",
+    sp.add_argument("--http", metavar="ADDR", nargs="?", const="",
                     help="serve the control API on ADDR: PORT, 127.0.0.1:PORT, [::1]:PORT or unix:PATH "
-                         "(loopback only; off by default)")
+                         "(loopback only; off by default); given alone, as upstream's flag, on 127.0.0.1 at "
+                         "-p PORT, else the file's [http] port, else 8086")
+    sp.add_argument("-p", "--port", type=int, metavar="PORT",
+                    help="upstream's port flag: the port of a bare --http or of the file's [http] server")
+    sp.add_argument("--generate", action="store_true",
+                    help="print the .rtn of an upstream document (`rattan convert`) and exit; upstream "
+                         "prints its TOML")
+    sp.add_argument("--generate-path", metavar="FILE", help="with --generate: write the .rtn to FILE")
     _log_flags(sp)
+    for flag in ("--left-stdout", "--right-stdout", "--left-stderr", "--right-stderr", "--file-log"):
+        sp.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
+    sp.add_argument("--file-log-path", metavar="FILE", help=argparse.SUPPRESS)
+    sp.add_argument("--combined-trace", metavar="T", help=argparse.SUPPRESS)
+    sp.add_argument("--combined-trace-path", metavar="FILE", help=argparse.SUPPRESS)
     sp.add_argument("-q", "--quiet", action="store_true",
                     help="no live line on the terminal and no closing table of what each cell did")
     sp.add_argument("--late-threshold", default="1ms", metavar="T",
@@ -143,8 +163,14 @@ def _parser() -> argparse.ArgumentParser:
                  "runs as upstream runs it: one namespace a side (in Compatible mode, upstream's default, the "
                  "right side is the namespace rattan runs in), 10.1.i.x and 10.2.i.x addresses, RATTAN_BASE, "
                  "RATTAN_IP_<i>, RATTAN_EXT and RATTAN_ID, its [commands] through /usr/bin/env, its "
-                 "[general] packet_log and [http] server unless the flags say otherwise (docs/running.md).")
-    sp.usage = "rattan run FILE [--channel NAME | --all] [-n N] [--right CMD] [--seed N] [-- CMD ARGS...]"
+                 "[general] packet_log and [http] server unless the flags say otherwise (docs/running.md). "
+                 "Upstream's command line works too: rattan run -c config.toml [--left ARGS...] [--right "
+                 "ARGS...] [--http] [-p PORT] [--packet-log FILE] [--generate [--generate-path F]]; "
+                 "--left-stdout, --right-stdout, --left-stderr, --right-stderr and --file-log[-path] are "
+                 "accepted and change nothing (the commands' output always reaches the terminal; no core log), "
+                 "--combined-trace is refused.")
+    sp.usage = ("rattan run FILE | -c FILE [--channel NAME | --all] [-n N] [--right CMD] [--seed N] "
+                "[--http [ADDR]] [-- CMD ARGS...]")
 
     sp = sub.add_parser("link", help="a two-endpoint path from flags, like mm-link and upstream's rattan link (root)",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -398,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         _refuse(parser, args, argv, extra, cmd)
     args.cmd = cmd
+    args.argv = argv  # the words before `--`, for `rattan run`'s FILE after --left/--right words
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -428,16 +428,119 @@ def _link_http(args, warnings: list[str]) -> str | None:
 
 
 def cmd_run(args) -> int:
-    plan = _plan_of(args.file)
+    from .runtime.link import LinkFlagError
+    warnings: list[str] = []
+    try:
+        path, cmd, right = _run_words(args, warnings)
+    except LinkFlagError as e:
+        _err(f"run: {e}")
+        return EXIT_USAGE
+    if args.generate_path and not args.generate:
+        _err("run: --generate-path needs --generate (as upstream)")
+        return EXIT_USAGE
+    if args.generate:
+        for w in warnings:
+            _err(f"warning: {w}")
+        return _run_generate(args, path)
+    plan = _plan_of(path)
     if isinstance(plan, int):
         return plan
+    try:
+        http = _run_http(args, plan, warnings)
+    except LinkFlagError as e:
+        _err(f"run: {e}")
+        return EXIT_USAGE
+    for w in warnings:
+        _err(f"warning: {w}")
     # an upstream document's `[general] packet_log` is a packet log the flags can shape
     if not ((plan.get("run") or {}).get("general") or {}).get("packet_log"):
         if (refused := _without_packet_log(args)) is not None:
             return refused
-    return _run_plan(plan, args.cmd, args.right, args.seed, args.channel, args.all, args.instances,
-                     args.late_threshold, args.http, args.packet_log, args.log_cells, args.quiet,
+    return _run_plan(plan, cmd, right, args.seed, args.channel, args.all, args.instances,
+                     args.late_threshold, http, args.packet_log, args.log_cells, args.quiet,
                      args.engine_nice, args.packet_log_snaplen)
+
+
+def _run_words(args, warnings: list[str]) -> tuple[str, list[str], str | None]:
+    """FILE, the main command and the right one (a shell command) of `rattan run`, from our syntax
+    (`rattan run FILE [--right 'CMD'] -- CMD ARGS...`) or upstream's (`rattan run -c FILE [--left
+    ARGS...] [--right ARGS...]`, src/main.rs RunArgs). `--left`/`--right` take every word up to the
+    next option, as upstream's `num_args = 0..`: without -c, a FILE written after them is their last
+    word. Upstream's global flags that change nothing here are warnings; --combined-trace an error."""
+    import shlex
+    from .runtime.link import LinkFlagError
+    left, right, path = list(args.left or []), list(args.right or []), args.file
+    if path is None and args.config is None:
+        for words in (right, left) if _last_of(args, "--right", "--left") == "--right" else (left, right):
+            if len(words) > 1:
+                path = words.pop()
+                break
+    if args.config is not None:
+        if path is not None:
+            raise LinkFlagError(f"FILE ({path}) and -c {args.config} both give the file: give one")
+        path = args.config
+    if path is None:
+        raise LinkFlagError("no file: give FILE or -c FILE (upstream's spelling), e.g. rattan run -c config.toml")
+    if left and args.cmd:
+        raise LinkFlagError("--left and `-- CMD` both give the command: give one")
+    cmd = left or list(args.cmd)
+    if args.combined_trace or args.combined_trace_path:
+        raise LinkFlagError("--combined-trace (upstream's CSV of the combined traces) is not supported")
+    ignored = [f for f, on in (("--left-stdout", args.left_stdout), ("--right-stdout", args.right_stdout),
+                               ("--left-stderr", args.left_stderr), ("--right-stderr", args.right_stderr))
+               if on]
+    if ignored:
+        warnings.append(f"{', '.join(ignored)} {'changes' if len(ignored) == 1 else 'change'} nothing: the "
+                        "commands' output always reaches the terminal here (upstream discards it in Isolated "
+                        "mode without them)")
+    if args.file_log or args.file_log_path:
+        warnings.append("--file-log changes nothing: rattan keeps no core log file")
+    # one word is a shell command (ours, `--right 'iperf3 -s'`); several are upstream's argument list,
+    # which `sh -c` runs unchanged when quoted word by word
+    return path, cmd, (None if not right else right[0] if len(right) == 1 else shlex.join(right))
+
+
+def _last_of(args, *flags: str) -> str | None:
+    """Which of `flags` comes last on the command line (the one a trailing FILE was written after)."""
+    argv = getattr(args, "argv", None) or []
+    at = {f: max((i for i, w in enumerate(argv) if w == f), default=-1) for f in flags}
+    best = max(at, key=at.get)
+    return best if at[best] >= 0 else None
+
+
+def _run_http(args, plan: dict, warnings: list[str]) -> str | None:
+    """The control API's address of `rattan run`: `--http ADDR` (ours), or upstream's flags, which
+    overwrite the file's `[http]` (src/main.rs): a bare `--http` enables it, `-p PORT` sets its port."""
+    from .runtime.link import LinkFlagError
+    web = (plan.get("run") or {}).get("http") or {}
+    if args.port is not None and not 0 < args.port <= 65535:
+        raise LinkFlagError(f"-p {args.port}: a port is 1 to 65535")
+    if args.http is None and args.port is not None:
+        if web.get("enable"):
+            return f"127.0.0.1:{args.port}"
+        warnings.append(f"-p {args.port} changes nothing: the control API is off (add --http, or "
+                        "`[http] enable = true` in the file, as upstream)")
+        return None
+    if args.http == "" and args.port is None and web.get("port") is not None:
+        return f"127.0.0.1:{web['port']}"
+    return _link_http(args, warnings)
+
+
+def _run_generate(args, path: str) -> int:
+    """Upstream's `--generate` prints the config it would run; here the .rtn of an upstream document
+    (`rattan convert`), which the command-line flags do not change."""
+    from types import SimpleNamespace
+    from .plan.load import is_plan_file
+    if path.endswith(".rtn") or is_plan_file(path):
+        _err(f"run: --generate writes the .rtn of an upstream TOML/YAML document; {path} is not one")
+        return EXIT_USAGE
+    given = [f for f, on in (("--left", args.left), ("--right", args.right), ("--http", args.http is not None),
+                             ("-p", args.port is not None), ("--packet-log", args.packet_log), ("-- CMD", args.cmd))
+             if on]
+    if given:
+        _err(f"warning: {', '.join(given)} {'is' if len(given) == 1 else 'are'} not written into the .rtn "
+             "(upstream writes them into its TOML): give them to `rattan run`")
+    return cmd_convert(SimpleNamespace(file=path, output=args.generate_path))
 
 
 def _run_plan(plan, cmd, right, seed, channels=None, every=False, instances=1, late_threshold="1ms",
