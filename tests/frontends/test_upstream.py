@@ -351,12 +351,11 @@ def test_router_routes_and_output_ports():
 
 def test_router_from_upstream_delivers_each_flow_at_its_own_endpoint(tmp_path):
     """Converted, compiled and simulated: each endpoint gets exactly its flow's packets (in virtual time
-    endpoint i has 10.0.i+1.2, so the /24 routes pick left1 and left2)."""
+    left veth i has upstream's 10.1.i.1, as in `rattan run`, so the /24 routes pick left1 and left2)."""
     from rattan.compiler import compile_path
-    from rattan.engine.load import endpoint_addr
     from rattan.plan import build_plan
     from rattan.registry import default_registry
-    from rattan.runtime.sim import run
+    from rattan.runtime.sim import endpoint_addresses, run
     path = tmp_path / "routed.toml"
     path.write_text(textwrap.dedent("""\
         [env]
@@ -367,11 +366,11 @@ def test_router_from_upstream_delivers_each_flow_at_its_own_endpoint(tmp_path):
         egress_connections = ["left1", "left2"]
 
         [[cells.router.routing_table]]
-        prefix = "10.0.1.0/24"
+        prefix = "10.1.1.0/24"
         interface_id = 0
 
         [[cells.router.routing_table]]
-        prefix = "10.0.2.0/24"
+        prefix = "10.1.2.0/24"
         interface_id = 1
 
         [cells.down]
@@ -388,7 +387,8 @@ def test_router_from_upstream_delivers_each_flow_at_its_own_endpoint(tmp_path):
     assert comp.ok, comp.diagnostics
     plan = build_plan(comp.program, comp.sources, default_registry())
     endpoints = plan["channels"][0]["endpoints"]
-    assert [endpoint_addr(endpoints.index(n)) >> 8 for n in ("left1", "left2")] == [0x0A0001, 0x0A0002]
+    addresses = endpoint_addresses(plan, plan["channels"][0])  # upstream's, as `rattan run` gives them
+    assert [addresses[n] >> 8 for n in ("left1", "left2")] == [0x0A0101, 0x0A0102]
     r = run(plan, None, ["right->left1:cbr:1Mbps", "right->left2:cbr:2Mbps"], "1s", 1)
     to1, to2 = r["flows"]
     assert (to1["sent_packets"], to2["sent_packets"]) == (84, 167)  # sent in [0, 1 s]
@@ -918,7 +918,7 @@ def test_router_drop_route_carves_a_hole_in_a_sim(tmp_path):
         [cells.r]
         type = "Router"
         egress_connections = ["left1", "left2"]
-        routing_table = [{ prefix = "10.0.0.0/16", interface_id = 0 }, { prefix = "10.0.2.0/24" }]
+        routing_table = [{ prefix = "10.1.0.0/16", interface_id = 0 }, { prefix = "10.1.2.0/24" }]
         [links]
         left1 = "right"
         left2 = "right"
