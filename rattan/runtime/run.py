@@ -235,9 +235,10 @@ def check_upstream_addresses(inst: "Instance") -> None:
     net = inst.net
     if not isinstance(net, UpstreamNetwork) or all(b == 1 for side in net.suffixes.values() for b in side):
         return
-    for side, group in (("left", 1), ("right", 2)):
+    plan = net.planned_addresses()  # what the file's routes are written for (and `rattan sim` gives)
+    for side in ("left", "right"):
         for i, name in enumerate(net.names[side], start=1):
-            planned = ipaddress.IPv4Address(f"10.{group}.{i}.1")
+            planned = ipaddress.IPv4Address(plan[name])
             actual = ipaddress.IPv4Address(net.endpoints[name].address)
             for cell, prefix in _literal_prefixes(inst.channel):
                 if planned != actual and planned in prefix and actual not in prefix:
