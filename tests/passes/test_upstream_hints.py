@@ -235,3 +235,29 @@ def test_a_router_without_a_route_back_in_rtn_is_unchanged():
         }
         """, "c.rtn")
     assert helps(ds, "RTN049") == ["add `route { prefix = left, port = N }` to `r`, and link `r[N]` towards `left`"]
+
+
+# -- RTN040: an unknown name in [links] -----------------------------------------------------------
+
+def test_an_unknown_link_target_in_toml_is_declared_under_cells_not_written_inline():
+    ds = diags('[cells.up]\ntype = "Delay"\ndelay = "10ms"\n[links]\nleft = "delay"\ndelay = "right"\n'
+               'right = "up"\nup = "left"\n', "c.toml")
+    assert helps(ds, "RTN040") == ["declare the cell as `[cells.delay]` with its `type`"]  # one chain: left -> delay -> right
+    ds = diags("cells:\n  up: {type: Delay, delay: 10ms}\nlinks: {left: bw, bw: right, right: up, up: left}\n",
+               "c.yaml")
+    assert helps(ds, "RTN040") == ["declare the cell as `bw: {type: ...}` under `cells:`"]
+
+
+def test_an_unknown_cell_type_name_in_rtn_keeps_its_inline_help():
+    ds = diags("channel c {\n  left -> delay -> right\n}\n", "c.rtn")
+    assert helps(ds, "RTN040") == ["`delay` is a cell type: write `delay { ... }` for an anonymous cell"]
+
+
+def test_a_did_you_mean_fix_keeps_the_quotes_the_toml_string_has():
+    ds = diags('[cells.up]\ntype = "Delay"\ndelay = "10ms"\n[links]\nleft = "upp"\nup = "right"\n'
+               'right = "down"\n', "c.toml")
+    assert [d.fix for d in by_code(ds, "RTN040")] == ['"up"', None]
+    ds = diags("cells:\n  up: {type: Delay, delay: 10ms}\nlinks: {left: upp, up: right, right: 'upp'}\n", "c.yaml")
+    assert [d.fix for d in by_code(ds, "RTN040")] == ["up", "'up'"]
+    ds = diags("channel c {\n  cell up: delay { delay = 1ms }\n  left -> upp -> right\n}\n", "c.rtn")
+    assert [d.fix for d in by_code(ds, "RTN040")] == ["up"]
