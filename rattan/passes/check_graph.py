@@ -184,7 +184,8 @@ def _check_channel(ch: Channel, ctx: Context, syntax: Syntax = Syntax(), written
             sink.emit("RTN043", f"`{l.src}{'' if single else f'[{port}]'}` already feeds another cell: "
                       "a plain output may feed only one place", l.span,
                       labels=[Label(first.span, "first use here")],
-                      help="to send packets to several places, route them with a `router` cell")
+                      help="to send packets to several places, route them with a `router` cell" if not upstream
+                      else 'to send packets to several places, route them with a cell of `type = "Router"`')
         else:
             used[key] = l
     # route prefixes that name endpoints
@@ -251,7 +252,9 @@ def _check_channel(ch: Channel, ctx: Context, syntax: Syntax = Syntax(), written
         if (c.name not in fwd or c.name not in bwd) and c.span not in reported:
             reported.add(c.span)
             if upstream:
-                _upstream_idle(c.name, c.span, pred, succ, fwd, sink, syntax, _an_endpoint(eps, "right"),
+                senders = {e for e in eps if c.name in _reach({e}, succ, lambda l: l.dst, stop=eps)}
+                end = _an_endpoint(eps - senders or eps, "right")  # an example link on, not back
+                _upstream_idle(c.name, c.span, pred, succ, fwd, sink, syntax, end,
                                routes=(ct := ctx.registry.get(c.type)) is not None and ct.routing() is not None)
                 continue
             if not pred[c.name] and not succ[c.name]:
@@ -340,7 +343,9 @@ def _ports_help(ct) -> str:
     return f"a {ct.name} has one output per port named in its {' and '.join(params)}"
 
 
-def _reach(eps, edges, step) -> set[str]:
+def _reach(eps, edges, step, stop=None) -> set[str]:
+    """The nodes reached from `eps` along `edges`; a path ends at an endpoint (`stop`: `eps`)."""
+    stop = eps if stop is None else stop
     seen = set(eps)
     todo = list(eps)
     while todo:
@@ -349,7 +354,7 @@ def _reach(eps, edges, step) -> set[str]:
             m = step(l)
             if m not in seen:
                 seen.add(m)
-                if m not in eps:
+                if m not in stop:
                     todo.append(m)
     return seen
 

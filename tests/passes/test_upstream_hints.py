@@ -153,12 +153,12 @@ def test_dead_end_help_gives_a_links_line():
     ds = diags(DEAD_END, "c.toml")
     sink = next(d for d in by_code(ds, "RTN042") if "`sink`" in d.message)
     assert sink.help == ('Rattan drops them where they would enter `sink`; add a link from `sink` in [links], '
-                         'e.g. `sink = "right"`',)
+                         'e.g. `sink = "left"`',)  # on to the other side, not back to `right`
     ds = diags("cells:\n  up: {type: Delay, delay: 10ms}\n  sink: {type: Delay, delay: 1ms}\n"
                "links: {left: up, up: right, right: sink}\n", "c.yaml")
     sink = next(d for d in by_code(ds, "RTN042") if "`sink`" in d.message)
     assert sink.help == ("Rattan drops them where they would enter `sink`; add a link from `sink` in "
-                         "`links:`, e.g. `links: {sink: right}`",)
+                         "`links:`, e.g. `links: {sink: left}`",)
 
 
 def test_a_router_dead_end_is_fixed_by_a_route_not_a_links_line():
@@ -167,6 +167,7 @@ def test_a_router_dead_end_is_fixed_by_a_route_not_a_links_line():
                                 'routing_table = [{ prefix = "10.0.0.0/8" }]'), "c.toml")
     sink = next(d for d in by_code(ds, "RTN042") if "`sink`" in d.message)
     assert "`routing_table` entry with an `interface_id`" in sink.help[0]
+    assert not any("sink =" in h for h in sink.help)
     assert sink.help[1] == "a [links] line from a Router does nothing upstream"
 
 
@@ -261,3 +262,30 @@ def test_a_did_you_mean_fix_keeps_the_quotes_the_toml_string_has():
     assert [d.fix for d in by_code(ds, "RTN040")] == ["up", "'up'"]
     ds = diags("channel c {\n  cell up: delay { delay = 1ms }\n  left -> upp -> right\n}\n", "c.rtn")
     assert [d.fix for d in by_code(ds, "RTN040")] == ["up"]
+
+
+def test_fan_out_help_names_a_router_in_its_format():
+    # TOML keys are unique, so no document fans out: the pass is called on a channel given a second link
+    import importlib
+    from dataclasses import replace
+
+    from rattan.ir.nodes import Link
+    cg = importlib.import_module("rattan.passes.check_graph")
+    comp = compile_text('[cells.up]\ntype = "Delay"\ndelay = "1ms"\n[links]\nleft = "up"\nup = "right"\n'
+                        'right = "left"\n', "c.toml")
+    ch = comp.program.channels[0]
+    extra = Link("left", None, "right", ch.links[0].span)
+    ch2 = replace(ch, links=ch.links + (extra,))
+    for fmt, want in (("toml", 'route them with a cell of `type = "Router"`'),
+                      ("rtn", "route them with a `router` cell")):
+        ctx = _ctx(comp)
+        cg._check_channel(ch2, ctx, cg.Syntax(fmt), len(ch2.links))
+        assert any(want in h for d in ctx.sink.items if d.code == "RTN043" for h in d.help), fmt
+
+
+def _ctx(comp):
+    from rattan.diagnostics import Sink
+    from rattan.passes.context import Context
+    from rattan.registry import default_registry
+    from rattan.source import SourceMap
+    return Context(SourceMap(), Sink(), default_registry())
