@@ -157,7 +157,8 @@ def _check_channel(ch: Channel, ctx: Context, syntax: Syntax = Syntax(), written
         if upstream:  # core.rs `spawn_rattan`: SpawnError("No links specified") when `[links]` is empty
             sink.emit("RTN048", f"`{ch.name}` links nothing: upstream refuses to start without links "
                       "(\"No links specified\")", ch.span if ch.name_span.end == 0 else ch.name_span,
-                      help=f"add a {syntax.links_section} section, e.g. " + syntax.chain("left", "up", "right", "left"))
+                      help=f"add a {syntax.links_section} section, e.g. "
+                           + syntax.chain("left", "up", "right", "left"))
             return
         sink.emit("RTN048", f"channel `{ch.name}` links nothing", ch.name_span,
                   help="add a chain such as `left -> bw { rate = 10Mbps } -> right`")

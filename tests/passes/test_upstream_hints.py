@@ -243,7 +243,8 @@ def test_a_router_without_a_route_back_in_rtn_is_unchanged():
 def test_an_unknown_link_target_in_toml_is_declared_under_cells_not_written_inline():
     ds = diags('[cells.up]\ntype = "Delay"\ndelay = "10ms"\n[links]\nleft = "delay"\ndelay = "right"\n'
                'right = "up"\nup = "left"\n', "c.toml")
-    assert helps(ds, "RTN040") == ["declare the cell as `[cells.delay]` with its `type`"]  # one chain: left -> delay -> right
+    # one chain, left -> delay -> right: `delay` is reported once
+    assert helps(ds, "RTN040") == ["declare the cell as `[cells.delay]` with its `type`"]
     ds = diags("cells:\n  up: {type: Delay, delay: 10ms}\nlinks: {left: bw, bw: right, right: up, up: left}\n",
                "c.yaml")
     assert helps(ds, "RTN040") == ["declare the cell as `bw: {type: ...}` under `cells:`"]
