@@ -27,6 +27,7 @@ from typing import Callable, Iterable
 
 from ..diagnostics import Label, did_you_mean
 from ..ir.nodes import Channel, Link, Program
+from ..syntax import ast
 from .context import Context
 
 
@@ -35,8 +36,52 @@ UPSTREAM_FORMATS = ("toml", "yaml")
 
 def check_graph(prog: Program, ctx: Context) -> Program:
     for ch in prog.channels:
-        _check_channel(ch, ctx, channel_format(prog, ch) in UPSTREAM_FORMATS)
+        _check_channel(ch, ctx, Syntax(channel_format(prog, ch)), written_links(prog, ch))
     return prog
+
+
+class Syntax:
+    """How help text writes links in the format a channel came from: `.rtn` chains, or upstream's
+    `[links]` table (TOML: `a = "b"`; YAML: `links: {a: b}`), so that a fix can be copied as is."""
+
+    def __init__(self, fmt: str = "rtn"):
+        self.fmt = fmt if fmt in UPSTREAM_FORMATS else "rtn"
+
+    @property
+    def upstream(self) -> bool:
+        return self.fmt in UPSTREAM_FORMATS
+
+    @property
+    def links_section(self) -> str:
+        return "`links:`" if self.fmt == "yaml" else "[links]"
+
+    @property
+    def cells_section(self) -> str:
+        return "`cells:`" if self.fmt == "yaml" else "[cells]"
+
+    def link(self, src: str, dst: str) -> str:
+        return f"{src}: {dst}" if self.fmt == "yaml" else f'{src} = "{dst}"'
+
+    def chain(self, *names: str) -> str:
+        """The links `names[0]` to `names[1]` to ..., quoted as one example."""
+        pairs = list(zip(names, names[1:]))
+        if self.fmt == "rtn":
+            return "`" + " -> ".join(names) + "`"
+        if self.fmt == "yaml":
+            return "`links: {" + ", ".join(self.link(a, b) for a, b in pairs) + "}`"
+        return ", ".join(f"`{self.link(a, b)}`" for a, b in pairs)
+
+
+def written_links(prog: Program, ch: Channel) -> int:
+    """How many links the channel's source writes, counting those whose names did not resolve
+    (name resolution reported them and left them out of `ch.links`)."""
+    for u in prog.units:
+        if u.file.source != ch.span.source:
+            continue
+        for st in u.file.body:
+            if isinstance(st, ast.Channel) and st.name == ch.name and st.name_span == ch.name_span:
+                return sum(len(c.elements) - 1 for c in st.body if isinstance(c, ast.Chain))
+    return len(ch.links)
 
 
 def channel_format(prog: Program, ch: Channel) -> str:
@@ -100,16 +145,20 @@ def output_counts(ch: Channel, ctx: Context) -> dict[str, int | None]:
     return counts
 
 
-def _check_channel(ch: Channel, ctx: Context, upstream: bool = False) -> None:
+def _check_channel(ch: Channel, ctx: Context, syntax: Syntax = Syntax(), written: int = 0) -> None:
     sink = ctx.sink
+    upstream = syntax.upstream
     eps = {e.name for e in ch.endpoints}
     cells = {c.name: c for c in ch.cells}
     counts = output_counts(ch, ctx)
     if not ch.links:
+        if written:  # every link names an unknown cell or endpoint: name resolution said which
+            return
         if upstream:  # core.rs `spawn_rattan`: SpawnError("No links specified") when `[links]` is empty
             sink.emit("RTN048", f"`{ch.name}` links nothing: upstream refuses to start without links "
                       "(\"No links specified\")", ch.span if ch.name_span.end == 0 else ch.name_span,
-                      help='add a [links] section, e.g. `left = "up"`, `up = "right"`, `right = "left"`')
+                      help=f"add a {syntax.links_section} section, e.g. "
+                           + syntax.chain("left", "up", "right", "left"))
             return
         sink.emit("RTN048", f"channel `{ch.name}` links nothing", ch.name_span,
                   help="add a chain such as `left -> bw { rate = 10Mbps } -> right`")
@@ -136,7 +185,8 @@ def _check_channel(ch: Channel, ctx: Context, upstream: bool = False) -> None:
             sink.emit("RTN043", f"`{l.src}{'' if single else f'[{port}]'}` already feeds another cell: "
                       "a plain output may feed only one place", l.span,
                       labels=[Label(first.span, "first use here")],
-                      help="to send packets to several places, route them with a `router` cell")
+                      help="to send packets to several places, route them with a `router` cell" if not upstream
+                      else 'to send packets to several places, route them with a cell of `type = "Router"`')
         else:
             used[key] = l
     # route prefixes that name endpoints
@@ -203,7 +253,10 @@ def _check_channel(ch: Channel, ctx: Context, upstream: bool = False) -> None:
         if (c.name not in fwd or c.name not in bwd) and c.span not in reported:
             reported.add(c.span)
             if upstream:
-                _upstream_idle(c.name, c.span, pred, succ, fwd, sink)
+                senders = {e for e in eps if c.name in _reach({e}, succ, lambda l: l.dst, stop=eps)}
+                end = _an_endpoint(eps - senders or eps, "right")  # an example link on, not back
+                _upstream_idle(c.name, c.span, pred, succ, fwd, sink, syntax, end,
+                               routes=(ct := ctx.registry.get(c.type)) is not None and ct.routing() is not None)
                 continue
             if not pred[c.name] and not succ[c.name]:
                 msg = f"cell `{c.name}` is declared but never linked"
@@ -216,7 +269,7 @@ def _check_channel(ch: Channel, ctx: Context, upstream: bool = False) -> None:
         if not succ[e.name] and not pred[e.name]:
             span = e.span if e.span.end > 0 else ch.name_span
             sink.emit("RTN045", f"endpoint `{e.name}` is never used", span,
-                      help="link it in a chain, or remove it from `endpoints`")
+                      help=_unused_endpoint_help(e.name, eps, syntax))
         elif succ[e.name] and not reaches(e.name, succ, eps)[0]:
             if upstream:
                 sink.emit("RTN046", f"packets sent by `{e.name}` reach no endpoint: upstream forwards them "
@@ -227,19 +280,54 @@ def _check_channel(ch: Channel, ctx: Context, upstream: bool = False) -> None:
                 sink.emit("RTN046", f"packets sent by `{e.name}` reach no endpoint", succ[e.name][0].span)
 
 
-def _upstream_idle(name: str, span, pred, succ, fwd, sink) -> None:
+def _unused_endpoint_help(name: str, eps: set[str], syntax: Syntax) -> str | list[str]:
+    """RTN045's fix: in `.rtn`, link the endpoint or drop it from `endpoints`; in upstream TOML/YAML
+    the endpoints are the veths `[env] left_veth_count`/`right_veth_count` make (`left`, or `left1`
+    ... `leftN`), so the fix is a [links] line, or a lower count when it is the side's last veth."""
+    if not syntax.upstream:
+        return "link it in a chain, or remove it from `endpoints`"
+    side = "left" if name.startswith("left") else "right"
+    other = _an_endpoint(eps, "right" if side == "left" else "left")
+    other = None if other.startswith(side) else other
+    example = syntax.chain(name, "CELL", other) if other else syntax.chain(name, "CELL")
+    helps = [f"link it in {syntax.links_section}, e.g. {example}, with `CELL` a cell under {syntax.cells_section}"]
+    count = sum(1 for e in eps if e.startswith(side))
+    if count > 1 and name == f"{side}{count}":
+        key = f"{side}_veth_count"
+        value = f"{key}: {count - 1}" if syntax.fmt == "yaml" else f"{key} = {count - 1}"
+        helps.append(f"or, to have one {side} veth fewer, write `{value}` in " +
+                     ("`env:`" if syntax.fmt == "yaml" else "[env]"))
+    return helps
+
+
+def _an_endpoint(eps: Iterable[str], side: str) -> str:
+    """An endpoint to name in an example: the first of `side` (`right`, or `right1`), else any."""
+    ordered = sorted(eps, key=lambda e: (not e.startswith(side), len(e), e))
+    return ordered[0] if ordered else side
+
+
+def _upstream_idle(name: str, span, pred, succ, fwd, sink, syntax: Syntax, end: str = "right",
+                   routes: bool = False) -> None:
     """RTN042 as a warning in an upstream document: what upstream does with a cell on no path
     between endpoints, and what the plan does (drop_idle_cells leaves it out)."""
     if not pred[name] and not succ[name]:
         msg = f"cell `{name}` is in no link: upstream builds it and never sends it a packet"
-        help = "Rattan leaves it out of the plan; link it in [links] between two endpoints, or remove it"
+        help = (f"Rattan leaves it out of the plan; link it in {syntax.links_section} between two endpoints, "
+                "or remove it")
     elif name not in fwd:
         msg = f"no endpoint's packets reach cell `{name}`: upstream builds it, and it carries nothing"
         help = "Rattan leaves it out of the plan; link it from an endpoint, or remove it"
+    elif not succ[name] and routes:  # a Router's outputs are its routed `egress_connections`
+        msg = (f"cell `{name}` has no link out: upstream forwards packets into it and never takes them "
+               "out, so they reach no endpoint")
+        help = [f"Rattan drops them where they would enter `{name}`; give `{name}` a `routing_table` entry "
+                "with an `interface_id`, the index of an `egress_connections` entry that leads to an endpoint",
+                f"a {syntax.links_section} line from a Router does nothing upstream"]
     elif not succ[name]:
         msg = (f"cell `{name}` has no link out: upstream forwards packets into it and never takes them "
                "out, so they reach no endpoint")
-        help = f"Rattan drops them where they would enter `{name}`; add a link from `{name}` in [links]"
+        help = (f"Rattan drops them where they would enter `{name}`; add a link from `{name}` in "
+                f"{syntax.links_section}, e.g. {syntax.chain(name, end)}")
     else:
         msg = (f"packets through cell `{name}` reach no endpoint: upstream forwards them on to cells "
                "they never leave")
@@ -256,7 +344,9 @@ def _ports_help(ct) -> str:
     return f"a {ct.name} has one output per port named in its {' and '.join(params)}"
 
 
-def _reach(eps, edges, step) -> set[str]:
+def _reach(eps, edges, step, stop=None) -> set[str]:
+    """The nodes reached from `eps` along `edges`; a path ends at an endpoint (`stop`: `eps`)."""
+    stop = eps if stop is None else stop
     seen = set(eps)
     todo = list(eps)
     while todo:
@@ -265,7 +355,7 @@ def _reach(eps, edges, step) -> set[str]:
             m = step(l)
             if m not in seen:
                 seen.add(m)
-                if m not in eps:
+                if m not in stop:
                     todo.append(m)
     return seen
 

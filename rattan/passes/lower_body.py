@@ -93,7 +93,7 @@ def _params(fields: tuple[ast.Field, ...], scope: Scope, ctx: Context) -> tuple[
     return tuple(out)
 
 
-def lower_body(body, scope: Scope, prefix: str, ctx: Context, *, compound: bool) -> Lowered:
+def lower_body(body, scope: Scope, prefix: str, ctx: Context, *, compound: bool, fmt: str = "rtn") -> Lowered:
     """Cells, links and changes of one body. Names get `prefix` (``"up."`` inside compounds)."""
     sink = ctx.sink
     endpoints: list[Endpoint] = []
@@ -170,9 +170,18 @@ def lower_body(body, scope: Scope, prefix: str, ctx: Context, *, compound: bool)
         if not sugg and not compound and not ep_stmt and n not in DEFAULT_ENDPOINTS:
             helps.append("declare it with `cell NAME: TYPE { ... }` or list it in `endpoints`")
         b = scope.lookup(n)
-        if b is not None and b.kind == "type" or ctx.registry.get(n) is not None:
+        if fmt in ("toml", "yaml"):  # upstream's [links] name cells by their id in [cells]
+            if not sugg:
+                decl = f"`{n}: {{type: ...}}` under `cells:`" if fmt == "yaml" else f"`[cells.{n}]` with its `type`"
+                helps = [f"declare the cell as {decl}"]
+        elif b is not None and b.kind == "type" or ctx.registry.get(n) is not None:
             helps = [f"`{n}` is a cell type: write `{n} {{ ... }}` for an anonymous cell"]
-        sink.emit("RTN040", f"unknown cell or endpoint `{n}`", name.span, help=helps, fix=sugg)
+        fix = sugg
+        if sugg and fmt in ("toml", "yaml"):  # the span may hold the quoted string: keep its quotes
+            written = ctx.sources[name.span.source].text[name.span.start:name.span.end]
+            if len(written) >= 2 and written[0] == written[-1] and written[0] in "\"'":
+                fix = written[0] + sugg + written[0]
+        sink.emit("RTN040", f"unknown cell or endpoint `{n}`", name.span, help=helps, fix=fix)
         return sugg  # recover as the suggested name, so that the rest of the graph is checked as meant
 
     for st in body:

@@ -69,7 +69,7 @@ def resolve_names(prog: Program, ctx: Context) -> Program:
                           labels=[Label(seen[st.name].name_span, "first defined here")])
             continue
         scope = bind_lets(st.body, scopes[0], ctx, scopes[0].base_dir)
-        low = lower_body(st.body, scope, "", ctx, compound=False)
+        low = lower_body(st.body, scope, "", ctx, compound=False, fmt=entry.file.format)
         ch = Channel(st.name, st.name_span, low.endpoints, low.cells, low.links, low.timeline, st.span)
         seen[st.name] = ch
         channels.append(ch)
