@@ -10,8 +10,17 @@ from ..diagnostics import Sink
 from ..passes.check_graph import idle_nodes
 from ..syntax import ast
 from ..passes.reading import read_text
+from ..registry import default_registry
 from ..source import SourceMap
 from .fmt import format_file
+
+
+def _routes(decl) -> bool:
+    """A cell declaration of a type that routes by destination address (`x-rattan.routing`)."""
+    if not isinstance(decl, ast.CellDecl) or not decl.params:
+        return False
+    cell = default_registry().get(decl.type.text)
+    return cell is not None and cell.routing() is not None
 
 
 def convert_path(path: str, out: str | None = None):
@@ -47,10 +56,10 @@ def convert_path(path: str, out: str | None = None):
             flags.append(f"--http {settings['http'].get('port', 8086)}")
         if flags:
             header.append(f"# The packet log and control server of the original, for this file: {' '.join(flags)}")
-    if any(isinstance(c, ast.CellDecl) and c.type.text == "router" and c.params
-           for ch in file.body if isinstance(ch, ast.Channel) for c in ch.body):
+    if any(_routes(c) for ch in file.body if isinstance(ch, ast.Channel) for c in ch.body):
         header.append("# The router's prefixes name upstream's addresses (left veth i is 10.1.i.x, right veth i")
-        header.append("# 10.2.i.x); in a .rtn run, and in `rattan sim` of either file, endpoints have other addresses.")
+        header.append("# 10.2.i.x), which `rattan run` and `rattan sim` give the original; a run or sim of this")
+        header.append("# .rtn gives its endpoints Rattan's own addresses, which these routes do not match.")
     file, left_out = without_idle_cells(file)
     if out not in (None, "-"):  # `-o -` is stdout: no folder to start from
         file = with_paths_from(file, os.path.dirname(os.path.abspath(path)),
