@@ -2047,8 +2047,10 @@ class _Mapper:
         else:
             why = (f"with `{side}_veth_count = {count}` upstream names the {side} veths "
                    + ", ".join(f"`{v}`" for v in veths))
+        written = self.source.text[span.start:span.end]  # a value's span holds its quotes: keep them
+        quote = written[0] if len(written) >= 2 and written[0] == written[-1] and written[0] in "\"'" else ""
         self.error("RTN040", f"unknown cell or endpoint `{name}`: {why}", span,
-                   help=f"did you mean `{veths[0]}`?", fix=veths[0])
+                   help=f"did you mean `{veths[0]}`?", fix=quote + veths[0] + quote)
         return veths[0]
 
     def links(self, node: Node | None, endpoints: set[str] = frozenset()) -> list[_Link]:

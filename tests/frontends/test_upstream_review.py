@@ -205,6 +205,13 @@ def test_a_link_to_a_veth_upstream_does_not_create_names_the_ones_it_does(env, n
     assert "upstream names" in d.message
 
 
+def test_a_veth_name_fix_on_a_quoted_value_keeps_its_quotes():
+    """A link's target is a TOML string: applying the fix must leave a string there (`"right"`, not `right`)."""
+    text = '[cells.d]\ntype = "Delay"\ndelay = "1ms"\n[links]\nleft = "d"\nd = "right1"\nright = "left"\n'
+    (d,) = [d for d in diags_of(text) if d.is_error]
+    assert d.code == "RTN040" and d.fix == '"right"'
+
+
 def test_an_id_that_is_already_a_name_keeps_it_when_another_id_turns_into_it():
     """`up-1` becomes `up_1` unless a cell is called `up_1` already: that one keeps its name (the control
     API finds a cell by its upstream id), and `up-1` gets another."""
