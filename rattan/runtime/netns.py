@@ -265,6 +265,16 @@ def _ifname(prefix: str, name: str) -> str:
     return (prefix + re.sub(r"[^A-Za-z0-9_-]", "", name))[:15]
 
 
+def _neighbours(netns: str, here: list[Endpoint], there: list[Endpoint]) -> None:
+    """Permanent neighbour entries on each of `here`'s veths (all in `netns`) for every endpoint of
+    `there`: the engine forwards frames, it answers no ARP for them."""
+    with netlink(netns) as ip:
+        for ep in here:
+            idx = ip.link_lookup(ifname=ep.ifname)[0]
+            for other in there:
+                ip.neigh("add", dst=other.address, lladdr=other.mac, ifindex=idx, state=NUD_PERMANENT)
+
+
 class ChannelNetwork:
     """The namespaces, veths, addresses and neighbours of one channel instance; removed on close."""
 
@@ -311,48 +321,44 @@ class ChannelNetwork:
         with _registry_lock():
             _clean_stale_locked()
             self.index = self._claim()
-            self._build()
+            try:
+                self._build()
+            except Exception as e:  # nothing half-built stays behind
+                index = self.index
+                self._remove_locked()
+                if isinstance(e, NetnsError):
+                    raise
+                raise NetnsError(f"cannot build the namespaces of instance {index}: {e}") from e
         return self
 
     def _build(self) -> None:
         from ..engine.binding import netdev_tune
         net = subnet(self.index)
         self.engine_netns = f"rattan-{self.index}-engine"
-        try:
-            create_namespace(self.engine_netns)
-            self._namespaces.append(self.engine_netns)
+        create_namespace(self.engine_netns)
+        self._namespaces.append(self.engine_netns)
+        with netlink(self.engine_netns) as eng:
+            eng.link("set", index=eng.link_lookup(ifname="lo")[0], state="up")
+        for i, name in enumerate(self.endpoint_names):
+            ns, ifname = f"rattan-{self.index}-{name}", _ifname("rt-", name)
+            create_namespace(ns)
+            self._namespaces.append(ns)
+            peer = f"e{i}"
+            address = str(net.network_address + i + 1)
+            with netlink(ns) as ep:
+                ep.link("add", ifname=ifname, kind="veth", peer={"ifname": peer, "net_ns_fd": self.engine_netns})
+                idx = ep.link_lookup(ifname=ifname)[0]
+                ep.addr("add", index=idx, address=address, prefixlen=net.prefixlen)
+                ep.link("set", index=idx, state="up")
+                ep.link("set", index=ep.link_lookup(ifname="lo")[0], state="up")
+                mac = ep.get_links(idx)[0].get_attr("IFLA_ADDRESS")
             with netlink(self.engine_netns) as eng:
-                eng.link("set", index=eng.link_lookup(ifname="lo")[0], state="up")
-            for i, name in enumerate(self.endpoint_names):
-                ns, ifname = f"rattan-{self.index}-{name}", _ifname("rt-", name)
-                create_namespace(ns)
-                self._namespaces.append(ns)
-                peer = f"e{i}"
-                address = str(net.network_address + i + 1)
-                with netlink(ns) as ep:
-                    ep.link("add", ifname=ifname, kind="veth", peer={"ifname": peer, "net_ns_fd": self.engine_netns})
-                    idx = ep.link_lookup(ifname=ifname)[0]
-                    ep.addr("add", index=idx, address=address, prefixlen=net.prefixlen)
-                    ep.link("set", index=idx, state="up")
-                    ep.link("set", index=ep.link_lookup(ifname="lo")[0], state="up")
-                    mac = ep.get_links(idx)[0].get_attr("IFLA_ADDRESS")
-                with netlink(self.engine_netns) as eng:
-                    eng.link("set", index=eng.link_lookup(ifname=peer)[0], state="up")
-                self.endpoints[name] = Endpoint(name, ns, ifname, peer, address, mac)
-            for ep in self.endpoints.values():
-                _tune(ep)
-                with netlink(ep.netns) as ns:
-                    idx = ns.link_lookup(ifname=ep.ifname)[0]
-                    for other in self.endpoints.values():
-                        if other is not ep:
-                            ns.neigh("add", dst=other.address, lladdr=other.mac, ifindex=idx, state=NUD_PERMANENT)
-            netdev_tune(self.engine_netns_path, None, no_ipv6=True)
-        except Exception as e:
-            index = self.index
-            self._remove_locked()
-            if isinstance(e, NetnsError):
-                raise
-            raise NetnsError(f"cannot build the namespaces of instance {index}: {e}") from e
+                eng.link("set", index=eng.link_lookup(ifname=peer)[0], state="up")
+            self.endpoints[name] = Endpoint(name, ns, ifname, peer, address, mac)
+        for ep in self.endpoints.values():
+            _tune(ep)
+            _neighbours(ep.netns, [ep], [o for o in self.endpoints.values() if o is not ep])
+        netdev_tune(self.engine_netns_path, None, no_ipv6=True)
 
     def close(self) -> None:
         """Stop what still runs inside, remove every namespace (and so every veth) and the record."""
@@ -593,64 +599,53 @@ class UpstreamNetwork(ChannelNetwork):
         from ..engine.binding import netdev_tune
         rid, k = self.rattan_id, self.index
         self.engine_netns = f"rattan-{k}-engine"
-        try:
-            sides = {"left": f"rattan-{k}-left", "right": "" if self.compatible else f"rattan-{k}-right"}
-            for ns in (self.engine_netns, *filter(None, sides.values())):
-                create_namespace(ns)
-                self._namespaces.append(ns)
-                with netlink(ns) as ip:
-                    ip.link("set", index=ip.link_lookup(ifname="lo")[0], state="up")
-            self.side_netns = sides
-            self._pick_suffixes()
-            # veth 0 (external), upstream's addresses and MACs; the engine does not use it
-            ext = {"left": ("vL0-L", "vL0-R", 1), "right": ("vR0-R", "vR0-L", 2)}
-            for side, (mine, theirs, g) in ext.items():
-                if self.external[side] == "Veth":
-                    name, peer = f"{mine}-{rid}", f"{theirs}-{rid}"
-                    mac, peer_mac = upstream_mac(0xE7, g, 1), upstream_mac(0xE7, g, 2)
-                    address = f"192.168.{g}.1"
-                    self._veth(sides[side], name, mac, address, peer, peer_mac, f"192.168.{g}.2")
-                    self.externals[side] = Endpoint(f"{side}_external", sides[side], name, peer, address, mac, peer_mac)
-            group = {"left": 1, "right": 2}
-            for side in ("right", "left"):  # upstream builds the right pairs first
-                tag = "L" if side == "left" else "R"
-                for i, name in enumerate(self.names[side], start=1):
-                    b, g = self.suffixes[side][i - 1], group[side]
-                    ifname, peer = f"v{tag}{i}-{tag}-{rid}", f"v{tag}{i}-{'R' if tag == 'L' else 'L'}-{rid}"
-                    address, mac, peer_mac = upstream_ip(g, i, b), upstream_mac(g, i, b), upstream_mac(g, i, 2)
-                    self._veth(sides[side], ifname, mac, address, peer, peer_mac, upstream_ip(g, i, 2))
-                    self.endpoints[name] = Endpoint(name, sides[side], ifname, peer, address, mac, peer_mac)
-            self.endpoints = {n: self.endpoints[n] for n in self.endpoint_names}  # the channel's order
-            lefts = [self.endpoints[n] for n in self.names["left"]]
-            rights = [self.endpoints[n] for n in self.names["right"]]
-            for ep in self.endpoints.values():
-                _tune(ep)
-            l1, r1 = lefts[0], rights[0]
-            with netlink(sides["left"]) as ip:
-                i1 = ip.link_lookup(ifname=l1.ifname)[0]
-                ip.route("add", dst=f"{r1.address}/32", oif=i1, scope=RT_SCOPE_LINK)
-                ip.route("add", dst="0.0.0.0/0", gateway=r1.address, oif=i1)
-            with netlink(sides["right"]) as ip:
-                i1 = ip.link_lookup(ifname=r1.ifname)[0]
-                if self.compatible:
-                    for left in lefts:
-                        ip.route("add", dst=f"{left.address}/32", oif=i1, scope=RT_SCOPE_LINK)
-                else:
-                    ip.route("add", dst=f"{l1.address}/32", oif=i1, scope=RT_SCOPE_LINK)
-                    ip.route("add", dst="0.0.0.0/0", gateway=l1.address, oif=i1)
-            for here, there in ((lefts, rights), (rights, lefts)):
-                with netlink(here[0].netns) as ip:
-                    for ep in here:
-                        idx = ip.link_lookup(ifname=ep.ifname)[0]
-                        for other in there:
-                            ip.neigh("add", dst=other.address, lladdr=other.mac, ifindex=idx, state=NUD_PERMANENT)
-            netdev_tune(self.engine_netns_path, None, no_ipv6=True)
-        except Exception as e:
-            index = self.index
-            self._remove_locked()
-            if isinstance(e, NetnsError):
-                raise
-            raise NetnsError(f"cannot build the namespaces of instance {index}: {e}") from e
+        sides = {"left": f"rattan-{k}-left", "right": "" if self.compatible else f"rattan-{k}-right"}
+        for ns in (self.engine_netns, *filter(None, sides.values())):
+            create_namespace(ns)
+            self._namespaces.append(ns)
+            with netlink(ns) as ip:
+                ip.link("set", index=ip.link_lookup(ifname="lo")[0], state="up")
+        self.side_netns = sides
+        self._pick_suffixes()
+        # veth 0 (external), upstream's addresses and MACs; the engine does not use it
+        ext = {"left": ("vL0-L", "vL0-R", 1), "right": ("vR0-R", "vR0-L", 2)}
+        for side, (mine, theirs, g) in ext.items():
+            if self.external[side] == "Veth":
+                name, peer = f"{mine}-{rid}", f"{theirs}-{rid}"
+                mac, peer_mac = upstream_mac(0xE7, g, 1), upstream_mac(0xE7, g, 2)
+                address = f"192.168.{g}.1"
+                self._veth(sides[side], name, mac, address, peer, peer_mac, f"192.168.{g}.2")
+                self.externals[side] = Endpoint(f"{side}_external", sides[side], name, peer, address, mac, peer_mac)
+        group = {"left": 1, "right": 2}
+        for side in ("right", "left"):  # upstream builds the right pairs first
+            tag = "L" if side == "left" else "R"
+            for i, name in enumerate(self.names[side], start=1):
+                b, g = self.suffixes[side][i - 1], group[side]
+                ifname, peer = f"v{tag}{i}-{tag}-{rid}", f"v{tag}{i}-{'R' if tag == 'L' else 'L'}-{rid}"
+                address, mac, peer_mac = upstream_ip(g, i, b), upstream_mac(g, i, b), upstream_mac(g, i, 2)
+                self._veth(sides[side], ifname, mac, address, peer, peer_mac, upstream_ip(g, i, 2))
+                self.endpoints[name] = Endpoint(name, sides[side], ifname, peer, address, mac, peer_mac)
+        self.endpoints = {n: self.endpoints[n] for n in self.endpoint_names}  # the channel's order
+        lefts = [self.endpoints[n] for n in self.names["left"]]
+        rights = [self.endpoints[n] for n in self.names["right"]]
+        for ep in self.endpoints.values():
+            _tune(ep)
+        l1, r1 = lefts[0], rights[0]
+        with netlink(sides["left"]) as ip:
+            i1 = ip.link_lookup(ifname=l1.ifname)[0]
+            ip.route("add", dst=f"{r1.address}/32", oif=i1, scope=RT_SCOPE_LINK)
+            ip.route("add", dst="0.0.0.0/0", gateway=r1.address, oif=i1)
+        with netlink(sides["right"]) as ip:
+            i1 = ip.link_lookup(ifname=r1.ifname)[0]
+            if self.compatible:
+                for left in lefts:
+                    ip.route("add", dst=f"{left.address}/32", oif=i1, scope=RT_SCOPE_LINK)
+            else:
+                ip.route("add", dst=f"{l1.address}/32", oif=i1, scope=RT_SCOPE_LINK)
+                ip.route("add", dst="0.0.0.0/0", gateway=l1.address, oif=i1)
+        _neighbours(lefts[0].netns, lefts, rights)
+        _neighbours(rights[0].netns, rights, lefts)
+        netdev_tune(self.engine_netns_path, None, no_ipv6=True)
 
     def _host_ifnames(self) -> list[str]:
         return list(self._host_links)

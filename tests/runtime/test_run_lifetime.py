@@ -206,3 +206,23 @@ def test_the_command_gets_default_signal_dispositions(tmp_path):
     ignored = int(r.stdout.split()[-1], 16)
     assert not ignored & (1 << (signal.SIGPIPE - 1)) and not ignored & (1 << (signal.SIGXFSZ - 1)), r.stdout
     assert "Broken pipe" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("network", [
+    lambda: netns.ChannelNetwork(["left", "right"], "c"),
+    lambda: netns.UpstreamNetwork(["left", "right"], "c", {"mode": "Isolated"}),
+], ids=["rtn", "upstream"])
+def test_a_network_that_fails_half_built_leaves_nothing(monkeypatch, network):
+    """A failure while the namespaces are built is a NetnsError naming the instance, and removes
+    what was already made (namespaces, veths, the instance's record)."""
+    def broken(ep):
+        raise OSError("no more veths")
+    monkeypatch.setattr(netns, "_tune", broken)
+    def made():  # namespaces and instance records
+        names = set(os.listdir(netns.NETNS_DIR)) if os.path.isdir(netns.NETNS_DIR) else set()
+        return names | set(os.listdir(os.path.join(netns.STATE_DIR, "instances")))
+    before = made()
+    net = network()
+    with pytest.raises(netns.NetnsError, match=r"cannot build the namespaces of instance \d+: no more veths"):
+        net.open()
+    assert made() <= before
