@@ -101,10 +101,7 @@ static int bw_trace_init(void *state, rt_config *c, int n_outputs, uint64_t now)
     bw_trace_t *bt = state;
     (void)n_outputs;
     int loop = rt_cfg_bool(c, "loop");
-    const char *start = rt_cfg_has(c, "start") ? rt_cfg_str(c, "start") : "run";
-    bt->first_packet = strcmp(start, "first_packet") == 0;
-    if (!bt->first_packet && strcmp(start, "run") != 0 && !rt_cfg_status(c))
-        return rt_cfg_fail(c, "start", "must be `run` or `first_packet`");
+    if (rt_cfg_trace_start(c, &bt->first_packet) < 0) return rt_cfg_status(c);
     rt_config trace = rt_cfg_get(c, "trace");
     int rc = bw_init_common(b, c);
     if (rc < 0) return rc;
@@ -144,8 +141,7 @@ static void bw_trace_destroy(void *state) {
 static void bw_trace_enqueue(rt_node *n, void *state, rt_pkt *k) {
     bw_trace_t *bt = state;
     if (bt->first_packet && !bt->started) {  /* the trace starts at the channel's first packet */
-        uint64_t t0 = rt_first_arrival(n);
-        if (t0 > k->t) t0 = k->t;
+        uint64_t t0 = rt_trace_origin(n, k->t);
         bt->started = 1;
         if (bt->b.rate_steps) {
             bt->b.rates.base = t0;

@@ -28,15 +28,6 @@ typedef struct {
 enum { P_DELAY, P_JITTER, P_CORRELATION };
 static const char *const params[] = {"delay", "jitter", "correlation", NULL};
 
-/* Upstream's ingress_round_up(packet_timestamp, trace_start, round_up) (rattan-core/src/cells/delay.rs):
- * `t` moved up to the next multiple of `round_up` after `origin`; a time on the grid, or before
- * `origin` (upstream's duration_since saturates to 0), is kept. */
-static uint64_t round_up_from(uint64_t t, uint64_t origin, uint64_t round_up) {
-    if (!round_up || origin == RT_NEVER || t <= origin) return t;
-    uint64_t rem = (t - origin) % round_up;
-    return rem ? t + (round_up - rem) : t;
-}
-
 static int delay_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
     delay_t *d = state;
     (void)n_outputs; (void)now;
@@ -86,7 +77,7 @@ static void delay_enqueue(rt_node *n, void *state, rt_pkt *k) {
     double x = (double)d->cfg.delay_ns + jitter(d, rt_node_rng(n));
     /* Upstream's trace start is FIRST_PACKET_INSTANT under its default `first-packet` feature: the
      * first packet into Rattan, in either direction (rt_first_arrival: the first into this channel). */
-    uint64_t t = round_up_from(k->t, rt_first_arrival(n), d->cfg.round_up_ns);
+    uint64_t t = rt_round_up_from(k->t, rt_first_arrival(n), d->cfg.round_up_ns);
     uint64_t dep = t + (x > 0 ? (uint64_t)llround(x) : 0);
     k->seq = rt_next_seq(n);
     if (d->cfg.reorder) {

@@ -17,22 +17,11 @@ typedef struct {
     uint64_t round_up_ns, origin;  /* round_up (0: off) and the trace's time 0 it counts from */
 } delay_trace_t;
 
-/* Upstream's ingress_round_up(packet_timestamp, trace_start, round_up): `t` moved up to the next
- * multiple of `round_up` after `origin`; a time on the grid, or before `origin`, is kept. */
-static uint64_t round_up_from(uint64_t t, uint64_t origin, uint64_t round_up) {
-    if (!round_up || t <= origin) return t;
-    uint64_t rem = (t - origin) % round_up;
-    return rem ? t + (round_up - rem) : t;
-}
-
 static int delay_trace_init(void *state, rt_config *c, int n_outputs, uint64_t now) {
     delay_trace_t *d = state;
     rt_steps *s = &d->steps;
     (void)n_outputs;
-    const char *start = rt_cfg_has(c, "start") ? rt_cfg_str(c, "start") : "run";
-    d->first_packet = strcmp(start, "first_packet") == 0;
-    if (!d->first_packet && strcmp(start, "run") != 0 && !rt_cfg_status(c))
-        return rt_cfg_fail(c, "start", "must be `run` or `first_packet`");
+    if (rt_cfg_trace_start(c, &d->first_packet) < 0) return rt_cfg_status(c);
     d->round_up_ns = rt_cfg_has(c, "round_up") ? rt_cfg_u64(c, "round_up") : 0;
     d->origin = now;  /* `start = run`; set again at the first packet with `start = first_packet` */
     rt_config trace = rt_cfg_get(c, "trace");
@@ -48,13 +37,12 @@ static void delay_trace_destroy(void *state) { rt_steps_free(&((delay_trace_t *)
 static void delay_trace_enqueue(rt_node *n, void *state, rt_pkt *k) {
     delay_trace_t *d = state;
     if (d->first_packet && !d->started) {  /* the trace starts at the channel's first packet */
-        uint64_t t0 = rt_first_arrival(n);
-        d->steps.base = t0 <= k->t ? t0 : k->t;
+        d->steps.base = rt_trace_origin(n, k->t);
         d->steps.i = 0;
         d->started = 1;
         d->origin = d->steps.base;  /* round_up's time 0 (steps.base moves on as the trace loops) */
     }
-    uint64_t t = round_up_from(k->t, d->origin, d->round_up_ns);
+    uint64_t t = rt_round_up_from(k->t, d->origin, d->round_up_ns);
     uint64_t dep = t + (uint64_t)rt_steps_at(&d->steps, t);
     if (dep < d->last_depart) dep = d->last_depart;
     d->last_depart = dep;

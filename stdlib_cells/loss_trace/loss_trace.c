@@ -22,10 +22,7 @@ static int loss_trace_init(void *state, rt_config *c, int n_outputs, uint64_t no
     loss_trace_t *l = state;
     rt_steps *s = &l->steps;
     (void)n_outputs;
-    const char *start = rt_cfg_has(c, "start") ? rt_cfg_str(c, "start") : "run";
-    l->first_packet = strcmp(start, "first_packet") == 0;
-    if (!l->first_packet && strcmp(start, "run") != 0 && !rt_cfg_status(c))
-        return rt_cfg_fail(c, "start", "must be `run` or `first_packet`");
+    if (rt_cfg_trace_start(c, &l->first_packet) < 0) return rt_cfg_status(c);
     rt_config trace = rt_cfg_get(c, "trace");
     int rc = rt_steps_from_loss_trace(s, &l->patterns, &trace, rt_cfg_bool(c, "loop"), now);
     if (rc < 0) return rc;
@@ -43,8 +40,7 @@ static void loss_trace_destroy(void *state) {
 static void loss_trace_enqueue(rt_node *n, void *state, rt_pkt *k) {
     loss_trace_t *l = state;
     if (l->first_packet && !l->started) {  /* the trace starts at the channel's first packet */
-        uint64_t t0 = rt_first_arrival(n);
-        l->steps.base = t0 <= k->t ? t0 : k->t;
+        l->steps.base = rt_trace_origin(n, k->t);
         l->steps.i = 0;
         l->started = 1;
     }

@@ -284,6 +284,7 @@ int rt_flow_start_at(rt_engine *e, int flow, uint64_t at_ns);
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct rt_pkt {
     struct rt_pkt *next;
@@ -514,6 +515,32 @@ static inline rt_pkt *rt_pheap_pop(rt_pheap *h) {
     }
     if (h->n) h->a[i] = last;
     return top;
+}
+
+/* The trace cells' `start` (`run`, the default, or `first_packet`): sets *first_packet, or fails
+ * naming the parameter. */
+static inline int rt_cfg_trace_start(const rt_config *c, int *first_packet) {
+    const char *start = rt_cfg_has(c, "start") ? rt_cfg_str(c, "start") : "run";
+    *first_packet = strcmp(start, "first_packet") == 0;
+    if (!*first_packet && strcmp(start, "run") != 0 && !rt_cfg_status(c))
+        return rt_cfg_fail(c, "start", "must be `run` or `first_packet`");
+    return rt_cfg_status(c);
+}
+
+/* Time 0 of a `start = first_packet` trace, seen by a packet arriving at t: the channel's first
+ * arrival (never later than t). */
+static inline uint64_t rt_trace_origin(const rt_node *n, uint64_t t) {
+    uint64_t t0 = rt_first_arrival(n);
+    return t0 <= t ? t0 : t;
+}
+
+/* Upstream's ingress_round_up(packet_timestamp, trace_start, round_up) (rattan-core/src/cells/delay.rs):
+ * `t` moved up to the next multiple of `round_up` after `origin`; a time on the grid, or before
+ * `origin` (or with no origin yet, RT_NEVER), is kept. */
+static inline uint64_t rt_round_up_from(uint64_t t, uint64_t origin, uint64_t round_up) {
+    if (!round_up || origin == RT_NEVER || t <= origin) return t;
+    uint64_t rem = (t - origin) % round_up;
+    return rem ? t + (round_up - rem) : t;
 }
 
 /* One packet through a loss pattern of `len` (>= 1) probabilities, `*run` the losses in a row so far
