@@ -297,6 +297,16 @@ def _from_gbps_f64(g: float) -> int:
     return round(Fraction(g) * _SEC)
 
 
+def _step_count(duration: int, step: int, path: str) -> int:
+    """How many `step`s a seeded model of `duration` gives (the last one may be shorter)."""
+    if duration and not step:
+        raise ModelError(f"{path}.step: a step of 0 never advances (upstream's model would not end)")
+    n = -(-duration // step) if duration else 0
+    if n > MAX_SEGMENTS:
+        raise ModelError(f"{path}: {n} steps of `step` in `duration` are more than {MAX_SEGMENTS}")
+    return n
+
+
 def _normalized_bw(f: dict, path: str) -> list:
     mean = f.get("mean", 12_000_000)
     std_dev = f.get("std_dev", 0)
@@ -304,11 +314,7 @@ def _normalized_bw(f: dict, path: str) -> list:
     duration = f.get("duration", _SEC)
     step = f.get("step", _MS)
     seed = f.get("seed", _SEED)
-    if duration and not step:
-        raise ModelError(f"{path}.step: a step of 0 never advances (upstream's model would not end)")
-    n = -(-duration // step) if duration else 0
-    if n > MAX_SEGMENTS:
-        raise ModelError(f"{path}: {n} steps of `step` in `duration` are more than {MAX_SEGMENTS}")
+    n = _step_count(duration, step, path)
     rng = netem_rng.ChaCha.seed_from_u64(seed)
     m, s = float(min(mean, _U64)), float(min(std_dev, _U64))  # saturating_bandwidth_as_bps_u64
     out, left = [], duration
@@ -339,13 +345,9 @@ def _sawtooth_bw(f: dict, path: str) -> list:
     seed = f.get("seed", _SEED)
     std_dev = f.get("std_dev", 0)
     up, low = f.get("upper_noise_bound"), f.get("lower_noise_bound")
-    if duration and not step:
-        raise ModelError(f"{path}.step: a step of 0 never advances (upstream's model would not end)")
     if duration and not interval:
         raise ModelError(f"{path}.interval: an interval of 0 has no sawtooth (upstream divides by it)")
-    n = -(-duration // step) if duration else 0
-    if n > MAX_SEGMENTS:
-        raise ModelError(f"{path}: {n} steps of `step` in `duration` are more than {MAX_SEGMENTS}")
+    n = _step_count(duration, step, path)
     rng = netem_rng.ChaCha.seed_from_u64(seed)
     sd = float(min(std_dev, _U64))
     span = top - bottom
