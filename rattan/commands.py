@@ -330,10 +330,7 @@ def _without_packet_log(args) -> int | None:
 
 
 def cmd_sim(args) -> int:
-    from .engine import EngineError
-    from .control import AddressError
-    from .runtime.channel import ChannelError
-    from .runtime.sim import run
+    from .library import SimError, sim
     if (refused := _without_packet_log(args)) is not None:
         return refused
     plan = _plan_of(args.file)
@@ -342,22 +339,19 @@ def cmd_sim(args) -> int:
     progress = _sim_progress() if sys.stderr.isatty() else None
     try:
         announce = lambda url: _err(f"control API on {url} (described at /openapi.json)")  # noqa: E731
-        result = run(plan, args.channel, args.flow, args.duration, args.seed, progress=progress,
+        result = sim(plan, args.flow, args.duration, args.seed, channel=args.channel, progress=progress,
                      http=args.http, announce=announce, interval=args.interval,
                      packet_log=args.packet_log, log_cells=args.log_cells, samples=args.samples,
                      packet_log_snaplen=args.packet_log_snaplen)
-    except (ChannelError, AddressError) as e:  # SimError too: a bad flag or channel choice
+    except SimError as e:  # a bad flag or channel choice, an address, an engine that refuses
         _err(str(e))
         return EXIT_USAGE
-    except EngineError as e:
-        _err(f"cannot simulate: {e}")
-        return EXIT_USAGE
-    for w in result.get("warnings", []):  # misrouted packets: in the JSON too, and worth a look in any mode
+    for w in result.warnings:  # misrouted packets: in the JSON too, and worth a look in any mode
         _err(f"warning: {w}")
     if args.json:
-        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        sys.stdout.write(result.json())
     else:
-        sys.stdout.write(_sim_table(result))
+        sys.stdout.write(_sim_table(result.document))
     return EXIT_OK
 
 
