@@ -1,6 +1,7 @@
 """The implementations of `rattan` subcommands (the parser is in rattan.cli)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -92,6 +93,10 @@ def _compile(path: str, args, **kw):
                 sys.stdout.write(format_file(ir, None))
             else:
                 sys.stdout.write(program_text(ir))
+    lets = dict(getattr(args, "lets", None) or [])
+    if lets:
+        from .passes.context import Options
+        kw["options"] = dataclasses.replace(kw.get("options") or Options(), lets=lets)
     return compile_path(path, dump=dump if dump_after else None, stop_after=dump_after, **kw)
 
 
@@ -289,28 +294,34 @@ def cmd_convert(args) -> int:
     return _write_out(text, args.output)
 
 
-def _plan_of(path: str):
-    """The plan `sim` and `run` execute: FILE compiled, or a compiled plan (`.json`) read and checked
-    against the plan schema and the cells' schemas; else the exit code after saying why not."""
+def _plan_of(path: str, lets: list[tuple[str, str]] | None = None):
+    """The plan `sim` and `run` execute: FILE compiled (with `--let`s), or a compiled plan (`.json`)
+    read and checked against the plan schema and the cells' schemas; else the exit code after
+    saying why not."""
     from .plan import build_plan
     from .plan.load import PlanError, is_plan_file, read_plan
     from .registry import default_registry
     if is_plan_file(path):
+        if lets:
+            _err(f"--let sets a `let` of a topology; {path} is a compiled plan, whose lets are already "
+                 "evaluated: give the topology file")
+            return EXIT_USAGE
         try:
             return read_plan(path, default_registry())
         except PlanError as e:
             _err(str(e))
             return EXIT_USAGE
-    comp = _compiled(path)
+    comp = _compiled(path, lets)
     return comp if isinstance(comp, int) else build_plan(comp.program, comp.sources, default_registry())
 
 
-def _compiled(path: str):
+def _compiled(path: str, lets: list[tuple[str, str]] | None = None):
     """Compile FILE for `sim` and `run`: the compilation, or the exit code after reporting why not."""
     from .compiler import compile_path
+    from .passes.context import Options
     from .passes.reading import InputError
     try:
-        comp = compile_path(path)
+        comp = compile_path(path, options=Options(lets=dict(lets or [])))
     except InputError as e:
         _err(str(e))
         return EXIT_USAGE
@@ -333,7 +344,7 @@ def cmd_sim(args) -> int:
     from .library import SimError, sim
     if (refused := _without_packet_log(args)) is not None:
         return refused
-    plan = _plan_of(args.file)
+    plan = _plan_of(args.file, args.lets)
     if isinstance(plan, int):
         return plan
     progress = _sim_progress() if sys.stderr.isatty() else None
@@ -436,7 +447,7 @@ def cmd_run(args) -> int:
         for w in warnings:
             _err(f"warning: {w}")
         return _run_generate(args, path)
-    plan = _plan_of(path)
+    plan = _plan_of(path, args.lets)
     if isinstance(plan, int):
         return plan
     try:
