@@ -516,7 +516,10 @@ class Run:
             self.api = ControlAPI(self.live.engine, self.live.instances, default_registry(), "real",
                                   lateness=self.live.lateness)
             if self.http:
-                self.server = ControlServer(self.api, self.http)
+                try:
+                    self.server = ControlServer(self.api, self.http)
+                except OSError as e:  # a Unix socket's folder missing, not writable
+                    raise RunError(f"--http {self.http}: cannot listen there: {e.strerror or e}") from None
                 for inst in self.live.instances:  # for `rattan ctl` in the commands
                     inst.extra_env["RATTAN_CONTROL"] = self.server.url
                 if not self.quiet:
