@@ -17,6 +17,7 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -139,6 +140,10 @@ def running_postgres():
         import psycopg  # noqa: F401
     except ImportError:
         pytest.skip("needs psycopg 3 (pip install rattan[cluster])")
+    if not stat.S_ISCHR(os.stat("/dev/null").st_mode):
+        raise RuntimeError("/dev/null is not a character device (something renamed a file over it), so initdb, "
+                           "which writes to it as an unprivileged user, cannot run; restore it with "
+                           "`rm /dev/null && mknod -m 666 /dev/null c 1 3`")
     user = _as_user()
     top = Path(tempfile.mkdtemp(prefix="rattan-pg-"))
     proc = None
