@@ -1,0 +1,1 @@
+"""Experiments at scale: experiment files, sweeps, runners and executors (local, Ray), results."""
