@@ -25,10 +25,10 @@ import rattan
 AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")
 CORES = "rattan_cores"
 INSTANCES = "rattan_instances"
-# A non-force cancel raises KeyboardInterrupt inside the task, so the run's `with rattan.run(...)`
-# tears down (processes, engine, namespaces). Force-cancel kills the worker process outright and
-# would leave the run's namespaces and processes behind: used only for tasks still running this
-# long after the interrupt.
+# cancel_all raises KeyboardInterrupt inside each task (see _interruptible), so the run's
+# `with rattan.run(...)` tears down (processes, engine, namespaces). Ray's force-cancel kills the
+# worker process outright and would leave the run's namespaces and processes behind: used only for
+# tasks still running this long after the interrupt.
 CANCEL_GRACE_S = 60.0
 
 
@@ -57,6 +57,10 @@ def node_label(node: dict) -> str:
     return node.get("NodeManagerHostname") or name or node.get("NodeID", "?")
 
 
+def _cancel_key() -> str:
+    return f"rattan-cancel-{secrets.token_hex(8)}"
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
@@ -73,17 +77,64 @@ def failed_result(job: dict, error: str, machine: str | None = None) -> dict:
     }
 
 
-def _run_task(run_job: Callable | None, job: dict) -> tuple[dict, str]:
-    """The body of a Ray task: one job, on whichever node Ray placed it."""
+def _run_task(run_job: Callable | None, job: dict, cancel_key: str) -> tuple[dict | None, str]:
+    """The body of a Ray task: one job, on whichever node Ray placed it; (None, node) if cancelled."""
     import ray
-    if run_job is None:
-        from rattan.batch.job import Job, run_job as run
-        result = run(Job.from_dict(job))
-    else:
-        result = run_job(job)
+    from ray.experimental import internal_kv
+    node_id = ray.get_runtime_context().get_node_id()
+    if internal_kv._internal_kv_get(cancel_key):  # cancel_all came before this task started
+        return None, node_id
+    with _interruptible(lambda: internal_kv._internal_kv_get(cancel_key)):
+        if run_job is None:
+            from rattan.batch.job import Job, run_job as run
+            result = run(Job.from_dict(job))
+        else:
+            result = run_job(job)
     if hasattr(result, "to_dict"):
         result = result.to_dict()
-    return result, ray.get_runtime_context().get_node_id()
+    return result, node_id
+
+
+class _interruptible:
+    """While inside, a real SIGINT reaches the task's thread when `cancelled()` turns true.
+
+    Ray's own non-force cancel calls `_thread.interrupt_main()`, which raises KeyboardInterrupt
+    only once the task's thread runs Python again: a run blocked in a wait (a command, a sleep)
+    would see it at its end, minutes later. A real signal interrupts the blocking call (PEP 475
+    then runs the handler), so the run's `with` blocks tear down at once. Ray blocks SIGINT in its
+    workers; it is unblocked here, for this thread, for the job's duration.
+    """
+
+    def __init__(self, cancelled: Callable[[], Any], poll_s: float = 0.5):
+        self.cancelled = cancelled
+        self.poll_s = poll_s
+
+    def __enter__(self):
+        import signal
+        self.done = threading.Event()
+        self.thread_id = threading.get_ident()
+        self.mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        self.watcher = threading.Thread(target=self._watch, name="rattan-cancel-watch", daemon=True)
+        self.watcher.start()
+        return self
+
+    def _watch(self):
+        import signal
+        while not self.done.wait(self.poll_s):
+            try:
+                cancelled = self.cancelled()
+            except Exception:  # the GCS is briefly unreachable: ask again
+                continue
+            if cancelled:
+                signal.pthread_kill(self.thread_id, signal.SIGINT)
+                return
+
+    def __exit__(self, *exc):
+        import signal
+        self.done.set()
+        self.watcher.join()
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
+        return False
 
 
 def _node_version(_: int) -> tuple[str, str]:
@@ -119,6 +170,7 @@ class RayExecutor:
         self._running: dict[Any, tuple[dict, concurrent.futures.Future]] = {}
         self._nodes: dict[str, str] = {}
         self._closed = False
+        self._cancel_key = _cancel_key()
         os.environ["RAY_AUTH_MODE"] = "token"
         if address is None:
             # the embedded cluster: a token of its own, known to this process and its children only
@@ -165,7 +217,7 @@ class RayExecutor:
             raise RayExecutorError(
                 f"no node of the cluster declares {need[CORES]:g} {CORES} and {need[INSTANCES]:g} "
                 f"{INSTANCES} for one run (ray start --resources ...): the job would wait forever")
-        ref = self._task.options(resources=need).remote(self._run_job, job)
+        ref = self._task.options(resources=need).remote(self._run_job, job, self._cancel_key)
         future: concurrent.futures.Future = concurrent.futures.Future()
         future.set_running_or_notify_cancel()
         with self._lock:
@@ -174,17 +226,19 @@ class RayExecutor:
         return future
 
     def cancel_all(self) -> None:
-        """Interrupt every task (KeyboardInterrupt inside it, so its run tears down) and wait for them."""
+        """Interrupt every job (KeyboardInterrupt inside it, so its run tears down) and wait for them."""
+        from ray.experimental import internal_kv
         ray = self._ray
         with self._lock:
-            refs = list(self._running)
-        for ref in refs:
-            ray.cancel(ref, force=False)
-        _, late = ray.wait(refs, num_returns=len(refs), timeout=CANCEL_GRACE_S) if refs else ([], [])
-        for ref in late:  # deaf to the interrupt: kill the worker (its run may leave namespaces)
-            ray.cancel(ref, force=True)
-        if late:
-            ray.wait(late, num_returns=len(late), timeout=10)
+            running = dict(self._running)
+            key, self._cancel_key = self._cancel_key, _cancel_key()  # later submits run again
+        internal_kv._internal_kv_put(key, b"1")
+        _, late = concurrent.futures.wait([f for _, f in running.values()], timeout=CANCEL_GRACE_S)
+        for ref, (_, future) in running.items():
+            if future in late:  # deaf to the interrupt: kill its worker (the run may leave namespaces)
+                ray.cancel(ref, force=True)
+        concurrent.futures.wait(late, timeout=10)
+        internal_kv._internal_kv_del(key)
 
     def close(self) -> None:
         """Disconnect (and stop the embedded Ray); restore the auth environment."""
@@ -220,11 +274,13 @@ class RayExecutor:
         ray = self._ray
         try:
             result, node_id = done.result()
-        except ray.exceptions.TaskCancelledError:
-            future.set_exception(concurrent.futures.CancelledError(f"job {job.get('key')} cancelled"))
-            return
+        except ray.exceptions.TaskCancelledError:  # the KeyboardInterrupt of cancel_all
+            result, node_id = None, None
         except Exception as e:  # the worker or its node died: the job failed, the batch goes on
             future.set_result(failed_result(job, f"ray: {type(e).__name__}: {e}"))
+            return
+        if result is None:
+            future.set_exception(concurrent.futures.CancelledError(f"job {job.get('key')} cancelled"))
             return
         result = dict(result)
         result["machine"] = self._node_name(node_id) or result.get("machine")
