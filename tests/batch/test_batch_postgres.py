@@ -1,0 +1,121 @@
+"""The same small batch into a real PostgreSQL server (tests/batch/pg.py starts one from the
+distribution's package) and into SQLite: the same rows come back.
+
+Two real batches measure different round-trip times, so the comparison is in two parts: each store
+gives back exactly what its batch produced (params, status, every metric), both batches have the
+same runs (keys, params, status, metric names); and the SQLite batch's results recorded into
+PostgreSQL read back equal, row for row.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rattan.batch.runner import run_batch
+from rattan.batch.store import open_store
+from tests.batch.pg import postgres_server, postgres_url  # noqa: F401  (fixtures)
+
+DATA = Path(__file__).resolve().parent / "data" / "experiments"
+
+EXPERIMENT = """\
+experiment: both
+topology: path.rtn
+sweep:
+  count: [2, 3]
+  delay: [2ms, 5ms]
+lets: [delay]
+workload:
+  - endpoint: left
+    name: ping
+    command: "ping -c {count} -i 0.2 -W 2 $RATTAN_RIGHT_IP"
+    extract: ping
+timeout: 60s
+"""
+
+root = pytest.mark.skipif(os.geteuid() != 0, reason="real runs need root (network namespaces)")
+
+
+def experiment(folder: Path) -> Path:
+    shutil.copy(DATA / "path.rtn", folder / "path.rtn")
+    path = folder / "both.yaml"
+    path.write_text(EXPERIMENT)
+    return path
+
+
+def comparable(row: dict) -> dict:
+    """A run as the store gives it back, without what differs by backend (its id) or by run (times)."""
+    return {k: row[k] for k in ("key", "params", "seed", "repetition", "status", "attempts", "error",
+                                "metrics", "plan_hash", "rattan_version", "machine")}
+
+
+@root
+def test_the_same_batch_on_postgresql_and_sqlite(tmp_path, postgres_url):  # noqa: F811
+    path = experiment(tmp_path)
+    quiet = open(os.devnull, "w")
+    on_sqlite = run_batch(str(path), progress=False, stream=quiet)
+    on_pg = run_batch(str(path), database=postgres_url, progress=False, stream=quiet)
+    assert (on_sqlite.ok, on_pg.ok, on_sqlite.failed, on_pg.failed) == (4, 4, 0, 0)
+    assert os.path.exists(tmp_path / "both.sqlite")  # the default: next to the file
+    with open_store(tmp_path / "both.sqlite") as lite, open_store(postgres_url) as pg:
+        assert "postgresql" in pg.url and "sqlite" in lite.url
+        for store, summary in ((lite, on_sqlite), (pg, on_pg)):
+            rows = {r["key"]: r for r in store.runs("both")}
+            produced = {r["key"]: r for r in summary.results}
+            assert set(rows) == set(produced)
+            for key, r in produced.items():
+                assert rows[key]["params"] == r["params"] and rows[key]["status"] == "ok"
+                assert rows[key]["metrics"] == r["metrics"], key  # every metric, exactly
+                assert rows[key]["metrics"]["ping.received"] == r["params"]["count"]
+                # the let took: the round trip crosses the delay twice each way (path.rtn)
+                one_way = {"2ms": 2, "5ms": 5}[r["params"]["delay"]]
+                assert 2 * one_way <= rows[key]["metrics"]["ping.rtt_min_ms"] < 2 * one_way + 20
+        a, b = lite.runs("both"), pg.runs("both")
+        assert [(r["key"], r["params"], r["status"], sorted(r["metrics"])) for r in a] == \
+            [(r["key"], r["params"], r["status"], sorted(r["metrics"])) for r in b]
+        # filters by value and by magnitude (0.005s is 5ms) answer alike on both
+        for where in ({"count": 3}, {"delay": "0.005s"}, {"delay": ["2ms", "5000us"], "count": 2}):
+            assert [r["key"] for r in lite.runs("both", where=where)] == [r["key"] for r in pg.runs("both", where=where)]
+        assert len(lite.runs("both", where={"delay": "0.005s"})) == 2
+        assert len(pg.runs("both", where={"delay": ["2ms", "5000us"], "count": 2})) == 2
+        # a second invocation on PostgreSQL resumes: nothing to do
+        again = run_batch(str(path), database=postgres_url, progress=False, stream=quiet)
+        assert (again.skipped, again.ok) == (4, 0)
+
+
+@root
+def test_sqlite_results_recorded_into_postgresql_read_back_equal(tmp_path, postgres_url):  # noqa: F811
+    path = experiment(tmp_path)
+    summary = run_batch(str(path), progress=False, stream=open(os.devnull, "w"))
+    with open_store(postgres_url) as pg:
+        for r in summary.results:
+            pg.record(r)
+        with open_store(tmp_path / "both.sqlite") as lite:
+            assert [comparable(r) for r in lite.runs("both")] == [comparable(r) for r in pg.runs("both")]
+            assert [r["started"] for r in lite.runs("both")] == [r["started"] for r in pg.runs("both")]
+            for r in lite.runs("both"):
+                assert lite.attempts("both", r["key"]) == pg.attempts("both", r["key"])
+
+
+def _open(url: str) -> None:
+    open_store(url).close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_processes_opening_a_new_database_at_once_all_succeed(backend, tmp_path, request):
+    # a batch starting while `rattan batch show` (or a second batch) opens the same new database;
+    # a few rounds, as the race is one of timing
+    ctx = multiprocessing.get_context("fork")
+    for round in range(6):
+        url = str(tmp_path / f"new{round}.sqlite") if backend == "sqlite" else request.getfixturevalue("postgres_server").create_database()
+        procs = [ctx.Process(target=_open, args=(url,)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+        assert [p.exitcode for p in procs] == [0, 0, 0, 0], f"round {round}"
+        with open_store(url) as store:
+            assert store.schema_version >= 1 and store.runs() == []
