@@ -265,7 +265,7 @@ def _duration(text, what: str, f: _Findings, path) -> float | None:
     try:
         s = float(parse_quantity(str(text), TIME))
     except QuantityError as e:
-        f.error("RTX008", f"{what}: {e}", path, "a duration with a unit, e.g. 90s or 10min")
+        f.error("RTX008", f"{what}: {e}", path, "a duration with a unit, e.g. 90s or 600s")
         return None
     if s <= 0:
         f.error("RTX008", f"{what} must be longer than 0s", path)
