@@ -41,7 +41,7 @@ SPANS = {
     "RTX005_missing_topology": ("RTX005", "paths.rtn", "`paths.rtn`", "relative to the experiment file"),
     "RTX006_let_value_refused": ("RTX006", "fast", "rate = fast: path.rtn:8:26: error[RTN011]", "`rate` must be a rate"),
     "RTX007_no_endpoint": ("RTX007", "lfet", "no endpoint `lfet`", "did you mean `left`?"),
-    "RTX008_bad_duration": ("RTX008", "90 parsecs", "not a time", "e.g. 90s"),
+    "RTX008_bad_duration": ("RTX008", "90 parsecs", "not a time", "e.g. 90s or 600s"),
     "RTX009_unknown_extractor": ("RTX009", "pnig", "no extractor `pnig`", "extractors: curl, iperf3, ping"),
     "RTX010_plot_unknown_axis": ("RTX010", "conut", "`conut` is no axis", "did you mean `count`?"),
     "RTX011_no_topology": ("RTX011", "sweep:", "no topology", None),
