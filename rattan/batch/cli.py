@@ -130,6 +130,8 @@ def normalize(argv: list[str]) -> list[str]:
     rest = argv[i + 1:]
     if not rest or rest[0] in SUBCOMMANDS or rest[0] in ("-h", "--help"):
         return argv
+    if all(w.startswith("-") for w in rest):  # no FILE: let `rattan batch` itself say what is wrong
+        return argv
     return argv[:i + 1] + ["run"] + rest
 
 
