@@ -137,6 +137,13 @@ def test_a_failing_command_is_recorded_with_its_stderr_and_retried(tmp_path):
     assert (summary.skipped, summary.ok, summary.failed, summary.retried) == (2, 0, 1, 2)
     with open_store(tmp_path / "failing.sqlite") as store:
         assert {m: r["attempts"] for m, r in by_mode(store, "failing").items()} == {"fine": 1, "flaky": 2, "broken": 6}
+    # the CLI says so with its exit status, and prints the failure with its stderr's first line
+    cli = subprocess.run(batch_command(path, "--retries", "0"), capture_output=True, text=True, timeout=120,
+                         start_new_session=True, cwd=tmp_path)
+    assert cli.returncode == 1, cli.stdout + cli.stderr
+    assert "FAILED  mode=broken" in cli.stderr and "1 failed" in cli.stderr, cli.stderr
+    with open_store(tmp_path / "failing.sqlite") as store:
+        assert by_mode(store, "failing")["broken"]["attempts"] == 7
 
 
 def test_retries_from_the_caller_override_the_file(tmp_path):
@@ -171,17 +178,11 @@ workload:
 timeout: 60s
 """
 
-# stands in for the CLI: `rattan batch FILE` with its exit statuses
-DRIVER = """\
-import sys
-from rattan.batch.runner import run_batch
-s = run_batch(sys.argv[1], jobs=2, progress=False)
-sys.exit(130 if s.interrupted else 1 if s.failed else 0)
-"""
+RATTAN = str(Path(sys.executable).parent / "rattan")
 
 
-def batch_command(path: Path) -> list[str]:
-    return [sys.executable, "-c", DRIVER, str(path)]
+def batch_command(path: Path, *flags: str) -> list[str]:
+    return [RATTAN, "batch", str(path), "--jobs", "2", "--no-progress", *flags]
 
 
 def processes_with(needle: bytes, where: str) -> list[int]:
