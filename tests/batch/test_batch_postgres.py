@@ -8,9 +8,14 @@ PostgreSQL read back equal, row for row.
 """
 from __future__ import annotations
 
+import csv
+import io
+import json
 import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,6 +41,8 @@ workload:
 timeout: 60s
 """
 
+RATTAN = str(Path(sys.executable).parent / "rattan")
+
 root = pytest.mark.skipif(os.geteuid() != 0, reason="real runs need root (network namespaces)")
 
 
@@ -44,6 +51,13 @@ def experiment(folder: Path) -> Path:
     path = folder / "both.yaml"
     path.write_text(EXPERIMENT)
     return path
+
+
+def show(source: str, *flags: str) -> str:
+    """`rattan batch show SOURCE FLAGS`: its stdout (it must exit 0)."""
+    r = subprocess.run([RATTAN, "batch", "show", source, *flags], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
 
 
 def comparable(row: dict) -> dict:
@@ -73,14 +87,26 @@ def test_the_same_batch_on_postgresql_and_sqlite(tmp_path, postgres_url):  # noq
                 # the let took: the round trip crosses the delay twice each way (path.rtn)
                 one_way = {"2ms": 2, "5ms": 5}[r["params"]["delay"]]
                 assert 2 * one_way <= rows[key]["metrics"]["ping.rtt_min_ms"] < 2 * one_way + 20
-        a, b = lite.runs("both"), pg.runs("both")
+        # stored in the order they ended, which two at a time does not fix: compared by key
+        a, b = (sorted(s.runs("both"), key=lambda r: r["key"]) for s in (lite, pg))
         assert [(r["key"], r["params"], r["status"], sorted(r["metrics"])) for r in a] == \
             [(r["key"], r["params"], r["status"], sorted(r["metrics"])) for r in b]
         # filters by value and by magnitude (0.005s is 5ms) answer alike on both
         for where in ({"count": 3}, {"delay": "0.005s"}, {"delay": ["2ms", "5000us"], "count": 2}):
-            assert [r["key"] for r in lite.runs("both", where=where)] == [r["key"] for r in pg.runs("both", where=where)]
+            assert sorted(r["key"] for r in lite.runs("both", where=where)) == \
+                sorted(r["key"] for r in pg.runs("both", where=where))
         assert len(lite.runs("both", where={"delay": "0.005s"})) == 2
         assert len(pg.runs("both", where={"delay": ["2ms", "5000us"], "count": 2})) == 2
+        # `rattan batch show` reads both alike: the same runs, the same columns
+        lite_csv = sorted(csv.DictReader(io.StringIO(show(str(path), "--format", "csv"))), key=lambda r: r["key"])
+        pg_csv = sorted(csv.DictReader(io.StringIO(show(postgres_url, "--experiment", "both", "--format", "csv"))),
+                        key=lambda r: r["key"])
+        assert len(lite_csv) == 4 and list(lite_csv[0]) == list(pg_csv[0])
+        assert [(r["key"], r["delay"], r["count"], r["status"]) for r in lite_csv] == \
+            [(r["key"], r["delay"], r["count"], r["status"]) for r in pg_csv]
+        pg_json = json.loads(show(postgres_url, "--experiment", "both", "--format", "json"))
+        assert sorted((r["key"], r["params"], r["metrics"]) for r in pg_json) == \
+            sorted((r["key"], r["params"], r["metrics"]) for r in b)
         # a second invocation on PostgreSQL resumes: nothing to do
         again = run_batch(str(path), database=postgres_url, progress=False, stream=quiet)
         assert (again.skipped, again.ok) == (4, 0)
@@ -98,6 +124,12 @@ def test_sqlite_results_recorded_into_postgresql_read_back_equal(tmp_path, postg
             assert [r["started"] for r in lite.runs("both")] == [r["started"] for r in pg.runs("both")]
             for r in lite.runs("both"):
                 assert lite.attempts("both", r["key"]) == pg.attempts("both", r["key"])
+    # and `rattan batch show` prints the same from either (JSON objects: PostgreSQL's JSONB keeps
+    # no key order, so compared as data)
+    for fmt in ("csv", "table"):
+        assert show(str(path), "--format", fmt) == show(postgres_url, "--experiment", "both", "--format", fmt)
+    for flags in (("--format", "json"), ("--attempts", "--format", "json")):
+        assert json.loads(show(str(path), *flags)) == json.loads(show(postgres_url, "--experiment", "both", *flags))
 
 
 def _open(url: str) -> None:
