@@ -359,3 +359,12 @@ def test_every_experiment_block_loads_or_fails_as_it_says(block, batch_dir):
 
 def test_batch_md_links_lead_somewhere():
     test_links_lead_somewhere(BATCH)
+
+
+@pytest.mark.parametrize("block", [b for b in BATCH_BLOCKS if b.lang == "console"], ids=lambda b: f"line{b.line}")
+def test_batch_md_shows_what_rattan_check_prints(block, batch_dir):
+    command, _, shown = block.text.partition("\n")
+    m = re.fullmatch(r"\$ rattan check (\S+)", command)
+    assert m, f"docs/batch.md:{block.line}: a console block starts with `$ rattan check FILE`"
+    _, out, err = rattan_check(batch_dir, m.group(1))
+    assert out + err == shown, f"docs/batch.md:{block.line}"
