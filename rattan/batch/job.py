@@ -7,8 +7,10 @@ status and stderr). It raises only KeyboardInterrupt (the batch was stopped: not
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -46,6 +48,33 @@ class Job:
         """The run's parameters in a line: `cc=bbr size=1MB seed=2`."""
         shown = {k: v for k, v in self.params.items() if k != "repetition" or v}
         return " ".join(f"{k}={os.path.basename(v) if k == 'topology' else v}" for k, v in shown.items())
+
+
+class Shield:
+    """Whether a run is building or removing its namespaces and engine, which an exception raised
+    at any point (a SIGINT's KeyboardInterrupt) would leave half done: a namespace kept, a lock of
+    subprocess held. The worker's SIGINT handler (rattan.batch.local) defers the interrupt while
+    `active`, and run_job raises it once the run has started."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.pending = False
+
+    @contextlib.contextmanager
+    def __call__(self):
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+
+    def raise_pending(self) -> None:
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+
+SHIELD = Shield()
 
 
 def now_iso() -> str:
@@ -89,17 +118,30 @@ def run_job(job: Job | dict, network_pool=None) -> dict:
         if job.packet_log_dir:
             os.makedirs(job.packet_log_dir, exist_ok=True)
             log = os.path.join(job.packet_log_dir, f"{job.key}.rtlog")
-        network = network_pool.acquire(comp.plan, job.channel) if network_pool is not None else None
+        with SHIELD():
+            network = network_pool.acquire(comp.plan, job.channel) if network_pool is not None else None
         try:
-            with rattan.run(comp, channel=job.channel, seed=job.seed, packet_log=log, quiet=True,
-                            network=network) as run:
+            # `with rattan.run(...)` spelt out, so that set-up and teardown are shielded
+            live = rattan.run(comp, channel=job.channel, seed=job.seed, packet_log=log, quiet=True,
+                              network=network)
+            with SHIELD():
+                run = live.__enter__()
+            try:
+                SHIELD.raise_pending()  # a Ctrl-C during set-up: stop now, torn down below
                 _workload(job, run, result, t0, deadline)
                 t_end = time.monotonic()
                 for cell in job.telemetry:
                     _flat(cell, run.telemetry(cell), result["metrics"])
+            except BaseException:
+                with SHIELD():
+                    live.__exit__(*sys.exc_info())
+                raise
+            with SHIELD():
+                live.__exit__(None, None, None)
         finally:
             if network is not None:
-                network_pool.release(network)
+                with SHIELD():
+                    network_pool.release(network)
         if log:
             result["packet_log"] = log
         if result["error"] is None:

@@ -41,11 +41,19 @@ def _worker_init() -> None:
 
 
 def _interruptible(signum, frame):
+    from .job import SHIELD
+    # once: a terminal's Ctrl-C reaches the worker, then the driver's cancel_all sends another,
+    # which would cut the teardown of the first short (seen: a subprocess lock held for ever)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if SHIELD.active:  # building or removing namespaces: run_job stops when that is done
+        SHIELD.pending = True
+        return
     raise KeyboardInterrupt
 
 
 def _work(job: dict) -> dict:
-    from .job import run_job
+    from .job import SHIELD, run_job
+    SHIELD.pending = False
     signal.signal(signal.SIGINT, _interruptible)  # from the driver's cancel_all: teardown, then stop
     try:
         return run_job(job, network_pool=_POOL)
