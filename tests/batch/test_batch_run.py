@@ -26,7 +26,7 @@ from rattan.batch.store import open_store
 DATA = Path(__file__).resolve().parent / "data" / "experiments"
 STATE_DIR = Path(os.environ.get("RATTAN_STATE_DIR", "/run/rattan"))
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real runs need root (network namespaces)")
+root = pytest.mark.skipif(os.geteuid() != 0, reason="real runs need root (network namespaces)")
 
 
 def experiment(folder: Path, name: str, body: str) -> Path:
@@ -59,6 +59,7 @@ def overlapping(results: list[dict]) -> list[tuple[str, str]]:
     return [(a[1], b[1]) for i, a in enumerate(spans) for b in spans[i + 1:] if b[0][0] < a[0][1]]
 
 
+@root
 def test_runs_overlap_as_the_slots_allow(tmp_path):
     path = experiment(tmp_path, "pings", PINGS)
     summary = run_batch(str(path), jobs=2, progress=False, stream=open(os.devnull, "w"))
@@ -67,6 +68,7 @@ def test_runs_overlap_as_the_slots_allow(tmp_path):
     assert all(r["metrics"]["ping.received"] == r["params"]["count"] for r in summary.results)
 
 
+@root
 def test_one_at_a_time_with_jobs_1_or_when_a_run_takes_every_core(tmp_path):
     path = experiment(tmp_path, "serial", PINGS)
     summary = run_batch(str(path), jobs=1, progress=False, stream=open(os.devnull, "w"))
@@ -111,6 +113,7 @@ def by_mode(store, name: str) -> dict:
     return {r["params"]["mode"]: r for r in store.runs(name)}
 
 
+@root
 def test_a_failing_command_is_recorded_with_its_stderr_and_retried(tmp_path):
     path = failing(tmp_path)
     out = open(tmp_path / "out.txt", "w+")
@@ -146,6 +149,7 @@ def test_a_failing_command_is_recorded_with_its_stderr_and_retried(tmp_path):
         assert by_mode(store, "failing")["broken"]["attempts"] == 7
 
 
+@root
 def test_retries_from_the_caller_override_the_file(tmp_path):
     path = failing(tmp_path, "noretry", retries=2)
     summary = run_batch(str(path), retries=0, progress=False, stream=open(os.devnull, "w"))
@@ -155,6 +159,7 @@ def test_retries_from_the_caller_override_the_file(tmp_path):
             "fine": ("ok", 1), "flaky": ("failed", 1), "broken": ("failed", 1)}
 
 
+@root
 def test_a_run_past_its_timeout_fails_and_is_stopped(tmp_path):
     path = experiment(tmp_path, "slow", "retries: 0\ntimeout: 2s\nworkload:\n"
                       "  - {endpoint: left, name: nap, command: 'echo napping >&2; sleep 30'}\n")
@@ -226,6 +231,7 @@ def instances_of(pids: set[int]) -> dict[str, int]:
     return out
 
 
+@root
 @pytest.mark.parametrize("to", ["the batch", "its process group"])
 def test_ctrl_c_then_resume_runs_only_what_is_missing(tmp_path, to):
     """`kill -INT PID`, or Ctrl-C on a terminal (which signals the whole foreground process group:
@@ -299,3 +305,30 @@ def test_ctrl_c_then_resume_runs_only_what_is_missing(tmp_path, to):
         assert {r["status"] for r in runs} == {"ok"} and {r["attempts"] for r in runs} == {1}
         assert {r["key"]: r["started"] for r in runs if r["key"] in {k["key"] for k in kept}} == \
             {k["key"]: k["started"] for k in kept}  # the finished ones were not run again
+
+
+def test_a_worker_takes_one_sigint_and_defers_it_while_namespaces_change():
+    # what keeps a terminal's Ctrl-C (to the worker) followed by the driver's (cancel_all) from cutting
+    # a teardown short; the real runs above show it end to end, this shows it every time
+    from rattan.batch import job, local
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, local._interruptible)
+        try:
+            with job.SHIELD():
+                os.kill(os.getpid(), signal.SIGINT)  # handled at the next bytecode: deferred, not raised
+                time.sleep(0.1)
+                os.kill(os.getpid(), signal.SIGINT)  # the second: ignored
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            pytest.fail("a SIGINT while namespaces change was raised there")
+        assert job.SHIELD.pending and signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        with pytest.raises(KeyboardInterrupt):
+            job.SHIELD.raise_pending()  # once the run has started
+        assert not job.SHIELD.pending
+        signal.signal(signal.SIGINT, local._interruptible)
+        with pytest.raises(KeyboardInterrupt):  # outside set-up and teardown: at once
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+    finally:
+        signal.signal(signal.SIGINT, previous)
