@@ -18,12 +18,12 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .netns import ChannelNetwork, UpstreamNetwork
-from .view import RunView, live_line_wanted, print_summary, warn_if_late
+from .view import RunView, live_line_wanted, print_summary
 from .channel import ChannelError, choose_channel, schedule_timeline
 
 FOREVER = 2**63
@@ -61,17 +61,21 @@ def in_namespace(netns_path: str, argv: list[str], env: dict[str, str], linger: 
                             env=env, **kw)
 
 
-def _listening(pid: int, netns_path: str) -> bool:
+def _listening(pid: int, netns_path: str, port: int | None = None) -> bool:
     """Whether process `pid` is inside the namespace at `netns_path` and a TCP socket listens there
-    or a UDP socket is bound (the namespace is the run's own, so it is the --right command's)."""
+    or a UDP socket is bound (the namespace is the run's own, so it is the --right command's); on
+    `port`, when given."""
     try:
         here, there = os.stat(f"/proc/{pid}/ns/net"), os.stat(netns_path)
         if (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino):
             return False  # nsexec has not entered it yet: its /proc/PID/net is still rattan's
         for table, state in (("tcp", "0A"), ("tcp6", "0A"), ("udp", None), ("udp6", None)):  # 0A: LISTEN
             with open(f"/proc/{pid}/net/{table}") as f:
-                if any(state is None or line.split()[3] == state for line in list(f)[1:]):
-                    return True
+                for line in list(f)[1:]:
+                    fields = line.split()
+                    if (state is None or fields[3] == state) and \
+                            (port is None or int(fields[1].rsplit(":", 1)[1], 16) == port):
+                        return True
     except (OSError, IndexError):
         return False
     return False
@@ -171,11 +175,14 @@ class Instance:
     net: ChannelNetwork
     nodes: dict[str, int] = field(default_factory=dict)
     controllers: dict = field(default_factory=dict)  # its Python cells' models, by name
+    owns_net: bool = True  # False: a network handed in already open (a pool's), left open at the end
+    extra_env: dict = field(default_factory=dict)  # what the run adds for its commands (RATTAN_CONTROL)
 
     def environment(self, side: str = "left") -> dict[str, str]:
         """The process environment plus what the network gives a command of `side` (see
-        ChannelNetwork.environment, UpstreamNetwork.environment) and RATTAN_INSTANCE."""
-        return {**os.environ, **self.net.environment(side), "RATTAN_INSTANCE": str(self.number)}
+        ChannelNetwork.environment, UpstreamNetwork.environment), RATTAN_INSTANCE and `extra_env`."""
+        return {**os.environ, **self.net.environment(side), "RATTAN_INSTANCE": str(self.number),
+                **self.extra_env}
 
     def netns_path(self, side: str) -> str:
         """Where a command of `side` (`left`: the main command, `right`) runs."""
@@ -263,7 +270,8 @@ class LiveRun:
     def __init__(self, plan: dict, channels: list[dict[str, Any]], seed: int = 1,
                  late_threshold_ns: int | None = None, packet_log: str | None = None,
                  log_cells: list[str] | None = None, engine_nice: int = ENGINE_NICE,
-                 packet_log_snaplen: int = 0) -> None:
+                 packet_log_snaplen: int = 0, networks: list | None = None) -> None:
+        """`networks`: for each channel, an already open network to use (and leave open), or None."""
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
@@ -279,7 +287,8 @@ class LiveRun:
         for number, c in enumerate(channels):
             k = seen[c["name"]] = seen.get(c["name"], -1) + 1
             label = c["name"] if counts[c["name"]] == 1 else f"{c['name']}#{k}"
-            self.instances.append(Instance(c, number, label, network_for(plan, c)))
+            given = networks[number] if networks and number < len(networks) else None
+            self.instances.append(Instance(c, number, label, given or network_for(plan, c), owns_net=given is None))
         self.engine = None
         self.python_cells = None  # the thread that ticks the Python cells (controllers.RealTimeDriver)
 
@@ -289,7 +298,8 @@ class LiveRun:
         from . import controllers
         try:
             for inst in self.instances:
-                inst.net.open()
+                if inst.owns_net:
+                    inst.net.open()
                 check_upstream_addresses(inst)
             self.engine = Engine(self.seed)
             if self.late_threshold_ns is not None:
@@ -358,7 +368,8 @@ class LiveRun:
     def close(self) -> None:
         self.stop()
         for inst in self.instances:
-            inst.net.close()
+            if inst.owns_net:
+                inst.net.close()
 
     def __enter__(self) -> "LiveRun":
         return self.start()
@@ -479,14 +490,17 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
     http, packet_log, packet_log_snaplen = file_settings(plan, http, packet_log, packet_log_snaplen)
     if packet_log and from_file and os.path.dirname(packet_log):
         os.makedirs(os.path.dirname(packet_log), exist_ok=True)  # as upstream does for its log
-    threshold_ns = _threshold(late_threshold)
+    _threshold(late_threshold)  # a bad threshold is refused before anything is built
     if http:
         from ..control import parse_address
         parse_address(http)  # a bad address is refused before anything is built
+    from ..library import Run
     previous = signal.signal(signal.SIGTERM, _sigterm_handler(os.getpid()))
     try:
-        with (LiveRun(plan, channels, seed, threshold_ns, packet_log, log_cells, engine_nice, packet_log_snaplen) as live,
-              _control(live, http)):
+        # setup and teardown are the library's (rattan.library.Run); the terminal is this function's
+        with Run(plan, channels, seed, late_threshold, packet_log, log_cells, packet_log_snaplen, http,
+                 quiet=False, engine_nice=engine_nice) as session:
+            live = session.live
             started = time.monotonic()
             # the live line shares the terminal with the commands' output; not with an interactive shell
             view = None if quiet else RunView(live, live_line_wanted(sys.stderr.isatty()) and bool(commands.main))
@@ -499,7 +513,7 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
                 live.stop()  # the table below and the packet log then count the same frames
                 if view:
                     print_summary(live, time.monotonic() - started)
-                warn_if_late(live.lateness(), threshold_ns)
+                # leaving the block warns when frames left late (Run, quiet=False), after the table
     except _Terminated:
         return 128 + signal.SIGTERM
     finally:
@@ -521,29 +535,6 @@ def file_settings(plan: dict, http: str | None, packet_log: str | None,
     if packet_log and not snaplen and (general.get("packet_log") or general.get("packet_log_mode")):
         snaplen = HEADERS_SNAPLEN
     return http, packet_log, snaplen
-
-
-@contextmanager
-def _control(live: LiveRun, address: str | None):
-    """The control API of the run on `address` (loopback or a Unix socket), while the run lasts."""
-    if not address:
-        yield None
-        return
-    from ..control import ControlAPI, ControlServer
-    from ..registry import default_registry
-    server = ControlServer(ControlAPI(live.engine, live.instances, default_registry(), "real",
-                                      lateness=live.lateness), address)
-    sys.stderr.write(f"rattan: control API on {server.url} (described at /openapi.json)\n")
-    previous = os.environ.get("RATTAN_CONTROL")
-    os.environ["RATTAN_CONTROL"] = server.url  # for `rattan ctl` in the commands (a Unix socket
-    try:                                        # reaches them; loopback TCP is the host's own)
-        yield server
-    finally:
-        server.close()
-        if previous is None:
-            os.environ.pop("RATTAN_CONTROL", None)
-        else:
-            os.environ["RATTAN_CONTROL"] = previous
 
 
 def _threshold(text: str) -> int:
