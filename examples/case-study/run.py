@@ -20,7 +20,6 @@ import hashlib
 import itertools
 import json
 import math
-import multiprocessing
 import os
 import re
 import statistics
@@ -119,6 +118,22 @@ def run_job(job: dict) -> dict:
     return row
 
 
+def run_isolated(job: dict) -> dict:
+    """`run_job` in a fresh interpreter, so that a run that crashes is one failed row."""
+    import subprocess
+    try:
+        p = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", json.dumps(job)],
+                           capture_output=True, text=True, timeout=job["timeout_s"] + 60)
+    except subprocess.TimeoutExpired as e:
+        return {"key": job["key"], **job["params"], "status": "failed", "wall_s": e.timeout,
+                "error": f"the run's process did not end within {e.timeout:.0f} s"}
+    lines = p.stdout.strip().splitlines()
+    if p.returncode == 0 and lines:
+        return json.loads(lines[-1])
+    return {"key": job["key"], **job["params"], "status": "failed", "wall_s": "",
+            "error": f"the run's process exited {p.returncode}: {p.stderr[-4000:]}"}
+
+
 def read_rows(csv_path: str) -> list[dict]:
     if not os.path.exists(csv_path):
         return []
@@ -139,14 +154,13 @@ def sweep(exp: dict, path: str, csv_path: str, n_jobs: int, retries: int) -> Non
     print(f"{len(done)} runs done before, {total} to run, {n_jobs} at once", flush=True)
     new_file = not os.path.exists(csv_path)
     t0 = time.monotonic()
-    with open(csv_path, "a", newline="") as f, cf.ProcessPoolExecutor(
-            n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with open(csv_path, "a", newline="") as f, cf.ThreadPoolExecutor(n_jobs) as pool:
         w = csv.DictWriter(f, fields, extrasaction="ignore")
         if new_file:
             w.writeheader()
         attempts = {j["key"]: 1 for j in todo}
         by_key = {j["key"]: j for j in todo}
-        pending = {pool.submit(run_job, j): j["key"] for j in todo}
+        pending = {pool.submit(run_isolated, j): j["key"] for j in todo}
         while pending:
             for fut in cf.as_completed(list(pending)):
                 key = pending.pop(fut)
@@ -158,7 +172,7 @@ def sweep(exp: dict, path: str, csv_path: str, n_jobs: int, retries: int) -> Non
                     ok += 1
                 elif attempts[key] <= retries:
                     attempts[key] += 1
-                    pending[pool.submit(run_job, by_key[key])] = key
+                    pending[pool.submit(run_isolated, by_key[key])] = key
                 else:
                     failed += 1
                 el = time.monotonic() - t0
@@ -236,10 +250,14 @@ def main(argv=None) -> int:
     ap.add_argument("--csv", help="results file (default: <experiment stem>.csv next to it)")
     ap.add_argument("--retries", type=int, help="default: the file's `retries` (or 1)")
     ap.add_argument("--plot-only", action="store_true")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # one job (JSON), its row printed as JSON
     ap.add_argument("--dry-run", action="store_true", help="print the number of runs and exit")
     ap.add_argument("--axis", action="append", default=[], metavar="NAME=V1,V2",
                     help="run only these values of an axis (repeatable), e.g. size=100KB,1MB,10MB")
     a = ap.parse_args(argv)
+    if a.one:
+        print(json.dumps(run_job(json.loads(a.one))))
+        return 0
     exp = load(a.experiment)
     for spec in a.axis:
         name, _, values = spec.partition("=")
