@@ -59,3 +59,38 @@ def test_policer_drops_and_shaper_queues(lets):
     else:
         assert p50 > 300           # shaper: ~400 ms of queue at 2 Mbit/s
     assert r.cells["limiter"].dropped_packets > 500
+
+
+def _runner():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("case_study_run", CASE / "run.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_run_py_expands_the_experiment_file(capsys):
+    run = _runner()
+    assert run.main([str(CASE / "experiment.yaml"), "--dry-run"]) == 0
+    assert capsys.readouterr().out.strip() == "300 runs"
+    assert run.main([str(CASE / "experiment.yaml"), "--dry-run", "--axis", "size=100KB,10MB"]) == 0
+    assert capsys.readouterr().out.strip() == "120 runs"
+    jobs = run.jobs(run.load(CASE / "experiment.yaml"), str(CASE / "experiment.yaml"))
+    assert len({j["key"] for j in jobs}) == 300
+    j = next(j for j in jobs if j["params"] == {"queue": "100KB", "jitter": "20ms", "cc": "bbr",
+                                                  "size": "3MB", "seed": 4})
+    assert j["lets"] == {"queue": "100KB", "jitter": "20ms"}
+    assert j["workload"][1]["command"] == "iperf3 -c $RATTAN_SERVER_IP -R -n 3MB -C bbr -J"
+
+
+def test_run_py_reads_iperf3_goodput_and_retransmit_rate():
+    import json
+    doc = {"start": {"tcp_mss_default": 1448},
+           "end": {"sum_sent": {"bytes": 1448000, "retransmits": 50},
+                   "sum_received": {"bytes": 1048576, "bits_per_second": 1.9e6, "seconds": 4.4}}}
+    m = _runner().iperf3_metrics(json.dumps(doc))
+    assert m["goodput_bps"] == 1.9e6
+    assert m["retransmits"] == 50
+    assert m["retransmit_rate"] == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="unable to connect"):
+        _runner().iperf3_metrics(json.dumps({"error": "unable to connect to server"}))
