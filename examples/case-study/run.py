@@ -236,10 +236,12 @@ def plot(exp: dict, path: str, csv_path: str) -> list[str]:
         fig.tight_layout()
         out = os.path.normpath(os.path.join(base, p["output"]))
         os.makedirs(os.path.dirname(out), exist_ok=True)
-        fig.savefig(out, dpi=110)
+        for fmt in p.get("formats", [os.path.splitext(out)[1][1:] or "png"]):
+            path_f = os.path.splitext(out)[0] + "." + fmt
+            fig.savefig(path_f, dpi=110)
+            written.append(path_f)
+            print(f"wrote {path_f}")
         plt.close(fig)
-        written.append(out)
-        print(f"wrote {out}")
     return written
 
 
