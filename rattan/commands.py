@@ -131,11 +131,16 @@ def _write_out(text: str, output: str | None) -> int:
     if output in (None, "-"):
         sys.stdout.write(text)
         return EXIT_OK
-    tmp = output + ".tmp"
     try:
+        if os.path.exists(output) and not os.path.isfile(output):
+            # /dev/null, a FIFO, a terminal: write into it; renaming over it would replace the device itself
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(text)
+            return EXIT_OK
+        tmp = output + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
-        os.replace(tmp, output)  # nothing half-written is ever left at OUT
+        os.replace(tmp, output)  # nothing half-written is ever left at a file OUT
     except OSError as e:
         _err(f"cannot write {output}: {e.strerror}")
         return EXIT_USAGE
