@@ -1,40 +1,56 @@
-"""The case study (examples/case-study): its experiment file, its topology in
-the four settings, and in virtual time the policer dropping and the shaper
-queueing at 2 Mbit/s."""
+"""The case study (examples/case-study): its experiment file (300 runs for `rattan batch`), its
+topology in the four settings, and in virtual time the policer dropping and the shaper queueing at
+2 Mbit/s."""
 
-import itertools
 from pathlib import Path
 
 import pytest
-import yaml
 
 import rattan
+from rattan.batch.experiment import load
 
 CASE = Path(__file__).resolve().parent.parent / "examples" / "case-study"
 SETTINGS = [{"queue": q, "jitter": j} for q in ("0B", "100KB") for j in ("0ms", "20ms")]
 
 
 def _experiment():
-    return yaml.safe_load((CASE / "experiment.yaml").read_text())
+    return load(CASE / "experiment.yaml")
 
 
 def test_experiment_sweeps_what_the_issue_asks():
+    exp = _experiment()  # ExperimentError (with its diagnostics) if the file does not validate
+    assert set(exp.axes["cc"]) >= {"cubic", "bbr", "reno"}
+    assert exp.axes["size"][0] == "100KB" and exp.axes["size"][-1] == "10MB"
+    assert exp.axes["queue"] == ["0B", "100KB"] and exp.axes["jitter"] == ["0ms", "20ms"]
+    assert len(exp.seeds) >= 5
+    jobs = exp.jobs()
+    assert len(jobs) == 2 * 2 * 3 * 5 * 5
+    # 300 distinct runs: distinct parameters and distinct resume keys
+    assert len({j.key for j in jobs}) == 300
+    assert len({tuple(sorted(j.params.items())) for j in jobs}) == 300
+
+
+def test_jobs_fill_lets_and_commands():
+    jobs = _experiment().jobs()
+    j = next(j for j in jobs if {k: j.params[k] for k in ("queue", "jitter", "cc", "size", "seed")}
+             == {"queue": "100KB", "jitter": "20ms", "cc": "bbr", "size": "3MB", "seed": 4})
+    assert j.lets == {"queue": "100KB", "jitter": "20ms"} and j.seed == 4
+    transfer = next(w for w in j.workload if w["name"] == "transfer")
+    assert transfer["endpoint"] == "phone" and transfer["extract"] == "iperf3"
+    # -R: the server sends and the phone's client stops once it has received {size} bytes
+    assert transfer["command"] == "iperf3 -c $RATTAN_SERVER_IP -R -n 3MB -C bbr -J"
+    server = next(w for w in j.workload if w["endpoint"] == "server")
+    assert server["background"] and server["command"] == "iperf3 -s -1"
+
+
+def test_plots_goodput_and_loss_by_cc_faceted_by_queue_and_delay():
     exp = _experiment()
-    sweep = exp["sweep"]
-    assert set(sweep["cc"]) >= {"cubic", "bbr", "reno"}
-    assert sweep["size"][0] == "100KB" and sweep["size"][-1] == "10MB"
-    assert exp["seeds"] >= 5
-    runs = len(list(itertools.product(*sweep.values()))) * exp["seeds"]
-    assert runs == 2 * 2 * 3 * 5 * 5
-    # every let the sweep sets exists in the topology
-    for name in exp["lets"]:
-        assert rattan.compile(CASE / exp["topology"], lets={name: "0B" if name == "queue" else "0ms"}).ok
-
-
-def test_experiment_expands_with_batch_dry_run():
-    batch = pytest.importorskip("rattan.batch.experiment", reason="rattan batch not merged yet")
-    exp = batch.load_experiment(CASE / "experiment.yaml")  # pragma: no cover - depends on h-batch
-    assert len(list(exp.jobs())) == 300
+    docs = CASE.parent.parent / "docs"
+    plots = {p["metric"]: p for p in exp.plots}
+    assert set(plots) == {"transfer.goodput_bps", "transfer.retransmit_rate"}
+    for name, p in zip(("goodput", "loss"), (plots["transfer.goodput_bps"], plots["transfer.retransmit_rate"])):
+        assert (p["x"], p["lines"], p["facet"], p["facet_rows"]) == ("size", "cc", "queue", "jitter")
+        assert p["output"] == [str(docs / f"case-study-{name}.png"), str(docs / f"case-study-{name}.svg")]
 
 
 @pytest.mark.parametrize("lets", SETTINGS, ids=lambda s: f"{s['queue']}-{s['jitter']}")
@@ -59,38 +75,3 @@ def test_policer_drops_and_shaper_queues(lets):
     else:
         assert p50 > 300           # shaper: ~400 ms of queue at 2 Mbit/s
     assert r.cells["limiter"].dropped_packets > 500
-
-
-def _runner():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("case_study_run", CASE / "run.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_run_py_expands_the_experiment_file(capsys):
-    run = _runner()
-    assert run.main([str(CASE / "experiment.yaml"), "--dry-run"]) == 0
-    assert capsys.readouterr().out.strip() == "300 runs"
-    assert run.main([str(CASE / "experiment.yaml"), "--dry-run", "--axis", "size=100KB,10MB"]) == 0
-    assert capsys.readouterr().out.strip() == "120 runs"
-    jobs = run.jobs(run.load(CASE / "experiment.yaml"), str(CASE / "experiment.yaml"))
-    assert len({j["key"] for j in jobs}) == 300
-    j = next(j for j in jobs if j["params"] == {"queue": "100KB", "jitter": "20ms", "cc": "bbr",
-                                                  "size": "3MB", "seed": 4})
-    assert j["lets"] == {"queue": "100KB", "jitter": "20ms"}
-    assert j["workload"][1]["command"] == "iperf3 -c $RATTAN_SERVER_IP -R -n 3MB -C bbr -J"
-
-
-def test_run_py_reads_iperf3_goodput_and_retransmit_rate():
-    import json
-    doc = {"start": {"tcp_mss_default": 1448},
-           "end": {"sum_sent": {"bytes": 1448000, "retransmits": 50},
-                   "sum_received": {"bytes": 1048576, "bits_per_second": 1.9e6, "seconds": 4.4}}}
-    m = _runner().iperf3_metrics(json.dumps(doc))
-    assert m["goodput_bps"] == 1.9e6
-    assert m["retransmits"] == 50
-    assert m["retransmit_rate"] == pytest.approx(0.05)
-    with pytest.raises(ValueError, match="unable to connect"):
-        _runner().iperf3_metrics(json.dumps({"error": "unable to connect to server"}))
