@@ -283,6 +283,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("values", nargs="+", metavar="PARAM=VALUE", help="e.g. rate=5Mbps delay=30ms state=down")
     c.add_argument("--at", metavar="T", help="at this logical time of the run (e.g. 12s) instead of now")
 
+    from .batch.cli import add_parser as add_batch
+    add_batch(sub)
+
     sp = sub.add_parser("lsp", help="the language server for editors, on stdin/stdout",
                         description="Speak the Language Server Protocol on stdin/stdout: diagnostics as "
                                     "`rattan check` finds them, hover documentation of cells and parameters "
@@ -438,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
         if words and words[0] in COMMAND_TAKERS:  # everything after `--` is the command to run
             argv, cmd = argv[:cut], argv[cut + 1:]
         # elsewhere `--` only ends the options, for argparse: FILE operands follow (`-x.rtn`)
+    from .batch.cli import normalize
+    argv = normalize(argv)  # `rattan batch FILE` is `rattan batch run FILE`
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra:

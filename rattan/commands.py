@@ -753,3 +753,8 @@ def _write_output(text: str, path: str | None) -> int:
 def cmd_lsp(args) -> int:
     from .tools.lsp.server import main
     return main()
+
+
+def cmd_batch(args) -> int:
+    from .batch.cli import main
+    return main(args)

@@ -246,6 +246,30 @@ def _duration(text, what: str, f: _Findings, path) -> float | None:
     return s
 
 
+def name_and_database(path: str, value: dict | None, database: str | None = None) -> tuple[str, str]:
+    """The experiment's name and its results database (a URL, or an absolute SQLite path), from the
+    file's `experiment:` and `database:` (default: FILE's stem, and STEM.sqlite next to it)."""
+    value = value if isinstance(value, dict) else {}
+    stem = os.path.splitext(os.path.basename(path))[0]
+    db = database or value.get("database") or f"{stem}.sqlite"
+    if "://" not in str(db):
+        db = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), str(db)))
+    return str(value.get("experiment") or stem), str(db)
+
+
+def peek(path: str, database: str | None = None) -> tuple[str, str]:
+    """Name and database of an experiment file without checking it (for `batch show` and `plot`,
+    which read results even when the file would no longer run)."""
+    import yaml
+    from ..passes.reading import read_text
+    text, _ = read_text(path)
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = None
+    return name_and_database(path, value, database)
+
+
 def load(path: str, database: str | None = None) -> Experiment:
     """Read and check an experiment file; ExperimentError with every finding when it cannot run."""
     sources = SourceMap()
@@ -365,10 +389,8 @@ def _check(doc: _Located, f: _Findings, path: str, database: str | None) -> Expe
         out = p.get("output")
         outs = out if isinstance(out, list) else [out] if out else [f"{stem}-{p['metric']}.png"]
         plots.append({**p, "output": [os.path.normpath(os.path.join(folder, o)) for o in outs]})
-    db = database or value.get("database") or f"{stem}.sqlite"
-    if "://" not in db:
-        db = os.path.normpath(os.path.join(folder, db))
-    exp = Experiment(path=path, name=value.get("experiment") or stem, topology=topology,
+    name, db = name_and_database(path, value, database)
+    exp = Experiment(path=path, name=name, topology=topology,
                      channel=value.get("channel"), axes=axes, lets=lets, seeds=seeds,
                      repetitions=value.get("repetitions", 1), workload=steps,
                      telemetry=list(collect.get("telemetry") or []), packet_log=bool(collect.get("packet_log")),
