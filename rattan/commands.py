@@ -104,6 +104,12 @@ class _Usage(Exception):
     pass
 
 
+def _is_experiment(path: str) -> bool:
+    """An experiment file of `rattan batch` (YAML with `workload`), which `check` checks as such."""
+    from .batch.experiment import looks_like_experiment
+    return looks_like_experiment(path)
+
+
 def cmd_check(args) -> int:
     from .passes.reading import InputError
     if args.dump_after == "list":
@@ -114,6 +120,10 @@ def cmd_check(args) -> int:
     io_problem = False
     for f in args.files:
         try:
+            if _is_experiment(f):
+                from .batch.experiment import check as check_experiment
+                comps.append(check_experiment(f))
+                continue
             comps.append(_compile(f, args))
         except InputError as e:
             _err(str(e))

@@ -175,6 +175,12 @@ class _Located:
             return [self._walk(v, path + (i,)) for i, v in enumerate(node.value)]
         return yaml.safe_load(yaml.serialize(node))
 
+    def within(self, path, needle: str) -> Span:
+        """The span of `needle` inside the node at `path` (the whole node if it is not there)."""
+        span = self.at(path)
+        found = self.src.text.find(needle, span.start, span.end)
+        return span if found < 0 else Span(span.source, found, found + len(needle))
+
     def at(self, path, key: bool = False) -> Span:
         path = tuple(path)
         while path:
@@ -270,8 +276,48 @@ def peek(path: str, database: str | None = None) -> tuple[str, str]:
     return name_and_database(path, value, database)
 
 
-def load(path: str, database: str | None = None) -> Experiment:
-    """Read and check an experiment file; ExperimentError with every finding when it cannot run."""
+def peek_axes(path: str) -> dict:
+    """The `sweep` of an experiment file, unchecked (axis -> its list of values), for plots to keep
+    the sweep's order; {} when it cannot be read."""
+    import yaml
+    try:
+        with open(path, encoding="utf-8") as fh:
+            value = yaml.safe_load(fh)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    sweep = value.get("sweep") if isinstance(value, dict) else None
+    return {str(k): v for k, v in sweep.items() if isinstance(v, list)} if isinstance(sweep, dict) else {}
+
+
+def looks_like_experiment(path: str) -> bool:
+    """A YAML/JSON file whose top level has `workload` and none of a topology's keys: `rattan
+    check` reads it as an experiment file."""
+    if os.path.splitext(path)[1].lower() not in (".yaml", ".yml", ".json"):
+        return False
+    import yaml
+    try:
+        with open(path, encoding="utf-8") as fh:
+            value = yaml.safe_load(fh)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(value, dict) and "workload" in value and not ({"cells", "links"} & set(value))
+
+
+@dataclass
+class Checked:
+    """What checking an experiment file found: its sources, the diagnostics, the experiment when
+    there is no error (the shape `rattan check` reports for topologies)."""
+    sources: SourceMap
+    diagnostics: list
+    experiment: Experiment | None
+
+    @property
+    def ok(self) -> bool:
+        return self.experiment is not None
+
+
+def check(path: str, database: str | None = None) -> Checked:
+    """Read and check an experiment file; InputError when it cannot be read."""
     sources = SourceMap()
     from ..passes.reading import read_text
     text, _ = read_text(path)  # InputError when unreadable
@@ -282,12 +328,19 @@ def load(path: str, database: str | None = None) -> Experiment:
         mark = getattr(e, "problem_mark", None)
         span = Span(src.id, mark.index, mark.index + 1) if mark is not None else Span(src.id, 0, 1)
         d = Diagnostic("RTX001", f"not valid YAML: {getattr(e, 'problem', None) or e}", span, "error", (), (), None)
-        raise _error(sources, [d]) from None
+        return Checked(sources, [d], None)
     f = _Findings(doc)
     exp = _check(doc, f, os.path.abspath(path), database)
-    if f.items:
-        raise _error(sources, f.items)
-    return exp
+    diags = sorted(f.items, key=lambda d: (d.span.start if d.span else 0))
+    return Checked(sources, diags, None if diags else exp)
+
+
+def load(path: str, database: str | None = None) -> Experiment:
+    """Read and check an experiment file; ExperimentError with every finding when it cannot run."""
+    c = check(path, database)
+    if not c.ok:
+        raise _error(c.sources, c.diagnostics)
+    return c.experiment
 
 
 def _error(sources: SourceMap, diags: list) -> ExperimentError:
@@ -340,8 +393,8 @@ def _check(doc: _Located, f: _Findings, path: str, database: str | None) -> Expe
         for u in used:
             if u not in known:
                 guess = did_you_mean(u, sorted(known))
-                f.error("RTX003", f"`{{{u}}}` names no sweep axis", lpath,
-                        [f"did you mean `{{{guess}}}`?"] if guess else [f"placeholders: {', '.join(sorted(known))}"])
+                f.error("RTX003", f"`{{{u}}}` names no sweep axis", lpath, span=doc.within(lpath, "{" + u + "}"),
+                        help=[f"did you mean `{{{guess}}}`?"] if guess else [f"placeholders: {', '.join(sorted(known))}"])
     steps = []
     counts: dict[str, int] = {}
     for i, s in enumerate(value["workload"]):
@@ -350,8 +403,9 @@ def _check(doc: _Located, f: _Findings, path: str, database: str | None) -> Expe
             for u in PLACEHOLDER.findall(w):
                 if u not in known:
                     guess = did_you_mean(u, sorted(known))
-                    f.error("RTX003", f"`{{{u}}}` names no sweep axis", ("workload", i, "command"),
-                            [f"did you mean `{{{guess}}}`?"] if guess else
+                    where = ("workload", i, "command") + ((words.index(w),) if isinstance(s["command"], list) else ())
+                    f.error("RTX003", f"`{{{u}}}` names no sweep axis", where, span=doc.within(where, "{" + u + "}"),
+                            help=[f"did you mean `{{{guess}}}`?"] if guess else
                             [f"placeholders: {', '.join(sorted(known))}; `${{VAR}}` is left to the shell"])
         counts[s["endpoint"]] = counts.get(s["endpoint"], 0) + 1
     seen: dict[str, int] = {}
@@ -366,8 +420,10 @@ def _check(doc: _Located, f: _Findings, path: str, database: str | None) -> Expe
             except ImportError:
                 EXTRACTORS = {}
             if EXTRACTORS and s["extract"] not in EXTRACTORS:
+                guess = did_you_mean(s["extract"], sorted(EXTRACTORS))
                 f.error("RTX009", f"no extractor `{s['extract']}`", ("workload", i, "extract"),
-                        f"extractors: {', '.join(sorted(EXTRACTORS))}")
+                        ([f"did you mean `{guess}`?"] if guess else [])
+                        + [f"extractors: {', '.join(sorted(EXTRACTORS))}"])
     names = [s.name for s in steps]
     for n in {n for n in names if names.count(n) > 1}:
         f.error("RTX002", f"two workload commands are named `{n}`", ("workload",), "give each a distinct `name`")

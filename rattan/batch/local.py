@@ -60,6 +60,7 @@ class LocalExecutor:
                  reuse: bool = True) -> None:
         self.slots = slots or local_slots(resources, jobs)
         self.reuse = reuse
+        self.jobs, self.resources = jobs, dict(resources or {})
         self._pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=self.slots, mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_init if reuse else _no_pool_init)
@@ -80,7 +81,12 @@ class LocalExecutor:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def describe(self) -> str:
-        return f"local, {self.slots} at once"
+        text = f"local, {self.slots} at once"
+        if self.jobs and self.jobs > self.slots:  # say why --jobs N gave fewer
+            cores = self.resources.get("cores", 1)
+            text += (f" (not {self.jobs}: {os.cpu_count() or 1} cores, each run declares "
+                     f"`resources: {{cores: {cores:g}}}`)")
+        return text
 
     def __enter__(self):
         return self
