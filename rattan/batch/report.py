@@ -291,7 +291,7 @@ def plot(store, experiment: str | None, metric: str, x: str, *, lines: str | Non
                 px = [xpos[p.x] + off for p in pts]
                 ax.errorbar(px, [p.mean for p in pts],
                             yerr=[[p.mean - p.low for p in pts], [p.high - p.mean for p in pts]],
-                            color=colors[k % len(colors)], marker="o", ms=4, lw=1.4, capsize=3,
+                            color=colors[k % len(colors)], marker="o", ms=4, lw=1.4, capsize=3, clip_on=False,
                             label=_cell(lv) if lines else metric)
             parts = [s for s in (_label(facet_rows, rv), _label(facet, cv)) if s]
             if parts:
