@@ -41,6 +41,9 @@ def _worker_init() -> None:
 
 
 def _interruptible(signum, frame):
+    # once: a terminal's Ctrl-C and the driver's cancel_all both send SIGINT, and a second
+    # KeyboardInterrupt inside the teardown would leave namespaces (or Popen's wait lock) behind
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
