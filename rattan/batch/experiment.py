@@ -303,6 +303,19 @@ def peek(path: str, database: str | None = None) -> tuple[str, str]:
     return name_and_database(path, value, database)
 
 
+def peek_axes(path: str) -> dict:
+    """The `sweep` of an experiment file, unchecked (axis -> its list of values), for plots to keep
+    the sweep's order; {} when it cannot be read."""
+    import yaml
+    try:
+        with open(path, encoding="utf-8") as fh:
+            value = yaml.safe_load(fh)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    sweep = value.get("sweep") if isinstance(value, dict) else None
+    return {str(k): v for k, v in sweep.items() if isinstance(v, list)} if isinstance(sweep, dict) else {}
+
+
 def looks_like_experiment(path: str) -> bool:
     """A YAML/JSON file whose top level has `workload` and none of a topology's keys: `rattan
     check` reads it as an experiment file."""
