@@ -261,7 +261,7 @@ def cmd_show(args) -> int:
         if args.attempts:
             text = _attempts_text(store, runs, args.format)
         else:
-            text = report.render(runs, args.format, args.metrics)
+            text = report.render(runs, args.format, args.metrics, order=_sweep_order(args.source))
     except report.ReportError as e:
         _err(str(e))
         return EXIT_USAGE
@@ -299,6 +299,14 @@ def _attempts_text(store, runs, fmt: str) -> str:
     return "\n".join(lines) + ("\n" if lines else "no runs match\n")
 
 
+def _sweep_order(source: str) -> dict:
+    """The experiment file's sweep (axis -> values, in the file's order), when the source is one."""
+    if "://" not in source and os.path.splitext(source)[1].lower() in (".yaml", ".yml", ".json"):
+        from .experiment import peek_axes
+        return peek_axes(source)
+    return {}
+
+
 def cmd_plot(args) -> int:
     from . import report
     try:
@@ -311,10 +319,7 @@ def cmd_plot(args) -> int:
         base = args.source if "://" not in args.source else (name or "batch")
         stem = os.path.splitext(base)[0] + "-" + args.metric.replace(".", "-")
         outputs = [stem + ".png", stem + ".svg"]
-    order = {}
-    if "://" not in args.source and os.path.splitext(args.source)[1].lower() in (".yaml", ".yml", ".json"):
-        from .experiment import peek_axes
-        order = peek_axes(args.source)
+    order = _sweep_order(args.source)
     try:
         written = report.plot(store, name, args.metric, args.x, lines=args.lines, facet=args.facet,
                               facet_rows=args.facet_rows, output=outputs, title=args.title, ylabel=args.ylabel,

@@ -58,13 +58,13 @@ def rows(store, experiment: str | None = None, where: dict | None = None, status
     return store.runs(experiment, where=where, status=status)
 
 
-def axes_of(runs: list[dict]) -> list[str]:
-    """The parameters that vary (in the order of the first run), then seed/repetition if they vary."""
-    order: list[str] = []
-    for r in runs:
-        for a in r["params"]:
-            if a not in order:
-                order.append(a)
+def axes_of(runs: list[dict], sweep: dict | None = None) -> list[str]:
+    """The parameters that vary, then seed/repetition if they vary: in the sweep's order when it is
+    given (a database may not keep the order of a run's parameters: PostgreSQL's JSONB does not),
+    else sorted."""
+    known = list(sweep or {})
+    order = sorted({a for r in runs for a in r["params"]},
+                   key=lambda a: (known.index(a) if a in known else len(known), a))
     varying = [a for a in order if len({value_text(r["params"].get(a)) for r in runs}) > 1]
     return [a for a in varying if a not in ("seed", "repetition")] + [a for a in ("seed", "repetition")
                                                                        if a in varying]
@@ -86,11 +86,13 @@ def _cell(v) -> str:
     return value_text(v) if not isinstance(v, str) else v
 
 
-def render(runs: list[dict], fmt: str = "table", metrics: list[str] | None = None) -> str:
-    """The runs as an aligned table, CSV (a header row, a column per axis and metric) or JSON."""
+def render(runs: list[dict], fmt: str = "table", metrics: list[str] | None = None,
+           order: dict | None = None) -> str:
+    """The runs as an aligned table, CSV (a header row, a column per axis and metric) or JSON.
+    `order`: the experiment's sweep, whose order the table's axis columns follow."""
     if fmt == "json":
         return json.dumps(runs, indent=2, default=str) + "\n"
-    axes = axes_of(runs) if fmt == "table" else sorted({a for r in runs for a in r["params"]},
+    axes = axes_of(runs, order) if fmt == "table" else sorted({a for r in runs for a in r["params"]},
                                                           key=lambda a: (a in BUILT_IN, a))
     names = metrics or metric_names(runs)
     if fmt == "csv":

@@ -109,7 +109,9 @@ def test_csv_has_a_column_per_axis_and_metric(store):
 def test_table_shows_varying_axes_and_failed_runs_with_stderr(store):
     text = report.render(report.rows(store, "study"), "table")
     header = text.splitlines()[0].split()
-    assert header[:5] == ["status", "queue", "cc", "size", "seed"]  # topology and repetition never vary
+    assert header[:5] == ["status", "cc", "queue", "size", "seed"]  # topology and repetition never vary
+    swept = report.render(report.rows(store, "study"), "table", order={"size": SIZES, "queue": QUEUES, "cc": CCS})
+    assert swept.splitlines()[0].split()[:5] == ["status", "size", "queue", "cc", "seed"]  # the file's order
     assert "failed run reno-1MB-policer-9" in text and "client exited 1" in text
     assert "iperf3: error - unable to connect" in text
 
