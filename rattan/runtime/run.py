@@ -171,6 +171,7 @@ class Instance:
     net: ChannelNetwork
     nodes: dict[str, int] = field(default_factory=dict)
     controllers: dict = field(default_factory=dict)  # its Python cells' models, by name
+    given: bool = False  # `net` was opened by the caller (a warm pool's): neither opened nor closed here
 
     def environment(self, side: str = "left") -> dict[str, str]:
         """The process environment plus what the network gives a command of `side` (see
@@ -263,7 +264,10 @@ class LiveRun:
     def __init__(self, plan: dict, channels: list[dict[str, Any]], seed: int = 1,
                  late_threshold_ns: int | None = None, packet_log: str | None = None,
                  log_cells: list[str] | None = None, engine_nice: int = ENGINE_NICE,
-                 packet_log_snaplen: int = 0) -> None:
+                 packet_log_snaplen: int = 0, networks: list[ChannelNetwork] | None = None) -> None:
+        """`networks`: one already open network per channel (rattan.runtime.warm), used as they are
+        and handed back open at close, their lent ports (`ports`) returned; by default each instance
+        opens its own and removes it at close."""
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
@@ -276,10 +280,18 @@ class LiveRun:
             counts[c["name"]] = counts.get(c["name"], 0) + 1
         seen: dict[str, int] = {}
         self.instances: list[Instance] = []
+        if networks is not None:
+            if len(networks) != len(channels):
+                raise RunError(f"{len(networks)} networks given for {len(channels)} channel instances")
+            for c, net in zip(channels, networks):
+                if list(net.endpoint_names) != list(c["endpoints"]):
+                    raise RunError(f"a network of endpoints {', '.join(net.endpoint_names)} cannot carry channel "
+                                   f"`{c['name']}` (endpoints {', '.join(c['endpoints'])})")
         for number, c in enumerate(channels):
             k = seen[c["name"]] = seen.get(c["name"], -1) + 1
             label = c["name"] if counts[c["name"]] == 1 else f"{c['name']}#{k}"
-            self.instances.append(Instance(c, number, label, network_for(plan, c)))
+            net = network_for(plan, c) if networks is None else networks[number]
+            self.instances.append(Instance(c, number, label, net, given=networks is not None))
         self.engine = None
         self.python_cells = None  # the thread that ticks the Python cells (controllers.RealTimeDriver)
 
@@ -289,7 +301,8 @@ class LiveRun:
         from . import controllers
         try:
             for inst in self.instances:
-                inst.net.open()
+                if not inst.given:
+                    inst.net.open()
                 check_upstream_addresses(inst)
             self.engine = Engine(self.seed)
             if self.late_threshold_ns is not None:
@@ -298,8 +311,12 @@ class LiveRun:
                 eps = inst.net.endpoints
                 addresses = {n: int(ipaddress.IPv4Address(ep.address)) for n, ep in eps.items()}
                 inst.nodes = load_channel(self.engine, inst.channel, addresses=addresses)
+                lent = getattr(inst.net, "ports", {})  # a warm network's open rings
                 for name, ep in eps.items():
-                    self.engine.attach(inst.nodes[name], inst.net.engine_netns_path, ep.engine_ifname)
+                    if name in lent:
+                        self.engine.attach_port(inst.nodes[name], lent[name])
+                    else:
+                        self.engine.attach(inst.nodes[name], inst.net.engine_netns_path, ep.engine_ifname)
                     if ep.engine_mac:  # upstream layout: the frames' Ethernet addresses, as upstream's sender
                         self.engine.set_macs(inst.nodes[name], ep.engine_mac, ep.mac)
                 schedule_timeline(self.engine, inst.nodes, inst.channel, TIMELINE_HORIZON_NS)
@@ -357,8 +374,11 @@ class LiveRun:
 
     def close(self) -> None:
         self.stop()
+        if self.engine is not None:
+            self.engine.return_ports()  # the rings stay open with their networks, for the next run
         for inst in self.instances:
-            inst.net.close()
+            if not inst.given:
+                inst.net.close()
 
     def __enter__(self) -> "LiveRun":
         return self.start()
