@@ -12,6 +12,15 @@ BATCH_COMMANDS = {"check", "compile", "fmt", "convert"}
 COMMAND_TAKERS = {"run", "link"}  # subcommands that run the command given after `--`
 
 
+def let_setting(text: str) -> tuple[str, str]:
+    """`NAME=VALUE` of --let: the name and the expression's text."""
+    name, eq, value = text.partition("=")
+    name = name.strip()
+    if not eq or not name.isidentifier() or not value.strip():
+        raise argparse.ArgumentTypeError(f"`{text}`: expected NAME=VALUE, e.g. rate=2Mbps")
+    return name, value.strip()
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rattan",
@@ -34,11 +43,18 @@ def _parser() -> argparse.ArgumentParser:
                         help="count warnings as errors: exit 1 if there is any warning" + what
                              + " (in TOML/YAML, what upstream Rattan silently accepts is a warning)")
 
+    def let_opt(sp):
+        sp.add_argument("--let", dest="lets", action="append", type=let_setting, default=[],
+                        metavar="NAME=VALUE",
+                        help="set the file's `let NAME` to VALUE, a .rtn expression (e.g. --let rate=2Mbps; "
+                             "repeat for several)")
+
     sp = sub.add_parser("check", help="report every mistake in topology files",
                         description="Check .rtn, .toml or .yaml topology files and report every error.")
     sp.add_argument("files", nargs="+", metavar="FILE")
     diag_opts(sp)
     strict_opt(sp, "")
+    let_opt(sp)
 
     sp = sub.add_parser("compile", help="compile a topology into an execution plan",
                         description="Compile a topology into the JSON execution plan (or Graphviz DOT).")
@@ -50,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="the plan will not be changed at run time: optimize named cells too")
     diag_opts(sp)
     strict_opt(sp, ", and write no plan")
+    let_opt(sp)
 
     sp = sub.add_parser("fmt", help="format .rtn files canonically",
                         description="Rewrite .rtn files in canonical form, keeping comments.")
@@ -96,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="SRC->DST:KIND:RATE[:size=S], KIND cbr or poisson, e.g. 'left->right:cbr:20Mbps' "
                          "(repeatable; default size 1500B)")
     sp.add_argument("--duration", required=True, metavar="T", help="virtual time to run, e.g. 10s")
+    let_opt(sp)
     sp.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     sp.add_argument("--channel", metavar="NAME", help="which channel, if the file has several")
     sp.add_argument("--json", action="store_true", help="print the result document as JSON")
@@ -119,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
                          "checked before anything starts")
     sp.add_argument("-c", "--config", metavar="FILE",
                     help="upstream's spelling of FILE (`rattan run -c config.toml`)")
+    let_opt(sp)
     sp.add_argument("--channel", metavar="NAME", action="append",
                     help="which channel, if the file has several (repeatable: several at once)")
     sp.add_argument("--all", action="store_true", help="run every channel of the file at once")
@@ -263,6 +282,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("cell", metavar="CELL")
     c.add_argument("values", nargs="+", metavar="PARAM=VALUE", help="e.g. rate=5Mbps delay=30ms state=down")
     c.add_argument("--at", metavar="T", help="at this logical time of the run (e.g. 12s) instead of now")
+
+    from .batch.cli import add_parser as add_batch
+    add_batch(sub)
 
     sp = sub.add_parser("lsp", help="the language server for editors, on stdin/stdout",
                         description="Speak the Language Server Protocol on stdin/stdout: diagnostics as "
@@ -419,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
         if words and words[0] in COMMAND_TAKERS:  # everything after `--` is the command to run
             argv, cmd = argv[:cut], argv[cut + 1:]
         # elsewhere `--` only ends the options, for argparse: FILE operands follow (`-x.rtn`)
+    from .batch.cli import normalize
+    argv = normalize(argv)  # `rattan batch FILE` is `rattan batch run FILE`
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra:

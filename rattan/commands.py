@@ -1,6 +1,7 @@
 """The implementations of `rattan` subcommands (the parser is in rattan.cli)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -92,11 +93,21 @@ def _compile(path: str, args, **kw):
                 sys.stdout.write(format_file(ir, None))
             else:
                 sys.stdout.write(program_text(ir))
+    lets = dict(getattr(args, "lets", None) or [])
+    if lets:
+        from .passes.context import Options
+        kw["options"] = dataclasses.replace(kw.get("options") or Options(), lets=lets)
     return compile_path(path, dump=dump if dump_after else None, stop_after=dump_after, **kw)
 
 
 class _Usage(Exception):
     pass
+
+
+def _is_experiment(path: str) -> bool:
+    """An experiment file of `rattan batch` (YAML with `workload`), which `check` checks as such."""
+    from .batch.experiment import looks_like_experiment
+    return looks_like_experiment(path)
 
 
 def cmd_check(args) -> int:
@@ -109,6 +120,10 @@ def cmd_check(args) -> int:
     io_problem = False
     for f in args.files:
         try:
+            if _is_experiment(f):
+                from .batch.experiment import check as check_experiment
+                comps.append(check_experiment(f))
+                continue
             comps.append(_compile(f, args))
         except InputError as e:
             _err(str(e))
@@ -126,11 +141,16 @@ def _write_out(text: str, output: str | None) -> int:
     if output in (None, "-"):
         sys.stdout.write(text)
         return EXIT_OK
-    tmp = output + ".tmp"
     try:
+        if os.path.exists(output) and not os.path.isfile(output):
+            # /dev/null, a FIFO, a terminal: write into it; renaming over it would replace the device itself
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(text)
+            return EXIT_OK
+        tmp = output + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
-        os.replace(tmp, output)  # nothing half-written is ever left at OUT
+        os.replace(tmp, output)  # nothing half-written is ever left at a file OUT
     except OSError as e:
         _err(f"cannot write {output}: {e.strerror}")
         return EXIT_USAGE
@@ -289,28 +309,34 @@ def cmd_convert(args) -> int:
     return _write_out(text, args.output)
 
 
-def _plan_of(path: str):
-    """The plan `sim` and `run` execute: FILE compiled, or a compiled plan (`.json`) read and checked
-    against the plan schema and the cells' schemas; else the exit code after saying why not."""
+def _plan_of(path: str, lets: list[tuple[str, str]] | None = None):
+    """The plan `sim` and `run` execute: FILE compiled (with `--let`s), or a compiled plan (`.json`)
+    read and checked against the plan schema and the cells' schemas; else the exit code after
+    saying why not."""
     from .plan import build_plan
     from .plan.load import PlanError, is_plan_file, read_plan
     from .registry import default_registry
     if is_plan_file(path):
+        if lets:
+            _err(f"--let sets a `let` of a topology; {path} is a compiled plan, whose lets are already "
+                 "evaluated: give the topology file")
+            return EXIT_USAGE
         try:
             return read_plan(path, default_registry())
         except PlanError as e:
             _err(str(e))
             return EXIT_USAGE
-    comp = _compiled(path)
+    comp = _compiled(path, lets)
     return comp if isinstance(comp, int) else build_plan(comp.program, comp.sources, default_registry())
 
 
-def _compiled(path: str):
+def _compiled(path: str, lets: list[tuple[str, str]] | None = None):
     """Compile FILE for `sim` and `run`: the compilation, or the exit code after reporting why not."""
     from .compiler import compile_path
+    from .passes.context import Options
     from .passes.reading import InputError
     try:
-        comp = compile_path(path)
+        comp = compile_path(path, options=Options(lets=dict(lets or [])))
     except InputError as e:
         _err(str(e))
         return EXIT_USAGE
@@ -330,34 +356,28 @@ def _without_packet_log(args) -> int | None:
 
 
 def cmd_sim(args) -> int:
-    from .engine import EngineError
-    from .control import AddressError
-    from .runtime.channel import ChannelError
-    from .runtime.sim import run
+    from .library import SimError, sim
     if (refused := _without_packet_log(args)) is not None:
         return refused
-    plan = _plan_of(args.file)
+    plan = _plan_of(args.file, args.lets)
     if isinstance(plan, int):
         return plan
     progress = _sim_progress() if sys.stderr.isatty() else None
     try:
         announce = lambda url: _err(f"control API on {url} (described at /openapi.json)")  # noqa: E731
-        result = run(plan, args.channel, args.flow, args.duration, args.seed, progress=progress,
+        result = sim(plan, args.flow, args.duration, args.seed, channel=args.channel, progress=progress,
                      http=args.http, announce=announce, interval=args.interval,
                      packet_log=args.packet_log, log_cells=args.log_cells, samples=args.samples,
                      packet_log_snaplen=args.packet_log_snaplen)
-    except (ChannelError, AddressError) as e:  # SimError too: a bad flag or channel choice
+    except SimError as e:  # a bad flag or channel choice, an address, an engine that refuses
         _err(str(e))
         return EXIT_USAGE
-    except EngineError as e:
-        _err(f"cannot simulate: {e}")
-        return EXIT_USAGE
-    for w in result.get("warnings", []):  # misrouted packets: in the JSON too, and worth a look in any mode
+    for w in result.warnings:  # misrouted packets: in the JSON too, and worth a look in any mode
         _err(f"warning: {w}")
     if args.json:
-        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        sys.stdout.write(result.json())
     else:
-        sys.stdout.write(_sim_table(result))
+        sys.stdout.write(_sim_table(result.document))
     return EXIT_OK
 
 
@@ -442,7 +462,7 @@ def cmd_run(args) -> int:
         for w in warnings:
             _err(f"warning: {w}")
         return _run_generate(args, path)
-    plan = _plan_of(path)
+    plan = _plan_of(path, args.lets)
     if isinstance(plan, int):
         return plan
     try:
@@ -743,3 +763,8 @@ def _write_output(text: str, path: str | None) -> int:
 def cmd_lsp(args) -> int:
     from .tools.lsp.server import main
     return main()
+
+
+def cmd_batch(args) -> int:
+    from .batch.cli import main
+    return main(args)

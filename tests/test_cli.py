@@ -226,3 +226,32 @@ def test_a_source_file_stops_after_fifty_errors_and_renders_no_more(run_cli, tmp
     # the commands that compile before running say the same
     code, _, err = run_cli("sim", str(f), "--duration", "1s")
     assert code == 1 and err.count("error[") == 50 and "is this a topology file?" in err
+
+
+# -- `-o` into something that is not a regular file ----------------------------------------------
+
+def test_compile_into_a_fifo_writes_through_it_and_keeps_it(tmp_path):
+    """`rattan compile -o /dev/null` once renamed a temporary file over the device (as root, /dev/null
+    became a regular file and broke every other user's `> /dev/null`). A FIFO stands in for the device."""
+    import os
+    import stat
+    import threading
+
+    src = tmp_path / "one.rtn"
+    src.write_text("channel c {\n    endpoints left, right\n    left -> delay { delay = 10ms } -> right\n"
+                   "    right -> left\n}\n")
+    fifo = tmp_path / "out"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    r = subprocess.run([sys.executable, "-m", "rattan", "compile", str(src), "-o", str(fifo)],
+                       capture_output=True, text=True, timeout=60)
+    if reader.is_alive():  # the old code never opened the FIFO: unblock the reader
+        with open(fifo, "w"):
+            pass
+    reader.join(5)
+    assert r.returncode == 0, r.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode), "the FIFO was replaced by a regular file"
+    assert json.loads(got[0])["channels"], got
+    assert not (tmp_path / "out.tmp").exists()

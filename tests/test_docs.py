@@ -67,6 +67,20 @@ def test_readme_starts_with_the_two_commands():
     assert first.text == "pip install -e '.[test]' && rattan compile examples/broadband.rtn\npytest\n"
 
 
+def test_readme_experiment_loads_and_expands(tmp_path):
+    """The README's sweep is a valid experiment over the example it names: 2 x 2 x 3 seeds."""
+    import shutil
+
+    from rattan.batch.experiment import load
+    (block,) = [b for b in doc_blocks(README.read_text(encoding="utf-8")) if "workload:" in b.text]
+    (tmp_path / "sweep.yaml").write_text(block.text)
+    shutil.copy(ROOT / "examples" / "broadband.rtn", tmp_path)
+    jobs = load(str(tmp_path / "sweep.yaml")).jobs()
+    assert len(jobs) == 12
+    assert {j.lets["rtt"] for j in jobs} == {"20ms", "80ms"}
+    assert any("-C bbr" in s["command"] for j in jobs for s in j.workload)
+
+
 def test_readme_run_names_the_example_s_endpoints(run_cli):
     readme = README.read_text(encoding="utf-8")
     m = re.search(r"^rattan run (\S+) .*-- sh -c '(.*)'$", readme, re.M)

@@ -177,6 +177,41 @@ def test_the_installed_rattan_works_outside_the_repository(tree, installed, tmp_
     assert status == 0, client.proc.stderr.read().decode(errors="replace")
 
 
+LIBRARY_USE = """\
+import rattan
+bad = rattan.compile(text="channel c {\\n    left -> dela { delay = 10ms } -> right\\n    right -> left\\n}\\n")
+good = rattan.compile("broadband.rtn")
+sim = rattan.sim(good.plan, flows=["left->right:cbr:5Mbps"], duration="1s")
+print(bad.ok, bad.errors[0].code, good.ok, good.plan_hash[:8], sim.flows[0].received_packets > 0)
+"""
+
+EXPERIMENT = """\
+topology: broadband.rtn
+sweep: {count: [2, 3]}
+seeds: 2
+workload:
+  - {endpoint: left, name: ping, command: "ping -c {count} $RATTAN_RIGHT_IP", extract: ping}
+"""
+
+
+def test_the_installed_library_and_batch_work_outside_the_repository(tree, installed, tmp_path):
+    """rattan.compile/sim from the installed package, and `rattan batch` reading an experiment file
+    (its JSON Schema ships as package data) and listing its sweep."""
+    env = _clean_env(installed)
+    shutil.copy(tree[0] / "examples" / EXAMPLE, tmp_path / EXAMPLE)
+    r = _run([installed / "bin" / "python", "-c", LIBRARY_USE], tmp_path, env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    ok_bad, code, ok_good, _, received = r.stdout.split()
+    assert (ok_bad, code, ok_good, received) == ("False", "RTN012", "True", "True"), r.stdout
+    (tmp_path / "sweep.yaml").write_text(EXPERIMENT)
+    r = _run([installed / "bin" / "rattan", "batch", "sweep.yaml", "--dry-run"], tmp_path, env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len([line for line in r.stdout.splitlines() if line.startswith("todo ")]) == 4, r.stdout
+    (tmp_path / "bad.yaml").write_text(EXPERIMENT.replace("{count}", "{cuont}"))
+    r = _run([installed / "bin" / "rattan", "batch", "bad.yaml", "--dry-run"], tmp_path, env)
+    assert r.returncode == 2 and "RTX003" in r.stderr and "did you mean `{count}`?" in r.stderr, r.stderr
+
+
 def test_a_checkout_runs_from_its_root_next_to_a_regular_install(tree, installed):
     """From the root, `python -m rattan` and the benchmarks import the checkout (which has the
     installed layout), and the engine comes from the install: the checkout has no build of its own."""

@@ -72,6 +72,7 @@ _TABLE = [
     ("RTN076", "warning", "upstream runs this differently from what it seems to say"),
     # Warnings
     ("RTN090", "warning", "unused definition"),
+    ("RTN091", "error", "`--let` names no `let` of the file"),
 ]
 
 CODES: dict[str, Code] = {c: Code(c, s, t) for c, s, t in _TABLE}

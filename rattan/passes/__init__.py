@@ -13,9 +13,11 @@ from .load_imports import load_imports
 from .load_traces import load_traces
 from .optimize import eliminate_dead, fuse_cells, remove_noops
 from .resolve_names import resolve_names
+from .set_lets import set_lets
 from .validate_params import validate_params
 
 CHECKS = [
+    set_lets,
     load_imports,
     resolve_names,
     expand_compounds,

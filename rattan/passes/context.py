@@ -14,6 +14,8 @@ class Options:
     optimize: bool = True
     # Assume no control API will touch this plan: no-op named cells may go too.
     freeze: bool = False
+    # `let`s of the entry file set from outside (`--let NAME=VALUE`): name -> .rtn expression text.
+    lets: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -18,12 +18,12 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .netns import ChannelNetwork, UpstreamNetwork
-from .view import RunView, live_line_wanted, print_summary, warn_if_late
+from .view import RunView, live_line_wanted, print_summary
 from .channel import ChannelError, choose_channel, schedule_timeline
 
 FOREVER = 2**63
@@ -61,17 +61,21 @@ def in_namespace(netns_path: str, argv: list[str], env: dict[str, str], linger: 
                             env=env, **kw)
 
 
-def _listening(pid: int, netns_path: str) -> bool:
+def _listening(pid: int, netns_path: str, port: int | None = None) -> bool:
     """Whether process `pid` is inside the namespace at `netns_path` and a TCP socket listens there
-    or a UDP socket is bound (the namespace is the run's own, so it is the --right command's)."""
+    or a UDP socket is bound (the namespace is the run's own, so it is the --right command's); on
+    `port`, when given."""
     try:
         here, there = os.stat(f"/proc/{pid}/ns/net"), os.stat(netns_path)
         if (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino):
             return False  # nsexec has not entered it yet: its /proc/PID/net is still rattan's
         for table, state in (("tcp", "0A"), ("tcp6", "0A"), ("udp", None), ("udp6", None)):  # 0A: LISTEN
             with open(f"/proc/{pid}/net/{table}") as f:
-                if any(state is None or line.split()[3] == state for line in list(f)[1:]):
-                    return True
+                for line in list(f)[1:]:
+                    fields = line.split()
+                    if (state is None or fields[3] == state) and \
+                            (port is None or int(fields[1].rsplit(":", 1)[1], 16) == port):
+                        return True
     except (OSError, IndexError):
         return False
     return False
@@ -171,12 +175,14 @@ class Instance:
     net: ChannelNetwork
     nodes: dict[str, int] = field(default_factory=dict)
     controllers: dict = field(default_factory=dict)  # its Python cells' models, by name
-    given: bool = False  # `net` was opened by the caller (a warm pool's): neither opened nor closed here
+    owns_net: bool = True  # False: a network handed in already open (a pool's), left open at the end
+    extra_env: dict = field(default_factory=dict)  # what the run adds for its commands (RATTAN_CONTROL)
 
     def environment(self, side: str = "left") -> dict[str, str]:
         """The process environment plus what the network gives a command of `side` (see
-        ChannelNetwork.environment, UpstreamNetwork.environment) and RATTAN_INSTANCE."""
-        return {**os.environ, **self.net.environment(side), "RATTAN_INSTANCE": str(self.number)}
+        ChannelNetwork.environment, UpstreamNetwork.environment), RATTAN_INSTANCE and `extra_env`."""
+        return {**os.environ, **self.net.environment(side), "RATTAN_INSTANCE": str(self.number),
+                **self.extra_env}
 
     def netns_path(self, side: str) -> str:
         """Where a command of `side` (`left`: the main command, `right`) runs."""
@@ -264,10 +270,10 @@ class LiveRun:
     def __init__(self, plan: dict, channels: list[dict[str, Any]], seed: int = 1,
                  late_threshold_ns: int | None = None, packet_log: str | None = None,
                  log_cells: list[str] | None = None, engine_nice: int = ENGINE_NICE,
-                 packet_log_snaplen: int = 0, networks: list[ChannelNetwork] | None = None) -> None:
-        """`networks`: one already open network per channel (rattan.runtime.warm), used as they are
-        and handed back open at close, their lent ports (`ports`) returned; by default each instance
-        opens its own and removes it at close."""
+                 packet_log_snaplen: int = 0, networks: list | None = None) -> None:
+        """`networks`: one already open network per channel (rattan.runtime.warm, or the library's
+        caller), used as they are and left open at close, their lent ports (`ports`) returned; by
+        default each instance opens its own and removes it at close."""
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
@@ -291,7 +297,7 @@ class LiveRun:
             k = seen[c["name"]] = seen.get(c["name"], -1) + 1
             label = c["name"] if counts[c["name"]] == 1 else f"{c['name']}#{k}"
             net = network_for(plan, c) if networks is None else networks[number]
-            self.instances.append(Instance(c, number, label, net, given=networks is not None))
+            self.instances.append(Instance(c, number, label, net, owns_net=networks is None))
         self.engine = None
         self.python_cells = None  # the thread that ticks the Python cells (controllers.RealTimeDriver)
 
@@ -301,7 +307,7 @@ class LiveRun:
         from . import controllers
         try:
             for inst in self.instances:
-                if not inst.given:
+                if inst.owns_net:
                     inst.net.open()
                 check_upstream_addresses(inst)
             self.engine = Engine(self.seed)
@@ -377,7 +383,7 @@ class LiveRun:
         if self.engine is not None:
             self.engine.return_ports()  # the rings stay open with their networks, for the next run
         for inst in self.instances:
-            if not inst.given:
+            if inst.owns_net:
                 inst.net.close()
 
     def __enter__(self) -> "LiveRun":
@@ -499,14 +505,17 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
     http, packet_log, packet_log_snaplen = file_settings(plan, http, packet_log, packet_log_snaplen)
     if packet_log and from_file and os.path.dirname(packet_log):
         os.makedirs(os.path.dirname(packet_log), exist_ok=True)  # as upstream does for its log
-    threshold_ns = _threshold(late_threshold)
+    _threshold(late_threshold)  # a bad threshold is refused before anything is built
     if http:
         from ..control import parse_address
         parse_address(http)  # a bad address is refused before anything is built
+    from ..library import Run
     previous = signal.signal(signal.SIGTERM, _sigterm_handler(os.getpid()))
     try:
-        with (LiveRun(plan, channels, seed, threshold_ns, packet_log, log_cells, engine_nice, packet_log_snaplen) as live,
-              _control(live, http)):
+        # setup and teardown are the library's (rattan.library.Run); the terminal is this function's
+        with Run(plan, channels, seed, late_threshold, packet_log, log_cells, packet_log_snaplen, http,
+                 quiet=False, engine_nice=engine_nice) as session:
+            live = session.live
             started = time.monotonic()
             # the live line shares the terminal with the commands' output; not with an interactive shell
             view = None if quiet else RunView(live, live_line_wanted(sys.stderr.isatty()) and bool(commands.main))
@@ -519,7 +528,7 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
                 live.stop()  # the table below and the packet log then count the same frames
                 if view:
                     print_summary(live, time.monotonic() - started)
-                warn_if_late(live.lateness(), threshold_ns)
+                # leaving the block warns when frames left late (Run, quiet=False), after the table
     except _Terminated:
         return 128 + signal.SIGTERM
     finally:
@@ -541,29 +550,6 @@ def file_settings(plan: dict, http: str | None, packet_log: str | None,
     if packet_log and not snaplen and (general.get("packet_log") or general.get("packet_log_mode")):
         snaplen = HEADERS_SNAPLEN
     return http, packet_log, snaplen
-
-
-@contextmanager
-def _control(live: LiveRun, address: str | None):
-    """The control API of the run on `address` (loopback or a Unix socket), while the run lasts."""
-    if not address:
-        yield None
-        return
-    from ..control import ControlAPI, ControlServer
-    from ..registry import default_registry
-    server = ControlServer(ControlAPI(live.engine, live.instances, default_registry(), "real",
-                                      lateness=live.lateness), address)
-    sys.stderr.write(f"rattan: control API on {server.url} (described at /openapi.json)\n")
-    previous = os.environ.get("RATTAN_CONTROL")
-    os.environ["RATTAN_CONTROL"] = server.url  # for `rattan ctl` in the commands (a Unix socket
-    try:                                        # reaches them; loopback TCP is the host's own)
-        yield server
-    finally:
-        server.close()
-        if previous is None:
-            os.environ.pop("RATTAN_CONTROL", None)
-        else:
-            os.environ["RATTAN_CONTROL"] = previous
 
 
 def _threshold(text: str) -> int:

@@ -37,9 +37,15 @@ def _oversized_import():
     big.unlink(missing_ok=True)
 
 
+ARGS = "# check args:"  # a golden input's first line may give more arguments of `rattan check`
+
+
 def check(path: Path, capsys, *extra: str) -> tuple[str, str, int]:
     """stdout, stderr and exit status of `rattan check` on a golden input, from the repo root."""
     rel = path.relative_to(ROOT).as_posix()
+    first = path.read_text(encoding="utf-8", errors="replace").partition("\n")[0]
+    if first.startswith(ARGS):
+        extra = (*first[len(ARGS):].split(), *extra)
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:

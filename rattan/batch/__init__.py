@@ -1,0 +1,1 @@
+"""Experiments at scale: sweeps of real runs, their results in a database, tables and plots."""
