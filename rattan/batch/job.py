@@ -90,6 +90,7 @@ def run_job(job: Job | dict, network_pool=None) -> dict:
             os.makedirs(job.packet_log_dir, exist_ok=True)
             log = os.path.join(job.packet_log_dir, f"{job.key}.rtlog")
         network = network_pool.acquire(comp.plan, job.channel) if network_pool is not None else None
+        clean = False  # the run ended well: its network may carry the next one
         try:
             with rattan.run(comp, channel=job.channel, seed=job.seed, packet_log=log, quiet=True,
                             network=network) as run:
@@ -97,9 +98,11 @@ def run_job(job: Job | dict, network_pool=None) -> dict:
                 t_end = time.monotonic()
                 for cell in job.telemetry:
                     _flat(cell, run.telemetry(cell), result["metrics"])
+            clean = result["error"] is None
+            del run  # the engine goes now, and a cold run's rings with it (in teardown_s)
         finally:
             if network is not None:
-                network_pool.release(network)
+                _release(network_pool, network, clean)
         if log:
             result["packet_log"] = log
         if result["error"] is None:
@@ -113,6 +116,16 @@ def run_job(job: Job | dict, network_pool=None) -> dict:
         result["error"] = f"{type(e).__name__}: {e}"
     result["ended"] = now_iso()
     return result
+
+
+def _release(pool, network, clean: bool) -> None:
+    """Give a warm network back: reset for the next run, or closed after a failed or interrupted
+    one. A reset that fails closes it; the run's own result stands."""
+    import sys
+    try:
+        pool.release(network, reuse=clean)
+    except Exception as e:
+        sys.stderr.write(f"rattan: warning: a network could not be reset for the next run, closed: {e}\n")
 
 
 class _Failed(Exception):

@@ -379,12 +379,14 @@ class LiveRun:
                 self.engine.flush_packet_log()
 
     def close(self) -> None:
-        self.stop()
-        if self.engine is not None:
-            self.engine.return_ports()  # the rings stay open with their networks, for the next run
-        for inst in self.instances:
-            if inst.owns_net:
-                inst.net.close()
+        try:
+            self.stop()
+            if self.engine is not None:
+                self.engine.return_ports()  # the rings stay open with their networks, for the next run
+        finally:
+            for inst in self.instances:
+                if inst.owns_net:
+                    inst.net.close()
 
     def __enter__(self) -> "LiveRun":
         return self.start()

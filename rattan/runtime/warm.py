@@ -10,13 +10,18 @@ open network (a free one of the same endpoints when there is one), `LiveRun(...,
 rings, and `release(net)` resets it for the next experiment.
 
 The reset keeps the veth pairs and the rings and replaces everything an experiment can touch: every
-process inside the namespaces is stopped (netns.stop_inside), then each endpoint's veth moves into
-the engine's namespace, the endpoint's namespace is removed and made again, and the veth moves back
-and is configured as `ChannelNetwork.open` does it (address, MTU, MAC, neighbours, checksum offload,
-IPv6 off). So sockets (TIME_WAIT included), routes, neighbour entries, qdiscs and filters,
+process inside the namespaces is stopped (netns.stop_inside, by PID; the reset fails if one
+survives), then each endpoint's veth moves straight into a new namespace, which takes the old
+one's name once that is removed, and is configured as `ChannelNetwork.open` does it (address, MTU,
+MAC, neighbours, checksum offload, IPv6 off). So sockets (TIME_WAIT included), routes, neighbour entries, qdiscs and filters,
 firewall rules and sysctls are the fresh namespace's; the engine is new for each experiment (its
 queues empty, its counters zero), and the frames left in a ring are discarded when the next engine
-borrows it (Engine.attach_port). A network that cannot be reset is closed, not reused.
+borrows it (Engine.attach_port). A network that cannot be reset is closed, not reused, and so is
+one whose run failed or raised (`release(net, reuse=False)`): what went wrong may be in it.
+
+Measured here (benchmarks/batch_overhead.py): a cold network costs its namespaces and veths, and
+for each endpoint a ring opened (~25 ms) and closed (~40 ms, RCU grace periods); a reset costs one
+move of each endpoint's veth (~25 ms, an RCU barrier) and little else.
 
 A pooled network keeps its instance record (/run/rattan/instances/K.json, this process's PID), so
 if the process dies, even by SIGKILL, the next start removes its namespaces (netns.clean_stale); at
@@ -64,37 +69,56 @@ class WarmNetwork(ChannelNetwork):
         """Carry channel `channel` next (RATTAN_CHANNEL, the instance record) with a new RATTAN_ID."""
         self.channel, self.rattan_id = channel, new_rattan_id()
         with netns._registry_lock():
-            with open(netns._state_path(self.index), "w") as f:
-                json.dump({"pid": os.getpid(), "channel": channel, "namespaces": list(self._namespaces)}, f)
+            self._record()
+
+    def _record(self, passing: list[str] = ()) -> None:
+        """The instance record (the registry lock held): this process's PID and every namespace it
+        holds, those being made in a reset too, so that netns.clean_stale removes them all if the
+        process dies."""
+        with open(netns._state_path(self.index), "w") as f:
+            json.dump({"pid": os.getpid(), "channel": self.channel,
+                       "namespaces": list(self._namespaces) + list(passing)}, f)
 
     def reset(self) -> int:
         """Stop every process inside, then give each endpoint a fresh namespace around its old veth
-        (see the module's docstring); how many processes were stopped."""
+        (see the module's docstring); how many processes were stopped. NetnsError if a process
+        survives or the namespaces cannot be remade (the network must then be closed)."""
         stopped = netns.stop_inside(self._namespaces)
-        if netns._pids_inside(self._namespaces):
-            raise NetnsError(f"processes still run inside instance {self.index}")
+        if left := netns._pids_inside(self._namespaces):
+            raise NetnsError(f"processes {', '.join(map(str, left))} still run inside instance {self.index}")
         with netns._registry_lock():  # making a namespace may remount /run/netns (see ChannelNetwork.open)
+            self._record([self._passing(ep) for ep in self.endpoints.values()])
             for ep in self.endpoints.values():
                 self._renew(ep)
+            self._record()
             for ep in self.endpoints.values():
                 netns._tune(ep)
                 netns._neighbours(ep.netns, [ep], [o for o in self.endpoints.values() if o is not ep])
         self.runs += 1
         return stopped
 
+    @staticmethod
+    def _passing(ep: netns.Endpoint) -> str:
+        return f"{ep.netns}-renew"
+
     def _renew(self, ep: netns.Endpoint) -> None:
-        """A fresh namespace for endpoint `ep`, its veth moved out and back in (the peer and its
-        ring stay in the engine's namespace)."""
-        with netlink(ep.netns) as ip:
-            found = ip.link_lookup(ifname=ep.ifname)
-            if not found:
-                raise NetnsError(f"`{ep.ifname}` is gone from {ep.netns}")
-            ip.link("set", index=found[0], state="down")
-            ip.link("set", index=found[0], net_ns_fd=self.engine_netns)
-        netns.remove_namespace(ep.netns)
-        netns.create_namespace(ep.netns)
-        with netlink(self.engine_netns) as eng:
-            eng.link("set", index=eng.link_lookup(ifname=ep.ifname)[0], net_ns_fd=ep.netns)
+        """A fresh namespace for endpoint `ep` with its old veth (the peer and its ring stay in the
+        engine's namespace). The veth moves once, straight from the old namespace into a new one
+        made under a passing name, which then takes the old one's name: each move of an interface
+        costs an RCU barrier in the kernel (~25 ms here), as much as a third of a cold start."""
+        passing = self._passing(ep)
+        netns.create_namespace(passing)
+        try:
+            with netlink(ep.netns) as ip:
+                found = ip.link_lookup(ifname=ep.ifname)
+                if not found:
+                    raise NetnsError(f"`{ep.ifname}` is gone from {ep.netns}")
+                ip.link("set", index=found[0], net_ns_fd=passing)
+            netns.remove_namespace(ep.netns)  # the old one goes with whatever the experiment left in it
+            netns.rename_namespace(passing, ep.netns)
+        except BaseException:
+            netns._remove_namespaces([passing])
+            raise
         net = netns.subnet(self.index)
         with netlink(ep.netns) as ip:
             idx = ip.link_lookup(ifname=ep.ifname)[0]
@@ -111,15 +135,20 @@ class WarmNetwork(ChannelNetwork):
 
 
 class Pool:
-    """Open networks of one process, reused between experiments; see the module's docstring."""
+    """Open networks of one process, reused between experiments; see the module's docstring.
+
+    At most `max_idle` free networks are kept (the oldest are closed first). Closed (`close`, at
+    exit, or at SIGTERM with `close_on_signals`), it pools nothing: acquire opens a network and
+    release closes it, so a run still going on then leaves nothing behind either."""
 
     def __init__(self, max_idle: int = MAX_IDLE) -> None:
         self.max_idle = max_idle
         self.owner = os.getpid()
         self._lock = threading.Lock()
-        self._free: dict[tuple, list[WarmNetwork]] = {}
+        self._free: list[tuple[tuple, WarmNetwork]] = []  # (key, network), oldest first
         self._busy: dict[int, tuple[ChannelNetwork, tuple | None]] = {}  # id(net) -> (net, key)
-        self.opened = self.reused = 0
+        self.opened = self.reused = self.discarded = 0
+        self.closed = False
         atexit.register(self._at_exit)
 
     @staticmethod
@@ -138,63 +167,79 @@ class Pool:
         if not isinstance(channel, dict):
             channel = choose_channel(plan, channel)
         key = self.key(plan, channel)
+        net = None
         if key is None:
             net = network_for(plan, channel).open()
         else:
             with self._lock:
-                free = self._free.get(key) or []
-                net = free.pop() if free else None
+                for i, (k, free) in enumerate(reversed(self._free)):  # the most recently used first
+                    if k == key:
+                        net = free
+                        del self._free[len(self._free) - 1 - i]
+                        break
             if net is None:
                 net = WarmNetwork(list(channel["endpoints"]), channel["name"], key[1]).open()
                 self.opened += 1
             else:
-                self.reused += 1
                 try:
                     net.rename(channel["name"])
                 except BaseException:
                     net.close()
                     raise
+                self.reused += 1
         with self._lock:
             self._busy[id(net)] = (net, key)
         return net
 
-    def release(self, net: ChannelNetwork) -> None:
-        """Hand a network back: reset for the next experiment and kept, or closed if it cannot be
-        reset, is not poolable, or the pool holds enough free ones."""
+    def release(self, net: ChannelNetwork, reuse: bool = True) -> None:
+        """Hand a network back: reset for the next experiment and kept, or closed when `reuse` is
+        false (the run failed or raised: whatever went wrong may be in the network), when it cannot
+        be reset, is not poolable, or the pool is closed. A reset that fails raises after closing."""
         with self._lock:
             entry = self._busy.pop(id(net), None)
+            closed = self.closed
         if entry is None:
             raise ValueError("this network was not acquired from this pool (or was already released)")
         key = entry[1]
-        if key is None:
+        if key is None or not reuse or closed:
+            self.discarded += key is not None
             net.close()
             return
         try:
             net.reset()
-        except Exception:
+        except BaseException:
+            self.discarded += 1
             net.close()
             raise
         with self._lock:
-            free = self._free.setdefault(key, [])
-            if len(free) < self.max_idle:
-                free.append(net)
-                return
-        net.close()
+            if self.closed:
+                evicted = [net]
+            else:
+                self._free.append((key, net))
+                excess = max(0, len(self._free) - self.max_idle)
+                evicted = [n for _, n in self._free[:excess]]
+                del self._free[:excess]
+        for old in evicted:
+            old.close()
 
     @property
     def idle(self) -> int:
         """Free networks held."""
         with self._lock:
-            return sum(len(v) for v in self._free.values())
+            return len(self._free)
 
     def close(self) -> None:
-        """Close every network of the pool, free or still acquired."""
+        """Close every network of the pool, free or still acquired; from then on it pools nothing."""
         with self._lock:
-            nets = [n for v in self._free.values() for n in v] + [n for n, _ in self._busy.values()]
+            self.closed = True
+            nets = [n for _, n in self._free] + [n for n, _ in self._busy.values()]
             self._free.clear()
             self._busy.clear()
         for net in nets:
-            net.close()
+            try:
+                net.close()
+            except Exception:  # the others still go
+                pass
 
     def _at_exit(self) -> None:
         if os.getpid() == self.owner:  # a forked child's copy is its parent's to close
@@ -209,6 +254,24 @@ def pool() -> Pool:
     """This process's pool (a forked child gets its own, and leaves its parent's alone)."""
     global _pool
     with _pool_lock:
-        if _pool is None or _pool.owner != os.getpid():
+        if _pool is None or _pool.owner != os.getpid() or _pool.closed:
             _pool = Pool()
         return _pool
+
+
+def close_on_signals(p: Pool | None = None) -> None:
+    """At SIGTERM (and SIGHUP) pool `p` (this process's by default) closes and the process exits:
+    SystemExit, so that a run going on tears down through its `with` and `finally` blocks (its
+    network closed at release, the pool being closed) and atexit closes the free ones. For worker
+    processes, which get SIGTERM from their executor; a handler already set is left alone. SIGINT is the caller's:
+    KeyboardInterrupt ends a run the same way, and atexit closes the pool."""
+    import signal
+    target = p or pool()
+
+    def on_signal(signum, frame):
+        target.closed = True  # from now on acquire/release pool nothing; atexit closes the rest
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) in (signal.SIG_DFL, None):
+            signal.signal(sig, on_signal)
