@@ -44,6 +44,7 @@ from .netns import ChannelNetwork, NetnsError, netlink, new_rattan_id
 MAX_IDLE = 8        # free networks kept per pool; more are closed at release
 VETH_MTU = 1500     # what a new veth has (and ChannelNetwork.open leaves)
 VETH_TXQUEUELEN = 1000
+RESET_WAIT_S = 30.0  # longest wait for a network being reset (a reset takes ~0.1 s; a hung one is left)
 
 
 class WarmNetwork(ChannelNetwork):
@@ -68,16 +69,17 @@ class WarmNetwork(ChannelNetwork):
     def rename(self, channel: str) -> None:
         """Carry channel `channel` next (RATTAN_CHANNEL, the instance record) with a new RATTAN_ID."""
         self.channel, self.rattan_id = channel, new_rattan_id()
-        with netns._registry_lock():
-            self._record()
+        self._record()
 
     def _record(self, passing: list[str] = ()) -> None:
-        """The instance record (the registry lock held): this process's PID and every namespace it
-        holds, those being made in a reset too, so that netns.clean_stale removes them all if the
-        process dies."""
-        with open(netns._state_path(self.index), "w") as f:
+        """The instance record: this process's PID and every namespace it holds, those being made
+        in a reset too, so that netns.clean_stale removes them all if the process dies. Replaced
+        whole (the index is ours: no registry lock, which a reset of another network may hold)."""
+        path = netns._state_path(self.index)
+        with open(path + ".tmp", "w") as f:
             json.dump({"pid": os.getpid(), "channel": self.channel,
                        "namespaces": list(self._namespaces) + list(passing)}, f)
+        os.replace(path + ".tmp", path)
 
     def reset(self) -> int:
         """Stop every process inside, then give each endpoint a fresh namespace around its old veth
@@ -137,17 +139,24 @@ class WarmNetwork(ChannelNetwork):
 class Pool:
     """Open networks of one process, reused between experiments; see the module's docstring.
 
-    At most `max_idle` free networks are kept (the oldest are closed first). Closed (`close`, at
-    exit, or at SIGTERM with `close_on_signals`), it pools nothing: acquire opens a network and
-    release closes it, so a run still going on then leaves nothing behind either."""
+    `release` resets a network in a thread of its own (`background`, the default), so that the
+    run's result goes on while the namespaces are remade; `acquire` takes a network that is ready,
+    else opens a new one while `spares` or fewer of the same endpoints are being reset, else waits
+    for one (a worker running one experiment after another ends up with 1 + `spares` networks, used
+    in turn). At most `max_idle` free networks are kept (the oldest are closed first). Closed
+    (`close`, at exit, or at SIGTERM with `close_on_signals`), it pools nothing: acquire opens a
+    network and release closes it, so a run still going on then leaves nothing behind either."""
 
-    def __init__(self, max_idle: int = MAX_IDLE) -> None:
-        self.max_idle = max_idle
+    def __init__(self, max_idle: int = MAX_IDLE, background: bool = True, spares: int = 1) -> None:
+        self.max_idle, self.background, self.spares = max_idle, background, spares
         self.owner = os.getpid()
         self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # a reset ended
         self._free: list[tuple[tuple, WarmNetwork]] = []  # (key, network), oldest first
         self._busy: dict[int, tuple[ChannelNetwork, tuple | None]] = {}  # id(net) -> (net, key)
+        self._resetting: dict[int, tuple[tuple, threading.Thread]] = {}  # id(net) -> (key, its thread)
         self.opened = self.reused = self.discarded = 0
+        self.errors: list[str] = []  # why background resets failed (their networks were closed)
         self.closed = False
         atexit.register(self._at_exit)
 
@@ -159,9 +168,15 @@ class Pool:
             return None
         return tuple(channel["endpoints"]), bool((plan.get("run") or {}).get("upstream_variables"))
 
+    def _take(self, key: tuple) -> WarmNetwork | None:
+        for i in range(len(self._free) - 1, -1, -1):  # the most recently used first
+            if self._free[i][0] == key:
+                return self._free.pop(i)[1]
+        return None
+
     def acquire(self, plan: dict, channel: dict[str, Any] | str | None = None) -> ChannelNetwork:
         """An open network for `channel` (a plan channel, its name, or None: the plan's only one):
-        a free one of the same endpoints, else a new one."""
+        a free one of the same endpoints, else a new one (see the class's docstring)."""
         from .channel import choose_channel
         from .run import network_for
         if not isinstance(channel, dict):
@@ -171,12 +186,11 @@ class Pool:
         if key is None:
             net = network_for(plan, channel).open()
         else:
-            with self._lock:
-                for i, (k, free) in enumerate(reversed(self._free)):  # the most recently used first
-                    if k == key:
-                        net = free
-                        del self._free[len(self._free) - 1 - i]
-                        break
+            with self._cond:
+                while (net := self._take(key)) is None and not self.closed:
+                    pending = sum(1 for k, _ in self._resetting.values() if k == key)
+                    if pending <= self.spares or not self._cond.wait(RESET_WAIT_S):
+                        break  # open one (a spare), or a reset hangs: do not wait for it
             if net is None:
                 net = WarmNetwork(list(channel["endpoints"]), channel["name"], key[1]).open()
                 self.opened += 1
@@ -194,24 +208,41 @@ class Pool:
     def release(self, net: ChannelNetwork, reuse: bool = True) -> None:
         """Hand a network back: reset for the next experiment and kept, or closed when `reuse` is
         false (the run failed or raised: whatever went wrong may be in the network), when it cannot
-        be reset, is not poolable, or the pool is closed. A reset that fails raises after closing."""
+        be reset, is not poolable, or the pool is closed. Without `background`, a reset that fails
+        raises after closing the network; in the background it is closed and noted in `errors`."""
         with self._lock:
             entry = self._busy.pop(id(net), None)
             closed = self.closed
+            key = entry[1] if entry else None
+            keep = entry is not None and key is not None and reuse and not closed
+            if keep and self.background:
+                thread = threading.Thread(target=self._reset, args=(net, key, False), name="rattan-warm-reset")
+                self._resetting[id(net)] = (key, thread)
+                thread.start()  # it waits for the lock to note its end
         if entry is None:
             raise ValueError("this network was not acquired from this pool (or was already released)")
-        key = entry[1]
-        if key is None or not reuse or closed:
+        if not keep:
             self.discarded += key is not None
             net.close()
-            return
+        elif not self.background:
+            self._reset(net, key, True)
+
+    def _reset(self, net: WarmNetwork, key: tuple, raise_errors: bool) -> None:
+        """Reset `net` and keep it free (or close it: the reset failed, the pool is closed or full)."""
         try:
             net.reset()
-        except BaseException:
-            self.discarded += 1
+        except BaseException as e:
+            with self._cond:
+                self._resetting.pop(id(net), None)
+                self.discarded += 1
+                self.errors.append(f"instance {net.index}: {e}")
+                self._cond.notify_all()
             net.close()
-            raise
-        with self._lock:
+            if raise_errors:
+                raise
+            return
+        with self._cond:
+            self._resetting.pop(id(net), None)
             if self.closed:
                 evicted = [net]
             else:
@@ -219,19 +250,31 @@ class Pool:
                 excess = max(0, len(self._free) - self.max_idle)
                 evicted = [n for _, n in self._free[:excess]]
                 del self._free[:excess]
+            self._cond.notify_all()
         for old in evicted:
             old.close()
 
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait for the resets going on to end."""
+        with self._lock:
+            threads = [t for _, t in self._resetting.values()]
+        for t in threads:
+            t.join(timeout)
+
     @property
     def idle(self) -> int:
-        """Free networks held."""
+        """Free networks held, those being reset included."""
         with self._lock:
-            return len(self._free)
+            return len(self._free) + len(self._resetting)
 
     def close(self) -> None:
-        """Close every network of the pool, free or still acquired; from then on it pools nothing."""
+        """Close every network of the pool, free, being reset or still acquired; from then on it
+        pools nothing."""
         with self._lock:
             self.closed = True
+            self._cond.notify_all()
+        self.settle(RESET_WAIT_S)  # a reset that ends now closes its network itself (closed)
+        with self._lock:
             nets = [n for _, n in self._free] + [n for n, _ in self._busy.values()]
             self._free.clear()
             self._busy.clear()
