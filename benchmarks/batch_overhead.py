@@ -122,7 +122,7 @@ def main() -> int:
     cases = {"local, no reuse": ("local, no reuse", {}), "local, reuse": ("local, reuse", {})}
     if not a.no_ray:
         from rattan.batch.ray_executor import RayExecutor
-        executors["ray"] = lambda: RayExecutor(cores=1, instances=1, run_job=run_job_ray)
+        executors["ray"] = lambda: RayExecutor(cores=1, instances=1, run_job=run_job_ray, reuse=True)
         cases["ray local, no reuse"] = ("ray", {"bench_reuse": False})
         cases["ray local, reuse"] = ("ray", {"bench_reuse": True})
     with tempfile.TemporaryDirectory() as d:

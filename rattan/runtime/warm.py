@@ -13,21 +13,26 @@ The reset keeps the veth pairs and the rings and replaces everything an experime
 process inside the namespaces is stopped (netns.stop_inside, by PID; the reset fails if one
 survives), then each endpoint's veth moves straight into a new namespace, which takes the old
 one's name once that is removed, and is configured as `ChannelNetwork.open` does it (address, MTU,
-MAC, neighbours, checksum offload, IPv6 off). So sockets (TIME_WAIT included), routes, neighbour entries, qdiscs and filters,
-firewall rules and sysctls are the fresh namespace's; the engine is new for each experiment (its
-queues empty, its counters zero), and the frames left in a ring are discarded when the next engine
-borrows it (Engine.attach_port). A network that cannot be reset is closed, not reused, and so is
-one whose run failed or raised (`release(net, reuse=False)`): what went wrong may be in it.
+MAC, neighbours, checksum offload, IPv6 off). So sockets (TIME_WAIT and orphans included), routes,
+neighbour entries, qdiscs and filters, firewall rules, TCP metrics and sysctls are the fresh
+namespace's; the engine is new for each experiment (its queues empty, its counters zero), and the
+frames left in a ring are discarded when the next engine borrows it (Engine.attach_port). A
+network that cannot be reset is closed, not reused, and so is one whose run failed or raised
+(`release(net, reuse=False)`): what went wrong may be in it. The reset runs in a thread while the
+run's result is stored and the next run starts, on a spare network (Pool).
 
-Measured here (benchmarks/batch_overhead.py): a cold network costs its namespaces and veths, and
-for each endpoint a ring opened (~25 ms) and closed (~40 ms, RCU grace periods); a reset costs one
-move of each endpoint's veth (~25 ms, an RCU barrier) and little else.
+Measured here: a cold network costs its namespaces and veths (~20 ms), and for each endpoint a ring
+opened (~25 ms) and closed (~40 ms; RCU grace periods); a reset costs one move of each endpoint's
+veth (~25 ms, an RCU barrier in the kernel) and little else. Per experiment of `rattan batch`, the
+setup and teardown together drop to 0.3-0.5 of what they are without reuse
+(benchmarks/batch_overhead.py).
 
 A pooled network keeps its instance record (/run/rattan/instances/K.json, this process's PID), so
 if the process dies, even by SIGKILL, the next start removes its namespaces (netns.clean_stale); at
-a normal exit the pool closes everything (atexit). Upstream Rattan documents (TOML/YAML, whose
-Compatible mode puts a side in the namespace rattan runs in) are not pooled: acquire opens a fresh
-network and release closes it.
+a normal exit the pool closes everything (atexit; at SIGTERM too with `close_on_signals`). Ray
+ends its workers without atexit: the embedded RayExecutor removes what their pools held. Upstream
+Rattan documents (TOML/YAML, whose Compatible mode puts a side in the namespace rattan runs in) are
+not pooled: acquire opens a fresh network and release closes it.
 """
 from __future__ import annotations
 
@@ -306,8 +311,8 @@ def close_on_signals(p: Pool | None = None) -> None:
     """At SIGTERM (and SIGHUP) pool `p` (this process's by default) closes and the process exits:
     SystemExit, so that a run going on tears down through its `with` and `finally` blocks (its
     network closed at release, the pool being closed) and atexit closes the free ones. For worker
-    processes, which get SIGTERM from their executor; a handler already set is left alone. SIGINT is the caller's:
-    KeyboardInterrupt ends a run the same way, and atexit closes the pool."""
+    processes, which get SIGTERM from their executor; a handler already set is left alone. SIGINT
+    is the caller's: KeyboardInterrupt ends a run the same way, and atexit closes the pool."""
     import signal
     target = p or pool()
 
