@@ -403,14 +403,35 @@ class Process:
 
     def stop(self, grace: float = STOP_GRACE_S) -> int:
         """Stop it (SIGTERM to it and all it started, then SIGKILL after `grace`); its exit status."""
-        if self._popen.poll() is None:
+        if self._popen.returncode is None:
             try:
                 self._popen.send_signal(signal.SIGTERM)
-                self._popen.wait(grace)
-            except subprocess.TimeoutExpired:
-                self._popen.kill()
-                self._popen.wait()
+            except ProcessLookupError:
+                pass
+            if not self._reaped(grace):
+                try:
+                    self._popen.kill()
+                except ProcessLookupError:
+                    pass
+                if not self._reaped(5.0):
+                    self._force_reap()
         return self.returncode
+
+    def _reaped(self, timeout: float) -> bool:
+        try:
+            self._popen.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def _force_reap(self) -> None:
+        """Reap it without Popen's lock: a KeyboardInterrupt that lands inside Popen.wait can leave
+        that lock held, and a blocking wait() then never returns (a batch worker hung so)."""
+        try:
+            _, status = os.waitpid(self._popen.pid, 0)
+            self._popen.returncode = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:  # reaped elsewhere: its status is lost
+            self._popen.returncode = -signal.SIGKILL
 
     def result(self) -> ExecResult:
         """The ExecResult of a command that has ended."""

@@ -287,3 +287,84 @@ def test_cell_and_queue_tables_are_the_schemas():
         return
     assert new == text, "docs/language.md's tables differ from the schemas: " \
         "RATTAN_REGEN=1 pytest tests/test_docs.py rewrites them"
+
+
+# -- docs/batch.md: experiment files
+#
+#     ```yaml experiment file=PATH    an experiment file that loads (its topologies compile)
+#     ```yaml experiment fails=RTX003 one that fails with exactly these codes, named in a comment
+#     ```rtn file=PATH                a topology the experiment blocks name
+
+BATCH = ROOT / "docs" / "batch.md"
+BATCH_BLOCKS = doc_blocks(BATCH.read_text(encoding="utf-8"))
+EXPERIMENT_BLOCKS = [b for b in BATCH_BLOCKS if b.lang == "yaml" and "experiment" in b.attrs]
+
+
+@pytest.fixture(scope="module")
+def batch_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("batch_md")
+    for b in BATCH_BLOCKS:
+        if "file" in b.attrs or b in EXPERIMENT_BLOCKS:
+            (d / b.path).write_text(b.text, encoding="utf-8")
+    return d
+
+
+def test_batch_md_lists_every_experiment_code():
+    from rattan.batch.experiment import CODES as RTX
+    doc = BATCH.read_text(encoding="utf-8")
+    for code, title in RTX.items():
+        assert f"| `{code}` | {title} |" in doc, code
+
+
+def _schema_keys(schema: dict):
+    for name, prop in (schema.get("properties") or {}).items():
+        yield name
+        for sub in [prop, prop.get("items") or {}, prop.get("additionalProperties") or {}]:
+            if isinstance(sub, dict):
+                yield from _schema_keys(sub)
+
+
+def test_batch_md_documents_every_key_of_the_experiment_schema():
+    from rattan.batch.experiment import schema
+    doc = BATCH.read_text(encoding="utf-8")
+    keys = set(_schema_keys(schema()))
+    assert {"workload", "endpoint", "telemetry", "facet_rows", "cores"} <= keys  # the walk reaches them
+    for key in keys:
+        assert f"| `{key}` |" in doc, f"docs/batch.md has no table row for `{key}`"
+    full = next(b for b in EXPERIMENT_BLOCKS if b.attrs.get("file") == "full.yaml")
+    import yaml
+    doc_keys = set(yaml.safe_load(full.text)) | {k for s in yaml.safe_load(full.text)["workload"] for k in s}
+    assert (keys - {"$schema", "packet_log", "telemetry", "cores", "instances", "metric", "x", "lines", "facet",
+                    "facet_rows", "output", "title", "ylabel", "scale"}) <= doc_keys, "the complete example lacks some"
+
+
+def test_batch_md_has_experiment_blocks_of_both_kinds():
+    assert sum(not b.codes("fails") for b in EXPERIMENT_BLOCKS) >= 3
+    assert any(b.codes("fails") for b in EXPERIMENT_BLOCKS)
+
+
+@pytest.mark.parametrize("block", EXPERIMENT_BLOCKS, ids=lambda b: f"line{b.line}")
+def test_every_experiment_block_loads_or_fails_as_it_says(block, batch_dir):
+    from rattan.batch.experiment import ExperimentError, load
+    expected = sorted(block.codes("fails"))
+    assert all(c in block.text for c in expected), f"docs/batch.md:{block.line}: say `# error CODE: why`"
+    try:
+        exp = load(str(batch_dir / block.path))
+    except ExperimentError as e:
+        assert sorted({d.code for d in e.diagnostics}) == expected, f"docs/batch.md:{block.line}:\n{e}"
+        return
+    assert not expected, f"docs/batch.md:{block.line} loads, but says it fails with {expected}"
+    assert exp.jobs()
+
+
+def test_batch_md_links_lead_somewhere():
+    test_links_lead_somewhere(BATCH)
+
+
+@pytest.mark.parametrize("block", [b for b in BATCH_BLOCKS if b.lang == "console"], ids=lambda b: f"line{b.line}")
+def test_batch_md_shows_what_rattan_check_prints(block, batch_dir):
+    command, _, shown = block.text.partition("\n")
+    m = re.fullmatch(r"\$ rattan check (\S+)", command)
+    assert m, f"docs/batch.md:{block.line}: a console block starts with `$ rattan check FILE`"
+    _, out, err = rattan_check(batch_dir, m.group(1))
+    assert out + err == shown, f"docs/batch.md:{block.line}"

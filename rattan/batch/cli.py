@@ -207,6 +207,7 @@ def _dry_run(exp) -> int:
     for j in jobs:
         print(f"{'done' if j.key in done else 'todo'}  {j.key}  {j.label()}")
     n_done = sum(j.key in done for j in jobs)
+    sys.stdout.flush()  # the list before the summary line, also when both go to one terminal
     print(f"{exp.name}: {len(jobs)} runs, {n_done} done, {len(jobs) - n_done} to do; results in {exp.database}",
           file=sys.stderr)
     return EXIT_OK
@@ -310,10 +311,14 @@ def cmd_plot(args) -> int:
         base = args.source if "://" not in args.source else (name or "batch")
         stem = os.path.splitext(base)[0] + "-" + args.metric.replace(".", "-")
         outputs = [stem + ".png", stem + ".svg"]
+    order = {}
+    if "://" not in args.source and os.path.splitext(args.source)[1].lower() in (".yaml", ".yml", ".json"):
+        from .experiment import peek_axes
+        order = peek_axes(args.source)
     try:
         written = report.plot(store, name, args.metric, args.x, lines=args.lines, facet=args.facet,
                               facet_rows=args.facet_rows, output=outputs, title=args.title, ylabel=args.ylabel,
-                              scale=args.scale, where=_where(args.where))
+                              scale=args.scale, where=_where(args.where), order=order)
     except report.ReportError as e:
         _err(str(e))
         return EXIT_USAGE

@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from ..diagnostics import Diagnostic, did_you_mean
+from ..diagnostics.diagnostic import Label
 from ..source import SourceMap, Span
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -220,11 +221,37 @@ def _schema_message(err) -> tuple[str, list[str], bool]:
                 f"{', '.join(json.dumps(v) for v in err.validator_value)}"), [], False
     if err.validator in ("type", "oneOf", "anyOf"):
         want = err.schema.get("description") or err.message
-        return f"{where}: {json.dumps(err.instance)[:60]} is not {_kind(err.schema)}", [want] if want != err.message else [], False
+        helps = [want] if want != err.message else []
+        if isinstance(err.instance, str) and "number" in str(err.schema.get("type")) and _number_text(err.instance):
+            helps.append(f"YAML reads `{err.instance}` as text (YAML 1.1 wants a dot in a float): write "
+                         f"{float(err.instance)!r}")
+        return f"{where}: {json.dumps(err.instance)[:60]} is not {_kind(err.schema)}", helps, False
+    if err.validator == "uniqueItems":
+        twice = _repeated(err.instance)
+        return (f"{where}: {json.dumps(err.instance[twice])} is given twice",
+                ["each value is one run (one key) per seed and repetition: for more runs, give `repetitions`"], False)
     if err.validator in ("minItems", "minimum", "exclusiveMinimum", "pattern", "minLength"):
         hint = err.schema.get("description")
         return f"{where}: {err.message}", [hint] if hint else [], False
     return f"{where}: {err.message}", [], False
+
+
+def _number_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _repeated(items: list) -> int:
+    """The index of the first item equal to an earlier one (as JSON Schema's uniqueItems compares)."""
+    seen = []
+    for i, v in enumerate(items):
+        if any(v == w and isinstance(v, bool) == isinstance(w, bool) for w in seen):
+            return i
+        seen.append(v)
+    return 0
 
 
 def _kind(sch: dict) -> str:
@@ -244,7 +271,7 @@ def _duration(text, what: str, f: _Findings, path) -> float | None:
     try:
         s = float(parse_quantity(str(text), TIME))
     except QuantityError as e:
-        f.error("RTX008", f"{what}: {e}", path, "a duration with a unit, e.g. 90s or 10min")
+        f.error("RTX008", f"{what}: {e}", path, "a duration with a unit, e.g. 90s or 600s")
         return None
     if s <= 0:
         f.error("RTX008", f"{what} must be longer than 0s", path)
@@ -274,6 +301,19 @@ def peek(path: str, database: str | None = None) -> tuple[str, str]:
     except yaml.YAMLError:
         value = None
     return name_and_database(path, value, database)
+
+
+def peek_axes(path: str) -> dict:
+    """The `sweep` of an experiment file, unchecked (axis -> its list of values), for plots to keep
+    the sweep's order; {} when it cannot be read."""
+    import yaml
+    try:
+        with open(path, encoding="utf-8") as fh:
+            value = yaml.safe_load(fh)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    sweep = value.get("sweep") if isinstance(value, dict) else None
+    return {str(k): v for k, v in sweep.items() if isinstance(v, list)} if isinstance(sweep, dict) else {}
 
 
 def looks_like_experiment(path: str) -> bool:
@@ -314,7 +354,15 @@ def check(path: str, database: str | None = None) -> Checked:
     except Exception as e:  # yaml.YAMLError
         mark = getattr(e, "problem_mark", None)
         span = Span(src.id, mark.index, mark.index + 1) if mark is not None else Span(src.id, 0, 1)
-        d = Diagnostic("RTX001", f"not valid YAML: {getattr(e, 'problem', None) or e}", span, "error", (), (), None)
+        # `while scanning a quoted scalar` points at where the unclosed thing started: at the end
+        # of the file, the problem's own mark shows an empty line
+        context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+        labels = (Label(Span(src.id, cmark.index, cmark.index + 1), context),) if context and cmark else ()
+        if labels and mark is not None and mark.index >= len(text.rstrip()):
+            span, labels = labels[0].span, ()
+        problem = getattr(e, "problem", None) or e
+        message = f"not valid YAML: {problem}" + (f" {context}" if context and not labels else "")
+        d = Diagnostic("RTX001", message, span, "error", labels, (), None)
         return Checked(sources, [d], None)
     f = _Findings(doc)
     exp = _check(doc, f, os.path.abspath(path), database)
@@ -350,6 +398,8 @@ def _check(doc: _Located, f: _Findings, path: str, database: str | None) -> Expe
                 err = deepest
         msg, helps, key = _schema_message(err)
         p = list(err.absolute_path)
+        if err.validator == "uniqueItems":
+            p.append(_repeated(err.instance))  # the second one
         if key and isinstance(err.instance, dict):
             extra = [k for k in err.instance if k not in (err.schema.get("properties") or {})]
             p = p + extra[:1]
@@ -377,6 +427,7 @@ def _check(doc: _Located, f: _Findings, path: str, database: str | None) -> Expe
             guess = did_you_mean(name, list(axes))
             f.error("RTX004", f"`lets` names `{name}`, which is no sweep axis", lpath,
                     [f"did you mean `{guess}`?"] if guess else [f"sweep axes: {', '.join(axes) or 'none'}"])
+            continue  # its template `{name}` would say the same again as RTX003
         for u in used:
             if u not in known:
                 guess = did_you_mean(u, sorted(known))
@@ -445,29 +496,52 @@ def _check(doc: _Located, f: _Findings, path: str, database: str | None) -> Expe
     return exp
 
 
+def _let_variants(exp: Experiment):
+    """(path of the sweep value, combination): the first combination, then each value of every axis
+    the lets use in place of the first one, so that a value a topology refuses is found (and pointed
+    at) without compiling the whole product."""
+    first = next(exp.combinations(), {})
+    yield None, first
+    used = {u for t in exp.lets.values() for u in PLACEHOLDER.findall(t)}
+    for axis, values in exp.axes.items():
+        if axis in used and axis != "topology":
+            for k, v in enumerate(values[1:], 1):
+                yield ("sweep", axis, k), {**first, axis: v}
+
+
 def _check_topologies(exp: Experiment, doc: _Located, f: _Findings) -> None:
-    """Compile every topology of the sweep once, with the lets of its first combination: a missing
-    file, a let it lacks or a value it refuses, endpoints and cells the workload names."""
+    """Compile every topology of the sweep with the lets of its first combination and of every value
+    the lets take (see _let_variants): a missing file, a let it lacks or a value it refuses, endpoints
+    and cells the workload names."""
     from ..library import CompileError, compile as compile_topology
     values = exp.axes.get("topology") or [exp.topology]
     tpath = ("sweep", "topology") if "topology" in exp.axes else ("topology",)
-    first = next(exp.combinations(), {})
     for i, topo in enumerate(values):
         where = tpath + ((i,) if "topology" in exp.axes else ())
         full = exp.topology_path(str(topo))
         if not os.path.isfile(full):
             f.error("RTX005", f"no topology file `{topo}`", where, "the path is relative to the experiment file")
             continue
-        params = {**first, "topology": topo, "seed": exp.seeds[0], "repetition": 0}
-        lets = {n: fill(t, params) for n, t in exp.lets.items()}
-        try:
-            comp = compile_topology(full, lets=lets)
-        except CompileError as e:
-            f.error("RTX006", f"`{topo}` cannot be read: {e}", where)
+        for value_path, combo in _let_variants(exp):
+            params = {**combo, "topology": topo, "seed": exp.seeds[0], "repetition": 0}
+            lets = {n: fill(t, params) for n, t in exp.lets.items()}
+            try:
+                comp = compile_topology(full, lets=lets)
+            except CompileError as e:
+                comp = e
+                break
+            if not comp.ok:
+                where = value_path or where
+                break
+        if isinstance(comp, CompileError):
+            f.error("RTX006", f"`{topo}` cannot be read: {comp}", where)
             continue
         if not comp.ok:
             first_error = comp.errors[0]
-            f.error("RTX006", f"`{topo}` does not compile with lets {lets or '{}'}: {first_error}", where,
+            at = f"{topo}:{first_error.line}:{first_error.column}" if first_error.line else str(topo)
+            given = ", ".join(f"{n} = {v}" for n, v in lets.items()) or "none"
+            f.error("RTX006", f"`{topo}` does not compile with lets {given}: {at}: "
+                    f"error[{first_error.code}]: {first_error.message}", where,
                     [d.message for d in comp.errors[1:4]])
             continue
         plan = comp.plan

@@ -78,6 +78,13 @@ def iperf3(stdout: str, stderr: str = "") -> Metrics:
     Goodput and received bytes come from the receiver's figures, retransmits and sent bytes from the
     sender's. The client's output has both ends (iperf3 exchanges them); a server's only its own end,
     so a server that received (the usual case) has no retransmits and one that sent (`-R`) no goodput.
+    With `-R` the client is the receiver: `sum_received` is its own end, `sum_sent` the server's.
+
+    `retransmit_rate` is retransmitted segments per segment of data sent. iperf3 reports the sender's
+    retransmits as a count of segments (Linux `tcpi_total_retrans`) and what it sent as application
+    bytes, never as segments, so the segments sent are estimated as sent bytes / MSS (`tcp_mss_default`
+    of the client's control connection, 1448 B when absent). Equivalently retransmits x MSS / sent
+    bytes: an upper bound of retransmitted bytes / sent bytes, since a tail segment may be shorter.
     """
     doc = _iperf3_document(stdout, stderr)
     if doc.get("error"):

@@ -8,6 +8,7 @@ Ctrl-C: every worker gets a SIGINT, which ends its run through the library's tea
 from __future__ import annotations
 
 import concurrent.futures
+import concurrent.futures.process
 import math
 import multiprocessing
 import os
@@ -42,6 +43,9 @@ def _worker_init() -> None:
 
 
 def _interruptible(signum, frame):
+    # once: a terminal's Ctrl-C and the driver's cancel_all both send SIGINT, and a second
+    # KeyboardInterrupt inside the teardown would leave namespaces (or Popen's wait lock) behind
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -61,12 +65,23 @@ class LocalExecutor:
                  reuse: bool = True) -> None:
         self.slots = slots or local_slots(resources, jobs)
         self.reuse = reuse
-        self._pool = concurrent.futures.ProcessPoolExecutor(
+        self.jobs, self.resources = jobs, dict(resources or {})
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
             max_workers=self.slots, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_init if reuse else _no_pool_init)
+            initializer=_worker_init if self.reuse else _no_pool_init)
 
     def submit(self, job: dict) -> concurrent.futures.Future:
-        return self._pool.submit(_work, job)
+        try:
+            return self._pool.submit(_work, job)
+        except concurrent.futures.process.BrokenProcessPool:
+            # a worker died (killed, out of memory, a crash): its run is recorded as failed by the
+            # runner; the batch goes on with fresh workers
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            return self._pool.submit(_work, job)
 
     def cancel_all(self) -> None:
         """Stop the running runs (each tears down), drop the queued ones."""
@@ -81,7 +96,12 @@ class LocalExecutor:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def describe(self) -> str:
-        return f"local, {self.slots} at once"
+        text = f"local, {self.slots} at once"
+        if self.jobs and self.jobs > self.slots:  # say why --jobs N gave fewer
+            cores = self.resources.get("cores", 1)
+            text += (f" (not {self.jobs}: {os.cpu_count() or 1} cores, each run declares "
+                     f"`resources: {{cores: {cores:g}}}`)")
+        return text
 
     def __enter__(self):
         return self

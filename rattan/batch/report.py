@@ -162,13 +162,16 @@ def mean_ci(values: list[float]) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
-def _order(values) -> list:
-    """Axis values in a reading order: by magnitude when all are numbers or quantities (100KB < 1MB),
-    else as they first appeared (the sweep's order)."""
+def _order(values, known: list | None = None) -> list:
+    """Axis values in a reading order: the sweep's (`known`, the experiment file's list) when given,
+    else by magnitude when all are numbers or quantities (100KB < 1MB), else as they first appeared."""
     seen: list = []
     for v in values:
         if v not in seen:
             seen.append(v)
+    if known:
+        texts = [value_text(k) for k in known]
+        return sorted(seen, key=lambda v: texts.index(value_text(v)) if value_text(v) in texts else len(texts))
     mags = [magnitude(v) for v in seen]
     if all(m is not None for m in mags):
         return [v for _, v in sorted(zip(mags, seen), key=lambda p: p[0])]
@@ -184,7 +187,7 @@ def _unit(metric: str) -> tuple[float, str]:
 
 
 def series(runs: list[dict], metric: str, x: str, lines: str | None = None, facet: str | None = None,
-           facet_rows: str | None = None, scale: float = 1.0) -> dict:
+           facet_rows: str | None = None, scale: float = 1.0, order: dict | None = None) -> dict:
     """{(row value, facet value): {line value: [Point...]}} from the ok runs that have `metric`."""
     ok = [r for r in runs if r["status"] == "ok"]
     have = [r for r in ok if isinstance((r.get("metrics") or {}).get(metric), (int, float))]
@@ -206,12 +209,14 @@ def series(runs: list[dict], metric: str, x: str, lines: str | None = None, face
 
     def get(r, axis):
         return None if axis is None else r["params"].get(axis)
-    xs = _order(get(r, x) for r in have)
+    order = order or {}
+    clip = all(float(r["metrics"][metric]) >= 0 for r in have)  # an interval of a count or rate stops at 0
+    xs = _order((get(r, x) for r in have), order.get(x))
     out: dict = {}
-    for row_v in _order(get(r, facet_rows) for r in have):
-        for col_v in _order(get(r, facet) for r in have):
+    for row_v in _order((get(r, facet_rows) for r in have), order.get(facet_rows)):
+        for col_v in _order((get(r, facet) for r in have), order.get(facet)):
             panel: dict = {}
-            for line_v in _order(get(r, lines) for r in have):
+            for line_v in _order((get(r, lines) for r in have), order.get(lines)):
                 pts = []
                 for xv in xs:
                     vals = [float(r["metrics"][metric]) * scale for r in have
@@ -220,6 +225,7 @@ def series(runs: list[dict], metric: str, x: str, lines: str | None = None, face
                     vals = [v for v in vals if math.isfinite(v)]
                     if vals:
                         m, lo, hi = mean_ci(vals)
+                        lo = max(lo, 0.0) if clip else lo
                         pts.append(Point(xv, m, lo, hi, len(vals)))
                 if pts:
                     panel[line_v] = pts
@@ -235,8 +241,11 @@ def _label(axis: str | None, value) -> str:
 
 def plot(store, experiment: str | None, metric: str, x: str, *, lines: str | None = None,
          facet: str | None = None, facet_rows: str | None = None, output=None, title: str | None = None,
-         ylabel: str | None = None, scale: float | None = None, where: dict | None = None) -> list[str]:
-    """Draw `metric` against axis `x` into each file of `output` (PNG, SVG or PDF by suffix)."""
+         ylabel: str | None = None, scale: float | None = None, where: dict | None = None,
+         order: dict | None = None) -> list[str]:
+    """Draw `metric` against axis `x` into each file of `output` (PNG, SVG or PDF by suffix).
+    `order`: axis -> its values in the sweep's order (the experiment file's `sweep`), for legends,
+    panels and ticks; otherwise quantities go by magnitude and words as first recorded."""
     runs = rows(store, experiment, where=where)
     if not runs:
         raise ReportError("no runs match" + (f" {where}" if where else ""))
@@ -251,21 +260,22 @@ def plot(store, experiment: str | None, metric: str, x: str, *, lines: str | Non
     scale = auto_scale if scale is None else scale
     if ylabel is None:
         ylabel = metric + (f" ({unit})" if unit and scale == auto_scale else "")
-    data = series(runs, metric, x, lines, facet, facet_rows, scale)
+    order = order or {}
+    data = series(runs, metric, x, lines, facet, facet_rows, scale, order)
 
     import matplotlib
     matplotlib.use("Agg")
     matplotlib.rcParams["svg.fonttype"] = "none"
     import matplotlib.pyplot as plt
 
-    row_vals = _order(k[0] for k in data)
-    col_vals = _order(k[1] for k in data)
+    row_vals = _order((k[0] for k in data), order.get(facet_rows))
+    col_vals = _order((k[1] for k in data), order.get(facet))
     fig, axs = plt.subplots(len(row_vals), len(col_vals), squeeze=False, sharex=True, sharey=True,
                             figsize=(max(5.5, 4.2 * len(col_vals)) + 1.5, 3.4 * len(row_vals) + 0.8),
                             layout="constrained")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    line_vals = _order(lv for panel in data.values() for lv in panel)
-    xs = _order(p.x for panel in data.values() for pts in panel.values() for p in pts)
+    line_vals = _order((lv for panel in data.values() for lv in panel), order.get(lines))
+    xs = _order((p.x for panel in data.values() for pts in panel.values() for p in pts), order.get(x))
     xpos = {v: i for i, v in enumerate(xs)}
     n_lines = max(1, len(line_vals))
     width = min(0.06, 0.3 / n_lines) if n_lines > 1 else 0  # nudged apart so no bar hides another
@@ -281,7 +291,7 @@ def plot(store, experiment: str | None, metric: str, x: str, *, lines: str | Non
                 px = [xpos[p.x] + off for p in pts]
                 ax.errorbar(px, [p.mean for p in pts],
                             yerr=[[p.mean - p.low for p in pts], [p.high - p.mean for p in pts]],
-                            color=colors[k % len(colors)], marker="o", ms=4, lw=1.4, capsize=3,
+                            color=colors[k % len(colors)], marker="o", ms=4, lw=1.4, capsize=3, clip_on=False,
                             label=_cell(lv) if lines else metric)
             parts = [s for s in (_label(facet_rows, rv), _label(facet, cv)) if s]
             if parts:

@@ -197,7 +197,7 @@ def _draw(exp, store, stream) -> None:
         try:
             report.plot(store, exp.name, p["metric"], p["x"], lines=p.get("lines"), facet=p.get("facet"),
                         facet_rows=p.get("facet_rows"), output=p["output"], title=p.get("title"),
-                        ylabel=p.get("ylabel"), scale=p.get("scale"))
+                        ylabel=p.get("ylabel"), scale=p.get("scale"), order=exp.axes)
             stream.write(f"rattan batch: drew {', '.join(p['output'])}\n")
         except Exception as e:  # a plot that cannot be drawn does not lose the results
             stream.write(f"rattan batch: warning: cannot draw {p['metric']}: {e}\n")

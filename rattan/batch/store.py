@@ -216,6 +216,10 @@ class Store:
             with self.engine.begin() as conn:
                 if self.engine.dialect.name == "postgresql":
                     conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
+                elif self.engine.dialect.name == "sqlite":
+                    # the write lock first: pysqlite runs DDL outside a transaction, so two processes
+                    # opening a new database at once (a batch and `batch show`) both create tables
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
                 metadata.create_all(conn)
                 version = conn.execute(select(func.max(schema_version.c.version))).scalar()
                 if version is None:

@@ -55,6 +55,21 @@ def test_iperf3_reverse_client_and_server():
     assert "goodput_bps" not in server and "received_bytes" not in server
 
 
+def test_iperf3_reverse_client_through_a_policer():
+    # `-R` through the case study's 2 Mbit/s policer: the phone receives, the server sends
+    client = extract("iperf3", read("iperf3_tcp_reverse_policer_client.json"))
+    server = extract("iperf3", read("iperf3_tcp_reverse_policer_server.json"))
+    # goodput is the receiving client's own end (sum_received), not the server's sending rate
+    assert client["goodput_bps"] == pytest.approx(2030043.826214901)
+    assert client["received_bytes"] == 1048576 and client["duration_s"] == pytest.approx(4.13223)
+    # retransmits are the sending server's, which the client reports in sum_sent: its own output agrees
+    assert client["retransmits"] == 171 == server["retransmits"]
+    assert client["sent_bytes"] == 1048576 == server["sent_bytes"]
+    assert client["retransmit_rate"] == pytest.approx(171 * 1448 / 1048576)  # 23.6 % of the segments
+    assert client["sender_tcp_congestion"] == "cubic"  # -C reached the server, which sends
+    assert "rtt_mean_ms" not in client and server["rtt_mean_ms"] == pytest.approx(63.347)
+
+
 def test_iperf3_udp_client_and_server():
     client = extract("iperf3", read("iperf3_udp_client.json"))
     assert client["goodput_bps"] == pytest.approx(10220325.055332184)

@@ -142,3 +142,31 @@ def test_cli_show_without_results_says_what_to_do(tmp_path, capsys):
     assert main(["batch", "show", str(exp)]) == 2
     err = capsys.readouterr().err
     assert "no results yet" in err and f"rattan batch {exp}" in err
+
+
+def test_the_sweep_order_wins_over_the_order_runs_finished(tmp_path):
+    s = open_store(tmp_path / "o.sqlite")
+    try:
+        for cc in ("reno", "bbr", "cubic"):  # finished in this order
+            s.record(_result(cc, "1MB", "shaper", 1))
+        runs = report.rows(s, "study")
+        assert list(report.series(runs, "client.goodput_bps", "size", lines="cc")[(None, None)]) == \
+            ["reno", "bbr", "cubic"]
+        ordered = report.series(runs, "client.goodput_bps", "size", lines="cc",
+                                order={"cc": ["cubic", "bbr", "reno"]})
+        assert list(ordered[(None, None)]) == ["cubic", "bbr", "reno"]
+    finally:
+        s.close()
+
+
+def test_an_interval_of_a_metric_that_cannot_be_negative_stops_at_zero(tmp_path):
+    s = open_store(tmp_path / "c.sqlite")
+    try:
+        for seed, rate in ((1, 0.0), (2, 0.0), (3, 0.3)):
+            r = _result("bbr", "1MB", "shaper", seed)
+            r["metrics"]["client.retransmit_rate"] = rate
+            s.record(r)
+        (p,) = report.series(report.rows(s, "study"), "client.retransmit_rate", "size")[(None, None)][None]
+        assert report.mean_ci([0.0, 0.0, 0.3])[1] < 0 and p.low == 0.0 and p.high > 0.3
+    finally:
+        s.close()
