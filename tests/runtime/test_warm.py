@@ -53,6 +53,39 @@ def _all_counters(live) -> dict:
     return {name: live.engine.counters(node) for name, node in inst.nodes.items()}
 
 
+def _still_ours(names, pids) -> list[str]:
+    """Those of `names` still there and owned by one of `pids` or by nobody (no record, or a dead
+    owner's). Other test sessions run at the same time: once freed, an index and so its names may
+    be taken again at once by another process, which has its own record."""
+    from rattan.runtime import netns
+    out = []
+    for name in names:
+        if not os.path.exists(os.path.join(netns.NETNS_DIR, name)):
+            continue
+        try:
+            with open(netns._state_path(int(name.split("-")[1]))) as f:
+                owner = json.load(f)["pid"]
+        except (OSError, ValueError, KeyError):
+            owner = None
+        if owner is None or owner in pids or not netns._alive(owner):
+            out.append(name)
+    return out
+
+
+def _records_of(indices, pids) -> list[int]:
+    """Those of the instance records `indices` that still name one of `pids`."""
+    from rattan.runtime import netns
+    out = []
+    for i in indices:
+        try:
+            with open(netns._state_path(i)) as f:
+                if json.load(f)["pid"] in pids:
+                    out.append(i)
+        except (OSError, ValueError, KeyError):
+            pass
+    return out
+
+
 def test_a_reused_network_carries_the_next_experiment_as_a_fresh_one(record_property):
     from rattan.runtime import netns
     from rattan.runtime.channel import choose_channel
@@ -129,12 +162,12 @@ def test_closing_the_pool_leaves_nothing():
     assert pool.idle == 1
     pool.settle()
     names = list(idle._namespaces) + list(held._namespaces)
-    records = [netns._state_path(n.index) for n in (idle, held)]
+    indices = [idle.index, held.index]
     assert all(os.path.exists(os.path.join(netns.NETNS_DIR, n)) for n in names)
     assert sockets() >= before + 4  # a ring and a transmit socket per endpoint of each network
     pool.close()
-    assert not any(os.path.exists(os.path.join(netns.NETNS_DIR, n)) for n in names)
-    assert not any(os.path.exists(r) for r in records)
+    assert not _still_ours(names, {os.getpid()}), names
+    assert not _records_of(indices, {os.getpid()})
     assert sockets() == before
     assert pool.idle == 0
 
@@ -182,8 +215,8 @@ def test_sigterm_to_a_worker_closes_its_pool():
             proc.wait()
         proc.stdout.close()
     # gone at its exit, not left for the next start's clean_stale
-    assert not any(os.path.exists(os.path.join(netns.NETNS_DIR, n)) for n in held["namespaces"])
-    assert not any(os.path.exists(netns._state_path(i)) for i in held["indices"])
+    assert not _still_ours(held["namespaces"], {proc.pid})
+    assert not _records_of(held["indices"], {proc.pid})
 
 
 def test_a_killed_process_s_pool_is_removed_by_the_next_start():
@@ -202,7 +235,7 @@ def test_a_killed_process_s_pool_is_removed_by_the_next_start():
     assert all(os.path.exists(os.path.join(netns.NETNS_DIR, n)) for n in names)  # SIGKILL left them
     freed = netns.clean_stale()  # what the next start (ChannelNetwork.open) does first
     assert set(held["indices"]) <= set(freed)
-    assert not any(os.path.exists(os.path.join(netns.NETNS_DIR, n)) for n in names)
+    assert not _still_ours(names, {proc.pid})
 
 
 def test_a_warm_network_starts_a_run_much_sooner_than_a_cold_one():
@@ -263,7 +296,7 @@ def test_a_failed_run_s_network_is_closed_not_reused(tmp_path):
         failed = run_job(_job(tmp_path, "b", "sleep 600 >/dev/null 2>&1 & false"), network_pool=pool)
         assert failed["status"] == "failed" and "exited with status 1" in failed["error"], failed["error"]
         assert pool.reused == 1 and pool.idle == 0 and pool.discarded == 1  # closed, not kept
-        assert not any(os.path.exists(os.path.join(netns.NETNS_DIR, n)) for n in names)
+        assert not _still_ours(names, {os.getpid()})
         again = run_job(_job(tmp_path, "c", MAC), network_pool=pool)
         assert again["status"] == "ok" and pool.opened == 2 and pool.idle == 1  # a new one
         macs = [r["outputs"]["probe"]["stdout"].strip() for r in (ok, again)]
@@ -295,14 +328,16 @@ def test_ray_workers_reuse_networks_with_reuse_and_close_them_at_shutdown(tmp_pa
     from rattan.batch.ray_executor import RayExecutor
     from rattan.runtime import netns
     monkeypatch.setenv("HOME", str(tmp_path))  # the embedded Ray writes no token to ~/.ray
-    command = MAC + "; echo $RATTAN_LEFT_NETNS"
+    # the veth's MAC, the namespace and the instance record (the worker's PID)
+    command = MAC + "; echo $RATTAN_LEFT_NETNS; cat /run/rattan/instances/$(echo $RATTAN_LEFT_NETNS | cut -d- -f2).json"
     ex = RayExecutor(cores=1, instances=1, reuse=True)
     try:
         results = [ex.submit(_job(tmp_path, f"r{i}", command).to_dict()).result(timeout=120) for i in range(3)]
     finally:
         ex.close()
     assert all(r["status"] == "ok" for r in results), [r["error"] for r in results]
-    macs, names = zip(*(r["outputs"]["probe"]["stdout"].split() for r in results))
+    macs, names, records = zip(*(r["outputs"]["probe"]["stdout"].split("\n", 2) for r in results))
+    workers = {json.loads(r)["pid"] for r in records}
     assert len(set(macs)) < 3, macs
     # gone when close returns (Ray's workers end without atexit: close removes what they held)
-    assert not any(os.path.exists(os.path.join(netns.NETNS_DIR, n)) for n in names), names
+    assert not _still_ours(names, workers), names
