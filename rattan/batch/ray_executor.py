@@ -77,10 +77,13 @@ def failed_result(job: dict, error: str, machine: str | None = None) -> dict:
     }
 
 
-def _run_task(run_job: Callable | None, job: dict, cancel_key: str, reuse: bool = False) -> tuple[dict | None, str]:
-    """The body of a Ray task: one job, on whichever node Ray placed it; (None, node) if cancelled.
-    `reuse`: the default run_job gets the worker process's warm pool (rattan.runtime.warm), which
-    Ray's SIGTERM handler and atexit close when the worker ends."""
+def _run_task(run_job: Callable | None, job: dict, cancel_key: str,
+              reuse: bool = False) -> tuple[dict | None, str, int]:
+    """The body of a Ray task: one job, on whichever node Ray placed it; (result, node, worker PID),
+    the result None if cancelled. `reuse`: the default run_job gets the worker process's warm pool
+    (rattan.runtime.warm); Ray ends its workers without atexit, so the embedded executor's close
+    removes what they held (_remove_pools_of), and on a cluster the node's next rattan start does
+    (netns.clean_stale)."""
     import ray
     from ray.experimental import internal_kv
     node_id = ray.get_runtime_context().get_node_id()
@@ -174,6 +177,8 @@ class RayExecutor:
         `run_job`: what a task runs on a job dict (default `rattan.batch.job.run_job`).
         `check_versions`: on a cluster, refuse nodes whose rattan version differs from this one.
         `reuse`: each worker process keeps the networks of its runs for the next (rattan.runtime.warm).
+        Ray ends its workers without atexit: `close` removes what they held here (embedded); on a
+        cluster it stays until the node's next rattan start removes it.
         """
         try:
             import ray
