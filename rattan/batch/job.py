@@ -120,6 +120,7 @@ def run_job(job: Job | dict, network_pool=None) -> dict:
             log = os.path.join(job.packet_log_dir, f"{job.key}.rtlog")
         with SHIELD():
             network = network_pool.acquire(comp.plan, job.channel) if network_pool is not None else None
+        clean = False  # the run ended well: its network may carry the next one
         try:
             # `with rattan.run(...)` spelt out, so that set-up and teardown are shielded
             live = rattan.run(comp, channel=job.channel, seed=job.seed, packet_log=log, quiet=True,
@@ -138,10 +139,12 @@ def run_job(job: Job | dict, network_pool=None) -> dict:
                 raise
             with SHIELD():
                 live.__exit__(None, None, None)
+            clean = result["error"] is None
+            del run, live  # the engine goes now, and a cold run's rings with it (in teardown_s)
         finally:
             if network is not None:
                 with SHIELD():
-                    network_pool.release(network)
+                    _release(network_pool, network, clean)
         if log:
             result["packet_log"] = log
         if result["error"] is None:
@@ -155,6 +158,16 @@ def run_job(job: Job | dict, network_pool=None) -> dict:
         result["error"] = f"{type(e).__name__}: {e}"
     result["ended"] = now_iso()
     return result
+
+
+def _release(pool, network, clean: bool) -> None:
+    """Give a warm network back: reset for the next run, or closed after a failed or interrupted
+    one. A reset that fails closes it; the run's own result stands."""
+    import sys
+    try:
+        pool.release(network, reuse=clean)
+    except Exception as e:
+        sys.stderr.write(f"rattan: warning: a network could not be reset for the next run, closed: {e}\n")
 
 
 class _Failed(Exception):

@@ -37,6 +37,7 @@ def _worker_init() -> None:
     try:
         from ..runtime import warm
         _POOL = warm.pool()
+        warm.close_on_signals(_POOL)  # SIGTERM (a broken executor's terminate): the pool goes too
     except Exception:  # no pool here: every run opens its own network
         _POOL = None
 

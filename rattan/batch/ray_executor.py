@@ -77,22 +77,31 @@ def failed_result(job: dict, error: str, machine: str | None = None) -> dict:
     }
 
 
-def _run_task(run_job: Callable | None, job: dict, cancel_key: str) -> tuple[dict | None, str]:
-    """The body of a Ray task: one job, on whichever node Ray placed it; (None, node) if cancelled."""
+def _run_task(run_job: Callable | None, job: dict, cancel_key: str,
+              reuse: bool = False) -> tuple[dict | None, str, int]:
+    """The body of a Ray task: one job, on whichever node Ray placed it; (result, node, worker PID),
+    the result None if cancelled. `reuse`: the default run_job gets the worker process's warm pool
+    (rattan.runtime.warm); Ray ends its workers without atexit, so the embedded executor's close
+    removes what they held (_remove_pools_of), and on a cluster the node's next rattan start does
+    (netns.clean_stale)."""
     import ray
     from ray.experimental import internal_kv
     node_id = ray.get_runtime_context().get_node_id()
     if internal_kv._internal_kv_get(cancel_key):  # cancel_all came before this task started
-        return None, node_id
+        return None, node_id, os.getpid()
     with _interruptible(lambda: internal_kv._internal_kv_get(cancel_key)):
         if run_job is None:
             from rattan.batch.job import Job, run_job as run
-            result = run(Job.from_dict(job))
+            pool = None
+            if reuse:
+                from rattan.runtime import warm
+                pool = warm.pool()
+            result = run(Job.from_dict(job), network_pool=pool)
         else:
             result = run_job(job)
     if hasattr(result, "to_dict"):
         result = result.to_dict()
-    return result, node_id
+    return result, node_id, os.getpid()
 
 
 class _interruptible:
@@ -137,6 +146,18 @@ class _interruptible:
         return False
 
 
+def _remove_pools_of(pids: set[int], wait_s: float = 10.0) -> None:
+    """What the warm pools of these (this machine's) worker processes hold, once they are gone: Ray
+    ends its workers at shutdown without their atexit (measured with Ray 2.52), so their pools
+    cannot close themselves; their instance records name the dead PIDs (netns.clean_stale)."""
+    import time
+    from rattan.runtime import netns
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and any(netns._alive(pid) for pid in pids):
+        time.sleep(0.05)
+    netns.clean_stale()
+
+
 def _node_version(_: int) -> tuple[str, str]:
     import ray
     import rattan as installed
@@ -149,12 +170,15 @@ class RayExecutor:
     def __init__(self, address: str | None = None, token: str | None = None, *,
                  cores: int | None = None, instances: int | None = None,
                  run_job: Callable[[dict], Any] | None = None, check_versions: bool = True,
-                 temp_dir: str | None = None):
+                 temp_dir: str | None = None, reuse: bool = False):
         """Connect to the cluster at `address`, or start an embedded local Ray when it is None.
 
         `cores`/`instances`: what the embedded node declares (default: the machine's CPU count).
         `run_job`: what a task runs on a job dict (default `rattan.batch.job.run_job`).
         `check_versions`: on a cluster, refuse nodes whose rattan version differs from this one.
+        `reuse`: each worker process keeps the networks of its runs for the next (rattan.runtime.warm).
+        Ray ends its workers without atexit: `close` removes what they held here (embedded); on a
+        cluster it stays until the node's next rattan start removes it.
         """
         try:
             import ray
@@ -165,6 +189,8 @@ class RayExecutor:
             raise RayExecutorError("Ray is already initialized in this process: one RayExecutor at a time")
         self.address = address
         self._run_job = run_job
+        self.reuse = reuse
+        self._workers: set[int] = set()  # PIDs of the worker processes that ran a task (embedded)
         self._saved_env = {name: os.environ.get(name) for name in AUTH_ENV}
         self._lock = threading.Lock()
         self._running: dict[Any, tuple[dict, concurrent.futures.Future]] = {}
@@ -217,7 +243,7 @@ class RayExecutor:
             raise RayExecutorError(
                 f"no node of the cluster declares {need[CORES]:g} {CORES} and {need[INSTANCES]:g} "
                 f"{INSTANCES} for one run (ray start --resources ...): the job would wait forever")
-        ref = self._task.options(resources=need).remote(self._run_job, job, self._cancel_key)
+        ref = self._task.options(resources=need).remote(self._run_job, job, self._cancel_key, self.reuse)
         future: concurrent.futures.Future = concurrent.futures.Future()
         future.set_running_or_notify_cancel()
         with self._lock:
@@ -247,6 +273,8 @@ class RayExecutor:
         self._closed = True
         try:
             self._ray.shutdown()
+            if self.reuse and self.address is None:
+                _remove_pools_of(self._workers)
         finally:
             self._restore_env()
 
@@ -273,7 +301,8 @@ class RayExecutor:
             return
         ray = self._ray
         try:
-            result, node_id = done.result()
+            result, node_id, pid = done.result()
+            self._workers.add(pid)
         except ray.exceptions.TaskCancelledError:  # the KeyboardInterrupt of cancel_all
             result, node_id = None, None
         except Exception as e:  # the worker or its node died: the job failed, the batch goes on

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ._engine import ffi, lib
 
-ABI_VERSION = 12
+ABI_VERSION = 13
 if lib.rt_abi_version() != ABI_VERSION:  # a stale build of the extension
     raise ImportError(f"rattan engine ABI {lib.rt_abi_version()} does not match {ABI_VERSION}: reinstall rattan")
 
@@ -189,6 +189,24 @@ class Lateness:
                         self.sum_ns + other.sum_ns, [a + b for a, b in zip(self.hist, other.hist)])
 
 
+class Port:
+    """An interface's receive ring and transmit socket, kept open across engines and lent to one at
+    a time (Engine.attach_port): opening and closing them is most of a real run's start-up cost."""
+
+    def __init__(self, netns_path: str | None, ifname: str) -> None:
+        self.netns_path, self.ifname = netns_path, ifname
+        ptr = lib.rt_port_open(os.fsencode(netns_path) if netns_path else ffi.NULL, os.fsencode(ifname))
+        if ptr == ffi.NULL:
+            raise EngineError(f"cannot open `{ifname}` in {netns_path}: {os.strerror(ffi.errno)}")
+        self._p = ffi.gc(ptr, lib.rt_port_close)  # while lent, closed when given back
+
+    def close(self) -> None:
+        """Close the ring and socket now (or, while an engine has the port, when it gives it back)."""
+        if self._p is not None:
+            ffi.release(self._p)
+            self._p = None
+
+
 class Engine:
     """One engine instance: nodes (endpoints and cells), links, flows, virtual time."""
 
@@ -200,6 +218,7 @@ class Engine:
             raise MemoryError("cannot create the engine")
         self._e = ffi.gc(ptr, lib.rt_engine_free)  # rt_engine_free stops a running thread first
         self._sampled: set[int] = set()  # flows that keep raw samples
+        self._lent: list[Port] = []  # ports lent to it (attach_port)
 
     # -- graph
     def add_endpoint(self) -> int:
@@ -227,6 +246,17 @@ class Engine:
         if rc == lib.RT_ESYS:
             raise EngineError(f"cannot open `{ifname}` in {netns_path}: {os.strerror(ffi.errno)}")
         _check(rc, f"attach `{ifname}`")
+
+    def attach_port(self, node: int, port: "Port") -> None:
+        """Endpoint `node` sends and receives on a Port lent to this engine until `return_ports`
+        (or until the engine is freed); the frames waiting in its ring are discarded first."""
+        _check(lib.rt_endpoint_attach_port(self._e, node, port._p), f"attach port `{port.ifname}`")
+        self._lent.append(port)  # the Port object outlives its loan
+
+    def return_ports(self) -> None:
+        """Give back every lent Port (the engine must be stopped; it cannot forward real frames again)."""
+        _check(lib.rt_engine_return_ports(self._e), "return ports")
+        self._lent.clear()
 
     def set_macs(self, node: int, src: str, dst: str) -> None:
         """Frames sent on the attached endpoint `node`'s interface get these Ethernet addresses

@@ -214,6 +214,18 @@ def remove_namespace(name: str) -> None:
     os.unlink(path)
 
 
+def rename_namespace(name: str, new: str) -> None:
+    """Bind namespace NAME at /run/netns/NEW instead (NEW must be free)."""
+    path, target = os.path.join(NETNS_DIR, name), os.path.join(NETNS_DIR, new)
+    os.close(os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    try:
+        _mount(path.encode(), target.encode(), MS_BIND)
+    except OSError:
+        os.unlink(target)
+        raise
+    remove_namespace(name)
+
+
 def _remove_namespaces(names: list[str]) -> None:
     for name in names:
         try:

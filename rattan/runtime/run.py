@@ -271,7 +271,9 @@ class LiveRun:
                  late_threshold_ns: int | None = None, packet_log: str | None = None,
                  log_cells: list[str] | None = None, engine_nice: int = ENGINE_NICE,
                  packet_log_snaplen: int = 0, networks: list | None = None) -> None:
-        """`networks`: for each channel, an already open network to use (and leave open), or None."""
+        """`networks`: one already open network per channel (rattan.runtime.warm, or the library's
+        caller), used as they are and left open at close, their lent ports (`ports`) returned; by
+        default each instance opens its own and removes it at close."""
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
@@ -284,11 +286,18 @@ class LiveRun:
             counts[c["name"]] = counts.get(c["name"], 0) + 1
         seen: dict[str, int] = {}
         self.instances: list[Instance] = []
+        if networks is not None:
+            if len(networks) != len(channels):
+                raise RunError(f"{len(networks)} networks given for {len(channels)} channel instances")
+            for c, net in zip(channels, networks):
+                if list(net.endpoint_names) != list(c["endpoints"]):
+                    raise RunError(f"a network of endpoints {', '.join(net.endpoint_names)} cannot carry channel "
+                                   f"`{c['name']}` (endpoints {', '.join(c['endpoints'])})")
         for number, c in enumerate(channels):
             k = seen[c["name"]] = seen.get(c["name"], -1) + 1
             label = c["name"] if counts[c["name"]] == 1 else f"{c['name']}#{k}"
-            given = networks[number] if networks and number < len(networks) else None
-            self.instances.append(Instance(c, number, label, given or network_for(plan, c), owns_net=given is None))
+            net = network_for(plan, c) if networks is None else networks[number]
+            self.instances.append(Instance(c, number, label, net, owns_net=networks is None))
         self.engine = None
         self.python_cells = None  # the thread that ticks the Python cells (controllers.RealTimeDriver)
 
@@ -308,8 +317,12 @@ class LiveRun:
                 eps = inst.net.endpoints
                 addresses = {n: int(ipaddress.IPv4Address(ep.address)) for n, ep in eps.items()}
                 inst.nodes = load_channel(self.engine, inst.channel, addresses=addresses)
+                lent = getattr(inst.net, "ports", {})  # a warm network's open rings
                 for name, ep in eps.items():
-                    self.engine.attach(inst.nodes[name], inst.net.engine_netns_path, ep.engine_ifname)
+                    if name in lent:
+                        self.engine.attach_port(inst.nodes[name], lent[name])
+                    else:
+                        self.engine.attach(inst.nodes[name], inst.net.engine_netns_path, ep.engine_ifname)
                     if ep.engine_mac:  # upstream layout: the frames' Ethernet addresses, as upstream's sender
                         self.engine.set_macs(inst.nodes[name], ep.engine_mac, ep.mac)
                 schedule_timeline(self.engine, inst.nodes, inst.channel, TIMELINE_HORIZON_NS)
@@ -366,10 +379,14 @@ class LiveRun:
                 self.engine.flush_packet_log()
 
     def close(self) -> None:
-        self.stop()
-        for inst in self.instances:
-            if inst.owns_net:
-                inst.net.close()
+        try:
+            self.stop()
+            if self.engine is not None:
+                self.engine.return_ports()  # the rings stay open with their networks, for the next run
+        finally:
+            for inst in self.instances:
+                if inst.owns_net:
+                    inst.net.close()
 
     def __enter__(self) -> "LiveRun":
         return self.start()

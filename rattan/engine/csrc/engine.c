@@ -199,8 +199,16 @@ typedef struct { uint64_t at, order; int node, param; double value; } command_t;
 #define TX_BATCH 64
 
 /* An endpoint's interface in a real run, with the packets waiting to be sent in one system call. */
-typedef struct port {
+/* A port lent to engines one at a time (rt_port_open); `holder` is the engine that has it. */
+struct rt_port {
     io_port *io;
+    rt_engine *holder;
+    int closing;             /* rt_port_close while lent: closed when given back */
+};
+
+typedef struct port {
+    io_port *io;             /* NULL once a lent port went back (rt_engine_return_ports) */
+    rt_port *lent;           /* the port's owner when it is lent, else NULL (the engine's own) */
     rt_node *node;
     rt_pkt *batch[TX_BATCH];
     int n;
@@ -238,6 +246,7 @@ struct rt_engine {
     /* real runs */
     port_t **ports;
     int n_ports;
+    int ports_returned;      /* lent ports went back: no more real runs */
     int wakefd;              /* eventfd: a change or a stop for a loop asleep in epoll */
     uint64_t clock_offset;   /* CLOCK_REALTIME - CLOCK_MONOTONIC when the loop started */
     uint64_t wall0, logical0;
@@ -267,6 +276,14 @@ rt_engine *rt_engine_new(uint64_t seed) {
     return e;
 }
 
+static void give_back(port_t *p) {
+    rt_port *rp = p->lent;
+    rp->holder = NULL;
+    p->lent = NULL;
+    p->io = NULL;
+    if (rp->closing) rt_port_close(rp);
+}
+
 void rt_engine_free(rt_engine *e) {
     if (!e) return;
     rt_engine_stop(e);
@@ -282,8 +299,10 @@ void rt_engine_free(rt_engine *e) {
         free(e->shards[i].ev);
     }
     for (int i = 0; i < e->n_ports; i++) {
-        io_close(e->ports[i]->io);
-        free(e->ports[i]);
+        port_t *p = e->ports[i];
+        if (p->lent) give_back(p);
+        else io_close(p->io);
+        free(p);
     }
     free(e->ports);
     if (e->wakefd >= 0) close(e->wakefd);
@@ -793,20 +812,64 @@ int rt_add_flow(rt_engine *e, int src, int dst, int kind, uint64_t rate_bps, uin
 }
 
 /* ---------------------------------------------------------------- real packets */
-int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const char *ifname) {
-    rt_node *n = node_at(e, node);
-    if (!n || !n->is_endpoint || !ifname) return RT_ERANGE;
-    if (e->shards || atomic_load(&e->busy) || n->port) return RT_ESTATE;
+/* A port for endpoint `n`: `io` given (a lent port's), else opened on the interface. */
+static int add_port(rt_engine *e, rt_node *n, rt_port *lent, const char *netns_path, const char *ifname) {
+    if (e->shards || atomic_load(&e->busy) || n->port || e->ports_returned) return RT_ESTATE;
     port_t **a = realloc(e->ports, (size_t)(e->n_ports + 1) * sizeof *a);
     if (!a) return RT_ENOMEM;
     e->ports = a;
     port_t *p = calloc(1, sizeof *p);
     if (!p) return RT_ENOMEM;
-    p->io = io_open(netns_path, ifname);
-    if (!p->io) { free(p); return RT_ESYS; }
+    if (lent) {
+        io_reset(lent->io);
+        p->io = lent->io;
+        p->lent = lent;
+        lent->holder = e;
+    } else {
+        p->io = io_open(netns_path, ifname);
+        if (!p->io) { free(p); return RT_ESYS; }
+    }
     p->node = n;
     n->port = p;
     e->ports[e->n_ports++] = p;
+    return RT_OK;
+}
+
+int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const char *ifname) {
+    rt_node *n = node_at(e, node);
+    if (!n || !n->is_endpoint || !ifname) return RT_ERANGE;
+    return add_port(e, n, NULL, netns_path, ifname);
+}
+
+rt_port *rt_port_open(const char *netns_path, const char *ifname) {
+    if (!ifname) { errno = EINVAL; return NULL; }
+    rt_port *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->io = io_open(netns_path, ifname);
+    if (!p->io) { int err = errno; free(p); errno = err; return NULL; }
+    return p;
+}
+
+void rt_port_close(rt_port *p) {
+    if (!p) return;
+    if (p->holder) { p->closing = 1; return; }
+    io_close(p->io);
+    free(p);
+}
+
+int rt_endpoint_attach_port(rt_engine *e, int node, rt_port *p) {
+    rt_node *n = node_at(e, node);
+    if (!n || !n->is_endpoint || !p) return RT_ERANGE;
+    if (p->holder || p->closing) return RT_ESTATE;
+    return add_port(e, n, p, NULL, NULL);
+}
+
+int rt_engine_return_ports(rt_engine *e) {
+    if (e->thread_live || atomic_load(&e->busy)) return RT_ESTATE;
+    int any = 0;
+    for (int i = 0; i < e->n_ports; i++)
+        if (e->ports[i]->lent) { give_back(e->ports[i]); any = 1; }
+    if (any) e->ports_returned = 1;
     return RT_OK;
 }
 
@@ -1262,6 +1325,7 @@ int rt_engine_start(rt_engine *e, uint64_t until_ns, int clock) {
     if (clock != RT_CLOCK_VIRTUAL && clock != RT_CLOCK_REAL) return RT_EINVAL;
     if (until_ns < atomic_load(&e->now)) return RT_EINVAL;
     if (e->n_ports && clock != RT_CLOCK_REAL) return RT_EINVAL;
+    if (e->ports_returned) return RT_ESTATE;
     if (e->n_ports && e->wakefd < 0) {
         e->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (e->wakefd < 0) return RT_ESYS;

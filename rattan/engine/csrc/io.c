@@ -152,6 +152,19 @@ uint64_t io_take_lost(io_port *p) {
     return n;
 }
 
+void io_reset(io_port *p) {
+    for (unsigned i = 0; i < p->frames; i++) {  /* at most one lap: frames are handed back in order */
+        struct tpacket2_hdr *h = (struct tpacket2_hdr *)(p->ring + (size_t)p->next * RING_FRAME);
+        if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) break;
+        __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+        p->next = (p->next + 1) % p->frames;
+    }
+    struct tpacket_stats st;  /* reading the statistics resets them */
+    socklen_t len = sizeof st;
+    getsockopt(p->rx, SOL_PACKET, PACKET_STATISTICS, &st, &len);
+    p->lost = 0;
+}
+
 int io_send(io_port *p, uint8_t *const *frames, const uint32_t *lens, int n) {
     struct mmsghdr msgs[64];
     struct iovec iov[64];

@@ -24,6 +24,10 @@ int io_receive(io_port *p, void (*cb)(void *ctx, const uint8_t *frame, uint32_t 
  * the kernel because the ring was full, or too large. */
 uint64_t io_take_lost(io_port *p);
 
+/* Discard every frame waiting in the ring, the loss count and the kernel's statistics: the port as
+ * just opened, for another engine. */
+void io_reset(io_port *p);
+
 /* Send `n` frames with one system call (sendmmsg); returns how many the kernel took. */
 int io_send(io_port *p, uint8_t *const *frames, const uint32_t *lens, int n);
 

@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#define RT_ABI_VERSION 12
+#define RT_ABI_VERSION 13
 
 /* Error codes: 0 is success, negative values are errors. */
 #define RT_OK 0
@@ -180,6 +180,19 @@ int rt_cell_read(const rt_engine *e, int node, int param, double *value);
  * run in the engine thread with RT_CLOCK_REAL. RT_ESYS with errno set if the interface cannot be
  * opened. */
 int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const char *ifname);
+/* A port that outlives engines (rattan.runtime.warm): an interface's receive ring and transmit
+ * socket, opened once and lent to one engine at a time, so that experiments run one after another
+ * on the same veths do not each allocate and free the rings. rt_port_open: as rt_endpoint_attach
+ * opens one (NULL with errno set on failure). rt_endpoint_attach_port lends it to endpoint `node`
+ * (RT_ESTATE if another engine has it), first discarding every frame waiting in its ring and its
+ * loss counts, so the engine starts as on a fresh ring. rt_engine_return_ports takes every lent
+ * port back from a stopped engine (RT_ESTATE while it runs; it cannot run on real packets again);
+ * freeing the engine returns them too. rt_port_close closes it, or, while lent, once returned. */
+typedef struct rt_port rt_port;
+rt_port *rt_port_open(const char *netns_path, const char *ifname);
+void rt_port_close(rt_port *p);
+int rt_endpoint_attach_port(rt_engine *e, int node, rt_port *p);
+int rt_engine_return_ports(rt_engine *e);
 /* Frames the engine sends on an attached endpoint's interface get Ethernet source `src` and
  * destination `dst` (6 bytes each), as upstream Rattan's AF_PACKET sender writes them (the
  * rattan-side veth's address and its peer's): a frame routed to another endpoint than the one its
