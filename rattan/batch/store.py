@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
+import time
 from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
@@ -212,6 +214,18 @@ class Store:
 
     # -------------------------------------------------------------------------------------- schema
     def _create_schema(self) -> None:
+        # SQLite returns "database is locked" at once, without waiting out its busy timeout, where
+        # waiting could deadlock (two new connections switching the file to WAL, say): try again
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return self._create_schema_once()
+            except StoreError as e:
+                if self.engine.dialect.name != "sqlite" or "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05 + random.random() * 0.2)
+
+    def _create_schema_once(self) -> None:
         try:
             with self.engine.begin() as conn:
                 if self.engine.dialect.name == "postgresql":
