@@ -161,6 +161,10 @@ def cmd_run(args) -> int:
         return EXIT_USAGE
     if args.dry_run:
         return _dry_run(exp)
+    import signal
+    # a SIGINT stops the batch (as Ctrl-C does) also when it was started with SIGINT ignored (by a
+    # service manager, `nohup`, a script's `&`), as `rattan run` does: the runs then tear down
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if os.geteuid() != 0 and args.cluster is None:
         _err("real runs need root (network namespaces): run it with sudo, or --dry-run to list the runs")
         return EXIT_USAGE

@@ -123,6 +123,12 @@ class _interruptible:
         self.done = threading.Event()
         self.thread_id = threading.get_ident()
         self.mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        self.handler = None
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL, None):
+            # a worker started with SIGINT ignored (a raylet under `nohup`, a script's `&`) would
+            # never see the signal the watcher sends: KeyboardInterrupt for the job's duration
+            self.handler = signal.signal(signal.SIGINT, signal.default_int_handler)
         self.watcher = threading.Thread(target=self._watch, name="rattan-cancel-watch", daemon=True)
         self.watcher.start()
         return self
@@ -142,6 +148,8 @@ class _interruptible:
         import signal
         self.done.set()
         self.watcher.join()
+        if self.handler is not None:
+            signal.signal(signal.SIGINT, self.handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
         return False
 

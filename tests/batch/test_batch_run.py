@@ -241,8 +241,10 @@ def test_ctrl_c_then_resume_runs_only_what_is_missing(tmp_path, to):
     db = tmp_path / "resume.sqlite"
     env = {**os.environ, "RATTAN_BTEST_MARK": mark}
     log = open(tmp_path / "first.txt", "w+")
+    # alone, it starts as under `nohup` or a script's `&`, with SIGINT ignored: `kill -INT` stops it all the same
+    ignored = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if to == "the batch" else None
     proc = subprocess.Popen(batch_command(path), stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True, cwd=tmp_path)
+                            start_new_session=True, cwd=tmp_path, preexec_fn=ignored)
     ours_ns: dict[str, int] = {}
     try:
         deadline = time.monotonic() + 120

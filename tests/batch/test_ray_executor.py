@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import signal
 import socket
 import sys
 import time
@@ -63,7 +64,13 @@ def executor(tmp_path_factory):
         mp.setenv("HOME", str(home))  # the token must not be written to ~/.ray
         mp.delenv("RAY_AUTH_MODE", raising=False)
         mp.delenv("RAY_AUTH_TOKEN", raising=False)
-        ex = RayExecutor(cores=2, instances=2, run_job=dispatch)
+        # Ray's processes start with SIGINT ignored, as under `nohup` or a CI script's `&`: a cancel
+        # must interrupt the jobs all the same
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            ex = RayExecutor(cores=2, instances=2, run_job=dispatch)
+        finally:
+            signal.signal(signal.SIGINT, previous)
         try:
             yield ex, home
         finally:
