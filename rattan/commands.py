@@ -104,12 +104,6 @@ class _Usage(Exception):
     pass
 
 
-def _is_experiment(path: str) -> bool:
-    """An experiment file of `rattan batch` (YAML with `workload`), which `check` checks as such."""
-    from .batch.experiment import looks_like_experiment
-    return looks_like_experiment(path)
-
-
 def cmd_check(args) -> int:
     from .passes.reading import InputError
     if args.dump_after == "list":
@@ -120,8 +114,8 @@ def cmd_check(args) -> int:
     io_problem = False
     for f in args.files:
         try:
-            if _is_experiment(f):
-                from .batch.experiment import check as check_experiment
+            from .batch.experiment import check as check_experiment, looks_like_experiment
+            if looks_like_experiment(f):  # an experiment file of `rattan batch`, checked as such
                 comps.append(check_experiment(f))
                 continue
             comps.append(_compile(f, args))

@@ -176,9 +176,9 @@ def cmd_run(args) -> int:
         _err(str(e))
         return EXIT_USAGE
     try:
-        todo = len(exp.jobs()) - len(store.done_keys(exp.name) & {j.key for j in exp.jobs()})
+        done = store.done_keys(exp.name)
         executor = None
-        if todo:
+        if any(j.key not in done for j in exp.jobs()):  # else no executor: only plots and the summary
             try:
                 executor = make_executor(exp, cluster=args.cluster, jobs=args.jobs, reuse=not args.no_reuse)
             except Exception as e:  # Ray missing or unreachable: a message, not a traceback
@@ -223,7 +223,8 @@ def _open(args):
     from .store import StoreError, open_store
     src = args.source
     name = args.experiment
-    if "://" not in src and os.path.splitext(src)[1].lower() in (".yaml", ".yml", ".json"):
+    from .experiment import has_experiment_suffix
+    if has_experiment_suffix(src):
         from .experiment import peek
         try:
             file_name, db = peek(src)
@@ -305,10 +306,8 @@ def _attempts_text(store, runs, fmt: str) -> str:
 
 def _sweep_order(source: str) -> dict:
     """The experiment file's sweep (axis -> values, in the file's order), when the source is one."""
-    if "://" not in source and os.path.splitext(source)[1].lower() in (".yaml", ".yml", ".json"):
-        from .experiment import peek_axes
-        return peek_axes(source)
-    return {}
+    from .experiment import has_experiment_suffix, peek_axes
+    return peek_axes(source) if has_experiment_suffix(source) else {}
 
 
 def cmd_plot(args) -> int:

@@ -303,15 +303,25 @@ def peek(path: str, database: str | None = None) -> tuple[str, str]:
     return name_and_database(path, value, database)
 
 
-def peek_axes(path: str) -> dict:
-    """The `sweep` of an experiment file, unchecked (axis -> its list of values), for plots to keep
-    the sweep's order; {} when it cannot be read."""
+def has_experiment_suffix(path: str) -> bool:
+    """A file name an experiment file can have (.yaml, .yml, .json); URLs never."""
+    return "://" not in path and os.path.splitext(path)[1].lower() in (".yaml", ".yml", ".json")
+
+
+def _unchecked(path: str):
+    """A YAML/JSON file's value as it is, None when it cannot be read or parsed."""
     import yaml
     try:
         with open(path, encoding="utf-8") as fh:
-            value = yaml.safe_load(fh)
+            return yaml.safe_load(fh)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return {}
+        return None
+
+
+def peek_axes(path: str) -> dict:
+    """The `sweep` of an experiment file, unchecked (axis -> its list of values), for plots to keep
+    the sweep's order; {} when it cannot be read."""
+    value = _unchecked(path)
     sweep = value.get("sweep") if isinstance(value, dict) else None
     return {str(k): v for k, v in sweep.items() if isinstance(v, list)} if isinstance(sweep, dict) else {}
 
@@ -319,14 +329,9 @@ def peek_axes(path: str) -> dict:
 def looks_like_experiment(path: str) -> bool:
     """A YAML/JSON file whose top level has `workload` and none of a topology's keys: `rattan
     check` reads it as an experiment file."""
-    if os.path.splitext(path)[1].lower() not in (".yaml", ".yml", ".json"):
+    if not has_experiment_suffix(path):
         return False
-    import yaml
-    try:
-        with open(path, encoding="utf-8") as fh:
-            value = yaml.safe_load(fh)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return False
+    value = _unchecked(path)
     return isinstance(value, dict) and "workload" in value and not ({"cells", "links"} & set(value))
 
 

@@ -155,7 +155,7 @@ def run_batch(experiment, executor=None, store=None, *, database: str | None = N
         stream.write(f"\nrattan batch: interrupted; stopping {len(pending)} running runs\n")
         if executor is not None:
             executor.cancel_all()
-        own_executor = own_executor and False
+        own_executor = False  # cancel_all has shut it down
     finally:
         bar.close()
         if own_executor and executor is not None:
@@ -215,6 +215,7 @@ def summary_text(exp, store, summary: BatchSummary) -> str:
     rows = store.runs(exp.name)
     if not rows:
         return "\n".join(lines) + "\n"
+    from .report import _cell  # the tables' number format
     steps = {s.name for s in exp.workload if s.extract}
     axes = [a for a in exp.axes]
     groups: dict[tuple, list] = {}
@@ -229,16 +230,10 @@ def summary_text(exp, store, summary: BatchSummary) -> str:
         row = list(combo) + [str(len(ok)), str(len(rs) - len(ok))]
         for m in metric_names:
             vals = [r["metrics"][m] for r in ok if isinstance((r.get("metrics") or {}).get(m), (int, float))]
-            row.append(_fmt(statistics.fmean(vals)) if vals else "-")
+            row.append(_cell(statistics.fmean(vals)) if vals else "-")
         table.append(row)
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     lines.append("")
     lines += ["  ".join(v.rjust(w) if i >= len(axes) else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths)))
               for r in table]
     return "\n".join(lines) + "\n"
-
-
-def _fmt(v: float) -> str:
-    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-2):
-        return f"{v:.3g}"
-    return f"{v:.3f}".rstrip("0").rstrip(".")
