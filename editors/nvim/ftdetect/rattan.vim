@@ -1,0 +1,2 @@
+" .rtn files are Rattan topologies (Vim and every Neovim).
+autocmd BufRead,BufNewFile *.rtn setfiletype rattan
