@@ -21,7 +21,8 @@ crates="librust-anyhow-dev librust-lazy-static-dev librust-regex-dev librust-reg
 missing=""
 for c in $crates; do dpkg -s "$c" >/dev/null 2>&1 || missing="$missing $c"; done
 if [ -n "$missing" ]; then
-    apt-get install -y -qq $missing >/dev/null
+    apt-get install -y -qq $missing >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq $missing >/dev/null; }
 fi
 
 # Debian's source of tree-sitter 0.20.7, through apt with a private list (no system change).
