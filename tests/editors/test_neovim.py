@@ -106,3 +106,40 @@ def test_reindenting_gives_rattan_fmt_layout(nvim, tmp_path, path):
     out = tmp_path / "reindented.rtn"
     nvim(str(flat), "-c", "normal gg=G", "-c", f"write! {out}")
     assert out.read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
+
+
+# -- Vim reads the same plugin (without tree-sitter)
+
+VIM = shutil.which("vim")
+
+
+@pytest.mark.skipif(VIM is None, reason="vim is not installed")
+def test_vim_gets_filetype_comments_indentation_and_syntax(tmp_path):
+    doc = (ROOT / "docs" / "editors.md").read_text(encoding="utf-8")
+    line = re.search(r"`(set runtimepath\+=/path/to/rattan/editors/nvim)` in `vimrc`", doc).group(1)
+    vimrc = tmp_path / "vimrc"
+    vimrc.write_text(f"set nocompatible\n{line.replace('/path/to/rattan', str(ROOT))}\n"
+                     "filetype plugin indent on\nsyntax on\n")
+    lib = tmp_path / "links.rtn"
+    lib.write_text(re.sub(r"(?m)^[ \t]+", "", (EXAMPLES / "lib" / "links.rtn").read_text()))
+    out = tmp_path / "vim.json"
+    script = (
+        "let r = {'filetype': &filetype, 'commentstring': &commentstring}\n"
+        "let n = search('^let ')\n"
+        "let r.group = synIDattr(synIDtrans(synID(n, 1, 1)), 'name')\n"
+        "execute 'normal ' . n . 'Ggcc'\n"
+        "let r.commented = getline(n)\n"
+        "normal gcc\n"
+        "normal gg=G\n"
+        "let r.text = join(getline(1, '$'), \"\\n\") . \"\\n\"\n"
+        f"call writefile([json_encode(r)], '{out}')\n"
+        "qa!\n")
+    (tmp_path / "check.vim").write_text(script)
+    subprocess.run([VIM, "-N", "-u", str(vimrc), "-i", "NONE", "-n", "-es", str(lib), "-S",
+                    str(tmp_path / "check.vim")], env={**os.environ, "HOME": str(tmp_path)},
+                   timeout=60, stdin=subprocess.DEVNULL, capture_output=True)
+    r = json.loads(out.read_text())
+    assert (r["filetype"], r["commentstring"]) == ("rattan", "# %s")
+    assert r["group"] in ("Keyword", "Statement")
+    assert r["commented"].startswith("# let fiber_km")
+    assert r["text"] == (EXAMPLES / "lib" / "links.rtn").read_text()
