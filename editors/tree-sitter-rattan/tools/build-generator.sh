@@ -12,6 +12,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 gen="$here/generator"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+chmod 755 "$work"  # apt's _apt user writes the lists there
 export PATH="$PATH:$HOME/.cargo/bin"
 command -v cargo >/dev/null || { echo "build-generator.sh: cargo is missing" >&2; exit 1; }
 
