@@ -13,7 +13,7 @@ gen="$here/generator"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"  # apt's _apt user writes the lists there
-export PATH="$PATH:$HOME/.cargo/bin"
+export PATH="$PATH:${HOME:-/root}/.cargo/bin"
 command -v cargo >/dev/null || { echo "build-generator.sh: cargo is missing" >&2; exit 1; }
 
 crates="librust-anyhow-dev librust-lazy-static-dev librust-regex-dev librust-regex-syntax-dev
