@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -34,6 +35,19 @@ def test_schema_command_prints_the_shipped_schema(run_cli):
     assert code == 0 and json.loads(out) == json.loads((ROOT / "schemas" / "document.schema.json").read_text())
     code, out, _ = run_cli("schema", "--plan")
     assert json.loads(out)["title"] == "Rattan execution plan"
+
+
+def test_schema_output_writes_the_file_and_path_names_the_installed_one(run_cli, tmp_path):
+    out = tmp_path / "editor" / "document.schema.json"
+    out.parent.mkdir()
+    code, printed, _ = run_cli("schema", "--output", str(out))
+    assert code == 0 and printed == ""
+    code, printed, _ = run_cli("schema", "--path")
+    installed = Path(printed.strip())
+    assert code == 0 and installed.is_absolute()
+    assert out.read_bytes() == installed.read_bytes() == (ROOT / "schemas" / "document.schema.json").read_bytes()
+    code, printed, _ = run_cli("schema", "--plan", "--path")
+    assert Path(printed.strip()).name == "plan.schema.json"
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "stdlib_cells").glob("*/cell.schema.json")),
