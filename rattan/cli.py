@@ -97,8 +97,14 @@ def _parser() -> argparse.ArgumentParser:
                                     "cells are written against: cc -I\"$(rattan include-dir)\" ...")
 
     sp = sub.add_parser("schema", help="print the JSON Schema of TOML/YAML documents",
-                        description="JSON Schema of the TOML/YAML document, for editors.")
-    sp.add_argument("--plan", action="store_true", help="print the plan's schema instead")
+                        description="JSON Schema (draft-07) of the TOML/YAML document, for editors: "
+                                    "yaml-language-server and Taplo read it. A file can name it from any "
+                                    "folder by the installed path (--path): "
+                                    "`# yaml-language-server: $schema=PATH` or `#:schema PATH` (TOML).")
+    sp.add_argument("--plan", action="store_true", help="the plan's schema instead")
+    sp.add_argument("-o", "--output", metavar="FILE", help="write the schema here instead of stdout")
+    sp.add_argument("--path", action="store_true",
+                    help="print the absolute path of the schema file installed with the package instead")
 
     sp = sub.add_parser("convert", help="convert upstream Rattan TOML/YAML to .rtn",
                         description="Write the .rtn equivalent of an upstream Rattan TOML or YAML file.")

@@ -284,8 +284,12 @@ def cmd_include_dir(args) -> int:
 
 def cmd_schema(args) -> int:
     name = "plan.schema.json" if args.plan else "document.schema.json"
-    sys.stdout.write(resources.files("rattan.schemas").joinpath(name).read_text(encoding="utf-8"))
-    return EXIT_OK
+    shipped = resources.files("rattan.schemas").joinpath(name)
+    if args.path:
+        # a real file inside the installed package (rattan.schemas ships as a folder, never zipped)
+        print(os.path.abspath(str(shipped)))
+        return EXIT_OK
+    return _write_out(shipped.read_text(encoding="utf-8"), args.output)
 
 
 def cmd_convert(args) -> int:

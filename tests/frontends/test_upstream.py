@@ -790,11 +790,13 @@ def test_yaml_plain_scalars_follow_yaml_1_2():
 
 
 # ---- the document schema -----------------------------------------------------------------
-VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+# draft-07: the draft both yaml-language-server and Taplo read (tests/editors/test_schema_servers.py)
+VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
 
 
-def test_schema_is_a_valid_draft_2020_12_schema():
-    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+def test_schema_is_a_valid_draft_07_schema():
+    assert SCHEMA["$schema"] == "http://json-schema.org/draft-07/schema#"
+    jsonschema.Draft7Validator.check_schema(SCHEMA)
 
 
 @pytest.mark.parametrize("fmt", ["toml", "yaml"])
