@@ -10,10 +10,10 @@
  *   whole latency after it. When it still fires early, the loop sleeps again until the deadline
  *   itself: nothing leaves before its time. Timer wake-ups are also spaced by at least the
  *   coalescing window: frames due meanwhile share the next one. By default the window is the spread
- *   of those wake-up latencies (their p99 less their least, at most COALESCE_MAX_NS): a wake-up of
- *   a frame's own, armed `margin` early, comes up to that much after its time one time in a hundred
- *   anyway, so sharing one costs no lateness beyond the timer's own p99. Input wakes the loop at once
- *   whatever the spacing, and everything due then leaves with it.
+ *   of those wake-up latencies (their p90 less their least, at most COALESCE_MAX_NS): a wake-up of
+ *   a frame's own, armed `margin` early, comes up to that much after its time one time in ten
+ *   anyway, so sharing one costs little lateness beyond the timer's own. Input wakes the loop at
+ *   once whatever the spacing, and everything due then leaves with it.
  * - Precise mode: the timer is armed `stretch` early, stretch being the p99 of CALIB_SLEEPS timer
  *   sleeps measured when the clock opens, and the last stretch is spun reading the clock, with the
  *   receive rings checked at every turn, so a frame leaves within the clock read's time of its
@@ -35,8 +35,8 @@
 #define CALIB_GAP_NS 100000ULL  /* each sleep: 100 us, about the spacing of departures under load */
 #define MARGIN_SAMPLES 128      /* recent wake-up latencies the default mode learns from */
 #define LEARN_EVERY 32          /* ... recomputed after this many more */
-#define COALESCE_MAX_NS 200000ULL /* the automatic window's cap: a stretch of long wake-ups (a loaded
-                                   machine) must not hold frames longer */
+#define COALESCE_MAX_NS 50000ULL /* the automatic window's cap, half the default's lateness goal (p99
+                                  100 us): long wake-ups on a loaded machine must not hold frames longer */
 
 #define STORE(field, v) __atomic_store_n(&(field), (uint64_t)(v), __ATOMIC_RELAXED)
 #define BUMP(field, v) STORE(field, (field) + (uint64_t)(v))
@@ -137,7 +137,7 @@ int clock_watch(clock_ctx *c, int fd, void *ptr) {
 }
 
 /* A timer wake-up `late` after the time armed. Every LEARN_EVERY of them, from the last
- * MARGIN_SAMPLES: the margin is the least, the automatic window the p99 less the least. */
+ * MARGIN_SAMPLES: the margin is the least, the automatic window the p90 less the least. */
 static void learn(clock_ctx *c, uint64_t late) {
     c->lat[c->next_lat] = late;
     c->next_lat = (c->next_lat + 1) % MARGIN_SAMPLES;
@@ -147,7 +147,7 @@ static void learn(clock_ctx *c, uint64_t late) {
     memcpy(sorted, c->lat, c->n_lat * sizeof *sorted);
     qsort(sorted, c->n_lat, sizeof *sorted, cmp_u64);
     c->margin_ns = sorted[0];
-    uint64_t spread = sorted[c->n_lat * 99 / 100] - sorted[0];
+    uint64_t spread = sorted[c->n_lat * 9 / 10] - sorted[0];
     c->auto_ns = spread < COALESCE_MAX_NS ? spread : COALESCE_MAX_NS;
     STORE(c->st->margin_ns, c->margin_ns);
     if (c->coalesce_ns == RT_COALESCE_AUTO) STORE(c->st->coalesce_ns, c->auto_ns);

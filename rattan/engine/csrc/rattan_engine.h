@@ -227,7 +227,7 @@ int rt_engine_set_late_threshold(rt_engine *e, uint64_t ns);
  * of a few hundred timer sleeps measured when the loop starts, and the last stretch is spun (reading
  * the clock and checking the receive rings), for lateness within microseconds at the CPU's cost.
  * rt_engine_set_coalesce: the window in ns (RT_COALESCE_AUTO, the default: the spread of the wake-up
- * latencies seen, their p99 less their least, at most 200 us; 0: every deadline has a wake-up of its
+ * latencies seen, their p90 less their least, at most 50 us; 0: every deadline has a wake-up of its
  * own at its exact time and each port a sendmmsg of its own, the loop's timing before batching). Both before
  * time runs. rt_engine_timing: the figures chosen and the loop's counters, RT_ESTATE before a real
  * run's loop has started (then readable while it runs and after, each field exact). */
