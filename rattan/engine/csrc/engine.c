@@ -1271,8 +1271,6 @@ static void flush_ports(rt_engine *e) {
     }
 }
 
-/* The real-time loop: sleep in epoll until a frame arrives, the next event is due (a timerfd armed
- * at its absolute time, nanosecond resolution), or a change or stop request wakes it. */
 /* Take up to 256 waiting frames of a port's ring into the graph. */
 static void port_receive_all(port_t *p) {
     shard_t *sh = p->node->sh;
@@ -1299,6 +1297,8 @@ static int ports_pending(void *arg, void **ready, int max) {
     return n;
 }
 
+/* The real-time loop: run every shard to now, send what is due, then sleep (clock.c) until the next
+ * event is due, a frame arrives, or a change or stop request wakes it. */
 static void real_loop(rt_engine *e) {
     id_t tid = (id_t)syscall(SYS_gettid);
     if (e->nice) setpriority(PRIO_PROCESS, tid, e->nice);  /* refused without CAP_SYS_NICE: seen below */
