@@ -134,14 +134,17 @@ def goal(what: str, value: str, target: str, ok: bool) -> str:
 def report(r: dict, rounds: int) -> str:
     expected = 1e9 * TCP_PAYLOAD / MTU
     lines = [f"bw 1 Gbit/s each way, one TCP stream (expected goodput {expected / 1e6:.1f} Mbit/s)",
-             f"{'timing':<9} {'goodput Mbit/s':>14} {'engine CPU':>10} {'frames/call':>11} {'timer wake/s':>12} "
-             f"{'wake-ups/s':>10} {'window us':>9}"]
+             f"{'timing':<9} {'goodput Mbit/s':>14} {'engine CPU':>10} {'per Gbit/s':>10} {'frames/call':>11} "
+             f"{'timer wake/s':>12} {'wake-ups/s':>10} {'window us':>9}"]
     for m, rs in r["bw"].items():
-        lines.append(f"{m:<9} {med(rs, 'goodput_bps') / 1e6:>14.1f} {med(rs, 'engine_cpu'):>10.0%} "
+        per = median([x["engine_cpu"] / (x["goodput_bps"] / 1e9) for x in rs])
+        lines.append(f"{m:<9} {med(rs, 'goodput_bps') / 1e6:>14.1f} {med(rs, 'engine_cpu'):>10.0%} {per:>10.0%} "
                      f"{med(rs, 'frames_per_call'):>11.2f} {med(rs, 'timer_wakeups_per_s'):>12.0f} "
                      f"{med(rs, 'wakeups_per_s'):>10.0f} {med(rs, 'coalesce_us'):>9.0f}")
-    ratios = [d["engine_cpu"] / b["engine_cpu"] for b, d in zip(r["bw"]["before"], r["bw"]["default"])]
-    lines += [f"default / before, engine CPU round by round: {', '.join(f'{x:.2f}' for x in ratios)}", "",
+    ratios = [(d["engine_cpu"] / d["goodput_bps"]) / (b["engine_cpu"] / b["goodput_bps"])
+              for b, d in zip(r["bw"]["before"], r["bw"]["default"])]
+    lines += ["engine CPU: the engine thread's share of a core; per Gbit/s: that over the goodput",
+              f"default / before, engine CPU per goodput, round by round: {', '.join(f'{x:.2f}' for x in ratios)}", "",
               f"delay 5 ms each way, UDP {LOAD}bit/s of 1400 B datagrams: the engine's lateness count (us)",
               f"{'timing':<9} {'bursts':>8} {'p50':>6} {'p99':>6} {'p99.9':>6} {'engine CPU':>10} {'spinning':>8} "
               f"{'UDP loss':>8}"]
@@ -158,8 +161,9 @@ def report(r: dict, rounds: int) -> str:
               f"Medians of {rounds} round{'s' * (rounds > 1)}.", ""]
     cpu = med(r["bw"]["default"], "engine_cpu")
     good, good0 = med(r["bw"]["default"], "goodput_bps"), med(r["bw"]["before"], "goodput_bps")
+    # a lower CPU share at a lower goodput is no saving: the goal holds only with the goodput kept
     lines.append(goal("bw 1 Gbit/s engine CPU", f"{cpu:.0%} (before {med(r['bw']['before'], 'engine_cpu'):.0%})",
-                      "<= 50 %", cpu <= 0.5))
+                      "<= 50 %", cpu <= 0.5 and good >= 0.98 * expected))
     lines.append(goal("bw 1 Gbit/s goodput, default vs before", f"{good / 1e6:.1f} vs {good0 / 1e6:.1f} Mbit/s",
                       "unchanged", good >= 0.98 * good0))
     for m, target in (("default", 100), ("precise", 30)):
