@@ -367,6 +367,10 @@ RATTAN_IP_1 (the other side's address), RATTAN_ID; no RATTAN_EXT. Upstream's gui
 
 
 def _nice_flag(sp) -> None:
+    sp.add_argument("--precise", action="store_true",
+                    help="precise timing: the engine spins the last stretch before each departure (the "
+                         "stretch measured at start from this machine's timer wake-ups, printed), for "
+                         "lateness within microseconds at the cost of a core's CPU (docs/running.md, Timing)")
     sp.add_argument("--engine-nice", type=_nice, metavar="N",
                     help="nice value of the thread that forwards packets, -20..19 (default -5: the "
                          "applications on the path do not preempt it at each wake-up; 0 shares the CPU "

@@ -509,7 +509,7 @@ class Run:
     def __init__(self, plan: dict, channels: list[dict], seed: int = 1, late_threshold: str | None = "1ms",
                  packet_log: str | None = None, log_cells: list[str] | None = None, packet_log_snaplen: int = 0,
                  http: str | None = None, quiet: bool = True, networks: list | None = None,
-                 engine_nice: int | None = None) -> None:
+                 engine_nice: int | None = None, precise: bool = False) -> None:
         from .runtime.run import ENGINE_NICE, LiveRun, _threshold
         try:
             threshold_ns = _threshold(late_threshold) if late_threshold is not None else None
@@ -519,7 +519,7 @@ class Run:
         self.packet_log = packet_log
         self.live = LiveRun(plan, channels, seed, threshold_ns, packet_log, log_cells,
                             ENGINE_NICE if engine_nice is None else engine_nice, packet_log_snaplen,
-                            networks=networks)
+                            networks=networks, precise=precise)
         self.api = None
         self.server = None
         self._processes: list[Process] = []
@@ -545,6 +545,12 @@ class Run:
                     inst.extra_env["RATTAN_CONTROL"] = self.server.url
                 if not self.quiet:
                     sys.stderr.write(f"rattan: control API on {self.server.url} (described at /openapi.json)\n")
+            if self.live.precise and not self.quiet:
+                t = self.live.timing()
+                if t is not None:
+                    sys.stderr.write(f"rattan: precise timing: the engine spins the last {t['stretch_ns'] / 1000:.0f} us "
+                                     f"before each departure (the p99 of this machine's timer wake-ups; median "
+                                     f"{t['calib_p50_ns'] / 1000:.0f} us)\n")
         except BaseException as e:
             self.close()
             if isinstance(e, Exception):
@@ -746,11 +752,12 @@ class Run:
 def run(source, channel: str | None = None, seed: int = 1, packet_log: str | None = None,
         log_cells: list[str] | None = None, http: str | None = None, quiet: bool = True,
         network=None, instances: int = 1, late_threshold: str = "1ms", packet_log_snaplen: int = 0,
-        engine_nice: int | None = None) -> Run:
+        engine_nice: int | None = None, precise: bool = False) -> Run:
     """A real run of one channel of a plan (a CompileResult, a plan dict or a file), to use as
     `with rattan.run(...) as run:` (root). `network`: an already open network for the channel
     (rattan.runtime.warm's pool), used and not closed at the end. `quiet=False` says where the
-    control API listens and warns when frames left late, as `rattan run` does."""
+    control API listens and warns when frames left late, as `rattan run` does. `precise`: the engine
+    spins the last stretch before each departure, trading CPU for lateness (docs/running.md, "Timing")."""
     from .runtime.channel import ChannelError, choose_channel
     plan = _plan_of(source)
     try:
@@ -771,4 +778,4 @@ def run(source, channel: str | None = None, seed: int = 1, packet_log: str | Non
         except AddressError as e:
             raise RunError(str(e)) from None
     return Run(plan, [chosen] * instances, seed, late_threshold, packet_log, log_cells, packet_log_snaplen,
-               http, quiet, None if network is None else [network], engine_nice)
+               http, quiet, None if network is None else [network], engine_nice, precise)

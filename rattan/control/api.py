@@ -144,7 +144,10 @@ class ControlAPI:
         if self.lateness is not None:
             late = self.lateness()
             doc["frames"] = {"sent": late.sent, "late": late.late, "late_max_ns": late.max_ns,
-                             "late_p99_us": late.quantile_us(0.99)}
+                             "late_p99_us": late.quantile_us(0.99), "tx_calls": late.tx_calls}
+            timing = self.engine.timing()
+            if timing is not None:  # how the loop sleeps and wakes (docs/running.md, "Timing")
+                doc["timing"] = timing
         return doc
 
     def cells(self) -> list[dict]:

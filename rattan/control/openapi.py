@@ -82,7 +82,12 @@ def document(api) -> dict:
                                  "time_ns": {"type": "integer", "minimum": 0}, "running": {"type": "boolean"},
                                  "changes_applied": {"type": "integer", "minimum": 0},
                                  "frames": {"type": "object", "description": "real runs: frames sent, and how many "
-                                            "left later than planned by more than the threshold"},
+                                            "left later than planned by more than the threshold; tx_calls: the "
+                                            "sendmmsg calls that carried them"},
+                                 "timing": {"type": "object", "description": "real runs: how the engine's loop "
+                                            "sleeps and wakes (precise, stretch_ns, margin_ns, coalesce_ns, "
+                                            "wakeups, timer_wakeups, early_wakeups, timer_sets, spin_ns, "
+                                            "tx_calls, tx_frames; docs/running.md, Timing)"},
                                  "instances": {"type": "array", "items": {"type": "object"}}}},
         "Telemetry": _COUNTERS,
         "PythonCellTelemetry": {

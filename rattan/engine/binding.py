@@ -169,12 +169,14 @@ class DelayStats:
 @dataclass(frozen=True)
 class Lateness:
     """Frames an endpoint sent in a real run, and how late, in the engine's log buckets of
-    nanoseconds (`hist`); `late` of them beyond the engine's threshold."""
+    nanoseconds (`hist`); `late` of them beyond the engine's threshold; `tx_calls` the sendmmsg
+    calls that carried them (a call carries several frames, of several endpoints)."""
     sent: int
     late: int
     max_ns: int
     sum_ns: int
     hist: list
+    tx_calls: int = 0
 
     def quantile_us(self, q: float) -> float:
         """The q-quantile of lateness, in microseconds: its bucket's upper edge (an upper bound
@@ -186,7 +188,12 @@ class Lateness:
 
     def merged(self, other: "Lateness") -> "Lateness":
         return Lateness(self.sent + other.sent, self.late + other.late, max(self.max_ns, other.max_ns),
-                        self.sum_ns + other.sum_ns, [a + b for a, b in zip(self.hist, other.hist)])
+                        self.sum_ns + other.sum_ns, [a + b for a, b in zip(self.hist, other.hist)],
+                        self.tx_calls + other.tx_calls)
+
+
+TIMING_FIELDS = ("precise", "stretch_ns", "calib_p50_ns", "margin_ns", "coalesce_ns", "wakeups", "timer_wakeups",
+                 "early_wakeups", "timer_sets", "spin_ns", "tx_calls", "tx_frames")
 
 
 class Port:
@@ -349,7 +356,7 @@ class Engine:
         """How much later than planned endpoint `node`'s frames left its interface (real runs)."""
         out = ffi.new("rt_lateness *")
         _check(lib.rt_endpoint_lateness(self._e, node, out), "lateness")
-        return Lateness(out.sent, out.late, out.max_ns, out.sum_ns, list(out.hist))
+        return Lateness(out.sent, out.late, out.max_ns, out.sum_ns, list(out.hist), out.tx_calls)
 
     # -- packet log
     def open_packet_log(self, path: str, snaplen: int = 0) -> None:
@@ -375,6 +382,25 @@ class Engine:
     def set_late_threshold(self, ns: int) -> None:
         """Frames sent more than `ns` after their time count as late (before time runs)."""
         _check(lib.rt_engine_set_late_threshold(self._e, ns), "late threshold")
+
+    def set_precise(self, on: bool = True) -> None:
+        """Precise timing for a real run (before time runs): spin the last stretch before each
+        departure, the stretch measured when the loop starts (docs/running.md, "Timing")."""
+        _check(lib.rt_engine_set_precise(self._e, int(on)), "precise timing")
+
+    def set_coalesce(self, ns: int | None) -> None:
+        """The least gap between two timer wake-ups of a real run, in ns (None: derived from the
+        wake-ups seen, the default; 0: a wake-up for every departure, the timing before batching)."""
+        _check(lib.rt_engine_set_coalesce(self._e, lib.RT_COALESCE_AUTO if ns is None else ns), "coalescing window")
+
+    def timing(self) -> dict | None:
+        """How the real run's loop sleeps and wakes: the figures it chose (precise, stretch_ns,
+        calib_p50_ns, margin_ns, coalesce_ns) and its counters (wakeups, timer_wakeups,
+        early_wakeups, timer_sets, spin_ns, tx_calls, tx_frames); None before the loop started."""
+        out = ffi.new("rt_timing *")
+        if lib.rt_engine_timing(self._e, out) != lib.RT_OK:
+            return None
+        return {f: getattr(out, f) for f in TIMING_FIELDS}
 
     def set_nice(self, nice: int) -> None:
         """The nice value (-20..19) the engine thread of a real run takes (before time runs)."""

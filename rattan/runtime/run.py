@@ -270,10 +270,13 @@ class LiveRun:
     def __init__(self, plan: dict, channels: list[dict[str, Any]], seed: int = 1,
                  late_threshold_ns: int | None = None, packet_log: str | None = None,
                  log_cells: list[str] | None = None, engine_nice: int = ENGINE_NICE,
-                 packet_log_snaplen: int = 0, networks: list | None = None) -> None:
+                 packet_log_snaplen: int = 0, networks: list | None = None, precise: bool = False,
+                 coalesce_ns: int | None = None) -> None:
         """`networks`: one already open network per channel (rattan.runtime.warm, or the library's
         caller), used as they are and left open at close, their lent ports (`ports`) returned; by
-        default each instance opens its own and removes it at close."""
+        default each instance opens its own and removes it at close. `precise`: the engine spins
+        before each departure (Engine.set_precise); `coalesce_ns`: its coalescing window
+        (Engine.set_coalesce; None: the default)."""
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
@@ -281,6 +284,7 @@ class LiveRun:
         self.plan, self.seed, self.late_threshold_ns = plan, seed, late_threshold_ns
         self.packet_log, self.log_cells, self.packet_log_snaplen = packet_log, log_cells, packet_log_snaplen
         self.engine_nice = engine_nice  # the engine refuses a value outside -20..19
+        self.precise, self.coalesce_ns = precise, coalesce_ns
         counts: dict[str, int] = {}
         for c in channels:
             counts[c["name"]] = counts.get(c["name"], 0) + 1
@@ -341,6 +345,8 @@ class LiveRun:
                 packet_log.start(self.engine, self.packet_log, self.instances, "real", self.log_cells,
                                  self.packet_log_snaplen)
             self.engine.set_nice(self.engine_nice)
+            self.engine.set_precise(self.precise)
+            self.engine.set_coalesce(self.coalesce_ns)
             self.engine.start(FOREVER, clock="real")
             if models:
                 self.python_cells = controllers.RealTimeDriver(self.engine, controllers.Schedule(models, events)).start()
@@ -358,6 +364,14 @@ class LiveRun:
         if nice is not None and nice != self.engine_nice and self.engine_nice < os.getpriority(os.PRIO_PROCESS, 0):
             sys.stderr.write(f"rattan: warning: the engine thread runs at nice {nice}, not {self.engine_nice} "
                              "(raising a priority needs CAP_SYS_NICE); busy applications will slow it\n")
+
+    def timing(self, wait_s: float = 2.0) -> dict | None:
+        """How the engine's loop sleeps and wakes (Engine.timing), waiting up to `wait_s` for the
+        loop to start (in precise mode it first measures the stretch)."""
+        deadline = time.monotonic() + wait_s
+        while (t := self.engine.timing()) is None and time.monotonic() < deadline and self.engine.running:
+            time.sleep(0.002)
+        return t
 
     def lateness(self):
         """How late the frames of every instance's endpoints left, merged (see Engine.lateness)."""
@@ -398,8 +412,9 @@ class LiveRun:
 class ChannelRun(LiveRun):
     """One instance of one channel (the common case, and what tests and benchmarks drive)."""
 
-    def __init__(self, plan: dict, channel: dict[str, Any], seed: int = 1, engine_nice: int = ENGINE_NICE) -> None:
-        super().__init__(plan, [channel], seed, engine_nice=engine_nice)
+    def __init__(self, plan: dict, channel: dict[str, Any], seed: int = 1, engine_nice: int = ENGINE_NICE,
+                 precise: bool = False, coalesce_ns: int | None = None) -> None:
+        super().__init__(plan, [channel], seed, engine_nice=engine_nice, precise=precise, coalesce_ns=coalesce_ns)
         self.channel = channel
 
     @property
@@ -496,7 +511,8 @@ def _pump(stream: TextIO, out: TextIO, prefix: str, lock: threading.Lock) -> Non
 def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right_cmd: str | None = None,
         seed: int = 1, every: bool = False, instances: int = 1, late_threshold: str = "1ms",
         http: str | None = None, packet_log: str | None = None, log_cells: list[str] | None = None,
-        quiet: bool = False, engine_nice: int = ENGINE_NICE, packet_log_snaplen: int = 0) -> int:
+        quiet: bool = False, engine_nice: int = ENGINE_NICE, packet_log_snaplen: int = 0,
+        precise: bool = False) -> int:
     """Run the chosen channel instances with their commands; the exit status (see `_run_many`)."""
     if isinstance(channel_names, str):
         channel_names = [channel_names]
@@ -516,7 +532,7 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
     try:
         # setup and teardown are the library's (rattan.library.Run); the terminal is this function's
         with Run(plan, channels, seed, late_threshold, packet_log, log_cells, packet_log_snaplen, http,
-                 quiet=False, engine_nice=engine_nice) as session:
+                 quiet=False, engine_nice=engine_nice, precise=precise) as session:
             live = session.live
             started = time.monotonic()
             # the live line shares the terminal with the commands' output; not with an interactive shell

@@ -19,6 +19,7 @@
 #define RT_CELL_API
 #include "rattan_engine.h"
 
+#include "clock.h"
 #include "io.h"
 
 #include <errno.h>
@@ -213,6 +214,7 @@ typedef struct port {
     rt_pkt *batch[TX_BATCH];
     int n;
     uint64_t tx_errors;
+    uint64_t last_call;      /* the engine's tx_calls when this port's frames last joined a call */
     rt_lateness late;        /* written by the loop (BUMP), read by anyone */
     int set_macs;            /* rt_endpoint_set_macs: frames sent get these Ethernet addresses */
     uint8_t macs[12];        /* destination, then source, as in the frame */
@@ -254,6 +256,10 @@ struct rt_engine {
     int nice;                /* the real loop's thread takes it (0: unchanged) */
     _Atomic int nice_now;    /* what it has: set by the thread once started */
     _Atomic int nice_known;
+    int precise;             /* rt_engine_set_precise */
+    int64_t coalesce_ns;     /* rt_engine_set_coalesce */
+    rt_timing timing;        /* written by the real loop (its clock and flush_ports), read by anyone */
+    _Atomic int timing_known;
     packet_log_t *log;
 };
 
@@ -267,6 +273,7 @@ rt_engine *rt_engine_new(uint64_t seed) {
     e->seed = seed;
     e->wakefd = -1;
     e->late_threshold_ns = RT_LATE_THRESHOLD_NS;
+    e->coalesce_ns = RT_COALESCE_AUTO;
     pthread_mutex_init(&e->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -664,29 +671,7 @@ static flow_t *flow_of(rt_engine *e, int fid) { return (flow_t *)e->nodes[e->flo
 
 static uint64_t mono_ns(void);
 
-/* Send the batch; each frame's lateness is the logical time now against the time it was due. */
-static void port_flush(port_t *p) {
-    if (!p->n) return;
-    rt_engine *e = p->node->sh->e;
-    uint64_t lt = e->logical0 + (mono_ns() - e->wall0);
-    rt_lateness *L = &p->late;
-    uint8_t *frames[TX_BATCH];
-    uint32_t lens[TX_BATCH];
-    for (int i = 0; i < p->n; i++) {
-        frames[i] = p->batch[i]->buf;
-        lens[i] = p->batch[i]->len;
-        uint64_t late = lt > p->batch[i]->t ? lt - p->batch[i]->t : 0;
-        BUMP(L->hist[rt_hist_bucket(late)], 1);
-        BUMP(L->sum_ns, late);
-        if (late > L->max_ns) BUMP(L->max_ns, late - L->max_ns);
-        if (late > e->late_threshold_ns) BUMP(L->late, 1);
-    }
-    BUMP(L->sent, p->n);
-    int sent = io_send(p->io, frames, lens, p->n);
-    if (sent < p->n) p->tx_errors += (uint64_t)(p->n - (sent < 0 ? 0 : sent));
-    for (int i = 0; i < p->n; i++) pool_put(&p->node->sh->pool, p->batch[i]);
-    p->n = 0;
-}
+static void flush_ports(rt_engine *e);
 
 static void endpoint_enqueue(rt_node *n, void *state, rt_pkt *k) {
     (void)state;
@@ -700,7 +685,7 @@ static void endpoint_enqueue(rt_node *n, void *state, rt_pkt *k) {
         port_t *p = n->port;
         if (p->set_macs && k->len >= 12) memcpy(k->buf, p->macs, 12);
         p->batch[p->n++] = k;
-        if (p->n == TX_BATCH) port_flush(p);
+        if (p->n == TX_BATCH) flush_ports(e);
         return;
     }
     if (k->flow >= 0 && k->flow < e->n_flows) {
@@ -957,6 +942,27 @@ int rt_engine_nice(const rt_engine *e, int *nice) {
     return RT_OK;
 }
 
+int rt_engine_set_precise(rt_engine *e, int on) {
+    if (atomic_load(&e->busy)) return RT_ESTATE;
+    e->precise = on != 0;
+    return RT_OK;
+}
+
+int rt_engine_set_coalesce(rt_engine *e, int64_t ns) {
+    if (atomic_load(&e->busy)) return RT_ESTATE;
+    if (ns < 0 && ns != RT_COALESCE_AUTO) return RT_EINVAL;
+    e->coalesce_ns = ns;
+    return RT_OK;
+}
+
+int rt_engine_timing(const rt_engine *e, rt_timing *out) {
+    if (!atomic_load(&((rt_engine *)e)->timing_known)) return RT_ESTATE;
+    const uint64_t *src = (const uint64_t *)&e->timing;
+    uint64_t *dst = (uint64_t *)out;
+    for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++) dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    return RT_OK;
+}
+
 int rt_packet_log_stats(const rt_engine *e, uint64_t *written, uint64_t *lost) {
     if (!e->log) { *written = *lost = 0; return RT_OK; }
     *written = atomic_load(&e->log->written);
@@ -1194,12 +1200,77 @@ static void wake(rt_engine *e) {
     }
 }
 
-static void flush_ports(rt_engine *e) {
-    for (int i = 0; i < e->n_ports; i++) port_flush(e->ports[i]);
+/* What flush_ports gathers for one send: up to TX_BATCH frames of ports of one network namespace. */
+typedef struct {
+    rt_pkt *pkts[TX_BATCH];
+    uint8_t *frames[TX_BATCH];
+    uint32_t lens[TX_BATCH];
+    int ifx[TX_BATCH];
+    port_t *owner[TX_BATCH];
+    int n;
+} tx_gather_t;
+
+/* Put a port's batch into the send being gathered (`call`: the number that send will have): each
+ * frame's lateness is the logical time now against the time it was due. */
+static void port_gather(rt_engine *e, port_t *p, uint64_t lt, tx_gather_t *g, uint64_t call) {
+    rt_lateness *L = &p->late;
+    int ifindex = io_ifindex(p->io);
+    for (int i = 0; i < p->n; i++) {
+        rt_pkt *k = p->batch[i];
+        g->pkts[g->n] = k;
+        g->frames[g->n] = k->buf;
+        g->lens[g->n] = k->len;
+        g->ifx[g->n] = ifindex;
+        g->owner[g->n++] = p;
+        uint64_t late = lt > k->t ? lt - k->t : 0;
+        BUMP(L->hist[rt_hist_bucket(late)], 1);
+        BUMP(L->sum_ns, late);
+        if (late > L->max_ns) BUMP(L->max_ns, late - L->max_ns);
+        if (late > e->late_threshold_ns) BUMP(L->late, 1);
+    }
+    BUMP(L->sent, p->n);
+    if (p->last_call != call) {  /* its first frames in this call */
+        p->last_call = call;
+        BUMP(L->tx_calls, 1);
+    }
+    p->n = 0;
 }
 
-/* The real-time loop: sleep in epoll until a frame arrives, the next event is due (a timerfd armed
- * at its absolute time, nanosecond resolution), or a change or stop request wakes it. */
+static void send_gathered(rt_engine *e, port_t *via, tx_gather_t *g) {
+    uint8_t ok[TX_BATCH];
+    uint64_t calls = 0;
+    io_send_to(via->io, g->frames, g->lens, g->ifx, g->n, ok, &calls);
+    BUMP(e->timing.tx_calls, calls);
+    BUMP(e->timing.tx_frames, g->n);
+    for (int j = 0; j < g->n; j++) {
+        if (!ok[j]) g->owner[j]->tx_errors++;
+        pool_put(&g->owner[j]->node->sh->pool, g->pkts[j]);
+    }
+    g->n = 0;
+}
+
+/* Send every port's batch: one sendmmsg (per TX_BATCH frames) for all the ports of a network
+ * namespace, each frame addressed to its port's interface; with coalescing off
+ * (rt_engine_set_coalesce 0: the timing before batching), one per port. */
+static void flush_ports(rt_engine *e) {
+    tx_gather_t g;
+    g.n = 0;
+    uint64_t lt = e->logical0 + (mono_ns() - e->wall0);
+    int per_port = e->coalesce_ns == 0;
+    for (int first = 0; first < e->n_ports; first++) {
+        port_t *via = e->ports[first];
+        if (!via->n) continue;
+        uint64_t ns = io_netns(via->io);
+        for (int i = first; i < e->n_ports; i++) {
+            port_t *p = e->ports[i];
+            if (!p->n || (i != first && (per_port || io_netns(p->io) != ns))) continue;
+            if (g.n + p->n > TX_BATCH) send_gathered(e, via, &g);  /* no room for this port's frames */
+            port_gather(e, p, lt, &g, e->timing.tx_calls + 1);
+        }
+        send_gathered(e, via, &g);
+    }
+}
+
 /* Take up to 256 waiting frames of a port's ring into the graph. */
 static void port_receive_all(port_t *p) {
     shard_t *sh = p->node->sh;
@@ -1214,26 +1285,32 @@ static void port_receive_all(port_t *p) {
     gen_close(sh);
 }
 
+/* While the clock spins (precise mode): the ports with frames waiting, and the engine itself when a
+ * change or a stop is posted (the eventfd is read when it comes back as ready). */
+static int ports_pending(void *arg, void **ready, int max) {
+    rt_engine *e = arg;
+    int n = 0;
+    if (atomic_load_explicit(&e->stop, memory_order_relaxed) || atomic_load_explicit(&e->inbox_n, memory_order_relaxed))
+        ready[n++] = e;
+    for (int i = 0; i < e->n_ports && n < max; i++)
+        if (io_pending(e->ports[i]->io)) ready[n++] = e->ports[i];
+    return n;
+}
+
+/* The real-time loop: run every shard to now, send what is due, then sleep (clock.c) until the next
+ * event is due, a frame arrives, or a change or stop request wakes it. */
 static void real_loop(rt_engine *e) {
-    prctl(PR_SET_TIMERSLACK, 1UL);  /* wake at the event's nanosecond, not 50 us later */
     id_t tid = (id_t)syscall(SYS_gettid);
     if (e->nice) setpriority(PRIO_PROCESS, tid, e->nice);  /* refused without CAP_SYS_NICE: seen below */
     errno = 0;
     int nice = getpriority(PRIO_PROCESS, tid);
     atomic_store(&e->nice_now, errno ? 0 : nice);
     atomic_store(&e->nice_known, 1);
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    if (ep < 0 || tfd < 0) { e->thread_rc = RT_ESYS; goto out; }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
-    ev.data.ptr = e;
-    epoll_ctl(ep, EPOLL_CTL_ADD, e->wakefd, &ev);
-    for (int i = 0; i < e->n_ports; i++) {
-        ev.data.ptr = e->ports[i];
-        epoll_ctl(ep, EPOLL_CTL_ADD, io_fd(e->ports[i]->io), &ev);
-    }
-    uint64_t armed = 0;  /* the wall time the timer is set for (0: disarmed): re-armed only on change */
+    clock_ctx *ck = clock_open(e->precise, e->coalesce_ns, &e->timing);  /* precise: calibrates first */
+    atomic_store(&e->timing_known, 1);
+    if (!ck) { e->thread_rc = RT_ESYS; return; }
+    clock_watch(ck, e->wakefd, e);
+    for (int i = 0; i < e->n_ports; i++) clock_watch(ck, io_fd(e->ports[i]->io), e->ports[i]);
     while (!atomic_load(&e->stop)) {
         uint64_t lt = e->logical0 + (mono_ns() - e->wall0);
         uint64_t target = lt < e->until ? lt : e->until;
@@ -1241,33 +1318,21 @@ static void real_loop(rt_engine *e) {
         flush_ports(e);
         if (target >= e->until) break;
         uint64_t next = next_deadline(e);
-        uint64_t wake_at = 0;
+        uint64_t wake_at = RT_NEVER;
         if (next != RT_NEVER) {
             if (next > e->until) next = e->until;
             wake_at = e->wall0 + (next - e->logical0);
-            if (!wake_at) wake_at = 1;
         }
-        if (wake_at != armed) {  /* a fired timer stays readable until read, so an unchanged one can stay */
-            struct itimerspec its = {0};
-            its.it_value.tv_sec = (time_t)(wake_at / 1000000000u);
-            its.it_value.tv_nsec = (long)(wake_at % 1000000000u);
-            timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
-            armed = wake_at;
-        }
-        struct epoll_event evs[16];
-        int n = epoll_wait(ep, evs, 16, -1);
+        void *ready[16];
+        int n = clock_wait_until(ck, wake_at, ready, 16, ports_pending, e);
         for (int i = 0; i < n; i++) {
-            void *ptr = evs[i].data.ptr;
             uint64_t junk;
-            if (ptr == NULL) { ssize_t r = read(tfd, &junk, sizeof junk); (void)r; continue; }
-            if (ptr == e) { ssize_t r = read(e->wakefd, &junk, sizeof junk); (void)r; continue; }
-            port_receive_all(ptr);
+            if (ready[i] == e) { ssize_t r = read(e->wakefd, &junk, sizeof junk); (void)r; continue; }
+            port_receive_all(ready[i]);
         }
     }
     flush_ports(e);
-out:
-    if (tfd >= 0) close(tfd);
-    if (ep >= 0) close(ep);
+    clock_close(ck);
 }
 
 /* Virtual time in the engine thread advances by slices of this much (or to the next event, if later),

@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef PACKET_IGNORE_OUTGOING
@@ -36,6 +37,7 @@
 
 struct io_port {
     int rx, tx, ifindex;
+    uint64_t netns;          /* inode of its network namespace: ports with the same one share sends */
     uint8_t *ring;
     size_t ring_size;
     unsigned frames, next;
@@ -78,6 +80,8 @@ void io_close(io_port *p) {
 }
 
 static int open_sockets(io_port *p, const char *ifname) {
+    struct stat ns;
+    if (stat("/proc/thread-self/ns/net", &ns) == 0) p->netns = (uint64_t)ns.st_ino;
     p->ifindex = (int)if_nametoindex(ifname);
     if (!p->ifindex) return -1;
     struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = p->ifindex};
@@ -183,6 +187,48 @@ int io_send(io_port *p, uint8_t *const *frames, const uint32_t *lens, int n) {
         sent += r;
     }
     return sent;
+}
+
+int io_send_to(io_port *via, uint8_t *const *frames, const uint32_t *lens, const int *ifindex, int n,
+               uint8_t *ok, uint64_t *calls) {
+    struct mmsghdr msgs[64];
+    struct iovec iov[64];
+    struct sockaddr_ll to[64];
+    int at = 0, took = 0;
+    while (at < n) {
+        int k = n - at < 64 ? n - at : 64;
+        for (int i = 0; i < k; i++) {
+            iov[i].iov_base = frames[at + i];
+            iov[i].iov_len = lens[at + i];
+            memset(&to[i], 0, sizeof to[i]);
+            to[i].sll_family = AF_PACKET;
+            to[i].sll_ifindex = ifindex[at + i];
+            memset(&msgs[i], 0, sizeof msgs[i]);
+            msgs[i].msg_hdr.msg_name = &to[i];
+            msgs[i].msg_hdr.msg_namelen = sizeof to[i];
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        int r = sendmmsg(via->tx, msgs, (unsigned)k, 0);
+        (*calls)++;
+        if (r <= 0) {  /* the first frame was refused: skip it, so one port's error costs no other frame */
+            if (ok) ok[at] = 0;
+            at++;
+            continue;
+        }
+        if (ok) memset(ok + at, 1, (size_t)r);
+        at += r;
+        took += r;
+    }
+    return took;
+}
+
+int io_ifindex(const io_port *p) { return p->ifindex; }
+uint64_t io_netns(const io_port *p) { return p->netns; }
+
+int io_pending(const io_port *p) {
+    const struct tpacket2_hdr *h = (const struct tpacket2_hdr *)(p->ring + (size_t)p->next * RING_FRAME);
+    return (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
 }
 
 static int write_sysctl(const char *path, const char *value) {

@@ -31,6 +31,16 @@ void io_reset(io_port *p);
 /* Send `n` frames with one system call (sendmmsg); returns how many the kernel took. */
 int io_send(io_port *p, uint8_t *const *frames, const uint32_t *lens, int n);
 
+/* Send `n` frames with one system call per 64 through `via`'s transmit socket, frame i to the
+ * interface `ifindex[i]` of via's network namespace (io_netns): one sendmmsg for every port there.
+ * A refused frame is skipped (ok[i] = 0; ok may be NULL) and the rest still sent. Returns how many
+ * the kernel took; `calls` counts the system calls made. */
+int io_send_to(io_port *via, uint8_t *const *frames, const uint32_t *lens, const int *ifindex, int n,
+               uint8_t *ok, uint64_t *calls);
+int io_ifindex(const io_port *p);
+uint64_t io_netns(const io_port *p);   /* the port's network namespace (its inode number) */
+int io_pending(const io_port *p);      /* a frame waits in the ring (a memory read, no system call) */
+
 /* Switch off transmit checksum offload (and with it TSO) on `ifname` in `netns_path`, so frames
  * stay MTU-sized with full checksums; and, if `no_ipv6`, IPv6 in that namespace. 0 or -errno. */
 int io_tune(const char *netns_path, const char *ifname, int no_ipv6);

@@ -213,10 +213,42 @@ typedef struct {
     uint64_t late;
     uint64_t max_ns;
     uint64_t sum_ns;
+    uint64_t tx_calls;       /* sendmmsg calls that carried its frames (several ports share one) */
     uint64_t hist[RT_HIST_BUCKETS];
 } rt_lateness;
 int rt_endpoint_lateness(const rt_engine *e, int node, rt_lateness *out);
 int rt_engine_set_late_threshold(rt_engine *e, uint64_t ns);
+
+/* How the real-time loop sleeps and wakes (docs/running.md, "Timing"). By default it sleeps on a
+ * timer armed a little before the next departure (by the least wake-up latency it saw lately), never
+ * sends before a frame's time, and spaces timer wake-ups by at least the coalescing window, frames due
+ * meanwhile leaving together with one sendmmsg for every port of a network namespace.
+ * rt_engine_set_precise(e, 1): the timer is armed `stretch_ns` early instead, stretch_ns being the p99
+ * of a few hundred timer sleeps measured when the loop starts, and the last stretch is spun (reading
+ * the clock and checking the receive rings), for lateness within microseconds at the CPU's cost.
+ * rt_engine_set_coalesce: the window in ns (RT_COALESCE_AUTO, the default: the spread of the wake-up
+ * latencies seen, their p90 less their least, at most 50 us; 0: every deadline has a wake-up of its
+ * own at its exact time and each port a sendmmsg of its own, the loop's timing before batching). Both before
+ * time runs. rt_engine_timing: the figures chosen and the loop's counters, RT_ESTATE before a real
+ * run's loop has started (then readable while it runs and after, each field exact). */
+#define RT_COALESCE_AUTO -1
+typedef struct {
+    uint64_t precise;        /* 1: precise mode */
+    uint64_t stretch_ns;     /* precise: the stretch spun before each deadline (calibration's p99) */
+    uint64_t calib_p50_ns;   /* precise: the calibration's median wake-up latency */
+    uint64_t margin_ns;      /* default: how early the timer is armed (the least recent wake-up latency) */
+    uint64_t coalesce_ns;    /* default: the least gap between two timer wake-ups */
+    uint64_t wakeups;        /* returns from epoll_wait: the timer, input, or a request */
+    uint64_t timer_wakeups;  /* ... of which the timer fired */
+    uint64_t early_wakeups;  /* ... before the deadline (default: slept again; precise: the spin's start) */
+    uint64_t timer_sets;     /* timerfd_settime calls */
+    uint64_t spin_ns;        /* time spent spinning */
+    uint64_t tx_calls;       /* sendmmsg calls */
+    uint64_t tx_frames;      /* frames they sent */
+} rt_timing;
+int rt_engine_set_precise(rt_engine *e, int on);
+int rt_engine_set_coalesce(rt_engine *e, int64_t ns);
+int rt_engine_timing(const rt_engine *e, rt_timing *out);
 
 /* The nice value (-20..19) the engine thread of a real run takes when it starts (default 0: the
  * caller's). The forwarding thread does the work the kernel does in softirq when it routes; at the
