@@ -141,10 +141,15 @@ def topology(index: int, routed: bool):
                     ip("netns", "delete", n)
 
 
-def die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the benchmark dies, so no forwarder outlives it."""
+NICE = -5  # the forwarders' nice value: rattan's engine thread runs at -5 (--engine-nice, docs/running.md)
+
+
+def forwarder_child() -> None:
+    """In the child before exec: SIGKILL when the benchmark dies, so no forwarder outlives it; and
+    the engine thread's nice value."""
     import ctypes
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.nice(NICE - os.nice(0))
 
 
 @dataclass
@@ -157,7 +162,7 @@ class Forwarder:
     @classmethod
     def start(cls, netns: str, argv: list[str]) -> "Forwarder":
         p = subprocess.Popen(["ip", "netns", "exec", netns, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, preexec_fn=die_with_parent)
+                             text=True, preexec_fn=forwarder_child)
         ready, _, _ = select.select([p.stdout], [], [], 10)
         line = p.stdout.readline() if ready else ""
         if line.strip() != "ready":
@@ -294,6 +299,7 @@ def report(r: dict) -> str:
               "TCP: one stream, first second omitted; fwd: the forwarder process's share of a core on a CPU + in the",
               "run queue, during TCP; busy: the machine's CPUs busy during TCP. UDP: 64-byte datagrams, iperf3 -b 0,",
               "packets/s the server received. ping: idle, average and p99.",
+              f"Forwarders at nice {NICE}, as rattan's engine thread.",
               f"AF_XDP zero-copy (XDP_ZEROCOPY) on veth: {r['zerocopy']}"]
     for name, x in r["paths"].items():
         if x.get("counts"):
@@ -332,7 +338,7 @@ def main() -> int:
         log(f"warning: other processes used {busy:.0%} of the CPUs during the run: figures are perturbed")
     if a.json:
         print(json.dumps({"other_cpu": busy, "rounds": a.rounds, "seconds": a.seconds, "pings": a.pings,
-                          "kernel": os.uname().release, "results": results}, indent=2))
+                          "nice": NICE, "kernel": os.uname().release, "results": results}, indent=2))
     else:
         print(report(results))
         print(f"kernel {os.uname().release}, {os.cpu_count()} CPUs; other processes used {busy:.1%} of the CPUs")

@@ -47,7 +47,9 @@
 #endif
 
 #define FRAME 2048        /* UMEM chunk: an MTU-1500 frame after the kernel's 256-byte headroom */
-#define NFRAMES 8192      /* 16 MiB of UMEM for both ports: io.c has 4096 ring frames per port */
+#define NFRAMES 16384     /* 32 MiB of UMEM for both ports (io.c: 4096 ring frames per port); in copy mode
+                             a sent frame returns only when its skb is freed, which over veth can be
+                             when the receiving socket is done with it: 8192 ran the fill ring dry */
 #define RING 2048         /* entries in each of a socket's four rings */
 #define BATCH 64          /* descriptors moved per pass, as ring_fwd moves frames per sendmmsg */
 
