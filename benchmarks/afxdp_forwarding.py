@@ -35,6 +35,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -124,8 +125,8 @@ def topology(index: int, routed: bool):
                 ip("-n", m, "neigh", "replace", addrs[ifname], "lladdr", mac[ifname], "dev", peer, "nud", "permanent")
             ip("netns", "exec", m, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
         else:
-            ip("-n", c, "neigh", "replace", addrs["hxdp-s"], "lladdr", mac["hxdp-s"], "dev", "hxdp-c", "nud", "permanent")
-            ip("-n", s, "neigh", "replace", addrs["hxdp-c"], "lladdr", mac["hxdp-c"], "dev", "hxdp-s", "nud", "permanent")
+            for ns, ifname, peer in ((c, "hxdp-c", "hxdp-s"), (s, "hxdp-s", "hxdp-c")):
+                ip("-n", ns, "neigh", "replace", addrs[peer], "lladdr", mac[peer], "dev", ifname, "nud", "permanent")
         path = Path("", os.path.join(NETNS_DIR, c), os.path.join(NETNS_DIR, s), addrs["hxdp-s"], "hxdp-s",
                     os.path.join(NETNS_DIR, m), "hxdp-mc")
         try:
@@ -267,6 +268,41 @@ def run_all(a, exes: dict[str, str]) -> dict:
     return r
 
 
+def profile(a, exes: dict[str, str], name: str) -> str:
+    """One TCP test on path `name` with `perf record -a` sampling the whole machine for 2 s of it:
+    the processes, and the symbols (kernel and user) that took the most samples."""
+    remove_stale()
+    how = PATHS[name]
+    with tempfile.TemporaryDirectory(prefix="hxdp-perf-") as tmp, topology(0, routed=how is None) as (path, ns):
+        fwd = None
+        if how is not None:
+            argv = [exes["ring_fwd"]] if how == "ring_fwd" else [exes["xsk_fwd"], *how]
+            fwd = Forwarder.start(ns, [*argv, "hxdp-mc", "hxdp-ms"])
+        data = os.path.join(tmp, "perf.data")
+        perf: list[subprocess.Popen] = []
+        timer = threading.Timer(1.5, lambda: perf.append(subprocess.Popen(  # past iperf3's omitted second
+            ["perf", "record", "-a", "-F", "1999", "-o", data, "--", "sleep", "2"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+        timer.start()
+        try:
+            r = measured(path, fwd, tcp_goodput, a.seconds)
+        finally:
+            timer.cancel()
+            for p in perf:
+                p.wait(10)
+            if fwd:
+                fwd.stop()
+        out = [f"{name}: TCP {r['goodput_bps'] / 1e9:.3f} Gbit/s, machine busy {r['machine_busy']:.0%}"]
+        comms = ",".join(["iperf3", "ring_fwd", "xsk_fwd", *(f"ksoftirqd/{i}" for i in range(os.cpu_count()))])
+        out.append(f"samples of {comms} only (other processes left out), as shares of theirs:")
+        for sort, limit in (("comm", "1"), ("sym", "1")):
+            rep = subprocess.run(["perf", "report", "-i", data, "--no-children", "--comms", comms, "--percentage",
+                                  "relative", "--sort", sort, "--stdio", "--percent-limit", limit],
+                                 capture_output=True, text=True)
+            out += [line for line in rep.stdout.splitlines() if line.strip() and not line.startswith("#")]
+        return "\n".join(out)
+
+
 def ratio_str(r: dict, name: str, base: str, test: str, key: str) -> str:
     """Median (range) of name/base over the rounds."""
     xs = [x[key] / b[key] for x, b in zip(r["paths"][name][test], r["paths"][base][test]) if b[key]]
@@ -288,7 +324,8 @@ def report(r: dict) -> str:
         tcp, udp = x["tcp"], x["udp64"]
         fwd = (f"{summary(tcp, 'fwd_cpu'):.0%} + {summary(tcp, 'fwd_wait'):.0%}" if "fwd_cpu" in tcp[0] else "-")
         lines.append(
-            f"{name:<11} {summary(tcp, 'goodput_bps') / 1e9:>10.3f} {ratio_str(r, name, 'rings', 'tcp', 'goodput_bps'):>16} "
+            f"{name:<11} {summary(tcp, 'goodput_bps') / 1e9:>10.3f} "
+            f"{ratio_str(r, name, 'rings', 'tcp', 'goodput_bps'):>16} "
             f"{ratio_str(r, name, 'kernel', 'tcp', 'goodput_bps'):>16} {fwd:>12} {summary(tcp, 'machine_busy'):>5.0%}"
             f"   {summary(udp, 'received_pps') / 1e3:>8.0f} {summary(udp, 'loss'):>6.1%} "
             f"{ratio_str(r, name, 'rings', 'udp64', 'received_pps'):>16} "
@@ -312,6 +349,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="one round of 2 s tests instead of three of 3 s")
     ap.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
+    ap.add_argument("--profile", choices=PATHS, metavar="PATH",
+                    help=f"instead: one TCP test on PATH ({', '.join(PATHS)}) under `perf record -a`, its top symbols")
     a = ap.parse_args()
     why = why_not()
     if why:
@@ -323,6 +362,12 @@ def main() -> int:
             exes = build(tmp)
         except BuildError as e:
             print(f"afxdp_forwarding: skipped: {e}", file=sys.stderr)
+            return 0
+        if a.profile:
+            if shutil.which("perf") is None:
+                print("afxdp_forwarding: --profile needs perf (apt-get install linux-perf)", file=sys.stderr)
+                return 2
+            print(profile(a, exes, a.profile))
             return 0
         other = OtherLoad()
         previous = signal.signal(signal.SIGTERM, on_sigterm)
