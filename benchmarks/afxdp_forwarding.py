@@ -9,8 +9,10 @@ at most 1514 bytes with full checksums. In the middle:
              of the ring into a batch (as the engine copies into its pool), one sendmmsg a batch;
   xdp-skb    benchmarks/afxdp/xsk_fwd --mode skb: AF_XDP copy mode on generic XDP;
   xdp-drv    xsk_fwd --mode drv: AF_XDP copy mode on veth's own (native) XDP;
-  xdp-drv-cp xsk_fwd --mode drv --copy: as xdp-drv, but each frame copied out of the UMEM and into a
-             fresh UMEM frame, the shape an AF_XDP port behind io.c's interface would have;
+  xdp-drv-cp xsk_fwd --mode drv --copy --timestamp: as xdp-drv, but each frame copied out of the UMEM
+             and into a fresh UMEM frame, and its receive time taken in the XDP program: the shape an
+             AF_XDP port behind io.c's interface would have (io_receive hands a copy and the kernel's
+             receive time to the engine, io_send copies from the engine's pool);
 and, when the kernel accepts it, xdp-zc: native XDP with XDP_ZEROCOPY (the run says whether veth
 takes it). The AF_XDP forwarders pass descriptors between two sockets that share one UMEM.
 
@@ -51,7 +53,7 @@ NUD_PERMANENT = 0x80
 PR_SET_PDEATHSIG = 1
 # name -> xsk_fwd options (None: the kernel routes; [] and "rings": ring_fwd)
 PATHS = {"kernel": None, "rings": "ring_fwd", "xdp-skb": ["--mode", "skb"], "xdp-drv": ["--mode", "drv"],
-         "xdp-drv-cp": ["--mode", "drv", "--copy"]}
+         "xdp-drv-cp": ["--mode", "drv", "--copy", "--timestamp"]}
 ZEROCOPY = ["--mode", "drv", "--zerocopy"]
 
 

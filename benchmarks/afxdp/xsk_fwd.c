@@ -1,7 +1,10 @@
 /* A forwarder between two interfaces of the caller's namespace over AF_XDP sockets, with no library:
  * the XDP program (6 instructions: redirect to the XSKMAP entry of the receive queue) is assembled
  * here and loaded with the bpf() system call, attached through a BPF link (detached by the kernel
- * when this process exits, however it exits), and the rings are the kernel's UAPI ones.
+ * when this process exits, however it exits), and the rings are the kernel's UAPI ones. With
+ * `--timestamp` the program first writes the time it ran into 8 bytes of XDP metadata before the
+ * frame, which copy mode carries into the UMEM: the kernel-side arrival time rattan takes from the
+ * TPACKET_V2 header today (the forwarder counts the stamped frames and their age when it reads them).
  *
  * The two sockets share one UMEM (XDP_SHARED_UMEM, each with its own fill and completion ring), so a
  * frame received on one port is sent on the other by passing its descriptor: no copy in user space.
@@ -9,7 +12,7 @@
  * into a fresh UMEM frame, as a rattan port built behind io.c's interface would (io_receive hands
  * the frame to the engine's pool, io_send takes it back from there).
  *
- * usage: xsk_fwd [--mode skb|drv] [--zerocopy] [--copy] IF_A IF_B
+ * usage: xsk_fwd [--mode skb|drv] [--zerocopy] [--copy] [--timestamp] IF_A IF_B
  *   skb: generic XDP (in the kernel's receive path, on an skb); drv: the driver's own XDP (veth
  *   has it). --zerocopy asks for XDP_ZEROCOPY instead of XDP_COPY (exit status 3 if refused).
  * Prints "ready" once both sockets are bound and the programs attached, runs until SIGTERM or
@@ -30,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef AF_XDP
@@ -73,7 +77,8 @@ static uint8_t *umem;
 static uint64_t free_frames[NFRAMES];
 static unsigned n_free;
 static volatile sig_atomic_t stopping;
-static int copy_mode;
+static int copy_mode, timestamps;
+static uint64_t stamped, stamp_lag_ns, stamp_lag_max_ns;  /* --timestamp: frames with a stamp, its age when read */
 
 static void on_signal(int sig) { (void)sig; stopping = 1; }
 
@@ -97,24 +102,52 @@ static int load_program(struct port *p) {
     snprintf(attr.map_name, sizeof attr.map_name, "hxdp_xsks");
     p->map_fd = (int)bpf(BPF_MAP_CREATE, &attr);
     if (p->map_fd < 0) return fail("BPF_MAP_CREATE (XSKMAP)", p->ifname);
-    struct bpf_insn prog[] = {
-        /* r2 = ctx->rx_queue_index */
-        {.code = BPF_LDX | BPF_MEM | BPF_W, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_1,
-         .off = offsetof(struct xdp_md, rx_queue_index)},
+#define LDX_W(dst, src, field) {.code = BPF_LDX | BPF_MEM | BPF_W, .dst_reg = dst, .src_reg = src, \
+                                .off = offsetof(struct xdp_md, field)}
+#define MOV_X(dst, src) {.code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = dst, .src_reg = src}
+#define MOV_K(dst, k) {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = dst, .imm = k}
+#define CALL(fn) {.code = BPF_JMP | BPF_CALL, .imm = fn}
+    /* The receive time, taken when the program runs (CLOCK_MONOTONIC), in the 8 bytes of metadata
+     * before the frame: copy mode copies the metadata into the UMEM with the frame. */
+    struct bpf_insn stamp[] = {
+        MOV_X(BPF_REG_6, BPF_REG_1),                     /* r6 = ctx */
+        CALL(BPF_FUNC_ktime_get_ns),
+        MOV_X(BPF_REG_7, BPF_REG_0),                     /* r7 = now */
+        MOV_X(BPF_REG_1, BPF_REG_6),
+        MOV_K(BPF_REG_2, -8),
+        CALL(BPF_FUNC_xdp_adjust_meta),                  /* 8 bytes of metadata before data */
+        {.code = BPF_JMP | BPF_JNE | BPF_K, .dst_reg = BPF_REG_0, .off = 6},  /* refused: no stamp */
+        LDX_W(BPF_REG_2, BPF_REG_6, data_meta),
+        LDX_W(BPF_REG_3, BPF_REG_6, data),
+        MOV_X(BPF_REG_4, BPF_REG_2),
+        {.code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = BPF_REG_4, .imm = 8},
+        {.code = BPF_JMP | BPF_JGT | BPF_X, .dst_reg = BPF_REG_4, .src_reg = BPF_REG_3, .off = 1},  /* the verifier's bound */
+        {.code = BPF_STX | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_7},  /* *meta = now */
+        MOV_X(BPF_REG_1, BPF_REG_6),
+    };
+    struct bpf_insn redirect[] = {
+        LDX_W(BPF_REG_2, BPF_REG_1, rx_queue_index),     /* r2 = ctx->rx_queue_index */
         /* r1 = the map (a 64-bit immediate over two instructions, resolved from the fd at load) */
         {.code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = BPF_REG_1, .src_reg = BPF_PSEUDO_MAP_FD, .imm = p->map_fd},
         {0},
-        /* r3 = the action when the queue has no socket (lower bits of the flags, kernels >= 5.3) */
-        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_3, .imm = XDP_PASS},
-        {.code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_redirect_map},
+        MOV_K(BPF_REG_3, XDP_PASS),  /* the action when the queue has no socket (kernels >= 5.3) */
+        CALL(BPF_FUNC_redirect_map),
         {.code = BPF_JMP | BPF_EXIT},
     };
+    struct bpf_insn prog[sizeof stamp / sizeof stamp[0] + sizeof redirect / sizeof redirect[0]];
+    size_t n = 0;
+    if (timestamps) {
+        memcpy(prog, stamp, sizeof stamp);
+        n = sizeof stamp / sizeof stamp[0];
+    }
+    memcpy(prog + n, redirect, sizeof redirect);
+    n += sizeof redirect / sizeof redirect[0];
     static char log[4096];
     memset(&attr, 0, sizeof attr);
     attr.prog_type = BPF_PROG_TYPE_XDP;
     attr.expected_attach_type = BPF_XDP;
     attr.insns = (uint64_t)(uintptr_t)prog;
-    attr.insn_cnt = sizeof prog / sizeof prog[0];
+    attr.insn_cnt = (uint32_t)n;
     attr.license = (uint64_t)(uintptr_t)"Dual MIT/GPL";
     attr.log_buf = (uint64_t)(uintptr_t)log;
     attr.log_size = sizeof log;
@@ -231,9 +264,25 @@ static int forward(struct port *src, struct port *dst) {
     if (n > BATCH) n = BATCH;
     if (avail > n && n < BATCH) dst->tx_ring_full++;
     struct xdp_desc *rx = src->rx.desc, *tx = dst->tx.desc;
+    uint64_t now = 0;
+    if (timestamps && n) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    }
     uint32_t done = 0;
     for (; done < n; done++) {
         struct xdp_desc d = rx[(cons + done) & src->rx.mask];
+        if (timestamps) {  /* the metadata ends where the frame starts; cleared, so a reused frame shows none */
+            uint64_t t;
+            memcpy(&t, umem + d.addr - 8, 8);
+            memset(umem + d.addr - 8, 0, 8);
+            if (t && t <= now) {
+                stamped++;
+                stamp_lag_ns += now - t;
+                if (now - t > stamp_lag_max_ns) stamp_lag_max_ns = now - t;
+            }
+        }
         if (copy_mode) {  /* io.c's shape: out of the receive frame into the pool, then into a send frame */
             static uint8_t staging[FRAME];
             if (!n_free) break;
@@ -277,12 +326,14 @@ int main(int argc, char **argv) {
             bind_flags = XDP_ZEROCOPY | XDP_USE_NEED_WAKEUP;
         } else if (!strcmp(argv[i], "--copy")) {
             copy_mode = 1;
+        } else if (!strcmp(argv[i], "--timestamp")) {
+            timestamps = 1;
         } else {
             break;
         }
     }
     if (argc - i != 2) {
-        fprintf(stderr, "usage: %s [--mode skb|drv] [--zerocopy] [--copy] IF_A IF_B\n", argv[0]);
+        fprintf(stderr, "usage: %s [--mode skb|drv] [--zerocopy] [--copy] [--timestamp] IF_A IF_B\n", argv[0]);
         return 2;
     }
     umem = mmap(NULL, (size_t)NFRAMES * FRAME, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
@@ -323,6 +374,9 @@ int main(int argc, char **argv) {
     printf("forwarded_ab=%llu forwarded_ba=%llu polls=%llu tx_budget=%d xmit_batch=%d",
            (unsigned long long)port[1].forwarded, (unsigned long long)port[0].forwarded, (unsigned long long)polls,
            port[0].tx_budget, port[0].xmit_batch);
+    if (timestamps)
+        printf(" stamped=%llu stamp_age_avg_us=%.1f stamp_age_max_us=%.1f", (unsigned long long)stamped,
+               stamped ? stamp_lag_ns / 1e3 / (double)stamped : 0.0, stamp_lag_max_ns / 1e3);
     for (int k = 0; k < 2; k++) {
         struct xdp_statistics st;
         socklen_t len = sizeof st;

@@ -52,16 +52,17 @@ def _why_not() -> str | None:
     return None
 
 
-def _counts(line: str) -> dict[str, int]:
-    return {k: int(v) for k, v in (kv.split("=") for kv in line.split())}
+def _counts(line: str) -> dict[str, float]:
+    return {k: float(v) for k, v in (kv.split("=") for kv in line.split())}
 
 
 @pytest.mark.netns
 @pytest.mark.parametrize("argv", [["ring_fwd"], ["xsk_fwd", "--mode", "skb"], ["xsk_fwd", "--mode", "drv"],
-                                  ["xsk_fwd", "--mode", "drv", "--copy"]], ids=" ".join)
+                                  ["xsk_fwd", "--mode", "drv", "--copy", "--timestamp"]], ids=" ".join)
 def test_each_forwarder_carries_ping_both_ways_and_leaves_nothing(tmp_path, argv):
-    """Every ping crosses the forwarder and comes back through it; afterwards no XDP program stays on
-    the middle veths and the namespaces are gone."""
+    """Every ping crosses the forwarder and comes back through it (with --timestamp, each frame
+    carries its receive time from the XDP program); afterwards no XDP program stays on the middle
+    veths and the namespaces are gone."""
     why = _why_not()
     if why:
         pytest.skip(why)
@@ -82,6 +83,9 @@ def test_each_forwarder_carries_ping_both_ways_and_leaves_nothing(tmp_path, argv
         assert ping["replies"] == 20, ping
         counts = _counts(fwd.counts)
         assert counts["forwarded_ab"] >= 20 and counts["forwarded_ba"] >= 20, counts
+        if "--timestamp" in argv:
+            assert counts["stamped"] == counts["forwarded_ab"] + counts["forwarded_ba"], counts
+            assert 0 < counts["stamp_age_avg_us"] < 1e6, counts
         links = json.loads(bench.ip("-j", "-n", middle, "link", "show"))
         assert not any("xdp" in x for x in links), "the XDP program outlived its forwarder"
     left = set(bench.ip("netns", "list").split())
