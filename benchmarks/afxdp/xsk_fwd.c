@@ -200,6 +200,10 @@ static int open_socket(struct port *p, int owner, uint16_t bind_flags) {
     if (!p->ifindex) return fail("no such interface", p->ifname);
     p->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
     if (p->fd < 0) return fail("socket(AF_XDP)", p->ifname);
+    /* Copy mode sends skbs charged to this socket until freed (over veth, by the receiver): io.c's
+     * transmit socket has 4 MiB, the default 208 KiB would stall sends at about 100 frames. */
+    int sndbuf = 4 << 20;
+    setsockopt(p->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     if (owner < 0) {
         struct xdp_umem_reg reg = {.addr = (uint64_t)(uintptr_t)umem, .len = (uint64_t)NFRAMES * FRAME,
                                    .chunk_size = FRAME, .headroom = 0};
