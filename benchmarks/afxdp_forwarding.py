@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import re
 import select
 import shutil
@@ -46,8 +47,8 @@ import _checkout  # noqa: F401  (measure this checkout's rattan: see _checkout.p
 from afxdp.build import BuildError, build
 from rattan.engine.binding import netdev_tune
 from rattan.runtime.netns import NETNS_DIR, stop_inside
-from real_forwarding import (OtherLoad, Path, Terminated, log, median, netns_lock, on_sigterm, ping_rtt,
-                             stop, tcp_goodput, udp_small)
+from real_forwarding import (OtherLoad, Path, Terminated, iperf3, log, median, netns_lock, on_sigterm, ping_rtt,
+                             stop, udp_small)
 
 NUD_PERMANENT = 0x80
 PR_SET_PDEATHSIG = 1
@@ -55,6 +56,7 @@ PR_SET_PDEATHSIG = 1
 PATHS = {"kernel": None, "rings": "ring_fwd", "xdp-skb": ["--mode", "skb"], "xdp-drv": ["--mode", "drv"],
          "xdp-drv-cp": ["--mode", "drv", "--copy", "--timestamp"]}
 ZEROCOPY = ["--mode", "drv", "--zerocopy"]
+UDP_PACED_BPS = 10_000_000  # iperf3 -b for the unsaturated test: about 19,500 64-byte datagrams a second
 
 
 def why_not() -> str | None:
@@ -213,18 +215,86 @@ def machine_busy() -> tuple[int, int]:
     return sum(v) - idle, sum(v)
 
 
+def softirq_threads() -> list[int]:
+    """The PIDs of the ksoftirqd threads: softirq work deferred there belongs to no process."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().startswith("ksoftirqd/"):
+                    out.append(int(pid))
+        except OSError:
+            pass
+    return out
+
+
+def cpu_ns(pids: list[int]) -> int:
+    """Nanoseconds these threads spent on a CPU."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def children_cpu_ns() -> int:
+    """CPU time of the children this process has waited for (iperf3 and its wrapper, once exited)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return int((ru.ru_utime + ru.ru_stime) * 1e9)
+
+
+SOFTIRQ = softirq_threads()
+
+
 def measured(path: Path, fwd: Forwarder | None, test, *args) -> dict:
-    """One test, with the forwarder's share of a core (CPU, run queue) and the machine's busy share."""
-    f0 = fwd.schedstat() if fwd else None
+    """One test, with the forwarder's share of a core (CPU, run queue), the machine's busy share, and
+    the path's CPU time per packet: the forwarder (with the softirq work done in its context: this
+    kernel charges it to the task, no IRQ_TIME_ACCOUNTING), both iperf3 processes (theirs likewise)
+    and ksoftirqd, over the packets the test counted."""
+    f0 = fwd.schedstat() if fwd else (0, 0)
+    c0, s0 = children_cpu_ns(), cpu_ns(SOFTIRQ)
     b0, t0, w0 = *machine_busy(), time.monotonic()
     r = test(path, *args)
     b1, t1 = machine_busy()
     dt = (time.monotonic() - w0) * 1e9
+    f1 = fwd.schedstat() if fwd else (0, 0)
     r["machine_busy"] = (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
     if fwd:
-        f1 = fwd.schedstat()
         r["fwd_cpu"], r["fwd_wait"] = (f1[0] - f0[0]) / dt, (f1[1] - f0[1]) / dt
+    if r.get("packets"):
+        path_ns = (f1[0] - f0[0]) + (children_cpu_ns() - c0) + (cpu_ns(SOFTIRQ) - s0)
+        r["path_ns_per_packet"] = path_ns / r["packets"]
+        if fwd:
+            r["fwd_ns_per_packet"] = (f1[0] - f0[0]) / r["packets"]
     return r
+
+
+def tcp(path: Path, seconds: float) -> dict:
+    """One TCP stream client -> server for the whole test (no omitted second: the CPU time counts
+    all of it): goodput, retransmits, and the data segments it took."""
+    client = iperf3(path, ["-t", str(seconds)], seconds + 1)
+    end, mss = client["end"], client["start"].get("tcp_mss_default") or 1448
+    return {"goodput_bps": end["sum_received"]["bits_per_second"], "retransmits": end["sum_sent"].get("retransmits", 0),
+            "packets": end["sum_received"]["bytes"] / mss}
+
+
+def udp_flood(path: Path, seconds: float) -> dict:
+    """64-byte UDP as fast as iperf3 sends (real_forwarding's udp_small): the packets received."""
+    r = udp_small(path, seconds)
+    r["packets"] = r["received_pps"] * seconds
+    return r
+
+
+def udp_paced(path: Path, seconds: float) -> dict:
+    """64-byte UDP at a rate every path carries (UDP_PACED_BPS): what a packet costs, unsaturated."""
+    client = iperf3(path, ["-u", "-l", "64", "-b", str(UDP_PACED_BPS), "-t", str(seconds)], seconds)
+    s = client["end"]["sum_received"]
+    return {"received_pps": (s["packets"] - s["lost_packets"]) / s["seconds"],
+            "loss": s["lost_packets"] / s["packets"] if s["packets"] else 0.0,
+            "packets": s["packets"] - s["lost_packets"]}
 
 
 def run_all(a, exes: dict[str, str]) -> dict:
@@ -257,8 +327,9 @@ def run_all(a, exes: dict[str, str]) -> dict:
         names = [n for n in (*PATHS, "xdp-zc") if n in paths]
         for name in names:
             log(f"{name}: ping, {a.pings} x 5 ms")
-            r["paths"][name] = {"ping": ping_rtt(paths[name][0], a.pings), "tcp": [], "udp64": []}
-        for test, key, fn in (("TCP", "tcp", tcp_goodput), ("64-byte UDP", "udp64", udp_small)):
+            r["paths"][name] = {"ping": ping_rtt(paths[name][0], a.pings), "tcp": [], "udp64": [], "udp_paced": []}
+        for test, key, fn in (("TCP", "tcp", tcp), ("64-byte UDP", "udp64", udp_flood),
+                              (f"64-byte UDP at {UDP_PACED_BPS / 1e6:g} Mbit/s", "udp_paced", udp_paced)):
             for i in range(a.rounds):
                 for name in names:
                     log(f"{name}: {test}, {a.seconds} s (round {i + 1} of {a.rounds})")
@@ -287,7 +358,7 @@ def profile(a, exes: dict[str, str], name: str) -> str:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
         timer.start()
         try:
-            r = measured(path, fwd, tcp_goodput, a.seconds)
+            r = measured(path, fwd, tcp, a.seconds + 1)
         finally:
             timer.cancel()
             for p in perf:
@@ -333,11 +404,29 @@ def report(r: dict) -> str:
             f"{ratio_str(r, name, 'rings', 'udp64', 'received_pps'):>16} "
             f"{ratio_str(r, name, 'kernel', 'udp64', 'received_pps'):>16}   {x['ping']['avg_ms']:>7.3f} "
             f"{x['ping']['p99_ms']:>6.3f}")
+    lines += ["", f"{'CPU per packet':<14} {'TCP path ns':>11} {'vs rings':>16} {'fwd ns':>7} {'vs rings':>16}   "
+                  f"{'UDP paced: path ns':>18} {'vs rings':>16} {'fwd ns':>7} {'vs rings':>16} {'loss':>6}"]
+    for name, x in r["paths"].items():
+        tcp, paced = x["tcp"], x["udp_paced"]
+        fwd = "fwd_ns_per_packet" in tcp[0]
+        lines.append(
+            f"{name:<14} {summary(tcp, 'path_ns_per_packet'):>11.0f} "
+            f"{ratio_str(r, name, 'rings', 'tcp', 'path_ns_per_packet'):>16} "
+            f"{summary(tcp, 'fwd_ns_per_packet') if fwd else float('nan'):>7.0f} "
+            f"{ratio_str(r, name, 'rings', 'tcp', 'fwd_ns_per_packet') if fwd else '-':>16}   "
+            f"{summary(paced, 'path_ns_per_packet'):>18.0f} "
+            f"{ratio_str(r, name, 'rings', 'udp_paced', 'path_ns_per_packet'):>16} "
+            f"{summary(paced, 'fwd_ns_per_packet') if fwd else float('nan'):>7.0f} "
+            f"{ratio_str(r, name, 'rings', 'udp_paced', 'fwd_ns_per_packet') if fwd else '-':>16} "
+            f"{summary(paced, 'loss'):>6.1%}")
     rounds = len(next(iter(r["paths"].values()))["tcp"])
     lines += [f"Medians of {rounds} round{'s' * (rounds > 1)}; ratios: median (range) of the round-by-round ratios.",
-              "TCP: one stream, first second omitted; fwd: the forwarder process's share of a core on a CPU + in the",
-              "run queue, during TCP; busy: the machine's CPUs busy during TCP. UDP: 64-byte datagrams, iperf3 -b 0,",
-              "packets/s the server received. ping: idle, average and p99.",
+              "TCP: one stream; fwd: the forwarder process's share of a core on a CPU + in the run queue, during TCP;",
+              "busy: the machine's CPUs busy during TCP. UDP: 64-byte datagrams, iperf3 -b 0, packets/s the server",
+              "received. ping: idle, average and p99. CPU per packet: CPU time of the forwarder, both iperf3 and",
+              "ksoftirqd (softirq work is charged to the task it interrupts) over the TCP data segments delivered,",
+              f"or the datagrams delivered at {UDP_PACED_BPS / 1e6:g} Mbit/s of 64-byte payloads (unsaturated);",
+              "fwd ns: the forwarder's share of that.",
               f"Forwarders at nice {NICE}, as rattan's engine thread.",
               f"AF_XDP zero-copy (XDP_ZEROCOPY) on veth: {r['zerocopy']}"]
     for name, x in r["paths"].items():
