@@ -18,12 +18,15 @@ takes it). The AF_XDP forwarders pass descriptors between two sockets that share
 
 Measured, round by round over the paths (figures move with the machine's load; ratios are taken
 within a round): iperf3 TCP goodput (one stream), 64-byte UDP sent as fast as iperf3 can
-(packets per second received), and idle ping RTT. During TCP, the forwarder process's share of a
-core (on a CPU + waiting in the run queue) and the machine's busy share of its CPUs.
+(packets per second received), 64-byte UDP at an unsaturated 10 Mbit/s, and idle ping RTT. For each
+test, CPU time per packet delivered: the forwarder's, and the path's (forwarder, both iperf3,
+ksoftirqd), which holds better than throughput on a shared machine. During TCP, the forwarder
+process's share of a core (on a CPU + waiting in the run queue) and the machine's busy share.
+Findings: benchmarks/afxdp/README.md.
 
 Needs root, iperf3, ping, ip and a C compiler (gcc: the forwarders use the kernel's UAPI headers
 only, no libbpf or libxdp); skips saying why otherwise. Measure under `flock /tmp/bench.lock`.
-Run: python benchmarks/afxdp_forwarding.py [--quick] [--json]
+Run: python benchmarks/afxdp_forwarding.py [--quick] [--json] [--profile PATH]
 """
 from __future__ import annotations
 
