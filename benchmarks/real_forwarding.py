@@ -151,12 +151,13 @@ class Path:
     engine_tids: list[int] = field(default_factory=list)
     bw_node: int | None = None  # rattan bw: the cell on the client -> server direction
     procs: list = field(default_factory=list)
+    app_cpus: frozenset | None = None  # where the commands run (None: anywhere), as `rattan run --app-cpus`
 
     def start(self, side: str, argv: list[str], **kw) -> subprocess.Popen:
         """A command in the namespace of "client", "server" or the netns path `side`, remembered
         to be stopped by PID."""
         ns = self.client_ns if side == "client" else self.server_ns if side == "server" else side
-        p = in_namespace(ns, argv, dict(os.environ), **kw)
+        p = in_namespace(ns, argv, dict(os.environ), cpus=self.app_cpus, **kw)
         self.procs.append(p)
         return p
 

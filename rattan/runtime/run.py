@@ -49,11 +49,15 @@ class RunError(RuntimeError):
 
 
 def in_namespace(netns_path: str, argv: list[str], env: dict[str, str], linger: bool = False,
-                 ctrl_c_fd: int | None = None, **kw) -> subprocess.Popen:
+                 ctrl_c_fd: int | None = None, cpus=None, **kw) -> subprocess.Popen:
     """Start argv inside a network namespace and a PID namespace of its own (rattan.runtime.nsexec);
     `linger`: the namespace lasts until nothing runs in it, not until argv ends; `ctrl_c_fd`: a pipe
-    on which nsexec says when it got a SIGINT (see _CtrlC)."""
+    on which nsexec says when it got a SIGINT (see _CtrlC); `cpus`: the only CPUs it and what it
+    starts may run on (None: any)."""
     opts = ["--linger"] if linger else []
+    if cpus:
+        from .cpus import format_list
+        opts += ["--cpus", format_list(cpus)]
     if ctrl_c_fd is not None:
         opts += ["--ctrl-c-fd", str(ctrl_c_fd)]
         kw["pass_fds"] = (*kw.get("pass_fds", ()), ctrl_c_fd)
