@@ -22,6 +22,9 @@ the tests too: epoll busy polling). These are host-wide sysctls: each is put bac
 
 Figures: iperf3 TCP goodput (one stream), 64-byte UDP packets/s received and loss, the engine
 thread's share of a CPU (and of waiting for one), each setting's ratio to `default` round by round.
+Ring sizes are build-time constants of io.c (RING_BLOCKS of RING_BLOCK bytes, RING_FRAME a frame):
+build with RATTAN_CFLAGS="-DRING_BLOCKS=32" (python setup.py build_ext --inplace) and run `--only
+default` for each size; the kernel's figures in each run are the common base.
 Run as root, under `flock /tmp/bench.lock`: python benchmarks/kernel_settings.py [--quick]
 [--only NAME,...] [--busy-poll] [--json]
 """
@@ -114,6 +117,17 @@ def applied(path: rf.Path, s: Setting):
             sysctl("net.core.busy_poll", old_poll)
 
 
+def udp_small(path: rf.Path, seconds: float) -> dict:
+    """real_forwarding's 64-byte UDP test, plus the frames the client's receive ring dropped (full)."""
+    node = path.live.nodes["left"] if path.live else None
+    before = path.live.engine.counters(node).dropped_by_reason.get("ring", 0) if node is not None else 0
+    r = rf.udp_small(path, seconds)
+    if node is not None:
+        dropped = path.live.engine.counters(node).dropped_by_reason.get("ring", 0) - before
+        r["ring_drop"] = dropped / max(1, r["sent_pps"] * seconds)
+    return r
+
+
 def run_all(a) -> dict:
     names = a.only
     r: dict = {"kernel": {"tcp": [], "udp64": []}, **{n: {"tcp": [], "udp64": []} for n in names}}
@@ -129,7 +143,7 @@ def run_all(a) -> dict:
             finally:
                 sysctl("net.core.busy_read", old)
             paths.update({n: busy for n in names if settings[n].busy})
-        for test, fn in (("tcp", rf.tcp_goodput), ("udp64", rf.udp_small)):
+        for test, fn in (("tcp", rf.tcp_goodput), ("udp64", udp_small)):
             for i in range(a.rounds):
                 rf.log(f"kernel: {test}, {a.seconds} s (round {i + 1} of {a.rounds})")
                 r["kernel"][test].append(fn(kernel, a.seconds))
@@ -152,7 +166,7 @@ def span(xs: list[float]) -> str:
 def report(r: dict, names: list[str]) -> str:
     lines = [f"CPUs {rf.os.cpu_count()} (engine pinned to {sorted(ENGINE_CPU)}, others {sorted(OTHERS)})",
              f"{'setting':<17} {'TCP Gbit/s':>10} {'vs default':>17} {'vs kernel':>17} {'engine':>10}   "
-             f"{'64B kpps':>8} {'loss':>6} {'vs default':>17} {'engine':>10}"]
+             f"{'64B kpps':>8} {'loss':>6} {'ring':>6} {'vs default':>17} {'engine':>10}"]
     for n in ["kernel", *names]:
         tcp, udp = r[n]["tcp"], r[n]["udp64"]
 
@@ -163,10 +177,11 @@ def report(r: dict, names: list[str]) -> str:
         lines.append(f"{n:<17} {rf.summary(tcp, 'goodput_bps') / 1e9:>10.3f} {vs_def('tcp', 'goodput_bps'):>17} "
                      f"{span(ratio(r, n, 'tcp', 'goodput_bps', 'kernel')):>17} {eng(tcp):>10}   "
                      f"{rf.summary(udp, 'received_pps') / 1e3:>8.0f} {rf.summary(udp, 'loss'):>6.1%} "
+                     f"{(format(rf.summary(udp, 'ring_drop'), '.1%') if 'ring_drop' in udp[0] else '-'):>6} "
                      f"{vs_def('udp64', 'received_pps'):>17} {eng(udp):>10}")
     rounds = len(r["kernel"]["tcp"])
     lines.append(f"Medians of {rounds} round{'s' * (rounds > 1)}; ratios: median (range) round by round. "
-                 "engine: its thread's share of a CPU + of waiting for one.")
+                 "engine: its thread's share of a CPU + of waiting for one.\nring: the share of the 64-byte datagrams sent that the engine's receive ring dropped (full).")
     return "\n".join(lines)
 
 

@@ -15,9 +15,70 @@ def available() -> frozenset[int]:
     return frozenset(os.sched_getaffinity(0))
 
 
+def online() -> frozenset[int]:
+    """The machine's online CPUs (what a command may be moved to, whatever rattan's own affinity)."""
+    try:
+        with open("/sys/devices/system/cpu/online") as f:
+            return _ranges(f.read().strip())
+    except (OSError, ValueError):
+        return frozenset(range(os.cpu_count() or 1))
+
+
+def _ranges(text: str) -> frozenset[int]:
+    cpus: set[int] = set()
+    for part in filter(None, text.split(",")):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return frozenset(cpus)
+
+
+def engine_cpus() -> frozenset[int] | None:
+    """The CPUs the engine thread is held to, when fewer than all (None: it may run on any). The
+    engine thread takes rattan's own affinity (`taskset -c 1 rattan run ...` holds it to CPU 1)."""
+    mine = available()
+    return mine if mine < online() else None
+
+
+def others() -> frozenset[int] | None:
+    """The online CPUs the engine is not held to; None when it may run on any (or holds them all)."""
+    held = engine_cpus()
+    rest = online() - held if held is not None else frozenset()
+    return rest or None
+
+
+# The settings of `--app-cpus` and `--rps-cpus` besides a CPU list. `auto`: the CPUs the engine is
+# not held to, when it is held to some (else as `inherit` / `off`). Measured in
+# benchmarks/kernel_settings.py (docs/running.md): with the engine held to one core, applications
+# on the other core gave 1.13x the TCP and 1.88x the 64-byte UDP rate of the applications anywhere,
+# and 0.99x / 0.81x on the engine's own core; RPS on the endpoint veths gained 1.09x TCP and lost
+# 64-byte UDP (0.78x), 0.94x TCP with the engine unheld, so it is off unless asked for.
+APP_CPUS_DEFAULT = "auto"
+RPS_CPUS_DEFAULT = "off"
+
+
+def app_cpus(setting: str) -> frozenset[int] | None:
+    """Where the applications run for an `--app-cpus` setting: auto, inherit (rattan's own
+    affinity: None) or a CPU list."""
+    if setting == "inherit":
+        return None
+    if setting == "auto":
+        return others()
+    return parse_list(setting, "--app-cpus")
+
+
+def rps_cpus(setting: str) -> frozenset[int] | None:
+    """The CPUs the endpoint veths steer what they receive to, for an `--rps-cpus` setting: off
+    (None: no steering), auto or a CPU list."""
+    if setting == "off":
+        return None
+    if setting == "auto":
+        return others()
+    return parse_list(setting, "--rps-cpus")
+
+
 def parse_list(text: str, what: str = "CPU list") -> frozenset[int]:
     """A CPU list as taskset -c and /proc/PID/status write it ("0", "0,2", "0-3,6"); every CPU must
-    be one this process may use, and the list must not be empty."""
+    be online."""
     cpus: set[int] = set()
     for part in text.split(","):
         m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
@@ -28,10 +89,10 @@ def parse_list(text: str, what: str = "CPU list") -> frozenset[int]:
         if hi < lo:
             raise CpuListError(f"{what} `{text}`: the range {lo}-{hi} runs backwards")
         cpus.update(range(lo, hi + 1))
-    unknown = sorted(cpus - available())
+    unknown = sorted(cpus - online())
     if unknown:
-        raise CpuListError(f"{what} `{text}`: CPU {', '.join(map(str, unknown))} is not one this process may "
-                           f"use ({format_list(available())})")
+        raise CpuListError(f"{what} `{text}`: CPU {', '.join(map(str, unknown))} is not online here "
+                           f"(online: {format_list(online())})")
     return frozenset(cpus)
 
 

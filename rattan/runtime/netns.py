@@ -356,6 +356,7 @@ class ChannelNetwork:
         self.engine_netns = ""
         self.endpoints: dict[str, Endpoint] = {}
         self._namespaces: list[str] = []
+        self.steered = False  # a run set receive packet steering on the endpoint veths (--rps-cpus)
 
     @property
     def engine_netns_path(self) -> str:

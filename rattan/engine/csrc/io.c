@@ -29,10 +29,18 @@
 #define PACKET_IGNORE_OUTGOING 23
 #endif
 
-#define RING_FRAME 2048
+/* Overridable at build time (RATTAN_CFLAGS="-DRING_BLOCKS=256"); benchmarks/kernel_settings.py --ring
+ * measures sizes against each other, docs/running.md has the figures. */
+#ifndef RING_FRAME
+#define RING_FRAME 2048          /* the smallest power of two that holds a 1514-byte frame and its header */
+#endif
+#ifndef RING_BLOCK
 #define RING_BLOCK (1 << 16)
+#endif
+#ifndef RING_BLOCKS
 #define RING_BLOCKS 128          /* 4096 frames of 2 KiB, 8 MiB per port (a 4 s TCP run at 5 Gbit/s
                                     overflowed 2048 frames 0.3 % of the time) */
+#endif
 
 struct io_port {
     int rx, tx, ifindex;
