@@ -368,13 +368,13 @@ def _nice_flag(sp) -> None:
     sp.add_argument("--app-cpus", type=_cpu_setting("--app-cpus", "inherit"), metavar="auto|inherit|LIST",
                     help="the CPUs the commands run on (and all they start): a list like 1 or 0,2-3; inherit: "
                          "rattan's own; auto (default): the CPUs the engine is not held to, when it is held "
-                         "(`taskset -c 1 rattan run ...`), else inherit. Apart from the engine's core they "
-                         "measured 1.13x the TCP and 1.88x the 64-byte UDP rate (docs/running.md)")
+                         "(`taskset -c 1 rattan run ...`), else inherit (off the engine's core, 64-byte UDP "
+                         "went faster and TCP no slower: docs/running.md)")
     sp.add_argument("--rps-cpus", type=_cpu_setting("--rps-cpus", "off"), metavar="off|auto|LIST",
                     help="receive packet steering on the endpoint veths: the CPUs that take what the engine "
                          "sends into them (the receiver's stack) instead of the engine's own; auto: the CPUs "
-                         "the engine is not held to; off (default: it cost 64-byte UDP more than it gained "
-                         "TCP here, docs/running.md)")
+                         "the engine is not held to; off (default). With the engine held, auto gained TCP "
+                         "(1.1-1.4x) and lost 64-byte UDP (0.6-0.9x): docs/running.md")
 
 
 def _cpu_setting(flag: str, word: str):

@@ -48,10 +48,11 @@ def others() -> frozenset[int] | None:
 
 # The settings of `--app-cpus` and `--rps-cpus` besides a CPU list. `auto`: the CPUs the engine is
 # not held to, when it is held to some (else as `inherit` / `off`). Measured in
-# benchmarks/kernel_settings.py (docs/running.md): with the engine held to one core, applications
-# on the other core gave 1.13x the TCP and 1.88x the 64-byte UDP rate of the applications anywhere,
-# and 0.99x / 0.81x on the engine's own core; RPS on the endpoint veths gained 1.09x TCP and lost
-# 64-byte UDP (0.78x), 0.94x TCP with the engine unheld, so it is off unless asked for.
+# benchmarks/kernel_settings.py, three runs (docs/running.md): with the engine held to one of two
+# cores, the applications on the other gave the same TCP (0.91-1.13x of the engine unheld) as on
+# the engine's own core, and more 64-byte UDP (1.27-2.52x against 0.81-1.43x), so `auto` moves
+# them; RPS on the endpoint veths gained TCP (1.09-1.43x) but lost 64-byte UDP (0.63-0.86x), and
+# nothing with the engine unheld (0.94-1.01x TCP), so it is off unless asked for.
 APP_CPUS_DEFAULT = "auto"
 RPS_CPUS_DEFAULT = "off"
 
