@@ -164,7 +164,7 @@ def span(xs: list[float]) -> str:
 
 
 def report(r: dict, names: list[str]) -> str:
-    lines = [f"CPUs {rf.os.cpu_count()} (engine pinned to {sorted(ENGINE_CPU)}, others {sorted(OTHERS)})",
+    lines = [f"CPUs {os.cpu_count()} (engine pinned to {sorted(ENGINE_CPU)}, others {sorted(OTHERS)})",
              f"{'setting':<17} {'TCP Gbit/s':>10} {'vs default':>17} {'vs kernel':>17} {'engine':>10}   "
              f"{'64B kpps':>8} {'loss':>6} {'ring':>6} {'vs default':>17} {'engine':>10}"]
     for n in ["kernel", *names]:
