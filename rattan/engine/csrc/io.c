@@ -29,8 +29,8 @@
 #define PACKET_IGNORE_OUTGOING 23
 #endif
 
-/* Overridable at build time (RATTAN_CFLAGS="-DRING_BLOCKS=256"); benchmarks/kernel_settings.py --ring
- * measures sizes against each other, docs/running.md has the figures. */
+/* Overridable at build time (RATTAN_CFLAGS="-DRING_BLOCKS=512"): benchmarks/kernel_settings.py says
+ * how sizes were measured against each other, docs/running.md has the figures (no gain either way). */
 #ifndef RING_FRAME
 #define RING_FRAME 2048          /* the smallest power of two that holds a 1514-byte frame and its header */
 #endif
