@@ -27,7 +27,18 @@ on the server's veth, while iperf3 sends 500 Mbit/s of UDP; packets are matched 
 header (send time, sequence number). Transit minus the delay set is the lateness; it holds one
 veth hop, and the same measure through the kernel and through `pass` shows the floor.
 
-Run as root: python benchmarks/real_forwarding.py [--quick] [--json]
+The kernel runs twice: with rattan's settings (`tx off`: frames of at most 1514 bytes) and with
+the kernel's default offloads (TSO/GRO: 64 KB super-frames cross it whole); ratios are taken round
+by round to both.
+
+Real-time scaling (--scaling, or --only-scaling): 1, 2, 4, 8 and 16 instances of the `bw` channel
+in one run (one engine, as `rattan run -n N`), one TCP stream through each at once: the aggregate
+goodput, each path's against 1 Gbit/s x 1448/1500, and each path's lateness p99 (the engine's count
+at the server's endpoint); the highest count that holds every path within 2 % with p99 under
+1 ms, printed with the machine's core count. It stops after the first count that does not hold
+(--scaling-all: measure every count).
+
+Run as root: python benchmarks/real_forwarding.py [--quick] [--json] [--scaling | --only-scaling]
 """
 from __future__ import annotations
 
@@ -54,7 +65,7 @@ from rattan.plan import build_plan
 from rattan.registry import default_registry
 from rattan.runtime.channel import choose_channel
 from rattan.runtime.netns import NETNS_DIR, STATE_DIR, stop_inside
-from rattan.runtime.run import ChannelRun, in_namespace
+from rattan.runtime.run import ChannelRun, LiveRun, in_namespace
 
 MTU = 1500
 TCP_PAYLOAD = MTU - 20 - 20 - 12  # IP, TCP, timestamps option
@@ -151,12 +162,13 @@ class Path:
     engine_tids: list[int] = field(default_factory=list)
     bw_node: int | None = None  # rattan bw: the cell on the client -> server direction
     procs: list = field(default_factory=list)
+    app_cpus: frozenset | None = None  # where the commands run (None: anywhere), as `rattan run --app-cpus`
 
     def start(self, side: str, argv: list[str], **kw) -> subprocess.Popen:
         """A command in the namespace of "client", "server" or the netns path `side`, remembered
         to be stopped by PID."""
         ns = self.client_ns if side == "client" else self.server_ns if side == "server" else side
-        p = in_namespace(ns, argv, dict(os.environ), **kw)
+        p = in_namespace(ns, argv, dict(os.environ), cpus=self.app_cpus, **kw)
         self.procs.append(p)
         return p
 
@@ -200,12 +212,14 @@ def remove_stale_kernel_paths() -> None:
 
 
 @contextmanager
-def kernel_path():
-    """client <-veth-> middle (routes, ip_forward=1) <-veth-> server, removed on exit."""
+def kernel_path(offloads: bool = False):
+    """client <-veth-> middle (routes, ip_forward=1) <-veth-> server, removed on exit. `offloads`:
+    the endpoint veths keep the kernel's defaults (checksum offload, TSO, GRO: 64 KB super-frames
+    cross the path whole) instead of rattan's `tx off`."""
     from pyroute2 import NetNS, netns
     remove_stale_kernel_paths()
     prefix = f"rtbench-{os.getpid()}"
-    names = {r: f"{prefix}-{r}" for r in ("left", "middle", "right")}
+    names = {r: f"{prefix}-{'tso' if offloads else ''}{r}" for r in ("left", "middle", "right")}
     made: list[str] = []
     try:
         with netns_lock():
@@ -236,13 +250,14 @@ def kernel_path():
                 with NetNS(names["middle"]) as mid:
                     mid.neigh("add", dst=f"{net}.2", lladdr=macs[ifname], ifindex=mid.link_lookup(ifname=peer)[0],
                               state=NUD_PERMANENT)
-                netdev_tune(os.path.join(NETNS_DIR, names[role]), ifname, no_ipv6=True)
+                netdev_tune(os.path.join(NETNS_DIR, names[role]), None if offloads else ifname, no_ipv6=True)
             middle = os.path.join(NETNS_DIR, names["middle"])
             netdev_tune(middle, None, no_ipv6=True)
             p = in_namespace(middle, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], dict(os.environ))
             if p.wait(10) != 0:
                 raise RuntimeError("cannot turn on ip_forward in the middle namespace")
-        path = Path("kernel", os.path.join(NETNS_DIR, names["left"]), os.path.join(NETNS_DIR, names["right"]),
+        path = Path("kernel_tso" if offloads else "kernel",
+                    os.path.join(NETNS_DIR, names["left"]), os.path.join(NETNS_DIR, names["right"]),
                     "10.250.2.2", "rt-right", middle, "e0")
         try:
             yield path
@@ -514,10 +529,11 @@ def transit(path: Path, seconds: float, rate: str, planned_ns: int, pacing_us: i
 def run_all(a) -> dict:
     """Every path built at once (an idle engine sleeps), then each test in rounds that visit the
     paths in turn, so a change in the machine's load touches every path alike."""
-    names = ("kernel", "pass", "bw")
+    names = ("kernel", "kernel_tso", "pass", "bw")
     r: dict = {name: {"tcp": [], "udp64": []} for name in names}
     with ExitStack() as stack:
-        paths = {"kernel": stack.enter_context(kernel_path())}
+        paths = {"kernel": stack.enter_context(kernel_path()),
+                 "kernel_tso": stack.enter_context(kernel_path(offloads=True))}
         for name in ("pass", "bw", "delay"):
             paths[name] = stack.enter_context(rattan_path(name, CELLS[name]))
         paths["bw"].bw_node = paths["bw"].live.nodes[bw_cell(paths["bw"].live)]
@@ -560,15 +576,16 @@ def summary(rounds: list[dict], key: str) -> float:
     return median([x[key] for x in rounds if key in x])
 
 
-def ratios(r: dict, name: str, test: str, key: str) -> list[float]:
-    """Round by round, `name` over the kernel: rounds ran back to back, so each pair shares its load."""
-    return [x[key] / k[key] for x, k in zip(r[name][test], r["kernel"][test])]
+def ratios(r: dict, name: str, test: str, key: str, base: str = "kernel") -> list[float]:
+    """Round by round, `name` over a kernel baseline (`kernel`: endpoint veths `tx off`; `kernel_tso`:
+    default offloads): rounds ran back to back, so each pair shares its load."""
+    return [x[key] / k[key] for x, k in zip(r[name][test], r[base][test])]
 
 
-def vs_kernel(r: dict, name: str, test: str, key: str) -> str:
-    """The median ratio to the kernel, with its range over the rounds."""
-    xs = ratios(r, name, test, key)
-    if name == "kernel" or len(xs) == 1:
+def vs_kernel(r: dict, name: str, test: str, key: str, base: str = "kernel") -> str:
+    """The median ratio to a kernel baseline, with its range over the rounds."""
+    xs = ratios(r, name, test, key, base)
+    if name == base or len(xs) == 1:
         return f"{median(xs):.2f}"
     return f"{median(xs):.2f} ({min(xs):.2f}-{max(xs):.2f})"
 
@@ -576,24 +593,28 @@ def vs_kernel(r: dict, name: str, test: str, key: str) -> str:
 def report(r: dict) -> str:
     """The figures as a person reads them: two tables, then each goal and its verdict."""
     k = r["kernel"]
-    labels = {"kernel": "kernel, routed", "pass": "rattan pass", "bw": "rattan bw 1 Gbit/s",
-              "delay": "rattan delay 5 ms"}
-    lines = [f"{'path':<19} {'TCP Gbit/s':>10} {'vs kernel':>16} {'retx':>6} {'engine':>10}   "
-             f"{'64B UDP kpps':>12} {'loss':>6} {'vs kernel':>16}   {'ping avg ms':>11} {'p99':>6} {'added':>6}"]
-    for name in ("kernel", "pass", "bw"):
+    labels = {"kernel": "kernel, routed", "kernel_tso": "kernel, TSO/GRO", "pass": "rattan pass",
+              "bw": "rattan bw 1 Gbit/s", "delay": "rattan delay 5 ms"}
+    lines = [f"{'path':<19} {'TCP Gbit/s':>10} {'vs kernel':>16} {'vs TSO':>16} {'retx':>6} {'engine':>10}   "
+             f"{'64B UDP kpps':>12} {'loss':>6} {'vs kernel':>16} {'vs TSO':>16}   {'ping avg ms':>11} {'p99':>6} "
+             f"{'added':>6}"]
+    for name in ("kernel", "kernel_tso", "pass", "bw"):
         x, ping = r[name], r[name]["ping"]
         tcp, udp = x["tcp"], x["udp64"]
         engine = (f"{summary(tcp, 'engine_cpu'):.0%} + {summary(tcp, 'engine_wait'):.0%}"
                   if "engine_cpu" in tcp[0] else "-")
-        added = f"{ping['avg_ms'] - k['ping']['avg_ms']:>6.3f}" if name != "kernel" else f"{'-':>6}"
+        added = f"{ping['avg_ms'] - k['ping']['avg_ms']:>6.3f}" if not name.startswith("kernel") else f"{'-':>6}"
         lines.append(
             f"{labels[name]:<19} {summary(tcp, 'goodput_bps') / 1e9:>10.3f} "
-            f"{vs_kernel(r, name, 'tcp', 'goodput_bps'):>16} {summary(tcp, 'retransmits'):>6.0f} "
+            f"{vs_kernel(r, name, 'tcp', 'goodput_bps'):>16} {vs_kernel(r, name, 'tcp', 'goodput_bps', 'kernel_tso'):>16} "
+            f"{summary(tcp, 'retransmits'):>6.0f} "
             f"{engine:>10}   {summary(udp, 'received_pps') / 1e3:>12.0f} {summary(udp, 'loss'):>6.1%} "
-            f"{vs_kernel(r, name, 'udp64', 'received_pps'):>16}   {ping['avg_ms']:>11.3f} "
+            f"{vs_kernel(r, name, 'udp64', 'received_pps'):>16} "
+            f"{vs_kernel(r, name, 'udp64', 'received_pps', 'kernel_tso'):>16}   {ping['avg_ms']:>11.3f} "
             f"{ping['p99_ms']:>6.3f} {added}")
     rounds = len(k["tcp"])
-    lines += [f"Medians of {rounds} round{'s' * (rounds > 1)}; vs kernel: median (range) of the round-by-round ratios.",
+    lines += [f"Medians of {rounds} round{'s' * (rounds > 1)}; vs kernel (endpoint veths tx off, as rattan's) and vs",
+              "TSO (the kernel's default offloads): median (range) of the round-by-round ratios.",
               "TCP: one stream, first second omitted. engine: the engine thread's share of a core on a CPU + waiting",
               "for one (run queue), during TCP. 64B UDP: iperf3 -b 0, packets/s the server received. ping: idle.",
               "",
@@ -617,6 +638,7 @@ def report(r: dict) -> str:
     good = summary(bw["tcp"], "goodput_bps")
     lines += ["",
               goal_line("pass-through TCP vs kernel", f"{tcp_ratio:.2f}", ">= 0.65", tcp_ratio >= 0.65),
+              f"{'pass-through TCP vs kernel TSO':<32} {median(ratios(r, 'pass', 'tcp', 'goodput_bps', 'kernel_tso')):.2f}",
               goal_line("pass-through added RTT", f"{added:.3f} ms", "< 0.1 ms", added < 0.1),
               goal_line("bw 1 Gbit/s, TCP goodput", f"{good / 1e6:.1f} Mbit/s ({good / expected - 1:+.2%})",
                         "within 2 %", abs(good / expected - 1) <= 0.02)
@@ -631,6 +653,94 @@ def report(r: dict) -> str:
                      + f"   bursts every {t['pacing_us']} us; {how}")
     lines.append(f"{'delay 5 ms each way, idle ping':<32} avg {d['ping']['avg_ms']:.3f} ms, "
                  f"p99 {d['ping']['p99_ms']:.3f} ms (10 ms set)")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- real-time scaling
+SCALING_COUNTS = (1, 2, 4, 8, 16)
+SCALING_TOLERANCE = 0.02      # every path within 2 % of its expected goodput
+SCALING_LATE_P99_US = 1000    # ... and its lateness p99 under 1 ms
+
+
+def scaling_point(n: int, seconds: float) -> dict:
+    """N instances of the `bw` channel (1 Gbit/s each way) in one run, one engine, one TCP stream
+    through each at once: every path's goodput and lateness p99 (the engine's count at the server's
+    endpoint: send time - planned time), the aggregate and the engine thread's CPU share."""
+    comp = compile_text(CHANNEL.format(cell=CELLS["bw"]), "<bench scaling>.rtn")
+    plan = build_plan(comp.program, comp.sources, default_registry())
+    channel = choose_channel(plan, None)
+    before = threads()
+    with LiveRun(plan, [channel] * n, seed=1) as live:
+        paths = []
+        for inst in live.instances:
+            left, right = inst.net.endpoints["left"], inst.net.endpoints["right"]
+            paths.append(Path(inst.label, left.netns_path, right.netns_path, right.address, right.ifname,
+                              inst.net.engine_netns_path, left.engine_ifname))
+        engine = Path("engine", "", "", "", "", "", "", engine_tids=sorted(threads() - before))
+        try:
+            servers = [p.start("server", ["iperf3", "-s", "-1", "-p", str(PORT)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL) for p in paths]
+            deadline = time.monotonic() + 10
+            while not all(listening(s.pid, PORT) for s in servers):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"scaling {n}: iperf3 servers did not start")
+                time.sleep(0.02)
+            late0 = [live.engine.lateness(inst.nodes["right"]) for inst in live.instances]
+            load = EngineLoad(engine)
+            clients = [p.start("client", ["iperf3", "-c", p.server_ip, "-p", str(PORT), "-J", "-t", str(seconds),
+                                           "-O", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                       for p in paths]
+            outs = [c.communicate(timeout=seconds + 30)[0] for c in clients]
+            shares = load.shares()
+            late1 = [live.engine.lateness(inst.nodes["right"]) for inst in live.instances]
+        finally:
+            for p in paths:
+                p.stop_all()
+    goodputs, p99s = [], []
+    for out, a, b in zip(outs, late0, late1):
+        try:
+            goodputs.append(json.loads(out)["end"]["sum_received"]["bits_per_second"])
+        except (ValueError, KeyError):
+            goodputs.append(0.0)
+        delta = Lateness(b.sent - a.sent, b.late - a.late, b.max_ns, 0, [y - x for x, y in zip(a.hist, b.hist)])
+        q = delta.quantile_us(0.99) if delta.sent else float("inf")
+        p99s.append(None if q == float("inf") else q)
+    expected = 1e9 * TCP_PAYLOAD / MTU
+    held = all(abs(g / expected - 1) <= SCALING_TOLERANCE for g in goodputs) and \
+        all(p is not None and p < SCALING_LATE_P99_US for p in p99s)
+    return {"paths": n, "goodput_bps": goodputs, "aggregate_bps": sum(goodputs), "late_p99_us": p99s,
+            "held": held, **shares}
+
+
+def run_scaling(a) -> dict:
+    """The real-time scaling figure: N concurrent `bw 1 Gbit/s` paths for each N of SCALING_COUNTS,
+    stopping after the first count that fails to hold (larger ones would only take longer)."""
+    points = []
+    for n in SCALING_COUNTS:
+        log(f"scaling: {n} concurrent bw 1 Gbit/s path{'s' * (n > 1)}, TCP {a.scaling_seconds} s")
+        points.append(scaling_point(n, a.scaling_seconds))
+        if not points[-1]["held"] and not a.scaling_all:
+            break
+    held = [p["paths"] for p in points if p["held"]]
+    return {"cores": os.cpu_count(), "points": points,
+            "highest_held": max((n for n in held if all(q["held"] for q in points if q["paths"] <= n)), default=0)}
+
+
+def report_scaling(s: dict) -> str:
+    """The scaling table and its headline figure."""
+    expected = 1e9 * TCP_PAYLOAD / MTU
+    lines = [f"real-time scaling, {s['cores']} cores: N concurrent `bw 1 Gbit/s` paths, one TCP stream each "
+             f"(expected {expected / 1e6:.1f} Mbit/s a path)",
+             f"{'paths':>5} {'aggregate Gbit/s':>16} {'worst path':>12} {'best path':>11} {'worst p99 us':>12} "
+             f"{'engine':>10}  held"]
+    for p in s["points"]:
+        worst_late = max((x if x is not None else float("inf")) for x in p["late_p99_us"])
+        eng = f"{p['engine_cpu']:.0%} + {p['engine_wait']:.0%}" if "engine_cpu" in p else "-"
+        lines.append(f"{p['paths']:>5} {p['aggregate_bps'] / 1e9:>16.3f} {min(p['goodput_bps']) / 1e6:>8.1f} Mb/s "
+                     f"{max(p['goodput_bps']) / 1e6:>7.1f} Mb/s {us(None if worst_late == float('inf') else worst_late):>12} "
+                     f"{eng:>10}  {'yes' if p['held'] else 'no'}")
+    lines.append(f"highest count holding every path within {SCALING_TOLERANCE:.0%} of its goodput with lateness p99 "
+                 f"under {SCALING_LATE_P99_US / 1000:g} ms: {s['highest_held']} on {s['cores']} cores")
     return "\n".join(lines)
 
 
@@ -649,15 +759,25 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="one round of 2 s tests instead of three of 4 s")
     ap.add_argument("--json", action="store_true", help="print the results as JSON instead of the tables")
+    ap.add_argument("--scaling", action="store_true",
+                    help="then the real-time scaling figure: 1, 2, 4, 8, 16 concurrent bw 1 Gbit/s paths")
+    ap.add_argument("--only-scaling", action="store_true", help="the scaling figure alone")
+    ap.add_argument("--scaling-all", action="store_true",
+                    help="measure every count, not stopping after the first that does not hold")
     a = ap.parse_args()
     if os.geteuid() != 0:
         print("real_forwarding: needs root (network namespaces, raw sockets)", file=sys.stderr)
         return 2
     a.rounds, a.seconds, a.capture_seconds, a.pings = (1, 2, 1, 100) if a.quick else (3, 4, 3, 400)
+    a.scaling_seconds = 3 if a.quick else 5
     other = OtherLoad()
     previous = signal.signal(signal.SIGTERM, on_sigterm)
+    results, scaling = None, None
     try:
-        results = run_all(a)
+        if not a.only_scaling:
+            results = run_all(a)
+        if a.scaling or a.only_scaling:
+            scaling = run_scaling(a)
     except (KeyboardInterrupt, Terminated) as e:
         log("interrupted: everything started was stopped and the namespaces removed")
         return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
@@ -669,9 +789,12 @@ def main() -> int:
     if a.json:
         print(json.dumps({"other_cpu": busy, "rounds": a.rounds, "seconds": a.seconds,
                           "capture_seconds": a.capture_seconds, "pings": a.pings, "load": LOAD,
-                          "results": results}, indent=2))
+                          "results": results, "scaling": scaling}, indent=2))
     else:
-        print(report(results))
+        if results is not None:
+            print(report(results))
+        if scaling is not None:
+            print(("\n" if results is not None else "") + report_scaling(scaling))
         print(f"other processes used {busy:.1%} of the CPUs during the run")
     return 0
 

@@ -375,6 +375,30 @@ def _nice_flag(sp) -> None:
                     help="nice value of the thread that forwards packets, -20..19 (default -5: the "
                          "applications on the path do not preempt it at each wake-up; 0 shares the CPU "
                          "with them evenly)")
+    sp.add_argument("--app-cpus", type=_cpu_setting("--app-cpus", "inherit"), metavar="auto|inherit|LIST",
+                    help="the CPUs the commands run on (and all they start): a list like 1 or 0,2-3; inherit: "
+                         "rattan's own; auto (default): the CPUs the engine is not held to, when it is held "
+                         "(`taskset -c 1 rattan run ...`), else inherit (off the engine's core, 64-byte UDP "
+                         "went faster and TCP no slower: docs/running.md)")
+    sp.add_argument("--rps-cpus", type=_cpu_setting("--rps-cpus", "off"), metavar="off|auto|LIST",
+                    help="receive packet steering on the endpoint veths: the CPUs that take what the engine "
+                         "sends into them (the receiver's stack) instead of the engine's own; auto: the CPUs "
+                         "the engine is not held to; off (default). With the engine held, auto gained TCP "
+                         "(1.1-1.4x) and lost 64-byte UDP (0.6-0.9x): docs/running.md")
+
+
+def _cpu_setting(flag: str, word: str):
+    """An argparse type for --app-cpus / --rps-cpus: `auto`, `word` or a CPU list, checked now."""
+    def parse(text: str) -> str:
+        from .runtime.cpus import CpuListError, parse_list
+        if text in ("auto", word):
+            return text
+        try:
+            parse_list(text, flag)
+        except CpuListError as e:
+            raise argparse.ArgumentTypeError(f"{e}; or give auto or {word}") from None
+        return text
+    return parse
 
 
 def _nice(text: str) -> int:

@@ -426,7 +426,8 @@ def cmd_link(args) -> int:
     cmd = args.cmd or shell_command(args) or []
     return _run_plan(plan, cmd, args.right, args.seed, http=http, packet_log=args.packet_log,
                      log_cells=args.log_cells, packet_log_snaplen=args.packet_log_snaplen,
-                     engine_nice=args.engine_nice, precise=args.precise)
+                     engine_nice=args.engine_nice, precise=args.precise, app_cpus=args.app_cpus,
+                     rps_cpus=args.rps_cpus)
 
 
 def _link_http(args, warnings: list[str]) -> str | None:
@@ -476,7 +477,7 @@ def cmd_run(args) -> int:
             return refused
     return _run_plan(plan, cmd, right, args.seed, args.channel, args.all, args.instances,
                      args.late_threshold, http, args.packet_log, args.log_cells, args.quiet,
-                     args.engine_nice, args.packet_log_snaplen, precise=args.precise)
+                     args.engine_nice, args.packet_log_snaplen, args.app_cpus, args.rps_cpus, precise=args.precise)
 
 
 def _run_words(args, warnings: list[str]) -> tuple[str, list[str], str | None]:
@@ -563,7 +564,7 @@ def _run_generate(args, path: str) -> int:
 
 def _run_plan(plan, cmd, right, seed, channels=None, every=False, instances=1, late_threshold="1ms",
               http=None, packet_log=None, log_cells=None, quiet=False, engine_nice=None,
-              packet_log_snaplen=0, precise=False) -> int:
+              packet_log_snaplen=0, app_cpus=None, rps_cpus=None, precise=False) -> int:
     """`rattan run` and `rattan link` once the plan is in hand: the run, with errors as messages."""
     from .engine import EngineError
     from .control import AddressError
@@ -575,7 +576,9 @@ def _run_plan(plan, cmd, right, seed, channels=None, every=False, instances=1, l
         return run(plan, channels, cmd, right, seed, every=every, instances=instances,
                    late_threshold=late_threshold, http=http, packet_log=packet_log, log_cells=log_cells,
                    packet_log_snaplen=packet_log_snaplen, precise=precise,
-                   quiet=quiet, **({} if engine_nice is None else {"engine_nice": engine_nice}))
+                   quiet=quiet, **({} if engine_nice is None else {"engine_nice": engine_nice}),
+                   **({} if app_cpus is None else {"app_cpus": app_cpus}),
+                   **({} if rps_cpus is None else {"rps_cpus": rps_cpus}))
     except (ChannelError, RunError, AddressError, LogError) as e:
         _err(str(e))
         return EXIT_USAGE

@@ -345,7 +345,7 @@ class Process:
     is collected in temporary files and read when it ends."""
 
     def __init__(self, argv: list[str], endpoint: str, netns_path: str, env: dict, cwd=None,
-                 input: str | bytes | None = None, linger: bool = False) -> None:
+                 input: str | bytes | None = None, linger: bool = False, cpus=None) -> None:
         from .runtime.run import in_namespace
         self.argv, self.endpoint, self.netns_path = argv, endpoint, netns_path
         self._out, self._err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
@@ -359,7 +359,7 @@ class Process:
         try:
             # its own session: a terminal's Ctrl-C goes to the script, whose teardown stops it
             self._popen = in_namespace(netns_path, argv, env, linger=linger, stdin=stdin, stdout=self._out,
-                                       stderr=self._err, cwd=cwd, start_new_session=True)
+                                       stderr=self._err, cwd=cwd, start_new_session=True, cpus=cpus)
         finally:
             if stdin is not subprocess.DEVNULL:
                 stdin.close()
@@ -509,7 +509,10 @@ class Run:
     def __init__(self, plan: dict, channels: list[dict], seed: int = 1, late_threshold: str | None = "1ms",
                  packet_log: str | None = None, log_cells: list[str] | None = None, packet_log_snaplen: int = 0,
                  http: str | None = None, quiet: bool = True, networks: list | None = None,
-                 engine_nice: int | None = None, precise: bool = False) -> None:
+                 engine_nice: int | None = None, app_cpus: str | None = None, rps_cpus: str | None = None,
+                 precise: bool = False) -> None:
+        """`app_cpus`, `rps_cpus`: `rattan run --app-cpus` and `--rps-cpus` (None: their defaults)."""
+        from .runtime import cpus
         from .runtime.run import ENGINE_NICE, LiveRun, _threshold
         try:
             threshold_ns = _threshold(late_threshold) if late_threshold is not None else None
@@ -519,7 +522,8 @@ class Run:
         self.packet_log = packet_log
         self.live = LiveRun(plan, channels, seed, threshold_ns, packet_log, log_cells,
                             ENGINE_NICE if engine_nice is None else engine_nice, packet_log_snaplen,
-                            networks=networks, precise=precise)
+                            networks=networks, app_cpus=app_cpus or cpus.APP_CPUS_DEFAULT,
+                            rps_cpus=rps_cpus or cpus.RPS_CPUS_DEFAULT, precise=precise)
         self.api = None
         self.server = None
         self._processes: list[Process] = []
@@ -651,7 +655,8 @@ class Run:
         if not argv:
             raise RunError("an empty command")
         full = {**self.environment(endpoint, instance), **(env or {})}
-        p = Process(argv, endpoint, ep.netns_path, full, cwd=cwd, input=input, linger=linger)
+        p = Process(argv, endpoint, ep.netns_path, full, cwd=cwd, input=input, linger=linger,
+                    cpus=self._instance(instance).app_cpus)
         self._processes.append(p)
         return p
 
@@ -752,12 +757,15 @@ class Run:
 def run(source, channel: str | None = None, seed: int = 1, packet_log: str | None = None,
         log_cells: list[str] | None = None, http: str | None = None, quiet: bool = True,
         network=None, instances: int = 1, late_threshold: str = "1ms", packet_log_snaplen: int = 0,
-        engine_nice: int | None = None, precise: bool = False) -> Run:
+        engine_nice: int | None = None, app_cpus: str | None = None, rps_cpus: str | None = None,
+        precise: bool = False) -> Run:
     """A real run of one channel of a plan (a CompileResult, a plan dict or a file), to use as
     `with rattan.run(...) as run:` (root). `network`: an already open network for the channel
     (rattan.runtime.warm's pool), used and not closed at the end. `quiet=False` says where the
-    control API listens and warns when frames left late, as `rattan run` does. `precise`: the engine
-    spins the last stretch before each departure, trading CPU for lateness (docs/running.md, "Timing")."""
+    control API listens and warns when frames left late, as `rattan run` does. `app_cpus`, `rps_cpus`:
+    as `rattan run --app-cpus`, `--rps-cpus` (auto, inherit / off, or a CPU list like "1" or "0-2").
+    `precise`: the engine spins the last stretch before each departure, trading CPU for lateness
+    (docs/running.md, "Timing")."""
     from .runtime.channel import ChannelError, choose_channel
     plan = _plan_of(source)
     try:
@@ -778,4 +786,4 @@ def run(source, channel: str | None = None, seed: int = 1, packet_log: str | Non
         except AddressError as e:
             raise RunError(str(e)) from None
     return Run(plan, [chosen] * instances, seed, late_threshold, packet_log, log_cells, packet_log_snaplen,
-               http, quiet, None if network is None else [network], engine_nice, precise)
+               http, quiet, None if network is None else [network], engine_nice, app_cpus, rps_cpus, precise)

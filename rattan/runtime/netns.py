@@ -30,6 +30,8 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .cpus import from_mask, to_mask
+
 STATE_DIR = os.environ.get("RATTAN_STATE_DIR", "/run/rattan")
 NETNS_DIR = "/run/netns"
 MAX_INSTANCES = 64 * 256
@@ -129,6 +131,7 @@ def stop_inside(names: list[str], grace: float = 1.0) -> int:
 # and was seen to hang on the registry lock its parent holds. A thread can enter a namespace alone.
 
 MNT_DETACH, MS_BIND, MS_REC, MS_SHARED = 2, 4096, 16384, 1 << 20
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
 
 
 def _mount(src: bytes, dst: bytes, flags: int) -> None:
@@ -273,6 +276,60 @@ def _tune(ep: Endpoint) -> None:
             f.write("1")
 
 
+# -- receive packet steering (RPS). A veth has no NAPI of its own: a frame sent into one side is
+# received by the peer in the sender's context (netif_rx), so the receiving stack runs on the
+# sending CPU unless RPS hands it to another. On the endpoint veths that moves the receiver's TCP
+# stack off the engine's core (the engine sends with sendmmsg); measured in
+# benchmarks/kernel_settings.py, figures in docs/running.md.
+
+@contextmanager
+def sysfs_of(netns: str):
+    """A sysfs whose /class/net is namespace NETNS's (NETNS "": the one rattan runs in, whose /sys it
+    is): sysfs shows the network namespace of whoever mounted it, so a thread inside NETNS mounts one
+    for a moment on a private folder, unmounted on exit. Its path."""
+    if not netns:
+        yield "/sys"
+        return
+    import tempfile
+    os.makedirs(STATE_DIR, exist_ok=True)
+    where = tempfile.mkdtemp(prefix="sysfs-", dir=STATE_DIR)
+    try:
+        with inside(netns):
+            if _libc.mount(b"sysfs", where.encode(), b"sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, os.strerror(err), f"mount sysfs of {netns}")
+        try:
+            yield where
+        finally:
+            _libc.umount2(where.encode(), MNT_DETACH)
+    finally:
+        os.rmdir(where)
+
+
+def _rps_files(sysfs: str, ifname: str) -> list[str]:
+    import glob
+    files = sorted(glob.glob(os.path.join(sysfs, "class/net", ifname, "queues/rx-*/rps_cpus")))
+    if not files:
+        raise NetnsError(f"`{ifname}` has no receive queue with RPS (is CONFIG_RPS off?)")
+    return files
+
+
+def set_rps(netns: str, ifname: str, cpus: frozenset[int]) -> None:
+    """Steer what interface IFNAME of namespace NETNS receives to CPUS (empty: no steering, the
+    kernel's default), on each of its receive queues."""
+    with sysfs_of(netns) as sysfs:
+        for path in _rps_files(sysfs, ifname):
+            with open(path, "w") as f:
+                f.write(to_mask(cpus))
+
+
+def rps_cpus(netns: str, ifname: str) -> frozenset[int]:
+    """The CPUs that interface IFNAME of namespace NETNS steers its first receive queue to."""
+    with sysfs_of(netns) as sysfs:
+        with open(_rps_files(sysfs, ifname)[0]) as f:
+            return from_mask(f.read())
+
+
 def _ifname(prefix: str, name: str) -> str:
     return (prefix + re.sub(r"[^A-Za-z0-9_-]", "", name))[:15]
 
@@ -299,6 +356,7 @@ class ChannelNetwork:
         self.engine_netns = ""
         self.endpoints: dict[str, Endpoint] = {}
         self._namespaces: list[str] = []
+        self.steered = False  # a run set receive packet steering on the endpoint veths (--rps-cpus)
 
     @property
     def engine_netns_path(self) -> str:

@@ -1,5 +1,5 @@
-"""`python -m rattan.runtime.nsexec [--linger] [--ctrl-c-fd FD] NETNS_PATH CMD [ARGS...]`: run CMD
-inside a network namespace, in a PID namespace of its own that dies with rattan.
+"""`python -m rattan.runtime.nsexec [--linger] [--ctrl-c-fd FD] [--cpus LIST] NETNS_PATH CMD [ARGS...]`:
+run CMD inside a network namespace, in a PID namespace of its own that dies with rattan.
 
 A separate process rather than a fork hook, because the parent runs the engine thread: forking a
 threaded process and calling into libraries before exec is not safe.
@@ -22,6 +22,10 @@ not: rattan waits for an upstream Isolated-mode `right` command itself, not for 
 The PID namespace gets a /proc of its own, in a mount namespace of its own (a slave of the host's, as
 `ip netns exec` makes: mounts made outside still appear inside, none made inside leaks out), so that
 `$$`, /proc/$$ and `ps` agree inside.
+
+With `--cpus LIST` ("1", "0,2-3"), CMD and everything it starts run on those CPUs only (the affinity
+is set here, before the init is forked, and inherited): `rattan run --app-cpus` keeps the
+applications off the engine's core.
 """
 from __future__ import annotations
 
@@ -166,9 +170,11 @@ def _exit_as(status: int) -> int:
 
 
 def main(argv: list[str]) -> int:
-    linger, ctrl_c_fd, status_fd = False, None, None
+    linger, ctrl_c_fd, status_fd, cpus = False, None, None, None
     while argv and argv[0].startswith("--"):
-        if argv[0] == "--linger":
+        if argv[0] == "--cpus" and len(argv) > 1:
+            cpus, argv = argv[1], argv[2:]
+        elif argv[0] == "--linger":
             linger, argv = True, argv[1:]
         elif argv[0] == "--ctrl-c-fd" and len(argv) > 1:
             ctrl_c_fd, argv = int(argv[1]), argv[2:]
@@ -177,12 +183,19 @@ def main(argv: list[str]) -> int:
         else:
             break
     if len(argv) < 2:
-        sys.stderr.write("usage: python -m rattan.runtime.nsexec [--linger] [--ctrl-c-fd FD] [--status-fd FD] "
+        sys.stderr.write("usage: python -m rattan.runtime.nsexec [--linger] [--ctrl-c-fd FD] [--status-fd FD] [--cpus LIST] "
                          "NETNS_PATH CMD [ARGS...]\n")
         return 2
     # rattan blocks nothing on purpose, but a caller might have: CMD starts with a clean mask
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     sigint = signal.SIG_IGN if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else signal.SIG_DFL
+    if cpus is not None:
+        from .cpus import CpuListError, parse_list
+        try:
+            os.sched_setaffinity(0, parse_list(cpus, "--cpus"))
+        except (CpuListError, OSError) as e:
+            sys.stderr.write(f"rattan: cannot run `{argv[1]}` on CPUs {cpus}: {e}\n")
+            return 127
     try:
         enter(argv[0])
         _die_with_parent()

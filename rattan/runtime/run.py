@@ -22,7 +22,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from .netns import ChannelNetwork, UpstreamNetwork
+from . import cpus as cpu_sets
+from .netns import ChannelNetwork, UpstreamNetwork, set_rps
 from .view import RunView, live_line_wanted, print_summary
 from .channel import ChannelError, choose_channel, schedule_timeline
 
@@ -49,11 +50,15 @@ class RunError(RuntimeError):
 
 
 def in_namespace(netns_path: str, argv: list[str], env: dict[str, str], linger: bool = False,
-                 ctrl_c_fd: int | None = None, **kw) -> subprocess.Popen:
+                 ctrl_c_fd: int | None = None, cpus=None, **kw) -> subprocess.Popen:
     """Start argv inside a network namespace and a PID namespace of its own (rattan.runtime.nsexec);
     `linger`: the namespace lasts until nothing runs in it, not until argv ends; `ctrl_c_fd`: a pipe
-    on which nsexec says when it got a SIGINT (see _CtrlC)."""
+    on which nsexec says when it got a SIGINT (see _CtrlC); `cpus`: the only CPUs it and what it
+    starts may run on (None: any)."""
     opts = ["--linger"] if linger else []
+    if cpus:
+        from .cpus import format_list
+        opts += ["--cpus", format_list(cpus)]
     if ctrl_c_fd is not None:
         opts += ["--ctrl-c-fd", str(ctrl_c_fd)]
         kw["pass_fds"] = (*kw.get("pass_fds", ()), ctrl_c_fd)
@@ -177,6 +182,7 @@ class Instance:
     controllers: dict = field(default_factory=dict)  # its Python cells' models, by name
     owns_net: bool = True  # False: a network handed in already open (a pool's), left open at the end
     extra_env: dict = field(default_factory=dict)  # what the run adds for its commands (RATTAN_CONTROL)
+    app_cpus: frozenset | None = None  # where its commands run (--app-cpus); None: rattan's own affinity
 
     def environment(self, side: str = "left") -> dict[str, str]:
         """The process environment plus what the network gives a command of `side` (see
@@ -270,13 +276,20 @@ class LiveRun:
     def __init__(self, plan: dict, channels: list[dict[str, Any]], seed: int = 1,
                  late_threshold_ns: int | None = None, packet_log: str | None = None,
                  log_cells: list[str] | None = None, engine_nice: int = ENGINE_NICE,
-                 packet_log_snaplen: int = 0, networks: list | None = None, precise: bool = False,
-                 coalesce_ns: int | None = None) -> None:
+                 packet_log_snaplen: int = 0, networks: list | None = None,
+                 app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT,
+                 precise: bool = False, coalesce_ns: int | None = None) -> None:
         """`networks`: one already open network per channel (rattan.runtime.warm, or the library's
         caller), used as they are and left open at close, their lent ports (`ports`) returned; by
-        default each instance opens its own and removes it at close. `precise`: the engine spins
-        before each departure (Engine.set_precise); `coalesce_ns`: its coalescing window
-        (Engine.set_coalesce; None: the default)."""
+        default each instance opens its own and removes it at close. `app_cpus`, `rps_cpus`: where
+        the commands run and where the endpoint veths steer what they receive (see
+        rattan.runtime.cpus: auto, inherit / off, or a CPU list). `precise`: the engine spins before each
+        departure (Engine.set_precise); `coalesce_ns`: its coalescing window (Engine.set_coalesce; None:
+        the default)."""
+        try:
+            self.app_cpus, self.rps_cpus = cpu_sets.app_cpus(app_cpus), cpu_sets.rps_cpus(rps_cpus)
+        except cpu_sets.CpuListError as e:
+            raise RunError(str(e)) from None
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
@@ -314,6 +327,8 @@ class LiveRun:
                 if inst.owns_net:
                     inst.net.open()
                 check_upstream_addresses(inst)
+                inst.app_cpus = self.app_cpus
+                self._steer(inst)
             self.engine = Engine(self.seed)
             if self.late_threshold_ns is not None:
                 self.engine.set_late_threshold(self.late_threshold_ns)
@@ -355,6 +370,18 @@ class LiveRun:
             self.close()
             raise
         return self
+
+    def _steer(self, inst: Instance) -> None:
+        """Receive packet steering on the instance's endpoint veths (--rps-cpus): what the engine
+        sends into one is received there, so the receiver's stack runs on these CPUs rather than in
+        the engine's sendmmsg. Off, every veth is left as made (a fresh veth, or a warm network's
+        reset one, steers nothing). The veths go with the run's namespaces (or their warm network's
+        next reset), so nothing is undone at the end."""
+        if self.rps_cpus is None:
+            return
+        inst.net.steered = True  # a warm network's reset undoes it (the veths outlive the run)
+        for ep in inst.net.endpoints.values():
+            set_rps(ep.netns, ep.ifname, self.rps_cpus)
 
     def _check_nice(self) -> None:
         """Say so if the system kept the engine thread at the applications' weight (no CAP_SYS_NICE)."""
@@ -413,8 +440,10 @@ class ChannelRun(LiveRun):
     """One instance of one channel (the common case, and what tests and benchmarks drive)."""
 
     def __init__(self, plan: dict, channel: dict[str, Any], seed: int = 1, engine_nice: int = ENGINE_NICE,
-                 precise: bool = False, coalesce_ns: int | None = None) -> None:
-        super().__init__(plan, [channel], seed, engine_nice=engine_nice, precise=precise, coalesce_ns=coalesce_ns)
+                 precise: bool = False, coalesce_ns: int | None = None,
+                 app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT) -> None:
+        super().__init__(plan, [channel], seed, engine_nice=engine_nice, precise=precise, coalesce_ns=coalesce_ns,
+                         app_cpus=app_cpus, rps_cpus=rps_cpus)
         self.channel = channel
 
     @property
@@ -512,7 +541,8 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
         seed: int = 1, every: bool = False, instances: int = 1, late_threshold: str = "1ms",
         http: str | None = None, packet_log: str | None = None, log_cells: list[str] | None = None,
         quiet: bool = False, engine_nice: int = ENGINE_NICE, packet_log_snaplen: int = 0,
-        precise: bool = False) -> int:
+        precise: bool = False, app_cpus: str = cpu_sets.APP_CPUS_DEFAULT,
+        rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT) -> int:
     """Run the chosen channel instances with their commands; the exit status (see `_run_many`)."""
     if isinstance(channel_names, str):
         channel_names = [channel_names]
@@ -532,7 +562,7 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
     try:
         # setup and teardown are the library's (rattan.library.Run); the terminal is this function's
         with Run(plan, channels, seed, late_threshold, packet_log, log_cells, packet_log_snaplen, http,
-                 quiet=False, engine_nice=engine_nice, precise=precise) as session:
+                 quiet=False, engine_nice=engine_nice, app_cpus=app_cpus, rps_cpus=rps_cpus, precise=precise) as session:
             live = session.live
             started = time.monotonic()
             # the live line shares the terminal with the commands' output; not with an interactive shell
@@ -592,6 +622,8 @@ class _Right:
             argv_opts = ["--status-fd", str(w)]
         else:
             argv_opts = []
+        if inst.app_cpus:
+            argv_opts += ["--cpus", cpu_sets.format_list(inst.app_cpus)]
         self.netns = inst.netns_path("right")
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", "rattan.runtime.nsexec", "--linger", *argv_opts,
@@ -633,7 +665,7 @@ def _run_one(inst: Instance, commands: Commands) -> int:
         # Ctrl-C belongs to the command (a shell at its prompt ignores it); the run ends when it does.
         # A SIGINT sent to rattan alone ends the run (see _CtrlC).
         with _CtrlC() as ctrl_c:
-            main = in_namespace(inst.netns_path("left"), argv, env, ctrl_c_fd=ctrl_c.write)
+            main = in_namespace(inst.netns_path("left"), argv, env, ctrl_c_fd=ctrl_c.write, cpus=inst.app_cpus)
             try:
                 status = exit_status(main.wait())
             except KeyboardInterrupt:
@@ -689,7 +721,7 @@ def _run_many(live: LiveRun, commands: Commands) -> int:
             while True:
                 time.sleep(3600)
         mains = [(inst, pump(inst, in_namespace(inst.netns_path("left"), commands.main,
-                                                inst.environment("left"), **piped)))
+                                                inst.environment("left"), cpus=inst.app_cpus, **piped)))
                  for inst in live.instances]
         statuses = {inst.number: exit_status(p.wait()) for inst, p in mains}
         if commands.both:  # upstream's Isolated mode: each instance's status is its left's, or its right's

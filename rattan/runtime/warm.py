@@ -13,7 +13,7 @@ The reset keeps the veth pairs and the rings and replaces everything an experime
 process inside the namespaces is stopped (netns.stop_inside, by PID; the reset fails if one
 survives), then each endpoint's veth moves straight into a new namespace, which takes the old
 one's name once that is removed, and is configured as `ChannelNetwork.open` does it (address, MTU,
-MAC, neighbours, checksum offload, IPv6 off). So sockets (TIME_WAIT and orphans included), routes,
+MAC, neighbours, checksum offload, IPv6 off, no receive packet steering). So sockets (TIME_WAIT and orphans included), routes,
 neighbour entries, qdiscs and filters, firewall rules, TCP metrics and sysctls are the fresh
 namespace's; the engine is new for each experiment (its queues empty, its counters zero), and the
 frames left in a ring are discarded when the next engine borrows it (Engine.attach_port). A
@@ -101,6 +101,9 @@ class WarmNetwork(ChannelNetwork):
             for ep in self.endpoints.values():
                 netns._tune(ep)
                 netns._neighbours(ep.netns, [ep], [o for o in self.endpoints.values() if o is not ep])
+                if self.steered:  # the RPS map moves with the veth: none, as a new veth has
+                    netns.set_rps(ep.netns, ep.ifname, frozenset())
+        self.steered = False
         self.runs += 1
         return stopped
 

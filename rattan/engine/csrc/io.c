@@ -30,10 +30,18 @@
 #define PACKET_IGNORE_OUTGOING 23
 #endif
 
-#define RING_FRAME 2048
+/* Overridable at build time (RATTAN_CFLAGS="-DRING_BLOCKS=512"): benchmarks/kernel_settings.py says
+ * how sizes were measured against each other, docs/running.md has the figures (no gain either way). */
+#ifndef RING_FRAME
+#define RING_FRAME 2048          /* the smallest power of two that holds a 1514-byte frame and its header */
+#endif
+#ifndef RING_BLOCK
 #define RING_BLOCK (1 << 16)
+#endif
+#ifndef RING_BLOCKS
 #define RING_BLOCKS 128          /* 4096 frames of 2 KiB, 8 MiB per port (a 4 s TCP run at 5 Gbit/s
                                     overflowed 2048 frames 0.3 % of the time) */
+#endif
 
 struct io_port {
     int rx, tx, ifindex;
