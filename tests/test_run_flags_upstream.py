@@ -21,7 +21,7 @@ def runs(monkeypatch):
 
     def record(plan, cmd, right, seed, channels=None, every=False, instances=1, late_threshold="1ms",
                http=None, packet_log=None, log_cells=None, quiet=False, engine_nice=None, packet_log_snaplen=0,
-               precise=False):
+               *more, **options):  # later options (app_cpus, precise, ...) are not what these tests check
         calls.append({"plan": plan, "cmd": cmd, "right": right, "http": http, "packet_log": packet_log,
                       "instances": instances})
         return 0
