@@ -361,6 +361,11 @@ RATTAN_IP_1 (the other side's address), RATTAN_ID; no RATTAN_EXT. Upstream's gui
 
 
 def _nice_flag(sp) -> None:
+    sp.add_argument("--offload", choices=("gso", "plain"), metavar="MODE",
+                    help="how frames cross the engine: gso (default), the endpoints' TSO/GSO left on and "
+                         "super-frames of up to 64 KiB forwarded whole, cut into segments only where a "
+                         "cell must see each one (loss, corrupt, ...); plain, offloads off and frames of "
+                         "at most the MTU (docs/running.md)")
     sp.add_argument("--engine-nice", type=_nice, metavar="N",
                     help="nice value of the thread that forwards packets, -20..19 (default -5: the "
                          "applications on the path do not preempt it at each wake-up; 0 shares the CPU "
