@@ -1099,7 +1099,8 @@ static void enter_segments(port_t *p, const uint8_t *frame, uint32_t len, const 
     rt_node *n = p->node;
     uint32_t seg_max = g->hdr_len + vh->gso_size;
     for (uint32_t i = 0; i < g->segs; i++) {
-        rt_pkt *k = real_pkt(n, seg_max, 0);
+        uint32_t left = len - g->hdr_len - i * (uint32_t)vh->gso_size;
+        rt_pkt *k = real_pkt(n, seg_max, g->hdr_len - 14 + (left < vh->gso_size ? left : vh->gso_size));
         if (!k) continue;
         k->len = gso_segment(frame, len, vh, g, i, k->buf);
         k->size = k->len - 14;
@@ -1122,14 +1123,14 @@ static void port_receive(void *ctx, const uint8_t *frame, uint32_t len, uint64_t
     uint64_t t = mono > e->wall0 ? e->logical0 + (mono - e->wall0) : e->logical0;
     if (t < now) t = now;  /* the loop has moved on: the packet cannot enter the past */
     gso_info g = {.segs = 1, .ip_bytes = len - 14};
-    int super = 0;
+    int gso = vh && vh->gso_type != GSO_NONE, super = 0;
     if (vh) {
-        super = gso_inspect(frame, len, vh, &g) == 0 && vh->gso_type != GSO_NONE;
+        super = gso_inspect(frame, len, vh, &g) == 0 && gso;
         if (super) {
             BUMP(p->gso_stats.super_frames, 1);
             BUMP(p->gso_stats.super_segments, g.segs);
-        } else {
-            g.segs = 1, g.ip_bytes = len - 14;  /* one packet, whatever it is */
+        } else {  /* one packet, whatever it is: a GSO frame this engine cannot read goes on whole */
+            g.segs = 1, g.ip_bytes = len - 14, g.hdr_len = vh->hdr_len;
         }
     }
     BUMP(n->c.in_packets, g.segs);
@@ -1148,7 +1149,7 @@ static void port_receive(void *ctx, const uint8_t *frame, uint32_t len, uint64_t
     }
     memcpy(k->buf, frame, len);
     if (vh) {
-        if (super) {
+        if (gso) {
             k->segs = (uint16_t)g.segs;
             k->gso_type = vh->gso_type;
             k->gso_size = vh->gso_size;
