@@ -142,3 +142,29 @@ def test_plain_mode_still_works():
     assert end["sum_received"]["bytes"] > 10_000_000, end["sum_received"]
     assert gso == {"super_frames": 0, "super_segments": 0, "cut_frames": 0}
     assert counters["right"].delivered_bytes <= counters["right"].delivered_packets * 1500
+
+
+def tcp_csum_errors(netns_path: str) -> int:
+    """The namespace's TCP InCsumErrors (/proc/net/snmp)."""
+    p = in_namespace(netns_path, ["cat", "/proc/net/snmp"], dict(os.environ), stdout=subprocess.PIPE, text=True)
+    out, _ = p.communicate(timeout=10)
+    head, values = [l.split() for l in out.splitlines() if l.startswith("Tcp:")][:2]
+    return int(values[head.index("InCsumErrors")])
+
+
+def test_corrupt_hits_complete_checksums():
+    """`corrupt` flips bits of segments whose checksum is complete: the receiver's kernel catches
+    every one (with a partial checksum it would take the corrupted payload as good)."""
+    plan = plan_for("corrupt { rate = 1% }")
+    assert plan["channels"][0]["segmenting"] == ["left"]
+    with ChannelRun(plan, choose_channel(plan, None), seed=1) as live:
+        right = live.net.endpoints["right"]
+        before = tcp_csum_errors(right.netns_path)
+        end = iperf3(live, 2)
+        time.sleep(0.3)
+        errors = tcp_csum_errors(right.netns_path) - before
+        live.stop()
+        corrupt = next(live.engine.counters(n) for k, n in live.nodes.items() if k.startswith("corrupt"))
+    assert end["sum_received"]["bytes"] > 1_000_000, end["sum_received"]
+    assert corrupt.modified_packets > 50, corrupt
+    assert errors >= 0.9 * corrupt.modified_packets, (errors, corrupt.modified_packets)
