@@ -371,6 +371,11 @@ def _nice_flag(sp) -> None:
                     help="precise timing: the engine spins the last stretch before each departure (the "
                          "stretch measured at start from this machine's timer wake-ups, printed), for "
                          "lateness within microseconds at the cost of a core's CPU (docs/running.md, Timing)")
+    sp.add_argument("--offload", choices=("gso", "plain"), metavar="MODE",
+                    help="how frames cross the engine: gso (default), the endpoints' TSO/GSO left on and "
+                         "super-frames of up to 64 KiB forwarded whole, cut into segments only where a "
+                         "cell must see each one (loss, corrupt, ...); plain, offloads off and frames of "
+                         "at most the MTU (docs/running.md)")
     sp.add_argument("--engine-nice", type=_nice, metavar="N",
                     help="nice value of the thread that forwards packets, -20..19 (default -5: the "
                          "applications on the path do not preempt it at each wake-up; 0 shares the CPU "

@@ -423,6 +423,8 @@ def cmd_link(args) -> int:
     from .registry import default_registry
     plan = build_plan(comp.program, comp.sources, default_registry())
     plan["run"]["upstream_variables"] = True  # RATTAN_BASE etc., as upstream's link gives its commands
+    if args.offload:
+        plan["run"]["offload"] = args.offload
     cmd = args.cmd or shell_command(args) or []
     return _run_plan(plan, cmd, args.right, args.seed, http=http, packet_log=args.packet_log,
                      log_cells=args.log_cells, packet_log_snaplen=args.packet_log_snaplen,
@@ -464,6 +466,8 @@ def cmd_run(args) -> int:
     plan = _plan_of(path, args.lets)
     if isinstance(plan, int):
         return plan
+    if args.offload:
+        plan.setdefault("run", {})["offload"] = args.offload
     try:
         http = _run_http(args, plan, warnings)
     except LinkFlagError as e:

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from .diagnostics import Diagnostic, Sink
 from .ir.nodes import Program, Unit
-from .passes import CHECKS, OPTIMIZATIONS
+from .passes import CHECKS, LOWERINGS, OPTIMIZATIONS
 from .passes.context import Context, Options
 from .passes.reading import InputError, read_text, report_encoding
 from .registry import Registry, default_registry
@@ -100,7 +100,9 @@ def _compile_source(src: Source, sources: SourceMap, *, options: Options | None 
     # only run on a program without errors.
     prog, stopped = _run(CHECKS, prog, ctx, dump, stop_after)
     if not stopped and not sink.has_errors and ctx.options.optimize:
-        prog, _ = _run(OPTIMIZATIONS, prog, ctx, dump, stop_after)
+        prog, stopped = _run(OPTIMIZATIONS, prog, ctx, dump, stop_after)
+    if not stopped and not sink.has_errors:
+        prog, _ = _run(LOWERINGS, prog, ctx, dump, stop_after)
     comp.program = prog
     comp.diagnostics = sink.sorted()
     return comp

@@ -23,7 +23,8 @@ static volatile sig_atomic_t stopping;
 
 static void on_signal(int sig) { (void)sig; stopping = 1; }
 
-static void take(void *ctx, const uint8_t *frame, uint32_t len, uint64_t rx_ns) {
+static void take(void *ctx, const uint8_t *frame, uint32_t len, uint64_t rx_ns, const gso_vnet *vh) {
+    (void)vh;  /* plain mode: none */
     (void)rx_ns;
     struct batch *b = ctx;
     memcpy(b->buf[b->n], frame, len);
@@ -37,7 +38,7 @@ int main(int argc, char **argv) {
     }
     io_port *port[2];
     for (int i = 0; i < 2; i++) {
-        port[i] = io_open(NULL, argv[1 + i]);
+        port[i] = io_open(NULL, argv[1 + i], IO_PLAIN);
         if (!port[i]) {
             fprintf(stderr, "ring_fwd: %s: %s\n", argv[1 + i], strerror(errno));
             return 1;
@@ -58,7 +59,7 @@ int main(int argc, char **argv) {
             b.n = 0;
             int n = io_receive(port[i], take, &b, BATCH);
             if (n == 0) continue;
-            int sent = io_send(port[1 - i], b.frames, b.lens, n);
+            int sent = io_send(port[1 - i], b.frames, b.lens, NULL, n);
             forwarded[i] += (uint64_t)sent;
             short_sends += sent < n;
             moved += n;

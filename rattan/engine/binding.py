@@ -196,13 +196,24 @@ TIMING_FIELDS = ("precise", "stretch_ns", "calib_p50_ns", "margin_ns", "coalesce
                  "early_wakeups", "timer_sets", "spin_ns", "tx_calls", "tx_frames")
 
 
+OFFLOADS = ("gso", "plain")
+
+
+def _offload(mode: str) -> int:
+    """The engine's constant for an offload mode (`plain` or `gso`)."""
+    if mode not in OFFLOADS:
+        raise EngineError(f"offload mode must be `gso` or `plain`, not `{mode}`")
+    return lib.RT_OFFLOAD_GSO if mode == "gso" else lib.RT_OFFLOAD_PLAIN
+
+
 class Port:
     """An interface's receive ring and transmit socket, kept open across engines and lent to one at
     a time (Engine.attach_port): opening and closing them is most of a real run's start-up cost."""
 
-    def __init__(self, netns_path: str | None, ifname: str) -> None:
-        self.netns_path, self.ifname = netns_path, ifname
-        ptr = lib.rt_port_open(os.fsencode(netns_path) if netns_path else ffi.NULL, os.fsencode(ifname))
+    def __init__(self, netns_path: str | None, ifname: str, offload: str = "plain") -> None:
+        self.netns_path, self.ifname, self.offload = netns_path, ifname, offload
+        ptr = lib.rt_port_open(os.fsencode(netns_path) if netns_path else ffi.NULL, os.fsencode(ifname),
+                               _offload(offload))
         if ptr == ffi.NULL:
             raise EngineError(f"cannot open `{ifname}` in {netns_path}: {os.strerror(ffi.errno)}")
         self._p = ffi.gc(ptr, lib.rt_port_close)  # while lent, closed when given back
@@ -246,10 +257,11 @@ class Engine:
             raise EngineError(f"{what}: {detail or _ERRORS.get(rc, f'error {rc}')}")
         return rc
 
-    def attach(self, node: int, netns_path: str | None, ifname: str) -> None:
-        """Endpoint `node` sends and receives real frames on `ifname` in that namespace."""
+    def attach(self, node: int, netns_path: str | None, ifname: str, offload: str = "plain") -> None:
+        """Endpoint `node` sends and receives real frames on `ifname` in that namespace, in mode
+        `offload`: `plain` (frames of at most the MTU) or `gso` (virtio-net headers, super-frames)."""
         rc = lib.rt_endpoint_attach(self._e, node, os.fsencode(netns_path) if netns_path else ffi.NULL,
-                                    os.fsencode(ifname))
+                                    os.fsencode(ifname), _offload(offload))
         if rc == lib.RT_ESYS:
             raise EngineError(f"cannot open `{ifname}` in {netns_path}: {os.strerror(ffi.errno)}")
         _check(rc, f"attach `{ifname}`")
@@ -259,6 +271,16 @@ class Engine:
         (or until the engine is freed); the frames waiting in its ring are discarded first."""
         _check(lib.rt_endpoint_attach_port(self._e, node, port._p), f"attach port `{port.ifname}`")
         self._lent.append(port)  # the Port object outlives its loan
+
+    def set_segmenting(self, node: int, on: bool = True) -> None:
+        """GSO mode: endpoint `node` cuts the super-frames it receives into segments at ingress."""
+        _check(lib.rt_endpoint_set_segmenting(self._e, node, int(on)), "segmenting")
+
+    def gso_stats(self, node: int) -> dict[str, int]:
+        """Super-frames endpoint `node` received, the segments they stood for, and how many it cut."""
+        out = ffi.new("rt_gso_stats *")
+        _check(lib.rt_endpoint_gso_stats(self._e, node, out), "GSO statistics")
+        return {"super_frames": out.super_frames, "super_segments": out.super_segments, "cut_frames": out.cut_frames}
 
     def return_ports(self) -> None:
         """Give back every lent Port (the engine must be stopped; it cannot forward real frames again)."""

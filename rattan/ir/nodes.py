@@ -141,6 +141,7 @@ class Channel:
     timeline: tuple[Change, ...]
     span: Span
     controllers: tuple[Controller, ...] = ()  # Python cells, by `expand_python_cells`
+    segmenting: tuple[str, ...] = ()  # endpoints that cut GSO super-frames, by `mark_segmenting`
 
 
 @dataclass(frozen=True)

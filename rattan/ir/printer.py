@@ -50,6 +50,8 @@ def program_text(prog: Program) -> str:
             inner = ", ".join(f"{n}={c}" for n, c in k.cells.items())
             out.append(f"  python {k.cell.name}: {k.cell.type} {k.python} tick {k.tick_ns} cells {inner} "
                        + json.dumps(dict(k.cell.config), sort_keys=True, default=str))
+        if ch.segmenting:  # after mark_segmenting
+            out.append(f"  segmenting {', '.join(ch.segmenting)}")
         for t in ch.timeline:
             when = (f"at {value_text(t.at) if not isinstance(t.at, int) else t.at}"
                     if t.at is not None else f"every {t.period} for {t.duration}")

@@ -91,6 +91,8 @@ def build_plan(prog: Program, sources: SourceMap, registry: Registry) -> dict[st
             "links": links,
             "timeline": timeline,
         })
+        if ch.segmenting:  # GSO mode's cutting points (mark_segmenting); absent otherwise
+            channels[-1]["segmenting"] = list(ch.segmenting)
         if ch.controllers:  # Python cells; absent otherwise, so that plans without them are unchanged
             channels[-1]["controllers"] = [{
                 "cell": k.cell.name, "type": k.cell.type, "class": k.python, "config": _plain(k.cell.config),

@@ -42,6 +42,14 @@ ANNOTATIONS: dict[str, str] = {
     "default_unless": "`{\"F\": {\"value\": V, \"unless\": [\"A\", ...]}}` (in a record's schema, such as a queue "
                       "kind): field F defaults to V only when none of the listed fields is set (a bounded queue with "
                       "neither `packets` nor `bytes` holds 1000 packets)",
+    "segments": "how the cell treats a GSO super-frame (a TSO/GSO frame of many segments, `--offload gso`): "
+                "`\"agnostic\"`, it acts on one exactly as on the segments it stands for (its `size` is theirs); "
+                "`\"needs\"`, it must see every segment (absent: `needs`, as for every plugin cell); or "
+                "`{\"needs_if_number\": [P, ...], \"needs_if_nonzero\": [Q, ...]}`, agnostic unless a listed "
+                "parameter is a number (not a symbol such as `unlimited`) or non-zero. A queue kind's schema "
+                "says the same of its record; a cell with a queue needs segments if its queue does. The "
+                "compiler's `mark_segmenting` pass cuts super-frames at the endpoints whose packets may meet "
+                "such a cell",
     "doc": "longer Markdown documentation (the Notes of `rattan cells TYPE` and of docs/language.md)",
     "python": "`\"package.module:ClassName\"`: a Python cell, a subclass of rattan.PythonCell that drives inner C "
               "cells at a tick and never touches packets (docs/cells-python.md)",
@@ -65,6 +73,27 @@ class Routing:
         """The port for packets that match no route (None: they are dropped)."""
         d = config.get(self.default)
         return d if isinstance(d, int) and not isinstance(d, bool) else None
+
+
+def _needs_segments(rule: Any, config: Mapping[str, Any]) -> bool:
+    """One `segments` annotation applied to a configuration (see ANNOTATIONS)."""
+    if rule == "agnostic":
+        return False
+    if not isinstance(rule, Mapping):
+        return True
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return (any(number(config.get(p)) for p in rule.get("needs_if_number", ())) or
+            any(number(config.get(p)) and config.get(p) != 0 for p in rule.get("needs_if_nonzero", ())))
+
+
+def _record_defaults(schema: Mapping[str, Any], record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A record (a queue's) with its kind's `default_unless` fields filled in, as the engine reads it."""
+    out = dict(record)
+    for f, d in ((schema.get("x-rattan") or {}).get("default_unless") or {}).items():
+        if f not in out and not any(u in out for u in d.get("unless", ())):
+            out[f] = d.get("value")
+    return out
 
 
 @dataclass(frozen=True)
@@ -133,6 +162,23 @@ class CellType:
         if not isinstance(r, Mapping) or not isinstance(r.get("routes"), str):
             return None
         return Routing(r["routes"], r.get("default", ""))
+
+    def needs_segments(self, config: Mapping[str, Any] | None, queues: Mapping[str, Mapping[str, Any]]) -> bool:
+        """Whether the cell, so configured, must see each segment of a GSO super-frame rather than
+        the super-frame (`x-rattan.segments`; a queue parameter's kind is asked too)."""
+        config = config or {}
+        if _needs_segments(self.meta.get("segments", "needs"), config):
+            return True
+        for pname, prop in self.properties.items():
+            if prop.get("$ref") != QUEUE_REF:
+                continue
+            q = config.get(pname, prop.get("default"))
+            if not isinstance(q, Mapping) or q.get("kind") not in queues:
+                return True  # a queue the compiler cannot read: the safe side
+            kind = queues[q["kind"]]
+            if _needs_segments((kind.get("x-rattan") or {}).get("segments", "needs"), _record_defaults(kind, q)):
+                return True
+        return False
 
     def unknown_annotations(self) -> list[str]:
         """`x-rattan` keys no tool reads: a misspelling, or an annotation of a newer rattan."""

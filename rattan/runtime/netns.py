@@ -266,11 +266,20 @@ def _clean_stale_locked() -> list[int]:
     return freed
 
 
-def _tune(ep: Endpoint) -> None:
-    """An endpoint's veth: transmit checksum offload off; IPv6 off in a namespace rattan made, and
-    on this interface only in the namespace rattan runs in (upstream's Compatible right side)."""
+# How the engine's ports carry frames (`rattan run --offload`): `gso`, virtio-net headers on the
+# engine's sockets and the endpoints' offloads left on, so TSO super-frames of up to 64 KiB cross
+# whole; `plain`, transmit checksumming (and so TSO) off on the endpoints, frames of at most the MTU.
+# Measured in benchmarks/gso_forwarding.py (docs/running.md).
+OFFLOADS = ("gso", "plain")
+DEFAULT_OFFLOAD = "gso"
+
+
+def _tune(ep: Endpoint, offload: str = DEFAULT_OFFLOAD) -> None:
+    """An endpoint's veth: in plain mode, transmit checksum offload off (in GSO mode the offloads
+    stay on); IPv6 off in a namespace rattan made, and on this interface only in the namespace
+    rattan runs in (upstream's Compatible right side)."""
     from ..engine.binding import netdev_tune
-    netdev_tune(ep.netns_path, ep.ifname, no_ipv6=bool(ep.netns))
+    netdev_tune(ep.netns_path, ep.ifname if offload == "plain" else None, no_ipv6=bool(ep.netns))
     if not ep.netns and os.path.exists(f"/proc/sys/net/ipv6/conf/{ep.ifname}"):
         with open(f"/proc/sys/net/ipv6/conf/{ep.ifname}/disable_ipv6", "w") as f:
             f.write("1")
@@ -357,6 +366,7 @@ class ChannelNetwork:
         self.endpoints: dict[str, Endpoint] = {}
         self._namespaces: list[str] = []
         self.steered = False  # a run set receive packet steering on the endpoint veths (--rps-cpus)
+        self.offload = DEFAULT_OFFLOAD  # OFFLOADS: set before open (run.network_for)
 
     @property
     def engine_netns_path(self) -> str:
@@ -426,7 +436,7 @@ class ChannelNetwork:
                 eng.link("set", index=eng.link_lookup(ifname=peer)[0], state="up")
             self.endpoints[name] = Endpoint(name, ns, ifname, peer, address, mac)
         for ep in self.endpoints.values():
-            _tune(ep)
+            _tune(ep, self.offload)
             _neighbours(ep.netns, [ep], [o for o in self.endpoints.values() if o is not ep])
         netdev_tune(self.engine_netns_path, None, no_ipv6=True)
 
@@ -699,7 +709,7 @@ class UpstreamNetwork(ChannelNetwork):
         lefts = [self.endpoints[n] for n in self.names["left"]]
         rights = [self.endpoints[n] for n in self.names["right"]]
         for ep in self.endpoints.values():
-            _tune(ep)
+            _tune(ep, self.offload)
         l1, r1 = lefts[0], rights[0]
         with netlink(sides["left"]) as ip:
             i1 = ip.link_lookup(ifname=l1.ifname)[0]

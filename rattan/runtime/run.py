@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from . import cpus as cpu_sets
-from .netns import ChannelNetwork, UpstreamNetwork, set_rps
+from .netns import DEFAULT_OFFLOAD, OFFLOADS, ChannelNetwork, UpstreamNetwork, set_rps
 from .view import RunView, live_line_wanted, print_summary
 from .channel import ChannelError, choose_channel, schedule_timeline
 
@@ -202,7 +202,22 @@ def upstream_env(plan: dict) -> dict | None:
     return env if isinstance(env, dict) else None
 
 
+def offload_of(plan: dict) -> str:
+    """How the engine's ports carry frames (`gso` or `plain`): the plan's run section's `offload`
+    (`rattan run --offload`), else netns.DEFAULT_OFFLOAD."""
+    mode = (plan.get("run") or {}).get("offload") or DEFAULT_OFFLOAD
+    if mode not in OFFLOADS:
+        raise RunError(f"offload must be one of {', '.join(OFFLOADS)}, not `{mode}`")
+    return mode
+
+
 def network_for(plan: dict, channel: dict[str, Any]) -> ChannelNetwork:
+    net = _network_for(plan, channel)
+    net.offload = offload_of(plan)
+    return net
+
+
+def _network_for(plan: dict, channel: dict[str, Any]) -> ChannelNetwork:
     """An upstream document gets upstream's layout (one namespace a side, 10.1.i.x and 10.2.i.x);
     a .rtn file a namespace per endpoint and a /24 per instance (with upstream's variables too when
     the plan's run section says `upstream_variables`, as `rattan link` does)."""
@@ -337,11 +352,17 @@ class LiveRun:
                 addresses = {n: int(ipaddress.IPv4Address(ep.address)) for n, ep in eps.items()}
                 inst.nodes = load_channel(self.engine, inst.channel, addresses=addresses)
                 lent = getattr(inst.net, "ports", {})  # a warm network's open rings
+                offload = getattr(inst.net, "offload", DEFAULT_OFFLOAD)
+                # GSO mode: super-frames are cut where a cell needs segments (mark_segmenting), and
+                # everywhere when packets are logged (a record is a packet as the wire has it)
+                cut = set(inst.channel.get("segmenting", ())) | (set(eps) if self.packet_log else set())
                 for name, ep in eps.items():
                     if name in lent:
                         self.engine.attach_port(inst.nodes[name], lent[name])
                     else:
-                        self.engine.attach(inst.nodes[name], inst.net.engine_netns_path, ep.engine_ifname)
+                        self.engine.attach(inst.nodes[name], inst.net.engine_netns_path, ep.engine_ifname, offload)
+                    if offload == "gso" and name in cut:
+                        self.engine.set_segmenting(inst.nodes[name])
                     if ep.engine_mac:  # upstream layout: the frames' Ethernet addresses, as upstream's sender
                         self.engine.set_macs(inst.nodes[name], ep.engine_mac, ep.mac)
                 schedule_timeline(self.engine, inst.nodes, inst.channel, TIMELINE_HORIZON_NS)

@@ -65,7 +65,7 @@ class WarmNetwork(ChannelNetwork):
         super().open()
         try:
             for name, ep in self.endpoints.items():
-                self.ports[name] = Port(self.engine_netns_path, ep.engine_ifname)
+                self.ports[name] = Port(self.engine_netns_path, ep.engine_ifname, self.offload)
         except BaseException:
             self.close()
             raise
@@ -99,7 +99,7 @@ class WarmNetwork(ChannelNetwork):
                 self._renew(ep)
             self._record()
             for ep in self.endpoints.values():
-                netns._tune(ep)
+                netns._tune(ep, self.offload)
                 netns._neighbours(ep.netns, [ep], [o for o in self.endpoints.values() if o is not ep])
                 if self.steered:  # the RPS map moves with the veth: none, as a new veth has
                     netns.set_rps(ep.netns, ep.ifname, frozenset())
@@ -171,10 +171,11 @@ class Pool:
     @staticmethod
     def key(plan: dict, channel: dict[str, Any]) -> tuple | None:
         """What a network must match to carry `channel`; None: not poolable (upstream's layout)."""
-        from .run import upstream_env
+        from .run import offload_of, upstream_env
         if upstream_env(plan) is not None:
             return None
-        return tuple(channel["endpoints"]), bool((plan.get("run") or {}).get("upstream_variables"))
+        return (tuple(channel["endpoints"]), bool((plan.get("run") or {}).get("upstream_variables")),
+                offload_of(plan))
 
     def _take(self, key: tuple) -> WarmNetwork | None:
         for i in range(len(self._free) - 1, -1, -1):  # the most recently used first
@@ -200,7 +201,9 @@ class Pool:
                     if pending <= self.spares or not self._cond.wait(RESET_WAIT_S):
                         break  # open one (a spare), or a reset hangs: do not wait for it
             if net is None:
-                net = WarmNetwork(list(channel["endpoints"]), channel["name"], key[1]).open()
+                net = WarmNetwork(list(channel["endpoints"]), channel["name"], key[1])
+                net.offload = key[2]
+                net.open()
                 self.opened += 1
             else:
                 try:

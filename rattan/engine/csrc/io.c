@@ -4,7 +4,10 @@
  * Measured on these machines (../shared/notes/packet-io.md): TPACKET_V2 has no block-retire wait
  * (V3 adds 1-2 ms per hop at low rates); veth hands over partial checksums unless transmit
  * checksumming is off on the endpoints (io_tune); an rx socket sees our own transmissions unless
- * PACKET_IGNORE_OUTGOING; arrival times come from the kernel, not from user space. */
+ * PACKET_IGNORE_OUTGOING; arrival times come from the kernel, not from user space.
+ *
+ * GSO mode (IO_GSO) puts a virtio-net header before every frame (PACKET_VNET_HDR), received with
+ * recvmmsg into buffers of the port's own and sent as a second iovec before the frame. */
 #define _GNU_SOURCE
 #include "io.h"
 
@@ -24,6 +27,8 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef PACKET_IGNORE_OUTGOING
@@ -43,13 +48,21 @@
                                     overflowed 2048 frames 0.3 % of the time) */
 #endif
 
+#define RX_BATCH 16             /* GSO mode: frames per recvmmsg, each buffer IO_SUPER_MAX (1 MiB per port) */
+
+_Static_assert(sizeof(gso_vnet) == 10, "gso_vnet is struct virtio_net_hdr");
+
 struct io_port {
-    int rx, tx, ifindex;
+    int rx, tx, ifindex, mode;
     uint64_t netns;          /* inode of its network namespace: ports with the same one share sends */
     uint8_t *ring;
     size_t ring_size;
     unsigned frames, next;
     uint64_t lost;           /* frames not delivered: ring full (kernel count) or oversized */
+    /* GSO mode */
+    uint8_t *rbuf;           /* RX_BATCH receive buffers */
+    gso_vnet rvh[RX_BATCH];
+    char cmsg[RX_BATCH][CMSG_SPACE(sizeof(struct timespec))];
 };
 
 /* Run the next calls in the namespace at `path`; `saved` gets the caller's (this thread only). */
@@ -82,9 +95,29 @@ static void leave(int saved) {
 void io_close(io_port *p) {
     if (!p) return;
     if (p->ring) munmap(p->ring, p->ring_size);
+    free(p->rbuf);
     if (p->rx >= 0) close(p->rx);
     if (p->tx >= 0) close(p->tx);
     free(p);
+}
+
+static int tx_setup(io_port *p, struct sockaddr_ll *sll) {
+    int one = 1, sndbuf = 4 << 20;
+    setsockopt(p->tx, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+    setsockopt(p->tx, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    sll->sll_protocol = 0;
+    return bind(p->tx, (struct sockaddr *)sll, sizeof *sll);
+}
+
+/* GSO mode's receive side: the vnet header on, kernel timestamps, room for bursts of super-frames. */
+static int open_gso_rx(io_port *p) {
+    int one = 1, rcvbuf = 16 << 20;
+    if (setsockopt(p->rx, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) return -1;
+    if (setsockopt(p->rx, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) < 0) return -1;
+    if (setsockopt(p->rx, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
+        setsockopt(p->rx, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    p->rbuf = malloc((size_t)RX_BATCH * IO_SUPER_MAX);
+    return p->rbuf ? 0 : -1;
 }
 
 static int open_sockets(io_port *p, const char *ifname) {
@@ -96,8 +129,16 @@ static int open_sockets(io_port *p, const char *ifname) {
     int one = 1, v2 = TPACKET_V2;
     p->rx = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
     if (p->rx < 0) return -1;
-    if (setsockopt(p->rx, SOL_PACKET, PACKET_VERSION, &v2, sizeof v2) < 0) return -1;
     setsockopt(p->rx, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);  /* kernels >= 4.20 */
+    p->tx = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);  /* protocol 0: it receives nothing */
+    if (p->tx < 0) return -1;
+    if (p->mode == IO_GSO) {
+        if (open_gso_rx(p) < 0) return -1;
+        if (setsockopt(p->tx, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) return -1;
+        if (bind(p->rx, (struct sockaddr *)&sll, sizeof sll) < 0) return -1;
+        return tx_setup(p, &sll);
+    }
+    if (setsockopt(p->rx, SOL_PACKET, PACKET_VERSION, &v2, sizeof v2) < 0) return -1;
     struct tpacket_req req = {.tp_block_size = RING_BLOCK, .tp_block_nr = RING_BLOCKS,
                               .tp_frame_size = RING_FRAME, .tp_frame_nr = RING_BLOCK / RING_FRAME * RING_BLOCKS};
     if (setsockopt(p->rx, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) return -1;
@@ -106,20 +147,15 @@ static int open_sockets(io_port *p, const char *ifname) {
     p->ring = mmap(NULL, p->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, p->rx, 0);
     if (p->ring == MAP_FAILED) { p->ring = NULL; return -1; }
     if (bind(p->rx, (struct sockaddr *)&sll, sizeof sll) < 0) return -1;
-    p->tx = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);  /* protocol 0: it receives nothing */
-    if (p->tx < 0) return -1;
-    setsockopt(p->tx, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
-    int sndbuf = 4 << 20;
-    setsockopt(p->tx, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-    sll.sll_protocol = 0;
-    if (bind(p->tx, (struct sockaddr *)&sll, sizeof sll) < 0) return -1;
-    return 0;
+    return tx_setup(p, &sll);
 }
 
-io_port *io_open(const char *netns_path, const char *ifname) {
+io_port *io_open(const char *netns_path, const char *ifname, int mode) {
+    if (mode != IO_PLAIN && mode != IO_GSO) { errno = EINVAL; return NULL; }
     io_port *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->rx = p->tx = -1;
+    p->mode = mode;
     int saved;
     if (enter(netns_path, &saved) < 0) { free(p); return NULL; }
     int rc = open_sockets(p, ifname);
@@ -134,8 +170,50 @@ io_port *io_open(const char *netns_path, const char *ifname) {
 }
 
 int io_fd(const io_port *p) { return p->rx; }
+int io_mode(const io_port *p) { return p->mode; }
 
-int io_receive(io_port *p, void (*cb)(void *, const uint8_t *, uint32_t, uint64_t), void *ctx, int budget) {
+static int receive_gso(io_port *p, io_receive_fn *cb, void *ctx, int budget) {
+    struct mmsghdr msgs[RX_BATCH];
+    struct iovec iov[RX_BATCH][2];
+    int n = 0;
+    while (n < budget) {
+        int k = budget - n < RX_BATCH ? budget - n : RX_BATCH;
+        for (int i = 0; i < k; i++) {
+            iov[i][0] = (struct iovec){.iov_base = &p->rvh[i], .iov_len = sizeof p->rvh[i]};
+            iov[i][1] = (struct iovec){.iov_base = p->rbuf + (size_t)i * IO_SUPER_MAX, .iov_len = IO_SUPER_MAX};
+            memset(&msgs[i], 0, sizeof msgs[i]);
+            msgs[i].msg_hdr.msg_iov = iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 2;
+            msgs[i].msg_hdr.msg_control = p->cmsg[i];
+            msgs[i].msg_hdr.msg_controllen = sizeof p->cmsg[i];
+        }
+        int r = recvmmsg(p->rx, msgs, (unsigned)k, MSG_DONTWAIT, NULL);
+        if (r <= 0) break;
+        for (int i = 0; i < r; i++) {
+            uint32_t got = msgs[i].msg_len;
+            if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || got < sizeof(gso_vnet)) { p->lost++; continue; }
+            uint64_t ts = 0;
+            for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                    struct timespec t;
+                    memcpy(&t, CMSG_DATA(c), sizeof t);
+                    ts = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+                }
+            if (!ts) {  /* no kernel stamp: now, on the same clock */
+                struct timespec t;
+                clock_gettime(CLOCK_REALTIME, &t);
+                ts = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+            }
+            cb(ctx, p->rbuf + (size_t)i * IO_SUPER_MAX, got - (uint32_t)sizeof(gso_vnet), ts, &p->rvh[i]);
+        }
+        n += r;
+        if (r < k) break;
+    }
+    return n;
+}
+
+int io_receive(io_port *p, io_receive_fn *cb, void *ctx, int budget) {
+    if (p->mode == IO_GSO) return receive_gso(p, cb, ctx, budget);
     int n = 0;
     while (n < budget) {
         struct tpacket2_hdr *h = (struct tpacket2_hdr *)(p->ring + (size_t)p->next * RING_FRAME);
@@ -143,7 +221,7 @@ int io_receive(io_port *p, void (*cb)(void *, const uint8_t *, uint32_t, uint64_
         uint32_t status = h->tp_status;
         uint64_t ts = (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec;
         if (h->tp_snaplen == h->tp_len)  /* a truncated (oversized) frame is dropped here */
-            cb(ctx, (const uint8_t *)h + h->tp_mac, h->tp_snaplen, ts);
+            cb(ctx, (const uint8_t *)h + h->tp_mac, h->tp_snaplen, ts, NULL);
         else
             p->lost++;
         if (status & TP_STATUS_LOSING) {  /* the ring was full meanwhile: the kernel counted drops */
@@ -159,13 +237,22 @@ int io_receive(io_port *p, void (*cb)(void *, const uint8_t *, uint32_t, uint64_
 }
 
 uint64_t io_take_lost(io_port *p) {
+    if (p->mode == IO_GSO) {  /* no ring status to say so: the socket's drops (receive buffer full) */
+        struct tpacket_stats st;
+        socklen_t len = sizeof st;
+        if (getsockopt(p->rx, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) p->lost += st.tp_drops;
+    }
     uint64_t n = p->lost;
     p->lost = 0;
     return n;
 }
 
 void io_reset(io_port *p) {
-    for (unsigned i = 0; i < p->frames; i++) {  /* at most one lap: frames are handed back in order */
+    if (p->mode == IO_GSO) {
+        uint8_t junk[64];
+        while (recv(p->rx, junk, sizeof junk, MSG_DONTWAIT | MSG_TRUNC) >= 0) {}
+    }
+    for (unsigned i = 0; p->ring && i < p->frames; i++) {  /* at most one lap: frames are handed back in order */
         struct tpacket2_hdr *h = (struct tpacket2_hdr *)(p->ring + (size_t)p->next * RING_FRAME);
         if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) break;
         __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
@@ -177,45 +264,51 @@ void io_reset(io_port *p) {
     p->lost = 0;
 }
 
-int io_send(io_port *p, uint8_t *const *frames, const uint32_t *lens, int n) {
+int io_send(io_port *p, uint8_t *const *frames, const uint32_t *lens, const gso_vnet *vh, int n) {
     struct mmsghdr msgs[64];
-    struct iovec iov[64];
-    int sent = 0;
+    struct iovec iov[64][2];
+    int sent = 0, failed = 0, gso = p->mode == IO_GSO;
     while (sent < n) {
         int k = n - sent < 64 ? n - sent : 64;
         for (int i = 0; i < k; i++) {
-            iov[i].iov_base = frames[sent + i];
-            iov[i].iov_len = lens[sent + i];
+            int j = 0;
+            if (gso) iov[i][j++] = (struct iovec){.iov_base = (void *)&vh[sent + i], .iov_len = sizeof(gso_vnet)};
+            iov[i][j++] = (struct iovec){.iov_base = frames[sent + i], .iov_len = lens[sent + i]};
             memset(&msgs[i], 0, sizeof msgs[i]);
-            msgs[i].msg_hdr.msg_iov = &iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_hdr.msg_iov = iov[i];
+            msgs[i].msg_hdr.msg_iovlen = (size_t)j;
         }
         int r = sendmmsg(p->tx, msgs, (unsigned)k, 0);
+        if (r < 0 && errno != EAGAIN && errno != ENOBUFS && errno != EINTR) {  /* this frame is refused: */
+            failed++, sent++;                                                  /* skip it, not the batch */
+            continue;
+        }
         if (r <= 0) break;
         sent += r;
     }
-    return sent;
+    return sent - failed;
 }
 
-int io_send_to(io_port *via, uint8_t *const *frames, const uint32_t *lens, const int *ifindex, int n,
-               uint8_t *ok, uint64_t *calls) {
+int io_send_to(io_port *via, uint8_t *const *frames, const uint32_t *lens, const gso_vnet *vh,
+               const int *ifindex, int n, uint8_t *ok, uint64_t *calls) {
     struct mmsghdr msgs[64];
-    struct iovec iov[64];
+    struct iovec iov[64][2];
     struct sockaddr_ll to[64];
-    int at = 0, took = 0;
+    int at = 0, took = 0, gso = via->mode == IO_GSO;  /* every port of one call has via's mode */
     while (at < n) {
         int k = n - at < 64 ? n - at : 64;
         for (int i = 0; i < k; i++) {
-            iov[i].iov_base = frames[at + i];
-            iov[i].iov_len = lens[at + i];
+            int j = 0;
+            if (gso) iov[i][j++] = (struct iovec){.iov_base = (void *)&vh[at + i], .iov_len = sizeof(gso_vnet)};
+            iov[i][j++] = (struct iovec){.iov_base = frames[at + i], .iov_len = lens[at + i]};
             memset(&to[i], 0, sizeof to[i]);
             to[i].sll_family = AF_PACKET;
             to[i].sll_ifindex = ifindex[at + i];
             memset(&msgs[i], 0, sizeof msgs[i]);
             msgs[i].msg_hdr.msg_name = &to[i];
             msgs[i].msg_hdr.msg_namelen = sizeof to[i];
-            msgs[i].msg_hdr.msg_iov = &iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_hdr.msg_iov = iov[i];
+            msgs[i].msg_hdr.msg_iovlen = (size_t)j;
         }
         int r = sendmmsg(via->tx, msgs, (unsigned)k, 0);
         (*calls)++;
@@ -235,6 +328,10 @@ int io_ifindex(const io_port *p) { return p->ifindex; }
 uint64_t io_netns(const io_port *p) { return p->netns; }
 
 int io_pending(const io_port *p) {
+    if (p->mode == IO_GSO) {  /* no ring to look at: one non-blocking peek */
+        char c;
+        return recv(p->rx, &c, 1, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC) >= 0;
+    }
     const struct tpacket2_hdr *h = (const struct tpacket2_hdr *)(p->ring + (size_t)p->next * RING_FRAME);
     return (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
 }

@@ -4,21 +4,34 @@
 
 #include <stdint.h>
 
+#include "gso.h"
+
 typedef struct io_port io_port;
 
 #define IO_FRAME_MAX 2048      /* an Ethernet frame of MTU 1500 and then some; larger frames are dropped */
+#define IO_SUPER_MAX (65536 + 2048)  /* GSO mode: a 64 KiB super-frame (IP length is 16 bits) and its headers */
 
-/* Open a port on `ifname` inside the network namespace at `netns_path` (NULL: the caller's):
- * a TPACKET_V2 receive ring that ignores our own transmissions, and a transmit socket that
- * bypasses the qdisc. NULL on failure, with errno set. */
-io_port *io_open(const char *netns_path, const char *ifname);
+/* How a port moves frames. Plain: frames of at most the MTU with complete checksums (io_tune turns
+ * transmit checksumming, and so TSO, off on the endpoint). GSO: PACKET_VNET_HDR on both sockets, a
+ * virtio-net header before each frame, so TSO/GSO super-frames of up to 64 KiB and partial checksums
+ * pass intact (the endpoint's offloads stay on). */
+#define IO_PLAIN 0
+#define IO_GSO 1
+
+/* Open a port on `ifname` inside the network namespace at `netns_path` (NULL: the caller's), in
+ * `mode`: plain, a TPACKET_V2 receive ring of 2 KiB frames; GSO, a receive socket read with recvmmsg
+ * into 64 KiB buffers of the port's own (a ring of 64 KiB slots would spend one on every ACK).
+ * Either ignores our own transmissions; the transmit socket bypasses the qdisc. NULL on failure,
+ * with errno set. */
+io_port *io_open(const char *netns_path, const char *ifname, int mode);
+int io_mode(const io_port *p);
 void io_close(io_port *p);
 int io_fd(const io_port *p);   /* readable when frames wait in the ring */
 
-/* Hand each waiting frame to `cb` with the kernel's receive time (CLOCK_REALTIME, ns); at most
- * `budget` frames. Returns how many. */
-int io_receive(io_port *p, void (*cb)(void *ctx, const uint8_t *frame, uint32_t len, uint64_t rx_ns),
-               void *ctx, int budget);
+/* Hand each waiting frame to `cb` with the kernel's receive time (CLOCK_REALTIME, ns) and, in GSO
+ * mode, its virtio-net header (NULL in plain mode); at most `budget` frames. Returns how many. */
+typedef void io_receive_fn(void *ctx, const uint8_t *frame, uint32_t len, uint64_t rx_ns, const gso_vnet *vh);
+int io_receive(io_port *p, io_receive_fn *cb, void *ctx, int budget);
 
 /* Frames that arrived on the interface but were not handed over since the last call: dropped by
  * the kernel because the ring was full, or too large. */
@@ -28,18 +41,20 @@ uint64_t io_take_lost(io_port *p);
  * just opened, for another engine. */
 void io_reset(io_port *p);
 
-/* Send `n` frames with one system call (sendmmsg); returns how many the kernel took. */
-int io_send(io_port *p, uint8_t *const *frames, const uint32_t *lens, int n);
+/* Send `n` frames with one system call (sendmmsg); in GSO mode each with its virtio-net header
+ * vh[i] (ignored in plain mode). Returns how many the kernel took. */
+int io_send(io_port *p, uint8_t *const *frames, const uint32_t *lens, const gso_vnet *vh, int n);
 
 /* Send `n` frames with one system call per 64 through `via`'s transmit socket, frame i to the
- * interface `ifindex[i]` of via's network namespace (io_netns): one sendmmsg for every port there.
+ * interface `ifindex[i]` of via's network namespace (io_netns): one sendmmsg for every port there
+ * of via's mode; in GSO mode each frame with its virtio-net header vh[i] (vh unused in plain mode).
  * A refused frame is skipped (ok[i] = 0; ok may be NULL) and the rest still sent. Returns how many
  * the kernel took; `calls` counts the system calls made. */
-int io_send_to(io_port *via, uint8_t *const *frames, const uint32_t *lens, const int *ifindex, int n,
-               uint8_t *ok, uint64_t *calls);
+int io_send_to(io_port *via, uint8_t *const *frames, const uint32_t *lens, const gso_vnet *vh,
+               const int *ifindex, int n, uint8_t *ok, uint64_t *calls);
 int io_ifindex(const io_port *p);
 uint64_t io_netns(const io_port *p);   /* the port's network namespace (its inode number) */
-int io_pending(const io_port *p);      /* a frame waits in the ring (a memory read, no system call) */
+int io_pending(const io_port *p);      /* a frame waits (plain: a memory read of the ring; GSO: a peek) */
 
 /* Switch off transmit checksum offload (and with it TSO) on `ifname` in `netns_path`, so frames
  * stay MTU-sized with full checksums; and, if `no_ipv6`, IPv6 in that namespace. 0 or -errno. */

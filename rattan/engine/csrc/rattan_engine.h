@@ -179,17 +179,27 @@ int rt_cell_read(const rt_engine *e, int node, int param, double *value);
  * at the endpoint; packets reaching the endpoint are sent there. Before time runs; then time must
  * run in the engine thread with RT_CLOCK_REAL. RT_ESYS with errno set if the interface cannot be
  * opened. */
-int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const char *ifname);
+#define RT_OFFLOAD_PLAIN 0  /* frames of at most the MTU (the endpoint's transmit offloads off: rt_netdev_tune) */
+#define RT_OFFLOAD_GSO 1    /* virtio-net headers: TSO/GSO super-frames and partial checksums pass whole */
+int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const char *ifname, int offload);
+/* GSO mode: endpoint `node` cuts the super-frames it receives into segments (complete checksums)
+ * before they enter the path, because a cell there acts per packet (rattan/passes/mark_segmenting.py).
+ * Off by default: super-frames stay whole. Before time runs. */
+int rt_endpoint_set_segmenting(rt_engine *e, int node, int on);
+/* What GSO mode did at endpoint `node`: super-frames received, the segments they stood for, and
+ * super-frames it cut (each into its segments). Zero in plain mode. */
+typedef struct { uint64_t super_frames, super_segments, cut_frames; } rt_gso_stats;
+int rt_endpoint_gso_stats(const rt_engine *e, int node, rt_gso_stats *out);
 /* A port that outlives engines (rattan.runtime.warm): an interface's receive ring and transmit
  * socket, opened once and lent to one engine at a time, so that experiments run one after another
  * on the same veths do not each allocate and free the rings. rt_port_open: as rt_endpoint_attach
- * opens one (NULL with errno set on failure). rt_endpoint_attach_port lends it to endpoint `node`
+ * opens one, in mode `offload` (NULL with errno set on failure). rt_endpoint_attach_port lends it to endpoint `node`
  * (RT_ESTATE if another engine has it), first discarding every frame waiting in its ring and its
  * loss counts, so the engine starts as on a fresh ring. rt_engine_return_ports takes every lent
  * port back from a stopped engine (RT_ESTATE while it runs; it cannot run on real packets again);
  * freeing the engine returns them too. rt_port_close closes it, or, while lent, once returned. */
 typedef struct rt_port rt_port;
-rt_port *rt_port_open(const char *netns_path, const char *ifname);
+rt_port *rt_port_open(const char *netns_path, const char *ifname, int offload);
 void rt_port_close(rt_port *p);
 int rt_endpoint_attach_port(rt_engine *e, int node, rt_port *p);
 int rt_engine_return_ports(rt_engine *e);
@@ -343,8 +353,23 @@ typedef struct rt_pkt {
     uint32_t dst_addr; /* IPv4 destination, host order (routers match on it) */
     int32_t flow;      /* synthetic flow, or -1 for a real packet */
     uint32_t len;      /* real packets: bytes of the Ethernet frame in `buf`; `size` is its IP part */
-    uint8_t *buf;      /* real packets: the frame (the pool's buffer, fixed to this packet); else NULL */
+    uint8_t *buf;      /* real packets: the frame (the pool's buffer); else NULL */
+    uint32_t cap;      /* bytes `buf` holds: 2 KiB, or 64 KiB while it holds a GSO super-frame */
+    /* GSO mode (rt_endpoint_attach with RT_OFFLOAD_GSO): the frame's virtio-net header. A super-frame
+     * (gso_type not RT_GSO_NONE) stands for `segs` segments of gso_size payload bytes, each with its
+     * own hdr_len bytes of Ethernet, IP and TCP/UDP headers; its `size` is the IP bytes of all of
+     * them, so rates and byte counts are the wire's. Cells that act per packet never see one: the
+     * engine cuts super-frames at ingress where the compiler says such a cell is on the path. */
+    uint16_t segs;     /* packets it stands for: 1 unless a super-frame */
+    uint8_t gso_type;  /* RT_GSO_* */
+    uint8_t vnet_flags; /* RT_VNET_NEEDS_CSUM: the L4 checksum is partial (csum_start/csum_offset) */
+    uint16_t gso_size, hdr_len, csum_start, csum_offset;
 } rt_pkt;
+#define RT_GSO_NONE 0
+#define RT_GSO_TCPV4 1
+#define RT_GSO_TCPV6 4
+#define RT_GSO_UDP_L4 5
+#define RT_VNET_NEEDS_CSUM 1
 
 typedef struct rt_node rt_node;           /* the engine's record of one cell */
 
