@@ -362,7 +362,7 @@ def cmd_sim(args) -> int:
         result = sim(plan, args.flow, args.duration, args.seed, channel=args.channel, progress=progress,
                      http=args.http, announce=announce, interval=args.interval,
                      packet_log=args.packet_log, log_cells=args.log_cells, samples=args.samples,
-                     packet_log_snaplen=args.packet_log_snaplen)
+                     packet_log_snaplen=args.packet_log_snaplen, cores=args.cores)
     except SimError as e:  # a bad flag or channel choice, an address, an engine that refuses
         _err(str(e))
         return EXIT_USAGE
@@ -422,7 +422,7 @@ def cmd_link(args) -> int:
     cmd = args.cmd or shell_command(args) or []
     return _run_plan(plan, cmd, args.right, args.seed, http=http, packet_log=args.packet_log,
                      log_cells=args.log_cells, packet_log_snaplen=args.packet_log_snaplen,
-                     engine_nice=args.engine_nice)
+                     engine_nice=args.engine_nice, cores=args.cores)
 
 
 def _link_http(args, warnings: list[str]) -> str | None:
@@ -472,7 +472,7 @@ def cmd_run(args) -> int:
             return refused
     return _run_plan(plan, cmd, right, args.seed, args.channel, args.all, args.instances,
                      args.late_threshold, http, args.packet_log, args.log_cells, args.quiet,
-                     args.engine_nice, args.packet_log_snaplen)
+                     args.engine_nice, args.packet_log_snaplen, args.cores)
 
 
 def _run_words(args, warnings: list[str]) -> tuple[str, list[str], str | None]:
@@ -559,7 +559,7 @@ def _run_generate(args, path: str) -> int:
 
 def _run_plan(plan, cmd, right, seed, channels=None, every=False, instances=1, late_threshold="1ms",
               http=None, packet_log=None, log_cells=None, quiet=False, engine_nice=None,
-              packet_log_snaplen=0) -> int:
+              packet_log_snaplen=0, cores=None) -> int:
     """`rattan run` and `rattan link` once the plan is in hand: the run, with errors as messages."""
     from .engine import EngineError
     from .control import AddressError
@@ -570,7 +570,7 @@ def _run_plan(plan, cmd, right, seed, channels=None, every=False, instances=1, l
     try:
         return run(plan, channels, cmd, right, seed, every=every, instances=instances,
                    late_threshold=late_threshold, http=http, packet_log=packet_log, log_cells=log_cells,
-                   packet_log_snaplen=packet_log_snaplen,
+                   packet_log_snaplen=packet_log_snaplen, cores=cores,
                    quiet=quiet, **({} if engine_nice is None else {"engine_nice": engine_nice}))
     except (ChannelError, RunError, AddressError, LogError) as e:
         _err(str(e))

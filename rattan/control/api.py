@@ -145,6 +145,9 @@ class ControlAPI:
             late = self.lateness()
             doc["frames"] = {"sent": late.sent, "late": late.late, "late_max_ns": late.max_ns,
                              "late_p99_us": late.quantile_us(0.99)}
+        doc["threads"] = [{"cpu": t.cpu, "shards": t.shards, "nodes": t.nodes, "busy_ns": t.busy_ns,
+                           "wall_ns": t.wall_ns, "load": round(t.load, 4), "events": t.events,
+                           "packets": t.packets} for t in self.engine.thread_stats()]
         return doc
 
     def cells(self) -> list[dict]:

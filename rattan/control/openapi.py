@@ -83,6 +83,10 @@ def document(api) -> dict:
                                  "changes_applied": {"type": "integer", "minimum": 0},
                                  "frames": {"type": "object", "description": "real runs: frames sent, and how many "
                                             "left later than planned by more than the threshold"},
+                                 "threads": {"type": "array", "description": "the engine threads' load: core (null: "
+                                             "not pinned), shards, nodes, busy_ns of wall_ns, load (busy / wall), "
+                                             "events fired and packets entered",
+                                             "items": {"type": "object"}},
                                  "instances": {"type": "array", "items": {"type": "object"}}}},
         "Telemetry": _COUNTERS,
         "PythonCellTelemetry": {

@@ -270,7 +270,7 @@ class LiveRun:
     def __init__(self, plan: dict, channels: list[dict[str, Any]], seed: int = 1,
                  late_threshold_ns: int | None = None, packet_log: str | None = None,
                  log_cells: list[str] | None = None, engine_nice: int = ENGINE_NICE,
-                 packet_log_snaplen: int = 0, networks: list | None = None) -> None:
+                 packet_log_snaplen: int = 0, networks: list | None = None, cores: int | None = None) -> None:
         """`networks`: one already open network per channel (rattan.runtime.warm, or the library's
         caller), used as they are and left open at close, their lent ports (`ports`) returned; by
         default each instance opens its own and removes it at close."""
@@ -281,6 +281,11 @@ class LiveRun:
         self.plan, self.seed, self.late_threshold_ns = plan, seed, late_threshold_ns
         self.packet_log, self.log_cells, self.packet_log_snaplen = packet_log, log_cells, packet_log_snaplen
         self.engine_nice = engine_nice  # the engine refuses a value outside -20..19
+        from .cores import CoresError, check
+        try:
+            self.cores = None if cores is None else check(cores)  # engine threads (None: chosen at start)
+        except CoresError as e:
+            raise RunError(str(e)) from None
         counts: dict[str, int] = {}
         for c in channels:
             counts[c["name"]] = counts.get(c["name"], 0) + 1
@@ -311,6 +316,8 @@ class LiveRun:
                     inst.net.open()
                 check_upstream_addresses(inst)
             self.engine = Engine(self.seed)
+            from . import cores
+            cores.apply(self.engine, cores.choose(self.cores, len(self.instances), real=True))
             if self.late_threshold_ns is not None:
                 self.engine.set_late_threshold(self.late_threshold_ns)
             for inst in self.instances:
@@ -496,7 +503,8 @@ def _pump(stream: TextIO, out: TextIO, prefix: str, lock: threading.Lock) -> Non
 def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right_cmd: str | None = None,
         seed: int = 1, every: bool = False, instances: int = 1, late_threshold: str = "1ms",
         http: str | None = None, packet_log: str | None = None, log_cells: list[str] | None = None,
-        quiet: bool = False, engine_nice: int = ENGINE_NICE, packet_log_snaplen: int = 0) -> int:
+        quiet: bool = False, engine_nice: int = ENGINE_NICE, packet_log_snaplen: int = 0,
+        cores: int | None = None) -> int:
     """Run the chosen channel instances with their commands; the exit status (see `_run_many`)."""
     if isinstance(channel_names, str):
         channel_names = [channel_names]
@@ -516,7 +524,7 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
     try:
         # setup and teardown are the library's (rattan.library.Run); the terminal is this function's
         with Run(plan, channels, seed, late_threshold, packet_log, log_cells, packet_log_snaplen, http,
-                 quiet=False, engine_nice=engine_nice) as session:
+                 quiet=False, engine_nice=engine_nice, cores=cores) as session:
             live = session.live
             started = time.monotonic()
             # the live line shares the terminal with the commands' output; not with an interactive shell
