@@ -16,7 +16,7 @@ from rattan.plan import build_plan
 from rattan.registry import default_registry
 from rattan.runtime.channel import schedule_timeline
 
-from tests.conftest import EXAMPLES, SHARED_EXAMPLES
+from tests.conftest import EXAMPLES, SHARED_EXAMPLES, run_cli  # noqa: F401 (a fixture)
 
 SEC = 10**9
 DURATION = 3 * SEC
@@ -176,3 +176,24 @@ def test_thread_requests_are_checked():
     assert e.threads == 1  # one shard: one thread has all there is
     with pytest.raises(EngineError, match="fixed once time has run"):
         e.set_threads(2)
+
+
+def test_the_control_api_state_lists_the_threads_load():
+    from tests.control.conftest import virtual_api
+    api = virtual_api("channel c {\n endpoints left, right\n left -> delay { delay = 5ms } -> right\n}\n", "c.rtn")
+    api.engine.add_flow(0, 1, "cbr", 10**6, 100)
+    api.engine.run_until(SEC)
+    threads = api.state()["threads"]
+    assert len(threads) == 1 and threads[0]["cpu"] is None and threads[0]["shards"] == 1
+    assert threads[0]["packets"] == api.engine.flow_stats(0)["sent_packets"] > 0
+    assert 0 < threads[0]["busy_ns"] <= threads[0]["wall_ns"] and 0 < threads[0]["load"] <= 1
+
+
+def test_rattan_sim_takes_cores_and_gives_the_same_document(run_cli):
+    args = ["sim", str(EXAMPLES / "multipath.rtn"), "--flow", "wifi->server:poisson:9Mbps",
+            "--flow", "server->wired:cbr:3Mbps", "--duration", "2s", "--json"]
+    code1, one, _ = run_cli(*args, "--cores", "1")
+    code2, two, _ = run_cli(*args, "--cores", str(len(os.sched_getaffinity(0))))
+    assert code1 == code2 == 0 and one == two
+    with pytest.raises(SystemExit):
+        run_cli(*args, "--cores", "0")
