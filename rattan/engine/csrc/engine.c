@@ -8,12 +8,15 @@
  * Shards: once time starts, the graph is split into its connected components. Each shard has its
  * own packet pool, event heap ordered by (time, sequence) and sequence counter, so a shard's run
  * is deterministic whatever else runs, a shard's working set stays small (per-packet cost does not
- * grow with the number of channels), and a later engine can give shards to different cores.
+ * grow with the number of channels), and groups of shards run on threads of their own.
  *
  * Threads: rt_run_until runs in the caller's thread (cffi releases the GIL); rt_engine_start runs
- * the same loop in a thread of its own. Either way, readers of counters use a per-shard sequence
- * lock that the running loop opens and closes around each batch of events, and runtime changes
- * posted meanwhile are handed over through a mutex-protected inbox.
+ * the same loop in a thread of its own. With rt_engine_set_threads, the shards are shared among
+ * groups, one per thread: in virtual time the groups run to the same step and meet at a barrier
+ * (group 0 in the calling thread, the others in a pool); in a real run each group has its own
+ * loop, ports and time. Readers of counters use a per-shard sequence lock that the running loop
+ * opens and closes around each batch of events, and runtime changes posted meanwhile are handed
+ * to the group owning their node through a mutex-protected inbox.
  */
 #define _GNU_SOURCE
 #define RT_CELL_API
@@ -1085,6 +1088,11 @@ static void uf_union(int *parent, int a, int b) {
 static int cmd_insert(commands_t *c, command_t x);
 static void group_key(group_t *g, shard_t *s);
 
+static int rank_descending(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
 /* Give the shards to min(n_threads, shards) groups: the largest first (by nodes, then by index), each
  * to the group with the fewest nodes so far (the lowest index on a tie). Depends only on the graph
  * and the thread count, never on timing. */
@@ -1105,12 +1113,13 @@ static int assign_groups(rt_engine *e) {
         g->shards = malloc((size_t)(e->n_shards ? e->n_shards : 1) * sizeof *g->shards);
         if (!g->shards) { free(order); return RT_ENOMEM; }
     }
-    for (int i = 0; i < e->n_shards; i++) order[i] = i;
-    for (int i = 1; i < e->n_shards; i++) {  /* insertion sort: by nodes descending, index ascending */
-        int x = order[i], j = i;
-        while (j > 0 && e->shards[order[j - 1]].n_nodes < e->shards[x].n_nodes) { order[j] = order[j - 1]; j--; }
-        order[j] = x;
-    }
+    /* by nodes descending, then index: (nodes << 32 | (2^32 - 1 - index)) descending, one qsort */
+    uint64_t *rank = malloc((size_t)(e->n_shards ? e->n_shards : 1) * sizeof *rank);
+    if (!rank) { free(order); return RT_ENOMEM; }
+    for (int i = 0; i < e->n_shards; i++) rank[i] = (uint64_t)e->shards[i].n_nodes << 32 | (0xffffffffu - (uint32_t)i);
+    qsort(rank, (size_t)e->n_shards, sizeof *rank, rank_descending);
+    for (int i = 0; i < e->n_shards; i++) order[i] = (int)(0xffffffffu - (uint32_t)rank[i]);
+    free(rank);
     for (int i = 0; i < e->n_shards; i++) {
         group_t *best = &e->groups[0];
         for (int k = 1; k < ng; k++)
