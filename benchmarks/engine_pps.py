@@ -7,7 +7,12 @@ own floor measured in the same run (packet generation, scheduling and delivery).
 (e) The same chain built by this checkout's engine and by the engine of an earlier revision (by
 default 6f8baa3, the last one with a config struct and an add_<type> method per cell), each in its
 own process, alternated: the generic configuration path costs nothing per packet.
-Run: python benchmarks/engine_pps.py [--packets N] [--baseline REV]
+(f) 1,000 channels on 1, 2, ... N engine threads (N: the usable cores), in wall-clock Mpps, with each
+thread's load, and a check that every thread count gave the same counters.
+(g) The per-packet cost (CPU) at 1, 100 and 1,000 channels with 1 ms slices, best of alternated
+rounds, in this checkout and in --slices-baseline (default 86e4fd2, the engine before its threads):
+the goal is 1,000 channels within 20 % of 100.
+Run: python benchmarks/engine_pps.py [--packets N] [--baseline REV] [--only threads|slices]
 """
 from __future__ import annotations
 
@@ -55,13 +60,19 @@ def build(engine: Engine, chain: bool) -> tuple[int, int]:
     return nodes["left"], nodes["right"]
 
 
-def measure(channels: int, chain: bool, packets: int, slice_ns: int = 0, log: str | None = None) -> tuple[float, int]:
+def measure(channels: int, chain: bool, packets: int, slice_ns: int = 0, log: str | None = None,
+            threads: int = 0, result: dict | None = None) -> tuple[float, int]:
     """(packets per second of CPU time, packets) for `channels` copies sharing one engine.
 
     With `slice_ns`, time advances in slices of that length, as the real-time loop does: every
-    channel runs a little in each slice, so their packets interleave in the caches.
+    channel runs a little in each slice, so their packets interleave in the caches. With `threads`,
+    the engine runs on that many threads (pinned to the last usable cores) and the rate is per second
+    of wall-clock time (CPU time would add the threads up); `result` gets the counters, flow stats
+    and thread loads.
     """
     e = Engine(1)
+    if threads:
+        e.set_threads(threads, sorted(os.sched_getaffinity(0))[-threads:])
     per_channel_pps = 1_000_000 // channels or 1
     duration = packets // (per_channel_pps * channels) * SEC
     flows = []
@@ -72,15 +83,20 @@ def measure(channels: int, chain: bool, packets: int, slice_ns: int = 0, log: st
         e.open_packet_log(log)
         for node in range(2, 5):
             e.log_node(node)
-    t0 = time.process_time()
+    clock = time.perf_counter if threads else time.process_time
+    t0 = clock()
     if slice_ns:
         for t in range(slice_ns, duration + 1, slice_ns):
             e.run_until(t)
     e.run_until(duration)
     if log:
         e.flush_packet_log()  # writing the records is part of the cost
-    dt = time.process_time() - t0
+    dt = clock() - t0
     sent = sum(e.flow_stats(f)["sent_packets"] for f in flows)
+    if result is not None:
+        result["flows"] = [e.flow_stats(f) for f in flows]
+        result["counters"] = [e.counters(n) for n in range(2 + 5 * channels) if n < 7 * channels]
+        result["threads"] = e.thread_stats()
     return sent / dt, sent
 
 
@@ -203,14 +219,85 @@ def compare_with(rev: str, packets: int, rounds: int = 3) -> None:
           f"{b / a:.3f}x; spread of this checkout's rounds: {min(mine) / 1e6:.2f}-{max(mine) / 1e6:.2f} Mpps")
 
 
+def threads_scaling(packets: int, channels: int = 1000) -> None:
+    """(f): the same 1,000 channels on 1 .. N threads; wall-clock Mpps, speed-up, loads, identity."""
+    usable = len(os.sched_getaffinity(0))
+    counts = sorted({1, 2, *range(2, usable + 1)} & set(range(1, usable + 1))) or [1]
+    print(f"\n(f) bw + delay + loss, {channels} channels, virtual time, 1 ms slices, on 1 .. {usable} engine "
+          f"threads (this machine: {os.cpu_count()} cores, {usable} usable), wall clock, best of 3:")
+    first, base = None, None
+    for n in counts:
+        best, res = 0.0, {}
+        for _ in range(3):
+            r: dict = {}
+            pps, sent = measure(channels, True, packets, slice_ns=1_000_000, threads=n, result=r)
+            if pps > best:
+                best, res = pps, r
+        same = "" if first is None else ("  same counters and flows as 1 thread" if res["counters"] == first["counters"]
+                                         and res["flows"] == first["flows"] else "  DIFFERENT RESULTS THAN 1 THREAD")
+        first = first or res
+        base = base or best
+        loads = ", ".join(f"{100 * t.load:.0f}%" for t in res["threads"])
+        print(f"  {n} thread{'s' if n > 1 else ' '}: {best / 1e6:6.2f} Mpps  {best / base:5.2f}x  "
+              f"load per thread {loads}{same}")
+    print("  load: a thread's busy time over the run's wall time (the rest it waits at the barrier or for "
+          "a core);\n  on a machine shared with other work, or with as many threads as cores, the threads "
+          "compete with\n  the caller and each other")
+
+
+_SLICES_CHILD = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, sys.argv[2])
+import engine_pps
+print(json.dumps(engine_pps.measure(int(sys.argv[3]), True, int(sys.argv[4]), slice_ns=1_000_000)[0]))
+"""
+
+
+def slices_pps(root: str, channels: int, packets: int) -> float:
+    """CPU packets per second of `channels` channels in 1 ms slices, with the engine of checkout `root`."""
+    bench = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, "-c", _SLICES_CHILD, root, bench, str(channels), str(packets)],
+                         capture_output=True, text=True, check=True, cwd=root, env={**os.environ, "PYTHONPATH": root})
+    return float(out.stdout.splitlines()[-1])
+
+
+def slices_growth(rev: str, packets: int, rounds: int = 3) -> None:
+    """(g): ns/packet at 1, 100 and 1,000 channels in 1 ms slices, here and at `rev`, alternated."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            roots = {"this checkout": here, f"revision {rev}": checkout_engine(rev, d)}
+        except (subprocess.CalledProcessError, OSError) as e:
+            roots = {"this checkout": here}
+            print(f"\n(g) no baseline: cannot build revision {rev} here: {e}")
+        best = {(k, ch): 0.0 for k in roots for ch in (1, 100, 1000)}
+        for _ in range(rounds):  # alternated, so that a change of machine load hits both
+            for ch in (1, 100, 1000):
+                for k, root in roots.items():
+                    best[k, ch] = max(best[k, ch], slices_pps(root, ch, packets))
+    print(f"\n(g) bw + delay + loss in 1 ms slices, CPU ns/packet, best of {rounds} alternated processes:")
+    print(f"  {'engine':<22} {'1 ch':>8} {'100 ch':>8} {'1,000 ch':>9} {'1,000 / 100':>12}")
+    for k in roots:
+        ns = [1e9 / best[k, ch] for ch in (1, 100, 1000)]
+        print(f"  {k:<22} {ns[0]:>8.1f} {ns[1]:>8.1f} {ns[2]:>9.1f} {ns[2] / ns[1]:>11.2f}x")
+    print("  goal: 1,000 / 100 within 1.20x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--packets", type=int, default=5_000_000, help="packets per measurement (default 5M)")
     ap.add_argument("--baseline", default="6f8baa3", help="revision to compare the chain's cost with (default 6f8baa3)")
     ap.add_argument("--only-baseline", action="store_true", help="measure only (e), the comparison with --baseline")
+    ap.add_argument("--slices-baseline", default="86e4fd2",
+                    help="revision to compare (g) with (default 86e4fd2, before engine threads)")
+    ap.add_argument("--only", choices=("threads", "slices"), help="measure only (f) or only (g)")
     a = ap.parse_args()
     if a.only_baseline:
         compare_with(a.baseline, a.packets)
+        return
+    if a.only:
+        (threads_scaling(a.packets) if a.only == "threads" else slices_growth(a.slices_baseline, a.packets))
         return
     floor, n = measure(1, False, a.packets)
     print(f"{'case':<34} {'packets':>10} {'Mpps/core':>10} {'ns/packet':>10} {'vs pass':>8}")
@@ -236,6 +323,8 @@ def main() -> None:
           f"benchmark's own flow, whose delay histogram is 30 KiB): "
           f"{ran / 1024:.1f} KiB\n  built, resident memory in a fresh process: {rss_per_channel(10_000) / 1024:.2f} KiB")
     compare_with(a.baseline, a.packets)
+    threads_scaling(a.packets)
+    slices_growth(a.slices_baseline, a.packets)
     print("flat per-packet cost from 1 to 1,000 channels means the ns/packet column stays level.\n"
           "Channels are independent shards: a long run_until runs each shard to the end in turn; the\n"
           "1 ms slices interleave them as a real-time run does.")

@@ -132,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--http", metavar="ADDR",
                     help="serve the control API on ADDR (PORT, 127.0.0.1:PORT or unix:PATH) and pace virtual "
                          "time by the clock, so that cells can be changed while it runs")
+    _cores_flag(sp, real=False)
 
     sp = sub.add_parser("run", help="emulate a channel on real packets between network namespaces (root)",
                         description="Create a namespace per endpoint, forward their packets through the "
@@ -179,6 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--late-threshold", default="1ms", metavar="T",
                     help="warn when frames leave later than planned by more than T (default 1ms)")
     _nice_flag(sp)
+    _cores_flag(sp, real=True)
     sp.epilog = ("Give the command after `--`: rattan run FILE [options] -- CMD ARGS... Without one, the "
                  "file's upstream [commands] run, else an interactive shell (several instances: they stay "
                  "up until Ctrl-C). With several instances, each runs its own copy of the commands, with "
@@ -239,6 +241,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--combined-trace", metavar="T", help=argparse.SUPPRESS)
     sp.add_argument("--combined-trace-path", metavar="FILE", help=argparse.SUPPRESS)
     _nice_flag(sp)
+    _cores_flag(sp, real=True)
     sp.usage = ("rattan link [--uplink-rate R | --uplink-bandwidth BW | --uplink-trace F] [--uplink-delay T] "
                 "[--uplink-loss P] [--uplink-queue Q [--uplink-queue-args JSON]] [--downlink-...] [--http [ADDR]] "
                 "[--print] [-- CMD ARGS...]")
@@ -404,6 +407,24 @@ def _cpu_setting(flag: str, word: str):
             raise argparse.ArgumentTypeError(f"{e}; or give auto or {word}") from None
         return text
     return parse
+
+
+def _cores_flag(sp, real: bool) -> None:
+    default = ("one per channel instance, up to the usable cores but one (the applications need one)" if real
+               else "every usable core; a channel runs on one thread unless its paths are separate")
+    sp.add_argument("--cores", type=_cores, metavar="N",
+                    help=f"engine threads, each pinned to a core of its own when more than one; channels "
+                         f"(connected parts of the graph) are shared among them, results in virtual time "
+                         f"the same for any N (default: {default})")
+
+
+def _cores(text: str) -> int:
+    from .runtime.cores import CoresError, check
+    try:
+        return check(int(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e) if isinstance(e, CoresError) else f"not a whole number: {text!r}") \
+            from None
 
 
 def _nice(text: str) -> int:

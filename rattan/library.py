@@ -276,11 +276,12 @@ class SimResult:
 def sim(source, flows: str | Sequence[str], duration: str, seed: int = 1, channel: str | None = None,
         interval: str | None = None, packet_log: str | None = None, log_cells: list[str] | None = None,
         packet_log_snaplen: int = 0, samples: bool = False, http: str | None = None,
-        progress=None, announce=None) -> SimResult:
+        progress=None, announce=None, cores: int | None = None) -> SimResult:
     """Run one channel of a plan in virtual time with synthetic flows (`SRC->DST:KIND:RATE[:size=S]`)
     for `duration` ("10s"); SimError with the reason when it cannot. The other arguments are
     `rattan sim`'s flags; `progress(t_ns, duration_ns)` is called as virtual time advances, and
-    `announce(url)` when the control API (`http=`) listens."""
+    `announce(url)` when the control API (`http=`) listens; `cores`: engine threads (default: every
+    usable core; results are the same for any count)."""
     from .control import AddressError
     from .engine import EngineError
     from .runtime.channel import ChannelError
@@ -290,7 +291,7 @@ def sim(source, flows: str | Sequence[str], duration: str, seed: int = 1, channe
     try:
         doc = run_sim(plan, channel, [flows] if isinstance(flows, str) else list(flows), duration, seed,
                       progress=progress, http=http, announce=announce, interval=interval, packet_log=packet_log,
-                      log_cells=log_cells, samples=samples, packet_log_snaplen=packet_log_snaplen)
+                      log_cells=log_cells, samples=samples, packet_log_snaplen=packet_log_snaplen, cores=cores)
     except SimError:
         raise
     except (ChannelError, AddressError, LogError) as e:
@@ -510,8 +511,9 @@ class Run:
                  packet_log: str | None = None, log_cells: list[str] | None = None, packet_log_snaplen: int = 0,
                  http: str | None = None, quiet: bool = True, networks: list | None = None,
                  engine_nice: int | None = None, app_cpus: str | None = None, rps_cpus: str | None = None,
-                 precise: bool = False) -> None:
-        """`app_cpus`, `rps_cpus`: `rattan run --app-cpus` and `--rps-cpus` (None: their defaults)."""
+                 precise: bool = False, cores: int | None = None) -> None:
+        """`app_cpus`, `rps_cpus`: `rattan run --app-cpus` and `--rps-cpus` (None: their defaults);
+        `cores`: engine threads (None: one per instance, up to the usable cores but one)."""
         from .runtime import cpus
         from .runtime.run import ENGINE_NICE, LiveRun, _threshold
         try:
@@ -523,7 +525,7 @@ class Run:
         self.live = LiveRun(plan, channels, seed, threshold_ns, packet_log, log_cells,
                             ENGINE_NICE if engine_nice is None else engine_nice, packet_log_snaplen,
                             networks=networks, app_cpus=app_cpus or cpus.APP_CPUS_DEFAULT,
-                            rps_cpus=rps_cpus or cpus.RPS_CPUS_DEFAULT, precise=precise)
+                            rps_cpus=rps_cpus or cpus.RPS_CPUS_DEFAULT, precise=precise, cores=cores)
         self.api = None
         self.server = None
         self._processes: list[Process] = []
@@ -758,14 +760,15 @@ def run(source, channel: str | None = None, seed: int = 1, packet_log: str | Non
         log_cells: list[str] | None = None, http: str | None = None, quiet: bool = True,
         network=None, instances: int = 1, late_threshold: str = "1ms", packet_log_snaplen: int = 0,
         engine_nice: int | None = None, app_cpus: str | None = None, rps_cpus: str | None = None,
-        precise: bool = False) -> Run:
+        precise: bool = False, cores: int | None = None) -> Run:
     """A real run of one channel of a plan (a CompileResult, a plan dict or a file), to use as
     `with rattan.run(...) as run:` (root). `network`: an already open network for the channel
     (rattan.runtime.warm's pool), used and not closed at the end. `quiet=False` says where the
     control API listens and warns when frames left late, as `rattan run` does. `app_cpus`, `rps_cpus`:
     as `rattan run --app-cpus`, `--rps-cpus` (auto, inherit / off, or a CPU list like "1" or "0-2").
     `precise`: the engine spins the last stretch before each departure, trading CPU for lateness
-    (docs/running.md, "Timing")."""
+    (docs/running.md, "Timing"). `cores`: engine threads (default: one per instance, up to the usable
+    cores but one)."""
     from .runtime.channel import ChannelError, choose_channel
     plan = _plan_of(source)
     try:
@@ -786,4 +789,4 @@ def run(source, channel: str | None = None, seed: int = 1, packet_log: str | Non
         except AddressError as e:
             raise RunError(str(e)) from None
     return Run(plan, [chosen] * instances, seed, late_threshold, packet_log, log_cells, packet_log_snaplen,
-               http, quiet, None if network is None else [network], engine_nice, app_cpus, rps_cpus, precise)
+               http, quiet, None if network is None else [network], engine_nice, app_cpus, rps_cpus, precise, cores)

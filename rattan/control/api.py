@@ -148,6 +148,9 @@ class ControlAPI:
             timing = self.engine.timing()
             if timing is not None:  # how the loop sleeps and wakes (docs/running.md, "Timing")
                 doc["timing"] = timing
+        doc["threads"] = [{"cpu": t.cpu, "shards": t.shards, "nodes": t.nodes, "busy_ns": t.busy_ns,
+                           "wall_ns": t.wall_ns, "load": round(t.load, 4), "events": t.events,
+                           "packets": t.packets} for t in self.engine.thread_stats()]
         return doc
 
     def cells(self) -> list[dict]:

@@ -88,6 +88,10 @@ def document(api) -> dict:
                                             "sleeps and wakes (precise, stretch_ns, margin_ns, coalesce_ns, "
                                             "wakeups, timer_wakeups, early_wakeups, timer_sets, spin_ns, "
                                             "tx_calls, tx_frames; docs/running.md, Timing)"},
+                                 "threads": {"type": "array", "description": "the engine threads' load: core (null: "
+                                             "not pinned), shards, nodes, busy_ns of wall_ns, load (busy / wall), "
+                                             "events fired and packets entered",
+                                             "items": {"type": "object"}},
                                  "instances": {"type": "array", "items": {"type": "object"}}}},
         "Telemetry": _COUNTERS,
         "PythonCellTelemetry": {

@@ -206,6 +206,25 @@ def _offload(mode: str) -> int:
     return lib.RT_OFFLOAD_GSO if mode == "gso" else lib.RT_OFFLOAD_PLAIN
 
 
+@dataclass(frozen=True)
+class ThreadStats:
+    """The load of one engine thread: its core (None: not pinned), its share of the graph, the time it
+    worked (busy_ns) against the time time ran (wall_ns), the events it fired and the packets that
+    entered its shards."""
+    cpu: int | None
+    shards: int
+    nodes: int
+    busy_ns: int
+    wall_ns: int
+    events: int
+    packets: int
+
+    @property
+    def load(self) -> float:
+        """busy / wall: the share of a core it used while time ran (0 before time ran)."""
+        return self.busy_ns / self.wall_ns if self.wall_ns else 0.0
+
+
 class Port:
     """An interface's receive ring and transmit socket, kept open across engines and lent to one at
     a time (Engine.attach_port): opening and closing them is most of a real run's start-up cost."""
@@ -298,6 +317,29 @@ class Engine:
 
     def link(self, src: int, port: int, dst: int) -> None:
         _check(lib.rt_link(self._e, src, port, dst), f"link {src}[{port}] -> {dst}")
+
+    # -- threads
+    def set_threads(self, n: int, cpus: list[int] | None = None) -> None:
+        """Run time on `n` threads (before time first runs), thread i pinned to core cpus[i] if given;
+        results in virtual time are the same for every `n`."""
+        if cpus is not None and len(cpus) != n:
+            raise EngineError(f"{n} threads need {n} cores, {len(cpus)} given")
+        arr = ffi.new("int[]", list(cpus)) if cpus is not None else ffi.NULL
+        _check(lib.rt_engine_set_threads(self._e, n, arr), "engine threads")
+
+    @property
+    def threads(self) -> int:
+        """The threads time runs on (before it ran: as asked; after: min(asked, shards))."""
+        return lib.rt_engine_threads(self._e)
+
+    def thread_stats(self) -> list[ThreadStats]:
+        """The load of every engine thread, also while time runs."""
+        out, result = ffi.new("rt_thread_stats *"), []
+        for i in range(lib.rt_engine_threads(self._e)):
+            _check(lib.rt_engine_thread_stats(self._e, i, out), "thread stats")
+            result.append(ThreadStats(None if out.cpu < 0 else out.cpu, out.shards, out.nodes, out.busy_ns,
+                                      out.wall_ns, out.events, out.packets))
+        return result
 
     # -- control and telemetry
     def param(self, node: int, name: str) -> int:

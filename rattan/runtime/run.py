@@ -293,7 +293,8 @@ class LiveRun:
                  log_cells: list[str] | None = None, engine_nice: int = ENGINE_NICE,
                  packet_log_snaplen: int = 0, networks: list | None = None,
                  app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT,
-                 precise: bool = False, coalesce_ns: int | None = None) -> None:
+                 precise: bool = False, coalesce_ns: int | None = None,
+                 cores: int | None = None) -> None:
         """`networks`: one already open network per channel (rattan.runtime.warm, or the library's
         caller), used as they are and left open at close, their lent ports (`ports`) returned; by
         default each instance opens its own and removes it at close. `app_cpus`, `rps_cpus`: where
@@ -313,6 +314,11 @@ class LiveRun:
         self.packet_log, self.log_cells, self.packet_log_snaplen = packet_log, log_cells, packet_log_snaplen
         self.engine_nice = engine_nice  # the engine refuses a value outside -20..19
         self.precise, self.coalesce_ns = precise, coalesce_ns
+        from .cores import CoresError, check
+        try:
+            self.cores = None if cores is None else check(cores)  # engine threads (None: chosen at start)
+        except CoresError as e:
+            raise RunError(str(e)) from None
         counts: dict[str, int] = {}
         for c in channels:
             counts[c["name"]] = counts.get(c["name"], 0) + 1
@@ -345,6 +351,8 @@ class LiveRun:
                 inst.app_cpus = self.app_cpus
                 self._steer(inst)
             self.engine = Engine(self.seed)
+            from . import cores
+            cores.apply(self.engine, cores.choose(self.cores, len(self.instances), real=True))
             if self.late_threshold_ns is not None:
                 self.engine.set_late_threshold(self.late_threshold_ns)
             for inst in self.instances:
@@ -563,7 +571,7 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
         http: str | None = None, packet_log: str | None = None, log_cells: list[str] | None = None,
         quiet: bool = False, engine_nice: int = ENGINE_NICE, packet_log_snaplen: int = 0,
         precise: bool = False, app_cpus: str = cpu_sets.APP_CPUS_DEFAULT,
-        rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT) -> int:
+        rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT, cores: int | None = None) -> int:
     """Run the chosen channel instances with their commands; the exit status (see `_run_many`)."""
     if isinstance(channel_names, str):
         channel_names = [channel_names]
@@ -583,7 +591,8 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
     try:
         # setup and teardown are the library's (rattan.library.Run); the terminal is this function's
         with Run(plan, channels, seed, late_threshold, packet_log, log_cells, packet_log_snaplen, http,
-                 quiet=False, engine_nice=engine_nice, app_cpus=app_cpus, rps_cpus=rps_cpus, precise=precise) as session:
+                 quiet=False, engine_nice=engine_nice, app_cpus=app_cpus, rps_cpus=rps_cpus, precise=precise,
+                 cores=cores) as session:
             live = session.live
             started = time.monotonic()
             # the live line shares the terminal with the commands' output; not with an interactive shell

@@ -95,7 +95,7 @@ def endpoint_addresses(plan: dict, channel: dict) -> dict[str, int] | None:
 def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, seed: int,
         progress=None, http: str | None = None, announce=None, interval: str | None = None,
         packet_log: str | None = None, log_cells: list[str] | None = None, samples: bool = False,
-        packet_log_snaplen: int = 0) -> dict:
+        packet_log_snaplen: int = 0, cores: int | None = None) -> dict:
     """Run one channel of a plan in virtual time and return the result document.
 
     With `http`, the control API is served on that address and virtual time is paced by the
@@ -117,7 +117,13 @@ def run(plan: dict, channel_name: str | None, flows: list[str], duration: str, s
             if ep not in channel["endpoints"]:
                 raise SimError(f"--flow {s.src}->{s.dst}: `{ep}` is not an endpoint of channel "
                                f"`{channel['name']}` ({', '.join(channel['endpoints'])})")
+    from . import cores as engine_cores
+    try:
+        threads = engine_cores.choose(cores, 1, real=False)
+    except engine_cores.CoresError as e:
+        raise SimError(str(e)) from None
     engine = Engine(seed)
+    engine_cores.apply(engine, threads)
     nodes = load_channel(engine, channel, addresses=endpoint_addresses(plan, channel))
     flow_ids = [engine.add_flow(nodes[s.src], nodes[s.dst], s.kind, s.rate_bps, s.size, samples=samples)
                 for s in specs]

@@ -152,7 +152,15 @@ def print_summary(live: LiveRun, seconds: float) -> None:
                    f"{rate} {span:>7.1f} s  {why}".rstrip())
     out.append("  out rate: over the time the cell was busy, from its first frame out to its last "
                "(idle gaps between included)")
+    out.append(thread_line(live.engine.thread_stats()))
     sys.stderr.write("\n".join(out) + "\n")
+
+
+def thread_line(threads) -> str:
+    """The engine threads' load in one line: per thread, its core, busy share of the run and packets."""
+    parts = [f"{'core ' + str(t.cpu) if t.cpu is not None else 'unpinned'} {100 * t.load:.0f}% busy, "
+             f"{t.packets} packets in" for t in threads]
+    return f"  engine thread{'s' if len(threads) > 1 else ''}: " + "; ".join(parts)
 
 
 def warn_if_late(late, threshold_ns: int) -> None:

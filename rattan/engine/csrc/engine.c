@@ -8,12 +8,15 @@
  * Shards: once time starts, the graph is split into its connected components. Each shard has its
  * own packet pool, event heap ordered by (time, sequence) and sequence counter, so a shard's run
  * is deterministic whatever else runs, a shard's working set stays small (per-packet cost does not
- * grow with the number of channels), and a later engine can give shards to different cores.
+ * grow with the number of channels), and groups of shards run on threads of their own.
  *
  * Threads: rt_run_until runs in the caller's thread (cffi releases the GIL); rt_engine_start runs
- * the same loop in a thread of its own. Either way, readers of counters use a per-shard sequence
- * lock that the running loop opens and closes around each batch of events, and runtime changes
- * posted meanwhile are handed over through a mutex-protected inbox.
+ * the same loop in a thread of its own. With rt_engine_set_threads, the shards are shared among
+ * groups, one per thread: in virtual time the groups run to the same step and meet at a barrier
+ * (group 0 in the calling thread, the others in a pool); in a real run each group has its own
+ * loop, ports and time. Readers of counters use a per-shard sequence lock that the running loop
+ * opens and closes around each batch of events, and runtime changes posted meanwhile are handed
+ * to the group owning their node through a mutex-protected inbox.
  */
 #define _GNU_SOURCE
 #define RT_CELL_API
@@ -35,6 +38,8 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/eventfd.h>
+#include <linux/futex.h>
+#include <stdio.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -178,6 +183,10 @@ typedef struct shard {
     struct packet_log *log;  /* non-NULL when a node of the engine is logged (checked per packet) */
     uint64_t now;            /* time of the event being processed, for drop records */
     uint64_t first_in;       /* when the first packet entered from an endpoint (RT_NEVER: none yet) */
+    struct group *g;         /* the thread that runs it */
+    int32_t n_nodes;
+    int32_t slot;            /* its entry in the group's list of scheduled shards, -1: none */
+    uint64_t events, packets; /* events fired, packets that entered from its endpoints (BUMP) */
 } shard_t;
 
 /* The packet log: records buffered by the thread that runs time, written in blocks by a writer
@@ -197,6 +206,8 @@ typedef struct packet_log {
     pthread_cond_t cv;       /* `pending` or `quit` changed */
     pthread_t writer;
     _Atomic uint64_t written, lost;
+    int shared;              /* several engine threads append: `append_mu` orders them */
+    pthread_mutex_t append_mu;
 } packet_log_t;
 
 #define LOG_PAD(len) (((len) + RT_LOG_ALIGN - 1) & ~(size_t)(RT_LOG_ALIGN - 1))
@@ -270,6 +281,35 @@ typedef struct port {
 
 typedef struct { command_t *a; size_t n, cap; } commands_t;
 
+/* A group's scheduled shards (those with an event), each with its next event's time, unsorted and
+ * contiguous: a step reads one entry per scheduled shard and touches only the shards that have
+ * something due; a shard with nothing scheduled costs nothing. (A heap ordered them, but cost more
+ * per step than it saved when most shards are due in every 1 ms slice.) */
+typedef struct { uint64_t t; shard_t *s; } shard_key_t;
+
+/* One engine thread's share of the graph: its shards, the changes to its nodes, its own clock in
+ * real runs (each thread sleeps on its own ports), and its load. Group 0 runs in the engine thread
+ * (or rt_run_until's caller); groups 1.. in threads of their own, each pinned to its core. */
+typedef struct group {
+    rt_engine *e;
+    int idx, cpu;            /* cpu: the core it is pinned to, -1: not pinned */
+    shard_t **shards;
+    int n_shards, n_nodes;
+    shard_key_t *keys;       /* its scheduled shards */
+    size_t n_keys, cap_keys;
+    commands_t pending;      /* changes to its nodes at a later logical time, by (at, order) */
+    commands_t inbox;        /* changes posted while it runs (under e->mu) */
+    _Atomic int inbox_n;
+    _Atomic uint64_t now;
+    int wakefd;              /* real runs: eventfd, a change or a stop for it asleep in epoll */
+    struct port **ports;     /* real runs: the ports of its shards */
+    int n_ports;
+    pthread_t thread;
+    int thread_live, rc;
+    _Atomic uint64_t busy_ns; /* time spent running events, receiving and sending (not sleeping) */
+    rt_timing timing;        /* real runs: its loop's clock and sends (rt_engine_timing sums the groups) */
+} group_t;
+
 struct rt_engine {
     uint64_t seed;
     _Atomic uint64_t now;
@@ -279,13 +319,23 @@ struct rt_engine {
     int n_flows, cap_flows;
     shard_t *shards;         /* NULL until time first runs */
     int n_shards;
-    commands_t pending;      /* changes at a later logical time, by (at, order); the loop's own */
+    commands_t pending;      /* changes posted before time first ran; sealing hands them to groups */
     uint64_t order;
     /* threads */
     pthread_mutex_t mu;
-    pthread_cond_t cv;       /* inbox non-empty, stop requested, or loop finished */
-    commands_t inbox;        /* changes posted while the loop runs (under mu) */
-    _Atomic int inbox_n;
+    pthread_cond_t cv;       /* an inbox non-empty, stop requested, or loop finished */
+    _Atomic int posted;      /* changes in any group's inbox */
+    int n_threads;           /* rt_engine_set_threads; 1 by default */
+    int *cpus;               /* their cores, NULL: not pinned */
+    group_t *groups;         /* after sealing: min(n_threads, shards) groups */
+    int n_groups;
+    _Atomic int independent; /* a real run on several threads: each group keeps its own time */
+    /* the pool that runs groups 1.. in virtual time: woken per step, met at a barrier */
+    _Atomic uint32_t epoch, remaining;
+    _Atomic int pool_quit;
+    int pool_live;
+    uint64_t pool_step;
+    _Atomic uint64_t wall_ns, wall0_ns; /* time spent running time (wall0: start of the run on, 0: none) */
     _Atomic int busy;        /* a loop (caller's or own thread) is running */
     _Atomic int stop;
     int thread_live;
@@ -297,7 +347,6 @@ struct rt_engine {
     port_t **ports;
     int n_ports;
     int ports_returned;      /* lent ports went back: no more real runs */
-    int wakefd;              /* eventfd: a change or a stop for a loop asleep in epoll */
     uint64_t clock_offset;   /* CLOCK_REALTIME - CLOCK_MONOTONIC when the loop started */
     uint64_t wall0, logical0;
     uint64_t late_threshold_ns; /* a frame sent later than this after its time counts as late */
@@ -306,10 +355,11 @@ struct rt_engine {
     _Atomic int nice_known;
     int precise;             /* rt_engine_set_precise */
     int64_t coalesce_ns;     /* rt_engine_set_coalesce */
-    rt_timing timing;        /* written by the real loop (its clock and flush_ports), read by anyone */
-    _Atomic int timing_known;
+    _Atomic int timing_known; /* group 0's loop has started: its clock's figures are chosen */
     packet_log_t *log;
 };
+
+static void pool_stop(rt_engine *e);
 
 int rt_abi_version(void) { return RT_ABI_VERSION; }
 
@@ -319,7 +369,7 @@ rt_engine *rt_engine_new(uint64_t seed) {
     rt_engine *e = calloc(1, sizeof *e);
     if (!e) return NULL;
     e->seed = seed;
-    e->wakefd = -1;
+    e->n_threads = 1;
     e->late_threshold_ns = RT_LATE_THRESHOLD_NS;
     e->coalesce_ns = RT_COALESCE_AUTO;
     pthread_mutex_init(&e->mu, NULL);
@@ -342,6 +392,7 @@ static void give_back(port_t *p) {
 void rt_engine_free(rt_engine *e) {
     if (!e) return;
     rt_engine_stop(e);
+    pool_stop(e);
     if (e->log) log_close(e->log);
     for (int i = 0; i < e->n_nodes; i++) {
         rt_node *n = e->nodes[i];
@@ -360,12 +411,21 @@ void rt_engine_free(rt_engine *e) {
         free(p);
     }
     free(e->ports);
-    if (e->wakefd >= 0) close(e->wakefd);
+    for (int i = 0; i < e->n_groups; i++) {
+        group_t *g = &e->groups[i];
+        if (g->wakefd >= 0) close(g->wakefd);
+        free(g->shards);
+        free(g->keys);
+        free(g->pending.a);
+        free(g->inbox.a);
+        free(g->ports);
+    }
+    free(e->groups);
+    free(e->cpus);
     free(e->shards);
     free(e->nodes);
     free(e->flow_nodes);
     free(e->pending.a);
-    free(e->inbox.a);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e);
@@ -622,6 +682,7 @@ static void log_close(packet_log_t *L) {
     pthread_join(L->writer, NULL);
     pthread_cond_destroy(&L->cv);
     pthread_mutex_destroy(&L->mu);
+    if (L->shared) pthread_mutex_destroy(&L->append_mu);
     close(L->fd);
     free(L->buf);
     free(L->wbuf);
@@ -633,6 +694,7 @@ static void log_close(packet_log_t *L) {
 __attribute__((noinline)) static void log_event(rt_node *n, const rt_pkt *k, uint64_t t, int event, int reason,
                                                  uint64_t sojourn) {
     packet_log_t *L = n->sh->log;
+    if (L->shared) pthread_mutex_lock(&L->append_mu);
     rt_log_record *r = (rt_log_record *)(L->buf + L->used);
     uint8_t *body = (uint8_t *)(r + 1);
     uint32_t cap = 0;
@@ -661,6 +723,7 @@ __attribute__((noinline)) static void log_event(rt_node *n, const rt_pkt *k, uin
     L->used += sizeof *r + LOG_PAD(cap);
     L->n++;
     if (L->cap - L->used < LOG_RECORD_MAX) log_hand_over(L, 0);
+    if (L->shared) pthread_mutex_unlock(&L->append_mu);
 }
 
 void rt_drop(rt_node *n, rt_pkt *k, int reason) {
@@ -724,7 +787,7 @@ static flow_t *flow_of(rt_engine *e, int fid) { return (flow_t *)e->nodes[e->flo
 
 static uint64_t mono_ns(void);
 
-static void flush_ports(rt_engine *e);
+static void flush_ports(group_t *grp);
 
 static void endpoint_enqueue(rt_node *n, void *state, rt_pkt *k) {
     (void)state;
@@ -738,7 +801,7 @@ static void endpoint_enqueue(rt_node *n, void *state, rt_pkt *k) {
         port_t *p = n->port;
         if (p->set_macs && k->len >= 12) memcpy(k->buf, p->macs, 12);
         p->batch[p->n++] = k;
-        if (p->n == TX_BATCH) flush_ports(e);
+        if (p->n == TX_BATCH) flush_ports(n->sh->g);
         return;
     }
     if (k->flow >= 0 && k->flow < e->n_flows) {
@@ -822,6 +885,7 @@ static void flow_fire(rt_node *n, void *state, uint64_t t) {
         BUMP(src->c.in_packets, 1);
         BUMP(src->c.in_bytes, k->size);
         if (n->sh->first_in == RT_NEVER) n->sh->first_in = at;
+        BUMP(n->sh->packets, 1);
         rt_emit(src, 0, k, at);
     }
 }
@@ -1034,10 +1098,19 @@ int rt_engine_set_coalesce(rt_engine *e, int64_t ns) {
 }
 
 int rt_engine_timing(const rt_engine *e, rt_timing *out) {
-    if (!atomic_load(&((rt_engine *)e)->timing_known)) return RT_ESTATE;
-    const uint64_t *src = (const uint64_t *)&e->timing;
+    if (!atomic_load(&((rt_engine *)e)->timing_known) || !e->groups) return RT_ESTATE;
+    /* the figures chosen are group 0's (every group calibrates alike); the counters sum the groups */
+    const size_t figures = offsetof(rt_timing, wakeups) / sizeof(uint64_t);
     uint64_t *dst = (uint64_t *)out;
-    for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++) dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    memset(out, 0, sizeof *out);
+    for (int g = 0; g < e->n_groups; g++) {
+        const uint64_t *src = (const uint64_t *)&e->groups[g].timing;
+        for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++) {
+            uint64_t v = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+            if (i >= figures) dst[i] += v;
+            else if (g == 0) dst[i] = v;
+        }
+    }
     return RT_OK;
 }
 
@@ -1090,6 +1163,7 @@ static void enter_graph(rt_node *n, rt_pkt *k, uint64_t t) {
         k->dst_addr = (uint32_t)frame[30] << 24 | (uint32_t)frame[31] << 16 | (uint32_t)frame[32] << 8 | frame[33];
     }
     if (n->sh->first_in == RT_NEVER) n->sh->first_in = t;
+    BUMP(n->sh->packets, 1);
     rt_emit(n, 0, k, t);
 }
 
@@ -1119,7 +1193,7 @@ static void port_receive(void *ctx, const uint8_t *frame, uint32_t len, uint64_t
     rt_node *n = p->node;
     rt_engine *e = n->sh->e;
     if (len < 14 || len > (vh ? IO_SUPER_MAX : IO_FRAME_MAX)) return;
-    uint64_t now = atomic_load_explicit(&e->now, memory_order_relaxed);
+    uint64_t now = atomic_load_explicit(&n->sh->g->now, memory_order_relaxed);
     uint64_t mono = rx_ns - e->clock_offset;
     uint64_t t = mono > e->wall0 ? e->logical0 + (mono - e->wall0) : e->logical0;
     if (t < now) t = now;  /* the loop has moved on: the packet cannot enter the past */
@@ -1181,7 +1255,68 @@ static void uf_union(int *parent, int a, int b) {
     if (a != b) parent[a > b ? a : b] = a < b ? a : b;  /* the smaller id represents its component */
 }
 
-/* Split the graph into connected components (links, and each flow's endpoints) and schedule. */
+static int cmd_insert(commands_t *c, command_t x);
+static void group_key(group_t *g, shard_t *s);
+
+static int rank_descending(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Give the shards to min(n_threads, shards) groups: the largest first (by nodes, then by index), each
+ * to the group with the fewest nodes so far (the lowest index on a tie). Depends only on the graph
+ * and the thread count, never on timing. */
+static int assign_groups(rt_engine *e) {
+    int ng = e->n_threads < e->n_shards ? e->n_threads : e->n_shards;
+    if (ng < 1) ng = 1;
+    e->groups = calloc((size_t)ng, sizeof *e->groups);
+    int *order = malloc((size_t)(e->n_shards ? e->n_shards : 1) * sizeof *order);
+    if (!e->groups || !order) { free(order); return RT_ENOMEM; }
+    e->n_groups = ng;
+    for (int i = 0; i < ng; i++) {
+        group_t *g = &e->groups[i];
+        g->e = e;
+        g->idx = i;
+        g->cpu = e->cpus ? e->cpus[i] : -1;
+        g->wakefd = -1;
+        atomic_store(&g->now, atomic_load(&e->now));
+        g->shards = malloc((size_t)(e->n_shards ? e->n_shards : 1) * sizeof *g->shards);
+        if (!g->shards) { free(order); return RT_ENOMEM; }
+    }
+    /* by nodes descending, then index: (nodes << 32 | (2^32 - 1 - index)) descending, one qsort */
+    uint64_t *rank = malloc((size_t)(e->n_shards ? e->n_shards : 1) * sizeof *rank);
+    if (!rank) { free(order); return RT_ENOMEM; }
+    for (int i = 0; i < e->n_shards; i++) rank[i] = (uint64_t)e->shards[i].n_nodes << 32 | (0xffffffffu - (uint32_t)i);
+    qsort(rank, (size_t)e->n_shards, sizeof *rank, rank_descending);
+    for (int i = 0; i < e->n_shards; i++) order[i] = (int)(0xffffffffu - (uint32_t)rank[i]);
+    free(rank);
+    for (int i = 0; i < e->n_shards; i++) {
+        group_t *best = &e->groups[0];
+        for (int k = 1; k < ng; k++)
+            if (e->groups[k].n_nodes < best->n_nodes) best = &e->groups[k];
+        shard_t *s = &e->shards[order[i]];
+        s->g = best;
+        best->n_nodes += s->n_nodes;
+        best->shards[best->n_shards++] = s;
+    }
+    free(order);
+    for (int i = 0; i < e->n_ports; i++) {  /* each group sleeps on the ports of its own shards */
+        group_t *g = e->ports[i]->node->sh->g;
+        struct port **a = realloc(g->ports, (size_t)(g->n_ports + 1) * sizeof *a);
+        if (!a) return RT_ENOMEM;
+        g->ports = a;
+        g->ports[g->n_ports++] = e->ports[i];
+    }
+    for (size_t i = 0; i < e->pending.n; i++) {  /* changes posted before time ran: to their node's group */
+        int rc = cmd_insert(&e->nodes[e->pending.a[i].node]->sh->g->pending, e->pending.a[i]);
+        if (rc < 0) return rc;
+    }
+    e->pending.n = 0;
+    return RT_OK;
+}
+
+/* Split the graph into connected components (links, and each flow's endpoints), give them to the
+ * engine's threads, and schedule. */
 static int seal(rt_engine *e) {
     if (e->shards) return RT_OK;
     int n = e->n_nodes;
@@ -1207,13 +1342,24 @@ static int seal(rt_engine *e) {
         e->shards[i].pool.with_bufs = e->n_ports > 0;
         e->shards[i].log = NULL;
         e->shards[i].first_in = RT_NEVER;
+        e->shards[i].slot = -1;
     }
-    for (int i = 0; i < n; i++) e->nodes[i]->sh = &e->shards[shard_of[uf_find(parent, i)]];
+    for (int i = 0; i < n; i++) {
+        e->nodes[i]->sh = &e->shards[shard_of[uf_find(parent, i)]];
+        e->nodes[i]->sh->n_nodes++;
+    }
     for (int i = 0; i < n; i++)  /* only shards with a logged node pay for the log's check */
         if (e->nodes[i]->logged) e->nodes[i]->sh->log = e->log;
     free(parent);
     free(shard_of);
+    int rc = assign_groups(e);
+    if (rc < 0) return rc;
+    if (e->log && e->n_groups > 1) {
+        pthread_mutex_init(&e->log->append_mu, NULL);
+        e->log->shared = 1;
+    }
     for (int i = 0; i < n; i++) rt_reschedule(e->nodes[i]);
+    for (int i = 0; i < count; i++) group_key(e->shards[i].g, &e->shards[i]);
     return RT_OK;
 }
 
@@ -1231,6 +1377,7 @@ static inline void gen_close(shard_t *s) {
 static int shard_run(rt_engine *e, shard_t *s, uint64_t t) {
     while (s->n_ev && s->ev[0].t <= t) {
         gen_open(s);
+        uint64_t fired = 0;
         for (int i = 0; i < BATCH && s->n_ev && s->ev[0].t <= t; i++) {
             event_t x = ev_pop(s);
             rt_node *n = x.node;
@@ -1239,12 +1386,35 @@ static int shard_run(rt_engine *e, shard_t *s, uint64_t t) {
             s->now = x.t;
             n->ops->fire(n, n->state, x.t);
             rt_reschedule(n);
+            fired++;
         }
+        BUMP(s->events, fired);
         gen_close(s);
         while (atomic_load_explicit(&s->readers, memory_order_acquire)) sched_yield();  /* no starving */
         if (atomic_load_explicit(&e->stop, memory_order_relaxed)) return 1;
     }
     return 0;
+}
+
+/* ---- the group's scheduled shards */
+/* Shard s may have an earlier next event than its entry says (an event was added from outside a run
+ * of it: a change, a frame received): list it, or move its entry earlier. */
+static void group_key(group_t *g, shard_t *s) {
+    uint64_t t = s->n_ev ? s->ev[0].t : RT_NEVER;
+    if (t == RT_NEVER) return;
+    if (s->slot >= 0) {
+        if (t < g->keys[s->slot].t) g->keys[s->slot].t = t;
+        return;
+    }
+    if (g->n_keys == g->cap_keys) {
+        size_t cap = g->cap_keys ? g->cap_keys * 2 : 16;
+        shard_key_t *a = realloc(g->keys, cap * sizeof *a);
+        if (!a) return;  /* unlisted, the shard waits for its next change: late, not lost */
+        g->keys = a;
+        g->cap_keys = cap;
+    }
+    s->slot = (int32_t)g->n_keys;
+    g->keys[g->n_keys++] = (shard_key_t){t, s};
 }
 
 static int cmd_before(const command_t *a, const command_t *b) {
@@ -1273,51 +1443,199 @@ static int apply(rt_engine *e, const command_t *c, uint64_t now) {
         n->sched_t = RT_NEVER;  /* the next event may have moved later: a fresh entry */
         rt_reschedule(n);
     }
-    if (n->sh) gen_close(n->sh);
+    if (n->sh) {
+        gen_close(n->sh);
+        group_key(n->sh->g, n->sh);
+    }
     return rc;
 }
 
-/* Move changes posted by other threads into `pending`. */
-static void take_inbox(rt_engine *e) {
-    if (!atomic_load_explicit(&e->inbox_n, memory_order_acquire)) return;
+/* Move changes posted by other threads into the group's `pending`. */
+static void take_inbox(group_t *g) {
+    if (!atomic_load_explicit(&g->inbox_n, memory_order_acquire)) return;
+    rt_engine *e = g->e;
     pthread_mutex_lock(&e->mu);
-    for (size_t i = 0; i < e->inbox.n; i++) cmd_insert(&e->pending, e->inbox.a[i]);
-    e->inbox.n = 0;
-    atomic_store(&e->inbox_n, 0);
+    for (size_t i = 0; i < g->inbox.n; i++) cmd_insert(&g->pending, g->inbox.a[i]);
+    atomic_fetch_sub(&e->posted, (int)g->inbox.n);
+    g->inbox.n = 0;
+    atomic_store(&g->inbox_n, 0);
     pthread_mutex_unlock(&e->mu);
 }
 
-/* Advance every shard to t, applying due changes at their exact logical times; 1 if stopped. */
+/* Apply the group's changes due by `step`, at `step`. */
+static void group_apply(group_t *g, uint64_t step) {
+    size_t done = 0;
+    while (done < g->pending.n && g->pending.a[done].at <= step) {
+        apply(g->e, &g->pending.a[done], step);
+        done++;
+    }
+    if (done) {
+        memmove(g->pending.a, g->pending.a + done, (g->pending.n - done) * sizeof *g->pending.a);
+        g->pending.n -= done;
+    }
+}
+
+/* Run the group's shards to `step` (only those with an event due, from its list), then apply its
+ * changes due by then; 1 if stopped. Nothing here touches another group's shards. */
+static int group_step(group_t *g, uint64_t step) {
+    uint64_t t0 = mono_ns();
+    int stopped = 0;
+    for (size_t i = 0; i < g->n_keys && !stopped;) {
+        if (g->keys[i].t > step) { i++; continue; }
+        shard_t *s = g->keys[i].s;
+        stopped = shard_run(g->e, s, step);
+        if (s->n_ev) {  /* after a whole run its next event is after `step` */
+            g->keys[i++].t = s->ev[0].t;
+            continue;
+        }
+        s->slot = -1;  /* nothing left: off the list, the last entry (not yet looked at) in its place */
+        if (i != --g->n_keys) {
+            g->keys[i] = g->keys[g->n_keys];
+            g->keys[i].s->slot = (int32_t)i;
+        }
+    }
+    if (!stopped) {
+        atomic_store(&g->now, step);
+        group_apply(g, step);
+    }
+    BUMP(g->busy_ns, mono_ns() - t0);
+    return stopped;
+}
+
+/* The earliest of the group's next event and next change (RT_NEVER: none). */
+static uint64_t group_deadline(group_t *g) {
+    uint64_t t = g->pending.n ? g->pending.a[0].at : RT_NEVER;
+    for (size_t i = 0; i < g->n_keys; i++)
+        if (g->keys[i].t < t) t = g->keys[i].t;
+    return t;
+}
+
+/* ---- the pool: groups 1.. in threads of their own, woken per step, met at a barrier */
+static void futex_wait(_Atomic uint32_t *a, uint32_t v) {
+    syscall(SYS_futex, (uint32_t *)a, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *a) {
+    syscall(SYS_futex, (uint32_t *)a, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+
+/* Wait until *a differs from v: a short spin first (a step of a few microseconds is common), then
+ * the futex. */
+static void await_change(_Atomic uint32_t *a, uint32_t v) {
+    for (int i = 0; i < 2000; i++) {
+        if (atomic_load_explicit(a, memory_order_acquire) != v) return;
+        __builtin_ia32_pause();
+    }
+    while (atomic_load_explicit(a, memory_order_acquire) == v) futex_wait(a, v);
+}
+
+static void pin(int cpu) {
+    if (cpu < 0) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);  /* checked against the process's set up front */
+}
+
+static void name_thread(int idx) {
+    char name[16];
+    snprintf(name, sizeof name, "rattan-eng%d", idx);
+    pthread_setname_np(pthread_self(), name);
+}
+
+static void *pool_worker(void *arg) {
+    group_t *g = arg;
+    rt_engine *e = g->e;
+    pin(g->cpu);
+    name_thread(g->idx);
+    uint32_t seen = 0;
+    for (;;) {
+        await_change(&e->epoch, seen);
+        seen = atomic_load(&e->epoch);
+        if (atomic_load(&e->pool_quit)) break;
+        g->rc = group_step(g, e->pool_step);
+        if (atomic_fetch_sub(&e->remaining, 1) == 1) futex_wake(&e->remaining);
+    }
+    return NULL;
+}
+
+static int pool_start(rt_engine *e) {
+    if (e->pool_live) return RT_OK;
+    for (int i = 1; i < e->n_groups; i++)
+        if (pthread_create(&e->groups[i].thread, NULL, pool_worker, &e->groups[i]) != 0) {
+            atomic_store(&e->pool_quit, 1);
+            atomic_fetch_add(&e->epoch, 1);
+            futex_wake(&e->epoch);
+            for (int k = 1; k < i; k++) pthread_join(e->groups[k].thread, NULL);
+            atomic_store(&e->pool_quit, 0);
+            return RT_ESYS;
+        }
+    e->pool_live = 1;
+    return RT_OK;
+}
+
+static void pool_stop(rt_engine *e) {
+    if (!e->pool_live) return;
+    atomic_store(&e->pool_quit, 1);
+    atomic_fetch_add(&e->epoch, 1);
+    futex_wake(&e->epoch);
+    for (int i = 1; i < e->n_groups; i++) pthread_join(e->groups[i].thread, NULL);
+    e->pool_live = 0;
+}
+
+/* Every group to `step`, in parallel: group 0 in this thread, the others in the pool; returns when
+ * all are there (the barrier where changes are taken). 1 if stopped. */
+static int run_groups(rt_engine *e, uint64_t step) {
+    if (e->n_groups == 1) return group_step(&e->groups[0], step);
+    if (pool_start(e) < 0) {  /* no threads to be had: the same steps, one group after another */
+        int stopped = 0;
+        for (int i = 0; i < e->n_groups && !stopped; i++) stopped = group_step(&e->groups[i], step);
+        return stopped;
+    }
+    e->pool_step = step;
+    atomic_store(&e->remaining, (uint32_t)(e->n_groups - 1));
+    atomic_fetch_add_explicit(&e->epoch, 1, memory_order_release);
+    futex_wake(&e->epoch);
+    int stopped = group_step(&e->groups[0], step);
+    uint32_t r;
+    while ((r = atomic_load_explicit(&e->remaining, memory_order_acquire)) != 0) await_change(&e->remaining, r);
+    for (int i = 1; i < e->n_groups; i++) stopped |= e->groups[i].rc;
+    return stopped;
+}
+
+/* Virtual time: advance every group to t together, stopping at each change's exact logical time
+ * (every group meets there, so a change posted for one applies at the same step whatever the
+ * thread count); 1 if stopped. */
 static int advance(rt_engine *e, uint64_t t) {
     for (;;) {
-        take_inbox(e);
         uint64_t now = atomic_load(&e->now);
         uint64_t step = t;
-        if (e->pending.n && e->pending.a[0].at < step) step = e->pending.a[0].at < now ? now : e->pending.a[0].at;
-        for (int i = 0; i < e->n_shards; i++)
-            if (shard_run(e, &e->shards[i], step)) return 1;
+        for (int i = 0; i < e->n_groups; i++) {
+            group_t *g = &e->groups[i];
+            take_inbox(g);
+            if (g->pending.n && g->pending.a[0].at < step) step = g->pending.a[0].at < now ? now : g->pending.a[0].at;
+        }
+        if (run_groups(e, step)) return 1;
         atomic_store(&e->now, step);
-        size_t done = 0;
-        while (done < e->pending.n && e->pending.a[done].at <= step) {
-            apply(e, &e->pending.a[done], step);
-            done++;
-        }
-        if (done) {
-            memmove(e->pending.a, e->pending.a + done, (e->pending.n - done) * sizeof *e->pending.a);
-            e->pending.n -= done;
-        }
-        if (step >= t && !atomic_load_explicit(&e->inbox_n, memory_order_acquire)) return 0;
+        if (step >= t && !atomic_load_explicit(&e->posted, memory_order_acquire)) return 0;
     }
 }
 
 /* After a loop ends: changes posted during its last moments, and any now due, apply at once. */
 static void apply_due(rt_engine *e) {
-    take_inbox(e);
-    uint64_t now = atomic_load(&e->now);
-    while (e->pending.n && e->pending.a[0].at <= now) {
-        apply(e, &e->pending.a[0], now);
-        memmove(e->pending.a, e->pending.a + 1, --e->pending.n * sizeof *e->pending.a);
+    for (int i = 0; i < e->n_groups; i++) {
+        group_t *g = &e->groups[i];
+        take_inbox(g);
+        group_apply(g, atomic_load(&g->now));
     }
+}
+
+/* The time of a run, for the threads' load figures. */
+static void wall_begin(rt_engine *e) { atomic_store(&e->wall0_ns, mono_ns()); }
+
+static void wall_end(rt_engine *e) {
+    uint64_t t0 = atomic_exchange(&e->wall0_ns, 0);
+    if (t0) atomic_fetch_add(&e->wall_ns, mono_ns() - t0);
 }
 
 int rt_run_until(rt_engine *e, uint64_t t_ns) {
@@ -1326,13 +1644,24 @@ int rt_run_until(rt_engine *e, uint64_t t_ns) {
     int rc = seal(e);
     if (rc < 0) return rc;
     atomic_store(&e->busy, 1);
+    wall_begin(e);
     advance(e, t_ns);
+    wall_end(e);
     atomic_store(&e->busy, 0);
     apply_due(e);
     return RT_OK;
 }
 
-uint64_t rt_now(const rt_engine *e) { return atomic_load(&((rt_engine *)e)->now); }
+uint64_t rt_now(const rt_engine *e) {
+    rt_engine *x = (rt_engine *)e;
+    if (!atomic_load(&x->independent)) return atomic_load(&x->now);
+    uint64_t t = RT_NEVER;  /* a real run on several threads: the time every one of them has reached */
+    for (int i = 0; i < x->n_groups; i++) {
+        uint64_t g = atomic_load(&x->groups[i].now);
+        if (g < t) t = g;
+    }
+    return t;
+}
 
 static uint64_t mono_ns(void) {
     struct timespec ts;
@@ -1340,19 +1669,25 @@ static uint64_t mono_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t next_deadline(const rt_engine *e) {
-    uint64_t t = e->pending.n ? e->pending.a[0].at : RT_NEVER;
-    for (int i = 0; i < e->n_shards; i++)
-        if (e->shards[i].n_ev && e->shards[i].ev[0].t < t) t = e->shards[i].ev[0].t;
+static uint64_t next_deadline(rt_engine *e) {
+    uint64_t t = RT_NEVER;
+    for (int i = 0; i < e->n_groups; i++) {
+        uint64_t g = group_deadline(&e->groups[i]);
+        if (g < t) t = g;
+    }
     return t;
 }
 
-static void wake(rt_engine *e) {
-    if (e->wakefd >= 0) {
+static void wake_group(group_t *g) {
+    if (g->wakefd >= 0) {
         uint64_t one = 1;
-        ssize_t w = write(e->wakefd, &one, sizeof one);
+        ssize_t w = write(g->wakefd, &one, sizeof one);
         (void)w;  /* a full counter still wakes the loop */
     }
+}
+
+static void wake(rt_engine *e) {
+    for (int i = 0; i < e->n_groups; i++) wake_group(&e->groups[i]);
 }
 
 /* What flush_ports gathers for one send: up to TX_BATCH frames of ports of one network namespace. */
@@ -1395,12 +1730,12 @@ static void port_gather(rt_engine *e, port_t *p, uint64_t lt, tx_gather_t *g, ui
     p->n = 0;
 }
 
-static void send_gathered(rt_engine *e, port_t *via, tx_gather_t *g) {
+static void send_gathered(group_t *grp, port_t *via, tx_gather_t *g) {
     uint8_t ok[TX_BATCH];
     uint64_t calls = 0;
     io_send_to(via->io, g->frames, g->lens, g->vh, g->ifx, g->n, ok, &calls);
-    BUMP(e->timing.tx_calls, calls);
-    BUMP(e->timing.tx_frames, g->n);
+    BUMP(grp->timing.tx_calls, calls);
+    BUMP(grp->timing.tx_frames, g->n);
     for (int j = 0; j < g->n; j++) {
         if (!ok[j]) g->owner[j]->tx_errors++;
         pool_put(&g->owner[j]->node->sh->pool, g->pkts[j]);
@@ -1408,32 +1743,34 @@ static void send_gathered(rt_engine *e, port_t *via, tx_gather_t *g) {
     g->n = 0;
 }
 
-/* Send every port's batch: one sendmmsg (per TX_BATCH frames) for all the ports of a network
+/* Send every port's batch of a group (the ports its thread owns): one sendmmsg (per TX_BATCH frames) for all the ports of a network
  * namespace and mode (GSO ports' transmit sockets carry virtio-net headers, plain ones do not),
  * each frame addressed to its port's interface; with coalescing off
  * (rt_engine_set_coalesce 0: the timing before batching), one per port. */
-static void flush_ports(rt_engine *e) {
+static void flush_ports(group_t *grp) {
+    rt_engine *e = grp->e;
     tx_gather_t g;
     g.n = 0;
     uint64_t lt = e->logical0 + (mono_ns() - e->wall0);
     int per_port = e->coalesce_ns == 0;
-    for (int first = 0; first < e->n_ports; first++) {
-        port_t *via = e->ports[first];
+    for (int first = 0; first < grp->n_ports; first++) {
+        port_t *via = grp->ports[first];
         if (!via->n) continue;
         uint64_t ns = io_netns(via->io);
-        for (int i = first; i < e->n_ports; i++) {
-            port_t *p = e->ports[i];
+        for (int i = first; i < grp->n_ports; i++) {
+            port_t *p = grp->ports[i];
             if (!p->n || (i != first && (per_port || io_netns(p->io) != ns || p->gso != via->gso))) continue;
-            if (g.n + p->n > TX_BATCH) send_gathered(e, via, &g);  /* no room for this port's frames */
-            port_gather(e, p, lt, &g, e->timing.tx_calls + 1);
+            if (g.n + p->n > TX_BATCH) send_gathered(grp, via, &g);  /* no room for this port's frames */
+            port_gather(e, p, lt, &g, grp->timing.tx_calls + 1);
         }
-        send_gathered(e, via, &g);
+        send_gathered(grp, via, &g);
     }
 }
 
 /* Take up to 256 waiting frames of a port's ring into the graph. */
 static void port_receive_all(port_t *p) {
     shard_t *sh = p->node->sh;
+    uint64_t t0 = mono_ns();
     gen_open(sh);
     io_receive(p->io, port_receive, p, 256);
     uint64_t lost = io_take_lost(p->io);
@@ -1443,56 +1780,111 @@ static void port_receive_all(port_t *p) {
         BUMP(p->node->c.dropped[RT_DROP_RING], lost);
     }
     gen_close(sh);
+    group_key(sh->g, sh);
+    BUMP(sh->g->busy_ns, mono_ns() - t0);
 }
 
-/* While the clock spins (precise mode): the ports with frames waiting, and the engine itself when a
- * change or a stop is posted (the eventfd is read when it comes back as ready). */
+/* While the clock spins (precise mode): the group's ports with frames waiting, and the group itself
+ * when a change or a stop is posted (its eventfd is read when it comes back as ready). */
 static int ports_pending(void *arg, void **ready, int max) {
-    rt_engine *e = arg;
+    group_t *g = arg;
+    rt_engine *e = g->e;
     int n = 0;
-    if (atomic_load_explicit(&e->stop, memory_order_relaxed) || atomic_load_explicit(&e->inbox_n, memory_order_relaxed))
-        ready[n++] = e;
-    for (int i = 0; i < e->n_ports && n < max; i++)
-        if (io_pending(e->ports[i]->io)) ready[n++] = e->ports[i];
+    if (atomic_load_explicit(&e->stop, memory_order_relaxed) || atomic_load_explicit(&g->inbox_n, memory_order_relaxed))
+        ready[n++] = g;
+    for (int i = 0; i < g->n_ports && n < max; i++)
+        if (io_pending(g->ports[i]->io)) ready[n++] = g->ports[i];
     return n;
 }
 
-/* The real-time loop: run every shard to now, send what is due, then sleep (clock.c) until the next
- * event is due, a frame arrives, or a change or stop request wakes it. */
-static void real_loop(rt_engine *e) {
+/* Real time, one group: advance its shards to t (its changes at their exact times); 1 if stopped. */
+static int group_advance(group_t *g, uint64_t t) {
+    for (;;) {
+        take_inbox(g);
+        uint64_t now = atomic_load(&g->now), step = t;
+        if (g->pending.n && g->pending.a[0].at < step) step = g->pending.a[0].at < now ? now : g->pending.a[0].at;
+        if (group_step(g, step)) return 1;
+        if (step >= t && !atomic_load_explicit(&g->inbox_n, memory_order_acquire)) return 0;
+    }
+}
+
+/* The real-time loop of one group (all of them when the engine has one thread): run its shards to
+ * now, send what is due, then sleep (clock.c) until its next event is due, a frame arrives on one of
+ * its ports, or a change or stop request wakes it. */
+static void real_loop(group_t *g) {
+    rt_engine *e = g->e;
     id_t tid = (id_t)syscall(SYS_gettid);
     if (e->nice) setpriority(PRIO_PROCESS, tid, e->nice);  /* refused without CAP_SYS_NICE: seen below */
-    errno = 0;
-    int nice = getpriority(PRIO_PROCESS, tid);
-    atomic_store(&e->nice_now, errno ? 0 : nice);
-    atomic_store(&e->nice_known, 1);
-    clock_ctx *ck = clock_open(e->precise, e->coalesce_ns, &e->timing);  /* precise: calibrates first */
-    atomic_store(&e->timing_known, 1);
-    if (!ck) { e->thread_rc = RT_ESYS; return; }
-    clock_watch(ck, e->wakefd, e);
-    for (int i = 0; i < e->n_ports; i++) clock_watch(ck, io_fd(e->ports[i]->io), e->ports[i]);
+    if (g->idx == 0) {
+        errno = 0;
+        int nice = getpriority(PRIO_PROCESS, tid);
+        atomic_store(&e->nice_now, errno ? 0 : nice);
+        atomic_store(&e->nice_known, 1);
+    }
+    clock_ctx *ck = clock_open(e->precise, e->coalesce_ns, &g->timing);  /* precise: calibrates first */
+    if (g->idx == 0) atomic_store(&e->timing_known, 1);
+    if (!ck) { g->rc = RT_ESYS; return; }
+    clock_watch(ck, g->wakefd, g);
+    for (int i = 0; i < g->n_ports; i++) clock_watch(ck, io_fd(g->ports[i]->io), g->ports[i]);
     while (!atomic_load(&e->stop)) {
         uint64_t lt = e->logical0 + (mono_ns() - e->wall0);
         uint64_t target = lt < e->until ? lt : e->until;
-        if (advance(e, target)) break;
-        flush_ports(e);
+        if (group_advance(g, target)) break;
+        uint64_t t0 = mono_ns();
+        flush_ports(g);
+        BUMP(g->busy_ns, mono_ns() - t0);
         if (target >= e->until) break;
-        uint64_t next = next_deadline(e);
+        uint64_t next = group_deadline(g);
+        /* ---- the wait: until `next` (logical time) is due, or a frame, change or stop arrives */
         uint64_t wake_at = RT_NEVER;
         if (next != RT_NEVER) {
             if (next > e->until) next = e->until;
             wake_at = e->wall0 + (next - e->logical0);
         }
         void *ready[16];
-        int n = clock_wait_until(ck, wake_at, ready, 16, ports_pending, e);
+        int n = clock_wait_until(ck, wake_at, ready, 16, ports_pending, g);
         for (int i = 0; i < n; i++) {
             uint64_t junk;
-            if (ready[i] == e) { ssize_t r = read(e->wakefd, &junk, sizeof junk); (void)r; continue; }
+            if (ready[i] == g) { ssize_t r = read(g->wakefd, &junk, sizeof junk); (void)r; continue; }
             port_receive_all(ready[i]);
         }
+        /* ---- end of the wait */
     }
-    flush_ports(e);
+    flush_ports(g);
     clock_close(ck);
+}
+
+static void *group_thread(void *arg) {
+    group_t *g = arg;
+    pin(g->cpu);
+    name_thread(g->idx);
+    real_loop(g);
+    return NULL;
+}
+
+/* A real run on several threads: groups 1.. each in a thread of its own, group 0 in this one. */
+static void real_groups(rt_engine *e) {
+    if (e->n_groups > 1) atomic_store(&e->independent, 1);
+    for (int i = 1; i < e->n_groups; i++)
+        e->groups[i].thread_live = pthread_create(&e->groups[i].thread, NULL, group_thread, &e->groups[i]) == 0;
+    for (int i = 1; i < e->n_groups; i++)
+        if (!e->groups[i].thread_live) {  /* no thread: not forwarded at all is worse than a stop */
+            e->groups[0].rc = RT_ESYS;
+            atomic_store(&e->stop, 1);
+            wake(e);
+        }
+    real_loop(&e->groups[0]);
+    if (e->n_groups > 1) {  /* group 0 ended (stop or `until`): the others end with it */
+        atomic_store(&e->stop, 1);
+        wake(e);
+    }
+    for (int i = 1; i < e->n_groups; i++)
+        if (e->groups[i].thread_live) { pthread_join(e->groups[i].thread, NULL); e->groups[i].thread_live = 0; }
+    uint64_t t = RT_NEVER;
+    for (int i = 0; i < e->n_groups; i++)
+        if (atomic_load(&e->groups[i].now) < t) t = atomic_load(&e->groups[i].now);
+    atomic_store(&e->now, t);
+    atomic_store(&e->independent, 0);
 }
 
 /* Virtual time in the engine thread advances by slices of this much (or to the next event, if later),
@@ -1503,14 +1895,17 @@ static void real_loop(rt_engine *e) {
  * sleeping until the next event is due or a change or stop request arrives. */
 static void *engine_thread(void *arg) {
     rt_engine *e = arg;
+    pin(e->groups[0].cpu);
+    name_thread(0);
     uint64_t wall0 = mono_ns(), logical0 = atomic_load(&e->now);
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
     e->clock_offset = (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec - mono_ns();
     e->wall0 = wall0;
     e->logical0 = logical0;
+    wall_begin(e);
     if (e->n_ports) {
-        real_loop(e);
+        real_groups(e);
         goto done;
     }
     while (!atomic_load(&e->stop)) {
@@ -1532,11 +1927,12 @@ static void *engine_thread(void *arg) {
         uint64_t wake = wall0 + (ahead < (1ULL << 62) ? ahead : (1ULL << 62));
         struct timespec ts = {(time_t)(wake / 1000000000u), (long)(wake % 1000000000u)};
         pthread_mutex_lock(&e->mu);
-        while (!atomic_load(&e->stop) && !e->inbox.n && mono_ns() < wake)
+        while (!atomic_load(&e->stop) && !atomic_load(&e->posted) && mono_ns() < wake)
             if (pthread_cond_timedwait(&e->cv, &e->mu, &ts) == ETIMEDOUT) break;
         pthread_mutex_unlock(&e->mu);
     }
 done:
+    wall_end(e);
     if (e->log) log_flush(e->log);  /* the loop's records, before anyone reads the file */
     pthread_mutex_lock(&e->mu);
     atomic_store(&e->busy, 0);
@@ -1551,12 +1947,13 @@ int rt_engine_start(rt_engine *e, uint64_t until_ns, int clock) {
     if (until_ns < atomic_load(&e->now)) return RT_EINVAL;
     if (e->n_ports && clock != RT_CLOCK_REAL) return RT_EINVAL;
     if (e->ports_returned) return RT_ESTATE;
-    if (e->n_ports && e->wakefd < 0) {
-        e->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (e->wakefd < 0) return RT_ESYS;
-    }
     int rc = seal(e);
     if (rc < 0) return rc;
+    for (int i = 0; e->n_ports && i < e->n_groups; i++)
+        if (e->groups[i].wakefd < 0) {
+            e->groups[i].wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+            if (e->groups[i].wakefd < 0) return RT_ESYS;
+        }
     e->until = until_ns;
     e->clock = clock;
     atomic_store(&e->stop, 0);
@@ -1623,6 +2020,28 @@ static int param_ok(const rt_node *n, int param) {
     return 0;
 }
 
+/* Hand change c to the group that owns its node (the engine runs): under mu, its order taken there. */
+static int post(rt_engine *e, command_t c) {
+    group_t *g = e->nodes[c.node]->sh->g;
+    c.order = e->order++;
+    int rc = cmd_insert(&g->inbox, c);
+    if (rc == RT_OK) {
+        atomic_store_explicit(&g->inbox_n, (int)g->inbox.n, memory_order_release);
+        atomic_fetch_add(&e->posted, 1);
+    }
+    return rc;
+}
+
+/* A change while the engine is idle: applied now, or kept for its time (by its node's group once
+ * sealed). */
+static int keep_or_apply(rt_engine *e, command_t c) {
+    rt_node *n = e->nodes[c.node];
+    uint64_t now = n->sh ? atomic_load(&n->sh->g->now) : atomic_load(&e->now);
+    c.order = e->order++;
+    if (c.at > now) return cmd_insert(n->sh ? &n->sh->g->pending : &e->pending, c);
+    return apply(e, &c, now);
+}
+
 int rt_cell_control(rt_engine *e, int node, int param, double value, uint64_t at_ns) {
     rt_node *n = node_at(e, node);
     if (!n) return RT_ERANGE;
@@ -1630,18 +2049,13 @@ int rt_cell_control(rt_engine *e, int node, int param, double value, uint64_t at
     command_t c = {at_ns, 0, node, param, value};
     if (atomic_load(&e->busy)) {
         pthread_mutex_lock(&e->mu);
-        c.order = e->order++;
-        int rc = cmd_insert(&e->inbox, c);
-        if (rc == RT_OK) atomic_store_explicit(&e->inbox_n, (int)e->inbox.n, memory_order_release);
+        int rc = post(e, c);
         pthread_cond_broadcast(&e->cv);
         pthread_mutex_unlock(&e->mu);
-        wake(e);
+        wake_group(n->sh->g);
         return rc;
     }
-    uint64_t now = atomic_load(&e->now);
-    c.order = e->order++;
-    if (at_ns > now) return cmd_insert(&e->pending, c);
-    return apply(e, &c, now);
+    return keep_or_apply(e, c);
 }
 
 int rt_cell_control_many(rt_engine *e, const rt_change *changes, int n, uint64_t at_ns) {
@@ -1652,24 +2066,76 @@ int rt_cell_control_many(rt_engine *e, const rt_change *changes, int n, uint64_t
         if (!param_ok(x, changes[i].param)) return RT_ENOPARAM;
     }
     int rc = RT_OK;
-    if (atomic_load(&e->busy)) {  /* one hand-over: the loop takes all of them in one drain */
+    if (atomic_load(&e->busy)) {  /* one hand-over: each group takes all of its own in one drain */
         pthread_mutex_lock(&e->mu);
-        for (int i = 0; i < n && rc == RT_OK; i++) {
-            command_t c = {at_ns, e->order++, changes[i].node, changes[i].param, changes[i].value};
-            rc = cmd_insert(&e->inbox, c);
-        }
-        atomic_store_explicit(&e->inbox_n, (int)e->inbox.n, memory_order_release);
+        for (int i = 0; i < n && rc == RT_OK; i++)
+            rc = post(e, (command_t){at_ns, 0, changes[i].node, changes[i].param, changes[i].value});
         pthread_cond_broadcast(&e->cv);
         pthread_mutex_unlock(&e->mu);
-        wake(e);
+        for (int i = 0; i < n; i++) wake_group(e->nodes[changes[i].node]->sh->g);
         return rc;
     }
-    uint64_t now = atomic_load(&e->now);
-    for (int i = 0; i < n && rc >= 0; i++) {
-        command_t c = {at_ns, e->order++, changes[i].node, changes[i].param, changes[i].value};
-        rc = at_ns > now ? cmd_insert(&e->pending, c) : apply(e, &c, now);
-    }
+    for (int i = 0; i < n && rc >= 0; i++)
+        rc = keep_or_apply(e, (command_t){at_ns, 0, changes[i].node, changes[i].param, changes[i].value});
     return rc < 0 ? rc : RT_OK;
+}
+
+/* ---------------------------------------------------------------- engine threads */
+#define RT_MAX_THREADS_ 256
+
+int rt_engine_set_threads(rt_engine *e, int n, const int *cpus) {
+    rt_clear_error();
+    if (e->shards || atomic_load(&e->busy)) {
+        rt_set_error("the thread count is fixed once time has run");
+        return RT_ESTATE;
+    }
+    if (n < 1 || n > RT_MAX_THREADS_) {
+        rt_set_error("%d threads: between 1 and %d", n, RT_MAX_THREADS_);
+        return RT_EINVAL;
+    }
+    int *copy = NULL;
+    if (cpus) {
+        cpu_set_t allowed;
+        if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return RT_ESYS;
+        for (int i = 0; i < n; i++) {
+            if (cpus[i] < 0 || cpus[i] >= CPU_SETSIZE || !CPU_ISSET(cpus[i], &allowed)) {
+                rt_set_error("core %d is not one this process may run on", cpus[i]);
+                return RT_EINVAL;
+            }
+            for (int k = 0; k < i; k++)
+                if (cpus[k] == cpus[i]) {
+                    rt_set_error("core %d is given twice: one thread per core", cpus[i]);
+                    return RT_EINVAL;
+                }
+        }
+        copy = malloc((size_t)n * sizeof *copy);
+        if (!copy) return RT_ENOMEM;
+        memcpy(copy, cpus, (size_t)n * sizeof *copy);
+    }
+    free(e->cpus);
+    e->cpus = copy;
+    e->n_threads = n;
+    return RT_OK;
+}
+
+int rt_engine_threads(const rt_engine *e) { return e->shards ? e->n_groups : e->n_threads; }
+
+int rt_engine_thread_stats(const rt_engine *e, int i, rt_thread_stats *out) {
+    if (!out || i < 0 || i >= rt_engine_threads(e)) return RT_ERANGE;
+    memset(out, 0, sizeof *out);
+    out->cpu = e->cpus ? e->cpus[i] : -1;
+    uint64_t t0 = atomic_load(&((rt_engine *)e)->wall0_ns);
+    out->wall_ns = atomic_load(&((rt_engine *)e)->wall_ns) + (t0 ? mono_ns() - t0 : 0);
+    if (!e->shards) return RT_OK;
+    group_t *g = &e->groups[i];
+    out->shards = g->n_shards;
+    out->nodes = g->n_nodes;
+    out->busy_ns = atomic_load(&g->busy_ns);
+    for (int k = 0; k < g->n_shards; k++) {
+        out->events += __atomic_load_n(&g->shards[k]->events, __ATOMIC_RELAXED);
+        out->packets += __atomic_load_n(&g->shards[k]->packets, __ATOMIC_RELAXED);
+    }
+    return RT_OK;
 }
 
 /* ---------------------------------------------------------------- observation */
@@ -1752,7 +2218,7 @@ int rt_cell_read(const rt_engine *e, int node, int param, double *value) {
     for (;;) {  /* same sequence lock as the counters */
         uint64_t g1 = n->sh ? atomic_load_explicit(&n->sh->gen, memory_order_acquire) : 0;
         if (g1 & 1) { sched_yield(); continue; }
-        *value = n->ops->read(n->state, param, atomic_load(&((rt_engine *)e)->now));
+        *value = n->ops->read(n->state, param, n->sh ? atomic_load(&n->sh->g->now) : atomic_load(&((rt_engine *)e)->now));
         if (!n->sh || atomic_load_explicit(&n->sh->gen, memory_order_seq_cst) == g1) break;
     }
     if (n->sh) atomic_fetch_sub(&n->sh->readers, 1);

@@ -314,6 +314,31 @@ int rt_engine_wait(rt_engine *e, int timeout_ms);
 int rt_engine_stop(rt_engine *e);
 int rt_engine_running(const rt_engine *e);
 
+/* Engine threads. Before time first runs: time runs on `n` threads (1..256; default 1, as the engine
+ * always has), thread i pinned to core cpus[i] if `cpus` is given (each a core this process may run
+ * on, none twice; NULL: not pinned). Sealing gives the graph's shards (connected components) to
+ * min(n, shards) threads: the largest first (by nodes), each to the thread with the fewest nodes so
+ * far. Thread 0 is the engine thread (rt_engine_start) or rt_run_until's caller (not pinned: it is
+ * the caller's thread); threads 1.. are the engine's own. In virtual time every thread runs its
+ * shards to the same target and they meet at a barrier, where changes apply at their exact logical
+ * times: results do not depend on the thread count. In a real run each thread sleeps on its own
+ * ports, keeps its own time and takes the changes to its own nodes. RT_ESTATE once time has run,
+ * RT_EINVAL for a bad count or core (rt_last_error says which). */
+int rt_engine_set_threads(rt_engine *e, int n, const int *cpus);
+/* The threads time runs on: the count asked before time runs, the count used (min(n, shards)) after. */
+int rt_engine_threads(const rt_engine *e);
+/* The load of thread i, readable while time runs: its core (-1: not pinned), shards and nodes; the
+ * time it spent working (running events, receiving, sending: not asleep or waiting at the barrier)
+ * against the time time ran (wall_ns, over every run so far, the same for every thread); the events
+ * its shards fired and the packets that entered its shards from endpoints (flows' packets, frames
+ * received). Summed over the threads, events and packets are the engine's. */
+typedef struct {
+    int32_t cpu, shards, nodes, pad_;
+    uint64_t busy_ns, wall_ns;
+    uint64_t events, packets;
+} rt_thread_stats;
+int rt_engine_thread_stats(const rt_engine *e, int i, rt_thread_stats *out);
+
 /* A consistent snapshot of a node's counters, also while the engine thread runs. */
 int rt_node_counters(const rt_engine *e, int node, rt_counters *out);
 int rt_flow_stats_get(const rt_engine *e, int flow, rt_flow_stats *out);

@@ -72,6 +72,7 @@ int main(void) {
     for (int round = 0; round < 40; round++) {
         rt_engine *e = rt_engine_new(rnd());
         if (!e) return 1;
+        CHECK(rt_engine_set_threads(e, 1 + round % 3, NULL));  /* 1, 2 or 3 threads: the pool and its barrier */
         int nodes[64], n = 0;
         for (int ch = 0; ch < 6; ch++) {
             int left = rt_add_endpoint(e), right = rt_add_endpoint(e);
@@ -131,6 +132,8 @@ int main(void) {
                 if (conserved(e, round)) return 1;
                 if (delays_consistent(e, round)) return 1;
                 control(e, nodes[pick(n < 64 ? (uint64_t)n : 64)], rt_now(e));
+                rt_thread_stats ts;
+                for (int i = 0; i < rt_engine_threads(e); i++) CHECK(rt_engine_thread_stats(e, i, &ts));
             }
             CHECK(rt_engine_wait(e, -1));
             if (conserved(e, round)) return 1;

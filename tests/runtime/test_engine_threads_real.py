@@ -1,0 +1,44 @@
+"""A real run on two engine threads (root): each thread forwards the channels it owns, on its own core."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.netns, pytest.mark.usefixtures("no_leftovers")]
+
+RATTAN = [sys.executable, "-m", "rattan"]
+PATH = """
+channel access {
+    endpoints left, right
+    left -> delay { delay = 2ms } -> right
+    right -> delay { delay = 2ms } -> left
+}
+"""
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two engine threads need two cores")
+def test_two_channels_on_two_threads_both_forward(tmp_path):
+    path = tmp_path / "access.rtn"
+    path.write_text(PATH)
+    # each instance pings its own right side: 20 replies or the command fails
+    r = subprocess.run([*RATTAN, "run", str(path), "-n", "2", "--cores", "2", "--",
+                        "sh", "-c", "ping -c 20 -i 0.05 -W 1 -q $RATTAN_RIGHT_IP"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert len(re.findall(r"20 packets transmitted, 20 received", r.stdout)) == 2, r.stdout
+    line = next(x for x in r.stderr.splitlines() if "engine threads:" in x)
+    threads = re.findall(r"core (\d+) (\d+)% busy, (\d+) packets in", line)
+    assert len(threads) == 2, line  # two threads, each pinned to a core of its own
+    assert len({core for core, _, _ in threads}) == 2, line
+    # each thread took in one instance's frames: 20 requests and 20 replies at least (ARP too)
+    assert all(int(packets) >= 40 for _, _, packets in threads), line
+
+
+def test_a_bad_core_count_is_refused():
+    r = subprocess.run([*RATTAN, "run", "whatever.rtn", "--cores", "0", "--", "true"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--cores: 0 engine threads: give at least 1" in r.stderr, r.stderr
