@@ -1864,7 +1864,7 @@ static void *group_thread(void *arg) {
 
 /* A real run on several threads: groups 1.. each in a thread of its own, group 0 in this one. */
 static void real_groups(rt_engine *e) {
-    if (e->n_groups > 1) atomic_store(&e->independent, 1);
+    atomic_store(&e->independent, 1);  /* rt_now: the groups' own times (one group's too) */
     for (int i = 1; i < e->n_groups; i++)
         e->groups[i].thread_live = pthread_create(&e->groups[i].thread, NULL, group_thread, &e->groups[i]) == 0;
     for (int i = 1; i < e->n_groups; i++)
