@@ -20,7 +20,8 @@ def runs(monkeypatch):
     calls = []
 
     def record(plan, cmd, right, seed, channels=None, every=False, instances=1, late_threshold="1ms",
-               http=None, packet_log=None, log_cells=None, quiet=False, engine_nice=None, packet_log_snaplen=0):
+               http=None, packet_log=None, log_cells=None, quiet=False, engine_nice=None, packet_log_snaplen=0,
+               **kernel_settings):  # app_cpus, rps_cpus
         calls.append({"plan": plan, "cmd": cmd, "right": right, "http": http, "packet_log": packet_log,
                       "instances": instances})
         return 0
