@@ -481,8 +481,8 @@ def cmd_run(args) -> int:
             return refused
     return _run_plan(plan, cmd, right, args.seed, args.channel, args.all, args.instances,
                      args.late_threshold, http, args.packet_log, args.log_cells, args.quiet,
-                     args.engine_nice, args.packet_log_snaplen, args.app_cpus, args.rps_cpus, precise=args.precise,
-                     cores=args.cores)
+                     args.engine_nice, args.packet_log_snaplen, app_cpus=args.app_cpus, rps_cpus=args.rps_cpus,
+                     precise=args.precise, cores=args.cores)
 
 
 def _run_words(args, warnings: list[str]) -> tuple[str, list[str], str | None]:
