@@ -603,9 +603,14 @@ def _fields_here(code: str, start: int) -> set[str]:
     return names
 
 
-def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
-    off = an.offset(pos)
-    code, in_comment_or_string = _strip_code(an.source.text[:off])
+def completion(an: Analysis, pos: lsp.Position, moved: positions.Moved | None = None) -> list[lsp.CompletionItem]:
+    """What fits at `pos`. With `moved`, the analysis is of an older text than the document's:
+    the context (what is typed before the cursor) is read from the current text, names and
+    types from the analysis, at the cursor's place in the analysed text."""
+    text = moved.new_source.text if moved else an.source.text
+    off = moved.new_offset(pos, an.enc) if moved else an.offset(pos)
+    at = moved.back(off) if moved else off  # the cursor's offset in the analysed text
+    code, in_comment_or_string = _strip_code(text[:off])
     if in_comment_or_string:
         return []
     line = code[code.rfind("\n") + 1:]
@@ -615,7 +620,7 @@ def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
     braces = [o for o in opened if o.bracket == "{"]
     inner = opened[-1] if opened else None
     timeline = bool(braces) and re.match(r"\s*(at|every)\b", braces[-1].head) is not None
-    file, here = _scope_file(an, off, code)
+    file, here = _scope_file(an, at, code, text)
     scope = an.scope(here, file)
     container = container_at(file, here)
 
@@ -624,7 +629,7 @@ def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
     if m:
         parts = tuple(m.group(1).split("."))
         if timeline:
-            return _target_items(an, parts, off, scope)
+            return _target_items(an, parts, at, scope)
         prefix = m.group(1) + "."
         return [_symbol_item(name[len(prefix):], sym) for name, sym in scope.items()
                 if name.startswith(prefix) and "." not in name[len(prefix):]]
@@ -632,12 +637,12 @@ def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
     m = re.search(rf"({_NAME}(?:\.{_NAME})*)\s*=\s*$", before)
     if m and timeline:
         parts = tuple(m.group(1).split("."))
-        cell = _target_cell(an, parts[:-1], off, scope) if len(parts) > 1 else None
-        info = params_of(an, cell[1], off).get(parts[-1]) if cell else None
+        cell = _target_cell(an, parts[:-1], at, scope) if len(parts) > 1 else None
+        info = params_of(an, cell[1], at).get(parts[-1]) if cell else None
         return _value_items(an, info, scope)
     if m and inner is not None and inner.bracket == "{":
         owner = _block_owner(inner.head)
-        info = params_of(an, owner, off).get(m.group(1)) if owner else None
+        info = params_of(an, owner, at).get(m.group(1)) if owner else None
         return _value_items(an, info, scope)
     # a chain element after `->`, or the type after `cell NAME:`
     own_type = container.name if isinstance(container, ast.CellType) else None
@@ -649,7 +654,7 @@ def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
     if inner is not None and inner.bracket == "[" and re.fullmatch(r".*[\[,]\s*|\s*", before):
         lm = re.search(rf"({_NAME})\s*=\s*$", inner.head)
         owner = _block_owner(braces[-1].head) if braces else None
-        info = params_of(an, owner, off).get(lm.group(1)) if lm and owner else None
+        info = params_of(an, owner, at).get(lm.group(1)) if lm and owner else None
         items_schema = an.registry.deref(((info or {}).get("schema") or {}).get("items") or {})
         return _kind_items([items_schema]) if items_schema else []
     # a field name inside a cell's or record's braces, or a target in a timeline block
@@ -659,7 +664,7 @@ def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
         owner = _block_owner(inner.head)
         if owner is not None:
             present = _fields_here(code, inner.at)
-            return [_param_item(n, info) for n, info in params_of(an, owner, off).items() if n not in present]
+            return [_param_item(n, info) for n, info in params_of(an, owner, at).items() if n not in present]
     # the start of a statement
     if before.strip() == "":
         if isinstance(container, ast.CellType) or (braces and re.match(r"\s*cell\s+type\b", braces[0].head)):
@@ -671,10 +676,11 @@ def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
     return []
 
 
-def _scope_file(an: Analysis, off: int, code: str) -> tuple[ast.File, int]:
-    """The AST to find names in, and the offset to look from: the document's, or, where a block
-    being typed left the enclosing channel or cell type out of it, the lines before the cursor's
-    with the open blocks closed (looked at from the start of the cursor's line)."""
+def _scope_file(an: Analysis, off: int, code: str, text: str) -> tuple[ast.File, int]:
+    """The AST to find names in, and the offset to look from: the analysed one, or, where a block
+    being typed left the enclosing channel or cell type out of it, the lines of `text` (the current
+    one) before the cursor's with the open blocks closed (looked at from the start of the cursor's
+    line)."""
     if container_at(an.file, off) is not None:
         return an.file, off
     line_start = code.rfind("\n") + 1
@@ -682,7 +688,7 @@ def _scope_file(an: Analysis, off: int, code: str) -> tuple[ast.File, int]:
     if depth == 0:
         return an.file, off
     from ...syntax.parser import parse
-    text = an.source.text[:line_start] + "\n" + "}\n" * depth
+    text = text[:line_start] + "\n" + "}\n" * depth
     src = SourceMap().add(an.source.name, text, an.source.path)
     src.id = an.source.id  # the same offsets as the document up to the cursor's line
     return parse(src, Sink()), line_start

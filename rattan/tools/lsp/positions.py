@@ -58,3 +58,65 @@ def offset(src: Source, pos: lsp.Position, enc: str = UTF16) -> int:
 
 def whole_range(src: Source, enc: str = UTF16) -> lsp.Range:
     return lsp.Range(start=lsp.Position(line=0, character=0), end=position(src, len(src.text), enc))
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the longest common prefix (halving: each comparison is one memcmp)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+class Moved:
+    """How offsets moved from an analysed text to the document's current text.
+
+    The two texts are taken to differ in one region (what typing since the analysis changed):
+    offsets before it stay, offsets after it shift by the change in length, offsets inside it go
+    to its start.
+    """
+
+    def __init__(self, old: str, new: str) -> None:
+        self.new_source = Source(0, "", new)
+        p = _common_prefix(old, new)
+        s = _common_suffix(old, new, p)
+        self.prefix, self.old_end, self.new_end = p, len(old) - s, len(new) - s
+        self.delta = len(new) - len(old)
+
+    def back(self, off: int) -> int:
+        """A current offset as an offset in the analysed text."""
+        if off <= self.prefix:
+            return off
+        if off >= self.new_end:
+            return off - self.delta
+        return self.prefix
+
+    def forward(self, off: int) -> int:
+        """An analysed offset as an offset in the current text."""
+        if off <= self.prefix:
+            return off
+        if off >= self.old_end:
+            return off + self.delta
+        return self.prefix
+
+    def new_offset(self, pos: lsp.Position, enc: str = UTF16) -> int:
+        return offset(self.new_source, pos, enc)
+
+    def new_position(self, off: int, enc: str = UTF16) -> lsp.Position:
+        return position(self.new_source, off, enc)
+
+
+def _common_suffix(a: str, b: str, floor: int) -> int:
+    """Length of the longest common suffix of a[floor:] and b[floor:] (halving, as the prefix)."""
+    lo, hi = 0, min(len(a), len(b)) - floor
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[len(a) - mid:len(a) - lo] == b[len(b) - mid:len(b) - lo]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
