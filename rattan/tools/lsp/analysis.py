@@ -381,7 +381,16 @@ def _target_cell(an: Analysis, parts: tuple[str, ...], off: int,
 
 
 # ---------------------------------------------------------------- hover
+def upstream_format(an: Analysis) -> str | None:
+    """"toml" or "yaml" for upstream Rattan's documents (None for `.rtn`)."""
+    fmt = an.file.format if an.file is not None else "rtn"
+    return fmt if fmt in ("toml", "yaml") else None
+
+
 def hover(an: Analysis, pos: lsp.Position) -> lsp.Hover | None:
+    if upstream_format(an):
+        from . import upstream
+        return upstream.hover(an.source.text, pos, upstream_format(an) == "yaml")
     off = an.offset(pos)
     path = path_at(an.file, off)
     if not path:
@@ -393,10 +402,95 @@ def hover(an: Analysis, pos: lsp.Position) -> lsp.Hover | None:
     return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text), range=an.range(span))
 
 
+def _field_info(an: Analysis, path: list[Any], off: int) -> tuple[str, str, dict[str, Any]] | None:
+    """For a value written as a parameter (`state = down`, `trace = "x.trace"`): the owner's type,
+    the parameter and what its schema says."""
+    if len(path) < 3 or not isinstance(path[-2], ast.Field) or path[-2].value is not path[-1]:
+        return None
+    owner = path[-3]
+    if not isinstance(owner, (ast.CellDecl, ast.Inline, ast.Record)):
+        return None
+    type_name = owner.tag.text if isinstance(owner, ast.Record) else owner.type.text
+    info = params_of(an, type_name, off).get(path[-2].name)
+    return (type_name, path[-2].name, info) if info else None
+
+
+def trace_path(an: Analysis, path: list[Any], off: int) -> str | None:
+    """The file a trace parameter's string names (resolved next to the document), if it is one."""
+    found = _field_info(an, path, off)
+    if found is None or not isinstance(path[-1], ast.String) or not found[2]["schema"].get("x-trace"):
+        return None
+    base = os.path.dirname(an.source.path) if an.source.path else os.getcwd()
+    return os.path.normpath(os.path.join(base, path[-1].value))
+
+
+def _trace_markdown(an: Analysis, file: str, kind: str) -> str:
+    from ...passes.load_traces import TraceError, read_trace
+    shown = _shown(Source(0, file, "", file), an.source)
+    if not os.path.isfile(file):
+        return f"`{shown}`: no such file"
+    try:
+        t = read_trace(file, kind)
+    except (TraceError, OSError, ValueError) as e:
+        return f"`{shown}`: malformed {kind} trace: {e}"
+    facts = [f"{kind} trace `{shown}`", f"format {t.get('format', '?')}"]
+    if "period_ns" in t:
+        facts.append(f"period {t['period_ns'] / 1e9:g} s")
+    for k in ("opportunities_ns", "steps", "points"):
+        if k in t:
+            facts.append(f"{len(t[k])} {k.split('_')[0]}")
+    return ", ".join(facts)
+
+
+def _import_markdown(an: Analysis, imp: ast.Import) -> str:
+    target = _import_target(an, imp)
+    if target is None:
+        return f"`{imp.path.value}`: no such file next to this one"
+    prog = an.comp.program
+    unit = next((u for u in prog.units[1:] if u.path == target), None) if prog else None
+    lines = [f"imports `{_shown(Source(0, target, '', target), an.source)}`"
+             + (f" as `{imp.alias}` (its names are `{imp.alias}.NAME`)" if imp.alias else "")]
+    if unit is not None:
+        src = an.comp.sources[unit.file.source]
+        for sym in _file_symbols(unit.file, src):
+            detail = _text(src, sym.node.value.span) if sym.kind == "let" else \
+                "(" + ", ".join(f"{p.name}: {p.type_name}" for p in sym.node.params) + ")"
+            lines.append(f"- {sym.kind} `{sym.name}` {detail}")
+    return "\n".join(lines)
+
+
+def _enum_markdown(an: Analysis, type_name: str, param: str, info: dict[str, Any], value: str) -> str | None:
+    schema = info.get("schema") or {}
+    choices = [str(v) for v in schema.get("enum", ())]
+    docs: dict[str, str] = {}
+    for v in schema.get("oneOf", ()):
+        v = an.registry.deref(v)
+        if v.get("x-symbol") and "const" in v:
+            choices.append(str(v["const"]))
+            docs[str(v["const"])] = v.get("description", "")
+    if value not in choices:
+        return None
+    head = f"```rtn\n{type_name} {{ {param} = {value} }}\n```"
+    rest = ", ".join(f"`{c}`" if c != value else f"**`{c}`**" for c in choices)
+    return "\n\n".join(x for x in (head, docs.get(value, ""), f"one of {rest}", info.get("doc", "")) if x)
+
+
 def _hover_text(an: Analysis, path: list[Any], off: int) -> tuple[str, Span] | None:
     node = path[-1]
     parent = path[-2] if len(path) > 1 else None
     owner = next((n for n in reversed(path[:-1]) if isinstance(n, (ast.CellDecl, ast.Inline, ast.Record))), None)
+    if isinstance(node, ast.String) and isinstance(parent, ast.Import):
+        return _import_markdown(an, parent), node.span
+    if isinstance(node, ast.String):
+        file = trace_path(an, path, off)
+        if file is not None:
+            return _trace_markdown(an, file, _field_info(an, path, off)[2]["schema"]["x-trace"]), node.span
+    if isinstance(node, ast.Name) and len(node.parts) == 1 and an.lookup(node.text, off) is None:
+        found = _field_info(an, path, off)
+        if found is not None:
+            text = _enum_markdown(an, *found, node.text)
+            if text:
+                return text, node.span
     if isinstance(node, ast.Field) and _in(node.name_span, off) and owner is not None:
         type_name = owner.tag.text if isinstance(owner, ast.Record) else owner.type.text
         info = params_of(an, type_name, off).get(node.name)
@@ -459,6 +553,15 @@ def definition(an: Analysis, pos: lsp.Position) -> lsp.Location | None:
     if isinstance(node, ast.String) and len(path) > 1 and isinstance(path[-2], ast.Import):
         target = _import_target(an, path[-2])
         return lsp.Location(uri=path_to_uri(target), range=lsp.Range(start=ORIGIN, end=ORIGIN)) if target else None
+    if isinstance(node, ast.String):
+        target = trace_path(an, path, off)
+        if target is not None and os.path.isfile(target):
+            return lsp.Location(uri=path_to_uri(target), range=lsp.Range(start=ORIGIN, end=ORIGIN))
+        return None
+    from .rename import target_at
+    t = target_at(an, off)  # what the compiler resolved the name to
+    if t is not None and t.at != t.definition.span:
+        return an.location(an.src_of(t.definition.span), t.definition.span)
     name = None
     if isinstance(node, ast.Ref):
         name = node.name.text
@@ -481,6 +584,10 @@ def _import_target(an: Analysis, imp: ast.Import) -> str | None:
 
 # ---------------------------------------------------------------- document symbols
 def symbols(an: Analysis) -> list[lsp.DocumentSymbol]:
+    """The outline of a `.rtn` file (none for a TOML or YAML document: its channels are made by
+    the compiler, not written)."""
+    if upstream_format(an):
+        return []
     src = an.source
     out = []
     for st in an.file.body:
@@ -524,6 +631,8 @@ def formatting(an: Analysis) -> list[lsp.TextEdit] | None:
     while it has syntax errors."""
     from ...syntax.parser import parse
     from ..fmt import format_file
+    if upstream_format(an):
+        return None
     sink = Sink()
     file = parse(an.source, sink)
     if sink.has_errors:
@@ -610,6 +719,9 @@ def completion(an: Analysis, pos: lsp.Position, moved: positions.Moved | None = 
     text = moved.new_source.text if moved else an.source.text
     off = moved.new_offset(pos, an.enc) if moved else an.offset(pos)
     at = moved.back(off) if moved else off  # the cursor's offset in the analysed text
+    if upstream_format(an):
+        from . import upstream
+        return upstream.completion(text, pos, upstream_format(an) == "yaml")
     code, in_comment_or_string = _strip_code(text[:off])
     if in_comment_or_string:
         return []
