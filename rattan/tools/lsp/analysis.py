@@ -650,6 +650,21 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
 
+_TOP_LEVEL = re.compile(r"(?:channel|cell\s+type|let|import)\b")
+
+
+def statement_start(text: str, off: int) -> int:
+    """Where the top-level statement around `off` starts: the last line at or before it that
+    begins, at its first column, with a keyword only a top-level statement starts with (0 if
+    none). What is typed before the cursor is read from there, not from the top of the file."""
+    i = text.rfind("\n", 0, off)
+    while i >= 0:
+        if _TOP_LEVEL.match(text, i + 1):
+            return i + 1
+        i = text.rfind("\n", 0, i)
+    return 0
+
+
 def _strip_code(text: str) -> tuple[str, bool]:
     """`text` with comments and string contents blanked (same length), and whether it ends inside
     a comment or a string."""
@@ -722,7 +737,8 @@ def completion(an: Analysis, pos: lsp.Position, moved: positions.Moved | None = 
     if upstream_format(an):
         from . import upstream
         return upstream.completion(text, pos, upstream_format(an) == "yaml")
-    code, in_comment_or_string = _strip_code(text[:off])
+    base = statement_start(text, off)
+    code, in_comment_or_string = _strip_code(text[base:off])  # offsets in `code` are from `base`
     if in_comment_or_string:
         return []
     line = code[code.rfind("\n") + 1:]
@@ -732,7 +748,7 @@ def completion(an: Analysis, pos: lsp.Position, moved: positions.Moved | None = 
     braces = [o for o in opened if o.bracket == "{"]
     inner = opened[-1] if opened else None
     timeline = bool(braces) and re.match(r"\s*(at|every)\b", braces[-1].head) is not None
-    file, here = _scope_file(an, at, code, text)
+    file, here = _scope_file(an, at, code, text, base)
     scope = an.scope(here, file)
     container = container_at(file, here)
 
@@ -788,15 +804,15 @@ def completion(an: Analysis, pos: lsp.Position, moved: positions.Moved | None = 
     return []
 
 
-def _scope_file(an: Analysis, off: int, code: str, text: str) -> tuple[ast.File, int]:
+def _scope_file(an: Analysis, off: int, code: str, text: str, base: int) -> tuple[ast.File, int]:
     """The AST to find names in, and the offset to look from: the analysed one, or, where a block
     being typed left the enclosing channel or cell type out of it, the lines of `text` (the current
     one) before the cursor's with the open blocks closed (looked at from the start of the cursor's
     line)."""
     if container_at(an.file, off) is not None:
         return an.file, off
-    line_start = code.rfind("\n") + 1
-    depth = sum(1 for o in _open_brackets(code[:line_start]) if o.bracket == "{")
+    line_start = base + code.rfind("\n") + 1
+    depth = sum(1 for o in _open_brackets(code[:line_start - base]) if o.bracket == "{")
     if depth == 0:
         return an.file, off
     from ...syntax.parser import parse

@@ -14,7 +14,7 @@ from lsprotocol import types as lsp
 from ...source import Span
 from ...syntax import ast
 from . import positions
-from .analysis import (Analysis, _block_owner, _children, _fields_here, _open_brackets, _strip_code, params_of,
+from .analysis import (Analysis, statement_start, _block_owner, _children, _fields_here, _open_brackets, _strip_code, params_of,
                        uri_to_path)
 
 TOKEN_TYPES = ("namespace", "type", "class", "parameter", "variable", "property", "enumMember", "interface",
@@ -139,7 +139,7 @@ def signature_help(an: Analysis, pos: lsp.Position, moved: positions.Moved | Non
     text = moved.new_source.text if moved else an.source.text
     off = moved.new_offset(pos, an.enc) if moved else an.offset(pos)
     at = moved.back(off) if moved else off
-    code, inside = _strip_code(text[:off])
+    code, inside = _strip_code(text[statement_start(text, off):off])
     if inside:
         return None
     braces = [o for o in _open_brackets(code) if o.bracket == "{"]
@@ -210,7 +210,12 @@ def range_formatting(an: Analysis, rng: lsp.Range) -> list[lsp.TextEdit] | None:
         touched_last = max(i1, i2 - 1)
         if touched_last < first or i1 > last:
             continue
-        edits.append(lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=i1, character=0),
-                                                  end=lsp.Position(line=i2, character=0)),
-                                  new_text="".join(new_lines[j1:j2])))
+        if op == "replace" and i2 - i1 == j2 - j1:  # line for line: only the lines asked for
+            pairs = [(i, i + 1, j, j + 1) for i, j in zip(range(i1, i2), range(j1, j2)) if first <= i <= last]
+        else:
+            pairs = [(i1, i2, j1, j2)]
+        for a1, a2, b1, b2 in pairs:
+            edits.append(lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=a1, character=0),
+                                                      end=lsp.Position(line=a2, character=0)),
+                                      new_text="".join(new_lines[b1:b2])))
     return edits
