@@ -41,6 +41,7 @@ class RattanServer(LanguageServer):
         self.compile_s: dict[str, float] = {}  # how long the document's last compile took
         self.running: dict[str, asyncio.Task] = {}
         self.finished: dict[str, asyncio.Event] = {}  # set when an analysis of a document ends
+        self.failed: dict[str, str] = {}  # a text whose analysis raised (the error went to the log)
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="rattan-lsp-analysis")
 
     @property
@@ -105,20 +106,31 @@ class RattanServer(LanguageServer):
             old = self.analyses.get(uri)
             if old is None or old.source.text != text:
                 started = time.perf_counter()
-                an = await loop.run_in_executor(self.worker, analysis.analyze, uri, text, self.registry,
-                                                self.encoding)
+                try:
+                    an = await loop.run_in_executor(self.worker, analysis.analyze, uri, text, self.registry,
+                                                    self.encoding)
+                except Exception as e:  # a bug in the compiler: say so, and keep answering from the last
+                    self.failed[uri] = text
+                    self.window_log_message(lsp.LogMessageParams(type=lsp.MessageType.Error,
+                                                                 message=f"rattan: analysing {uri} failed: {e!r}"))
+                    self._wake(uri)
+                    break
                 self.compile_s[uri] = time.perf_counter() - started
                 if not self.is_open(uri):
                     break
                 self.analyses[uri] = an
-                self.finished.setdefault(uri, asyncio.Event()).set()
-                self.finished[uri] = asyncio.Event()
+                self._wake(uri)
             else:
                 an = old
             if self.workspace.get_text_document(uri).version == version:
                 self.publish(uri, an)
                 break
         self.running.pop(uri, None)
+
+    def _wake(self, uri: str) -> None:
+        """Wake the requests waiting for an analysis of `uri` (they look again at what there is)."""
+        self.finished.setdefault(uri, asyncio.Event()).set()
+        self.finished[uri] = asyncio.Event()
 
     async def current(self, uri: str) -> analysis.Analysis | None:
         """The analysis of the document's current text, waiting for it if it is being made."""
@@ -127,6 +139,8 @@ class RattanServer(LanguageServer):
         while self.is_open(uri):
             an = self.analyses.get(uri)
             if an is not None and an.source.text == self.text(uri):
+                return an
+            if self.failed.get(uri) == self.text(uri):
                 return an
             self.changed(uri)
             await self.finished.setdefault(uri, asyncio.Event()).wait()
@@ -205,6 +219,8 @@ def build_server(registry: Registry | None = None, sync: bool | None = None) -> 
         uri = params.text_document.uri
         ls.analyses.pop(uri, None)
         ls.compile_s.pop(uri, None)
+        ls.failed.pop(uri, None)
+        ls._wake(uri)  # requests still waiting for it see it closed
         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     # ------------------------------------------------------------ answered from the last analysis
