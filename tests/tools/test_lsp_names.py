@@ -11,6 +11,7 @@ from rattan.registry import default_registry
 from rattan.tools.lsp import analysis as A
 from rattan.tools.lsp import features as F
 from rattan.tools.lsp import rename as R
+from rattan.source import Source
 from rattan.tools.lsp.positions import Moved, position
 
 LIB = """\
@@ -265,7 +266,7 @@ def test_yaml_documents_get_the_keys_of_the_mapping_the_cursor_is_in():
 
 # ---------------------------------------------------------------- answering from an older analysis
 def test_moved_maps_offsets_around_one_edited_region():
-    m = Moved("abc\nXYZ\ndef", "abc\nQR\ndef")
+    m = Moved(Source(0, "", "abc\nXYZ\ndef"), "abc\nQR\ndef")
     assert m.back(10) == 11 and m.forward(11) == 10    # after the edit: shifted
     assert m.back(2) == 2 and m.forward(2) == 2        # before: unchanged
     assert m.back(5) == 4                              # inside: the edit's start
@@ -275,5 +276,24 @@ def test_completion_from_an_older_analysis_reads_the_context_from_the_current_te
     old = "channel c {\n    cell up: bw { rate = 1Mbps }\n    left -> up -> right\n}\n"
     new = old.replace("    left", "    right -> \n    left")
     an = A.analyze("file:///tmp/o.rtn", old, default_registry())
-    items = A.completion(an, lsp.Position(line=2, character=13), Moved(old, new))
+    items = A.completion(an, lsp.Position(line=2, character=13), Moved(an.source, new))
     assert "up" in [i.label for i in items] and "delay" in [i.label for i in items]
+
+
+@pytest.mark.parametrize("old,new", [
+    ("a\nbb\nccc\ndd\n", "a\nbXb\nccc\ndd\n"),          # within a line
+    ("a\nbb\nccc\ndd\n", "a\nb\n\n\nb\nccc\ndd\n"),      # lines added
+    ("a\nbb\nccc\ndd\n", "a\ndd\n"),                     # lines removed
+    ("é🙂\r\nx = 1\r\ny\r\n", "é🙂\r\nx = 12\r\ny\r\n"),  # CRLF, characters beyond ASCII
+])
+@pytest.mark.parametrize("enc", ["utf-16", "utf-8", "utf-32"])
+def test_moved_positions_in_the_current_text_match_indexing_it_whole(old, new, enc):
+    m = Moved(Source(0, "", old), new)
+    whole = Source(0, "", new)
+    for off in range(len(new) + 1):
+        if off and new[off - 1] == "\r" and off < len(new) and new[off] == "\n":
+            continue  # inside a line break: no position of its own
+        p = position(whole, off, enc)
+        assert m.new_position(off, enc) == p, off
+        if not (0xD800 <= ord(new[off - 1]) <= 0xDFFF if off else False):
+            assert m.new_offset(p, enc) == off, (off, p)

@@ -165,6 +165,7 @@ def analyze(uri: str, text: str, registry: Registry, enc: str = UTF16) -> Analys
     """Compile a document as `rattan check` would, without optimizing."""
     path = uri_to_path(uri)
     comp = compile_text(text, path or uri, path=path, registry=registry, options=Options(optimize=False))
+    comp.entry.line_starts()  # built here, in the worker thread, not by the first request
     # the checks always run (compiler.py), so the program and its first unit, this file, exist
     return Analysis(uri, comp.entry, comp, registry, comp.program.units[0].file, enc)
 
@@ -731,7 +732,7 @@ def completion(an: Analysis, pos: lsp.Position, moved: positions.Moved | None = 
     """What fits at `pos`. With `moved`, the analysis is of an older text than the document's:
     the context (what is typed before the cursor) is read from the current text, names and
     types from the analysis, at the cursor's place in the analysed text."""
-    text = moved.new_source.text if moved else an.source.text
+    text = moved.new_text if moved else an.source.text
     off = moved.new_offset(pos, an.enc) if moved else an.offset(pos)
     at = moved.back(off) if moved else off  # the cursor's offset in the analysed text
     if upstream_format(an):

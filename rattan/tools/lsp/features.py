@@ -136,7 +136,7 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
 def signature_help(an: Analysis, pos: lsp.Position, moved: positions.Moved | None = None) -> lsp.SignatureHelp | None:
     """Inside a cell's braces: the cell type's parameters, the one being written active."""
-    text = moved.new_source.text if moved else an.source.text
+    text = moved.new_text if moved else an.source.text
     off = moved.new_offset(pos, an.enc) if moved else an.offset(pos)
     at = moved.back(off) if moved else off
     code, inside = _strip_code(text[statement_start(text, off):off])

@@ -77,15 +77,28 @@ class Moved:
 
     The two texts are taken to differ in one region (what typing since the analysis changed):
     offsets before it stay, offsets after it shift by the change in length, offsets inside it go
-    to its start.
+    to its start. Positions are converted through the analysed source's line table, and only
+    the lines the edit touches are measured in the current text, so that a request on a large
+    file does not index the whole new text.
     """
 
-    def __init__(self, old: str, new: str) -> None:
-        self.new_source = Source(0, "", new)
-        p = _common_prefix(old, new)
-        s = _common_suffix(old, new, p)
-        self.prefix, self.old_end, self.new_end = p, len(old) - s, len(new) - s
-        self.delta = len(new) - len(old)
+    def __init__(self, old: Source, new: str) -> None:
+        self.old, self.new_text = old, new
+        p = _common_prefix(old.text, new)
+        s = _common_suffix(old.text, new, p)
+        self.prefix, self.old_end, self.new_end = p, len(old.text) - s, len(new) - s
+        self.delta = len(new) - len(old.text)
+        self.first_line = old.line_col(p)[0] - 1  # 0-based line where the edit starts (both texts)
+        self.old_lines = old.text.count("\n", p, self.old_end)  # line breaks inside the region
+        self.new_lines = new.count("\n", p, self.new_end)
+        self._new_source: Source | None = None
+
+    @property
+    def new_source(self) -> Source:
+        """The current text as a Source (its line table built on first use)."""
+        if self._new_source is None:
+            self._new_source = Source(0, "", self.new_text)
+        return self._new_source
 
     def back(self, off: int) -> int:
         """A current offset as an offset in the analysed text."""
@@ -104,9 +117,35 @@ class Moved:
         return self.prefix
 
     def new_offset(self, pos: lsp.Position, enc: str = UTF16) -> int:
-        return offset(self.new_source, pos, enc)
+        """The offset in the current text of a position in it."""
+        if pos.line < self.first_line:  # a line before the edit: the same in both texts
+            return offset(self.old, pos, enc)
+        if pos.line > self.first_line + self.new_lines:  # after it: shifted by whole lines
+            line = pos.line - self.new_lines + self.old_lines
+            return offset(self.old, lsp.Position(line=line, character=pos.character), enc) + self.delta
+        # a line the edit touches: measured in the current text, from the edit's first line
+        text = self.new_text
+        start = self.old.line_starts()[self.first_line]
+        for _ in range(pos.line - self.first_line):
+            start = text.index("\n", start) + 1
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        if end > start and text[end - 1] == "\r":
+            end -= 1
+        i, units = start, 0
+        while i < end and units < pos.character:
+            units += _units(text[i], enc)
+            i += 1
+        return i
 
     def new_position(self, off: int, enc: str = UTF16) -> lsp.Position:
+        """The position in the current text of an offset in it."""
+        if off <= self.prefix:
+            return position(self.old, off, enc)
+        if off >= self.new_end:
+            old = position(self.old, off - self.delta, enc)
+            if old.line > self.first_line + self.old_lines:
+                return lsp.Position(line=old.line - self.old_lines + self.new_lines, character=old.character)
         return position(self.new_source, off, enc)
 
 

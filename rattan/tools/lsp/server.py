@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
+from pygls.workspace.text_document import TextDocument
 
 from ... import __version__
 from ...registry import Registry, default_registry
@@ -30,6 +31,25 @@ from . import analysis, features, rename
 from .positions import UTF16, Moved
 
 REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was valid, the server refuses it
+
+
+def _apply_incremental_change(self: TextDocument, change: lsp.TextDocumentContentChangePartial) -> None:
+    """pygls's own, with the text spliced at the change's offsets instead of rebuilt line by line
+    in Python (a keystroke in a 100,000-line file cost tens of ms before any request ran)."""
+    lines = self.lines
+    rng = self._position_codec.range_from_client_units(lines, change.range)
+    if rng.start.line >= len(lines):
+        self._source = self.source + change.text
+        return
+    start = sum(map(len, lines[:rng.start.line]))
+    end = start + sum(map(len, lines[rng.start.line:rng.end.line]))
+    start += min(rng.start.character, len(lines[rng.start.line]))
+    end = end + min(rng.end.character, len(lines[rng.end.line])) if rng.end.line < len(lines) else len(self.source)
+    source = self.source
+    self._source = source[:start] + change.text + source[max(start, end):]
+
+
+TextDocument._apply_incremental_change = _apply_incremental_change
 
 
 class RattanServer(LanguageServer):
@@ -157,7 +177,7 @@ class RattanServer(LanguageServer):
             an = await self.current(uri)
             return (an, None) if an else None
         text = self.text(uri)
-        return an, (None if an.source.text == text else Moved(an.source.text, text))
+        return an, (None if an.source.text == text else Moved(an.source, text))
 
     def refuse(self, message: str) -> JsonRpcException:
         return JsonRpcException(message, code=REQUEST_FAILED)
