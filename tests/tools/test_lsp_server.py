@@ -22,8 +22,11 @@ def test_an_editor_session_from_initialize_to_exit(client, tmp_path):
     caps = init["result"]["capabilities"]
     assert init["result"]["serverInfo"]["name"] == "rattan"
     for cap in ("hoverProvider", "definitionProvider", "documentSymbolProvider", "documentFormattingProvider",
-                "codeActionProvider"):
+                "codeActionProvider", "referencesProvider", "documentHighlightProvider", "foldingRangeProvider",
+                "documentRangeFormattingProvider", "signatureHelpProvider", "semanticTokensProvider"):
         assert caps.get(cap), cap
+    assert caps["renameProvider"] == {"prepareProvider": True}
+    assert "parameter" in caps["semanticTokensProvider"]["legend"]["tokenTypes"]
     assert "." in caps["completionProvider"]["triggerCharacters"]
     client.notify("initialized", {})
 
