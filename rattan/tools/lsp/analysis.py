@@ -240,16 +240,22 @@ def code_actions(an: Analysis, rng: lsp.Range) -> list[lsp.CodeAction]:
 
 
 # ---------------------------------------------------------------- the node under the cursor
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _children(node) -> Iterator[Any]:
-    if not dataclasses.is_dataclass(node):
-        return
-    for f in dataclasses.fields(node):
-        v = getattr(node, f.name)
+    names = _FIELDS.get(type(node))
+    if names is None:
+        if not dataclasses.is_dataclass(node):
+            return
+        names = _FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node))
+    for name in names:
+        v = getattr(node, name)
         if isinstance(v, tuple):
             for x in v:
-                if dataclasses.is_dataclass(x):
+                if hasattr(type(x), "__dataclass_fields__"):
                     yield x
-        elif dataclasses.is_dataclass(v) and not isinstance(v, Span):
+        elif hasattr(type(v), "__dataclass_fields__") and not isinstance(v, Span):
             yield v
 
 

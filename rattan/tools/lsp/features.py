@@ -6,6 +6,7 @@ whose braces hold the cursor: a compound's own parameter list, or a registry typ
 """
 from __future__ import annotations
 
+import bisect
 import difflib
 import re
 
@@ -82,13 +83,16 @@ def semantic_tokens(an: Analysis) -> list[int]:
     """The LSP encoding: five integers per token, each relative to the previous one."""
     data: list[int] = []
     prev_line = prev_char = 0
+    text, starts, enc = an.source.text, an.source.line_starts(), an.enc
+    types = {t: i for i, t in enumerate(TOKEN_TYPES)}
     for span, t, mods in tokens(an):
-        start, end = an.pos(span.start), an.pos(span.end)
-        if start.line != end.line:
-            continue
-        line, char = start.line, start.character
-        data += [line - prev_line, char - prev_char if line == prev_line else char, end.character - char,
-                 TOKEN_TYPES.index(t), sum(1 << TOKEN_MODIFIERS.index(m) for m in mods)]
+        line = bisect.bisect_right(starts, span.start) - 1
+        if line + 1 < len(starts) and span.end >= starts[line + 1]:
+            continue  # a token spans lines only in the protocol's multiline mode, which few editors have
+        char = positions.width(text[starts[line]:span.start], enc)
+        data += [line - prev_line, char - prev_char if line == prev_line else char,
+                 positions.width(text[span.start:span.end], enc), types[t],
+                 sum(1 << TOKEN_MODIFIERS.index(m) for m in mods)]
         prev_line, prev_char = line, char
     return data
 

@@ -37,7 +37,16 @@ def position(src: Source, offset: int, enc: str = UTF16) -> lsp.Position:
     """The LSP position of a character offset (one inside a line break: the end of its line)."""
     line, _ = src.line_col(offset)
     start, end = _line_bounds(src, line - 1)
-    return lsp.Position(line=line - 1, character=sum(_units(c, enc) for c in src.text[start:min(offset, end)]))
+    return lsp.Position(line=line - 1, character=width(src.text[start:min(offset, end)], enc))
+
+
+def width(text: str, enc: str) -> int:
+    """How many units of `enc` a piece of a line takes (counted by the codecs, in C)."""
+    if enc == UTF32 or text.isascii():
+        return len(text)
+    if enc == UTF8:
+        return len(text.encode("utf-8", "surrogatepass"))
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def span_range(src: Source, span: Span, enc: str = UTF16) -> lsp.Range:
@@ -49,6 +58,8 @@ def offset(src: Source, pos: lsp.Position, enc: str = UTF16) -> int:
     if pos.line >= len(src.line_starts()):
         return len(src.text)
     i, end = _line_bounds(src, pos.line)
+    if enc == UTF32 or src.text[i:end].isascii():
+        return min(i + pos.character, end)
     units = 0
     while i < end and units < pos.character:
         units += _units(src.text[i], enc)

@@ -16,7 +16,7 @@ from lsprotocol import types as lsp
 from ...ir.names import GROUPS, Definition
 from ...source import Source, Span
 from ...syntax import ast
-from .analysis import Analysis, container_at, path_at
+from .analysis import Analysis, container_at, path_at, path_to_uri
 
 KEYWORDS = {"as", "at", "cell", "channel", "endpoints", "every", "false", "for", "import", "let", "true", "type"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -36,11 +36,16 @@ class Target:
 
 
 def _uri(an: Analysis, src: Source) -> str:
-    return an.location(src, Span(src.id, 0, 0)).uri
+    return an.uri if src is an.source else path_to_uri(src.path) if src.path else an.uri
 
 
-def key_of(an: Analysis, span: Span) -> Key:
-    return (_uri(an, an.src_of(span)), span.start, span.end)
+def _uris(an: Analysis) -> dict[int, str]:
+    """The URI of each source of the analysis, by source id."""
+    return {src.id: _uri(an, src) for src in an.comp.sources}
+
+
+def key_of(an: Analysis, span: Span, uris: dict[int, str] | None = None) -> Key:
+    return ((uris or _uris(an))[span.source], span.start, span.end)
 
 
 def target_at(an: Analysis, off: int) -> Target | None:
@@ -67,8 +72,12 @@ def occurrences(an: Analysis, key: Key) -> list[tuple[Span, bool]]:
     names = an.comp.names
     if names is None:
         return []
-    out = [(span, True) for span in names.definitions if key_of(an, span) == key]
-    out += [(u.span, False) for u in names.uses.values() if key_of(an, u.target) == key]
+    uris = _uris(an)
+    uri, start, end = key
+    out = [(span, True) for span in names.definitions
+           if span.start == start and span.end == end and uris[span.source] == uri]
+    out += [(u.span, False) for u in names.uses.values()
+            if u.target.start == start and u.target.end == end and uris[u.target.source] == uri]
     return out
 
 

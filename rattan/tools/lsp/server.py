@@ -199,8 +199,32 @@ class RattanServer(LanguageServer):
         text = self.text(uri)
         return an, (None if an.source.text == text else Moved(an.source, text))
 
+    async def in_worker(self, fn, *args):
+        """Run a request's work that is linear in the document (rename, references, semantic tokens,
+        folding) in the worker thread, so that hover and completion meanwhile still get the
+        interpreter lock every millisecond (in the synchronous mode: here, as before)."""
+        if self.sync:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self.worker, fn, *args)
+
     def refuse(self, message: str) -> JsonRpcException:
         return JsonRpcException(message, code=REQUEST_FAILED)
+
+
+def _references(an: analysis.Analysis, others: list[analysis.Analysis],
+                params: lsp.ReferenceParams) -> list[lsp.Location]:
+    """Every occurrence of the name at the cursor, in this analysis and the other open ones."""
+    t = rename.target_at(an, an.offset(params.position))
+    if t is None:
+        return []
+    seen, out = set(), []
+    for a in [an] + [x for x in others if x is not an]:
+        for loc in rename.locations(a, t.key, params.context.include_declaration):
+            k = (loc.uri, loc.range.start.line, loc.range.start.character)
+            if k not in seen:
+                seen.add(k)
+                out.append(loc)
+    return out
 
 
 def _release(box: list) -> None:
@@ -348,17 +372,7 @@ def build_server(registry: Registry | None = None, sync: bool | None = None) -> 
         an = await ls.current(params.text_document.uri)
         if an is None:
             return None
-        t = rename.target_at(an, an.offset(params.position))
-        if t is None:
-            return []
-        seen, out = set(), []
-        for a in [an] + [x for x in ls.analyses.values() if x is not an]:
-            for loc in rename.locations(a, t.key, params.context.include_declaration):
-                k = (loc.uri, loc.range.start.line, loc.range.start.character)
-                if k not in seen:
-                    seen.add(k)
-                    out.append(loc)
-        return out
+        return await ls.in_worker(_references, an, list(ls.analyses.values()), params)
 
     @server.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
     async def prepare_rename(ls: RattanServer, params: lsp.PrepareRenameParams) -> lsp.Range | None:
@@ -376,21 +390,22 @@ def build_server(registry: Registry | None = None, sync: bool | None = None) -> 
         if an is None:
             return None
         try:
-            return rename.rename(list(ls.analyses.values()), an, params.position, params.new_name)
+            return await ls.in_worker(rename.rename, list(ls.analyses.values()), an, params.position,
+                                      params.new_name)
         except rename.Refused as e:
             raise ls.refuse(str(e)) from None
 
     @server.feature(lsp.TEXT_DOCUMENT_FOLDING_RANGE)
     async def folding_range(ls: RattanServer, params: lsp.FoldingRangeParams) -> list[lsp.FoldingRange]:
         an = await ls.current(params.text_document.uri)
-        return features.folding_ranges(an) if an else []
+        return await ls.in_worker(features.folding_ranges, an) if an else []
 
     @server.feature(lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL,
                     lsp.SemanticTokensLegend(token_types=list(features.TOKEN_TYPES),
                                              token_modifiers=list(features.TOKEN_MODIFIERS)))
     async def semantic_tokens(ls: RattanServer, params: lsp.SemanticTokensParams) -> lsp.SemanticTokens:
         an = await ls.current(params.text_document.uri)
-        return lsp.SemanticTokens(data=features.semantic_tokens(an) if an else [])
+        return lsp.SemanticTokens(data=await ls.in_worker(features.semantic_tokens, an) if an else [])
 
     return server
 
