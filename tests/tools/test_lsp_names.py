@@ -297,3 +297,13 @@ def test_moved_positions_in_the_current_text_match_indexing_it_whole(old, new, e
         assert m.new_position(off, enc) == p, off
         if not (0xD800 <= ord(new[off - 1]) <= 0xDFFF if off else False):
             assert m.new_offset(p, enc) == off, (off, p)
+
+
+def test_rename_of_a_declared_endpoint_and_its_clash():
+    text = "channel c {\n    endpoints a, b\n    a -> delay { delay = 1ms } -> b\n    b -> a\n}\n"
+    an = A.analyze("file:///tmp/e.rtn", text, default_registry())
+    edit = R.rename([], an, pos(an, text, "a ->", into=0), "client")
+    assert [(e.range.start.line, e.range.start.character) for e in edit.changes["file:///tmp/e.rtn"]] == \
+        [(1, 14), (2, 4), (3, 9)]
+    with pytest.raises(R.Refused, match="`b` is already an endpoint"):
+        R.rename([], an, pos(an, text, "a ->", into=0), "b")

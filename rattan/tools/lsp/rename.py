@@ -177,7 +177,8 @@ def clash(an: Analysis, t: Target, new: str) -> str | None:
         if (same_file and (here is there or here is None or there is None)) or (top_level and group == "value"):
             src = an.src_of(span)
             line, col = src.line_col(span.start)
-            return (f"`{new}` is already a {other.kind} visible here ({src.name}:{line}:{col}): "
+            article = "an" if other.kind[0] in "aeiou" else "a"
+            return (f"`{new}` is already {article} {other.kind} visible here ({src.name}:{line}:{col}): "
                     f"renaming `{d.name}` would make the two collide")
     return None
 
