@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .diagnostics import Diagnostic, Sink
+from .ir.names import NameIndex
 from .ir.nodes import Program, Unit
 from .passes import CHECKS, LOWERINGS, OPTIMIZATIONS
 from .passes.context import Context, Options
@@ -27,6 +28,7 @@ class Compilation:
     program: Program | None
     entry: Source | None
     snapshots: dict[str, Program] = field(default_factory=dict)
+    names: NameIndex | None = None  # every definition and use the passes resolved
 
     @property
     def ok(self) -> bool:
@@ -92,7 +94,7 @@ def _compile_source(src: Source, sources: SourceMap, *, options: Options | None 
     if dump:
         dump("parse", file)
     prog = Program(units=(Unit(src.path, file, ()),))
-    comp = Compilation(sources, [], None, src)
+    comp = Compilation(sources, [], None, src, names=ctx.names)
     if stop_after == "parse":
         comp.diagnostics = sink.sorted()
         return comp

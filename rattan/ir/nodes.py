@@ -59,6 +59,7 @@ class Binding:
     decl: ast.CellType | None = None
     module: Scope | None = None
     declared_type: str | None = None  # for "param": time, rate, ...
+    declared_at: Span | None = None  # for "param": its name in the `cell type`'s parameter list
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class Cell:
     trace: Mapping[str, Any] | None = None  # parsed trace, for *_trace cells
     origin: str | None = None  # compound instance this cell was expanded from
     origin_span: Span | None = None  # that instance, in the user's text
+    name_spans: tuple[Span, ...] = ()  # where each part of a declared cell's name (`up.bw`) is declared
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import replace
 from ..diagnostics import did_you_mean
 from ..ir.nodes import Program
 from ..ir.values import QtyV
+from ..syntax import ast
 from ..units import TIME
 from .context import Context
 from .validate_params import Converter, _Bad
@@ -41,8 +42,12 @@ def check_timeline(prog: Program, ctx: Context) -> Program:
                 sugg = did_you_mean(chg.cell, cells)
                 ctx.sink.emit("RTN060", f"no cell `{chg.cell}` in channel `{ch.name}`", chg.target_span,
                               help=f"did you mean `{sugg}.{chg.param}`?" if sugg else
-                              "name a declared cell: anonymous cells cannot be changed")
+                              "name a declared cell: anonymous cells cannot be changed",
+                              fix=f"{sugg}.{chg.param}" if sugg else None)
                 continue
+            if cell.name_spans:  # `up.bw.rate`: `up` and `bw` name the cells declared there
+                target = ast.Name(tuple(chg.cell.split(".")) + (chg.param,), chg.target_span)
+                ctx.names.use_parts(ctx.sources[chg.target_span.source].text, target, cell.name_spans)
             if cell.anonymous:
                 ctx.sink.emit("RTN060", f"`{chg.cell}` is an anonymous cell", chg.target_span,
                               help="declare it with `cell NAME: ...` to change it over time")
@@ -53,7 +58,8 @@ def check_timeline(prog: Program, ctx: Context) -> Program:
             if chg.param not in ct.properties:
                 sugg = did_you_mean(chg.param, ct.properties)
                 ctx.sink.emit("RTN060", f"`{cell.type}` has no parameter `{chg.param}`", chg.target_span,
-                              help=f"did you mean `{chg.cell}.{sugg}`?" if sugg else "")
+                              help=f"did you mean `{chg.cell}.{sugg}`?" if sugg else "",
+                              fix=f"{chg.cell}.{sugg}" if sugg else None)
                 continue
             if chg.param not in ct.runtime_params():
                 rt = ct.runtime_params()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..diagnostics import Sink
+from ..ir.names import NameIndex
 from ..registry import Registry
 from ..source import SourceMap
 
@@ -24,3 +25,4 @@ class Context:
     sink: Sink
     registry: Registry
     options: Options = field(default_factory=Options)
+    names: NameIndex = field(default_factory=NameIndex)  # what name resolution found

@@ -136,15 +136,19 @@ class Evaluator:
         b = scope.lookup(e.parts[0])
         if b is not None and b.kind == "module":
             if len(e.parts) == 2 and e.parts[1] in b.module.names and b.module.names[e.parts[1]].kind == "let":
+                self.ctx.names.use_parts(self.ctx.sources[e.span.source].text, e,
+                                         (b.span, b.module.names[e.parts[1]].span))
                 return replace(self.binding(b.module.names[e.parts[1]], e), span=e.span)
             sugg = did_you_mean(e.parts[-1], [n for n, x in b.module.names.items() if x.kind == "let"])
             self.ctx.sink.emit("RTN011", f"`{e.text}` is not defined in the imported file", e.span,
-                               help=f"did you mean `{e.parts[0]}.{sugg}`?" if sugg else "")
+                               help=f"did you mean `{e.parts[0]}.{sugg}`?" if sugg else "",
+                               fix=f"{e.parts[0]}.{sugg}" if sugg else None)
             raise _Fail
         if len(e.parts) > 1:
             self.ctx.sink.emit("RTN011", f"unknown name `{e.text}`", e.span)
             raise _Fail
         if b is not None and b.kind in ("let", "param"):
+            self.ctx.names.use(e.span, b.declared_at or b.span)
             return replace(self.binding(b, e), span=e.span)
         return SymV(e.parts[0], e.span)
 

@@ -50,7 +50,9 @@ def _expand(cells: list[Cell], links: list[Link], ctx: Context, stack: tuple) ->
         origin_span = cell.origin_span or cell.span
         # Inner cells of a named instance are addressable (`up.bw`): they are not anonymous.
         out_cells.extend(replace(c, origin=c.origin or origin, origin_span=c.origin_span or origin_span,
-                                 anonymous=c.anonymous and cell.anonymous)
+                                 anonymous=c.anonymous and cell.anonymous,
+                                 name_spans=cell.name_spans + c.name_spans if cell.name_spans and c.name_spans
+                                 else ())
                          for c in inner_cells)
         links = _rewire(links, cell.name, ins, outs) + inner_links
     return out_cells, links
@@ -70,8 +72,9 @@ def _instantiate(cell: Cell, ctx: Context):
                           help=f"did you mean `{sugg}`?" if sugg else
                           f"its parameters are {', '.join(declared) or 'none'}", fix=sugg)
             continue
+        ctx.names.use(p.name_span, declared[p.name].name_span)
         names[p.name] = Binding("param", p.name_span, expr=p.value.expr, scope=p.value.scope,
-                                declared_type=declared[p.name].type_name)
+                                declared_type=declared[p.name].type_name, declared_at=declared[p.name].name_span)
     for name, pd in declared.items():
         if name in names:
             continue

@@ -5,7 +5,7 @@ that both read chains, declarations and timelines by exactly the same rules.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from ..diagnostics import Label, did_you_mean
@@ -39,6 +39,10 @@ def bind_lets(stmts, parent: Scope | None, ctx: Context, base_dir: str | None,
             _check_param_types(st, ctx)
         else:
             continue
+        ctx.names.define(name, b.kind, span)
+        if isinstance(st, ast.CellType):
+            for prm in st.params:
+                ctx.names.define(prm.name, "param", prm.name_span)
         if name in names:
             ctx.sink.emit("RTN010", f"`{name}` is defined twice in this scope", span,
                           labels=[Label(names[name].span, "first defined here")],
@@ -65,12 +69,14 @@ def resolve_type(name: ast.Name, scope: Scope, ctx: Context) -> tuple[str, Bindi
     b = scope.lookup(parts[0])
     if len(parts) == 1:
         if b is not None and b.kind == "type":
+            ctx.names.use(name.span, b.span)
             return parts[0], b
         if ctx.registry.get(parts[0]) is not None:
             return parts[0], None
     elif b is not None and b.kind == "module" and len(parts) == 2:
         inner = b.module.names.get(parts[1])
         if inner is not None and inner.kind == "type":
+            ctx.names.use_parts(ctx.sources[name.span.source].text, name, (b.span, inner.span))
             return name.text, inner
     choices = ctx.registry.names() + scope.names_of_kind("type")
     sugg = did_you_mean(name.text, choices)
@@ -116,11 +122,13 @@ def lower_body(body, scope: Scope, prefix: str, ctx: Context, *, compound: bool,
                     continue
                 seen[n] = sp
                 endpoints.append(Endpoint(n, sp))
+                ctx.names.define(n, "endpoint", sp)
     if compound:
         endpoints = [Endpoint("in", Span(0, 0, 0)), Endpoint("out", Span(0, 0, 0))]
     elif ep_stmt is None:
         endpoints = [Endpoint(n, Span(0, 0, 0)) for n in DEFAULT_ENDPOINTS]
     ep_names = {e.name for e in endpoints}
+    ep_span = {e.name: e.span for e in endpoints}
 
     cells: dict[str, Cell] = {}
     cell_spans: dict[str, Span] = {}
@@ -136,7 +144,9 @@ def lower_body(body, scope: Scope, prefix: str, ctx: Context, *, compound: bool,
                       labels=[Label(cell_spans[st.name], "first declared here")])
             continue
         cell_spans[st.name] = st.name_span
-        cells[st.name] = _make_cell(prefix + st.name, st.type, st.params, st.span, scope, ctx, False)
+        ctx.names.define(st.name, "cell", st.name_span)
+        cells[st.name] = replace(_make_cell(prefix + st.name, st.type, st.params, st.span, scope, ctx, False),
+                                 name_spans=(st.name_span,))
 
     anon_count: dict[str, int] = {}
     links: list[Link] = []
@@ -164,6 +174,7 @@ def lower_body(body, scope: Scope, prefix: str, ctx: Context, *, compound: bool,
             return None
         n = name.parts[0]
         if n in cells or n in ep_names:
+            ctx.names.use(name.span, cell_spans.get(n) or ep_span.get(n))
             return n
         sugg = did_you_mean(n, list(cells) + list(ep_names))
         helps = [f"did you mean `{sugg}`?"] if sugg else []

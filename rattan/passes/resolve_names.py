@@ -40,6 +40,7 @@ def file_scopes(prog: Program, ctx: Context) -> list[Scope]:
                                   stmt.alias_span, labels=[Label(modules[stmt.alias].span, "first defined here")])
                     continue
                 modules[stmt.alias] = Binding("module", stmt.alias_span, module=other)
+                ctx.names.define(stmt.alias, "module", stmt.alias_span)
             else:
                 for name, b in other.names.items():
                     if b.kind in ("let", "type"):

@@ -374,6 +374,7 @@ def _syntax_error(sink: Sink, sid: int, text: str, e: UnexpectedInput, labels=()
         span = Span(sid, tok.start_pos, tok.end_pos if tok.end_pos is not None else tok.start_pos + 1)
         msg = f"unexpected {_describe(tok)}"
     helps = []
+    fix = None
     if isinstance(e, UnexpectedToken):
         exp = _expected(e)
         if exp:
@@ -382,7 +383,8 @@ def _syntax_error(sink: Sink, sid: int, text: str, e: UnexpectedInput, labels=()
             kw = did_you_mean(tok.value, ["let", "cell", "channel", "endpoints", "import", "at", "every", "type"])
             if kw and kw != tok.value:
                 helps.append(f"did you mean `{kw}`?")
-    sink.emit("RTN001", msg, span, help=helps, labels=labels)
+                fix = kw
+    sink.emit("RTN001", msg, span, help=helps, labels=labels, fix=fix)
 
 
 def parse(source: Source, sink: Sink) -> ast.File:

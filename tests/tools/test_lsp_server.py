@@ -22,8 +22,11 @@ def test_an_editor_session_from_initialize_to_exit(client, tmp_path):
     caps = init["result"]["capabilities"]
     assert init["result"]["serverInfo"]["name"] == "rattan"
     for cap in ("hoverProvider", "definitionProvider", "documentSymbolProvider", "documentFormattingProvider",
-                "codeActionProvider"):
+                "codeActionProvider", "referencesProvider", "documentHighlightProvider", "foldingRangeProvider",
+                "documentRangeFormattingProvider", "signatureHelpProvider", "semanticTokensProvider"):
         assert caps.get(cap), cap
+    assert caps["renameProvider"]  # RenameOptions with prepareProvider only for a client that offers prepareSupport
+    assert "parameter" in caps["semanticTokensProvider"]["legend"]["tokenTypes"]
     assert "." in caps["completionProvider"]["triggerCharacters"]
     client.notify("initialized", {})
 
@@ -143,3 +146,34 @@ def test_saving_an_imported_file_checks_the_files_that_import_it_again(client, t
     client.notify("textDocument/didSave", {"textDocument": {"uri": lib_uri}})
     assert client.diagnostics(uri) == []  # main.rtn, checked again without being edited
     assert client.close() == 0
+
+
+@pytest.mark.parametrize("sync", [False, True])
+def test_hover_right_after_an_edit_does_not_wait_for_the_new_analysis(tmp_path, sync):
+    """By default the hover is answered from the last analysis while the edit's compiles (a
+    1,000-cell file: a few hundred ms); RATTAN_LSP_SYNC=1, the former way, compiles first."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
+    from compile_scale import generate
+    c = LspClient(str(tmp_path), env={"RATTAN_LSP_SYNC": "1" if sync else "0"})
+    try:
+        c.initialize()
+        uri = "file://" + str(tmp_path / "big.rtn")
+        text = generate(1000)
+        assert text.startswith("let base = 10ms\n")
+        c.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "rattan", "version": 1,
+                                                           "text": text}})
+        assert c.diagnostics(uri, timeout=120) == []
+        c.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [
+            {"range": {"start": {"line": 0, "character": 11}, "end": {"line": 0, "character": 13}}, "text": "12"}]})
+        hover = c.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                                 "position": {"line": 0, "character": 5}}, 120)["result"]
+        assert hover["range"]["start"] == {"line": 0, "character": 4}
+        assert ("let base = 12ms" if sync else "let base = 10ms") in hover["contents"]["value"]
+        assert c.wait(lambda m: m.get("method") == "textDocument/publishDiagnostics"
+                      and m["params"].get("version") == 2, 120)["params"]["diagnostics"] == []
+        hover = c.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                                 "position": {"line": 0, "character": 5}}, 120)["result"]
+        assert "let base = 12ms" in hover["contents"]["value"]
+    finally:
+        assert c.close() == 0

@@ -165,6 +165,7 @@ def analyze(uri: str, text: str, registry: Registry, enc: str = UTF16) -> Analys
     """Compile a document as `rattan check` would, without optimizing."""
     path = uri_to_path(uri)
     comp = compile_text(text, path or uri, path=path, registry=registry, options=Options(optimize=False))
+    comp.entry.line_starts()  # built here, in the worker thread, not by the first request
     # the checks always run (compiler.py), so the program and its first unit, this file, exist
     return Analysis(uri, comp.entry, comp, registry, comp.program.units[0].file, enc)
 
@@ -239,16 +240,22 @@ def code_actions(an: Analysis, rng: lsp.Range) -> list[lsp.CodeAction]:
 
 
 # ---------------------------------------------------------------- the node under the cursor
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _children(node) -> Iterator[Any]:
-    if not dataclasses.is_dataclass(node):
-        return
-    for f in dataclasses.fields(node):
-        v = getattr(node, f.name)
+    names = _FIELDS.get(type(node))
+    if names is None:
+        if not dataclasses.is_dataclass(node):
+            return
+        names = _FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node))
+    for name in names:
+        v = getattr(node, name)
         if isinstance(v, tuple):
             for x in v:
-                if dataclasses.is_dataclass(x):
+                if hasattr(type(x), "__dataclass_fields__"):
                     yield x
-        elif dataclasses.is_dataclass(v) and not isinstance(v, Span):
+        elif hasattr(type(v), "__dataclass_fields__") and not isinstance(v, Span):
             yield v
 
 
@@ -381,7 +388,16 @@ def _target_cell(an: Analysis, parts: tuple[str, ...], off: int,
 
 
 # ---------------------------------------------------------------- hover
+def upstream_format(an: Analysis) -> str | None:
+    """"toml" or "yaml" for upstream Rattan's documents (None for `.rtn`)."""
+    fmt = an.file.format if an.file is not None else "rtn"
+    return fmt if fmt in ("toml", "yaml") else None
+
+
 def hover(an: Analysis, pos: lsp.Position) -> lsp.Hover | None:
+    if upstream_format(an):
+        from . import upstream
+        return upstream.hover(an.source.text, pos, upstream_format(an) == "yaml")
     off = an.offset(pos)
     path = path_at(an.file, off)
     if not path:
@@ -393,10 +409,95 @@ def hover(an: Analysis, pos: lsp.Position) -> lsp.Hover | None:
     return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text), range=an.range(span))
 
 
+def _field_info(an: Analysis, path: list[Any], off: int) -> tuple[str, str, dict[str, Any]] | None:
+    """For a value written as a parameter (`state = down`, `trace = "x.trace"`): the owner's type,
+    the parameter and what its schema says."""
+    if len(path) < 3 or not isinstance(path[-2], ast.Field) or path[-2].value is not path[-1]:
+        return None
+    owner = path[-3]
+    if not isinstance(owner, (ast.CellDecl, ast.Inline, ast.Record)):
+        return None
+    type_name = owner.tag.text if isinstance(owner, ast.Record) else owner.type.text
+    info = params_of(an, type_name, off).get(path[-2].name)
+    return (type_name, path[-2].name, info) if info else None
+
+
+def trace_path(an: Analysis, path: list[Any], off: int) -> str | None:
+    """The file a trace parameter's string names (resolved next to the document), if it is one."""
+    found = _field_info(an, path, off)
+    if found is None or not isinstance(path[-1], ast.String) or not found[2]["schema"].get("x-trace"):
+        return None
+    base = os.path.dirname(an.source.path) if an.source.path else os.getcwd()
+    return os.path.normpath(os.path.join(base, path[-1].value))
+
+
+def _trace_markdown(an: Analysis, file: str, kind: str) -> str:
+    from ...passes.load_traces import TraceError, read_trace
+    shown = _shown(Source(0, file, "", file), an.source)
+    if not os.path.isfile(file):
+        return f"`{shown}`: no such file"
+    try:
+        t = read_trace(file, kind)
+    except (TraceError, OSError, ValueError) as e:
+        return f"`{shown}`: malformed {kind} trace: {e}"
+    facts = [f"{kind} trace `{shown}`", f"format {t.get('format', '?')}"]
+    if "period_ns" in t:
+        facts.append(f"period {t['period_ns'] / 1e9:g} s")
+    for k in ("opportunities_ns", "steps", "points"):
+        if k in t:
+            facts.append(f"{len(t[k])} {k.split('_')[0]}")
+    return ", ".join(facts)
+
+
+def _import_markdown(an: Analysis, imp: ast.Import) -> str:
+    target = _import_target(an, imp)
+    if target is None:
+        return f"`{imp.path.value}`: no such file next to this one"
+    prog = an.comp.program
+    unit = next((u for u in prog.units[1:] if u.path == target), None) if prog else None
+    lines = [f"imports `{_shown(Source(0, target, '', target), an.source)}`"
+             + (f" as `{imp.alias}` (its names are `{imp.alias}.NAME`)" if imp.alias else "")]
+    if unit is not None:
+        src = an.comp.sources[unit.file.source]
+        for sym in _file_symbols(unit.file, src):
+            detail = _text(src, sym.node.value.span) if sym.kind == "let" else \
+                "(" + ", ".join(f"{p.name}: {p.type_name}" for p in sym.node.params) + ")"
+            lines.append(f"- {sym.kind} `{sym.name}` {detail}")
+    return "\n".join(lines)
+
+
+def _enum_markdown(an: Analysis, type_name: str, param: str, info: dict[str, Any], value: str) -> str | None:
+    schema = info.get("schema") or {}
+    choices = [str(v) for v in schema.get("enum", ())]
+    docs: dict[str, str] = {}
+    for v in schema.get("oneOf", ()):
+        v = an.registry.deref(v)
+        if v.get("x-symbol") and "const" in v:
+            choices.append(str(v["const"]))
+            docs[str(v["const"])] = v.get("description", "")
+    if value not in choices:
+        return None
+    head = f"```rtn\n{type_name} {{ {param} = {value} }}\n```"
+    rest = ", ".join(f"`{c}`" if c != value else f"**`{c}`**" for c in choices)
+    return "\n\n".join(x for x in (head, docs.get(value, ""), f"one of {rest}", info.get("doc", "")) if x)
+
+
 def _hover_text(an: Analysis, path: list[Any], off: int) -> tuple[str, Span] | None:
     node = path[-1]
     parent = path[-2] if len(path) > 1 else None
     owner = next((n for n in reversed(path[:-1]) if isinstance(n, (ast.CellDecl, ast.Inline, ast.Record))), None)
+    if isinstance(node, ast.String) and isinstance(parent, ast.Import):
+        return _import_markdown(an, parent), node.span
+    if isinstance(node, ast.String):
+        file = trace_path(an, path, off)
+        if file is not None:
+            return _trace_markdown(an, file, _field_info(an, path, off)[2]["schema"]["x-trace"]), node.span
+    if isinstance(node, ast.Name) and len(node.parts) == 1 and an.lookup(node.text, off) is None:
+        found = _field_info(an, path, off)
+        if found is not None:
+            text = _enum_markdown(an, *found, node.text)
+            if text:
+                return text, node.span
     if isinstance(node, ast.Field) and _in(node.name_span, off) and owner is not None:
         type_name = owner.tag.text if isinstance(owner, ast.Record) else owner.type.text
         info = params_of(an, type_name, off).get(node.name)
@@ -459,6 +560,15 @@ def definition(an: Analysis, pos: lsp.Position) -> lsp.Location | None:
     if isinstance(node, ast.String) and len(path) > 1 and isinstance(path[-2], ast.Import):
         target = _import_target(an, path[-2])
         return lsp.Location(uri=path_to_uri(target), range=lsp.Range(start=ORIGIN, end=ORIGIN)) if target else None
+    if isinstance(node, ast.String):
+        target = trace_path(an, path, off)
+        if target is not None and os.path.isfile(target):
+            return lsp.Location(uri=path_to_uri(target), range=lsp.Range(start=ORIGIN, end=ORIGIN))
+        return None
+    from .rename import target_at
+    t = target_at(an, off)  # what the compiler resolved the name to
+    if t is not None and t.at != t.definition.span:
+        return an.location(an.src_of(t.definition.span), t.definition.span)
     name = None
     if isinstance(node, ast.Ref):
         name = node.name.text
@@ -481,6 +591,10 @@ def _import_target(an: Analysis, imp: ast.Import) -> str | None:
 
 # ---------------------------------------------------------------- document symbols
 def symbols(an: Analysis) -> list[lsp.DocumentSymbol]:
+    """The outline of a `.rtn` file (none for a TOML or YAML document: its channels are made by
+    the compiler, not written)."""
+    if upstream_format(an):
+        return []
     src = an.source
     out = []
     for st in an.file.body:
@@ -524,6 +638,8 @@ def formatting(an: Analysis) -> list[lsp.TextEdit] | None:
     while it has syntax errors."""
     from ...syntax.parser import parse
     from ..fmt import format_file
+    if upstream_format(an):
+        return None
     sink = Sink()
     file = parse(an.source, sink)
     if sink.has_errors:
@@ -539,6 +655,21 @@ def formatting(an: Analysis) -> list[lsp.TextEdit] | None:
 # ---------------------------------------------------------------- completion
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+
+
+_TOP_LEVEL = re.compile(r"(?:channel|cell\s+type|let|import)\b")
+
+
+def statement_start(text: str, off: int) -> int:
+    """Where the top-level statement around `off` starts: the last line at or before it that
+    begins, at its first column, with a keyword only a top-level statement starts with (0 if
+    none). What is typed before the cursor is read from there, not from the top of the file."""
+    i = text.rfind("\n", 0, off)
+    while i >= 0:
+        if _TOP_LEVEL.match(text, i + 1):
+            return i + 1
+        i = text.rfind("\n", 0, i)
+    return 0
 
 
 def _strip_code(text: str) -> tuple[str, bool]:
@@ -603,9 +734,18 @@ def _fields_here(code: str, start: int) -> set[str]:
     return names
 
 
-def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
-    off = an.offset(pos)
-    code, in_comment_or_string = _strip_code(an.source.text[:off])
+def completion(an: Analysis, pos: lsp.Position, moved: positions.Moved | None = None) -> list[lsp.CompletionItem]:
+    """What fits at `pos`. With `moved`, the analysis is of an older text than the document's:
+    the context (what is typed before the cursor) is read from the current text, names and
+    types from the analysis, at the cursor's place in the analysed text."""
+    text = moved.new_text if moved else an.source.text
+    off = moved.new_offset(pos, an.enc) if moved else an.offset(pos)
+    at = moved.back(off) if moved else off  # the cursor's offset in the analysed text
+    if upstream_format(an):
+        from . import upstream
+        return upstream.completion(text, pos, upstream_format(an) == "yaml")
+    base = statement_start(text, off)
+    code, in_comment_or_string = _strip_code(text[base:off])  # offsets in `code` are from `base`
     if in_comment_or_string:
         return []
     line = code[code.rfind("\n") + 1:]
@@ -615,7 +755,7 @@ def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
     braces = [o for o in opened if o.bracket == "{"]
     inner = opened[-1] if opened else None
     timeline = bool(braces) and re.match(r"\s*(at|every)\b", braces[-1].head) is not None
-    file, here = _scope_file(an, off, code)
+    file, here = _scope_file(an, at, code, text, base)
     scope = an.scope(here, file)
     container = container_at(file, here)
 
@@ -624,7 +764,7 @@ def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
     if m:
         parts = tuple(m.group(1).split("."))
         if timeline:
-            return _target_items(an, parts, off, scope)
+            return _target_items(an, parts, at, scope)
         prefix = m.group(1) + "."
         return [_symbol_item(name[len(prefix):], sym) for name, sym in scope.items()
                 if name.startswith(prefix) and "." not in name[len(prefix):]]
@@ -632,12 +772,12 @@ def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
     m = re.search(rf"({_NAME}(?:\.{_NAME})*)\s*=\s*$", before)
     if m and timeline:
         parts = tuple(m.group(1).split("."))
-        cell = _target_cell(an, parts[:-1], off, scope) if len(parts) > 1 else None
-        info = params_of(an, cell[1], off).get(parts[-1]) if cell else None
+        cell = _target_cell(an, parts[:-1], at, scope) if len(parts) > 1 else None
+        info = params_of(an, cell[1], at).get(parts[-1]) if cell else None
         return _value_items(an, info, scope)
     if m and inner is not None and inner.bracket == "{":
         owner = _block_owner(inner.head)
-        info = params_of(an, owner, off).get(m.group(1)) if owner else None
+        info = params_of(an, owner, at).get(m.group(1)) if owner else None
         return _value_items(an, info, scope)
     # a chain element after `->`, or the type after `cell NAME:`
     own_type = container.name if isinstance(container, ast.CellType) else None
@@ -649,7 +789,7 @@ def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
     if inner is not None and inner.bracket == "[" and re.fullmatch(r".*[\[,]\s*|\s*", before):
         lm = re.search(rf"({_NAME})\s*=\s*$", inner.head)
         owner = _block_owner(braces[-1].head) if braces else None
-        info = params_of(an, owner, off).get(lm.group(1)) if lm and owner else None
+        info = params_of(an, owner, at).get(lm.group(1)) if lm and owner else None
         items_schema = an.registry.deref(((info or {}).get("schema") or {}).get("items") or {})
         return _kind_items([items_schema]) if items_schema else []
     # a field name inside a cell's or record's braces, or a target in a timeline block
@@ -659,7 +799,7 @@ def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
         owner = _block_owner(inner.head)
         if owner is not None:
             present = _fields_here(code, inner.at)
-            return [_param_item(n, info) for n, info in params_of(an, owner, off).items() if n not in present]
+            return [_param_item(n, info) for n, info in params_of(an, owner, at).items() if n not in present]
     # the start of a statement
     if before.strip() == "":
         if isinstance(container, ast.CellType) or (braces and re.match(r"\s*cell\s+type\b", braces[0].head)):
@@ -671,18 +811,19 @@ def completion(an: Analysis, pos: lsp.Position) -> list[lsp.CompletionItem]:
     return []
 
 
-def _scope_file(an: Analysis, off: int, code: str) -> tuple[ast.File, int]:
-    """The AST to find names in, and the offset to look from: the document's, or, where a block
-    being typed left the enclosing channel or cell type out of it, the lines before the cursor's
-    with the open blocks closed (looked at from the start of the cursor's line)."""
+def _scope_file(an: Analysis, off: int, code: str, text: str, base: int) -> tuple[ast.File, int]:
+    """The AST to find names in, and the offset to look from: the analysed one, or, where a block
+    being typed left the enclosing channel or cell type out of it, the lines of `text` (the current
+    one) before the cursor's with the open blocks closed (looked at from the start of the cursor's
+    line)."""
     if container_at(an.file, off) is not None:
         return an.file, off
-    line_start = code.rfind("\n") + 1
-    depth = sum(1 for o in _open_brackets(code[:line_start]) if o.bracket == "{")
+    line_start = base + code.rfind("\n") + 1
+    depth = sum(1 for o in _open_brackets(code[:line_start - base]) if o.bracket == "{")
     if depth == 0:
         return an.file, off
     from ...syntax.parser import parse
-    text = an.source.text[:line_start] + "\n" + "}\n" * depth
+    text = text[:line_start] + "\n" + "}\n" * depth
     src = SourceMap().add(an.source.name, text, an.source.path)
     src.id = an.source.id  # the same offsets as the document up to the cursor's line
     return parse(src, Sink()), line_start

@@ -3,6 +3,7 @@ drive the server with, exactly as an editor would (Content-Length framed JSON-RP
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -14,9 +15,10 @@ from typing import Any, Callable
 class LspClient:
     """Starts `python -m rattan lsp --stdio`; requests by id, other messages kept in order."""
 
-    def __init__(self, cwd: str | None = None) -> None:
+    def __init__(self, cwd: str | None = None, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "rattan", "lsp", "--stdio"], cwd=cwd,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     env={**os.environ, **env} if env else None,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.messages: queue.Queue = queue.Queue()
         self.next_id = 0
         threading.Thread(target=self._read, daemon=True).start()
