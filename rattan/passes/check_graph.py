@@ -21,12 +21,14 @@ routes into the cycle round it forever.
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import replace
 from typing import Callable, Iterable
 
 from ..diagnostics import Label, did_you_mean
 from ..ir.nodes import Channel, Link, Program
+from ..source import Span
 from ..syntax import ast
 from .context import Context
 
@@ -198,9 +200,10 @@ def _check_channel(ch: Channel, ctx: Context, syntax: Syntax = Syntax(), written
                 p = r.get("prefix", "")
                 if p.isidentifier() and p not in eps:
                     sugg = did_you_mean(p, eps)
+                    at = _prefix_span(ctx, c.span, p)
                     sink.emit("RTN040", f"route prefix `{p}` is neither an address prefix nor an endpoint",
-                              c.span, help=f"did you mean `{sugg}`?" if sugg else
-                              "endpoints: " + ", ".join(sorted(eps)))
+                              at or c.span, help=f"did you mean `{sugg}`?" if sugg else
+                              "endpoints: " + ", ".join(sorted(eps)), fix=sugg if at and sugg else None)
     succ = successors(ch.links)
     pred: dict[str, list] = defaultdict(list)
     for l in ch.links:
@@ -278,6 +281,20 @@ def _check_channel(ch: Channel, ctx: Context, syntax: Syntax = Syntax(), written
                                "endpoint to deliver it")
             else:
                 sink.emit("RTN046", f"packets sent by `{e.name}` reach no endpoint", succ[e.name][0].span)
+
+
+_PREFIX = re.compile(r"""\bprefix\s*[=:]\s*["']?([A-Za-z_][A-Za-z0-9_]*)""")
+
+
+def _prefix_span(ctx: Context, cell_span: Span, name: str) -> Span | None:
+    """Where a route's `prefix = NAME` writes NAME inside the cell's text (.rtn, TOML or YAML), so that
+    the finding points at it and its fix replaces just the name; None if it is not written there
+    (a prefix from a `let`, or an expanded compound's)."""
+    text = ctx.sources[cell_span.source].text
+    for m in _PREFIX.finditer(text, cell_span.start, cell_span.end):
+        if m.group(1) == name:
+            return Span(cell_span.source, m.start(1), m.end(1))
+    return None
 
 
 def _unused_endpoint_help(name: str, eps: set[str], syntax: Syntax) -> str | list[str]:

@@ -157,6 +157,18 @@ def test_a_timeline_target_typo_has_a_quick_fix(target, fixed):
     assert e.new_text == fixed
 
 
+def test_a_route_prefix_typo_has_a_quick_fix_on_the_prefix_alone():
+    text = ("channel c {\n    endpoints left, right, other\n"
+            "    cell r: router { routes = [route { prefix = rigth, port = 0 }, route { prefix = other, port = 1 }] }\n"
+            "    left -> r\n    r[0] -> right\n    r[1] -> other\n    right -> left\n    other -> left\n}\n")
+    an = A.analyze("file:///tmp/t.rtn", text, default_registry())
+    (d,) = [d for d in A.diagnostics(an) if d.code == "RTN040"]
+    assert (d.range.start.line, d.range.start.character, d.range.end.character) == (2, 48, 53)
+    (action,) = A.code_actions(an, d.range)
+    (e,) = action.edit.changes["file:///tmp/t.rtn"]
+    assert e.new_text == "right" and e.range == d.range
+
+
 def test_a_name_typo_through_an_import_alias_has_a_quick_fix(project):
     tmp, _ = project
     text = MAIN.replace("l.base", "l.bas")
