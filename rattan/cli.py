@@ -298,9 +298,12 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("lsp", help="the language server for editors, on stdin/stdout",
                         description="Speak the Language Server Protocol on stdin/stdout: diagnostics as "
                                     "`rattan check` finds them, hover documentation of cells and parameters "
-                                    "(from their schemas, plugins included), completion, go to definition, "
-                                    "the outline, formatting as `rattan fmt`, and quick fixes. Editors start "
-                                    "it themselves; see docs/editors.md.")
+                                    "(from their schemas, plugins included), completion, signature help, go to "
+                                    "definition, references, rename (across imports and timelines), document "
+                                    "highlight, semantic tokens, folding, the outline, formatting as `rattan fmt` "
+                                    "(whole or a range), and quick fixes; in upstream TOML/YAML files, their "
+                                    "keys and values from the document schema. Editors start it themselves; see "
+                                    "docs/editors.md (VS Code: editors/vscode).")
     sp.add_argument("--stdio", action="store_true", help="accepted for editors that pass it; stdio is the default")
     # Who parses which words, for errors that name the subcommand that refused them.
     p.subcommands = ("command", sub.choices)
