@@ -218,11 +218,26 @@ class ThreadStats:
     wall_ns: int
     events: int
     packets: int
+    regions: int = 0      # of its shards, the regions of split channels (cuts in or out)
+    rebalances: int = 0   # the engine's rebalancing passes that moved a region
 
     @property
     def load(self) -> float:
         """busy / wall: the share of a core it used while time ran (0 before time ran)."""
         return self.busy_ns / self.wall_ns if self.wall_ns else 0.0
+
+
+@dataclass(frozen=True)
+class SplitStats:
+    """Channels split over threads (Engine.cut): cuts in force, the lookahead now (None: no cut), windows
+    run, packets handed off across cuts, rebalancing passes that moved a region, and hand-offs that
+    found their destination's next event in the past (always 0 unless a cell's minimum hold is wrong)."""
+    cuts: int
+    lookahead_ns: int | None
+    windows: int
+    handoffs: int
+    rebalances: int
+    late_handoffs: int
 
 
 class Port:
@@ -318,6 +333,22 @@ class Engine:
     def link(self, src: int, port: int, dst: int) -> None:
         _check(lib.rt_link(self._e, src, port, dst), f"link {src}[{port}] -> {dst}")
 
+    def cut(self, src: int, port: int = 0) -> None:
+        """Make the link out of `src`'s `port` a cut between regions that engine threads run apart
+        (its destination must hold every packet a minimum time, as `delay` does); before time runs."""
+        _check(lib.rt_link_cut(self._e, src, port), f"cut {src}[{port}]")
+
+    def set_rebalance(self, every: int) -> None:
+        """Give regions to threads again every `every` windows by their measured CPU time (0: never)."""
+        _check(lib.rt_engine_set_rebalance(self._e, every), "rebalance")
+
+    def split_stats(self) -> SplitStats:
+        """What splitting channels into regions did: cuts, lookahead, windows, hand-offs, rebalancing."""
+        out = ffi.new("rt_split_stats *")
+        _check(lib.rt_engine_split_stats(self._e, out), "split stats")
+        return SplitStats(out.cuts, None if out.lookahead_ns == NEVER else out.lookahead_ns, out.windows,
+                          out.handoffs, out.rebalances, out.late_handoffs)
+
     # -- threads
     def set_threads(self, n: int, cpus: list[int] | None = None) -> None:
         """Run time on `n` threads (before time first runs), thread i pinned to core cpus[i] if given;
@@ -338,7 +369,7 @@ class Engine:
         for i in range(lib.rt_engine_threads(self._e)):
             _check(lib.rt_engine_thread_stats(self._e, i, out), "thread stats")
             result.append(ThreadStats(None if out.cpu < 0 else out.cpu, out.shards, out.nodes, out.busy_ns,
-                                      out.wall_ns, out.events, out.packets))
+                                      out.wall_ns, out.events, out.packets, out.regions, out.rebalances))
         return result
 
     # -- control and telemetry

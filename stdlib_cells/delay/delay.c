@@ -137,7 +137,22 @@ static double delay_read(const void *state, int param, uint64_t now) {
                                                                           : d->cfg.correlation;
 }
 
+/* The least delay a packet arriving from now on gets. A uniform draw is at least -jitter, a Pareto
+ * one at least -jitter/sqrt(3) (its support starts 1/sqrt(3) standard deviations below its mean); a
+ * normal one has no bound. With correlation, a draw mixes the last one with a fresh one, so it is
+ * never below the lower of the two; keeping order and rounding up only delay further. */
+static uint64_t delay_min_hold(const void *state) {
+    const delay_t *d = state;
+    double j = (double)d->cfg.jitter_ns, low = -j;
+    if (j == 0) low = 0;
+    else if (d->cfg.distribution == RT_DIST_PARETO) low = -0.5774 * j;
+    else if (d->cfg.distribution != RT_DIST_UNIFORM) return 0;
+    if (d->cfg.correlation > 0 && d->last_jitter < low) low = d->last_jitter;
+    double x = (double)d->cfg.delay_ns + low;
+    return x >= 1 ? (uint64_t)floor(x) : 0;
+}
+
 const rt_cell_ops rt_cell_delay = {.type = "delay", .state_size = sizeof(delay_t), .params = params,
                                    .init = delay_init, .destroy = delay_destroy, .enqueue = delay_enqueue,
                                    .next_event = delay_next_event, .fire = delay_fire,
-                                   .control = delay_control, .read = delay_read};
+                                   .control = delay_control, .read = delay_read, .min_hold = delay_min_hold};

@@ -187,6 +187,11 @@ typedef struct shard {
     int32_t n_nodes;
     int32_t slot;            /* its entry in the group's list of scheduled shards, -1: none */
     uint64_t events, packets; /* events fired, packets that entered from its endpoints (BUMP) */
+    /* a region of a split channel (rt_link_cut): the cuts into it and out of it */
+    struct cut **cuts_in, **cuts_out;
+    int32_t n_in, n_out;
+    size_t *cursor;          /* merging its incoming hand-offs: a position per cut in */
+    uint64_t busy_ns;        /* CPU time it took since the last rebalancing (measured only then) */
 } shard_t;
 
 /* The packet log: records buffered by the thread that runs time, written in blocks by a writer
@@ -308,6 +313,8 @@ typedef struct group {
     int thread_live, rc;
     _Atomic uint64_t busy_ns; /* time spent running events, receiving and sending (not sleeping) */
     rt_timing timing;        /* real runs: its loop's clock and sends (rt_engine_timing sums the groups) */
+    shard_t **split;         /* its regions that have cuts in or out (hand-offs at the window's start) */
+    int n_split;
 } group_t;
 
 struct rt_engine {
@@ -357,9 +364,20 @@ struct rt_engine {
     int64_t coalesce_ns;     /* rt_engine_set_coalesce */
     _Atomic int timing_known; /* group 0's loop has started: its clock's figures are chosen */
     packet_log_t *log;
+    /* one channel over several threads (rt_link_cut): with cuts, changes wait in `pending` for the
+     * barrier, where hand-offs are taken first */
+    int (*cut_specs)[2];     /* (src, port) asked, before time runs */
+    int n_cut_specs;
+    struct cut *cuts;        /* in force once sealed (virtual time only) */
+    int n_cuts;
+    int cut_w;               /* hand-offs of the running window go to buffer cut_w (flipped at the barrier) */
+    uint64_t lookahead;      /* the least min_hold of the cuts' destinations */
+    uint64_t windows, rebalances, rebalance_every, since_rebalance;
+    int timed;               /* regions' CPU time is measured (for rebalancing) */
 };
 
 static void pool_stop(rt_engine *e);
+static void split_free(rt_engine *e);
 
 int rt_abi_version(void) { return RT_ABI_VERSION; }
 
@@ -372,6 +390,8 @@ rt_engine *rt_engine_new(uint64_t seed) {
     e->n_threads = 1;
     e->late_threshold_ns = RT_LATE_THRESHOLD_NS;
     e->coalesce_ns = RT_COALESCE_AUTO;
+    e->rebalance_every = 1024;
+    e->lookahead = RT_NEVER;
     pthread_mutex_init(&e->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -400,6 +420,7 @@ void rt_engine_free(rt_engine *e) {
         free(n->out);
         free(n);
     }
+    split_free(e);
     for (int i = 0; i < e->n_shards; i++) {
         pool_free(&e->shards[i].pool);
         free(e->shards[i].ev);
@@ -419,6 +440,7 @@ void rt_engine_free(rt_engine *e) {
         free(g->pending.a);
         free(g->inbox.a);
         free(g->ports);
+        free(g->split);
     }
     free(e->groups);
     free(e->cpus);
@@ -1307,31 +1329,46 @@ static int assign_groups(rt_engine *e) {
         g->ports = a;
         g->ports[g->n_ports++] = e->ports[i];
     }
-    for (size_t i = 0; i < e->pending.n; i++) {  /* changes posted before time ran: to their node's group */
+    for (size_t i = 0; i < e->pending.n && !e->n_cuts; i++) {  /* changes posted before time ran: to their node's group */
         int rc = cmd_insert(&e->nodes[e->pending.a[i].node]->sh->g->pending, e->pending.a[i]);
         if (rc < 0) return rc;
     }
-    e->pending.n = 0;
+    if (!e->n_cuts) e->pending.n = 0;  /* with cuts they stay: the barrier applies them */
     return RT_OK;
 }
 
 /* Split the graph into connected components (links, and each flow's endpoints), give them to the
  * engine's threads, and schedule. */
+static int split_make(rt_engine *e, int *parent, int *shard_of);
+static void split_lists(rt_engine *e);
+
+static int is_cut(const rt_engine *e, const char *has_cut, int src, int port) {
+    if (!has_cut || !has_cut[src]) return 0;
+    for (int i = 0; i < e->n_cut_specs; i++)
+        if (e->cut_specs[i][0] == src && e->cut_specs[i][1] == port) return 1;
+    return 0;
+}
+
 static int seal(rt_engine *e) {
     if (e->shards) return RT_OK;
     int n = e->n_nodes;
     int *parent = malloc((size_t)(n ? n : 1) * sizeof *parent);
     int *shard_of = malloc((size_t)(n ? n : 1) * sizeof *shard_of);
-    if (!parent || !shard_of) { free(parent); free(shard_of); return RT_ENOMEM; }
+    /* cuts split channels into regions in virtual time only (docs/engine.md) */
+    int cutting = e->n_cut_specs > 0 && e->n_ports == 0;
+    char *has_cut = cutting ? calloc((size_t)(n ? n : 1), 1) : NULL;
+    if (!parent || !shard_of || (cutting && !has_cut)) { free(parent); free(shard_of); free(has_cut); return RT_ENOMEM; }
+    for (int i = 0; i < e->n_cut_specs && cutting; i++) has_cut[e->cut_specs[i][0]] = 1;
     for (int i = 0; i < n; i++) parent[i] = i;
     for (int i = 0; i < n; i++)
         for (int p = 0; p < e->nodes[i]->n_out; p++)
-            if (e->nodes[i]->out[p]) uf_union(parent, i, e->nodes[i]->out[p]->id);
-    for (int f = 0; f < e->n_flows; f++) {
+            if (e->nodes[i]->out[p] && !is_cut(e, has_cut, i, p)) uf_union(parent, i, e->nodes[i]->out[p]->id);
+    for (int f = 0; f < e->n_flows; f++) {  /* with cuts, a flow's destination may be in another region */
         const flow_t *fl = flow_of(e, f);
         uf_union(parent, e->flow_nodes[f], fl->src);
-        uf_union(parent, fl->src, fl->dst);
+        if (!cutting) uf_union(parent, fl->src, fl->dst);
     }
+    free(has_cut);
     int count = 0;
     for (int i = 0; i < n; i++) shard_of[i] = uf_find(parent, i) == i ? count++ : -1;
     e->shards = calloc((size_t)(count ? count : 1), sizeof *e->shards);
@@ -1350,10 +1387,13 @@ static int seal(rt_engine *e) {
     }
     for (int i = 0; i < n; i++)  /* only shards with a logged node pay for the log's check */
         if (e->nodes[i]->logged) e->nodes[i]->sh->log = e->log;
+    int rc = cutting ? split_make(e, parent, shard_of) : RT_OK;
     free(parent);
     free(shard_of);
-    int rc = assign_groups(e);
     if (rc < 0) return rc;
+    rc = assign_groups(e);
+    if (rc < 0) return rc;
+    split_lists(e);
     if (e->log && e->n_groups > 1) {
         pthread_mutex_init(&e->log->append_mu, NULL);
         e->log->shared = 1;
@@ -1396,6 +1436,15 @@ static int shard_run(rt_engine *e, shard_t *s, uint64_t t) {
     return 0;
 }
 
+/* shard_run, with the region's CPU time measured when rebalancing needs it */
+static int region_run(rt_engine *e, shard_t *s, uint64_t t) {
+    if (!e->timed) return shard_run(e, s, t);
+    uint64_t t0 = mono_ns();
+    int stopped = shard_run(e, s, t);
+    s->busy_ns += mono_ns() - t0;
+    return stopped;
+}
+
 /* ---- the group's scheduled shards */
 /* Shard s may have an earlier next event than its entry says (an event was added from outside a run
  * of it: a change, a frame received): list it, or move its entry earlier. */
@@ -1435,6 +1484,8 @@ static int cmd_insert(commands_t *c, command_t x) {
     return RT_OK;
 }
 
+static void split_holds(rt_engine *e);
+
 static int apply(rt_engine *e, const command_t *c, uint64_t now) {
     rt_node *n = e->nodes[c->node];
     if (n->sh) gen_open(n->sh);
@@ -1447,6 +1498,7 @@ static int apply(rt_engine *e, const command_t *c, uint64_t now) {
         gen_close(n->sh);
         group_key(n->sh->g, n->sh);
     }
+    if (e->n_cuts) split_holds(e);  /* a change may lower a cut's hold: the next window is shorter */
     return rc;
 }
 
@@ -1483,7 +1535,7 @@ static int group_step(group_t *g, uint64_t step) {
     for (size_t i = 0; i < g->n_keys && !stopped;) {
         if (g->keys[i].t > step) { i++; continue; }
         shard_t *s = g->keys[i].s;
-        stopped = shard_run(g->e, s, step);
+        stopped = region_run(g->e, s, step);
         if (s->n_ev) {  /* after a whole run its next event is after `step` */
             g->keys[i++].t = s->ev[0].t;
             continue;
@@ -1508,6 +1560,337 @@ static uint64_t group_deadline(group_t *g) {
     for (size_t i = 0; i < g->n_keys; i++)
         if (g->keys[i].t < t) t = g->keys[i].t;
     return t;
+}
+
+/* ---------------------------------------------------------------- one channel over several threads
+ * A cut (rt_link_cut) is a link into a cell with a minimum hold. Sealing leaves cut links out of
+ * the regions (the components that remain) and points the link at a proxy node whose enqueue
+ * appends (time, packet) to the cut's buffer: the producer's region never touches the consumer's.
+ * Virtual time then runs in windows no longer than the lookahead, the least hold of the cuts: a
+ * packet handed off at t leaves its destination at t + hold or later, after the window, so the
+ * consumer may take it at the next window's start. Each cut has two buffers: the producer appends
+ * to buffer cut_w while the consumer takes the other one's (the previous window's), in (time, cut)
+ * order, and the coordinator flips cut_w at the barrier. Packets go back to the producer's pool the
+ * same way, through two return lists. Changes wait for the barrier, where the hand-offs are taken
+ * first and the holds read again after. All of it depends on the graph alone, never on the thread
+ * count. */
+typedef struct { uint64_t t; rt_pkt *k; } handoff_t;
+
+typedef struct cut {
+    rt_node *src, *dst, *proxy;
+    int port, idx;
+    shard_t *from, *to;
+    handoff_t *buf[2];       /* hand-offs: the running window's (buf[cut_w]) and the one before */
+    size_t n[2], cap[2];
+    uint64_t tmin[2];        /* the earliest time in each */
+    rt_pkt *back[2];         /* free packets going back: the consumer fills back[cut_w], the producer takes the other */
+    uint64_t owed;           /* packets the consumer's pool owes the producer's */
+    uint64_t hold;           /* dst's min_hold, as last read */
+    uint64_t handoffs, late; /* written by the producer, and by the consumer */
+} cut_t;
+
+static void handoff_enqueue(rt_node *n, void *state, rt_pkt *k) {
+    cut_t *c = *(cut_t **)state;
+    int w = n->sh->e->cut_w;
+    if (c->n[w] == c->cap[w]) {
+        size_t cap = c->cap[w] ? c->cap[w] * 2 : 256;
+        handoff_t *a = realloc(c->buf[w], cap * sizeof *a);
+        if (!a) { rt_drop(n, k, RT_DROP_POOL); return; }  /* out of memory: lost at the cut */
+        c->buf[w] = a;
+        c->cap[w] = cap;
+    }
+    c->buf[w][c->n[w]++] = (handoff_t){k->t, k};
+    if (k->t < c->tmin[w]) c->tmin[w] = k->t;
+    BUMP(c->handoffs, 1);
+}
+
+static const rt_cell_ops handoff_ops = {.type = "handoff", .state_size = sizeof(cut_t *), .enqueue = handoff_enqueue};
+
+int rt_link_cut(rt_engine *e, int src, int port) {
+    rt_clear_error();
+    rt_node *s = node_at(e, src);
+    if (!s || port < 0 || port >= s->n_out || !s->out[port]) return RT_ERANGE;
+    if (e->shards || atomic_load(&e->busy)) return RT_ESTATE;
+    rt_node *d = s->out[port];
+    if (d->is_endpoint || !d->ops->min_hold) {
+        rt_set_error("node %d (%s) has no minimum hold: a link into it cannot be a cut", d->id, d->ops->type);
+        return RT_EINVAL;
+    }
+    for (int i = 0; i < e->n_cut_specs; i++)
+        if (e->cut_specs[i][0] == src && e->cut_specs[i][1] == port) return RT_OK;
+    int (*a)[2] = realloc(e->cut_specs, (size_t)(e->n_cut_specs + 1) * sizeof *a);
+    if (!a) return RT_ENOMEM;
+    e->cut_specs = a;
+    e->cut_specs[e->n_cut_specs][0] = src;
+    e->cut_specs[e->n_cut_specs++][1] = port;
+    return RT_OK;
+}
+
+int rt_engine_set_rebalance(rt_engine *e, uint64_t every) {
+    if (e->shards || atomic_load(&e->busy)) return RT_ESTATE;
+    e->rebalance_every = every;
+    return RT_OK;
+}
+
+int rt_engine_split_stats(const rt_engine *e, rt_split_stats *out) {
+    if (!out) return RT_ERANGE;
+    memset(out, 0, sizeof *out);
+    out->cuts = (uint64_t)e->n_cuts;
+    out->lookahead_ns = e->lookahead;
+    out->windows = e->windows;
+    out->rebalances = e->rebalances;
+    for (int i = 0; i < e->n_cuts; i++) {
+        out->handoffs += __atomic_load_n(&e->cuts[i].handoffs, __ATOMIC_RELAXED);
+        out->late_handoffs += __atomic_load_n(&e->cuts[i].late, __ATOMIC_RELAXED);
+    }
+    return RT_OK;
+}
+
+static void split_holds(rt_engine *e) {
+    uint64_t l = RT_NEVER;
+    for (int i = 0; i < e->n_cuts; i++) {
+        cut_t *c = &e->cuts[i];
+        c->hold = c->dst->ops->min_hold(c->dst->state);
+        if (c->hold < l) l = c->hold;
+    }
+    e->lookahead = l;
+}
+
+static int add_ptr(void ***a, int *n, void *x) {
+    void **b = realloc(*a, (size_t)(*n + 1) * sizeof *b);
+    if (!b) return RT_ENOMEM;
+    b[(*n)++] = x;
+    *a = b;
+    return RT_OK;
+}
+
+/* The cuts whose two ends are in different regions, each with its proxy node (from seal). */
+static int split_make(rt_engine *e, int *parent, int *shard_of) {
+    e->cuts = calloc((size_t)e->n_cut_specs, sizeof *e->cuts);
+    if (!e->cuts) return RT_ENOMEM;
+    for (int i = 0; i < e->n_cut_specs; i++) {
+        rt_node *s = e->nodes[e->cut_specs[i][0]];
+        int port = e->cut_specs[i][1];
+        rt_node *d = s->out[port];
+        if (uf_find(parent, s->id) == uf_find(parent, d->id)) continue;  /* connected anyway: no cut */
+        (void)shard_of;
+        cut_t *c = &e->cuts[e->n_cuts];
+        size_t size = (sizeof(rt_node) + sizeof(cut_t *) + 63) & ~(size_t)63;
+        rt_node *px = aligned_alloc(64, size);
+        if (!px) return RT_ENOMEM;
+        memset(px, 0, size);
+        px->ops = &handoff_ops;
+        px->sh = s->sh;
+        px->sched_t = RT_NEVER;
+        px->id = d->id;
+        *(cut_t **)px->state = c;
+        *c = (cut_t){.src = s, .dst = d, .proxy = px, .port = port, .idx = e->n_cuts, .from = s->sh, .to = d->sh,
+                     .tmin = {RT_NEVER, RT_NEVER}};
+        e->n_cuts++;
+        if (add_ptr((void ***)&s->sh->cuts_out, &s->sh->n_out, c) < 0 ||
+            add_ptr((void ***)&d->sh->cuts_in, &d->sh->n_in, c) < 0)
+            return RT_ENOMEM;
+        s->out[port] = px;
+        if (port == 0) s->out1 = px;
+    }
+    for (int i = 0; i < e->n_shards; i++)
+        if (e->shards[i].n_in && !(e->shards[i].cursor = calloc((size_t)e->shards[i].n_in, sizeof(size_t))))
+            return RT_ENOMEM;
+    if (e->n_cuts) split_holds(e);
+    return RT_OK;
+}
+
+static void split_free(rt_engine *e) {
+    for (int i = 0; i < e->n_cuts; i++) {
+        cut_t *c = &e->cuts[i];
+        free(c->proxy);
+        free(c->buf[0]);
+        free(c->buf[1]);
+    }
+    for (int i = 0; i < e->n_shards; i++) {
+        free(e->shards[i].cuts_in);
+        free(e->shards[i].cuts_out);
+        free(e->shards[i].cursor);
+    }
+    free(e->cuts);
+    free(e->cut_specs);
+}
+
+/* Each group's regions with cuts; who measures time. After sealing and after rebalancing. */
+static void split_lists(rt_engine *e) {
+    e->timed = e->n_cuts && e->n_groups > 1 && e->rebalance_every;
+    for (int i = 0; i < e->n_groups; i++) e->groups[i].n_split = 0;
+    for (int i = 0; i < e->n_shards && e->n_cuts; i++) {
+        shard_t *s = &e->shards[i];
+        if (s->n_in || s->n_out) add_ptr((void ***)&s->g->split, &s->g->n_split, s);
+    }
+}
+
+/* One handed-off packet reaches its destination, as rt_emit would have delivered it at h.t. `done`:
+ * the time the destination's region has run to; an event of the destination at or before it would
+ * be in that region's past (counted: the lookahead was wrong). */
+static void handoff_arrive(cut_t *c, handoff_t h, uint64_t done) {
+    rt_node *dst = c->dst;
+    rt_pkt *k = h.k;
+    BUMP(dst->c.in_packets, 1);
+    BUMP(dst->c.in_bytes, k->size);
+    if (__builtin_expect(dst->sh->log != NULL, 0) && dst->logged) log_event(dst, k, h.t, RT_LOG_ARRIVE, 0, 0);
+    k->t = h.t;
+    dst->sh->now = h.t;
+    dst->ops->enqueue(dst, dst->state, k);
+    c->owed++;
+    if (dst->sched_t <= done) BUMP(c->late, 1);
+}
+
+/* At a window's start (or at the barrier): region s takes back its packets, takes the previous
+ * window's hand-offs into it in (time, cut) order, and gives back as many free packets as it owes. */
+static void region_take(rt_engine *e, shard_t *s, uint64_t done) {
+    int w = e->cut_w, b = w ^ 1;
+    for (int i = 0; i < s->n_out; i++) {
+        cut_t *c = s->cuts_out[i];
+        for (rt_pkt *k = c->back[b], *next; k; k = next) { next = k->next; pool_put(&s->pool, k); }
+        c->back[b] = NULL;
+    }
+    if (!s->n_in) return;
+    gen_open(s);
+    for (int i = 0; i < s->n_in; i++) s->cursor[i] = 0;
+    for (;;) {  /* merge: the earliest head, the lower cut on a tie */
+        int best = -1;
+        uint64_t bt = RT_NEVER;
+        for (int i = 0; i < s->n_in; i++) {
+            cut_t *c = s->cuts_in[i];
+            if (s->cursor[i] < c->n[b] && (best < 0 || c->buf[b][s->cursor[i]].t < bt)) {
+                best = i;
+                bt = c->buf[b][s->cursor[i]].t;
+            }
+        }
+        if (best < 0) break;
+        cut_t *c = s->cuts_in[best];
+        handoff_arrive(c, c->buf[b][s->cursor[best]++], done);
+    }
+    for (int i = 0; i < s->n_in; i++) {
+        cut_t *c = s->cuts_in[i];
+        c->n[b] = 0;
+        c->tmin[b] = RT_NEVER;
+        while (c->owed && s->pool.free) {
+            rt_pkt *k = s->pool.free;
+            s->pool.free = k->next;
+            k->next = c->back[w];
+            c->back[w] = k;
+            c->owed--;
+        }
+    }
+    gen_close(s);
+    group_key(s->g, s);
+}
+
+/* A group's window: its regions' hand-offs first, then its events to `step`. */
+static int group_window(group_t *g, uint64_t step) {
+    rt_engine *e = g->e;
+    if (e->n_cuts && g->n_split) {
+        uint64_t t0 = mono_ns(), done = atomic_load(&g->now);
+        for (int i = 0; i < g->n_split; i++) {
+            uint64_t r0 = e->timed ? mono_ns() : 0;
+            region_take(e, g->split[i], done);
+            if (e->timed) g->split[i]->busy_ns += mono_ns() - r0;
+        }
+        BUMP(g->busy_ns, mono_ns() - t0);
+    }
+    return group_step(g, step);
+}
+
+/* Changes posted to any group, into the engine's list (with cuts they apply at the barrier). */
+static void split_take_inboxes(rt_engine *e) {
+    for (int i = 0; i < e->n_groups; i++) {
+        group_t *g = &e->groups[i];
+        take_inbox(g);
+        for (size_t k = 0; k < g->pending.n; k++) cmd_insert(&e->pending, g->pending.a[k]);
+        g->pending.n = 0;
+    }
+}
+
+/* At the barrier (every thread waits): every hand-off taken, then the changes due by `now` applied at
+ * `now` (each reads the holds again). */
+static void split_settle(rt_engine *e, uint64_t now) {
+    for (int i = 0; i < e->n_shards; i++)
+        if (e->shards[i].n_in || e->shards[i].n_out) region_take(e, &e->shards[i], now);
+    size_t done = 0;
+    while (done < e->pending.n && e->pending.a[done].at <= now) apply(e, &e->pending.a[done++], now);
+    if (done) {
+        memmove(e->pending.a, e->pending.a + done, (e->pending.n - done) * sizeof *e->pending.a);
+        e->pending.n -= done;
+    }
+}
+
+/* The earliest time an event may happen in the next window: the regions' next events, and the
+ * hand-offs waiting, which leave their destinations a hold later. */
+static uint64_t split_earliest(rt_engine *e) {
+    uint64_t t = RT_NEVER;
+    for (int i = 0; i < e->n_groups; i++) {
+        uint64_t g = group_deadline(&e->groups[i]);
+        if (g < t) t = g;
+    }
+    int b = e->cut_w ^ 1;
+    for (int i = 0; i < e->n_cuts; i++) {
+        cut_t *c = &e->cuts[i];
+        if (c->n[b]) {
+            uint64_t a = c->tmin[b] + c->hold < c->tmin[b] ? RT_NEVER : c->tmin[b] + c->hold;
+            if (a < t) t = a;
+        }
+    }
+    return t;
+}
+
+static int rank_busy(const void *a, const void *b) {
+    const shard_t *x = *(shard_t *const *)a, *y = *(shard_t *const *)b;
+    if (x->busy_ns != y->busy_ns) return x->busy_ns < y->busy_ns ? 1 : -1;
+    if (x->n_nodes != y->n_nodes) return x->n_nodes < y->n_nodes ? 1 : -1;
+    return x < y ? -1 : x > y;
+}
+
+/* At the barrier: the regions to threads again by the CPU time each took since the last time, the
+ * largest first to the least loaded thread. Only the mapping changes: results cannot. */
+static void rebalance(rt_engine *e) {
+    int ns = e->n_shards, ng = e->n_groups;
+    shard_t **order = malloc((size_t)ns * sizeof *order);
+    group_t **to = malloc((size_t)ns * sizeof *to);
+    uint64_t *load = calloc((size_t)ng, sizeof *load);
+    if (!order || !to || !load) { free(order); free(to); free(load); return; }
+    for (int i = 0; i < ns; i++) order[i] = &e->shards[i];
+    qsort(order, (size_t)ns, sizeof *order, rank_busy);
+    int moved = 0;
+    for (int i = 0; i < ns; i++) {
+        int best = 0;
+        for (int k = 1; k < ng; k++)
+            if (load[k] < load[best]) best = k;
+        load[best] += order[i]->busy_ns + 1;  /* + 1: regions that took no time still spread */
+        to[order[i] - e->shards] = &e->groups[best];
+        moved |= to[order[i] - e->shards] != order[i]->g;
+    }
+    for (int i = 0; i < ns; i++) e->shards[i].busy_ns = 0;
+    if (moved) {
+        pthread_mutex_lock(&e->mu);  /* posters read a node's group under mu */
+        split_take_inboxes(e);
+        for (int i = 0; i < ng; i++) {
+            group_t *g = &e->groups[i];
+            g->n_shards = g->n_nodes = 0;
+            g->n_keys = 0;
+        }
+        for (int i = 0; i < ns; i++) {
+            shard_t *s = &e->shards[i];
+            s->g = to[i];
+            s->slot = -1;
+            s->g->shards[s->g->n_shards++] = s;
+            s->g->n_nodes += s->n_nodes;
+        }
+        for (int i = 0; i < ns; i++) group_key(e->shards[i].g, &e->shards[i]);
+        pthread_mutex_unlock(&e->mu);
+        split_lists(e);
+        e->rebalances++;
+    }
+    free(order);
+    free(to);
+    free(load);
 }
 
 /* ---- the pool: groups 1.. in threads of their own, woken per step, met at a barrier */
@@ -1553,7 +1936,7 @@ static void *pool_worker(void *arg) {
         await_change(&e->epoch, seen);
         seen = atomic_load(&e->epoch);
         if (atomic_load(&e->pool_quit)) break;
-        g->rc = group_step(g, e->pool_step);
+        g->rc = group_window(g, e->pool_step);
         if (atomic_fetch_sub(&e->remaining, 1) == 1) futex_wake(&e->remaining);
     }
     return NULL;
@@ -1586,17 +1969,17 @@ static void pool_stop(rt_engine *e) {
 /* Every group to `step`, in parallel: group 0 in this thread, the others in the pool; returns when
  * all are there (the barrier where changes are taken). 1 if stopped. */
 static int run_groups(rt_engine *e, uint64_t step) {
-    if (e->n_groups == 1) return group_step(&e->groups[0], step);
+    if (e->n_groups == 1) return group_window(&e->groups[0], step);
     if (pool_start(e) < 0) {  /* no threads to be had: the same steps, one group after another */
         int stopped = 0;
-        for (int i = 0; i < e->n_groups && !stopped; i++) stopped = group_step(&e->groups[i], step);
+        for (int i = 0; i < e->n_groups && !stopped; i++) stopped = group_window(&e->groups[i], step);
         return stopped;
     }
     e->pool_step = step;
     atomic_store(&e->remaining, (uint32_t)(e->n_groups - 1));
     atomic_fetch_add_explicit(&e->epoch, 1, memory_order_release);
     futex_wake(&e->epoch);
-    int stopped = group_step(&e->groups[0], step);
+    int stopped = group_window(&e->groups[0], step);
     uint32_t r;
     while ((r = atomic_load_explicit(&e->remaining, memory_order_acquire)) != 0) await_change(&e->remaining, r);
     for (int i = 1; i < e->n_groups; i++) stopped |= e->groups[i].rc;
@@ -1606,7 +1989,10 @@ static int run_groups(rt_engine *e, uint64_t step) {
 /* Virtual time: advance every group to t together, stopping at each change's exact logical time
  * (every group meets there, so a change posted for one applies at the same step whatever the
  * thread count); 1 if stopped. */
+static int advance_split(rt_engine *e, uint64_t t);
+
 static int advance(rt_engine *e, uint64_t t) {
+    if (e->n_cuts) return advance_split(e, t);
     for (;;) {
         uint64_t now = atomic_load(&e->now);
         uint64_t step = t;
@@ -1621,8 +2007,49 @@ static int advance(rt_engine *e, uint64_t t) {
     }
 }
 
+/* Virtual time with cuts: windows of at most the lookahead from the earliest possible event (the
+ * least hold minus 1 ns, so that a hand-off's departure is after the window; with a hold of 0, one
+ * instant at a time), stopping at every change too; the barrier flips the hand-off buffers, applies
+ * the changes after taking the hand-offs, and now and then rebalances. 1 if stopped. */
+static int advance_split(rt_engine *e, uint64_t t) {
+    for (;;) {
+        uint64_t now = atomic_load(&e->now);
+        split_take_inboxes(e);
+        if (e->pending.n && e->pending.a[0].at <= now) split_settle(e, now);
+        uint64_t step = t, first = split_earliest(e);
+        if (e->pending.n && e->pending.a[0].at < step) step = e->pending.a[0].at;
+        if (first != RT_NEVER) {
+            uint64_t l = e->lookahead ? e->lookahead - 1 : 0;
+            uint64_t bound = first + l < first ? RT_NEVER : first + l;
+            if (bound < step) step = bound;
+        }
+        if (step < now) step = now;
+        int stopped = run_groups(e, step);
+        e->cut_w ^= 1;
+        if (stopped) return 1;
+        e->windows++;
+        atomic_store(&e->now, step);
+        if (e->timed && ++e->since_rebalance >= e->rebalance_every) {
+            e->since_rebalance = 0;
+            rebalance(e);
+        }
+        if (step >= t && !atomic_load_explicit(&e->posted, memory_order_acquire) && split_earliest(e) > t) {
+            split_settle(e, step);  /* what is handed off is in its destination when the call returns */
+            return 0;
+        }
+    }
+}
+
 /* After a loop ends: changes posted during its last moments, and any now due, apply at once. */
+static void split_settle(rt_engine *e, uint64_t now);
+static void split_take_inboxes(rt_engine *e);
+
 static void apply_due(rt_engine *e) {
+    if (e->n_cuts) {
+        split_take_inboxes(e);
+        split_settle(e, atomic_load(&e->now));
+        return;
+    }
     for (int i = 0; i < e->n_groups; i++) {
         group_t *g = &e->groups[i];
         take_inbox(g);
@@ -1670,7 +2097,7 @@ static uint64_t mono_ns(void) {
 }
 
 static uint64_t next_deadline(rt_engine *e) {
-    uint64_t t = RT_NEVER;
+    uint64_t t = e->pending.n ? e->pending.a[0].at : RT_NEVER;  /* with cuts, changes wait there */
     for (int i = 0; i < e->n_groups; i++) {
         uint64_t g = group_deadline(&e->groups[i]);
         if (g < t) t = g;
@@ -2038,7 +2465,7 @@ static int keep_or_apply(rt_engine *e, command_t c) {
     rt_node *n = e->nodes[c.node];
     uint64_t now = n->sh ? atomic_load(&n->sh->g->now) : atomic_load(&e->now);
     c.order = e->order++;
-    if (c.at > now) return cmd_insert(n->sh ? &n->sh->g->pending : &e->pending, c);
+    if (c.at > now) return cmd_insert(n->sh && !e->n_cuts ? &n->sh->g->pending : &e->pending, c);
     return apply(e, &c, now);
 }
 
@@ -2131,6 +2558,8 @@ int rt_engine_thread_stats(const rt_engine *e, int i, rt_thread_stats *out) {
     out->shards = g->n_shards;
     out->nodes = g->n_nodes;
     out->busy_ns = atomic_load(&g->busy_ns);
+    out->regions = g->n_split;
+    out->rebalances = e->rebalances;
     for (int k = 0; k < g->n_shards; k++) {
         out->events += __atomic_load_n(&g->shards[k]->events, __ATOMIC_RELAXED);
         out->packets += __atomic_load_n(&g->shards[k]->packets, __ATOMIC_RELAXED);

@@ -160,6 +160,28 @@ int rt_endpoint_set_addr(rt_engine *e, int node, uint32_t addr);
  * cycle of cells that hold no packet (no next_event): a packet would go round it forever. */
 int rt_link(rt_engine *e, int src, int port, int dst);
 
+/* One channel over several threads: the link out of `src`'s output `port` (linked already) is a cut.
+ * Sealing then splits the graph at every cut into regions (the connected components left), each a
+ * shard of its own that any engine thread may run; a packet crossing a cut is handed off to its
+ * destination's region. The destination must be a cell whose minimum hold (rt_cell_ops.min_hold)
+ * bounds how soon a packet arriving at t can leave: in virtual time the regions run in windows no
+ * longer than the smallest such hold (the lookahead, read again after every change), so results are
+ * the same on 1 and N threads. A cut whose two ends stay connected anyway is ignored. Before time
+ * runs; RT_EINVAL (rt_last_error says why) if the destination has no minimum hold. In a real run
+ * (ports attached) the cuts are ignored: each channel stays one region (docs/engine.md). */
+int rt_link_cut(rt_engine *e, int src, int port);
+/* Regions are given back to threads every `every` windows (0: never; default 1024) by the CPU time
+ * each took since the last time (largest first, to the least loaded thread): only the mapping from
+ * regions to threads changes, never the regions, so results do not. Before time runs. */
+int rt_engine_set_rebalance(rt_engine *e, uint64_t every);
+/* What splitting did: cuts in force, the lookahead now (RT_NEVER: no cut), windows run, packets
+ * handed off, rebalancing passes that moved a region, and hand-offs whose destination then had an
+ * event in the past (a broken lookahead; 0 unless a cell's min_hold is wrong). */
+typedef struct {
+    uint64_t cuts, lookahead_ns, windows, handoffs, rebalances, late_handoffs;
+} rt_split_stats;
+int rt_engine_split_stats(const rt_engine *e, rt_split_stats *out);
+
 /* Runtime changes. A cell's changeable parameters have names ("rate", "down", ...); rt_cell_param
  * gives the index of one. rt_cell_control applies `value` at logical time `at_ns` exactly (or at once
  * if `at_ns` is not after the current time), in place: queued packets stay. While the engine thread
@@ -333,9 +355,11 @@ int rt_engine_threads(const rt_engine *e);
  * its shards fired and the packets that entered its shards from endpoints (flows' packets, frames
  * received). Summed over the threads, events and packets are the engine's. */
 typedef struct {
-    int32_t cpu, shards, nodes, pad_;
+    int32_t cpu, shards, nodes;
+    int32_t regions;         /* of its shards, those that are regions of a split channel (rt_link_cut) */
     uint64_t busy_ns, wall_ns;
     uint64_t events, packets;
+    uint64_t rebalances;     /* the engine's rebalancing passes that moved a region (the same for all) */
 } rt_thread_stats;
 int rt_engine_thread_stats(const rt_engine *e, int i, rt_thread_stats *out);
 
@@ -455,6 +479,10 @@ typedef struct {
     int (*control)(rt_node *n, void *state, int param, double value, uint64_t now);
     /* The value of parameter `param` in force at `now`. */
     double (*read)(const void *state, int param, uint64_t now);
+    /* The least time a packet arriving from now on stays in the cell: one that arrives at t leaves
+     * (or is dropped) at t + min_hold or later. Read when time starts and after every change; NULL:
+     * 0. A link into a cell with a positive one may be a cut between regions (rt_link_cut). */
+    uint64_t (*min_hold)(const void *state);
 } rt_cell_ops;
 
 /* What the engine offers a cell. */
