@@ -4,6 +4,7 @@ Nothing here knows a cell type. A plan cell's `config` is already in base units 
 defaults filled in; the loader only applies what the schema annotates:
 - a parameter with `x-trace` is passed as the trace the compiler loaded (the plan cell's `trace`);
 - a string with `x-unit: prefix` that names an endpoint becomes that endpoint's IPv4 address.
+The channel's `cuts` (from the `mark_cuts` pass) become the engine's cuts between regions.
 A plugin cell's shared library (in its folder) is registered in the engine before its first use.
 """
 from __future__ import annotations
@@ -110,10 +111,13 @@ def add_plan_cell(engine: Engine, cell: Mapping[str, Any], addresses: Mapping[st
     return engine.add_cell(cell["type"], engine_config(cell, addresses), cell.get("outputs", 1), name=cell["name"])
 
 
-def load_channel(engine: Engine, channel: dict[str, Any], addresses: dict[str, int] | None = None) -> dict[str, int]:
+def load_channel(engine: Engine, channel: dict[str, Any], addresses: dict[str, int] | None = None,
+                 cuts: bool = True) -> dict[str, int]:
     """Add a channel's endpoints and cells to the engine, link them; node ids by name.
 
     `addresses` gives each endpoint's IPv4 address (real runs); by default, the virtual ones.
+    The plan's `cuts` (mark_cuts) split the channel into regions that engine threads run apart;
+    `cuts=False` keeps it whole (the same results but for the order of simultaneous events).
     """
     if addresses is None:
         addresses = {name: endpoint_addr(i) for i, name in enumerate(channel["endpoints"])}
@@ -125,4 +129,6 @@ def load_channel(engine: Engine, channel: dict[str, Any], addresses: dict[str, i
         nodes[cell["name"]] = add_plan_cell(engine, cell, addresses)
     for link in channel["links"]:
         engine.link(nodes[link["from"]], link["port"], nodes[link["to"]])
+    for cut in channel.get("cuts", ()) if cuts else ():
+        engine.cut(nodes[cut["from"]], cut["port"])
     return nodes

@@ -144,6 +144,7 @@ class Channel:
     span: Span
     controllers: tuple[Controller, ...] = ()  # Python cells, by `expand_python_cells`
     segmenting: tuple[str, ...] = ()  # endpoints that cut GSO super-frames, by `mark_segmenting`
+    cuts: tuple[tuple[str, int, str], ...] = ()  # links (src, port, dst) between regions, by `mark_cuts`
 
 
 @dataclass(frozen=True)

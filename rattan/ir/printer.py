@@ -52,6 +52,8 @@ def program_text(prog: Program) -> str:
                        + json.dumps(dict(k.cell.config), sort_keys=True, default=str))
         if ch.segmenting:  # after mark_segmenting
             out.append(f"  segmenting {', '.join(ch.segmenting)}")
+        for src, port, dst in ch.cuts:  # after mark_cuts
+            out.append(f"  cut {src}[{port}] -> {dst}")
         for t in ch.timeline:
             when = (f"at {value_text(t.at) if not isinstance(t.at, int) else t.at}"
                     if t.at is not None else f"every {t.period} for {t.duration}")

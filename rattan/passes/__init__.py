@@ -12,6 +12,7 @@ from .expand_compounds import expand_compounds
 from .expand_python_cells import expand_python_cells
 from .load_imports import load_imports
 from .load_traces import load_traces
+from .mark_cuts import mark_cuts
 from .mark_segmenting import mark_segmenting
 from .optimize import eliminate_dead, fuse_cells, remove_noops
 from .resolve_names import resolve_names
@@ -42,6 +43,7 @@ OPTIMIZATIONS = [
 # Facts for the engine, computed on the final graph (after the optimizations, if they run).
 LOWERINGS = [
     mark_segmenting,
+    mark_cuts,
 ]
 
 PIPELINE = CHECKS + OPTIMIZATIONS + LOWERINGS

@@ -93,6 +93,8 @@ def build_plan(prog: Program, sources: SourceMap, registry: Registry) -> dict[st
         })
         if ch.segmenting:  # GSO mode's cutting points (mark_segmenting); absent otherwise
             channels[-1]["segmenting"] = list(ch.segmenting)
+        if ch.cuts:  # links between regions that threads may run apart (mark_cuts); absent otherwise
+            channels[-1]["cuts"] = [{"from": s, "port": p, "to": d} for s, p, d in ch.cuts]
         if ch.controllers:  # Python cells; absent otherwise, so that plans without them are unchanged
             channels[-1]["controllers"] = [{
                 "cell": k.cell.name, "type": k.cell.type, "class": k.python, "config": _plain(k.cell.config),

@@ -50,6 +50,12 @@ ANNOTATIONS: dict[str, str] = {
                 "says the same of its record; a cell with a queue needs segments if its queue does. The "
                 "compiler's `mark_segmenting` pass cuts super-frames at the endpoints whose packets may meet "
                 "such a cell",
+    "cut": "`{\"hold\": P}`: every packet stays in the cell at least its minimum hold (the engine's `min_hold` "
+           "op, read again after every change), which is positive when parameter P is; the compiler's `mark_cuts` "
+           "pass may then split the channel at the links into the cell, so that engine threads run its regions apart",
+    "first_arrival": "`false`, or `{\"if_nonzero\": [P, ...], \"if_equal\": {Q: V}}`: when the cell reads the "
+                     "time of its channel's first packet (`rt_first_arrival`); such a channel is never split "
+                     "into regions (absent: `false` for built-in cells, `true` for plugin cells)",
     "doc": "longer Markdown documentation (the Notes of `rattan cells TYPE` and of docs/language.md)",
     "python": "`\"package.module:ClassName\"`: a Python cell, a subclass of rattan.PythonCell that drives inner C "
               "cells at a tick and never touches packets (docs/cells-python.md)",
@@ -179,6 +185,24 @@ class CellType:
             if _needs_segments((kind.get("x-rattan") or {}).get("segments", "needs"), _record_defaults(kind, q)):
                 return True
         return False
+
+    def cut_hold(self, config: Mapping[str, Any] | None) -> bool:
+        """Whether a link into the cell, so configured, may be a cut between regions (`x-rattan.cut`:
+        its hold parameter is a positive number)."""
+        rule = self.meta.get("cut")
+        if not isinstance(rule, Mapping) or not isinstance(rule.get("hold"), str):
+            return False
+        v = (config or {}).get(rule["hold"], (self.properties.get(rule["hold"]) or {}).get("default"))
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+
+    def reads_first_arrival(self, config: Mapping[str, Any] | None) -> bool:
+        """Whether the cell, so configured, reads its channel's first arrival (`x-rattan.first_arrival`)."""
+        rule = self.meta.get("first_arrival", self.origin != "builtin")
+        if not isinstance(rule, Mapping):
+            return bool(rule)
+        config = config or {}
+        return (any(config.get(p) not in (None, 0) for p in rule.get("if_nonzero", ())) or
+                any(config.get(p) == v for p, v in (rule.get("if_equal") or {}).items()))
 
     def unknown_annotations(self) -> list[str]:
         """`x-rattan` keys no tool reads: a misspelling, or an annotation of a newer rattan."""
