@@ -18,7 +18,7 @@ def codes(text: str) -> list[str]:
 
 def test_pass_list_is_in_pipeline_order():
     assert PASS_NAMES[:5] == ["parse", "set_lets", "load_imports", "resolve_names", "expand_compounds"]
-    assert PASS_NAMES[-4:] == ["remove_noops", "fuse_cells", "eliminate_dead", "mark_segmenting"]
+    assert PASS_NAMES[-5:] == ["remove_noops", "fuse_cells", "eliminate_dead", "mark_segmenting", "mark_cuts"]
 
 
 def test_resolve_names_lowers_chains_to_links():
