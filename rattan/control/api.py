@@ -150,7 +150,8 @@ class ControlAPI:
                 doc["timing"] = timing
         doc["threads"] = [{"cpu": t.cpu, "shards": t.shards, "nodes": t.nodes, "busy_ns": t.busy_ns,
                            "wall_ns": t.wall_ns, "load": round(t.load, 4), "events": t.events,
-                           "packets": t.packets} for t in self.engine.thread_stats()]
+                           "packets": t.packets, "regions": t.regions, "rebalances": t.rebalances}
+                          for t in self.engine.thread_stats()]
         return doc
 
     def cells(self) -> list[dict]:

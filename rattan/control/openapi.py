@@ -90,7 +90,9 @@ def document(api) -> dict:
                                             "tx_calls, tx_frames; docs/running.md, Timing)"},
                                  "threads": {"type": "array", "description": "the engine threads' load: core (null: "
                                              "not pinned), shards, nodes, busy_ns of wall_ns, load (busy / wall), "
-                                             "events fired and packets entered",
+                                             "events fired, packets entered, regions (its shards that are "
+                                             "regions of a split channel) and rebalances (the engine's "
+                                             "rebalancing passes that moved a region)",
                                              "items": {"type": "object"}},
                                  "instances": {"type": "array", "items": {"type": "object"}}}},
         "Telemetry": _COUNTERS,

@@ -184,7 +184,9 @@ def test_the_control_api_state_lists_the_threads_load():
     api.engine.add_flow(0, 1, "cbr", 10**6, 100)
     api.engine.run_until(SEC)
     threads = api.state()["threads"]
-    assert len(threads) == 1 and threads[0]["cpu"] is None and threads[0]["shards"] == 1
+    # the delay's link is a cut: two regions (left; delay and right), with no rebalancing on one thread
+    assert len(threads) == 1 and threads[0]["cpu"] is None and threads[0]["shards"] == 2
+    assert threads[0]["regions"] == 2 and threads[0]["rebalances"] == 0
     assert threads[0]["packets"] == api.engine.flow_stats(0)["sent_packets"] > 0
     assert 0 < threads[0]["busy_ns"] <= threads[0]["wall_ns"] and 0 < threads[0]["load"] <= 1
 
