@@ -12,7 +12,10 @@ thread's load, and a check that every thread count gave the same counters.
 (g) The per-packet cost (CPU) at 1, 100 and 1,000 channels with 1 ms slices, best of alternated
 rounds, in this checkout and in --slices-baseline (default 86e4fd2, the engine before its threads):
 the goal is 1,000 channels within 20 % of 100.
-Run: python benchmarks/engine_pps.py [--packets N] [--baseline REV] [--only threads|slices]
+(h) One channel split over 2 cores: the chain's link into `delay` is a cut (the plan's `cuts`), so its
+two regions run on two threads; wall-clock Mpps with 1 thread and with 2, their ratio, and a check that
+both gave the same counters; beside them the channel uncut (cuts=False) on 1 thread.
+Run: python benchmarks/engine_pps.py [--packets N] [--baseline REV] [--only threads|slices|split]
 """
 from __future__ import annotations
 
@@ -52,16 +55,17 @@ def plan_channel(path: str) -> dict:
 _CHANNELS: dict[bool, dict] = {}
 
 
-def build(engine: Engine, chain: bool) -> tuple[int, int]:
-    """One channel (bw + delay + loss, or a pass cell) from its compiled plan; its two endpoints."""
+def build(engine: Engine, chain: bool, cuts: bool = True) -> tuple[int, int]:
+    """One channel (bw + delay + loss, or a pass cell) from its compiled plan; its two endpoints.
+    The chain's plan cuts it before `delay` (two regions); `cuts=False` keeps it whole."""
     if chain not in _CHANNELS:
         _CHANNELS[chain] = plan_channel(CHAIN if chain else PASS)
-    nodes = load_channel(engine, _CHANNELS[chain])
+    nodes = load_channel(engine, _CHANNELS[chain], cuts=cuts)
     return nodes["left"], nodes["right"]
 
 
 def measure(channels: int, chain: bool, packets: int, slice_ns: int = 0, log: str | None = None,
-            threads: int = 0, result: dict | None = None) -> tuple[float, int]:
+            threads: int = 0, result: dict | None = None, cuts: bool = True) -> tuple[float, int]:
     """(packets per second of CPU time, packets) for `channels` copies sharing one engine.
 
     With `slice_ns`, time advances in slices of that length, as the real-time loop does: every
@@ -77,7 +81,7 @@ def measure(channels: int, chain: bool, packets: int, slice_ns: int = 0, log: st
     duration = packets // (per_channel_pps * channels) * SEC
     flows = []
     for _ in range(channels):
-        left, right = build(e, chain)
+        left, right = build(e, chain, cuts)
         flows.append(e.add_flow(left, right, "cbr", per_channel_pps * 1500 * 8, 1500))
     if log:  # every cell of the chain logged: arrive + depart records at each of them
         e.open_packet_log(log)
@@ -97,6 +101,7 @@ def measure(channels: int, chain: bool, packets: int, slice_ns: int = 0, log: st
         result["flows"] = [e.flow_stats(f) for f in flows]
         result["counters"] = [e.counters(n) for n in range(2 + 5 * channels) if n < 7 * channels]
         result["threads"] = e.thread_stats()
+        result["split"] = e.split_stats()
     return sent / dt, sent
 
 
@@ -245,6 +250,38 @@ def threads_scaling(packets: int, channels: int = 1000) -> None:
           "compete with\n  the caller and each other")
 
 
+def split_scaling(packets: int, rounds: int = 3) -> None:
+    """(h): one channel, its two regions on 1 and on 2 threads; wall-clock Mpps, ratio, identity."""
+    usable = len(os.sched_getaffinity(0))
+    print(f"\n(h) bw + delay + loss, ONE channel split at its link into `delay` (2 regions), virtual time, "
+          f"wall clock, best of {rounds} alternated (this machine: {usable} usable cores):")
+    cases = [("uncut, 1 thread", 1, False), ("split, 1 thread", 1, True), ("split, 2 threads", 2, True)]
+    best = {c[0]: (0.0, {}) for c in cases}
+    for _ in range(rounds):
+        for label, n, cuts in cases:
+            if n > usable:
+                continue
+            r: dict = {}
+            pps, _ = measure(1, True, packets, threads=n, result=r, cuts=cuts)
+            if pps > best[label][0]:
+                best[label] = (pps, r)
+    one = best["split, 1 thread"]
+    for label, n, cuts in cases:
+        pps, r = best[label]
+        if not pps:
+            print(f"  {label:<18}: needs {n} usable cores")
+            continue
+        same = ""
+        if label != "split, 1 thread":
+            same = "  same counters and flows as split on 1 thread" if (r["counters"] == one[1]["counters"] and
+                   r["flows"] == one[1]["flows"]) else "  DIFFERENT RESULTS"
+        loads = ", ".join(f"{100 * t.load:.0f}%" for t in r["threads"])
+        print(f"  {label:<18}: {pps / 1e6:6.2f} Mpps  {pps / one[0]:5.2f}x split on 1 thread  "
+              f"load per thread {loads}{same}")
+    sp = one[1]["split"]
+    print(f"  {sp.cuts} cut, lookahead {sp.lookahead_ns / 1e6:g} ms, {sp.windows} windows, {sp.handoffs} packets handed off")
+
+
 _SLICES_CHILD = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -291,13 +328,14 @@ def main() -> None:
     ap.add_argument("--only-baseline", action="store_true", help="measure only (e), the comparison with --baseline")
     ap.add_argument("--slices-baseline", default="86e4fd2",
                     help="revision to compare (g) with (default 86e4fd2, before engine threads)")
-    ap.add_argument("--only", choices=("threads", "slices"), help="measure only (f) or only (g)")
+    ap.add_argument("--only", choices=("threads", "slices", "split"), help="measure only (f), (g) or (h)")
     a = ap.parse_args()
     if a.only_baseline:
         compare_with(a.baseline, a.packets)
         return
     if a.only:
-        (threads_scaling(a.packets) if a.only == "threads" else slices_growth(a.slices_baseline, a.packets))
+        {"threads": lambda: threads_scaling(a.packets), "slices": lambda: slices_growth(a.slices_baseline, a.packets),
+         "split": lambda: split_scaling(a.packets)}[a.only]()
         return
     floor, n = measure(1, False, a.packets)
     print(f"{'case':<34} {'packets':>10} {'Mpps/core':>10} {'ns/packet':>10} {'vs pass':>8}")
@@ -325,6 +363,7 @@ def main() -> None:
     compare_with(a.baseline, a.packets)
     threads_scaling(a.packets)
     slices_growth(a.slices_baseline, a.packets)
+    split_scaling(a.packets)
     print("flat per-packet cost from 1 to 1,000 channels means the ns/packet column stays level.\n"
           "Channels are independent shards: a long run_until runs each shard to the end in turn; the\n"
           "1 ms slices interleave them as a real-time run does.")

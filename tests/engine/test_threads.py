@@ -199,3 +199,89 @@ def test_rattan_sim_takes_cores_and_gives_the_same_document(run_cli):
     assert code1 == code2 == 0 and one == two
     with pytest.raises(SystemExit):
         run_cli(*args, "--cores", "0")
+
+
+# ---- one channel's DAG over several threads (the plan's cuts, rattan/passes/mark_cuts.py)
+
+def _plan_text(text: str, **kw) -> dict:
+    from rattan.compiler import compile_text
+    comp = compile_text(text, "split.rtn", **kw)
+    assert comp.ok, comp.diagnostics
+    return build_plan(comp.program, comp.sources, default_registry())
+
+
+def _split_run(plan: dict, threads: int, cuts: bool = True, rebalance: int | None = None,
+               samples: bool = False, until: int = DURATION) -> dict:
+    """Every channel of the plan once, a Poisson flow each way (none in a channel named `idle`), its
+    timeline; every figure."""
+    e = Engine(5)
+    e.set_threads(threads)
+    if rebalance is not None:
+        e.set_rebalance(rebalance)
+    flows, nodes_all = [], []
+    for ch in plan["channels"]:
+        nodes = load_channel(e, ch, cuts=cuts)
+        eps = ch["endpoints"]
+        if ch["name"] != "idle":  # a channel without traffic
+            flows.append(e.add_flow(nodes[eps[0]], nodes[eps[-1]], "poisson", 12_000_000, 1200, samples=samples))
+            flows.append(e.add_flow(nodes[eps[-1]], nodes[eps[0]], "poisson", 2_000_000, 300, samples=samples))
+        schedule_timeline(e, nodes, ch, until)
+        nodes_all += list(nodes.values())
+    for t in range(100_000_000, until + 1, 100_000_000):
+        e.run_until(t)
+    return {"counters": [e.counters(n) for n in nodes_all], "flows": [(e.flow_stats(f), e.flow_delay(f)) for f in flows],
+            "samples": [e.flow_samples(f) for f in flows] if samples else None,
+            "threads": e.thread_stats(), "split": e.split_stats(), "now": e.now}
+
+
+BROADBAND_ONE = "channel c {\n endpoints left, right\n left -> bw { rate = 20Mbps } -> delay { delay = 20ms } -> right\n" \
+                " right -> bw { rate = 100Mbps } -> delay { delay = 20ms } -> loss { rate = 1% } -> left\n}\n"
+
+
+def test_one_channel_split_over_two_threads_gives_the_same_results():
+    plan = _plan_text(BROADBAND_ONE)
+    assert len(plan["channels"][0]["cuts"]) == 2  # both delays: the bw cells' links into them
+    one, two = _split_run(plan, 1), _split_run(plan, 2)
+    assert [t.shards for t in one["threads"]] == [2] and [t.regions for t in one["threads"]] == [2]
+    assert len(two["threads"]) == 2 and all(t.regions == 1 and t.events > 0 for t in two["threads"]), two["threads"]
+    assert one["split"].handoffs == two["split"].handoffs > 1000 and one["split"].windows == two["split"].windows
+    assert one["split"].late_handoffs == 0 and one["split"].lookahead_ns == 20_000_000  # the delays' hold
+    assert two["counters"] == one["counters"] and two["flows"] == one["flows"] and two["now"] == one["now"]
+    whole = _split_run(plan, 1, cuts=False)  # no simultaneous events here: the very same results uncut
+    assert whole["split"].cuts == 0 and whole["counters"] == one["counters"] and whole["flows"] == one["flows"]
+
+
+def test_a_lowered_delay_keeps_causality_across_a_cut():
+    text = ("channel c {\n endpoints left, right\n cell d: delay { delay = 50ms }\n"
+            " left -> bw { rate = 20Mbps } -> d -> right\n right -> bw { rate = 20Mbps } -> delay { delay = 30ms } -> left\n"
+            " at 1s { d.delay = 1ms }\n}\n")
+    plan = _plan_text(text)
+    one = _split_run(plan, 1, samples=True)
+    two = _split_run(plan, 2, samples=True)
+    for r in (one, two):
+        assert r["split"].lookahead_ns == 1_000_000  # read again after the change: the next windows are 1 ms
+        assert r["split"].late_handoffs == 0  # no packet reached the delay after its region had passed its time
+    assert two["counters"] == one["counters"] and two["flows"] == one["flows"] and two["samples"] == one["samples"]
+    whole = _split_run(plan, 1, cuts=False, samples=True)
+    assert whole["samples"] == one["samples"] and whole["counters"] == one["counters"]
+    delays, _ = one["samples"][0]
+    assert min(delays) < 5_000_000 < 50_000_000 <= max(delays)  # both delays were in force
+
+
+def test_rebalancing_moves_a_region_by_measured_time_without_changing_results():
+    # by nodes, the idle chain's region weighs most and gets a thread alone while both busy regions share
+    # the other; by measured time the busy regions go to different threads
+    idle = " -> ".join(["pass {}"] * 12)
+    text = BROADBAND_ONE + f"channel idle {{\n endpoints a, b\n a -> {idle} -> b\n}}\n"
+    from rattan.passes.context import Options
+    plan = _plan_text(text, options=Options(optimize=False))  # the pass cells stay
+    fixed = _split_run(plan, 2, rebalance=0)
+    moved = _split_run(plan, 2, rebalance=8)
+    one = _split_run(plan, 1)
+    assert fixed["split"].rebalances == 0 and all(t.rebalances == 0 for t in fixed["threads"])
+    busy = lambda r: sorted(t.events > 1000 for t in r["threads"])  # noqa: E731
+    assert busy(fixed) == [False, True]  # the idle region alone on one thread, both busy ones on the other
+    assert moved["split"].rebalances >= 1 and all(t.rebalances == moved["split"].rebalances for t in moved["threads"])
+    assert sum(t.shards for t in moved["threads"]) == sum(t.shards for t in fixed["threads"]) == 3
+    assert moved["counters"] == fixed["counters"] == one["counters"]
+    assert moved["flows"] == fixed["flows"] == one["flows"]
