@@ -282,6 +282,8 @@ def test_rebalancing_moves_a_region_by_measured_time_without_changing_results():
     busy = lambda r: sorted(t.events > 1000 for t in r["threads"])  # noqa: E731
     assert busy(fixed) == [False, True]  # the idle region alone on one thread, both busy ones on the other
     assert moved["split"].rebalances >= 1 and all(t.rebalances == moved["split"].rebalances for t in moved["threads"])
+    assert busy(moved) == [True, True]  # the busy regions now on a thread each
+    assert moved["split"].late_handoffs == 0  # the moves kept every hand-off in its window
     assert sum(t.shards for t in moved["threads"]) == sum(t.shards for t in fixed["threads"]) == 3
     assert moved["counters"] == fixed["counters"] == one["counters"]
     assert moved["flows"] == fixed["flows"] == one["flows"]
