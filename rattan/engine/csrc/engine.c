@@ -829,8 +829,9 @@ static void endpoint_enqueue(rt_node *n, void *state, rt_pkt *k) {
     if (k->flow >= 0 && k->flow < e->n_flows) {
         flow_t *f = flow_of(e, k->flow);
         if (n->id != f->dst) {  /* a wrong route: delivered, but not to the flow's destination */
-            BUMP(f->st.misdelivered_packets, 1);
-            BUMP(f->st.misdelivered_bytes, k->size);
+            /* added, not stored: with cuts, wrong endpoints in several regions may count at once */
+            __atomic_fetch_add(&f->st.misdelivered_packets, 1, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&f->st.misdelivered_bytes, k->size, __ATOMIC_RELAXED);
             pool_put(&n->sh->pool, k);
             return;
         }
@@ -1727,8 +1728,8 @@ static void split_lists(rt_engine *e) {
 }
 
 /* One handed-off packet reaches its destination, as rt_emit would have delivered it at h.t. `done`:
- * the time the destination's region has run to; an event of the destination at or before it would
- * be in that region's past (counted: the lookahead was wrong). */
+ * the time the destination's region has run to; an event of the destination before it (or at it,
+ * with a positive hold) would be in that region's past (counted: the lookahead was wrong). */
 static void handoff_arrive(cut_t *c, handoff_t h, uint64_t done) {
     rt_node *dst = c->dst;
     rt_pkt *k = h.k;
@@ -1739,7 +1740,8 @@ static void handoff_arrive(cut_t *c, handoff_t h, uint64_t done) {
     dst->sh->now = h.t;
     dst->ops->enqueue(dst, dst->state, k);
     c->owed++;
-    if (dst->sched_t <= done) BUMP(c->late, 1);
+    /* with a hold of 0 the window was one instant, and an event at `done` comes in the next one */
+    if (dst->sched_t < done || (dst->sched_t == done && c->hold)) BUMP(c->late, 1);
 }
 
 /* At a window's start (or at the barrier): region s takes back its packets, takes the previous
@@ -1869,8 +1871,9 @@ static void rebalance(rt_engine *e) {
     }
     for (int i = 0; i < ns; i++) e->shards[i].busy_ns = 0;
     if (moved) {
-        pthread_mutex_lock(&e->mu);  /* posters read a node's group under mu */
-        split_take_inboxes(e);
+        /* under mu: posters read a node's group there (with cuts every inbox goes to e->pending, so a
+         * change posted to the group a region leaves is not lost) */
+        pthread_mutex_lock(&e->mu);
         for (int i = 0; i < ng; i++) {
             group_t *g = &e->groups[i];
             g->n_shards = g->n_nodes = 0;
@@ -1884,9 +1887,9 @@ static void rebalance(rt_engine *e) {
             s->g->n_nodes += s->n_nodes;
         }
         for (int i = 0; i < ns; i++) group_key(e->shards[i].g, &e->shards[i]);
-        pthread_mutex_unlock(&e->mu);
         split_lists(e);
         e->rebalances++;
+        pthread_mutex_unlock(&e->mu);  /* rt_engine_thread_stats reads the groups' lists under it */
     }
     free(order);
     free(to);
@@ -1968,9 +1971,15 @@ static void pool_stop(rt_engine *e) {
 
 /* Every group to `step`, in parallel: group 0 in this thread, the others in the pool; returns when
  * all are there (the barrier where changes are taken). 1 if stopped. */
+/* With cuts whose lookahead is this short (a delay set near 0), windows are instants, too short to
+ * pay a meeting of the threads each: they run one group after another in this thread, the same
+ * windows in the same order. */
+#define SPLIT_SERIAL_NS 20000
+
 static int run_groups(rt_engine *e, uint64_t step) {
     if (e->n_groups == 1) return group_window(&e->groups[0], step);
-    if (pool_start(e) < 0) {  /* no threads to be had: the same steps, one group after another */
+    if ((e->n_cuts && e->lookahead < SPLIT_SERIAL_NS) || pool_start(e) < 0) {
+        /* no threads to be had, or windows too short: the same steps, one group after another */
         int stopped = 0;
         for (int i = 0; i < e->n_groups && !stopped; i++) stopped = group_window(&e->groups[i], step);
         return stopped;
@@ -2555,6 +2564,7 @@ int rt_engine_thread_stats(const rt_engine *e, int i, rt_thread_stats *out) {
     out->wall_ns = atomic_load(&((rt_engine *)e)->wall_ns) + (t0 ? mono_ns() - t0 : 0);
     if (!e->shards) return RT_OK;
     group_t *g = &e->groups[i];
+    if (e->n_cuts) pthread_mutex_lock(&((rt_engine *)e)->mu);  /* rebalancing may move regions meanwhile */
     out->shards = g->n_shards;
     out->nodes = g->n_nodes;
     out->busy_ns = atomic_load(&g->busy_ns);
@@ -2564,6 +2574,7 @@ int rt_engine_thread_stats(const rt_engine *e, int i, rt_thread_stats *out) {
         out->events += __atomic_load_n(&g->shards[k]->events, __ATOMIC_RELAXED);
         out->packets += __atomic_load_n(&g->shards[k]->packets, __ATOMIC_RELAXED);
     }
+    if (e->n_cuts) pthread_mutex_unlock(&((rt_engine *)e)->mu);
     return RT_OK;
 }
 
@@ -2592,10 +2603,14 @@ int rt_node_counters(const rt_engine *e, int node, rt_counters *out) {
     return RT_OK;
 }
 
+/* The shard a flow's received packets are counted in (its destination's: with cuts, another region
+ * than the flow's own may count them; its sent packets are counters read one by one). */
+static shard_t *flow_rx_shard(const rt_engine *e, const flow_t *f) { return e->nodes[f->dst]->sh; }
+
 int rt_flow_stats_get(const rt_engine *e, int flow, rt_flow_stats *out) {
     if (flow < 0 || flow >= e->n_flows || !out) return RT_ERANGE;
     rt_node *n = e->nodes[e->flow_nodes[flow]];
-    snapshot(n->sh, out, &((flow_t *)n->state)->st, sizeof *out);
+    snapshot(flow_rx_shard(e, (flow_t *)n->state), out, &((flow_t *)n->state)->st, sizeof *out);
     return RT_OK;
 }
 
@@ -2607,7 +2622,7 @@ int rt_flow_delay_hist(const rt_engine *e, int flow, rt_flow_stats *stats, uint6
     size_t size = sizeof f->st + sizeof f->hist;
     unsigned char *both = malloc(size);  /* 30 KiB: not on the caller's stack */
     if (!both) return RT_ENOMEM;
-    snapshot(n->sh, both, &f->st, size);
+    snapshot(flow_rx_shard(e, f), both, &f->st, size);
     if (stats) memcpy(stats, both, sizeof f->st);
     memcpy(hist, both + sizeof f->st, sizeof f->hist);
     free(both);

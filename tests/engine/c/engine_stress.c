@@ -2,12 +2,14 @@
  *
  * Builds many random acyclic chains of every cell kind through the public header,
  * drives traffic through them in virtual time with runtime changes, and checks
- * conservation on every node. Exit status 0 means clean; sanitizer reports abort it.
+ * conservation on every node; some rounds cut every link into a delay (regions on threads).
+ * Exit status 0 means clean; sanitizer reports abort it.
  */
 #include "rattan_engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static uint64_t state = 88172645463325252ULL;
 static uint64_t rnd(void) { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return state; }
@@ -28,11 +30,19 @@ static int add_random_cell(rt_engine *e) {
     return rt_add_cell(e, stress_types[i], &stress_configs[i], 1);
 }
 
+/* Rounds that cut every link into a cell with a minimum hold (delay): regions on threads. */
+static int cut_round(int round) { return round % 2 || round % 8 == 4; }
+/* Rounds whose changes keep values of at least 1 ms, so that a cut's lookahead stays long enough for
+ * the threads to run windows in parallel (a delay near 0 makes windows instants, run in one thread). */
+static int long_round(int round) { return round % 4 == 1 || round % 8 == 4; }
+
 /* A random change of a random runtime parameter, now or a little later. */
-static void control(rt_engine *e, int node, uint64_t now) {
-    int p = rt_cell_param(e, node, stress_params[pick((uint64_t)stress_n_params)]);
-    if (p < 0 || pick(4)) return;
+static void control(rt_engine *e, int node, uint64_t now, int round) {
+    const char *name = stress_params[pick((uint64_t)stress_n_params)];
+    int p = rt_cell_param(e, node, name);
+    if (p < 0 || pick(4) || (long_round(round) && strcmp(name, "jitter") == 0)) return;
     double v = pick(4) == 0 ? 0 : (double)pick(pick(2) ? 2 : 200000000);
+    if (long_round(round) && v < 1e6) v = 1e6;
     rt_cell_control(e, node, p, v, pick(2) ? 0 : now + pick(30000000));
 }
 
@@ -84,6 +94,8 @@ int main(void) {
                 int c = add_random_cell(e);
                 if (c < 0) continue;  /* a rejected random configuration is fine: try the next */
                 CHECK(rt_link(e, prev, 0, c));
+                /* odd rounds: every link into a cell with a minimum hold (delay) is a cut between regions */
+                if (cut_round(round) && rt_link_cut(e, prev, 0) != RT_OK && strcmp(rt_last_error(), "") == 0) return 1;
                 nodes[n++ % 64] = c;
                 prev = c;
             }
@@ -121,17 +133,23 @@ int main(void) {
         for (uint64_t t = 1; t <= 40; t++) {
             CHECK(rt_run_until(e, t * 50000000ULL));
             for (int k = 0; k < (n < 64 ? n : 64); k++) {
-                control(e, nodes[k], t * 50000000ULL);
+                control(e, nodes[k], t * 50000000ULL, round);
             }
         }
         if (conserved(e, round) || delays_consistent(e, round)) return 1;
+        rt_split_stats ss;
+        CHECK(rt_engine_split_stats(e, &ss));
+        if (ss.late_handoffs) {  /* a hand-off reached its region's past: a lookahead was wrong */
+            fprintf(stderr, "round %d: %llu late hand-offs\n", round, (unsigned long long)ss.late_handoffs);
+            return 1;
+        }
         /* the same engine in its own thread: counters stay consistent while it runs */
         if (round % 4 == 0) {
             CHECK(rt_engine_start(e, 4000000000ULL, RT_CLOCK_VIRTUAL));
             while (rt_engine_running(e)) {
                 if (conserved(e, round)) return 1;
                 if (delays_consistent(e, round)) return 1;
-                control(e, nodes[pick(n < 64 ? (uint64_t)n : 64)], rt_now(e));
+                control(e, nodes[pick(n < 64 ? (uint64_t)n : 64)], rt_now(e), round);
                 rt_thread_stats ts;
                 for (int i = 0; i < rt_engine_threads(e); i++) CHECK(rt_engine_thread_stats(e, i, &ts));
             }
