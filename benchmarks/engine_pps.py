@@ -99,7 +99,7 @@ def measure(channels: int, chain: bool, packets: int, slice_ns: int = 0, log: st
     sent = sum(e.flow_stats(f)["sent_packets"] for f in flows)
     if result is not None:
         result["flows"] = [e.flow_stats(f) for f in flows]
-        result["counters"] = [e.counters(n) for n in range(2 + 5 * channels) if n < 7 * channels]
+        result["counters"] = [e.counters(n) for n in range(6 * channels)]  # 2 endpoints, 3 cells, a flow each
         result["threads"] = e.thread_stats()
         result["split"] = e.split_stats()
     return sent / dt, sent

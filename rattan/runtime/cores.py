@@ -27,8 +27,8 @@ def check(n: int) -> int:
 def choose(asked: int | None, channels: int, real: bool) -> int:
     """The thread count: `asked` (checked), else, for a real run, one per channel instance up to
     every usable core but one (the applications on the paths need a core), else, in virtual time,
-    every usable core (the engine uses min(threads, shards): a channel is one shard unless its
-    directions are separate paths)."""
+    every usable core (the engine uses min(threads, shards): a channel is one shard unless the
+    plan's cuts split it into regions, or its directions are separate paths)."""
     if asked is not None:
         return check(asked)
     usable = len(usable_cores())

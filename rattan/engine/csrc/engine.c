@@ -1581,13 +1581,16 @@ typedef struct cut {
     rt_node *src, *dst, *proxy;
     int port, idx;
     shard_t *from, *to;
-    handoff_t *buf[2];       /* hand-offs: the running window's (buf[cut_w]) and the one before */
+    uint64_t hold;           /* dst's min_hold, as last read */
+    /* written per packet by the producer (the consumer reads them once per window) */
+    _Alignas(64) handoff_t *buf[2]; /* hand-offs: the running window's (buf[cut_w]) and the one before */
     size_t n[2], cap[2];
     uint64_t tmin[2];        /* the earliest time in each */
-    rt_pkt *back[2];         /* free packets going back: the consumer fills back[cut_w], the producer takes the other */
+    uint64_t handoffs;
+    /* the consumer's */
+    _Alignas(64) rt_pkt *back[2]; /* free packets going back: the consumer fills back[cut_w], the producer takes the other */
     uint64_t owed;           /* packets the consumer's pool owes the producer's */
-    uint64_t hold;           /* dst's min_hold, as last read */
-    uint64_t handoffs, late; /* written by the producer, and by the consumer */
+    uint64_t late;
 } cut_t;
 
 static void handoff_enqueue(rt_node *n, void *state, rt_pkt *k) {
@@ -1667,8 +1670,9 @@ static int add_ptr(void ***a, int *n, void *x) {
 
 /* The cuts whose two ends are in different regions, each with its proxy node (from seal). */
 static int split_make(rt_engine *e, int *parent, int *shard_of) {
-    e->cuts = calloc((size_t)e->n_cut_specs, sizeof *e->cuts);
+    e->cuts = aligned_alloc(64, (size_t)e->n_cut_specs * sizeof *e->cuts);  /* its parts on lines of their own */
     if (!e->cuts) return RT_ENOMEM;
+    memset(e->cuts, 0, (size_t)e->n_cut_specs * sizeof *e->cuts);
     for (int i = 0; i < e->n_cut_specs; i++) {
         rt_node *s = e->nodes[e->cut_specs[i][0]];
         int port = e->cut_specs[i][1];
@@ -1739,7 +1743,6 @@ static void handoff_arrive(cut_t *c, handoff_t h, uint64_t done) {
     k->t = h.t;
     dst->sh->now = h.t;
     dst->ops->enqueue(dst, dst->state, k);
-    c->owed++;
     /* with a hold of 0 the window was one instant, and an event at `done` comes in the next one */
     if (dst->sched_t < done || (dst->sched_t == done && c->hold)) BUMP(c->late, 1);
 }
@@ -1755,8 +1758,16 @@ static void region_take(rt_engine *e, shard_t *s, uint64_t done) {
     }
     if (!s->n_in) return;
     gen_open(s);
-    for (int i = 0; i < s->n_in; i++) s->cursor[i] = 0;
-    for (;;) {  /* merge: the earliest head, the lower cut on a tie */
+    if (s->n_in == 1) {  /* one cut in: its order as it is, read through locals (the producer writes the
+                          * cut's record meanwhile: no cache line shared per packet) */
+        cut_t *c = s->cuts_in[0];
+        handoff_t *a = c->buf[b];
+        size_t n = c->n[b];
+        for (size_t i = 0; i < n; i++) handoff_arrive(c, a[i], done);
+        c->owed += n;
+    }
+    for (int i = 0; i < s->n_in && s->n_in > 1; i++) s->cursor[i] = 0;
+    for (; s->n_in > 1;) {  /* merge: the earliest head, the lower cut on a tie */
         int best = -1;
         uint64_t bt = RT_NEVER;
         for (int i = 0; i < s->n_in; i++) {
@@ -1769,6 +1780,7 @@ static void region_take(rt_engine *e, shard_t *s, uint64_t done) {
         if (best < 0) break;
         cut_t *c = s->cuts_in[best];
         handoff_arrive(c, c->buf[b][s->cursor[best]++], done);
+        c->owed++;
     }
     for (int i = 0; i < s->n_in; i++) {
         cut_t *c = s->cuts_in[i];
