@@ -296,10 +296,16 @@ class Engine:
         _check(lib.rt_endpoint_set_segmenting(self._e, node, int(on)), "segmenting")
 
     def gso_stats(self, node: int) -> dict[str, int]:
-        """Super-frames endpoint `node` received, the segments they stood for, and how many it cut."""
+        """Super-frames endpoint `node` received, the segments they stood for, how many it cut; super-frames
+        it sent merged from segments, and the segments they stood for."""
         out = ffi.new("rt_gso_stats *")
         _check(lib.rt_endpoint_gso_stats(self._e, node, out), "GSO statistics")
-        return {"super_frames": out.super_frames, "super_segments": out.super_segments, "cut_frames": out.cut_frames}
+        return {"super_frames": out.super_frames, "super_segments": out.super_segments, "cut_frames": out.cut_frames,
+                "merged_frames": out.merged_frames, "merged_segments": out.merged_segments}
+
+    def set_merging(self, node: int, on: bool = True) -> None:
+        """GSO mode: endpoint `node` sends consecutive TCP segments of a wake-up as one super-frame (default on)."""
+        _check(lib.rt_endpoint_set_merging(self._e, node, int(on)), "merging")
 
     def return_ports(self) -> None:
         """Give back every lent Port (the engine must be stopped; it cannot forward real frames again)."""

@@ -294,14 +294,15 @@ class LiveRun:
                  packet_log_snaplen: int = 0, networks: list | None = None,
                  app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT,
                  precise: bool = False, coalesce_ns: int | None = None,
-                 cores: int | None = None) -> None:
+                 cores: int | None = None, merge: bool = True) -> None:
         """`networks`: one already open network per channel (rattan.runtime.warm, or the library's
         caller), used as they are and left open at close, their lent ports (`ports`) returned; by
         default each instance opens its own and removes it at close. `app_cpus`, `rps_cpus`: where
         the commands run and where the endpoint veths steer what they receive (see
         rattan.runtime.cpus: auto, inherit / off, or a CPU list). `precise`: the engine spins before each
         departure (Engine.set_precise); `coalesce_ns`: its coalescing window (Engine.set_coalesce; None:
-        the default)."""
+        the default). `merge`: in GSO mode, endpoints send consecutive TCP segments as one super-frame
+        (Engine.set_merging; on by default)."""
         try:
             self.app_cpus, self.rps_cpus = cpu_sets.app_cpus(app_cpus), cpu_sets.rps_cpus(rps_cpus)
         except cpu_sets.CpuListError as e:
@@ -313,7 +314,7 @@ class LiveRun:
         self.plan, self.seed, self.late_threshold_ns = plan, seed, late_threshold_ns
         self.packet_log, self.log_cells, self.packet_log_snaplen = packet_log, log_cells, packet_log_snaplen
         self.engine_nice = engine_nice  # the engine refuses a value outside -20..19
-        self.precise, self.coalesce_ns = precise, coalesce_ns
+        self.precise, self.coalesce_ns, self.merge = precise, coalesce_ns, merge
         from .cores import CoresError, check
         try:
             self.cores = None if cores is None else check(cores)  # engine threads (None: chosen at start)
@@ -391,6 +392,10 @@ class LiveRun:
             self.engine.set_nice(self.engine_nice)
             self.engine.set_precise(self.precise)
             self.engine.set_coalesce(self.coalesce_ns)
+            if not self.merge:
+                for inst in self.instances:
+                    for name in inst.net.endpoints:
+                        self.engine.set_merging(inst.nodes[name], False)
             self.engine.start(FOREVER, clock="real")
             if models:
                 self.python_cells = controllers.RealTimeDriver(self.engine, controllers.Schedule(models, events)).start()
@@ -470,9 +475,10 @@ class ChannelRun(LiveRun):
 
     def __init__(self, plan: dict, channel: dict[str, Any], seed: int = 1, engine_nice: int = ENGINE_NICE,
                  precise: bool = False, coalesce_ns: int | None = None,
-                 app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT) -> None:
+                 app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT,
+                 merge: bool = True) -> None:
         super().__init__(plan, [channel], seed, engine_nice=engine_nice, precise=precise, coalesce_ns=coalesce_ns,
-                         app_cpus=app_cpus, rps_cpus=rps_cpus)
+                         app_cpus=app_cpus, rps_cpus=rps_cpus, merge=merge)
         self.channel = channel
 
     @property

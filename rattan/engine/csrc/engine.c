@@ -276,6 +276,7 @@ typedef struct port {
     int set_macs;            /* rt_endpoint_set_macs: frames sent get these Ethernet addresses */
     uint8_t macs[12];        /* destination, then source, as in the frame */
     int gso;                 /* IO_GSO: frames go out with a virtio-net header */
+    int merge;               /* GSO mode: consecutive TCP segments leave as one super-frame */
     rt_gso_stats gso_stats;
 } port_t;
 
@@ -936,6 +937,7 @@ static int add_port(rt_engine *e, rt_node *n, rt_port *lent, const char *netns_p
         if (!p->io) { free(p); return RT_ESYS; }
     }
     p->gso = io_mode(p->io) == IO_GSO;
+    p->merge = p->gso;
     p->node = n;
     n->port = p;
     e->ports[e->n_ports++] = p;
@@ -965,6 +967,17 @@ int rt_endpoint_gso_stats(const rt_engine *e, int node, rt_gso_stats *out) {
     out->super_frames = __atomic_load_n(&n->port->gso_stats.super_frames, __ATOMIC_RELAXED);
     out->super_segments = __atomic_load_n(&n->port->gso_stats.super_segments, __ATOMIC_RELAXED);
     out->cut_frames = __atomic_load_n(&n->port->gso_stats.cut_frames, __ATOMIC_RELAXED);
+    out->merged_frames = __atomic_load_n(&n->port->gso_stats.merged_frames, __ATOMIC_RELAXED);
+    out->merged_segments = __atomic_load_n(&n->port->gso_stats.merged_segments, __ATOMIC_RELAXED);
+    return RT_OK;
+}
+
+int rt_endpoint_set_merging(rt_engine *e, int node, int on) {
+    rt_node *n = node_at(e, node);
+    if (!n || !n->is_endpoint) return RT_ERANGE;
+    if (atomic_load(&e->busy)) return RT_ESTATE;
+    if (!n->port) return RT_ESTATE;
+    n->port->merge = on && n->port->gso;
     return RT_OK;
 }
 
@@ -1703,11 +1716,59 @@ typedef struct {
 
 /* Put a port's batch into the send being gathered (`call`: the number that send will have): each
  * frame's lateness is the logical time now against the time it was due. */
+/* GSO mode: merge the segments of p's batch that follow batch[i] on in one TCP stream into it (gso.h,
+ * "Merging at egress"); the merged ones go back to the pool. Returns the index after the run. */
+static int merge_run(port_t *p, int i) {
+    rt_pkt *k = p->batch[i];
+    gso_merge m;
+    if (i + 1 >= p->n || k->gso_type != RT_GSO_NONE || p->batch[i + 1]->gso_type != RT_GSO_NONE ||
+        gso_merge_start(&m, k->buf, k->len, k->vnet_flags & RT_VNET_NEEDS_CSUM) < 0)
+        return i + 1;
+    pool_t *pool = &p->node->sh->pool;
+    int j = i + 1;
+    for (; j < p->n; j++) {
+        rt_pkt *b = p->batch[j];
+        if (b->gso_type != RT_GSO_NONE || !gso_merge_fits(&m, b->buf, b->len, b->vnet_flags & RT_VNET_NEEDS_CSUM))
+            break;
+        uint32_t need = m.len + (b->len - m.g.hdr_len);
+        if (need > k->cap) {  /* the first segment moves into a big buffer */
+            uint8_t *small = k->buf;
+            if (pool_room(pool, k, need) < 0) break;
+            memcpy(k->buf, small, m.len);
+            m.frame = k->buf;
+        }
+        gso_merge_add(&m, b->buf, b->len);
+        pool_put(pool, b);
+    }
+    if (m.segs > 1) {
+        gso_vnet vh;
+        k->len = gso_merge_finish(&m, &vh);
+        k->vnet_flags = vh.flags;
+        k->gso_type = vh.gso_type;
+        k->hdr_len = vh.hdr_len;
+        k->gso_size = vh.gso_size;
+        k->csum_start = vh.csum_start;
+        k->csum_offset = vh.csum_offset;
+        BUMP(p->gso_stats.merged_frames, 1);
+        BUMP(p->gso_stats.merged_segments, m.segs);
+    }
+    return j;
+}
+
 static void port_gather(rt_engine *e, port_t *p, uint64_t lt, tx_gather_t *g, uint64_t call) {
     rt_lateness *L = &p->late;
     int ifindex = io_ifindex(p->io);
-    for (int i = 0; i < p->n; i++) {
+    for (int i = 0; i < p->n; i++) {  /* every segment's lateness, before any is merged */
         rt_pkt *k = p->batch[i];
+        uint64_t late = lt > k->t ? lt - k->t : 0;
+        BUMP(L->hist[rt_hist_bucket(late)], 1);
+        BUMP(L->sum_ns, late);
+        if (late > L->max_ns) BUMP(L->max_ns, late - L->max_ns);
+        if (late > e->late_threshold_ns) BUMP(L->late, 1);
+    }
+    for (int i = 0; i < p->n;) {
+        rt_pkt *k = p->batch[i];
+        i = p->merge ? merge_run(p, i) : i + 1;
         g->pkts[g->n] = k;
         g->frames[g->n] = k->buf;
         g->lens[g->n] = k->len;
@@ -1716,11 +1777,6 @@ static void port_gather(rt_engine *e, port_t *p, uint64_t lt, tx_gather_t *g, ui
                                      .gso_size = k->gso_size, .csum_start = k->csum_start, .csum_offset = k->csum_offset};
         g->ifx[g->n] = ifindex;
         g->owner[g->n++] = p;
-        uint64_t late = lt > k->t ? lt - k->t : 0;
-        BUMP(L->hist[rt_hist_bucket(late)], 1);
-        BUMP(L->sum_ns, late);
-        if (late > L->max_ns) BUMP(L->max_ns, late - L->max_ns);
-        if (late > e->late_threshold_ns) BUMP(L->late, 1);
     }
     BUMP(L->sent, p->n);
     if (p->last_call != call) {  /* its first frames in this call */

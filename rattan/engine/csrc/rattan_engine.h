@@ -186,9 +186,14 @@ int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const cha
  * before they enter the path, because a cell there acts per packet (rattan/passes/mark_segmenting.py).
  * Off by default: super-frames stay whole. Before time runs. */
 int rt_endpoint_set_segmenting(rt_engine *e, int node, int on);
+/* GSO mode: endpoint `node` merges consecutive TCP segments it sends at one wake-up into
+ * super-frames again (on by default in GSO mode; see gso.h, "Merging at egress"). RT_ESTATE while
+ * time runs. */
+int rt_endpoint_set_merging(rt_engine *e, int node, int on);
 /* What GSO mode did at endpoint `node`: super-frames received, the segments they stood for, and
- * super-frames it cut (each into its segments). Zero in plain mode. */
-typedef struct { uint64_t super_frames, super_segments, cut_frames; } rt_gso_stats;
+ * super-frames it cut (each into its segments); super-frames it sent that it had merged, and the
+ * segments they stood for. Zero in plain mode. */
+typedef struct { uint64_t super_frames, super_segments, cut_frames, merged_frames, merged_segments; } rt_gso_stats;
 int rt_endpoint_gso_stats(const rt_engine *e, int node, rt_gso_stats *out);
 /* A port that outlives engines (rattan.runtime.warm): an interface's receive ring and transmit
  * socket, opened once and lent to one engine at a time, so that experiments run one after another
