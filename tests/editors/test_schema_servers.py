@@ -39,6 +39,7 @@ def yaml_settings(associations: dict[str, list[str]] | None = None) -> dict:
 def yaml_ls(schema):
     """yaml-language-server with the schema for `*.rattan.yaml`, as a `yaml.schemas` setting."""
     server = StdioServer(yaml_server_command(), yaml_settings({schema.as_uri(): ["*.rattan.yaml"]}))
+    schema_loaded(server, "yaml")
     yield server
     server.close()
 
@@ -50,8 +51,18 @@ def taplo(schema):
                          init_options={"configurationSection": "evenBetterToml"})
     server.notify("taplo/associateSchema", {"schemaUri": schema.as_uri(), "priority": 10,
                                             "rule": {"glob": "**/*.rattan.toml"}, "meta": {"source": "test"}})
+    schema_loaded(server, "toml")
     yield server
     server.close()
+
+
+def schema_loaded(server: StdioServer, suffix: str) -> None:
+    """Waits for the server to report a mistake against the schema, so that a test that expects no
+    diagnostics does not pass only because the schema was still loading (Taplo first publishes
+    its syntax check's empty list)."""
+    uri = f"file:///rattan-schema-probe/probe.rattan.{suffix}"
+    server.open(uri, '[cells.c]\ntype = "Nope"\n' if suffix == "toml" else "cells:\n  c:\n    type: Nope\n", suffix)
+    assert server.diagnostics(uri, some=True, timeout=60), "the schema gave no diagnostics"
 
 
 _count = iter(range(10**6))
