@@ -71,7 +71,7 @@ M.document_patterns = { '*.rattan.toml', 'rattan.toml', '*.rattan.yaml', '*.ratt
 --- document (`M.document_patterns`), one server per folder. Neovim 0.7 and later (0.11's
 --- `vim.lsp.config` does the same for `.rtn` files; this also covers the TOML/YAML names, which
 --- a filetype cannot tell from other TOML/YAML files). `opts.cmd` (default `{ 'rattan', 'lsp' }`)
---- is the command; other `opts` go to `vim.lsp.start_client`.
+--- is the command; other `opts` go to the client's configuration (`vim.lsp.start`, 0.7's `start_client`).
 function M.setup_lsp(opts)
   opts = opts or {}
   local config = vim.tbl_extend('force', { name = 'rattan', cmd = { 'rattan', 'lsp' } }, opts)
@@ -79,14 +79,18 @@ function M.setup_lsp(opts)
     vim.notify('rattan: `' .. config.cmd[1] .. '` is not an executable; pass setup_lsp({ cmd = { "/path/to/bin/rattan", "lsp" } })',
       vim.log.levels.WARN)
   end
-  local clients = {} -- folder -> client id
+  local clients = {} -- folder -> client id (0.7)
   local function attach(args)
     local name = vim.api.nvim_buf_get_name(args.buf)
     if name == '' then
       return
     end
     local root = vim.fn.fnamemodify(name, ':p:h')
-    local id = clients[root]
+    if vim.lsp.start then -- 0.8+: reuses the client of the same name and folder
+      vim.lsp.start(vim.tbl_extend('force', config, { root_dir = root }), { bufnr = args.buf })
+      return
+    end
+    local id = clients[root] -- 0.7
     if not id or not vim.lsp.get_client_by_id(id) then
       id = vim.lsp.start_client(vim.tbl_extend('force', config, { root_dir = root }))
       clients[root] = id
