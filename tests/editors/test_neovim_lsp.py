@@ -53,3 +53,30 @@ def test_neovim_gets_rattan_lsp_in_rtn_files_and_rattan_toml_documents_only(tmp_
     assert r["toml_clients"] == 1, r
     assert sorted(r["toml_labels"]) == sorted(_CELL_KEYS["Bw"]), r
     assert r["other_clients"] == 0, r
+
+
+STAND_IN_START = """\
+-- Neovim 0.8+'s vim.lsp.start, recorded (CI's Neovim is 0.7, which has only start_client)
+_G.started = {}
+vim.lsp.start = function(config, opts)
+  table.insert(_G.started, { name = config.name, cmd = config.cmd, root = config.root_dir,
+                             file = vim.fn.fnamemodify(vim.api.nvim_buf_get_name(opts.bufnr), ':t') })
+end
+"""
+
+
+@pytest.mark.skipif(NVIM is None, reason="nvim is not installed (Debian package `neovim`; .ci/run installs it)")
+def test_from_neovim_0_8_setup_lsp_hands_each_buffer_to_vim_lsp_start(tmp_path):
+    (tmp_path / "init.lua").write_text(STAND_IN_START + docs_lsp_snippet())
+    for name in ["a.rtn", "rattan.yaml", "compose.yaml"]:
+        (tmp_path / name).write_text("")
+    out = tmp_path / "started.json"
+    cmds = [c for name in ["a.rtn", "rattan.yaml", "compose.yaml"] for c in ("-c", f"edit {tmp_path / name}")]
+    subprocess.run([NVIM, "--headless", "-u", str(tmp_path / "init.lua"), "-i", "NONE", "-n", *cmds,
+                    "-c", f"lua vim.fn.writefile({{vim.fn.json_encode(_G.started)}}, '{out}')", "-c", "qa!"],
+                   env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")},
+                   cwd=tmp_path, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    started = json.loads(out.read_text())
+    assert [s["file"] for s in started] == ["a.rtn", "rattan.yaml"], started
+    for s in started:
+        assert (s["name"], s["cmd"], s["root"]) == ("rattan", ["rattan", "lsp"], str(tmp_path))
