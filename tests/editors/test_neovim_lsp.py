@@ -80,3 +80,12 @@ def test_from_neovim_0_8_setup_lsp_hands_each_buffer_to_vim_lsp_start(tmp_path):
     assert [s["file"] for s in started] == ["a.rtn", "rattan.yaml"], started
     for s in started:
         assert (s["name"], s["cmd"], s["root"]) == ("rattan", ["rattan", "lsp"], str(tmp_path))
+
+
+def test_the_plugins_document_names_are_the_vscode_extensions():
+    """One list of Rattan TOML/YAML names: the VS Code manifest's schema contributions."""
+    lua = (ROOT / "editors" / "nvim" / "lua" / "rattan" / "init.lua").read_text()
+    names = re.findall(r"'([^']+)'", re.search(r"M\.document_patterns = \{(.*?)\}", lua).group(1))
+    contributes = json.loads((ROOT / "editors" / "vscode" / "package.json").read_text())["contributes"]
+    globs = [g for r in contributes["yamlValidation"] + contributes["tomlValidation"] for g in r["fileMatch"]]
+    assert sorted(names) == sorted(globs)
