@@ -1,7 +1,9 @@
 """`rattan schema` in the real YAML and TOML language servers (yaml-language-server, Taplo), driven
-over stdio: a misspelt key and a value of the wrong type each give one message on the key's line,
-completion of `type` offers every upstream cell type, a cell is offered its own type's keys and no
-other's, and a document anywhere finds the schema by the installed path or by its name.
+over stdio: a misspelt key, a value of the wrong type and a bad rate, time or size each give one
+readable message on the key's line, completion of `type` offers every upstream cell type, a cell is
+offered its own type's keys and no other's (Taplo, which completes by key path only, none once
+`type` is written; `rattan lsp`, which editors run beside it, exactly its type's), and a document
+anywhere finds the schema by the installed path or by its name.
 
 Needs node and `npm ci --prefix tests/editors` (.ci/run does both); skipped with a message without."""
 from __future__ import annotations
