@@ -278,6 +278,9 @@ def test_a_quantity_value_is_offered_its_examples_in_toml_and_yaml():
         assert items[0].insert_text == ('"20Mbps"' if quoted else "20ms")
     an = A.analyze("file:///tmp/x.toml", '[cells.up]\ntype = "Bw"\nbandwidth = "20Mbps"\n', default_registry())
     assert "one of" not in A.hover(an, lsp.Position(line=2, character=2)).contents.value  # not its only values
+    an = A.analyze("file:///tmp/x.toml", '[cells.up]\ntype = "Bw"\n\n', default_registry())
+    (key,) = [i for i in A.completion(an, lsp.Position(line=2, character=0)) if i.label == "bandwidth"]
+    assert key.detail == "such as 20Mbps, 1Gbps"
 
 
 def test_yaml_documents_get_the_keys_of_the_mapping_the_cursor_is_in():

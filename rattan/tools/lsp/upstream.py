@@ -259,7 +259,9 @@ def completion(text: str, pos: lsp.Position, yaml: bool) -> list[lsp.CompletionI
 
 def _key_item(root, key: str, schemas: list, insert: str) -> lsp.CompletionItem:
     s = _deref(root, schemas[0]) if schemas else {}
-    t = s.get("type") or ("one of " + ", ".join(_values(root, schemas)[:6]) if _values(root, schemas) else "")
+    examples = _examples(root, schemas[:1])
+    t = (s.get("type") or ("one of " + ", ".join(_values(root, schemas)[:6]) if _values(root, schemas) else "")
+         or ("such as " + ", ".join(examples[:2]) if examples else ""))
     doc = _doc(root, schemas[0]) if schemas else ""
     return lsp.CompletionItem(label=key, kind=lsp.CompletionItemKind.Property, detail=str(t) or None,
                               documentation=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=doc) if doc else None,
