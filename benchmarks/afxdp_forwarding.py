@@ -12,7 +12,7 @@ at most 1514 bytes with full checksums. In the middle:
   xdp-drv-cp xsk_fwd --mode drv --copy --timestamp: as xdp-drv, but each frame copied out of the UMEM
              and into a fresh UMEM frame, and its receive time taken in the XDP program: the shape an
              AF_XDP port behind io.c's interface would have (io_receive hands a copy and the kernel's
-             receive time to the engine, io_send copies from the engine's pool);
+             receive time to the engine, io_send_to copies from the engine's pool);
 and, when the kernel accepts it, xdp-zc: native XDP with XDP_ZEROCOPY (the run says whether veth
 takes it). The AF_XDP forwarders pass descriptors between two sockets that share one UMEM.
 

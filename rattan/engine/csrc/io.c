@@ -264,31 +264,6 @@ void io_reset(io_port *p) {
     p->lost = 0;
 }
 
-int io_send(io_port *p, uint8_t *const *frames, const uint32_t *lens, const gso_vnet *vh, int n) {
-    struct mmsghdr msgs[64];
-    struct iovec iov[64][2];
-    int sent = 0, failed = 0, gso = p->mode == IO_GSO;
-    while (sent < n) {
-        int k = n - sent < 64 ? n - sent : 64;
-        for (int i = 0; i < k; i++) {
-            int j = 0;
-            if (gso) iov[i][j++] = (struct iovec){.iov_base = (void *)&vh[sent + i], .iov_len = sizeof(gso_vnet)};
-            iov[i][j++] = (struct iovec){.iov_base = frames[sent + i], .iov_len = lens[sent + i]};
-            memset(&msgs[i], 0, sizeof msgs[i]);
-            msgs[i].msg_hdr.msg_iov = iov[i];
-            msgs[i].msg_hdr.msg_iovlen = (size_t)j;
-        }
-        int r = sendmmsg(p->tx, msgs, (unsigned)k, 0);
-        if (r < 0 && errno != EAGAIN && errno != ENOBUFS && errno != EINTR) {  /* this frame is refused: */
-            failed++, sent++;                                                  /* skip it, not the batch */
-            continue;
-        }
-        if (r <= 0) break;
-        sent += r;
-    }
-    return sent - failed;
-}
-
 int io_send_to(io_port *via, uint8_t *const *frames, const uint32_t *lens, const gso_vnet *vh,
                const int *ifindex, int n, uint8_t *ok, uint64_t *calls) {
     struct mmsghdr msgs[64];

@@ -41,10 +41,6 @@ uint64_t io_take_lost(io_port *p);
  * just opened, for another engine. */
 void io_reset(io_port *p);
 
-/* Send `n` frames with one system call (sendmmsg); in GSO mode each with its virtio-net header
- * vh[i] (ignored in plain mode). Returns how many the kernel took. */
-int io_send(io_port *p, uint8_t *const *frames, const uint32_t *lens, const gso_vnet *vh, int n);
-
 /* Send `n` frames with one system call per 64 through `via`'s transmit socket, frame i to the
  * interface `ifindex[i]` of via's network namespace (io_netns): one sendmmsg for every port there
  * of via's mode; in GSO mode each frame with its virtio-net header vh[i] (vh unused in plain mode).
