@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
             poll(pfd, 2, 1000);
         }
     }
-    for (int i = 0; i < 2; i++) lost += io_take_lost(port[i]);
+    for (int i = 0; i < 2; i++) lost += io_take_lost(port[i], 1);
     printf("forwarded_ab=%llu forwarded_ba=%llu short_sends=%llu lost=%llu polls=%llu send_calls=%llu\n",
            (unsigned long long)forwarded[0], (unsigned long long)forwarded[1], (unsigned long long)short_sends,
            (unsigned long long)lost, (unsigned long long)polls, (unsigned long long)calls);

@@ -168,3 +168,37 @@ def test_corrupt_hits_complete_checksums():
     assert end["sum_received"]["bytes"] > 1_000_000, end["sum_received"]
     assert corrupt.modified_packets > 50, corrupt
     assert errors >= 0.9 * corrupt.modified_packets, (errors, corrupt.modified_packets)
+
+
+def test_the_receive_buffers_drops_are_read_only_after_drops_and_exactly_at_the_end(tmp_path):
+    """GSO mode's lost count (io_take_lost) against the kernel's drops, in a C harness over io.c
+    (tests/runtime/c/io_lost.c) on a veth pair of a namespace of its own, the receive buffer at the
+    kernel's least: with no drops no call reads the kernel's statistics; a burst's drops after the
+    last frame received are counted by the exact read (the end of a run); drops that a later frame
+    reports are counted without it. Every frame is received or counted lost."""
+    import shutil
+    cc = next((c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
+    if cc is None:
+        pytest.skip("needs a C compiler (apt-get install gcc)")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    exe = str(tmp_path / "io_lost")
+    subprocess.run([cc, "-O2", "-Wall", "-Wextra", "-Werror", "-I", os.path.join(root, "rattan", "engine", "csrc"),
+                    "-o", exe, os.path.join(root, "tests", "runtime", "c", "io_lost.c")], check=True)
+    ns, burst = f"hiolost-{os.getpid()}", 200
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for argv in (["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"],
+                     ["ip", "link", "add", "lrx", "type", "veth", "peer", "name", "ltx"],  # no IPv6, no address: quiet
+                     ["ip", "link", "set", "lrx", "up"], ["ip", "link", "set", "ltx", "up"]):
+            subprocess.run(["ip", "netns", "exec", ns, *argv], check=True)
+        r = subprocess.run(["ip", "netns", "exec", ns, exe, "lrx", "ltx", str(burst)],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+    assert r.returncode == 0, r.stderr
+    c = {k: int(v) for k, v in (kv.split("=") for kv in r.stdout.split())}
+    assert c["quiet_got"] == 100 and c["quiet_lost"] == 0 and c["quiet_calls"] == 0, c
+    assert c["burst_exact"] > 0, c  # the buffer holds a few frames: the burst's last ones were dropped
+    assert c["burst_got"] + c["burst_cheap"] + c["burst_exact"] == burst, c
+    assert c["next_cheap"] > 0 and c["next_exact"] == 0, c  # the frame after the drops said so
+    assert c["next_got"] + c["next_cheap"] == burst + 1, c
