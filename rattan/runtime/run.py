@@ -285,6 +285,14 @@ def check_upstream_addresses(inst: "Instance") -> None:
 ENGINE_NICE = -5
 
 
+def log_segmenting(channel: dict[str, Any], log_cells: list[str] | None) -> set[str]:
+    """GSO mode with a packet log: the channel's endpoints whose packets may reach a cell the log
+    records (every cell when `log_cells` is None), which must cut super-frames into segments."""
+    from ..passes.mark_segmenting import endpoints_reaching
+    logged = {c["name"] for c in channel["cells"] if log_cells is None or c["name"] in log_cells}
+    return set(endpoints_reaching(channel["endpoints"], [(l["from"], l["to"]) for l in channel["links"]], logged))
+
+
 class LiveRun:
     """Channel instances on real packets, all forwarded by one engine thread; closed, nothing is left."""
 
@@ -362,8 +370,10 @@ class LiveRun:
                 lent = getattr(inst.net, "ports", {})  # a warm network's open rings
                 offload = getattr(inst.net, "offload", DEFAULT_OFFLOAD)
                 # GSO mode: super-frames are cut where a cell needs segments (mark_segmenting), and
-                # everywhere when packets are logged (a record is a packet as the wire has it)
-                cut = set(inst.channel.get("segmenting", ())) | (set(eps) if self.packet_log else set())
+                # where they may reach a logged cell (a record is a packet as the wire has it)
+                cut = set(inst.channel.get("segmenting", ()))
+                if self.packet_log:
+                    cut |= log_segmenting(inst.channel, self.log_cells)
                 for name, ep in eps.items():
                     if name in lent:
                         self.engine.attach_port(inst.nodes[name], lent[name])
@@ -470,9 +480,10 @@ class ChannelRun(LiveRun):
 
     def __init__(self, plan: dict, channel: dict[str, Any], seed: int = 1, engine_nice: int = ENGINE_NICE,
                  precise: bool = False, coalesce_ns: int | None = None,
-                 app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT) -> None:
+                 app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT,
+                 packet_log: str | None = None, log_cells: list[str] | None = None) -> None:
         super().__init__(plan, [channel], seed, engine_nice=engine_nice, precise=precise, coalesce_ns=coalesce_ns,
-                         app_cpus=app_cpus, rps_cpus=rps_cpus)
+                         app_cpus=app_cpus, rps_cpus=rps_cpus, packet_log=packet_log, log_cells=log_cells)
         self.channel = channel
 
     @property

@@ -202,3 +202,30 @@ def test_the_receive_buffers_drops_are_read_only_after_drops_and_exactly_at_the_
     assert c["burst_got"] + c["burst_cheap"] + c["burst_exact"] == burst, c
     assert c["next_cheap"] > 0 and c["next_exact"] == 0, c  # the frame after the drops said so
     assert c["next_got"] + c["next_cheap"] == burst + 1, c
+
+
+@pytest.mark.parametrize("logged", ["up", "down"])
+def test_a_packet_log_of_one_direction_leaves_the_other_its_super_frames(tmp_path, logged):
+    """`--log-cells` on one direction's cell: the endpoint whose packets reach it cuts super-frames
+    (each record a packet as the wire has it), the other keeps them whole. TCP data goes left ->
+    right (up): logging `down` (the ACKs' direction) leaves the data's super-frames whole."""
+    from rattan.runtime import packet_log
+    plan = plan_for("delay { delay = 1ms }", "delay { delay = 1ms }")
+    channel = choose_channel(plan, None)
+    cell = {ep: next(l["to"] for l in channel["links"] if l["from"] == ep) for ep in ("left", "right")}
+    log_cell = cell["left" if logged == "up" else "right"]
+    path = str(tmp_path / "run.log")
+    with ChannelRun(plan, channel, packet_log=path, log_cells=[log_cell]) as live:
+        end = iperf3(live)
+        time.sleep(0.2)
+        live.stop()
+        gso = live.engine.gso_stats(live.nodes["left"])
+    assert end["sum_received"]["bytes"] > 10_000_000, end["sum_received"]
+    assert gso["super_frames"] > 100, gso
+    if logged == "up":
+        assert gso["cut_frames"] == gso["super_frames"], gso  # every one, before the logged cell saw it
+    else:
+        assert gso["cut_frames"] == 0, gso
+    header, records = packet_log.read(path)
+    assert [n["name"] for n in header["nodes"].values()] == [log_cell]
+    assert max(r.size for r in records) <= 1500  # the log's packets are the wire's
