@@ -310,10 +310,6 @@ class LiveRun:
         rattan.runtime.cpus: auto, inherit / off, or a CPU list). `precise`: the engine spins before each
         departure (Engine.set_precise); `coalesce_ns`: its coalescing window (Engine.set_coalesce; None:
         the default)."""
-        try:
-            self.app_cpus, self.rps_cpus = cpu_sets.app_cpus(app_cpus), cpu_sets.rps_cpus(rps_cpus)
-        except cpu_sets.CpuListError as e:
-            raise RunError(str(e)) from None
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
@@ -322,10 +318,15 @@ class LiveRun:
         self.packet_log, self.log_cells, self.packet_log_snaplen = packet_log, log_cells, packet_log_snaplen
         self.engine_nice = engine_nice  # the engine refuses a value outside -20..19
         self.precise, self.coalesce_ns = precise, coalesce_ns
-        from .cores import CoresError, check
+        from .cores import CoresError, choose
         try:
-            self.cores = None if cores is None else check(cores)  # engine threads (None: chosen at start)
+            self.threads = choose(cores, len(channels), real=True)  # engine threads
         except CoresError as e:
+            raise RunError(str(e)) from None
+        try:  # `auto`: off the cores the engine threads are pinned to
+            self.app_cpus = cpu_sets.app_cpus(app_cpus, self.threads)
+            self.rps_cpus = cpu_sets.rps_cpus(rps_cpus, self.threads)
+        except cpu_sets.CpuListError as e:
             raise RunError(str(e)) from None
         counts: dict[str, int] = {}
         for c in channels:
@@ -360,7 +361,7 @@ class LiveRun:
                 self._steer(inst)
             self.engine = Engine(self.seed)
             from . import cores
-            cores.apply(self.engine, cores.choose(self.cores, len(self.instances), real=True))
+            cores.apply(self.engine, self.threads)
             if self.late_threshold_ns is not None:
                 self.engine.set_late_threshold(self.late_threshold_ns)
             for inst in self.instances:
