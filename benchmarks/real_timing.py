@@ -24,19 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 from contextlib import ExitStack, contextmanager
 
 import _checkout  # noqa: F401  (measure this checkout's rattan: see _checkout.py)
-from rattan.compiler import compile_text
-from rattan.plan import build_plan
-from rattan.registry import default_registry
-from rattan.runtime.channel import choose_channel
-from rattan.runtime.run import ChannelRun
-from real_forwarding import (CELLS, CHANNEL, DELAY_NS, MTU, TCP_PAYLOAD, OtherLoad, Path, Terminated, bw_cell,
-                             log, median, on_sigterm, tcp_goodput, threads, transit)
+from _netbench import (CELLS, DELAY_NS, MTU, TCP_PAYLOAD, Interrupted, Path, log, measured_run, median, rattan_path,
+                       tcp_goodput, transit, us)
 
 MODES = {"before": {"coalesce_ns": 0, "merge": False}, "unmerged": {"merge": False}, "default": {},
          "precise": {"precise": True}}
@@ -49,21 +43,9 @@ PACINGS = (100, 1000)
 @contextmanager
 def timing_path(cell: str, mode: str):
     """A rattan channel with `cell` each way, its engine in this process with `mode`'s timing."""
-    comp = compile_text(CHANNEL.format(cell=CELLS[cell]), f"<bench {cell} {mode}>.rtn")
-    plan = build_plan(comp.program, comp.sources, default_registry())
-    before = threads()
-    with ChannelRun(plan, choose_channel(plan, None), seed=1, **MODES[mode]) as live:
-        left, right = live.net.endpoints["left"], live.net.endpoints["right"]
-        path = Path(f"{cell} {mode}", left.netns_path, right.netns_path, right.address, right.ifname,
-                    live.net.engine_netns_path, left.engine_ifname, live=live,
-                    engine_tids=sorted(threads() - before))
-        if cell == "bw":
-            path.bw_node = live.nodes[bw_cell(live)]
-        live.timing()  # precise: the stretch is measured before anything is
-        try:
-            yield path
-        finally:
-            path.stop_all()
+    with rattan_path(f"{cell} {mode}", CELLS[cell], **MODES[mode]) as path:
+        path.live.timing()  # precise: the stretch is measured before anything is
+        yield path
 
 
 class EngineCPU:
@@ -130,10 +112,6 @@ def med_engine(rounds: list[dict], key: str) -> float | None:
     return None if any(v is None for v in xs) else median(xs)
 
 
-def us(x: float | None) -> str:
-    return ">1024" if x is None else f"{x:.0f}"
-
-
 def goal(what: str, value: str, target: str, ok: bool) -> str:
     return f"{what:<40} {value:<22} goal {target:<9} {'ok' if ok else 'MISSED'}"
 
@@ -193,18 +171,10 @@ def main() -> int:
         print("real_timing: needs root (network namespaces, raw sockets)", file=sys.stderr)
         return 2
     a.rounds, a.seconds = (1, 2) if a.quick else (3, 4)
-    other = OtherLoad()
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        results = run_all(a)
-    except (KeyboardInterrupt, Terminated) as e:
-        log("interrupted: everything started was stopped and the namespaces removed")
-        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    busy = other.share()
-    if busy > 0.05:
-        log(f"warning: other processes used {busy:.0%} of the CPUs during the run: figures are perturbed")
+        results, busy = measured_run(run_all, a)
+    except Interrupted as e:
+        return e.status
     if a.json:
         print(json.dumps({"other_cpu": busy, "rounds": a.rounds, "seconds": a.seconds, "results": results}, indent=2))
     else:

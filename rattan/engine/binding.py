@@ -192,8 +192,10 @@ class Lateness:
                         self.tx_calls + other.tx_calls)
 
 
-TIMING_FIELDS = ("precise", "stretch_ns", "calib_p50_ns", "margin_ns", "coalesce_ns", "wakeups", "timer_wakeups",
-                 "early_wakeups", "timer_sets", "spin_ns", "tx_calls", "tx_frames")
+# rt_timing's two parts, in the header's order: the figures the loop chose, then its counters
+TIMING_CHOSEN = tuple(name for name, _ in ffi.typeof("rt_timing_chosen").fields)
+TIMING_COUNTERS = tuple(name for name, _ in ffi.typeof("rt_timing_counters").fields)
+TIMING_FIELDS = TIMING_CHOSEN + TIMING_COUNTERS
 
 
 OFFLOADS = ("gso", "plain")
@@ -470,7 +472,8 @@ class Engine:
         out = ffi.new("rt_timing *")
         if lib.rt_engine_timing(self._e, out) != lib.RT_OK:
             return None
-        return {f: getattr(out, f) for f in TIMING_FIELDS}
+        return {**{f: getattr(out.chosen, f) for f in TIMING_CHOSEN},
+                **{f: getattr(out.counters, f) for f in TIMING_COUNTERS}}
 
     def set_nice(self, nice: int) -> None:
         """The nice value (-20..19) the engine thread of a real run takes (before time runs)."""

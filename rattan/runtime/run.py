@@ -285,6 +285,14 @@ def check_upstream_addresses(inst: "Instance") -> None:
 ENGINE_NICE = -5
 
 
+def log_segmenting(channel: dict[str, Any], log_cells: list[str] | None) -> set[str]:
+    """GSO mode with a packet log: the channel's endpoints whose packets may reach a cell the log
+    records (every cell when `log_cells` is None), which must cut super-frames into segments."""
+    from ..passes.mark_segmenting import endpoints_reaching
+    logged = {c["name"] for c in channel["cells"] if log_cells is None or c["name"] in log_cells}
+    return set(endpoints_reaching(channel["endpoints"], [(l["from"], l["to"]) for l in channel["links"]], logged))
+
+
 class LiveRun:
     """Channel instances on real packets, all forwarded by one engine thread; closed, nothing is left."""
 
@@ -303,10 +311,6 @@ class LiveRun:
         departure (Engine.set_precise); `coalesce_ns`: its coalescing window (Engine.set_coalesce; None:
         the default). `merge`: in GSO mode, endpoints send consecutive TCP segments as one super-frame
         (Engine.set_merging; on by default)."""
-        try:
-            self.app_cpus, self.rps_cpus = cpu_sets.app_cpus(app_cpus), cpu_sets.rps_cpus(rps_cpus)
-        except cpu_sets.CpuListError as e:
-            raise RunError(str(e)) from None
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
@@ -315,10 +319,15 @@ class LiveRun:
         self.packet_log, self.log_cells, self.packet_log_snaplen = packet_log, log_cells, packet_log_snaplen
         self.engine_nice = engine_nice  # the engine refuses a value outside -20..19
         self.precise, self.coalesce_ns, self.merge = precise, coalesce_ns, merge
-        from .cores import CoresError, check
+        from .cores import CoresError, choose
         try:
-            self.cores = None if cores is None else check(cores)  # engine threads (None: chosen at start)
+            self.threads = choose(cores, len(channels), real=True)  # engine threads
         except CoresError as e:
+            raise RunError(str(e)) from None
+        try:  # `auto`: off the cores the engine threads are pinned to
+            self.app_cpus = cpu_sets.app_cpus(app_cpus, self.threads)
+            self.rps_cpus = cpu_sets.rps_cpus(rps_cpus, self.threads)
+        except cpu_sets.CpuListError as e:
             raise RunError(str(e)) from None
         counts: dict[str, int] = {}
         for c in channels:
@@ -353,7 +362,7 @@ class LiveRun:
                 self._steer(inst)
             self.engine = Engine(self.seed)
             from . import cores
-            cores.apply(self.engine, cores.choose(self.cores, len(self.instances), real=True))
+            cores.apply(self.engine, self.threads)
             if self.late_threshold_ns is not None:
                 self.engine.set_late_threshold(self.late_threshold_ns)
             for inst in self.instances:
@@ -363,8 +372,10 @@ class LiveRun:
                 lent = getattr(inst.net, "ports", {})  # a warm network's open rings
                 offload = getattr(inst.net, "offload", DEFAULT_OFFLOAD)
                 # GSO mode: super-frames are cut where a cell needs segments (mark_segmenting), and
-                # everywhere when packets are logged (a record is a packet as the wire has it)
-                cut = set(inst.channel.get("segmenting", ())) | (set(eps) if self.packet_log else set())
+                # where they may reach a logged cell (a record is a packet as the wire has it)
+                cut = set(inst.channel.get("segmenting", ()))
+                if self.packet_log:
+                    cut |= log_segmenting(inst.channel, self.log_cells)
                 for name, ep in eps.items():
                     if name in lent:
                         self.engine.attach_port(inst.nodes[name], lent[name])
@@ -476,9 +487,10 @@ class ChannelRun(LiveRun):
     def __init__(self, plan: dict, channel: dict[str, Any], seed: int = 1, engine_nice: int = ENGINE_NICE,
                  precise: bool = False, coalesce_ns: int | None = None,
                  app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT,
-                 merge: bool = True) -> None:
+                 packet_log: str | None = None, log_cells: list[str] | None = None, merge: bool = True) -> None:
         super().__init__(plan, [channel], seed, engine_nice=engine_nice, precise=precise, coalesce_ns=coalesce_ns,
-                         app_cpus=app_cpus, rps_cpus=rps_cpus, merge=merge)
+                         app_cpus=app_cpus, rps_cpus=rps_cpus, packet_log=packet_log, log_cells=log_cells,
+                         merge=merge)
         self.channel = channel
 
     @property

@@ -1113,16 +1113,16 @@ int rt_engine_set_coalesce(rt_engine *e, int64_t ns) {
 int rt_engine_timing(const rt_engine *e, rt_timing *out) {
     if (!atomic_load(&((rt_engine *)e)->timing_known) || !e->groups) return RT_ESTATE;
     /* the figures chosen are group 0's (every group calibrates alike); the counters sum the groups */
-    const size_t figures = offsetof(rt_timing, wakeups) / sizeof(uint64_t);
-    uint64_t *dst = (uint64_t *)out;
+    _Static_assert(sizeof(rt_timing_chosen) % sizeof(uint64_t) == 0, "rt_timing_chosen: uint64_t fields");
+    _Static_assert(sizeof(rt_timing_counters) % sizeof(uint64_t) == 0, "rt_timing_counters: uint64_t counts");
+    const size_t n_chosen = sizeof(rt_timing_chosen) / sizeof(uint64_t);
+    const size_t n_counters = sizeof(rt_timing_counters) / sizeof(uint64_t);
     memset(out, 0, sizeof *out);
+    const uint64_t *first = (const uint64_t *)&e->groups[0].timing.chosen;
+    for (size_t i = 0; i < n_chosen; i++) ((uint64_t *)&out->chosen)[i] = __atomic_load_n(&first[i], __ATOMIC_RELAXED);
     for (int g = 0; g < e->n_groups; g++) {
-        const uint64_t *src = (const uint64_t *)&e->groups[g].timing;
-        for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++) {
-            uint64_t v = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
-            if (i >= figures) dst[i] += v;
-            else if (g == 0) dst[i] = v;
-        }
+        const uint64_t *src = (const uint64_t *)&e->groups[g].timing.counters;
+        for (size_t i = 0; i < n_counters; i++) ((uint64_t *)&out->counters)[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
     }
     return RT_OK;
 }
@@ -1790,8 +1790,8 @@ static void send_gathered(group_t *grp, port_t *via, tx_gather_t *g) {
     uint8_t ok[TX_BATCH];
     uint64_t calls = 0;
     io_send_to(via->io, g->frames, g->lens, g->vh, g->ifx, g->n, ok, &calls);
-    BUMP(grp->timing.tx_calls, calls);
-    BUMP(grp->timing.tx_frames, g->n);
+    BUMP(grp->timing.counters.tx_calls, calls);
+    BUMP(grp->timing.counters.tx_frames, g->n);
     for (int j = 0; j < g->n; j++) {
         if (!ok[j]) g->owner[j]->tx_errors++;
         pool_put(&g->owner[j]->node->sh->pool, g->pkts[j]);
@@ -1817,9 +1817,20 @@ static void flush_ports(group_t *grp) {
             port_t *p = grp->ports[i];
             if (!p->n || (i != first && (per_port || io_netns(p->io) != ns || p->gso != via->gso))) continue;
             if (g.n + p->n > TX_BATCH) send_gathered(grp, via, &g);  /* no room for this port's frames */
-            port_gather(e, p, lt, &g, grp->timing.tx_calls + 1);
+            port_gather(e, p, lt, &g, grp->timing.counters.tx_calls + 1);
         }
         send_gathered(grp, via, &g);
+    }
+}
+
+/* Frames the port's socket lost before the engine saw them: counted at the endpoint, never silent
+ * (`exact`: the kernel's count read now, at the end of a run; else as the frames say, io_take_lost). */
+static void port_count_lost(port_t *p, int exact) {
+    uint64_t lost = io_take_lost(p->io, exact);
+    if (lost) {
+        BUMP(p->node->c.in_packets, lost);
+        BUMP(p->node->c.dropped_packets, lost);
+        BUMP(p->node->c.dropped[RT_DROP_RING], lost);
     }
 }
 
@@ -1829,12 +1840,7 @@ static void port_receive_all(port_t *p) {
     uint64_t t0 = mono_ns();
     gen_open(sh);
     io_receive(p->io, port_receive, p, 256);
-    uint64_t lost = io_take_lost(p->io);
-    if (lost) {  /* lost before the engine saw them: counted at the endpoint, never silent */
-        BUMP(p->node->c.in_packets, lost);
-        BUMP(p->node->c.dropped_packets, lost);
-        BUMP(p->node->c.dropped[RT_DROP_RING], lost);
-    }
+    port_count_lost(p, 0);
     gen_close(sh);
     group_key(sh->g, sh);
     BUMP(sh->g->busy_ns, mono_ns() - t0);
@@ -1907,6 +1913,11 @@ static void real_loop(group_t *g) {
         /* ---- end of the wait */
     }
     flush_ports(g);
+    for (int i = 0; i < g->n_ports; i++) {  /* drops after the last frame handed over: exact at the end */
+        gen_open(g->ports[i]->node->sh);
+        port_count_lost(g->ports[i], 1);
+        gen_close(g->ports[i]->node->sh);
+    }
     clock_close(ck);
 }
 
