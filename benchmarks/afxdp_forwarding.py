@@ -12,7 +12,7 @@ at most 1514 bytes with full checksums. In the middle:
   xdp-drv-cp xsk_fwd --mode drv --copy --timestamp: as xdp-drv, but each frame copied out of the UMEM
              and into a fresh UMEM frame, and its receive time taken in the XDP program: the shape an
              AF_XDP port behind io.c's interface would have (io_receive hands a copy and the kernel's
-             receive time to the engine, io_send copies from the engine's pool);
+             receive time to the engine, io_send_to copies from the engine's pool);
 and, when the kernel accepts it, xdp-zc: native XDP with XDP_ZEROCOPY (the run says whether veth
 takes it). The AF_XDP forwarders pass descriptors between two sockets that share one UMEM.
 
@@ -47,13 +47,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import _checkout  # noqa: F401  (measure this checkout's rattan: see _checkout.py)
+from _netbench import (Interrupted, Path, iperf3, log, measured_run, median, netns_lock, ping_rtt, stop, summary,
+                       udp_small)
 from afxdp.build import BuildError, build
 from rattan.engine.binding import netdev_tune
 from rattan.runtime.netns import NETNS_DIR, stop_inside
-from real_forwarding import (OtherLoad, Path, Terminated, iperf3, log, median, netns_lock, on_sigterm, ping_rtt,
-                             stop, udp_small)
 
-NUD_PERMANENT = 0x80
 PR_SET_PDEATHSIG = 1
 # name -> xsk_fwd options (None: the kernel routes; [] and "rings": ring_fwd)
 PATHS = {"kernel": None, "rings": "ring_fwd", "xdp-skb": ["--mode", "skb"], "xdp-drv": ["--mode", "drv"],
@@ -285,7 +284,7 @@ def tcp(path: Path, seconds: float) -> dict:
 
 
 def udp_flood(path: Path, seconds: float) -> dict:
-    """64-byte UDP as fast as iperf3 sends (real_forwarding's udp_small): the packets received."""
+    """64-byte UDP as fast as iperf3 sends (_netbench.udp_small): the packets received."""
     r = udp_small(path, seconds)
     r["packets"] = r["received_pps"] * seconds
     return r
@@ -387,11 +386,6 @@ def ratio_str(r: dict, name: str, base: str, test: str, key: str) -> str:
     return f"{median(xs):.2f}" if len(xs) == 1 or name == base else f"{median(xs):.2f} ({min(xs):.2f}-{max(xs):.2f})"
 
 
-def summary(rounds: list[dict], key: str) -> float:
-    """The median of `key` over the rounds that have it."""
-    return median([x[key] for x in rounds if key in x])
-
-
 def report(r: dict) -> str:
     """The figures as a person reads them."""
     lines = [f"{'path':<11} {'TCP Gbit/s':>10} {'vs rings':>16} {'vs kernel':>16} {'fwd cpu+wait':>12} {'busy':>5}"
@@ -463,18 +457,10 @@ def main() -> int:
                 return 2
             print(profile(a, exes, a.profile))
             return 0
-        other = OtherLoad()
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
         try:
-            results = run_all(a, exes)
-        except (KeyboardInterrupt, Terminated) as e:
-            log("interrupted: everything started was stopped and the namespaces removed")
-            return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-    busy = other.share()
-    if busy > 0.05:
-        log(f"warning: other processes used {busy:.0%} of the CPUs during the run: figures are perturbed")
+            results, busy = measured_run(run_all, a, exes)
+        except Interrupted as e:
+            return e.status
     if a.json:
         print(json.dumps({"other_cpu": busy, "rounds": a.rounds, "seconds": a.seconds, "pings": a.pings,
                           "nice": NICE, "kernel": os.uname().release, "results": results}, indent=2))

@@ -17,15 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import contextmanager
 
-import real_forwarding as rf
-from rattan.compiler import compile_text
-from rattan.passes.context import Options
-from rattan.plan import build_plan
-from rattan.registry import default_registry
-from rattan.runtime.channel import choose_channel
-from rattan.runtime.run import ChannelRun
+import _checkout  # noqa: F401  (measure this checkout's rattan: see _checkout.py)
+from _netbench import kernel_path, rattan_path, tcp_goodput
 
 ROWS = {
     "plain pass": ("plain", "pass {}"),
@@ -35,51 +29,16 @@ ROWS = {
 }
 
 
-@contextmanager
-def kernel_tso_path():
-    """rf.kernel_path with the endpoints' offloads left on (only IPv6 turned off)."""
-    tune = rf.netdev_tune
-    rf.netdev_tune = lambda ns, ifname, no_ipv6=True: tune(ns, None, no_ipv6)
-    try:
-        with rf.kernel_path() as p:
-            p.name = "kernel tso"
-            yield p
-    finally:
-        rf.netdev_tune = tune
-
-
-@contextmanager
-def rattan_gso_path(name: str, offload: str, cell: str):
-    """A rattan channel with `cell` each way in `offload` mode (cells kept even if they do nothing)."""
-    comp = compile_text(rf.CHANNEL.format(cell=cell), f"<bench {name}>.rtn", options=Options(optimize=False))
-    if not comp.ok:
-        raise RuntimeError(f"channel does not compile: {comp.diagnostics}")
-    plan = build_plan(comp.program, comp.sources, default_registry())
-    plan["run"]["offload"] = offload
-    before = rf.threads()
-    with ChannelRun(plan, choose_channel(plan, None), seed=1) as live:
-        left, right = live.net.endpoints["left"], live.net.endpoints["right"]
-        path = rf.Path(name, left.netns_path, right.netns_path, right.address, right.ifname,
-                       live.net.engine_netns_path, left.engine_ifname, live=live,
-                       engine_tids=sorted(rf.threads() - before))
-        if "bw" in cell:
-            path.bw_node = next(n for k, n in live.nodes.items() if k.startswith("bw"))
-        try:
-            yield path
-        finally:
-            path.stop_all()
-
-
 def measure(seconds: float, rounds: int) -> dict:
     out: dict[str, list[dict]] = {}
     for _ in range(rounds):
-        with rf.kernel_path() as p:
-            out.setdefault("kernel tx off", []).append(rf.tcp_goodput(p, seconds))
-        with kernel_tso_path() as p:
-            out.setdefault("kernel tso", []).append(rf.tcp_goodput(p, seconds))
+        with kernel_path() as p:
+            out.setdefault("kernel tx off", []).append(tcp_goodput(p, seconds))
+        with kernel_path(offloads=True) as p:  # the endpoints' offloads left on (only IPv6 off)
+            out.setdefault("kernel tso", []).append(tcp_goodput(p, seconds))
         for name, (offload, cell) in ROWS.items():
-            with rattan_gso_path(name, offload, cell) as p:
-                r = rf.tcp_goodput(p, seconds)
+            with rattan_path(name, cell, offload=offload, optimize=False) as p:  # cells kept even if they do nothing
+                r = tcp_goodput(p, seconds)
                 left = p.live.nodes["left"]
                 r.update(p.live.engine.gso_stats(left))
                 out.setdefault(name, []).append(r)

@@ -33,13 +33,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import _checkout  # noqa: F401  (measure this checkout's rattan: see _checkout.py)
-import real_forwarding as rf
+import _netbench as nb
 from rattan.runtime import netns
 
 CPUS = frozenset(os.sched_getaffinity(0))
@@ -85,7 +84,7 @@ def sysctl(name: str, value: str | None = None) -> str:
 
 
 @contextmanager
-def applied(path: rf.Path, s: Setting):
+def applied(path: nb.Path, s: Setting):
     """Setting `s` on a rattan path for the duration of the block; everything put back after."""
     live = path.live
     eps = list(live.net.endpoints.values())
@@ -117,11 +116,11 @@ def applied(path: rf.Path, s: Setting):
             sysctl("net.core.busy_poll", old_poll)
 
 
-def udp_small(path: rf.Path, seconds: float) -> dict:
-    """real_forwarding's 64-byte UDP test, plus the frames the client's receive ring dropped (full)."""
+def udp_small(path: nb.Path, seconds: float) -> dict:
+    """The 64-byte UDP test (_netbench.udp_small), plus the frames the client's receive ring dropped (full)."""
     node = path.live.nodes["left"] if path.live else None
     before = path.live.engine.counters(node).dropped_by_reason.get("ring", 0) if node is not None else 0
-    r = rf.udp_small(path, seconds)
+    r = nb.udp_small(path, seconds)
     if node is not None:
         dropped = path.live.engine.counters(node).dropped_by_reason.get("ring", 0) - before
         r["ring_drop"] = dropped / max(1, r["sent_pps"] * seconds)
@@ -133,22 +132,22 @@ def run_all(a) -> dict:
     r: dict = {"kernel": {"tcp": [], "udp64": []}, **{n: {"tcp": [], "udp64": []} for n in names}}
     settings = {**SETTINGS, **BUSY}
     with ExitStack() as stack:
-        kernel = stack.enter_context(rf.kernel_path())
-        plain = stack.enter_context(rf.rattan_path("pass", rf.CELLS["pass"]))
+        kernel = stack.enter_context(nb.kernel_path())
+        plain = stack.enter_context(nb.rattan_path("pass", nb.CELLS["pass"]))
         paths = {n: plain for n in names if not settings[n].busy}
         if any(settings[n].busy for n in names):
             old = sysctl("net.core.busy_read", BUSY_US)  # new sockets take it as their SO_BUSY_POLL
             try:
-                busy = stack.enter_context(rf.rattan_path("pass-busy", rf.CELLS["pass"]))
+                busy = stack.enter_context(nb.rattan_path("pass-busy", nb.CELLS["pass"]))
             finally:
                 sysctl("net.core.busy_read", old)
             paths.update({n: busy for n in names if settings[n].busy})
-        for test, fn in (("tcp", rf.tcp_goodput), ("udp64", udp_small)):
+        for test, fn in (("tcp", nb.tcp_goodput), ("udp64", udp_small)):
             for i in range(a.rounds):
-                rf.log(f"kernel: {test}, {a.seconds} s (round {i + 1} of {a.rounds})")
+                nb.log(f"kernel: {test}, {a.seconds} s (round {i + 1} of {a.rounds})")
                 r["kernel"][test].append(fn(kernel, a.seconds))
                 for n in names:
-                    rf.log(f"{n}: {test}, {a.seconds} s (round {i + 1} of {a.rounds})")
+                    nb.log(f"{n}: {test}, {a.seconds} s (round {i + 1} of {a.rounds})")
                     with applied(paths[n], settings[n]):
                         r[n][test].append(fn(paths[n], a.seconds))
     return r
@@ -160,7 +159,7 @@ def ratio(r: dict, name: str, test: str, key: str, base: str) -> list[float]:
 
 
 def span(xs: list[float]) -> str:
-    return f"{rf.median(xs):.2f} ({min(xs):.2f}-{max(xs):.2f})" if len(xs) > 1 else f"{xs[0]:.2f}"
+    return f"{nb.median(xs):.2f} ({min(xs):.2f}-{max(xs):.2f})" if len(xs) > 1 else f"{xs[0]:.2f}"
 
 
 def report(r: dict, names: list[str]) -> str:
@@ -171,13 +170,13 @@ def report(r: dict, names: list[str]) -> str:
         tcp, udp = r[n]["tcp"], r[n]["udp64"]
 
         def eng(rounds):
-            return (f"{rf.summary(rounds, 'engine_cpu'):.0%} + {rf.summary(rounds, 'engine_wait'):.0%}"
+            return (f"{nb.summary(rounds, 'engine_cpu'):.0%} + {nb.summary(rounds, 'engine_wait'):.0%}"
                     if "engine_cpu" in rounds[0] else "-")
         vs_def = lambda test, key: span(ratio(r, n, test, key, "default")) if "default" in r and n != "kernel" else "-"
-        lines.append(f"{n:<17} {rf.summary(tcp, 'goodput_bps') / 1e9:>10.3f} {vs_def('tcp', 'goodput_bps'):>17} "
+        lines.append(f"{n:<17} {nb.summary(tcp, 'goodput_bps') / 1e9:>10.3f} {vs_def('tcp', 'goodput_bps'):>17} "
                      f"{span(ratio(r, n, 'tcp', 'goodput_bps', 'kernel')):>17} {eng(tcp):>10}   "
-                     f"{rf.summary(udp, 'received_pps') / 1e3:>8.0f} {rf.summary(udp, 'loss'):>6.1%} "
-                     f"{(format(rf.summary(udp, 'ring_drop'), '.1%') if 'ring_drop' in udp[0] else '-'):>6} "
+                     f"{nb.summary(udp, 'received_pps') / 1e3:>8.0f} {nb.summary(udp, 'loss'):>6.1%} "
+                     f"{(format(nb.summary(udp, 'ring_drop'), '.1%') if 'ring_drop' in udp[0] else '-'):>6} "
                      f"{vs_def('udp64', 'received_pps'):>17} {eng(udp):>10}")
     rounds = len(r["kernel"]["tcp"])
     lines.append(f"Medians of {rounds} round{'s' * (rounds > 1)}; ratios: median (range) round by round. "
@@ -204,16 +203,10 @@ def main() -> int:
         print(f"kernel_settings: unknown setting {', '.join(unknown)}; known: {', '.join([*SETTINGS, *BUSY])}",
               file=sys.stderr)
         return 2
-    previous = signal.signal(signal.SIGTERM, rf.on_sigterm)
-    other = rf.OtherLoad()
     try:
-        results = run_all(a)
-    except (KeyboardInterrupt, rf.Terminated):
-        rf.log("interrupted: everything started was stopped and the namespaces removed")
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    busy = other.share()
+        results, busy = nb.measured_run(run_all, a)
+    except nb.Interrupted as e:
+        return e.status
     if a.json:
         print(json.dumps({"cpus": sorted(CPUS), "engine_cpu": sorted(ENGINE_CPU), "other_cpu": busy,
                           "rounds": a.rounds, "seconds": a.seconds, "results": results}, indent=2))

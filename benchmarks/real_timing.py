@@ -1,10 +1,14 @@
 """Benchmark: how the real-time loop's sleeping and waking costs CPU and lateness (docs/running.md, "Timing").
 
-Measures, in one run, rattan channels between two namespaces, each built three ways:
-  before    coalescing off (Engine.set_coalesce(0)): a timer wake-up at every departure's exact
-            time and a sendmmsg per port, the loop's timing before departures were batched;
+Measures, in one run, rattan channels between two namespaces, each built several ways:
+  before    coalescing and merging off (Engine.set_coalesce(0), merge=False): a timer wake-up at
+            every departure's exact time and a sendmmsg per port, each TCP segment a frame of its
+            own, the loop's timing before departures were batched;
+  unmerged  batched as by default, but GSO merging at egress off (bw only): the segments the bw
+            cell releases at one wake-up leave as separate frames instead of one super-frame;
   default   the default: the timer armed early by the least recent wake-up latency, timer
-            wake-ups spaced by the automatic coalescing window, one sendmmsg for both ports;
+            wake-ups spaced by the automatic coalescing window, one sendmmsg for both ports,
+            consecutive TCP segments merged into super-frames;
   precise   --precise: the last stretch before each departure spun (delay only).
 For `bw { rate = 1Gbps }` each way: iperf3 TCP goodput (one stream, first second omitted), the
 engine thread's CPU time (utime + stime of /proc/self/task/<tid>/stat) as a share of a core, frames
@@ -20,21 +24,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 from contextlib import ExitStack, contextmanager
 
 import _checkout  # noqa: F401  (measure this checkout's rattan: see _checkout.py)
-from rattan.compiler import compile_text
-from rattan.plan import build_plan
-from rattan.registry import default_registry
-from rattan.runtime.channel import choose_channel
-from rattan.runtime.run import ChannelRun
-from real_forwarding import (CELLS, CHANNEL, DELAY_NS, MTU, TCP_PAYLOAD, OtherLoad, Path, Terminated, bw_cell,
-                             log, median, on_sigterm, tcp_goodput, threads, transit)
+from _netbench import (CELLS, DELAY_NS, MTU, TCP_PAYLOAD, Interrupted, Path, log, measured_run, median, rattan_path,
+                       tcp_goodput, transit, us)
 
-MODES = {"before": {"coalesce_ns": 0}, "default": {}, "precise": {"precise": True}}
+MODES = {"before": {"coalesce_ns": 0, "merge": False}, "unmerged": {"merge": False}, "default": {},
+         "precise": {"precise": True}}
+BW_MODES = ("before", "unmerged", "default")
+DELAY_MODES = ("before", "default", "precise")
 LOAD = "500M"
 PACINGS = (100, 1000)
 
@@ -42,21 +43,9 @@ PACINGS = (100, 1000)
 @contextmanager
 def timing_path(cell: str, mode: str):
     """A rattan channel with `cell` each way, its engine in this process with `mode`'s timing."""
-    comp = compile_text(CHANNEL.format(cell=CELLS[cell]), f"<bench {cell} {mode}>.rtn")
-    plan = build_plan(comp.program, comp.sources, default_registry())
-    before = threads()
-    with ChannelRun(plan, choose_channel(plan, None), seed=1, **MODES[mode]) as live:
-        left, right = live.net.endpoints["left"], live.net.endpoints["right"]
-        path = Path(f"{cell} {mode}", left.netns_path, right.netns_path, right.address, right.ifname,
-                    live.net.engine_netns_path, left.engine_ifname, live=live,
-                    engine_tids=sorted(threads() - before))
-        if cell == "bw":
-            path.bw_node = live.nodes[bw_cell(live)]
-        live.timing()  # precise: the stretch is measured before anything is
-        try:
-            yield path
-        finally:
-            path.stop_all()
+    with rattan_path(f"{cell} {mode}", CELLS[cell], **MODES[mode]) as path:
+        path.live.timing()  # precise: the stretch is measured before anything is
+        yield path
 
 
 class EngineCPU:
@@ -92,11 +81,11 @@ class EngineCPU:
 
 def run_all(a) -> dict:
     """Every path built at once (an idle engine sleeps), then each test in rounds over the modes."""
-    r: dict = {"bw": {m: [] for m in ("before", "default")},
-               "delay": {m: {p: [] for p in PACINGS} for m in MODES}}
+    r: dict = {"bw": {m: [] for m in BW_MODES},
+               "delay": {m: {p: [] for p in PACINGS} for m in DELAY_MODES}}
     with ExitStack() as stack:
         paths = {("bw", m): stack.enter_context(timing_path("bw", m)) for m in r["bw"]}
-        paths.update({("delay", m): stack.enter_context(timing_path("delay", m)) for m in MODES})
+        paths.update({("delay", m): stack.enter_context(timing_path("delay", m)) for m in DELAY_MODES})
         for i in range(a.rounds):
             for m in r["bw"]:
                 log(f"bw 1 Gbit/s, {m}: TCP, {a.seconds} s (round {i + 1} of {a.rounds})")
@@ -105,7 +94,7 @@ def run_all(a) -> dict:
                 r["bw"][m].append({**res, **cpu.result()})
         for i in range(a.rounds):
             for pacing in PACINGS:
-                for m in MODES:
+                for m in DELAY_MODES:
                     log(f"delay 5 ms, {m}: UDP {LOAD}bit/s in bursts every {pacing} us, {a.seconds} s "
                         f"(round {i + 1} of {a.rounds})")
                     cpu = EngineCPU(paths[("delay", m)])
@@ -123,10 +112,6 @@ def med_engine(rounds: list[dict], key: str) -> float | None:
     return None if any(v is None for v in xs) else median(xs)
 
 
-def us(x: float | None) -> str:
-    return ">1024" if x is None else f"{x:.0f}"
-
-
 def goal(what: str, value: str, target: str, ok: bool) -> str:
     return f"{what:<40} {value:<22} goal {target:<9} {'ok' if ok else 'MISSED'}"
 
@@ -141,15 +126,17 @@ def report(r: dict, rounds: int) -> str:
         lines.append(f"{m:<9} {med(rs, 'goodput_bps') / 1e6:>14.1f} {med(rs, 'engine_cpu'):>10.0%} {per:>10.0%} "
                      f"{med(rs, 'frames_per_call'):>11.2f} {med(rs, 'timer_wakeups_per_s'):>12.0f} "
                      f"{med(rs, 'wakeups_per_s'):>10.0f} {med(rs, 'coalesce_us'):>9.0f}")
-    ratios = [(d["engine_cpu"] / d["goodput_bps"]) / (b["engine_cpu"] / b["goodput_bps"])
-              for b, d in zip(r["bw"]["before"], r["bw"]["default"])]
+    def per_goodput(base: str) -> str:
+        return ", ".join(f'{(d["engine_cpu"] / d["goodput_bps"]) / (b["engine_cpu"] / b["goodput_bps"]):.2f}'
+                         for b, d in zip(r["bw"][base], r["bw"]["default"]))
     lines += ["engine CPU: the engine thread's share of a core; per Gbit/s: that over the goodput",
-              f"default / before, engine CPU per goodput, round by round: {', '.join(f'{x:.2f}' for x in ratios)}", "",
+              f"default / before, engine CPU per goodput, round by round: {per_goodput('before')}",
+              f"default / unmerged (GSO merging at egress off), the same: {per_goodput('unmerged')}", "",
               f"delay 5 ms each way, UDP {LOAD}bit/s of 1400 B datagrams: the engine's lateness count (us)",
               f"{'timing':<9} {'bursts':>8} {'p50':>6} {'p99':>6} {'p99.9':>6} {'engine CPU':>10} {'spinning':>8} "
               f"{'UDP loss':>8}"]
     for pacing in PACINGS:
-        for m in MODES:
+        for m in DELAY_MODES:
             rs = r["delay"][m][pacing]
             lines.append(f"{m:<9} {pacing:>5} us {us(med_engine(rs, 'p50_us')):>6} {us(med_engine(rs, 'p99_us')):>6} "
                          f"{us(med_engine(rs, 'p999_us')):>6} {med(rs, 'engine_cpu'):>10.0%} "
@@ -184,18 +171,10 @@ def main() -> int:
         print("real_timing: needs root (network namespaces, raw sockets)", file=sys.stderr)
         return 2
     a.rounds, a.seconds = (1, 2) if a.quick else (3, 4)
-    other = OtherLoad()
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        results = run_all(a)
-    except (KeyboardInterrupt, Terminated) as e:
-        log("interrupted: everything started was stopped and the namespaces removed")
-        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    busy = other.share()
-    if busy > 0.05:
-        log(f"warning: other processes used {busy:.0%} of the CPUs during the run: figures are perturbed")
+        results, busy = measured_run(run_all, a)
+    except Interrupted as e:
+        return e.status
     if a.json:
         print(json.dumps({"other_cpu": busy, "rounds": a.rounds, "seconds": a.seconds, "results": results}, indent=2))
     else:

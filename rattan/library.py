@@ -511,9 +511,10 @@ class Run:
                  packet_log: str | None = None, log_cells: list[str] | None = None, packet_log_snaplen: int = 0,
                  http: str | None = None, quiet: bool = True, networks: list | None = None,
                  engine_nice: int | None = None, app_cpus: str | None = None, rps_cpus: str | None = None,
-                 precise: bool = False, cores: int | None = None) -> None:
+                 precise: bool = False, cores: int | None = None, merge: bool = True) -> None:
         """`app_cpus`, `rps_cpus`: `rattan run --app-cpus` and `--rps-cpus` (None: their defaults);
-        `cores`: engine threads (None: one per instance, up to the usable cores but one)."""
+        `cores`: engine threads (None: one per instance, up to the usable cores but one); `merge`: GSO
+        mode's merging at egress."""
         from .runtime import cpus
         from .runtime.run import ENGINE_NICE, LiveRun, _threshold
         try:
@@ -525,7 +526,7 @@ class Run:
         self.live = LiveRun(plan, channels, seed, threshold_ns, packet_log, log_cells,
                             ENGINE_NICE if engine_nice is None else engine_nice, packet_log_snaplen,
                             networks=networks, app_cpus=app_cpus or cpus.APP_CPUS_DEFAULT,
-                            rps_cpus=rps_cpus or cpus.RPS_CPUS_DEFAULT, precise=precise, cores=cores)
+                            rps_cpus=rps_cpus or cpus.RPS_CPUS_DEFAULT, precise=precise, cores=cores, merge=merge)
         self.api = None
         self.server = None
         self._processes: list[Process] = []
@@ -760,7 +761,7 @@ def run(source, channel: str | None = None, seed: int = 1, packet_log: str | Non
         log_cells: list[str] | None = None, http: str | None = None, quiet: bool = True,
         network=None, instances: int = 1, late_threshold: str = "1ms", packet_log_snaplen: int = 0,
         engine_nice: int | None = None, app_cpus: str | None = None, rps_cpus: str | None = None,
-        precise: bool = False, cores: int | None = None) -> Run:
+        precise: bool = False, cores: int | None = None, merge: bool = True) -> Run:
     """A real run of one channel of a plan (a CompileResult, a plan dict or a file), to use as
     `with rattan.run(...) as run:` (root). `network`: an already open network for the channel
     (rattan.runtime.warm's pool), used and not closed at the end. `quiet=False` says where the
@@ -768,7 +769,8 @@ def run(source, channel: str | None = None, seed: int = 1, packet_log: str | Non
     as `rattan run --app-cpus`, `--rps-cpus` (auto, inherit / off, or a CPU list like "1" or "0-2").
     `precise`: the engine spins the last stretch before each departure, trading CPU for lateness
     (docs/running.md, "Timing"). `cores`: engine threads (default: one per instance, up to the usable
-    cores but one)."""
+    cores but one). `merge=False`: in GSO mode, segments leave as separate frames instead of merged into
+    super-frames at egress (docs/running.md, "GSO and plain mode")."""
     from .runtime.channel import ChannelError, choose_channel
     plan = _plan_of(source)
     try:
@@ -789,4 +791,5 @@ def run(source, channel: str | None = None, seed: int = 1, packet_log: str | Non
         except AddressError as e:
             raise RunError(str(e)) from None
     return Run(plan, [chosen] * instances, seed, late_threshold, packet_log, log_cells, packet_log_snaplen,
-               http, quiet, None if network is None else [network], engine_nice, app_cpus, rps_cpus, precise, cores)
+               http, quiet, None if network is None else [network], engine_nice, app_cpus, rps_cpus, precise, cores,
+               merge)

@@ -170,7 +170,8 @@ def _readings() -> dict[str, tuple[Reading, ...]]:
 
 READINGS: dict[str, tuple[Reading, ...]] = _readings()
 
-_QTY = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z%\u00b5\u03bc][A-Za-z0-9\u00b5\u03bc/]*)\s*$")
+# as the lexer's QUANTITY: a unit never starts like an exponent (`2e3` is a number, with no unit)
+_QTY = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)(?![eE][+-]?[0-9])\s*([A-Za-z%\u00b5\u03bc][A-Za-z0-9\u00b5\u03bc/]*)\s*$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,8 +126,13 @@ def test_quantity_examples_match_their_pattern_and_the_front_end_reads_them(kind
     from tests.frontends.test_upstream import load
     definition = DOCUMENT["$defs"][kind]
     assert definition["errorMessage"] and definition["examples"]
+    # a string that does not match fails a const that says what fits (Taplo's message), whatever it is
+    readable = definition["then"]
+    assert readable["const"] == readable["not"]["const"] and readable["errorMessage"] == definition["errorMessage"]
+    assert definition["if"]["not"]["type"] == "string" and not {"type", "pattern"} & set(definition)
+    assert f"`{definition['examples'][0]}`" in readable["const"]
     for example in definition["examples"]:
-        assert re.search(definition["pattern"], example), example
+        assert re.search(definition["if"]["not"]["pattern"], example), example
         assert example in definition["errorMessage"] or kind == "rate" and example == "1Gbps"
         loaded = load("[cells.c]\n" + cell.format(example) + '[links]\nleft = "c"\nc = "right"\n')
         assert not any(d.is_error for d in loaded.diags), (example, loaded.diags)

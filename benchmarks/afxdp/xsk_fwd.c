@@ -10,7 +10,7 @@
  * frame received on one port is sent on the other by passing its descriptor: no copy in user space.
  * That is the best AF_XDP can do; `--copy` instead copies each frame into a staging buffer and then
  * into a fresh UMEM frame, as a rattan port built behind io.c's interface would (io_receive hands
- * the frame to the engine's pool, io_send takes it back from there).
+ * the frame to the engine's pool, io_send_to takes it back from there).
  *
  * usage: xsk_fwd [--mode skb|drv] [--zerocopy] [--copy] [--timestamp] IF_A IF_B
  *   skb: generic XDP (in the kernel's receive path, on an skb); drv: the driver's own XDP (veth

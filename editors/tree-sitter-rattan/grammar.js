@@ -27,6 +27,10 @@ const statements = $ => seq(
 );
 
 const NUMBER = /[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?/;
+// A unit's name (and the prefix of a bit or byte rate's): not `e` or `E` followed by a digit
+// (tree-sitter's lexer has no lookahead).
+const UNIT = /([A-DF-Za-df-z_%µμ][A-Za-z0-9_]*|[eE]([A-Za-z_][A-Za-z0-9_]*)?)/;
+const RATE_PREFIX = /([A-DF-Za-df-z_µμ][A-Za-z0-9_]*|[eE]([A-Za-z_][A-Za-z0-9_]*)?)/;
 
 module.exports = grammar({
   name: 'rattan',
@@ -152,10 +156,12 @@ module.exports = grammar({
 
     number: _ => token(NUMBER),
 
-    // A number glued to its unit: `10ms`, `1.5Mbps`, `5µs`, `1%`, `10Mbit/s`, `64KB/s`.
+    // A number glued to its unit: `10ms`, `1.5Mbps`, `5µs`, `1%`, `10Mbit/s`, `64KB/s`. A unit never
+    // starts like an exponent (`2e3` is a number, as in the compiler): one starting with `e` has no
+    // digit after it, so the number's token, longer, wins.
     quantity: _ => token(prec(2, choice(
-      seq(NUMBER, /[A-Za-z_%µμ][A-Za-z0-9_]*/),
-      seq(NUMBER, optional(/[A-Za-z_µμ][A-Za-z0-9_]*/), /([bB]its?|[bB]|[bB]ytes?)\/([sS]|[sS][eE][cC])/),
+      seq(NUMBER, UNIT),
+      seq(NUMBER, optional(RATE_PREFIX), /([bB]its?|[bB]|[bB]ytes?)\/([sS]|[sS][eE][cC])/),
     ))),
 
     string: _ => token(seq('"', repeat(choice(/[^"\\\r\n]/, /\\./)), '"')),

@@ -148,6 +148,9 @@ class ControlAPI:
             timing = self.engine.timing()
             if timing is not None:  # how the loop sleeps and wakes (docs/running.md, "Timing")
                 doc["timing"] = timing
+            # GSO mode per endpoint: super-frames received and cut, and merged at egress
+            doc["gso"] = [{"label": t.label, "endpoint": ep, **self.engine.gso_stats(t.nodes[ep])}
+                          for t in self.targets for ep in t.channel["endpoints"]]
         doc["threads"] = [{"cpu": t.cpu, "shards": t.shards, "nodes": t.nodes, "busy_ns": t.busy_ns,
                            "wall_ns": t.wall_ns, "load": round(t.load, 4), "events": t.events,
                            "packets": t.packets, "regions": t.regions, "rebalances": t.rebalances}

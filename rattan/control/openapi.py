@@ -88,6 +88,11 @@ def document(api) -> dict:
                                             "sleeps and wakes (precise, stretch_ns, margin_ns, coalesce_ns, "
                                             "wakeups, timer_wakeups, early_wakeups, timer_sets, spin_ns, "
                                             "tx_calls, tx_frames; docs/running.md, Timing)"},
+                                 "gso": {"type": "array", "items": {"type": "object"},
+                                         "description": "real runs, per endpoint (label, endpoint): super-frames "
+                                         "received (super_frames, super_segments), cut at ingress (cut_frames), "
+                                         "and merged from segments at egress (merged_frames, merged_segments); "
+                                         "docs/running.md, GSO and plain mode"},
                                  "threads": {"type": "array", "description": "the engine threads' load: core (null: "
                                              "not pinned), shards, nodes, busy_ns of wall_ns, load (busy / wall), "
                                              "events fired, packets entered, regions (its shards that are "

@@ -192,8 +192,10 @@ class Lateness:
                         self.tx_calls + other.tx_calls)
 
 
-TIMING_FIELDS = ("precise", "stretch_ns", "calib_p50_ns", "margin_ns", "coalesce_ns", "wakeups", "timer_wakeups",
-                 "early_wakeups", "timer_sets", "spin_ns", "tx_calls", "tx_frames")
+# rt_timing's two parts, in the header's order: the figures the loop chose, then its counters
+TIMING_CHOSEN = tuple(name for name, _ in ffi.typeof("rt_timing_chosen").fields)
+TIMING_COUNTERS = tuple(name for name, _ in ffi.typeof("rt_timing_counters").fields)
+TIMING_FIELDS = TIMING_CHOSEN + TIMING_COUNTERS
 
 
 OFFLOADS = ("gso", "plain")
@@ -311,10 +313,16 @@ class Engine:
         _check(lib.rt_endpoint_set_segmenting(self._e, node, int(on)), "segmenting")
 
     def gso_stats(self, node: int) -> dict[str, int]:
-        """Super-frames endpoint `node` received, the segments they stood for, and how many it cut."""
+        """Super-frames endpoint `node` received, the segments they stood for, how many it cut; super-frames
+        it sent merged from segments, and the segments they stood for."""
         out = ffi.new("rt_gso_stats *")
         _check(lib.rt_endpoint_gso_stats(self._e, node, out), "GSO statistics")
-        return {"super_frames": out.super_frames, "super_segments": out.super_segments, "cut_frames": out.cut_frames}
+        return {"super_frames": out.super_frames, "super_segments": out.super_segments, "cut_frames": out.cut_frames,
+                "merged_frames": out.merged_frames, "merged_segments": out.merged_segments}
+
+    def set_merging(self, node: int, on: bool = True) -> None:
+        """GSO mode: endpoint `node` sends consecutive TCP segments of a wake-up as one super-frame (default on)."""
+        _check(lib.rt_endpoint_set_merging(self._e, node, int(on)), "merging")
 
     def return_ports(self) -> None:
         """Give back every lent Port (the engine must be stopped; it cannot forward real frames again)."""
@@ -495,7 +503,8 @@ class Engine:
         out = ffi.new("rt_timing *")
         if lib.rt_engine_timing(self._e, out) != lib.RT_OK:
             return None
-        return {f: getattr(out, f) for f in TIMING_FIELDS}
+        return {**{f: getattr(out.chosen, f) for f in TIMING_CHOSEN},
+                **{f: getattr(out.counters, f) for f in TIMING_COUNTERS}}
 
     def set_nice(self, nice: int) -> None:
         """The nice value (-20..19) the engine thread of a real run takes (before time runs)."""

@@ -16,6 +16,7 @@ routes only narrow it, and are ignored: the safe side).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from ..ir.nodes import Channel, Program
@@ -32,25 +33,31 @@ def needing_cells(ch: Channel, ctx: Context) -> set[str]:
     return out
 
 
-def segmenting_endpoints(ch: Channel, ctx: Context) -> tuple[str, ...]:
-    """Endpoints whose packets may meet a cell that needs segments."""
-    needs = needing_cells(ch, ctx)
+def endpoints_reaching(endpoints: Sequence[str], links: Iterable[tuple[str, str]], targets: set[str]) -> tuple[str, ...]:
+    """The endpoints, in their order, from which a packet following the links (source, destination
+    names) may reach one of `targets`: a packet delivered at an endpoint goes no further. The
+    runtime asks it too, for the cells a packet log records (rattan.runtime.run)."""
     succ = defaultdict(list)
-    for l in ch.links:
-        succ[l.src].append(l.dst)
-    endpoints = {ep.name for ep in ch.endpoints}
+    for src, dst in links:
+        succ[src].append(dst)
     out = []
-    for ep in ch.endpoints:
-        seen, todo = {ep.name}, [ep.name]
+    for ep in endpoints:
+        seen, todo = {ep}, [ep]
         while todo:
             for nxt in succ[todo.pop()]:
                 if nxt not in seen:
                     seen.add(nxt)
                     if nxt not in endpoints:  # delivered there: a packet goes no further
                         todo.append(nxt)
-        if seen & needs:
-            out.append(ep.name)
+        if seen & targets:
+            out.append(ep)
     return tuple(out)
+
+
+def segmenting_endpoints(ch: Channel, ctx: Context) -> tuple[str, ...]:
+    """Endpoints whose packets may meet a cell that needs segments."""
+    return endpoints_reaching([ep.name for ep in ch.endpoints], [(l.src, l.dst) for l in ch.links],
+                              needing_cells(ch, ctx))
 
 
 def mark_segmenting(prog: Program, ctx: Context) -> Program:

@@ -35,12 +35,18 @@ def choose(asked: int | None, channels: int, real: bool) -> int:
     return max(1, min(channels, usable - 1)) if real else usable
 
 
+def pinned(n: int) -> list[int] | None:
+    """The cores `n` engine threads are pinned to, one each: the last `n` usable cores (the first
+    ones are where the applications are likelier to be); None for one thread, left as the engine
+    always ran it: unpinned (rattan's own affinity)."""
+    return usable_cores()[-n:] if n > 1 else None
+
+
 def apply(engine, n: int) -> None:
-    """Give the engine `n` threads; more than one are pinned, one core each, to the last `n` usable
-    cores (the first ones are where the applications are likelier to be). One thread is left as the
-    engine always ran it: unpinned."""
-    if n > 1:
-        engine.set_threads(n, usable_cores()[-n:])
+    """Give the engine `n` threads, pinned as `pinned` says."""
+    cores = pinned(n)
+    if cores:
+        engine.set_threads(n, cores)
 
 
 def _spell(cores: list[int]) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 
+from .cores import pinned
+
 
 class CpuListError(ValueError):
     """A CPU list that does not parse or names a CPU this machine does not offer; says which."""
@@ -32,16 +34,18 @@ def _ranges(text: str) -> frozenset[int]:
     return frozenset(cpus)
 
 
-def engine_cpus() -> frozenset[int] | None:
-    """The CPUs the engine thread is held to, when fewer than all (None: it may run on any). The
-    engine thread takes rattan's own affinity (`taskset -c 1 rattan run ...` holds it to CPU 1)."""
-    mine = available()
+def engine_cpus(threads: int = 1) -> frozenset[int] | None:
+    """The CPUs a run's `threads` engine threads are held to, when fewer than all (None: they may
+    run on any). More than one are pinned, a core each (rattan.runtime.cores.pinned: `--cores`);
+    one takes rattan's own affinity (`taskset -c 1 rattan run ...` holds it to CPU 1)."""
+    mine = frozenset(pinned(threads) or available())
     return mine if mine < online() else None
 
 
-def others() -> frozenset[int] | None:
-    """The online CPUs the engine is not held to; None when it may run on any (or holds them all)."""
-    held = engine_cpus()
+def others(threads: int = 1) -> frozenset[int] | None:
+    """The online CPUs the engine threads are not held to; None when they may run on any (or hold
+    them all)."""
+    held = engine_cpus(threads)
     rest = online() - held if held is not None else frozenset()
     return rest or None
 
@@ -57,23 +61,23 @@ APP_CPUS_DEFAULT = "auto"
 RPS_CPUS_DEFAULT = "off"
 
 
-def app_cpus(setting: str) -> frozenset[int] | None:
-    """Where the applications run for an `--app-cpus` setting: auto, inherit (rattan's own
-    affinity: None) or a CPU list."""
+def app_cpus(setting: str, threads: int = 1) -> frozenset[int] | None:
+    """Where the applications run for an `--app-cpus` setting: auto (off the cores of the run's
+    `threads` engine threads), inherit (rattan's own affinity: None) or a CPU list."""
     if setting == "inherit":
         return None
     if setting == "auto":
-        return others()
+        return others(threads)
     return parse_list(setting, "--app-cpus")
 
 
-def rps_cpus(setting: str) -> frozenset[int] | None:
+def rps_cpus(setting: str, threads: int = 1) -> frozenset[int] | None:
     """The CPUs the endpoint veths steer what they receive to, for an `--rps-cpus` setting: off
-    (None: no steering), auto or a CPU list."""
+    (None: no steering), auto (as for app_cpus) or a CPU list."""
     if setting == "off":
         return None
     if setting == "auto":
-        return others()
+        return others(threads)
     return parse_list(setting, "--rps-cpus")
 
 

@@ -285,6 +285,14 @@ def check_upstream_addresses(inst: "Instance") -> None:
 ENGINE_NICE = -5
 
 
+def log_segmenting(channel: dict[str, Any], log_cells: list[str] | None) -> set[str]:
+    """GSO mode with a packet log: the channel's endpoints whose packets may reach a cell the log
+    records (every cell when `log_cells` is None), which must cut super-frames into segments."""
+    from ..passes.mark_segmenting import endpoints_reaching
+    logged = {c["name"] for c in channel["cells"] if log_cells is None or c["name"] in log_cells}
+    return set(endpoints_reaching(channel["endpoints"], [(l["from"], l["to"]) for l in channel["links"]], logged))
+
+
 class LiveRun:
     """Channel instances on real packets, all forwarded by one engine thread; closed, nothing is left."""
 
@@ -294,18 +302,15 @@ class LiveRun:
                  packet_log_snaplen: int = 0, networks: list | None = None,
                  app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT,
                  precise: bool = False, coalesce_ns: int | None = None,
-                 cores: int | None = None) -> None:
+                 cores: int | None = None, merge: bool = True) -> None:
         """`networks`: one already open network per channel (rattan.runtime.warm, or the library's
         caller), used as they are and left open at close, their lent ports (`ports`) returned; by
         default each instance opens its own and removes it at close. `app_cpus`, `rps_cpus`: where
         the commands run and where the endpoint veths steer what they receive (see
         rattan.runtime.cpus: auto, inherit / off, or a CPU list). `precise`: the engine spins before each
         departure (Engine.set_precise); `coalesce_ns`: its coalescing window (Engine.set_coalesce; None:
-        the default)."""
-        try:
-            self.app_cpus, self.rps_cpus = cpu_sets.app_cpus(app_cpus), cpu_sets.rps_cpus(rps_cpus)
-        except cpu_sets.CpuListError as e:
-            raise RunError(str(e)) from None
+        the default). `merge`: in GSO mode, endpoints send consecutive TCP segments as one super-frame
+        (Engine.set_merging; on by default)."""
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
@@ -313,11 +318,16 @@ class LiveRun:
         self.plan, self.seed, self.late_threshold_ns = plan, seed, late_threshold_ns
         self.packet_log, self.log_cells, self.packet_log_snaplen = packet_log, log_cells, packet_log_snaplen
         self.engine_nice = engine_nice  # the engine refuses a value outside -20..19
-        self.precise, self.coalesce_ns = precise, coalesce_ns
-        from .cores import CoresError, check
+        self.precise, self.coalesce_ns, self.merge = precise, coalesce_ns, merge
+        from .cores import CoresError, choose
         try:
-            self.cores = None if cores is None else check(cores)  # engine threads (None: chosen at start)
+            self.threads = choose(cores, len(channels), real=True)  # engine threads
         except CoresError as e:
+            raise RunError(str(e)) from None
+        try:  # `auto`: off the cores the engine threads are pinned to
+            self.app_cpus = cpu_sets.app_cpus(app_cpus, self.threads)
+            self.rps_cpus = cpu_sets.rps_cpus(rps_cpus, self.threads)
+        except cpu_sets.CpuListError as e:
             raise RunError(str(e)) from None
         counts: dict[str, int] = {}
         for c in channels:
@@ -352,7 +362,7 @@ class LiveRun:
                 self._steer(inst)
             self.engine = Engine(self.seed)
             from . import cores
-            cores.apply(self.engine, cores.choose(self.cores, len(self.instances), real=True))
+            cores.apply(self.engine, self.threads)
             if self.late_threshold_ns is not None:
                 self.engine.set_late_threshold(self.late_threshold_ns)
             for inst in self.instances:
@@ -362,8 +372,10 @@ class LiveRun:
                 lent = getattr(inst.net, "ports", {})  # a warm network's open rings
                 offload = getattr(inst.net, "offload", DEFAULT_OFFLOAD)
                 # GSO mode: super-frames are cut where a cell needs segments (mark_segmenting), and
-                # everywhere when packets are logged (a record is a packet as the wire has it)
-                cut = set(inst.channel.get("segmenting", ())) | (set(eps) if self.packet_log else set())
+                # where they may reach a logged cell (a record is a packet as the wire has it)
+                cut = set(inst.channel.get("segmenting", ()))
+                if self.packet_log:
+                    cut |= log_segmenting(inst.channel, self.log_cells)
                 for name, ep in eps.items():
                     if name in lent:
                         self.engine.attach_port(inst.nodes[name], lent[name])
@@ -391,6 +403,10 @@ class LiveRun:
             self.engine.set_nice(self.engine_nice)
             self.engine.set_precise(self.precise)
             self.engine.set_coalesce(self.coalesce_ns)
+            if not self.merge:
+                for inst in self.instances:
+                    for name in inst.net.endpoints:
+                        self.engine.set_merging(inst.nodes[name], False)
             self.engine.start(FOREVER, clock="real")
             if models:
                 self.python_cells = controllers.RealTimeDriver(self.engine, controllers.Schedule(models, events)).start()
@@ -470,9 +486,11 @@ class ChannelRun(LiveRun):
 
     def __init__(self, plan: dict, channel: dict[str, Any], seed: int = 1, engine_nice: int = ENGINE_NICE,
                  precise: bool = False, coalesce_ns: int | None = None,
-                 app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT) -> None:
+                 app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT,
+                 packet_log: str | None = None, log_cells: list[str] | None = None, merge: bool = True) -> None:
         super().__init__(plan, [channel], seed, engine_nice=engine_nice, precise=precise, coalesce_ns=coalesce_ns,
-                         app_cpus=app_cpus, rps_cpus=rps_cpus)
+                         app_cpus=app_cpus, rps_cpus=rps_cpus, packet_log=packet_log, log_cells=log_cells,
+                         merge=merge)
         self.channel = channel
 
     @property

@@ -4,16 +4,14 @@ runs), both from `npm ci --prefix tests/editors`. Requests the servers send (the
 capability registration) are answered as an editor answers them."""
 from __future__ import annotations
 
-import json
-import queue
 import shutil
-import subprocess
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+
+from rattan.tools.lsp.client import LspClient
 
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = HERE / "node_modules"
@@ -40,17 +38,13 @@ def taplo_server_command() -> list[str]:
     return [node_or_skip(), str(HERE / "taplo_stdio.js")]
 
 
-class StdioServer:
-    """One language server process; `settings` answers its workspace/configuration requests."""
+class StdioServer(LspClient):
+    """One language server process, driven by rattan's own LSP client (its framing, requests and
+    waits); `settings` answers its workspace/configuration requests."""
 
     def __init__(self, command: list[str], settings: dict[str, Any], init_options: Any = None) -> None:
         self.settings = settings
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, cwd=HERE)
-        self.messages: queue.Queue = queue.Queue()
-        self.next_id = 0
-        self.lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(cwd=str(HERE), command=command)
         self.request("initialize", {
             "processId": None, "rootUri": None, "initializationOptions": init_options,
             "capabilities": {
@@ -62,60 +56,18 @@ class StdioServer:
         self.notify("initialized", {})
         self.notify("workspace/didChangeConfiguration", {"settings": settings})
 
-    def _read(self) -> None:
-        out = self.proc.stdout
-        while True:
-            headers = {}
-            while True:
-                line = out.readline()
-                if not line:
-                    return
-                line = line.decode("ascii").strip()
-                if not line:
-                    break
-                key, _, value = line.partition(":")
-                headers[key.strip().lower()] = value.strip()
-            msg = json.loads(out.read(int(headers["content-length"])))
-            if "method" in msg and "id" in msg:
-                self._answer(msg)
-            else:
-                self.messages.put(msg)
-
-    def _answer(self, msg: dict) -> None:
+    def server_request(self, msg: dict) -> None:
+        """Answered as an editor answers: its settings, and null to anything else (registrations)."""
         result = None
         if msg["method"] == "workspace/configuration":
             result = [self.settings.get(item.get("section")) for item in msg["params"]["items"]]
         self.send({"id": msg["id"], "result": result})
 
-    def send(self, msg: dict) -> None:
-        body = json.dumps({"jsonrpc": "2.0", **msg}).encode()
-        with self.lock:
-            self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-            self.proc.stdin.flush()
-
-    def notify(self, method: str, params: Any) -> None:
-        self.send({"method": method, "params": params})
-
     def request(self, method: str, params: Any, timeout: float = 30) -> Any:
-        self.next_id += 1
-        rid = self.next_id
-        self.send({"id": rid, "method": method, "params": params})
-        reply = self.wait(lambda m: m.get("id") == rid, timeout)
+        """The result of a request (an error response fails the test)."""
+        reply = super().request(method, params, timeout)
         assert "error" not in reply, reply
         return reply.get("result")
-
-    def wait(self, pred: Callable[[dict], bool], timeout: float = 30) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no such message from the language server in time")
-            try:
-                msg = self.messages.get(timeout=left)
-            except queue.Empty:
-                raise TimeoutError("no such message from the language server in time") from None
-            if pred(msg):
-                return msg
 
     def open(self, uri: str, text: str, language: str) -> None:
         self.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": language,

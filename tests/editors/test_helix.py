@@ -1,12 +1,14 @@
 """The Helix set-up: editors/helix/languages.toml is the one docs/editors.md shows, is valid TOML
-of the shape Helix reads, and names files that exist; `hx --health rattan` where Helix is
-installed (it is not packaged for Debian 12, so CI checks only the rest)."""
+of the shape Helix reads, and names files that exist; its queries are the grammar's, renamed by
+editors/helix/build_queries.py; `hx --health rattan` where Helix is installed (it is not packaged
+for Debian 12, so CI checks only the rest)."""
 from __future__ import annotations
 
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -45,6 +47,25 @@ def test_languages_toml_starts_rattan_lsp_for_rtn_files():
 def test_helix_has_the_queries_it_reads():
     names = {p.name for p in (HELIX / "queries" / "rattan").glob("*.scm")}
     assert {"highlights.scm", "indents.scm", "locals.scm", "textobjects.scm"} <= names
+
+
+def test_helix_queries_are_what_build_queries_writes_from_the_grammar_s():
+    r = subprocess.run([sys.executable, str(HELIX / "build_queries.py"), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_build_queries_renames_captures_and_refuses_one_it_does_not_know():
+    sys.path.insert(0, str(HELIX))
+    try:
+        import build_queries
+    finally:
+        sys.path.remove(str(HELIX))
+    text = '; nvim header\n(number) @number\n["}"] @indent.end @indent.branch\n\n(comment) @indent.auto\n'
+    assert build_queries.helix_query("highlights.scm", "(number) @number\n").endswith("(number) @constant.numeric\n")
+    assert build_queries.helix_query("indents.scm", text.replace("(number) @number\n", "")).splitlines()[2:] == \
+        ['["}"] @outdent']
+    with pytest.raises(build_queries.UnknownCapture, match="@markup.heading"):
+        build_queries.helix_query("highlights.scm", "(comment) @markup.heading\n")
 
 
 @pytest.mark.skipif(shutil.which("hx") is None, reason="Helix (hx) is not installed; Debian 12 has no package")

@@ -1,7 +1,9 @@
 """`rattan schema` in the real YAML and TOML language servers (yaml-language-server, Taplo), driven
-over stdio: a misspelt key and a value of the wrong type each give one message on the key's line,
-completion of `type` offers every upstream cell type, a cell is offered its own type's keys and no
-other's, and a document anywhere finds the schema by the installed path or by its name.
+over stdio: a misspelt key, a value of the wrong type and a bad rate, time or size each give one
+readable message on the key's line, completion of `type` offers every upstream cell type, a cell is
+offered its own type's keys and no other's (Taplo, which completes by key path only, none once
+`type` is written; `rattan lsp`, which editors run beside it, exactly its type's), and a document
+anywhere finds the schema by the installed path or by its name.
 
 Needs node and `npm ci --prefix tests/editors` (.ci/run does both); skipped with a message without."""
 from __future__ import annotations
@@ -39,6 +41,7 @@ def yaml_settings(associations: dict[str, list[str]] | None = None) -> dict:
 def yaml_ls(schema):
     """yaml-language-server with the schema for `*.rattan.yaml`, as a `yaml.schemas` setting."""
     server = StdioServer(yaml_server_command(), yaml_settings({schema.as_uri(): ["*.rattan.yaml"]}))
+    schema_loaded(server, "yaml")
     yield server
     server.close()
 
@@ -50,8 +53,18 @@ def taplo(schema):
                          init_options={"configurationSection": "evenBetterToml"})
     server.notify("taplo/associateSchema", {"schemaUri": schema.as_uri(), "priority": 10,
                                             "rule": {"glob": "**/*.rattan.toml"}, "meta": {"source": "test"}})
+    schema_loaded(server, "toml")
     yield server
     server.close()
+
+
+def schema_loaded(server: StdioServer, suffix: str) -> None:
+    """Waits for the server to report a mistake against the schema, so that a test that expects no
+    diagnostics does not pass only because the schema was still loading (Taplo first publishes
+    its syntax check's empty list)."""
+    uri = f"file:///rattan-schema-probe/probe.rattan.{suffix}"
+    server.open(uri, '[cells.c]\ntype = "Nope"\n' if suffix == "toml" else "cells:\n  c:\n    type: Nope\n", suffix)
+    assert server.diagnostics(uri, some=True, timeout=60), "the schema gave no diagnostics"
 
 
 _count = iter(range(10**6))
@@ -146,16 +159,40 @@ def test_toml_value_of_the_wrong_type_gives_one_message_on_the_key(taplo, tmp_pa
     (d,) = taplo.diagnostics(uri, some=True)
     line = line_of(TOML_WRONG_TYPE, "delay = 5")
     assert d["range"]["start"] == {"line": line, "character": 0}
-    assert d["message"] == '5 is not of type "string"'
+    # not Taplo's '5 is not of type "string"': the schema's const says what fits
+    assert d["message"].startswith('"a time with a unit, such as `20ms`') and d["message"].endswith('" was expected')
 
 
-def test_yaml_bad_rate_says_what_a_rate_looks_like_not_the_regular_expression(yaml_ls, tmp_path):
-    text = "cells:\n  up:\n    type: Bw\n    bandwidth: 12 Mbit\n    queue: Infinite\n"
+BAD_QUANTITIES = [  # (what, cell with {}, a value of the right type that is no such quantity, examples)
+    ("rate", 'type = "Bw"\nbandwidth = {}\nqueue = "Infinite"', '"12 Mbit"', ["20Mbps", "1Gbps 200Mbps"]),
+    ("time", 'type = "Delay"\ndelay = {}', '"5 parsecs"', ["20ms", "1.5s"]),
+    ("size", 'type = "TokenBucket"\nrate = "1Mbps"\nburst = {}', '"10 parsecs"', ["1500B", "64KiB"]),
+]
+
+
+@pytest.mark.parametrize("kind, cell, bad, examples", BAD_QUANTITIES, ids=[q[0] for q in BAD_QUANTITIES])
+def test_yaml_bad_quantity_says_what_fits_not_the_regular_expression(yaml_ls, tmp_path, kind, cell, bad, examples):
+    body = cell.format(bad).replace(" = ", ": ").replace('"', "")
+    text = "cells:\n  c:\n" + "".join(f"    {line}\n" for line in body.splitlines())
     uri = doc_uri(tmp_path, "yaml")
     yaml_ls.open(uri, text, "yaml")
     (d,) = yaml_ls.diagnostics(uri, some=True)
-    assert d["range"]["start"]["line"] == 3
-    assert "such as \"20Mbps\"" in d["message"] and "[0-9]" not in d["message"]
+    assert d["range"]["start"]["line"] == line_of(text, bad.strip('"'))
+    assert d["message"].startswith(f"A {kind} is a string")
+    assert all(f'"{e}"' in d["message"] for e in examples) and "[0-9]" not in d["message"]
+
+
+@pytest.mark.parametrize("kind, cell, bad, examples", BAD_QUANTITIES, ids=[q[0] for q in BAD_QUANTITIES])
+def test_toml_bad_quantity_says_what_fits_not_the_regular_expression(taplo, tmp_path, kind, cell, bad, examples):
+    """Taplo reads no `errorMessage` and prints a failed `pattern` as the regular expression; the
+    schema makes a string that does not match fail a `const` whose text says what fits instead."""
+    text = "[cells.c]\n" + cell.format(bad) + "\n"
+    uri = doc_uri(tmp_path, "toml")
+    taplo.open(uri, text, "toml")
+    (d,) = taplo.diagnostics(uri, some=True)
+    assert d["range"]["start"]["line"] == line_of(text, bad)
+    assert d["message"].startswith(f'"a {kind} ') and d["message"].endswith('" was expected')
+    assert all(f"`{e}`" in d["message"] for e in examples) and "[0-9]" not in d["message"]
 
 
 def test_a_missing_key_is_reported_once_every_key_is_known(yaml_ls, taplo, tmp_path):
@@ -196,18 +233,39 @@ def test_yaml_cell_is_offered_exactly_its_types_keys(yaml_ls, tmp_path, cell_typ
     assert sorted(set(labels)) == sorted(_CELL_KEYS[cell_type])
 
 
-def test_toml_new_cell_is_offered_type_and_a_bw_cell_no_other_types_keys(taplo, tmp_path):
-    """Taplo collects completions by key path, never by the document's values (if/then is not
-    followed), so it cannot offer Bw's keys once `type = "Bw"` is written; it offers no other type's
-    keys either (with the old `oneOf` it offered 22, from every type)."""
+def test_taplo_completes_a_cells_keys_by_path_so_a_typed_cell_gets_none_and_never_another_types(taplo, tmp_path):
+    """Taplo (taplo-lsp 0.7 in @taplo/lsp 0.8) collects completions by key path only: it walks every
+    `oneOf`/`anyOf`/`allOf` branch and never `if`/`then`, and never looks at a value
+    (taplo-common's `collect_schemas`). `[cells.c]` is the same path whatever `type` says, so no
+    schema can make it offer Bw's keys to a Bw cell and Delay's to a Delay cell: with a `oneOf` it
+    offered every type's 22 keys. It offers `type` in a new cell, and nothing once `type` is written;
+    `rattan lsp` (next test), which the VS Code extension starts for these files, offers the type's."""
     uri = doc_uri(tmp_path, "toml")
-    text = "[cells.c]\n\n"
-    taplo.open(uri, text, "toml")
+    taplo.open(uri, "[cells.c]\n\n", "toml")
     assert taplo.completion_labels(uri, 1, 0) == ["type"]
-    uri = doc_uri(tmp_path, "toml")
-    text = '[cells.c]\ntype = "Bw"\n\n'
-    taplo.open(uri, text, "toml")
-    assert set(taplo.completion_labels(uri, 2, 0)) <= set(_CELL_KEYS["Bw"])
+    for cell_type in sorted(UPSTREAM_TYPES):
+        uri = doc_uri(tmp_path, "toml")
+        taplo.open(uri, f'[cells.c]\ntype = "{cell_type}"\n\n', "toml")
+        assert taplo.completion_labels(uri, 2, 0) == [], cell_type
+
+
+@pytest.fixture(scope="module")
+def rattan_ls():
+    """`rattan lsp`, as the VS Code extension starts it for `*.rattan.toml` and `*.rattan.yaml` too."""
+    server = StdioServer([sys.executable, "-m", "rattan", "lsp"], {})
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("suffix", ["toml", "yaml"])
+def test_rattan_lsp_offers_a_cell_exactly_its_types_keys_in_toml_and_yaml(rattan_ls, tmp_path, suffix):
+    for cell_type in sorted(UPSTREAM_TYPES):
+        uri = doc_uri(tmp_path, suffix)
+        text = (f'[cells.c]\ntype = "{cell_type}"\n\n' if suffix == "toml"
+                else f"cells:\n  c:\n    type: {cell_type}\n    \n")
+        rattan_ls.open(uri, text, suffix)
+        line, column = (2, 0) if suffix == "toml" else (3, 4)
+        assert sorted(rattan_ls.completion_labels(uri, line, column)) == sorted(_CELL_KEYS[cell_type]), cell_type
 
 
 # ---- no false alarms ----------------------------------------------------------------------------

@@ -23,6 +23,12 @@ def gso(tmp_path_factory):
                              uint32_t i, uint8_t *out);
         int gso_complete_csum(uint8_t *frame, uint32_t len, uint16_t csum_start, uint16_t csum_offset);
         int gso_l4_csum_ok(const uint8_t *frame, uint32_t len);
+        typedef struct { uint8_t *frame; uint32_t len; gso_info g; uint16_t mss; uint32_t next_seq; uint32_t segs;
+                         int closed; uint8_t psh; } gso_merge;
+        int gso_merge_start(gso_merge *m, uint8_t *frame, uint32_t len, int partial);
+        int gso_merge_fits(const gso_merge *m, const uint8_t *frame, uint32_t len, int partial);
+        void gso_merge_add(gso_merge *m, const uint8_t *frame, uint32_t len);
+        uint32_t gso_merge_finish(gso_merge *m, gso_vnet *vh);
     """)
     src = os.path.abspath(os.path.join(CSRC, "gso.c"))
     ffi.set_source("_gso_under_test", '#include "gso.h"', sources=[src], include_dirs=[os.path.abspath(CSRC)],
@@ -146,3 +152,65 @@ def test_refuses_what_it_cannot_cut(gso):
     arp = ETH + b"\x08\x06" + bytes(28)
     assert lib.gso_inspect(arp, len(arp), vh, info) == -1
     assert lib.gso_inspect(arp, len(arp), ffi.NULL, info) == 0 and info.segs == 1 and info.ip_bytes == 28
+
+
+def merge(gso, segs: list[bytes]) -> tuple[bytes, object, int]:
+    """Merge `segs` as the engine's egress does: the super-frame, its virtio-net header, and how many
+    segments the run took (it stops at the first that does not fit)."""
+    ffi, lib = gso
+    buf = ffi.new("uint8_t[]", 70000)
+    ffi.memmove(buf, segs[0], len(segs[0]))
+    m = ffi.new("gso_merge *")
+    assert lib.gso_merge_start(m, buf, len(segs[0]), 0) == 0
+    for s in segs[1:]:
+        if not lib.gso_merge_fits(m, s, len(s), 0):
+            break
+        lib.gso_merge_add(m, s, len(s))
+    vh = ffi.new("gso_vnet *")
+    n = lib.gso_merge_finish(m, vh)
+    return bytes(ffi.buffer(buf, n)), vh, m.segs
+
+
+def test_merge_gives_back_the_super_frame(gso):
+    ffi, lib = gso
+    payload = bytes(range(256)) * 20 + b"tail!"
+    frame = tcp4_super(payload, flags=0x18)  # ACK|PSH: PSH goes to the last segment, and back
+    segs, _ = cut(gso, frame, 1, 1448)
+    merged, vh, n = merge(gso, segs)
+    assert n == 4
+    assert merged[66:] == payload and len(merged) == len(frame)
+    assert merged[14:24] == frame[14:24] and merged[26:50] == frame[26:50]  # IP and TCP headers as sent
+    assert csum(merged[14:34]) == 0xFFFF
+    assert merged[47] == 0x18                                              # PSH kept
+    assert (vh.flags, vh.gso_type, vh.gso_size, vh.hdr_len, vh.csum_start, vh.csum_offset) == (1, 1, 1448, 66, 34, 16)
+    # the partial checksum is the pseudo-header's sum: completing it gives a right checksum
+    buf = ffi.new("uint8_t[]", merged)
+    assert lib.gso_complete_csum(buf, len(merged), 34, 16) == 0
+    assert lib.gso_l4_csum_ok(bytes(ffi.buffer(buf, len(merged))), len(merged)) == 1
+    # the super-frame cuts into the same segments again
+    again, _ = cut(gso, merged, 1, 1448)
+    assert again == segs
+
+
+def test_merge_stops_where_the_wire_could_not_have_carried_one_frame(gso):
+    ffi, lib = gso
+    segs, _ = cut(gso, tcp4_super(bytes(range(256)) * 24, flags=0x10), 1, 1448)
+    assert len(segs) == 5
+    assert merge(gso, [segs[0], segs[2], segs[3]])[2] == 1          # a gap: segment 1 lost
+    spoiled = bytearray(segs[2])
+    spoiled[200] ^= 4                                               # `corrupt`: its checksum is wrong
+    assert merge(gso, [segs[0], segs[1], bytes(spoiled), segs[3]])[2] == 2
+    other_ack = bytearray(segs[1])
+    other_ack[34 + 11] ^= 1
+    assert merge(gso, [segs[0], bytes(other_ack)])[2] == 1          # another acknowledgement
+    assert merge(gso, [segs[0], segs[1], segs[2], segs[3]])[2] == 4
+    last = cut(gso, tcp4_super(bytes(700), flags=0x10, seq=1000 + 4 * 1448), 1, 1448)[0][0]
+    after = cut(gso, tcp4_super(bytes(1448), flags=0x10, seq=1000 + 4 * 1448 + 700), 1, 1448)[0][0]
+    assert merge(gso, [segs[0], segs[1], segs[2], segs[3], last, after])[2] == 5  # nothing after a short one
+    # a first segment with PSH, or SYN/FIN/RST flags, starts no run
+    m = ffi.new("gso_merge *")
+    for flags in (0x18, 0x11, 0x12, 0x14):
+        f = cut(gso, tcp4_super(bytes(1448), flags=flags), 1, 1448)[0][0]
+        assert lib.gso_merge_start(m, ffi.new("uint8_t[]", f), len(f), 0) == -1, hex(flags)
+    udp = udp4_super(bytes(100))
+    assert lib.gso_merge_start(m, ffi.new("uint8_t[]", udp), len(udp), 0) == -1

@@ -51,3 +51,27 @@ def test_every_builtin_cell_says():
             assert "segments" in ct.meta, name
     for kind, schema in reg.queues.items():
         assert "segments" in (schema.get("x-rattan") or {}), kind
+
+
+def test_endpoints_reaching_follows_links_and_stops_at_endpoints():
+    from rattan.passes.mark_segmenting import endpoints_reaching
+    links = [("a", "x"), ("x", "b"), ("b", "y"), ("y", "a"), ("b", "z")]
+    assert endpoints_reaching(["a", "b"], links, {"x"}) == ("a",)
+    assert endpoints_reaching(["a", "b"], links, {"y", "z"}) == ("b",)
+    assert endpoints_reaching(["a", "b"], links, {"x", "y"}) == ("a", "b")
+    assert endpoints_reaching(["a", "b"], links, set()) == ()  # a delivered packet goes no further: x is not b's
+
+
+def test_a_packet_log_cuts_only_where_packets_reach_a_logged_cell():
+    """GSO mode with a packet log (rattan.runtime.run.log_segmenting): an endpoint cuts super-frames
+    only if its packets may reach a cell the log records."""
+    from rattan.plan import build_plan
+    from rattan.runtime.run import log_segmenting
+    text = "channel c {\n  endpoints a, b\n  a -> delay { delay = 1ms } -> b\n  b -> delay { delay = 2ms } -> a\n}\n"
+    comp = compile_text(text, "<t>.rtn")
+    channel = build_plan(comp.program, comp.sources, default_registry())["channels"][0]
+    up, down = (next(l["to"] for l in channel["links"] if l["from"] == ep) for ep in ("a", "b"))
+    assert log_segmenting(channel, None) == {"a", "b"}  # every cell logged
+    assert log_segmenting(channel, [up]) == {"a"}
+    assert log_segmenting(channel, [down]) == {"b"}
+    assert log_segmenting(channel, ["not_here"]) == set()  # another channel's cell

@@ -55,6 +55,10 @@ def test_a_rate_change_shows_in_iperf3_within_a_second(tmp_path, record_property
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["clock"] == "real" and state["changes_applied"] == 1
     assert state["frames"]["sent"] > 1000 and state["frames"]["late"] <= state["frames"]["sent"]
+    gso = {g["endpoint"]: g for g in state["gso"]}
+    assert set(gso) == {"left", "right"}
+    # the bounded queue needs segments: left cuts iperf3's super-frames at ingress
+    assert gso["left"]["cut_frames"] > 0 and gso["left"]["cut_frames"] == gso["left"]["super_frames"], gso
     # the receiver's intervals (the sender's count socket writes, in 128 KB steps)
     server = json.loads((tmp_path / "iperf.json").read_text())["server_output_json"]
     intervals = [(i["sum"]["start"], i["sum"]["end"], i["sum"]["bytes"]) for i in server["intervals"]]

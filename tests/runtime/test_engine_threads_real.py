@@ -62,3 +62,28 @@ def test_a_channel_with_cuts_forwards_real_traffic_on_two_cores(tmp_path):
     assert "20 packets transmitted, 20 received" in r.stdout, r.stdout
     rtt = re.search(r"rtt min/avg/max/mdev = ([\d.]+)/", r.stdout)
     assert rtt and float(rtt.group(1)) >= 4.0, r.stdout  # both 2 ms delays on every round trip
+
+
+def test_two_threads_timing_sums_the_counters_and_gives_the_figures_once():
+    """Engine.timing on two threads: the counters are both threads' (every frame either sent is in
+    tx_frames), the figures chosen are one thread's (a coalescing window of 20 us, not 40)."""
+    from rattan.compiler import compile_text
+    from rattan.plan import build_plan
+    from rattan.registry import default_registry
+    from rattan.runtime.run import LiveRun
+    comp = compile_text(PATH, "access.rtn")
+    plan = build_plan(comp.program, comp.sources, default_registry())
+    channel = plan["channels"][0]
+    with LiveRun(plan, [channel, channel], cores=2, coalesce_ns=20_000) as live:
+        for inst in live.instances:
+            left, right = inst.net.endpoints["left"], inst.net.endpoints["right"]
+            out = subprocess.run(["ip", "netns", "exec", left.netns, "ping", "-n", "-c", "10", "-i", "0.02",
+                                  "-W", "1", "-q", right.address], capture_output=True, text=True, timeout=60)
+            assert " 10 received" in out.stdout, out.stdout
+        live.engine.stop()
+        timing = live.timing()
+        sent = [live.engine.lateness(inst.nodes[n]).sent for inst in live.instances for n in ("left", "right")]
+    assert all(n >= 10 for n in sent), sent  # each thread sent its instance's frames
+    assert timing["tx_frames"] == sum(sent)
+    assert timing["tx_calls"] >= len(sent)
+    assert timing["coalesce_ns"] == 20_000 and timing["precise"] == 0

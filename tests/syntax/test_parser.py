@@ -35,6 +35,19 @@ def test_quantities_are_exact_in_base_units():
     assert vals[3].value == Fraction(1, 1000)
 
 
+def test_an_exponent_belongs_to_the_number_never_to_a_unit():
+    """`2e3` is the number 2000 (docs/language.md), `2e3ms` 2000 ms; a unit never starts like an
+    exponent, so only `2e` (no digit after the `e`) is a number with a unit, `e`."""
+    f, errs = p("let a = 2e3\nlet b = 1.5E-3\nlet c = 2e3ms\nlet d = 2e+3\n")
+    assert errs == []
+    a, b, c, d = (s.value for s in f.body)
+    assert isinstance(a, ast.Number) and a.value == 2000
+    assert isinstance(b, ast.Number) and b.value == Fraction(3, 2000)
+    assert isinstance(c, ast.Quantity) and (c.value, c.dim) == (2, TIME)
+    assert isinstance(d, ast.Number) and d.value == 2000
+    assert p("let e = 2e\n")[1] == ["RTN004"]
+
+
 def test_space_between_number_and_unit_is_reported_with_a_fix():
     sm = SourceMap()
     sink = Sink()

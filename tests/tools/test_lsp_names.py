@@ -267,6 +267,22 @@ def test_toml_documents_get_the_schema_s_keys_not_rtn_keywords():
     assert "Link rate" in A.hover(an, lsp.Position(line=2, character=2)).contents.value
 
 
+def test_a_quantity_value_is_offered_its_examples_in_toml_and_yaml():
+    for uri, text, line, column, quoted in [
+            ("file:///tmp/x.toml", '[cells.up]\ntype = "Bw"\nbandwidth = \n', 2, 12, True),
+            ("file:///tmp/x.yaml", "cells:\n  d:\n    type: Delay\n    delay: \n", 3, 11, False)]:
+        an = A.analyze(uri, text, default_registry())
+        items = A.completion(an, lsp.Position(line=line, character=column))
+        labels = [i.label for i in items]
+        assert labels == (["20Mbps", "1Gbps", "1Gbps 200Mbps", "500kbps"] if quoted else ["20ms", "1.5s", "100us", "1h 30m"])
+        assert items[0].insert_text == ('"20Mbps"' if quoted else "20ms")
+    an = A.analyze("file:///tmp/x.toml", '[cells.up]\ntype = "Bw"\nbandwidth = "20Mbps"\n', default_registry())
+    assert "one of" not in A.hover(an, lsp.Position(line=2, character=2)).contents.value  # not its only values
+    an = A.analyze("file:///tmp/x.toml", '[cells.up]\ntype = "Bw"\n\n', default_registry())
+    (key,) = [i for i in A.completion(an, lsp.Position(line=2, character=0)) if i.label == "bandwidth"]
+    assert key.detail == "such as 20Mbps, 1Gbps"
+
+
 def test_yaml_documents_get_the_keys_of_the_mapping_the_cursor_is_in():
     text = "env:\n  mode: Isolated\ncells:\n  up:\n    type: Delay\n    \n"
     an = A.analyze("file:///tmp/x.yaml", text, default_registry())

@@ -19,7 +19,7 @@ syntax match rattanEscape contained +\\.+
 " A number, and a number glued to its unit: `1000`, `0.25`, `2e3`, `10ms`, `1.5Mbps`, `5µs`, `1%`,
 " `10Mbit/s`.
 syntax match rattanNumber "\<\d\+\(\.\d\+\)\=\([eE][+-]\=\d\+\)\=\>"
-syntax match rattanQuantity "\<\d\+\(\.\d\+\)\=\([eE][+-]\=\d\+\)\=\ze[A-Za-z_µμ%]" nextgroup=rattanUnit
+syntax match rattanQuantity "\<\d\+\(\.\d\+\)\=\([eE][+-]\=\d\+\)\=\([eE][+-]\=\d\)\@!\ze[A-Za-z_µμ%]" nextgroup=rattanUnit
 syntax match rattanUnit contained "[A-Za-z_µμ%][A-Za-z0-9_]*\(/[sS]\([eE][cC]\)\=\>\)\="
 syntax match rattanOperator "[-+*/=]" contains=NONE
 syntax match rattanArrow "->"

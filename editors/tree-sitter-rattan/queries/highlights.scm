@@ -1,6 +1,6 @@
 ; Highlighting of .rtn files (capture names of Neovim 0.10+ and nvim-treesitter, which older
-; Neovims read through their fallbacks: @keyword.import is @keyword there). editors/helix/queries
-; has the same patterns under Helix's names, in the opposite order (in Helix the first match wins).
+; Neovims read through their fallbacks: @keyword.import is @keyword there). Helix's copy, under
+; Helix's names, is written from this file by editors/helix/build_queries.py.
 
 (comment) @comment
 
@@ -37,8 +37,8 @@
 ["{" "}" "(" ")" "[" "]"] @punctuation.bracket
 ["," "." ":"] @punctuation.delimiter
 
-; Names in general; the more specific patterns below come later and win (in Neovim the last
-; match of a node wins)
+; Names in general; the more specific patterns below come later and win (in Neovim, and in Helix
+; since 25.07, the last match of a node wins)
 (reference name: (dotted_name (identifier) @variable))
 (assignment target: (dotted_name (identifier) @variable))
 (name (dotted_name (identifier) @variable))

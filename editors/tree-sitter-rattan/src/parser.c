@@ -1066,7 +1066,7 @@ static bool ts_lex(TSLexer *lexer, TSStateId state) {
       END_STATE();
     case 41:
       if (lookahead == '+' ||
-          lookahead == '-') ADVANCE(47);
+          lookahead == '-') ADVANCE(46);
       if (('0' <= lookahead && lookahead <= '9')) ADVANCE(91);
       END_STATE();
     case 42:
@@ -1081,13 +1081,13 @@ static bool ts_lex(TSLexer *lexer, TSStateId state) {
       if (('0' <= lookahead && lookahead <= '9')) ADVANCE(87);
       END_STATE();
     case 45:
-      if (('0' <= lookahead && lookahead <= '9')) ADVANCE(88);
-      END_STATE();
-    case 46:
       if (('0' <= lookahead && lookahead <= '9')) ADVANCE(90);
       END_STATE();
-    case 47:
+    case 46:
       if (('0' <= lookahead && lookahead <= '9')) ADVANCE(91);
+      END_STATE();
+    case 47:
+      if (('0' <= lookahead && lookahead <= '9')) ADVANCE(88);
       END_STATE();
     case 48:
       if (lookahead != 0 &&
@@ -1249,9 +1249,9 @@ static bool ts_lex(TSLexer *lexer, TSStateId state) {
       if (lookahead == '%') ADVANCE(103);
       if (lookahead == '.') ADVANCE(44);
       if (lookahead == 'B' ||
-          lookahead == 'b') ADVANCE(94);
+          lookahead == 'b') ADVANCE(93);
       if (lookahead == 'E' ||
-          lookahead == 'e') ADVANCE(100);
+          lookahead == 'e') ADVANCE(99);
       if (('0' <= lookahead && lookahead <= '9')) ADVANCE(86);
       if (('A' <= lookahead && lookahead <= 'Z') ||
           lookahead == '_' ||
@@ -1263,9 +1263,9 @@ static bool ts_lex(TSLexer *lexer, TSStateId state) {
       ACCEPT_TOKEN(sym_number);
       if (lookahead == '%') ADVANCE(103);
       if (lookahead == 'B' ||
-          lookahead == 'b') ADVANCE(94);
+          lookahead == 'b') ADVANCE(93);
       if (lookahead == 'E' ||
-          lookahead == 'e') ADVANCE(100);
+          lookahead == 'e') ADVANCE(99);
       if (('0' <= lookahead && lookahead <= '9')) ADVANCE(87);
       if (('A' <= lookahead && lookahead <= 'Z') ||
           lookahead == '_' ||
@@ -1277,7 +1277,9 @@ static bool ts_lex(TSLexer *lexer, TSStateId state) {
       ACCEPT_TOKEN(sym_number);
       if (lookahead == '%') ADVANCE(103);
       if (lookahead == 'B' ||
-          lookahead == 'b') ADVANCE(94);
+          lookahead == 'b') ADVANCE(93);
+      if (lookahead == 'E' ||
+          lookahead == 'e') ADVANCE(100);
       if (('0' <= lookahead && lookahead <= '9')) ADVANCE(88);
       if (('A' <= lookahead && lookahead <= 'Z') ||
           lookahead == '_' ||
@@ -1287,7 +1289,7 @@ static bool ts_lex(TSLexer *lexer, TSStateId state) {
       END_STATE();
     case 89:
       ACCEPT_TOKEN(sym_number);
-      if (lookahead == '.') ADVANCE(46);
+      if (lookahead == '.') ADVANCE(45);
       if (lookahead == 'E' ||
           lookahead == 'e') ADVANCE(41);
       if (('0' <= lookahead && lookahead <= '9')) ADVANCE(89);
@@ -1307,23 +1309,22 @@ static bool ts_lex(TSLexer *lexer, TSStateId state) {
       END_STATE();
     case 93:
       ACCEPT_TOKEN(sym_quantity);
-      if (lookahead == '%') ADVANCE(103);
+      if (lookahead == '/') ADVANCE(43);
+      if (lookahead == 'i') ADVANCE(97);
+      if (lookahead == 'y') ADVANCE(98);
       if (lookahead == 'B' ||
-          lookahead == 'b') ADVANCE(94);
-      if (lookahead == 181 ||
-          lookahead == 956) ADVANCE(101);
-      if (('0' <= lookahead && lookahead <= '9')) ADVANCE(93);
-      if (('A' <= lookahead && lookahead <= 'Z') ||
+          lookahead == 'b') ADVANCE(93);
+      if (('0' <= lookahead && lookahead <= '9') ||
+          ('A' <= lookahead && lookahead <= 'Z') ||
           lookahead == '_' ||
           ('a' <= lookahead && lookahead <= 'z')) ADVANCE(101);
       END_STATE();
     case 94:
       ACCEPT_TOKEN(sym_quantity);
       if (lookahead == '/') ADVANCE(43);
-      if (lookahead == 'i') ADVANCE(98);
-      if (lookahead == 'y') ADVANCE(99);
+      if (lookahead == 's') ADVANCE(95);
       if (lookahead == 'B' ||
-          lookahead == 'b') ADVANCE(94);
+          lookahead == 'b') ADVANCE(93);
       if (('0' <= lookahead && lookahead <= '9') ||
           ('A' <= lookahead && lookahead <= 'Z') ||
           lookahead == '_' ||
@@ -1332,9 +1333,8 @@ static bool ts_lex(TSLexer *lexer, TSStateId state) {
     case 95:
       ACCEPT_TOKEN(sym_quantity);
       if (lookahead == '/') ADVANCE(43);
-      if (lookahead == 's') ADVANCE(96);
       if (lookahead == 'B' ||
-          lookahead == 'b') ADVANCE(94);
+          lookahead == 'b') ADVANCE(93);
       if (('0' <= lookahead && lookahead <= '9') ||
           ('A' <= lookahead && lookahead <= 'Z') ||
           lookahead == '_' ||
@@ -1342,9 +1342,9 @@ static bool ts_lex(TSLexer *lexer, TSStateId state) {
       END_STATE();
     case 96:
       ACCEPT_TOKEN(sym_quantity);
-      if (lookahead == '/') ADVANCE(43);
+      if (lookahead == 'e') ADVANCE(94);
       if (lookahead == 'B' ||
-          lookahead == 'b') ADVANCE(94);
+          lookahead == 'b') ADVANCE(93);
       if (('0' <= lookahead && lookahead <= '9') ||
           ('A' <= lookahead && lookahead <= 'Z') ||
           lookahead == '_' ||
@@ -1352,9 +1352,9 @@ static bool ts_lex(TSLexer *lexer, TSStateId state) {
       END_STATE();
     case 97:
       ACCEPT_TOKEN(sym_quantity);
-      if (lookahead == 'e') ADVANCE(95);
+      if (lookahead == 't') ADVANCE(94);
       if (lookahead == 'B' ||
-          lookahead == 'b') ADVANCE(94);
+          lookahead == 'b') ADVANCE(93);
       if (('0' <= lookahead && lookahead <= '9') ||
           ('A' <= lookahead && lookahead <= 'Z') ||
           lookahead == '_' ||
@@ -1362,9 +1362,9 @@ static bool ts_lex(TSLexer *lexer, TSStateId state) {
       END_STATE();
     case 98:
       ACCEPT_TOKEN(sym_quantity);
-      if (lookahead == 't') ADVANCE(95);
+      if (lookahead == 't') ADVANCE(96);
       if (lookahead == 'B' ||
-          lookahead == 'b') ADVANCE(94);
+          lookahead == 'b') ADVANCE(93);
       if (('0' <= lookahead && lookahead <= '9') ||
           ('A' <= lookahead && lookahead <= 'Z') ||
           lookahead == '_' ||
@@ -1372,21 +1372,19 @@ static bool ts_lex(TSLexer *lexer, TSStateId state) {
       END_STATE();
     case 99:
       ACCEPT_TOKEN(sym_quantity);
-      if (lookahead == 't') ADVANCE(97);
+      if (lookahead == '+' ||
+          lookahead == '-') ADVANCE(47);
       if (lookahead == 'B' ||
-          lookahead == 'b') ADVANCE(94);
-      if (('0' <= lookahead && lookahead <= '9') ||
-          ('A' <= lookahead && lookahead <= 'Z') ||
+          lookahead == 'b') ADVANCE(93);
+      if (('0' <= lookahead && lookahead <= '9')) ADVANCE(88);
+      if (('A' <= lookahead && lookahead <= 'Z') ||
           lookahead == '_' ||
           ('a' <= lookahead && lookahead <= 'z')) ADVANCE(101);
       END_STATE();
     case 100:
       ACCEPT_TOKEN(sym_quantity);
-      if (lookahead == '+' ||
-          lookahead == '-') ADVANCE(45);
       if (lookahead == 'B' ||
-          lookahead == 'b') ADVANCE(94);
-      if (('0' <= lookahead && lookahead <= '9')) ADVANCE(93);
+          lookahead == 'b') ADVANCE(93);
       if (('A' <= lookahead && lookahead <= 'Z') ||
           lookahead == '_' ||
           ('a' <= lookahead && lookahead <= 'z')) ADVANCE(101);
@@ -1394,7 +1392,7 @@ static bool ts_lex(TSLexer *lexer, TSStateId state) {
     case 101:
       ACCEPT_TOKEN(sym_quantity);
       if (lookahead == 'B' ||
-          lookahead == 'b') ADVANCE(94);
+          lookahead == 'b') ADVANCE(93);
       if (('0' <= lookahead && lookahead <= '9') ||
           ('A' <= lookahead && lookahead <= 'Z') ||
           lookahead == '_' ||

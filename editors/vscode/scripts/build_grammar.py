@@ -19,6 +19,8 @@ OUT = Path(__file__).resolve().parent.parent / "syntaxes" / "rattan.tmLanguage.j
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 # grammar/rtn.lark's QUANTITY: a number glued to a unit; `/s` after a bit or byte unit belongs to it
 NUMBER = r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+# ... and, as there, a unit never starts like an exponent: `2e3` is a number, not 2 of a unit `e3`
+NO_EXPONENT = r"(?![eE][+-]?[0-9])"
 UNIT = (r"(?:[A-Za-z_µμ][A-Za-z0-9_]*)?(?:[bB]its?|[bB]ytes?|[bB])/(?:[sS][eE][cC]|[sS])(?![A-Za-z0-9_])"
         r"|[A-Za-z_%µμ][A-Za-z0-9_]*|%")
 
@@ -122,11 +124,11 @@ def grammar() -> dict:
             },
             "quantity": {"patterns": [
                 {"comment": "a number with its unit is one token, as the lexer reads it",
-                 "match": rf"\b({NUMBER})({alternatives(UNITS)})(?![A-Za-z0-9_/µμ%])",
+                 "match": rf"\b({NUMBER}){NO_EXPONENT}({alternatives(UNITS)})(?![A-Za-z0-9_/µμ%])",
                  "name": "constant.numeric.quantity.rattan",
                  "captures": {"1": {"name": "constant.numeric.rattan"}, "2": {"name": "keyword.other.unit.rattan"}}},
                 {"comment": "a unit rattan/units.py does not know: one token still, and an error",
-                 "match": rf"\b({NUMBER})({UNIT})",
+                 "match": rf"\b({NUMBER}){NO_EXPONENT}({UNIT})",
                  "name": "constant.numeric.quantity.rattan",
                  "captures": {"1": {"name": "constant.numeric.rattan"}, "2": {"name": "invalid.illegal.unit.rattan"}}},
                 {"match": rf"\b{NUMBER}", "name": "constant.numeric.rattan"},

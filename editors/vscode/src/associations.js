@@ -29,4 +29,19 @@ function tomlAssociations(extensionPath, packageJSON) {
   return entries;
 }
 
-module.exports = { globToRegex, tomlAssociations };
+/** The documents `rattan lsp` is started for: `.rtn` files, and the upstream TOML/YAML documents
+ *  the extension gives the schema to (the `yamlValidation` and `tomlValidation` names), selected by
+ *  name whatever language another extension gave them. In those the server completes a cell's keys
+ *  by its `type`, which Taplo cannot, and reports the compiler's findings with their quick fixes. */
+function documentSelector(packageJSON) {
+  const selector = [{ scheme: "file", language: "rattan" }, { scheme: "untitled", language: "rattan" }];
+  const contributes = packageJSON.contributes;
+  for (const rule of [...(contributes.yamlValidation || []), ...(contributes.tomlValidation || [])]) {
+    for (const glob of [].concat(rule.fileMatch || [])) {
+      selector.push({ scheme: "file", pattern: `**/${glob}` });
+    }
+  }
+  return selector;
+}
+
+module.exports = { documentSelector, globToRegex, tomlAssociations };

@@ -1,10 +1,10 @@
-// The Rattan extension: starts `rattan lsp` for .rtn files, and gives Even Better TOML the
+// The Rattan extension: starts `rattan lsp` for .rtn files and Rattan's TOML/YAML documents, and gives Even Better TOML the
 // document schema shipped inside the extension (its `tomlValidation` takes absolute URLs only).
 "use strict";
 
 const vscode = require("vscode");
 const { LanguageClient, TransportKind } = require("vscode-languageclient/node");
-const { globToRegex, tomlAssociations } = require("./associations");
+const { documentSelector, globToRegex, tomlAssociations } = require("./associations");
 
 let client;
 
@@ -45,7 +45,7 @@ function startClient(context) {
     "Rattan",
     { run, debug: run },
     {
-      documentSelector: [{ scheme: "file", language: "rattan" }, { scheme: "untitled", language: "rattan" }],
+      documentSelector: documentSelector(context.extension.packageJSON),
       synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher("**/*.rtn") },
     }
   );
@@ -82,4 +82,4 @@ async function deactivate() {
   }
 }
 
-module.exports = { activate, deactivate, serverCommand, globToRegex, tomlAssociations, associateToml };
+module.exports = { activate, deactivate, serverCommand, documentSelector, globToRegex, tomlAssociations, associateToml };

@@ -114,7 +114,25 @@ test("activation starts `rattan lsp` for .rtn documents, from rattan.server.path
   assert.equal(c.state, "running");
   assert.equal(c.server.run.command, "/home/me/venv/bin/rattan");
   assert.deepEqual(c.server.run.args, ["lsp", "--stdio"]);
-  assert.deepEqual(c.options.documentSelector.map((s) => s.language), ["rattan", "rattan"]);
+  assert.deepEqual(c.options.documentSelector.slice(0, 2).map((s) => s.language), ["rattan", "rattan"]);
+});
+
+test("the server also gets the TOML/YAML documents the schema is given to, by name only", async () => {
+  const client = recordingClient();
+  const { main } = load({}, { client: client.module });
+  const ctx = context();
+  await main.activate(ctx);
+  const named = client.made[0].options.documentSelector.slice(2);
+  const contributes = ctx.extension.packageJSON.contributes;
+  const globs = [...contributes.yamlValidation, ...contributes.tomlValidation].flatMap((r) => r.fileMatch);
+  assert.ok(globs.includes("rattan.toml") && globs.includes("*.rattan.yaml"));
+  assert.deepEqual(named, globs.map((g) => ({ scheme: "file", pattern: `**/${g}` })));
+  // and the extension starts when such a file is opened or is in the workspace
+  const events = ctx.extension.packageJSON.activationEvents;
+  assert.ok(events.includes("onLanguage:toml") && events.includes("onLanguage:yaml"));
+  for (const g of globs) {
+    assert.ok(events.some((e) => e.startsWith("workspaceContains:") && e.includes(g)), g);
+  }
 });
 
 test("without a setting the command is `rattan` on PATH", async () => {

@@ -69,7 +69,7 @@ static void arm(clock_ctx *c, uint64_t at) {
     its.it_value.tv_nsec = (long)(at % 1000000000u);
     timerfd_settime(c->tfd, TFD_TIMER_ABSTIME, &its, NULL);
     c->armed = at;
-    BUMP(c->st->timer_sets, 1);
+    BUMP(c->st->counters.timer_sets, 1);
 }
 
 static int cmp_u64(const void *a, const void *b) {
@@ -114,8 +114,8 @@ static int calibrate(clock_ctx *c) {
     qsort(lat, CALIB_SLEEPS, sizeof *lat, cmp_u64);
     c->stretch_ns = lat[CALIB_SLEEPS * 99 / 100];
     if (!c->stretch_ns) c->stretch_ns = 1;
-    STORE(c->st->stretch_ns, c->stretch_ns);
-    STORE(c->st->calib_p50_ns, lat[CALIB_SLEEPS / 2]);
+    STORE(c->st->chosen.stretch_ns, c->stretch_ns);
+    STORE(c->st->chosen.calib_p50_ns, lat[CALIB_SLEEPS / 2]);
     free(lat);
     return 0;
 }
@@ -137,8 +137,8 @@ clock_ctx *clock_open(int precise, int64_t coalesce_ns, rt_timing *stats) {
         errno = err;
         return NULL;
     }
-    STORE(c->st->precise, c->precise);
-    STORE(c->st->coalesce_ns, c->coalesce_ns > 0 ? (uint64_t)c->coalesce_ns : 0);
+    STORE(c->st->chosen.precise, c->precise);
+    STORE(c->st->chosen.coalesce_ns, c->coalesce_ns > 0 ? (uint64_t)c->coalesce_ns : 0);
     return c;
 }
 
@@ -167,8 +167,8 @@ static void learn(clock_ctx *c, uint64_t late) {
     c->margin_ns = sorted[0];
     uint64_t spread = sorted[c->n_lat * 9 / 10] - sorted[0];
     c->auto_ns = spread < COALESCE_MAX_NS ? spread : COALESCE_MAX_NS;
-    STORE(c->st->margin_ns, c->margin_ns);
-    if (c->coalesce_ns == RT_COALESCE_AUTO) STORE(c->st->coalesce_ns, c->auto_ns);
+    STORE(c->st->chosen.margin_ns, c->margin_ns);
+    if (c->coalesce_ns == RT_COALESCE_AUTO) STORE(c->st->chosen.coalesce_ns, c->auto_ns);
 }
 
 static uint64_t coalesce(const clock_ctx *c) {
@@ -181,7 +181,7 @@ static int spin(clock_ctx *c, uint64_t deadline, void **ready, int max, clock_po
     uint64_t t0 = clock_mono_ns(), now = t0;
     int n = 0;
     while (now < deadline && !(n = poll(arg, ready, max))) now = clock_mono_ns();
-    BUMP(c->st->spin_ns, clock_mono_ns() - t0);
+    BUMP(c->st->counters.spin_ns, clock_mono_ns() - t0);
     return n;
 }
 
@@ -199,7 +199,7 @@ int clock_wait_until(clock_ctx *c, uint64_t deadline, void **ready, int max, clo
                 struct itimerspec off = {0};
                 timerfd_settime(c->tfd, 0, &off, NULL);
                 c->armed = 0;
-                BUMP(c->st->timer_sets, 1);
+                BUMP(c->st->counters.timer_sets, 1);
             }
         } else if (target - now <= lead) {  /* within the lead already */
             if (c->precise) {
@@ -216,7 +216,7 @@ int clock_wait_until(clock_ctx *c, uint64_t deadline, void **ready, int max, clo
         int n = epoll_wait(c->ep, evs, cap, -1), k = 0, fired = 0;
         if (n < 0) continue;  /* EINTR */
         uint64_t woke = clock_mono_ns();
-        BUMP(c->st->wakeups, 1);
+        BUMP(c->st->counters.wakeups, 1);
         for (int i = 0; i < n; i++) {
             if (evs[i].data.ptr) { ready[k++] = evs[i].data.ptr; continue; }
             uint64_t junk;
@@ -225,12 +225,12 @@ int clock_wait_until(clock_ctx *c, uint64_t deadline, void **ready, int max, clo
             fired = 1;
         }
         if (fired) {
-            BUMP(c->st->timer_wakeups, 1);
+            BUMP(c->st->counters.timer_wakeups, 1);
             uint64_t armed = c->armed;
             c->armed = 0;
             if (!c->precise && woke >= armed) learn(c, woke - armed);
             if (woke < target) {  /* early: the lead was more than this wake-up's latency */
-                BUMP(c->st->early_wakeups, 1);
+                BUMP(c->st->counters.early_wakeups, 1);
                 lead = c->precise ? lead : 0;  /* default: sleep again for the deadline itself */
             } else {
                 c->last_timer = woke;

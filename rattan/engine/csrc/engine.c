@@ -281,6 +281,7 @@ typedef struct port {
     int set_macs;            /* rt_endpoint_set_macs: frames sent get these Ethernet addresses */
     uint8_t macs[12];        /* destination, then source, as in the frame */
     int gso;                 /* IO_GSO: frames go out with a virtio-net header */
+    int merge;               /* GSO mode: consecutive TCP segments leave as one super-frame */
     rt_gso_stats gso_stats;
 } port_t;
 
@@ -959,6 +960,7 @@ static int add_port(rt_engine *e, rt_node *n, rt_port *lent, const char *netns_p
         if (!p->io) { free(p); return RT_ESYS; }
     }
     p->gso = io_mode(p->io) == IO_GSO;
+    p->merge = p->gso;
     p->node = n;
     n->port = p;
     e->ports[e->n_ports++] = p;
@@ -988,6 +990,17 @@ int rt_endpoint_gso_stats(const rt_engine *e, int node, rt_gso_stats *out) {
     out->super_frames = __atomic_load_n(&n->port->gso_stats.super_frames, __ATOMIC_RELAXED);
     out->super_segments = __atomic_load_n(&n->port->gso_stats.super_segments, __ATOMIC_RELAXED);
     out->cut_frames = __atomic_load_n(&n->port->gso_stats.cut_frames, __ATOMIC_RELAXED);
+    out->merged_frames = __atomic_load_n(&n->port->gso_stats.merged_frames, __ATOMIC_RELAXED);
+    out->merged_segments = __atomic_load_n(&n->port->gso_stats.merged_segments, __ATOMIC_RELAXED);
+    return RT_OK;
+}
+
+int rt_endpoint_set_merging(rt_engine *e, int node, int on) {
+    rt_node *n = node_at(e, node);
+    if (!n || !n->is_endpoint) return RT_ERANGE;
+    if (atomic_load(&e->busy)) return RT_ESTATE;
+    if (!n->port) return RT_ESTATE;
+    n->port->merge = on && n->port->gso;
     return RT_OK;
 }
 
@@ -1123,16 +1136,16 @@ int rt_engine_set_coalesce(rt_engine *e, int64_t ns) {
 int rt_engine_timing(const rt_engine *e, rt_timing *out) {
     if (!atomic_load(&((rt_engine *)e)->timing_known) || !e->groups) return RT_ESTATE;
     /* the figures chosen are group 0's (every group calibrates alike); the counters sum the groups */
-    const size_t figures = offsetof(rt_timing, wakeups) / sizeof(uint64_t);
-    uint64_t *dst = (uint64_t *)out;
+    _Static_assert(sizeof(rt_timing_chosen) % sizeof(uint64_t) == 0, "rt_timing_chosen: uint64_t fields");
+    _Static_assert(sizeof(rt_timing_counters) % sizeof(uint64_t) == 0, "rt_timing_counters: uint64_t counts");
+    const size_t n_chosen = sizeof(rt_timing_chosen) / sizeof(uint64_t);
+    const size_t n_counters = sizeof(rt_timing_counters) / sizeof(uint64_t);
     memset(out, 0, sizeof *out);
+    const uint64_t *first = (const uint64_t *)&e->groups[0].timing.chosen;
+    for (size_t i = 0; i < n_chosen; i++) ((uint64_t *)&out->chosen)[i] = __atomic_load_n(&first[i], __ATOMIC_RELAXED);
     for (int g = 0; g < e->n_groups; g++) {
-        const uint64_t *src = (const uint64_t *)&e->groups[g].timing;
-        for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++) {
-            uint64_t v = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
-            if (i >= figures) dst[i] += v;
-            else if (g == 0) dst[i] = v;
-        }
+        const uint64_t *src = (const uint64_t *)&e->groups[g].timing.counters;
+        for (size_t i = 0; i < n_counters; i++) ((uint64_t *)&out->counters)[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
     }
     return RT_OK;
 }
@@ -2151,11 +2164,59 @@ typedef struct {
 
 /* Put a port's batch into the send being gathered (`call`: the number that send will have): each
  * frame's lateness is the logical time now against the time it was due. */
+/* GSO mode: merge the segments of p's batch that follow batch[i] on in one TCP stream into it (gso.h,
+ * "Merging at egress"); the merged ones go back to the pool. Returns the index after the run. */
+static int merge_run(port_t *p, int i) {
+    rt_pkt *k = p->batch[i];
+    gso_merge m;
+    if (i + 1 >= p->n || k->gso_type != RT_GSO_NONE || p->batch[i + 1]->gso_type != RT_GSO_NONE ||
+        gso_merge_start(&m, k->buf, k->len, k->vnet_flags & RT_VNET_NEEDS_CSUM) < 0)
+        return i + 1;
+    pool_t *pool = &p->node->sh->pool;
+    int j = i + 1;
+    for (; j < p->n; j++) {
+        rt_pkt *b = p->batch[j];
+        if (b->gso_type != RT_GSO_NONE || !gso_merge_fits(&m, b->buf, b->len, b->vnet_flags & RT_VNET_NEEDS_CSUM))
+            break;
+        uint32_t need = m.len + (b->len - m.g.hdr_len);
+        if (need > k->cap) {  /* the first segment moves into a big buffer */
+            uint8_t *small = k->buf;
+            if (pool_room(pool, k, need) < 0) break;
+            memcpy(k->buf, small, m.len);
+            m.frame = k->buf;
+        }
+        gso_merge_add(&m, b->buf, b->len);
+        pool_put(pool, b);
+    }
+    if (m.segs > 1) {
+        gso_vnet vh;
+        k->len = gso_merge_finish(&m, &vh);
+        k->vnet_flags = vh.flags;
+        k->gso_type = vh.gso_type;
+        k->hdr_len = vh.hdr_len;
+        k->gso_size = vh.gso_size;
+        k->csum_start = vh.csum_start;
+        k->csum_offset = vh.csum_offset;
+        BUMP(p->gso_stats.merged_frames, 1);
+        BUMP(p->gso_stats.merged_segments, m.segs);
+    }
+    return j;
+}
+
 static void port_gather(rt_engine *e, port_t *p, uint64_t lt, tx_gather_t *g, uint64_t call) {
     rt_lateness *L = &p->late;
     int ifindex = io_ifindex(p->io);
-    for (int i = 0; i < p->n; i++) {
+    for (int i = 0; i < p->n; i++) {  /* every segment's lateness, before any is merged */
         rt_pkt *k = p->batch[i];
+        uint64_t late = lt > k->t ? lt - k->t : 0;
+        BUMP(L->hist[rt_hist_bucket(late)], 1);
+        BUMP(L->sum_ns, late);
+        if (late > L->max_ns) BUMP(L->max_ns, late - L->max_ns);
+        if (late > e->late_threshold_ns) BUMP(L->late, 1);
+    }
+    for (int i = 0; i < p->n;) {
+        rt_pkt *k = p->batch[i];
+        i = p->merge ? merge_run(p, i) : i + 1;
         g->pkts[g->n] = k;
         g->frames[g->n] = k->buf;
         g->lens[g->n] = k->len;
@@ -2164,11 +2225,6 @@ static void port_gather(rt_engine *e, port_t *p, uint64_t lt, tx_gather_t *g, ui
                                      .gso_size = k->gso_size, .csum_start = k->csum_start, .csum_offset = k->csum_offset};
         g->ifx[g->n] = ifindex;
         g->owner[g->n++] = p;
-        uint64_t late = lt > k->t ? lt - k->t : 0;
-        BUMP(L->hist[rt_hist_bucket(late)], 1);
-        BUMP(L->sum_ns, late);
-        if (late > L->max_ns) BUMP(L->max_ns, late - L->max_ns);
-        if (late > e->late_threshold_ns) BUMP(L->late, 1);
     }
     BUMP(L->sent, p->n);
     if (p->last_call != call) {  /* its first frames in this call */
@@ -2182,8 +2238,8 @@ static void send_gathered(group_t *grp, port_t *via, tx_gather_t *g) {
     uint8_t ok[TX_BATCH];
     uint64_t calls = 0;
     io_send_to(via->io, g->frames, g->lens, g->vh, g->ifx, g->n, ok, &calls);
-    BUMP(grp->timing.tx_calls, calls);
-    BUMP(grp->timing.tx_frames, g->n);
+    BUMP(grp->timing.counters.tx_calls, calls);
+    BUMP(grp->timing.counters.tx_frames, g->n);
     for (int j = 0; j < g->n; j++) {
         if (!ok[j]) g->owner[j]->tx_errors++;
         pool_put(&g->owner[j]->node->sh->pool, g->pkts[j]);
@@ -2209,9 +2265,20 @@ static void flush_ports(group_t *grp) {
             port_t *p = grp->ports[i];
             if (!p->n || (i != first && (per_port || io_netns(p->io) != ns || p->gso != via->gso))) continue;
             if (g.n + p->n > TX_BATCH) send_gathered(grp, via, &g);  /* no room for this port's frames */
-            port_gather(e, p, lt, &g, grp->timing.tx_calls + 1);
+            port_gather(e, p, lt, &g, grp->timing.counters.tx_calls + 1);
         }
         send_gathered(grp, via, &g);
+    }
+}
+
+/* Frames the port's socket lost before the engine saw them: counted at the endpoint, never silent
+ * (`exact`: the kernel's count read now, at the end of a run; else as the frames say, io_take_lost). */
+static void port_count_lost(port_t *p, int exact) {
+    uint64_t lost = io_take_lost(p->io, exact);
+    if (lost) {
+        BUMP(p->node->c.in_packets, lost);
+        BUMP(p->node->c.dropped_packets, lost);
+        BUMP(p->node->c.dropped[RT_DROP_RING], lost);
     }
 }
 
@@ -2221,12 +2288,7 @@ static void port_receive_all(port_t *p) {
     uint64_t t0 = mono_ns();
     gen_open(sh);
     io_receive(p->io, port_receive, p, 256);
-    uint64_t lost = io_take_lost(p->io);
-    if (lost) {  /* lost before the engine saw them: counted at the endpoint, never silent */
-        BUMP(p->node->c.in_packets, lost);
-        BUMP(p->node->c.dropped_packets, lost);
-        BUMP(p->node->c.dropped[RT_DROP_RING], lost);
-    }
+    port_count_lost(p, 0);
     gen_close(sh);
     group_key(sh->g, sh);
     BUMP(sh->g->busy_ns, mono_ns() - t0);
@@ -2299,6 +2361,11 @@ static void real_loop(group_t *g) {
         /* ---- end of the wait */
     }
     flush_ports(g);
+    for (int i = 0; i < g->n_ports; i++) {  /* drops after the last frame handed over: exact at the end */
+        gen_open(g->ports[i]->node->sh);
+        port_count_lost(g->ports[i], 1);
+        gen_close(g->ports[i]->node->sh);
+    }
     clock_close(ck);
 }
 

@@ -136,3 +136,70 @@ int gso_l4_csum_ok(const uint8_t *frame, uint32_t len) {
     uint64_t acc = sum16(frame + g.l4, l4_len, pseudo(frame, &g, g.tcp ? 6 : 17, l4_len));
     return fold(acc) == 0xffff;
 }
+
+/* ---------------------------------------------------------------- merging at egress */
+#define TCP_ACK 0x10
+#define TCP_PSH 0x08
+
+/* A segment that may take part in a run: Ethernet IPv4 without options or fragments, TCP with
+ * payload, flags ACK or ACK|PSH, headers and checksums right. Fills g; 0 or -1. */
+static int mergeable(const uint8_t *f, uint32_t len, int partial, gso_info *g) {
+    if (gso_inspect(f, len, NULL, g) < 0 || !g->tcp || g->ipv6 || g->l4 != 14 + 20) return -1;
+    if (len <= g->hdr_len || get16(f + 14 + 2) != len - 14) return -1;   /* payload; no Ethernet padding */
+    if (get16(f + 14 + 6) & 0x3fff) return -1;                          /* MF or an offset: a fragment */
+    uint8_t flags = f[g->l4 + 13];
+    if ((flags & ~TCP_PSH) != TCP_ACK || get16(f + g->l4 + 18)) return -1; /* urgent pointer */
+    if (fold(sum16(f + 14, 20, 0)) != 0xffff) return -1;
+    if (!partial && gso_l4_csum_ok(f, len) != 1) return -1;
+    return 0;
+}
+
+int gso_merge_start(gso_merge *m, uint8_t *frame, uint32_t len, int partial) {
+    memset(m, 0, sizeof *m);
+    if (mergeable(frame, len, partial, &m->g) < 0 || (frame[m->g.l4 + 13] & TCP_PSH)) return -1;
+    m->frame = frame;
+    m->len = len;
+    m->mss = (uint16_t)(len - m->g.hdr_len);
+    m->next_seq = get32(frame + m->g.l4 + 4) + m->mss;
+    m->segs = 1;
+    return 0;
+}
+
+int gso_merge_fits(const gso_merge *m, const uint8_t *f, uint32_t len, int partial) {
+    if (m->closed) return 0;
+    gso_info g;
+    if (mergeable(f, len, partial, &g) < 0 || g.hdr_len != m->g.hdr_len) return 0;
+    uint32_t payload = len - g.hdr_len;
+    if (payload > m->mss || m->len - 14 + payload > 65535) return 0;
+    const uint8_t *a = m->frame, *l4 = f + g.l4, *al4 = a + g.l4;
+    if (memcmp(f, a, 14) || f[14 + 1] != a[14 + 1] || f[14 + 6] != a[14 + 6] || f[14 + 8] != a[14 + 8] ||
+        memcmp(f + 14 + 12, a + 14 + 12, 8))                 /* TOS, DF, TTL, addresses */
+        return 0;
+    if (memcmp(l4, al4, 4) || get32(l4 + 4) != m->next_seq || memcmp(l4 + 8, al4 + 8, 5) ||
+        memcmp(l4 + 14, al4 + 14, 2) || memcmp(l4 + 20, al4 + 20, (size_t)(g.hdr_len - g.l4 - 20)))
+        return 0;                                            /* ports, seq, ack, offset, window, options */
+    return 1;
+}
+
+void gso_merge_add(gso_merge *m, const uint8_t *f, uint32_t len) {
+    uint32_t payload = len - m->g.hdr_len;
+    memcpy(m->frame + m->len, f + m->g.hdr_len, payload);
+    m->len += payload;
+    m->next_seq += payload;
+    m->segs++;
+    if (f[m->g.l4 + 13] & TCP_PSH) m->psh = 1;
+    if (payload < m->mss || m->psh) m->closed = 1;
+}
+
+uint32_t gso_merge_finish(gso_merge *m, gso_vnet *vh) {
+    uint8_t *f = m->frame;
+    const gso_info *g = &m->g;
+    put16(f + 14 + 2, (uint16_t)(m->len - 14));
+    put16(f + 14 + 10, 0);
+    put16(f + 14 + 10, (uint16_t)~fold(sum16(f + 14, 20, 0)));
+    if (m->psh) f[g->l4 + 13] |= TCP_PSH;
+    put16(f + g->l4 + 16, fold(pseudo(f, g, 6, m->len - g->l4)));
+    *vh = (gso_vnet){.flags = GSO_F_NEEDS_CSUM, .gso_type = GSO_TCPV4, .hdr_len = g->hdr_len, .gso_size = m->mss,
+                     .csum_start = g->l4, .csum_offset = 16};
+    return m->len;
+}

@@ -48,6 +48,37 @@ uint32_t gso_segment(const uint8_t *frame, uint32_t len, const gso_vnet *vh, con
  * 0, or -1 if the offsets lie outside the frame. */
 int gso_complete_csum(uint8_t *frame, uint32_t len, uint16_t csum_start, uint16_t csum_offset);
 
+/* Merging at egress: consecutive TCP segments of one stream, leaving by one port at one wake-up,
+ * become one super-frame again (what GRO would make of them), so that the receiver's stack, which
+ * runs inside the engine's sendmmsg on a veth, handles one packet instead of each segment. A run
+ * merges only segments the wire could have carried as one TSO frame: IPv4 without options, the
+ * same addresses, ports, TOS, TTL, acknowledgement, window and TCP options, flags ACK only (PSH
+ * allowed on the last), sequence numbers that follow on, every payload but the last of the first's
+ * size, and a right checksum (or a partial one): a segment `corrupt` spoiled is sent alone, so the
+ * receiver's check still catches it. */
+typedef struct {
+    uint8_t *frame;      /* the first segment's frame, which grows into the super-frame */
+    uint32_t len;
+    gso_info g;
+    uint16_t mss;        /* the first segment's payload */
+    uint32_t next_seq;   /* the sequence number the next segment must have */
+    uint32_t segs;
+    int closed;          /* a short or PSH segment was added: nothing may follow */
+    uint8_t psh;
+} gso_merge;
+
+/* Start a run at `frame` (`partial`: its L4 checksum is partial, NEEDS_CSUM): 0, or -1 if it cannot
+ * begin a super-frame. */
+int gso_merge_start(gso_merge *m, uint8_t *frame, uint32_t len, int partial);
+/* Whether `frame` continues the run (1) or not (0); the caller then makes room for its payload
+ * (m->len + len - m->g.hdr_len bytes at m->frame) and adds it. */
+int gso_merge_fits(const gso_merge *m, const uint8_t *frame, uint32_t len, int partial);
+void gso_merge_add(gso_merge *m, const uint8_t *frame, uint32_t len);
+/* Finish a run of more than one segment: IP total length and header checksum, PSH, the TCP
+ * checksum made partial (the pseudo-header's sum, as the kernel's TSO leaves it), and the
+ * virtio-net header it leaves with. Returns the super-frame's length. */
+uint32_t gso_merge_finish(gso_merge *m, gso_vnet *vh);
+
 /* Whether the TCP or UDP checksum of an IPv4/IPv6 frame is right (tests; 1 right, 0 wrong, -1 not
  * TCP/UDP over IP). */
 int gso_l4_csum_ok(const uint8_t *frame, uint32_t len);

@@ -62,7 +62,10 @@ struct io_port {
     /* GSO mode */
     uint8_t *rbuf;           /* RX_BATCH receive buffers */
     gso_vnet rvh[RX_BATCH];
-    char cmsg[RX_BATCH][CMSG_SPACE(sizeof(struct timespec))];
+    char cmsg[RX_BATCH][CMSG_SPACE(sizeof(struct timespec)) + CMSG_SPACE(sizeof(uint32_t))];
+    int rxq_ovfl;            /* SO_RXQ_OVFL is on: each frame says how many the socket had dropped */
+    uint32_t drops_seen;     /* ... the latest such count */
+    int drops_due;           /* ... it grew: the kernel's count has drops io_take_lost has not taken */
 };
 
 /* Run the next calls in the namespace at `path`; `saved` gets the caller's (this thread only). */
@@ -114,6 +117,9 @@ static int open_gso_rx(io_port *p) {
     int one = 1, rcvbuf = 16 << 20;
     if (setsockopt(p->rx, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) return -1;
     if (setsockopt(p->rx, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) < 0) return -1;
+    /* the socket's drop count on each frame, so that the kernel's statistics are read only after
+     * drops (without it, io_take_lost reads them at every call) */
+    p->rxq_ovfl = setsockopt(p->rx, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) == 0;
     if (setsockopt(p->rx, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
         setsockopt(p->rx, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     p->rbuf = malloc((size_t)RX_BATCH * IO_SUPER_MAX);
@@ -191,14 +197,20 @@ static int receive_gso(io_port *p, io_receive_fn *cb, void *ctx, int budget) {
         if (r <= 0) break;
         for (int i = 0; i < r; i++) {
             uint32_t got = msgs[i].msg_len;
-            if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || got < sizeof(gso_vnet)) { p->lost++; continue; }
             uint64_t ts = 0;
-            for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c))
-                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
+                if (c->cmsg_level != SOL_SOCKET) continue;
+                if (c->cmsg_type == SCM_TIMESTAMPNS) {
                     struct timespec t;
                     memcpy(&t, CMSG_DATA(c), sizeof t);
                     ts = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+                } else if (c->cmsg_type == SO_RXQ_OVFL) {  /* absent while the socket has dropped nothing */
+                    uint32_t drops;
+                    memcpy(&drops, CMSG_DATA(c), sizeof drops);
+                    if (drops != p->drops_seen) p->drops_seen = drops, p->drops_due = 1;
                 }
+            }
+            if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || got < sizeof(gso_vnet)) { p->lost++; continue; }
             if (!ts) {  /* no kernel stamp: now, on the same clock */
                 struct timespec t;
                 clock_gettime(CLOCK_REALTIME, &t);
@@ -236,11 +248,14 @@ int io_receive(io_port *p, io_receive_fn *cb, void *ctx, int budget) {
     return n;
 }
 
-uint64_t io_take_lost(io_port *p) {
-    if (p->mode == IO_GSO) {  /* no ring status to say so: the socket's drops (receive buffer full) */
-        struct tpacket_stats st;
+uint64_t io_take_lost(io_port *p, int exact) {
+    /* plain mode reads the kernel's count when a ring frame says TP_STATUS_LOSING (io_receive); GSO
+     * mode (the socket's drops: receive buffer full) when a frame's SO_RXQ_OVFL count grew */
+    if (exact || (p->mode == IO_GSO && (p->drops_due || !p->rxq_ovfl))) {
+        struct tpacket_stats st;  /* reading the statistics resets them */
         socklen_t len = sizeof st;
         if (getsockopt(p->rx, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) p->lost += st.tp_drops;
+        p->drops_due = 0;
     }
     uint64_t n = p->lost;
     p->lost = 0;
@@ -262,31 +277,7 @@ void io_reset(io_port *p) {
     socklen_t len = sizeof st;
     getsockopt(p->rx, SOL_PACKET, PACKET_STATISTICS, &st, &len);
     p->lost = 0;
-}
-
-int io_send(io_port *p, uint8_t *const *frames, const uint32_t *lens, const gso_vnet *vh, int n) {
-    struct mmsghdr msgs[64];
-    struct iovec iov[64][2];
-    int sent = 0, failed = 0, gso = p->mode == IO_GSO;
-    while (sent < n) {
-        int k = n - sent < 64 ? n - sent : 64;
-        for (int i = 0; i < k; i++) {
-            int j = 0;
-            if (gso) iov[i][j++] = (struct iovec){.iov_base = (void *)&vh[sent + i], .iov_len = sizeof(gso_vnet)};
-            iov[i][j++] = (struct iovec){.iov_base = frames[sent + i], .iov_len = lens[sent + i]};
-            memset(&msgs[i], 0, sizeof msgs[i]);
-            msgs[i].msg_hdr.msg_iov = iov[i];
-            msgs[i].msg_hdr.msg_iovlen = (size_t)j;
-        }
-        int r = sendmmsg(p->tx, msgs, (unsigned)k, 0);
-        if (r < 0 && errno != EAGAIN && errno != ENOBUFS && errno != EINTR) {  /* this frame is refused: */
-            failed++, sent++;                                                  /* skip it, not the batch */
-            continue;
-        }
-        if (r <= 0) break;
-        sent += r;
-    }
-    return sent - failed;
+    p->drops_due = 0;  /* drops_seen stays: the socket's count does not restart */
 }
 
 int io_send_to(io_port *via, uint8_t *const *frames, const uint32_t *lens, const gso_vnet *vh,

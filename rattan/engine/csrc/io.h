@@ -34,16 +34,15 @@ typedef void io_receive_fn(void *ctx, const uint8_t *frame, uint32_t len, uint64
 int io_receive(io_port *p, io_receive_fn *cb, void *ctx, int budget);
 
 /* Frames that arrived on the interface but were not handed over since the last call: dropped by
- * the kernel because the ring was full, or too large. */
-uint64_t io_take_lost(io_port *p);
+ * the kernel because the ring (GSO: the receive buffer) was full, or too large. Without `exact` no
+ * system call unless a frame handed over said the kernel dropped some (plain: TP_STATUS_LOSING;
+ * GSO: its SO_RXQ_OVFL count grew), so drops after the last frame wait for the next one; `exact`
+ * reads the kernel's count (a getsockopt): at the end of a run. */
+uint64_t io_take_lost(io_port *p, int exact);
 
 /* Discard every frame waiting in the ring, the loss count and the kernel's statistics: the port as
  * just opened, for another engine. */
 void io_reset(io_port *p);
-
-/* Send `n` frames with one system call (sendmmsg); in GSO mode each with its virtio-net header
- * vh[i] (ignored in plain mode). Returns how many the kernel took. */
-int io_send(io_port *p, uint8_t *const *frames, const uint32_t *lens, const gso_vnet *vh, int n);
 
 /* Send `n` frames with one system call per 64 through `via`'s transmit socket, frame i to the
  * interface `ifindex[i]` of via's network namespace (io_netns): one sendmmsg for every port there

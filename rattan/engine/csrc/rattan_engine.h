@@ -208,9 +208,14 @@ int rt_endpoint_attach(rt_engine *e, int node, const char *netns_path, const cha
  * before they enter the path, because a cell there acts per packet (rattan/passes/mark_segmenting.py).
  * Off by default: super-frames stay whole. Before time runs. */
 int rt_endpoint_set_segmenting(rt_engine *e, int node, int on);
+/* GSO mode: endpoint `node` merges consecutive TCP segments it sends at one wake-up into
+ * super-frames again (on by default in GSO mode; see gso.h, "Merging at egress"). RT_ESTATE while
+ * time runs. */
+int rt_endpoint_set_merging(rt_engine *e, int node, int on);
 /* What GSO mode did at endpoint `node`: super-frames received, the segments they stood for, and
- * super-frames it cut (each into its segments). Zero in plain mode. */
-typedef struct { uint64_t super_frames, super_segments, cut_frames; } rt_gso_stats;
+ * super-frames it cut (each into its segments); super-frames it sent that it had merged, and the
+ * segments they stood for. Zero in plain mode. */
+typedef struct { uint64_t super_frames, super_segments, cut_frames, merged_frames, merged_segments; } rt_gso_stats;
 int rt_endpoint_gso_stats(const rt_engine *e, int node, rt_gso_stats *out);
 /* A port that outlives engines (rattan.runtime.warm): an interface's receive ring and transmit
  * socket, opened once and lent to one engine at a time, so that experiments run one after another
@@ -264,12 +269,14 @@ int rt_engine_set_late_threshold(rt_engine *e, uint64_t ns);
  * time runs. rt_engine_timing: the figures chosen and the loop's counters, RT_ESTATE before a real
  * run's loop has started (then readable while it runs and after, each field exact). */
 #define RT_COALESCE_AUTO -1
-typedef struct {
+typedef struct {             /* the figures the loop chose: every thread's alike, rt_engine_timing gives the first's */
     uint64_t precise;        /* 1: precise mode */
     uint64_t stretch_ns;     /* precise: the stretch spun before each deadline (calibration's p99) */
     uint64_t calib_p50_ns;   /* precise: the calibration's median wake-up latency */
     uint64_t margin_ns;      /* default: how early the timer is armed (the least recent wake-up latency) */
     uint64_t coalesce_ns;    /* default: the least gap between two timer wake-ups */
+} rt_timing_chosen;
+typedef struct {             /* the loop's counters: only uint64_t counts, rt_engine_timing sums every thread's */
     uint64_t wakeups;        /* returns from epoll_wait: the timer, input, or a request */
     uint64_t timer_wakeups;  /* ... of which the timer fired */
     uint64_t early_wakeups;  /* ... before the deadline (default: slept again; precise: the spin's start) */
@@ -277,6 +284,10 @@ typedef struct {
     uint64_t spin_ns;        /* time spent spinning */
     uint64_t tx_calls;       /* sendmmsg calls */
     uint64_t tx_frames;      /* frames they sent */
+} rt_timing_counters;
+typedef struct {
+    rt_timing_chosen chosen;
+    rt_timing_counters counters;
 } rt_timing;
 int rt_engine_set_precise(rt_engine *e, int on);
 int rt_engine_set_coalesce(rt_engine *e, int64_t ns);

@@ -1,5 +1,6 @@
 """A small LSP client for `rattan lsp` over stdio: what the tests and `benchmarks/lsp_latency.py`
-drive the server with, exactly as an editor would (Content-Length framed JSON-RPC)."""
+drive the server with, exactly as an editor would (Content-Length framed JSON-RPC). The editor
+tests drive other language servers with it too (tests/editors/servers.py)."""
 from __future__ import annotations
 
 import json
@@ -9,39 +10,59 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
+
+
+def read_message(stream: BinaryIO) -> dict | None:
+    """The next Content-Length framed JSON-RPC message on `stream` (None at its end)."""
+    headers = {}
+    while True:
+        line = stream.readline()
+        if not line:
+            return None
+        line = line.decode("ascii").strip()
+        if not line:
+            break
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    return json.loads(stream.read(int(headers["content-length"])))
+
+
+def write_message(stream: BinaryIO, msg: dict) -> None:
+    """`msg` as a JSON-RPC 2.0 message, framed with its Content-Length."""
+    body = json.dumps({"jsonrpc": "2.0", **msg}).encode()
+    stream.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    stream.flush()
 
 
 class LspClient:
-    """Starts `python -m rattan lsp --stdio`; requests by id, other messages kept in order."""
+    """Starts `python -m rattan lsp --stdio` (or `command`); requests by id, other messages kept in
+    order. A request from the server goes to `server_request` (by default kept like the rest)."""
 
-    def __init__(self, cwd: str | None = None, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "rattan", "lsp", "--stdio"], cwd=cwd,
+    def __init__(self, cwd: str | None = None, env: dict[str, str] | None = None,
+                 command: list[str] | None = None) -> None:
+        self.proc = subprocess.Popen(command or [sys.executable, "-m", "rattan", "lsp", "--stdio"], cwd=cwd,
                                      env={**os.environ, **env} if env else None,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.messages: queue.Queue = queue.Queue()
         self.next_id = 0
+        self.lock = threading.Lock()  # the reader thread may answer the server while we send
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        out = self.proc.stdout
-        while True:
-            headers = {}
-            while True:
-                line = out.readline()
-                if not line:
-                    return
-                line = line.decode("ascii").strip()
-                if not line:
-                    break
-                key, _, value = line.partition(":")
-                headers[key.strip().lower()] = value.strip()
-            self.messages.put(json.loads(out.read(int(headers["content-length"]))))
+        while (msg := read_message(self.proc.stdout)) is not None:
+            if "method" in msg and "id" in msg:
+                self.server_request(msg)
+            else:
+                self.messages.put(msg)
+
+    def server_request(self, msg: dict) -> None:
+        """A request the server sent (in the reader thread): kept with the other messages."""
+        self.messages.put(msg)
 
     def send(self, msg: dict) -> None:
-        body = json.dumps({"jsonrpc": "2.0", **msg}).encode()
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        self.proc.stdin.flush()
+        with self.lock:
+            write_message(self.proc.stdin, msg)
 
     def notify(self, method: str, params: Any) -> None:
         self.send({"method": method, "params": params})

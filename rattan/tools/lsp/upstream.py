@@ -139,6 +139,16 @@ def _values(root, schemas: list) -> list[str]:
     return out
 
 
+def _examples(root, schemas: list) -> list[str]:
+    """A quantity's `examples` (`20Mbps`, `1.5s`): offered as values, not listed as its only ones."""
+    out: list[str] = []
+    for s in schemas:
+        for e in _deref(root, s).get("examples", ()):
+            if isinstance(e, str) and e not in out:
+                out.append(e)
+    return out
+
+
 # ---------------------------------------------------------------- where the cursor is
 def _toml_place(lines: list[str], line: int) -> tuple[list[str], int, int]:
     """The table the cursor's line belongs to (its header's keys), and the lines of that table."""
@@ -236,7 +246,7 @@ def completion(text: str, pos: lsp.Position, yaml: bool) -> list[lsp.CompletionI
         key = m.group(1)
         quote = '"' if not yaml and not re.search(rf"{sep}\s*[\"']", before) else ""
         out = []
-        for v in _values(root, props.get(key, [])):
+        for v in _values(root, props.get(key, [])) + _examples(root, props.get(key, [])):
             plain = v in ("true", "false")
             out.append(lsp.CompletionItem(label=v, kind=lsp.CompletionItemKind.EnumMember,
                                           insert_text=v if plain else f"{quote}{v}{quote}"))
@@ -249,7 +259,9 @@ def completion(text: str, pos: lsp.Position, yaml: bool) -> list[lsp.CompletionI
 
 def _key_item(root, key: str, schemas: list, insert: str) -> lsp.CompletionItem:
     s = _deref(root, schemas[0]) if schemas else {}
-    t = s.get("type") or ("one of " + ", ".join(_values(root, schemas)[:6]) if _values(root, schemas) else "")
+    examples = _examples(root, schemas[:1])
+    t = (s.get("type") or ("one of " + ", ".join(_values(root, schemas)[:6]) if _values(root, schemas) else "")
+         or ("such as " + ", ".join(examples[:2]) if examples else ""))
     doc = _doc(root, schemas[0]) if schemas else ""
     return lsp.CompletionItem(label=key, kind=lsp.CompletionItemKind.Property, detail=str(t) or None,
                               documentation=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=doc) if doc else None,

@@ -1,4 +1,4 @@
--- Tree-sitter support for Rattan topologies (.rtn).
+-- Tree-sitter support and the language server for Rattan topologies (.rtn) and documents.
 local M = {}
 
 -- editors/ of this repository: this file is editors/nvim/lua/rattan/init.lua.
@@ -61,6 +61,48 @@ function M.build_parser(dest)
     return false, 'RattanBuildParser: ' .. table.concat(cmd, ' ') .. ' failed:\n' .. out
   end
   return true, 'RattanBuildParser: wrote ' .. dest
+end
+
+-- Upstream Rattan's TOML/YAML documents, by file name: the names the document schema is given to
+-- (editors/vscode/package.json's yamlValidation and tomlValidation).
+M.document_patterns = { '*.rattan.toml', 'rattan.toml', '*.rattan.yaml', '*.rattan.yml', 'rattan.yaml', 'rattan.yml' }
+
+--- Start `rattan lsp` for every `.rtn` buffer and every buffer named like a Rattan TOML/YAML
+--- document (`M.document_patterns`), one server per folder. Neovim 0.7 and later (0.11's
+--- `vim.lsp.config` does the same for `.rtn` files; this also covers the TOML/YAML names, which
+--- a filetype cannot tell from other TOML/YAML files). `opts.cmd` (default `{ 'rattan', 'lsp' }`)
+--- is the command; other `opts` go to the client's configuration (`vim.lsp.start`, 0.7's `start_client`).
+function M.setup_lsp(opts)
+  opts = opts or {}
+  local config = vim.tbl_extend('force', { name = 'rattan', cmd = { 'rattan', 'lsp' } }, opts)
+  if vim.fn.executable(config.cmd[1]) ~= 1 then
+    vim.notify('rattan: `' .. config.cmd[1] .. '` is not an executable; pass setup_lsp({ cmd = { "/path/to/bin/rattan", "lsp" } })',
+      vim.log.levels.WARN)
+  end
+  local clients = {} -- folder -> client id (0.7)
+  local function attach(args)
+    local name = vim.api.nvim_buf_get_name(args.buf)
+    if name == '' then
+      return
+    end
+    local root = vim.fn.fnamemodify(name, ':p:h')
+    if vim.lsp.start then -- 0.8+: reuses the client of the same name and folder
+      vim.lsp.start(vim.tbl_extend('force', config, { root_dir = root }), { bufnr = args.buf })
+      return
+    end
+    local id = clients[root] -- 0.7
+    if not id or not vim.lsp.get_client_by_id(id) then
+      id = vim.lsp.start_client(vim.tbl_extend('force', config, { root_dir = root }))
+      clients[root] = id
+    end
+    if id then
+      vim.lsp.buf_attach_client(args.buf, id)
+    end
+  end
+  local group = vim.api.nvim_create_augroup('rattan_lsp', { clear = true })
+  vim.api.nvim_create_autocmd('FileType', { group = group, pattern = 'rattan', callback = attach })
+  vim.api.nvim_create_autocmd({ 'BufReadPost', 'BufNewFile' },
+    { group = group, pattern = M.document_patterns, callback = attach })
 end
 
 return M
