@@ -140,7 +140,7 @@ int main(void) {
         rt_split_stats ss;
         CHECK(rt_engine_split_stats(e, &ss));
         if (ss.late_handoffs)  /* a hand-off reached its region's past: reported, not yet a failure (see
-                                * docs/engine.md: one such report was seen in about 15 runs) */
+                                * docs/engine.md: one such report was seen in about 40 runs) */
             fprintf(stderr, "round %d: %llu late hand-offs\n", round, (unsigned long long)ss.late_handoffs);
         /* the same engine in its own thread: counters stay consistent while it runs */
         if (round % 4 == 0) {
