@@ -2565,9 +2565,10 @@ int rt_cell_control(rt_engine *e, int node, int param, double value, uint64_t at
     if (atomic_load(&e->busy)) {
         pthread_mutex_lock(&e->mu);
         int rc = post(e, c);
+        group_t *g = n->sh->g;  /* read under mu: rebalancing moves regions between groups there */
         pthread_cond_broadcast(&e->cv);
         pthread_mutex_unlock(&e->mu);
-        wake_group(n->sh->g);
+        wake_group(g);
         return rc;
     }
     return keep_or_apply(e, c);
@@ -2587,7 +2588,7 @@ int rt_cell_control_many(rt_engine *e, const rt_change *changes, int n, uint64_t
             rc = post(e, (command_t){at_ns, 0, changes[i].node, changes[i].param, changes[i].value});
         pthread_cond_broadcast(&e->cv);
         pthread_mutex_unlock(&e->mu);
-        for (int i = 0; i < n; i++) wake_group(e->nodes[changes[i].node]->sh->g);
+        wake(e);  /* every group: a node's group may change under mu (rebalancing), read only there */
         return rc;
     }
     for (int i = 0; i < n && rc >= 0; i++)
