@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
@@ -118,12 +116,7 @@ class InstalledLsp(LspClient):
     """The package's stdio client, speaking to the venv's `rattan lsp` script."""
 
     def __init__(self, rattan: Path, cwd: Path, env: dict) -> None:
-        # not super().__init__: it starts `sys.executable -m rattan`, this test's own rattan
-        self.proc = subprocess.Popen([str(rattan), "lsp", "--stdio"], cwd=cwd, env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.messages = queue.Queue()
-        self.next_id = 0
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(cwd=str(cwd), env=env, command=[str(rattan), "lsp", "--stdio"], inherit_env=False)
 
 
 def test_the_installed_rattan_works_outside_the_repository(tree, installed, tmp_path):

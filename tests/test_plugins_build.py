@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
 import site
 import subprocess
 import sys
 import textwrap
-import threading
 import venv
 from pathlib import Path
 
@@ -301,12 +299,8 @@ class VenvLsp(LspClient):
     """The package's stdio client, speaking to `python -m rattan lsp` of another environment."""
 
     def __init__(self, python: Path, cwd: Path, env: dict) -> None:
-        # not super().__init__: it starts this test's own interpreter
-        self.proc = subprocess.Popen([str(python), "-m", "rattan", "lsp", "--stdio"], cwd=cwd, env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.messages = queue.Queue()
-        self.next_id = 0
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(cwd=str(cwd), env=env, command=[str(python), "-m", "rattan", "lsp", "--stdio"],
+                         inherit_env=False)
 
 
 def test_the_plugin_cell_in_dot_the_packet_log_plots_and_the_editor(plugin_venv, tmp_path):

@@ -58,6 +58,9 @@ static void rng_seed(rt_rng *r, uint64_t seed, uint64_t stream) {
 }
 
 /* ---------------------------------------------------------------- packet pool */
+/* Chunks grow from POOL_FIRST packets, doubling up to POOL_CHUNK: a shard that holds a few packets at
+ * a time (most channels of a large engine) costs a few KiB, not a whole chunk of pages to fault in. */
+#define POOL_FIRST 64
 #define POOL_CHUNK 1024
 
 /* Two size classes of frame buffers: every packet of a real run owns a 2 KiB one; a GSO
@@ -90,12 +93,13 @@ static rt_pkt *pool_get(pool_t *p) {
             p->bufs = b;
             p->cap_chunks = cap;
         }
-        rt_pkt *chunk = calloc(POOL_CHUNK, sizeof *chunk);
-        uint8_t *bufs = p->with_bufs ? malloc((size_t)POOL_CHUNK * IO_FRAME_MAX) : NULL;
+        size_t size = p->n_chunks < 5 ? (size_t)POOL_FIRST << p->n_chunks : POOL_CHUNK;
+        rt_pkt *chunk = calloc(size, sizeof *chunk);
+        uint8_t *bufs = p->with_bufs ? malloc(size * IO_FRAME_MAX) : NULL;
         if (!chunk || (p->with_bufs && !bufs)) { free(chunk); free(bufs); return NULL; }
         p->bufs[p->n_chunks] = bufs;
         p->chunks[p->n_chunks++] = chunk;
-        for (size_t i = POOL_CHUNK; i-- > 0;) {
+        for (size_t i = size; i-- > 0;) {
             chunk[i].buf = bufs ? bufs + i * IO_FRAME_MAX : NULL;
             chunk[i].cap = bufs ? IO_FRAME_MAX : 0;
             chunk[i].next = p->free;

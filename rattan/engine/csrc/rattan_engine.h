@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#define RT_ABI_VERSION 14
+#define RT_ABI_VERSION 15
 
 /* Error codes: 0 is success, negative values are errors. */
 #define RT_OK 0

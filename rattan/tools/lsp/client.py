@@ -40,9 +40,12 @@ class LspClient:
     order. A request from the server goes to `server_request` (by default kept like the rest)."""
 
     def __init__(self, cwd: str | None = None, env: dict[str, str] | None = None,
-                 command: list[str] | None = None) -> None:
+                 command: list[str] | None = None, inherit_env: bool = True) -> None:
+        """`env` adds to this process's environment, or with `inherit_env=False` is the whole of it."""
+        if env and inherit_env:
+            env = {**os.environ, **env}
         self.proc = subprocess.Popen(command or [sys.executable, "-m", "rattan", "lsp", "--stdio"], cwd=cwd,
-                                     env={**os.environ, **env} if env else None,
+                                     env=env or None,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.messages: queue.Queue = queue.Queue()
         self.next_id = 0
