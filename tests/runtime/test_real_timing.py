@@ -122,9 +122,10 @@ def test_batched_sends_keep_every_frame_and_carry_several_ports_per_call(record_
         assert late[name].sent == counters[name].delivered_packets  # every frame delivered was sent
         assert sent_by_kernel[ifname] == late[name].sent  # ... and the interface sent each one
     assert frames == sum(x.sent for x in late.values()) - t0["tx_frames"]
-    # several frames a call (1.0 exactly: a call per frame); measured 1.14-1.31 on an idle machine,
-    # more under load, so the bound only says that calls are shared at all
-    assert frames / calls > 1.05
+    # several frames a call (frames == calls exactly: a call per frame, the timing before batching).
+    # Measured 1.14-1.31 frames a call on an idle machine and down to 1.049 with a CPU hog on one core,
+    # so the bound only says that calls are shared at all
+    assert frames > calls
     # calls that carried frames of both ports counted once for each
     assert sum(x.tx_calls for x in late.values()) > t1["tx_calls"]
 
