@@ -2587,12 +2587,18 @@ int rt_cell_control_many(rt_engine *e, const rt_change *changes, int n, uint64_t
     }
     int rc = RT_OK;
     if (atomic_load(&e->busy)) {  /* one hand-over: each group takes all of its own in one drain */
+        /* the groups to wake, read under mu: rebalancing moves regions between groups there */
+        uint8_t *to = calloc((size_t)(e->n_groups > 0 ? e->n_groups : 1), 1);
         pthread_mutex_lock(&e->mu);
-        for (int i = 0; i < n && rc == RT_OK; i++)
+        for (int i = 0; i < n && rc == RT_OK; i++) {
             rc = post(e, (command_t){at_ns, 0, changes[i].node, changes[i].param, changes[i].value});
+            if (to) to[e->nodes[changes[i].node]->sh->g->idx] = 1;
+        }
         pthread_cond_broadcast(&e->cv);
         pthread_mutex_unlock(&e->mu);
-        wake(e);  /* every group: a node's group may change under mu (rebalancing), read only there */
+        for (int i = 0; i < e->n_groups; i++)
+            if (!to || to[i]) wake_group(&e->groups[i]);
+        free(to);
         return rc;
     }
     for (int i = 0; i < n && rc >= 0; i++)
