@@ -31,7 +31,7 @@ def generate(n_cells: int) -> str:
             f"    cell down: bw {{ rate = {r * 2}Mbps, queue = droptail {{ packets = {100 + c % 900} }} }}",
             f"    left -> up -> delay {{ delay = base + {c % 50}ms }} -> loss {{ rate = {c % 10}.5% }}",
             f"        -> token_bucket {{ rate = {r}Mbps, burst = 64KiB }} -> delay {{ delay = base / 2, jitter = 1ms }} -> right",
-            f"    right -> down -> delay {{ delay = base * 2 }} -> loss {{ model = gilbert_elliott {{ p = 1%, r = 25% }} }}",
+            "    right -> down -> delay { delay = base * 2 } -> loss { model = gilbert_elliott { p = 1%, r = 25% } }",
             f"        -> token_bucket {{ rate = {r * 2}Mbps, burst = 32KiB, limit = 100KB }} -> delay {{ delay = 3ms }} -> left",
             "}", ""]
     return "\n".join(lines)

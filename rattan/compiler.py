@@ -13,7 +13,7 @@ from .ir.names import NameIndex
 from .ir.nodes import Program, Unit
 from .passes import CHECKS, LOWERINGS, OPTIMIZATIONS
 from .passes.context import Context, Options
-from .passes.reading import InputError, read_text, report_encoding
+from .passes.reading import read_text, report_encoding
 from .registry import Registry, default_registry
 from .source import Source, SourceMap
 

@@ -1,7 +1,6 @@
 """Shared fixtures: paths to the repository, its examples, and a CLI runner."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

@@ -12,8 +12,6 @@ import json
 import re
 import shutil
 import statistics
-from datetime import datetime
-from pathlib import Path
 
 import pytest
 

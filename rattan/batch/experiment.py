@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any
 
 from ..diagnostics import Diagnostic, did_you_mean
 from ..diagnostics.diagnostic import Label

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Mapping
 
 from ..registry import default_registry

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..diagnostics import Label, did_you_mean
-from ..ir.nodes import Binding, Bound, Cell, Change, Channel, Param, Program, Scope
+from ..ir.nodes import Binding, Bound, Program, Scope
 from ..ir.values import BoolV, ListV, QtyV, RecV, StrV, SymV, Value
 from ..syntax import ast
 from ..units import NAMED_DIMS, NUMBER, Quantity, dim_name

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from ..diagnostics import Label
 from ..ir.nodes import Program, Unit
 from ..syntax import ast
 from .context import Context
@@ -19,7 +18,6 @@ from .reading import read_source
 def load_imports(prog: Program, ctx: Context) -> Program:
     units: list[Unit] = list(prog.units)
     by_path = {u.path: i for i, u in enumerate(units) if u.path}
-    resolved: dict[int, tuple] = {}
     i = 0
     while i < len(units):
         unit = units[i]

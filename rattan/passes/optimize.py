@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import replace
 from types import MappingProxyType
 
-from ..ir.nodes import Cell, Channel, Link, Program
+from ..ir.nodes import Channel, Link, Program
 from .context import Context
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..diagnostics import did_you_mean
-from ..ir.nodes import Program, Unit
+from ..ir.nodes import Program
 from ..syntax import ast
 from .context import Context
 

@@ -23,7 +23,7 @@ from ..ir.nodes import Bound, Cell, Program
 from ..ir.values import BoolV, ListV, QtyV, RecV, StrV, SymV, Value
 from ..registry import Registry
 from ..source import Span
-from ..units import NAMED_DIMS, NUMBER, TIME, RATE, SIZE, dim_name, format_quantity, split_quantity, unit_advice
+from ..units import NAMED_DIMS, NUMBER, dim_name, format_quantity, split_quantity, unit_advice
 from .context import Context
 from .evaluate import symbol_suggestion
 

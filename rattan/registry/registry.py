@@ -9,7 +9,7 @@ types, so a plugin is treated exactly like a built-in.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata, resources
 from pathlib import Path

@@ -7,11 +7,11 @@ from functools import lru_cache
 from importlib import resources
 
 from lark import Lark, Token, Transformer, Tree
-from lark.exceptions import UnexpectedInput, UnexpectedToken, UnexpectedCharacters, UnexpectedEOF
+from lark.exceptions import UnexpectedInput, UnexpectedToken, UnexpectedCharacters
 
 from ..diagnostics import Label, Sink, did_you_mean
 from ..source import Source, Span
-from ..units import MAX_EXPONENT, NUMBER, READINGS, UNITS, NumberTooLarge, parse_number, unit_advice
+from ..units import MAX_EXPONENT, READINGS, UNITS, NumberTooLarge, parse_number, unit_advice
 from . import ast
 from .lexer import ScannerLexer
 
@@ -269,7 +269,7 @@ class _AstBuilder(Transformer):
         return ch  # stmts..., RBRACE
 
     def cell_type(self, ch):
-        kw, _type, name = ch[0], ch[1], ch[2]
+        kw, name = ch[0], ch[2]  # ch[1] is `type`
         params = tuple(c for c in ch[3:-1])
         body = ch[-1]
         return ast.CellType(name.value, self._sp(name), params, tuple(body[:-1]), self._sp(kw, body[-1]))

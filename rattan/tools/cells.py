@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Mapping
+from typing import Mapping
 
 from ..registry import CellType, RecordKind, Registry
 from ..units import NAMED_DIMS, format_quantity
@@ -170,7 +170,7 @@ def describe_cell(reg: Registry, ct: CellType) -> str:
     lines = [f"{ct.name} — {ct.description}", f"origin: {ct.origin}",
              f"runs: {implementation(ct).detail}"]
     outs = ct.meta.get("outputs", 1)
-    lines.append(f"ports: 1 input (fan-in allowed), "
+    lines.append("ports: 1 input (fan-in allowed), "
                  + (f"{outs} output" + ("s" if outs != 1 else "") if isinstance(outs, int)
                     else "one output per routed port"))
     lines.append("")

@@ -7,7 +7,6 @@ one), literals exactly as written. Printing the output again gives the same text
 """
 from __future__ import annotations
 
-import json
 import os
 
 from ..source import Source

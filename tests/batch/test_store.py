@@ -209,7 +209,6 @@ def test_magnitude(value, number):
 
 
 def test_postgres_fixture_leaves_nothing():
-    import os
     from pathlib import Path
 
     from tests.batch.pg import running_postgres

@@ -6,7 +6,6 @@ import tempfile
 from pathlib import Path
 
 import hypothesis
-import pytest
 import schemathesis
 
 from rattan.control.server import wsgi_app

@@ -15,14 +15,13 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from rattan.diagnostics.diagnostic import Sink
 from rattan.source import Source
 from rattan.syntax.parser import parse
-from tests.conftest import EXAMPLES, ROOT, SHARED_EXAMPLES
+from tests.conftest import ROOT, SHARED_EXAMPLES
 from tests.editors.conftest import GRAMMAR
 
 # The compiler's codes for a text that does not parse: RTN001 (syntax), RTN002 (unterminated

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import textwrap
 from fractions import Fraction
 from pathlib import Path
@@ -386,7 +385,6 @@ def test_router_from_upstream_delivers_each_flow_at_its_own_endpoint(tmp_path):
     comp = compile_path(str(path))
     assert comp.ok, comp.diagnostics
     plan = build_plan(comp.program, comp.sources, default_registry())
-    endpoints = plan["channels"][0]["endpoints"]
     addresses = endpoint_addresses(plan, plan["channels"][0])  # upstream's, as `rattan run` gives them
     assert [addresses[n] >> 8 for n in ("left1", "left2")] == [0x0A0101, 0x0A0102]
     r = run(plan, None, ["right->left1:cbr:1Mbps", "right->left2:cbr:2Mbps"], "1s", 1)

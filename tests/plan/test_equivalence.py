@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from rattan.compiler import compile_path
 from rattan.plan import build_plan

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 
 from rattan.compiler import compile_path, compile_text
 from rattan.passes.context import Options
-from rattan.plan import build_plan, plan_json
+from rattan.plan import build_plan
 from rattan.registry import default_registry
 
 from tests.conftest import ROOT, example_files

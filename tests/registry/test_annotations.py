@@ -64,11 +64,11 @@ def test_a_plugin_cell_marked_queue_gets_a_queue_line_in_plots(run_cli, monkeypa
     doc = json.loads(out)
     assert any(doc["series"]["cells"]["up"]["queued_packets"])  # 25 Mbit/s into 20: a queue builds
     doc["series"]["cells"]["up"]["type"] = "agg"  # as if a plugin's cell had been the bottleneck
-    for annotations, shown in (({"queue": True}, True), ({}, False)):
-        reg = _registry(_like("bw", "agg", **annotations))
+    for annots, shown in (({"queue": True}, True), ({}, False)):
+        reg = _registry(_like("bw", "agg", **annots))
         monkeypatch.setattr("rattan.registry.default_registry", lambda reg=reg: reg)
         fig = plot._from_sim(doc)
-        assert ("up: queued" in [label for label, _ in fig.queue]) is shown, annotations
+        assert ("up: queued" in [label for label, _ in fig.queue]) is shown, annots
 
 
 ROUTED = """channel c {

@@ -8,7 +8,6 @@ import json
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.control.test_upstream_api import JIFF
 from tests.tools.test_link_flags import TRACE, _path, _plan
 
