@@ -93,6 +93,7 @@ class Cell:
     origin: str | None = None  # compound instance this cell was expanded from
     origin_span: Span | None = None  # that instance, in the user's text
     name_spans: tuple[Span, ...] = ()  # where each part of a declared cell's name (`up.bw`) is declared
+    incomplete: bool = False  # a syntax error dropped text in its braces: a missing parameter is no error
 
 
 @dataclass(frozen=True)

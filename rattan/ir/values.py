@@ -56,6 +56,7 @@ class RecV:
     kind_span: Span
     fields: tuple[tuple[str, Span, "Value"], ...]
     span: Span
+    incomplete: bool = False  # as ast.Record's: a missing field is no error
 
     def describe(self) -> str:
         return f"a `{self.kind}` record"

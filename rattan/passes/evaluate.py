@@ -121,7 +121,7 @@ class Evaluator:
                     fields.append((f.name, f.name_span, self.eval(f.value, scope)))
                 except _Fail:
                     pass
-            return RecV(e.tag.text, e.tag.span, tuple(fields), e.span)
+            return RecV(e.tag.text, e.tag.span, tuple(fields), e.span, e.incomplete)
         if isinstance(e, ast.List):
             items = []
             for it in e.items:

@@ -79,9 +79,10 @@ def _instantiate(cell: Cell, ctx: Context):
         if name in names:
             continue
         if pd.default is None:
-            ctx.sink.emit("RTN014", f"missing parameter `{name}` of cell type `{decl.name}`", cell.type_span,
-                          labels=[Label(pd.span, "declared here without a default")],
-                          help=f"add `{name} = ...`")
+            if not cell.incomplete:  # else the syntax error in its braces is the error to fix
+                ctx.sink.emit("RTN014", f"missing parameter `{name}` of cell type `{decl.name}`", cell.type_span,
+                              labels=[Label(pd.span, "declared here without a default")],
+                              help=f"add `{name} = ...`")
             # Bound to nothing, so that its uses inside the body fail without more errors.
             names[name] = Binding("param", pd.name_span, expr=None, scope=binding.scope,
                                   declared_type=pd.type_name)

@@ -146,7 +146,7 @@ def lower_body(body, scope: Scope, prefix: str, ctx: Context, *, compound: bool,
         cell_spans[st.name] = st.name_span
         ctx.names.define(st.name, "cell", st.name_span)
         cells[st.name] = replace(_make_cell(prefix + st.name, st.type, st.params, st.span, scope, ctx, False),
-                                 name_spans=(st.name_span,))
+                                 name_spans=(st.name_span,), incomplete=st.incomplete)
 
     anon_count: dict[str, int] = {}
     links: list[Link] = []
@@ -162,7 +162,8 @@ def lower_body(body, scope: Scope, prefix: str, ctx: Context, *, compound: bool,
                 local = f"{base}_{anon_count[base]}" if not compound or anon_count[base] > 1 else base
                 if local not in cells and local not in ep_names:
                     break
-            cell = _make_cell(prefix + local, el.type, el.params, el.span, scope, ctx, True)
+            cell = replace(_make_cell(prefix + local, el.type, el.params, el.span, scope, ctx, True),
+                           incomplete=el.incomplete)
             cells[local] = cell
             local_to_full[local] = prefix + local
             return local

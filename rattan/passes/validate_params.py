@@ -275,6 +275,8 @@ class Converter:
             if name not in out and not any(u in out for u in d["unless"]):
                 out[name] = d["value"]
         missing = [r for r in prop.get("required", ()) if r not in out]
+        if missing and getattr(v, "incomplete", False):
+            raise _Bad  # the syntax error that dropped text in its braces is the error to fix
         if missing:
             self.emit("RTN014", f"`{kind}` needs " + ", ".join(f"`{m}`" for m in missing), span,
                       help="add " + ", ".join(f"`{m} = ...`" for m in missing))
@@ -358,6 +360,10 @@ def validate_cell(cell: Cell, ctx: Context) -> Cell:
             config[p.name] = conv.convert(p.value, props[p.name], (p.name,), f"`{p.name}`")
         except _Bad:
             ok = False
+    if cell.incomplete:
+        # A syntax error dropped text in its braces: what parsed is checked above, but a missing
+        # parameter, or a combination the schema refuses, may be only that text (RTN001 says so).
+        return cell
     missing = [r for r in ct.required if r not in config]
     if missing and ok:
         conv.emit("RTN014", f"`{cell.type}` needs " + ", ".join(f"`{m}`" for m in missing),

@@ -88,11 +88,13 @@ class Field:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """A tagged record: `droptail { packets = 1000 }`."""
+    """A tagged record: `droptail { packets = 1000 }`. `incomplete`: a syntax error inside its
+    braces made the parser skip text there, so fields may be missing (see `CellDecl`)."""
     tag: Name
     fields: tuple[Field, ...]
     span: Span
     multiline: bool = False
+    incomplete: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +161,9 @@ class Endpoints:
 
 @dataclass(frozen=True, slots=True)
 class CellDecl:
-    """`cell NAME: TYPE { params }`."""
+    """`cell NAME: TYPE { params }`. `incomplete`: the parser skipped text inside the braces after
+    a syntax error, so a parameter may be missing only because it was in that text: no pass reports
+    a missing parameter (RTN014) of an incomplete block, only the syntax error (RTN001)."""
     name: str
     name_span: Span
     type: Name
@@ -167,6 +171,7 @@ class CellDecl:
     span: Span
     multiline: bool = False
     has_block: bool = True
+    incomplete: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,11 +184,12 @@ class Ref:
 
 @dataclass(frozen=True, slots=True)
 class Inline:
-    """An anonymous cell written in a chain: `delay { delay = 10ms }`."""
+    """An anonymous cell written in a chain: `delay { delay = 10ms }`; `incomplete` as in `CellDecl`."""
     type: Name
     params: tuple[Field, ...]
     span: Span
     multiline: bool = False
+    incomplete: bool = False
 
 
 Element = Union[Ref, Inline]

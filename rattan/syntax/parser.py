@@ -144,6 +144,9 @@ class _AstBuilder(Transformer):
         self.sid = 0
         self.text = ""
         self.sink: Sink | None = None
+        # Where the closing `}` of each block that recovery skipped text in starts (see
+        # _parse_recovering): the record or cell it closes is built `incomplete`.
+        self.incomplete: set[int] = set()
 
     # -- helpers
     def _sp(self, a, b=None) -> Span:
@@ -155,6 +158,10 @@ class _AstBuilder(Transformer):
 
     def _multiline(self, span: Span) -> bool:
         return "\n" in self.text[span.start:span.end]
+
+    def _incomplete(self, body) -> bool:
+        """Whether recovery skipped text inside the braces `body` (fields..., RBRACE) closes."""
+        return body[-1].start_pos in self.incomplete
 
     # -- expressions
     def quantity(self, ch):
@@ -245,7 +252,7 @@ class _AstBuilder(Transformer):
     def record(self, ch):
         tag, body = ch
         span = self._sp(tag, body[-1])
-        return ast.Record(tag, tuple(body[:-1]), span, self._multiline(span))
+        return ast.Record(tag, tuple(body[:-1]), span, self._multiline(span), self._incomplete(body))
 
     # -- statements
     def let_stmt(self, ch):
@@ -288,7 +295,8 @@ class _AstBuilder(Transformer):
             body = ch[3]
             span = self._sp(kw, body[-1])
             block = self._sp(typ, body[-1])
-            return ast.CellDecl(name.value, self._sp(name), typ, tuple(body[:-1]), span, self._multiline(block))
+            return ast.CellDecl(name.value, self._sp(name), typ, tuple(body[:-1]), span, self._multiline(block),
+                                incomplete=self._incomplete(body))
         return ast.CellDecl(name.value, self._sp(name), typ, (), self._sp(kw, typ), False, False)
 
     def port(self, ch):
@@ -310,7 +318,7 @@ class _AstBuilder(Transformer):
     def inline_element(self, ch):
         typ, body = ch
         span = self._sp(typ, body[-1])
-        return ast.Inline(typ, tuple(body[:-1]), span, self._multiline(span))
+        return ast.Inline(typ, tuple(body[:-1]), span, self._multiline(span), self._incomplete(body))
 
     def chain(self, ch):
         elems = tuple(c for c in ch if not isinstance(c, Token))
@@ -394,6 +402,7 @@ def parse(source: Source, sink: Sink) -> ast.File:
     builder.sid = post.sid = sid
     builder.text = post.text = text
     builder.sink = post.sink = sink
+    builder.incomplete = set()
     comments.clear()
     before = len(sink.items)
     try:
@@ -408,7 +417,7 @@ def parse(source: Source, sink: Sink) -> ast.File:
         del sink.items[before:]
         sink._seen.clear()
         comments.clear()
-        body = _parse_recovering(lark, post, sid, text, sink)
+        body = _parse_recovering(lark, builder, post, sid, text, sink)
     cs = tuple(ast.Comment(c.value, Span(sid, c.start_pos, c.end_pos)) for c in comments)
     return ast.File(sid, tuple(body), cs, Span(sid, 0, len(text)))
 
@@ -435,7 +444,7 @@ def _resume(snapshot):
     return ip
 
 
-def _parse_recovering(lark: Lark, post: _PostLexer, sid: int, text: str, sink: Sink):
+def _parse_recovering(lark: Lark, builder: _AstBuilder, post: _PostLexer, sid: int, text: str, sink: Sink):
     try:
         tokens = list(post.process(_scanner(lark).lex(text)))
     except _TooDeep:
@@ -449,11 +458,18 @@ def _parse_recovering(lark: Lark, post: _PostLexer, sid: int, text: str, sink: S
     # after `bw { ... }` resumes before the statement holding it, not inside the block.
     checkpoints = [(_snapshot(ip), 0)]
     depth = 0
+    # The open brackets (token indices), and those a skip dropped text inside: the `}` that
+    # closes one of these is noted in builder.incomplete, so that its record or cell says so
+    # and no pass reports a parameter missing only because it was in the dropped text.
+    opens: list[int] = []
+    skipped_in: set[int] = set()
     i = 0
     n = len(tokens)
     resumed_at = -1
     while i < n:
         tok = tokens[i]
+        if tok.type in ("RPAR", "RSQB", "RBRACE") and opens and opens[-1] in skipped_in:
+            builder.incomplete.add(tok.start_pos)  # before the parser reduces the block it closes
         try:
             ip.feed_token(tok)
         except UnexpectedToken as e:
@@ -465,6 +481,9 @@ def _parse_recovering(lark: Lark, post: _PostLexer, sid: int, text: str, sink: S
             saved, depth = checkpoints[-1]
             ip = _resume(saved)
             base = depth
+            del opens[base:]
+            if opens:
+                skipped_in.add(opens[-1])
             i += stuck
             while i < n:
                 t = tokens[i]
@@ -481,8 +500,11 @@ def _parse_recovering(lark: Lark, post: _PostLexer, sid: int, text: str, sink: S
             continue
         if tok.type in ("LPAR", "LSQB") or tok.value == "{":
             depth += 1
+            opens.append(i)
         elif tok.type in ("RPAR", "RSQB", "RBRACE"):
             depth = max(0, depth - 1)
+            if opens:
+                opens.pop()
             while len(checkpoints) > 1 and checkpoints[-1][1] > depth:
                 checkpoints.pop()
         i += 1
