@@ -21,8 +21,23 @@ def let_setting(text: str) -> tuple[str, str]:
     return name, value.strip()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose error for a misspelt choice (a command, `--format jsn`) says which
+    one was meant, as an unknown option's does (`_refuse`); subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        import re
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if m:
+            from .diagnostics import did_you_mean
+            sugg = did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
+            if sugg:
+                message += f"\nhelp: did you mean `{sugg}`?"
+        super().error(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="rattan",
         description="Emulate Internet paths for unmodified applications: check, compile and "
                     "inspect topologies written in .rtn, or in upstream Rattan TOML/YAML.",

@@ -138,6 +138,24 @@ def test_a_misspelt_option_gets_did_you_mean(capsys):
     assert "did you mean `--json`? (an option of `rattan ctl`: write it before `get`)" in err
 
 
+@pytest.mark.parametrize("argv, bad, sugg", [
+    (["chek", "a.rtn"], "chek", "check"),                    # a command
+    (["check", "--format", "jsn", "a.rtn"], "jsn", "json"),  # an option's value
+    (["ctl", "stat"], "stat", "state"),                      # a subcommand's action
+    (["batch", "shwo", "x.yaml"], "shwo", "show"),           # not taken for `batch run FILE`: no such file
+])
+def test_a_misspelt_choice_gets_did_you_mean(argv, bad, sugg, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    err = parse_error(argv, capsys)
+    assert f"invalid choice: '{bad}'" in err
+    assert err.endswith(f"help: did you mean `{sugg}`?\n")
+
+
+def test_a_choice_like_nothing_gets_no_guess(capsys):
+    err = parse_error(["compile", "--emit", "svg", "a.rtn"], capsys)
+    assert "invalid choice: 'svg'" in err and "did you mean" not in err
+
+
 def test_double_dash_elsewhere_ends_the_options(run_cli, tmp_path):
     """For commands that run nothing, `--` ends the options (a file named `-x.rtn`); nothing is dropped."""
     f = tmp_path / "-x.rtn"

@@ -132,6 +132,9 @@ def normalize(argv: list[str]) -> list[str]:
         return argv
     if all(w.startswith("-") for w in rest):  # no FILE: let `rattan batch` itself say what is wrong
         return argv
+    from ..diagnostics import did_you_mean
+    if not os.path.exists(rest[0]) and did_you_mean(rest[0], SUBCOMMANDS):
+        return argv  # `batch shwo`: a misspelt subcommand, which argparse names, not a FILE
     return argv[:i + 1] + ["run"] + rest
 
 
