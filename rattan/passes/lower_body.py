@@ -16,6 +16,37 @@ from .context import Context
 
 DEFAULT_ENDPOINTS = ("left", "right")
 
+# Cell type names a newcomer brings along, for RTN012's "did you mean": upstream Rattan's `type`s
+# (rattan-core's cell configs, as rattan/frontends/upstream.py maps them) and everyday words for
+# what a cell does (tc/netem, Mahimahi). Keys are compared lower-cased, without `_`.
+_UPSTREAM_TYPES = {
+    "bw": "bw", "bwreplay": "bw_trace", "delay": "delay", "delayreplay": "delay_trace",
+    "delayperpacket": "delay_per_packet", "loss": "loss", "lossreplay": "loss_trace",
+    "tokenbucket": "token_bucket", "router": "router", "shadow": "pass", "spy": "spy",
+}
+_OTHER_NAMES = {
+    "bandwidth": "bw", "link": "bw", "rate": "bw", "throughput": "bw", "latency": "delay",
+    "rtt": "delay", "jitter": "delay", "drop": "loss", "tbf": "token_bucket", "policer": "token_bucket",
+    "shaper": "token_bucket", "capture": "spy", "pcap": "spy", "tcpdump": "spy", "route": "router",
+}
+
+
+def _type_suggestion(written: str, choices: list[str], ctx: Context) -> tuple[str | None, str | None]:
+    """The cell type meant by an unknown one, and why it is meant (None, None if no guess)."""
+    key = written.lower().replace("_", "")
+    up = _UPSTREAM_TYPES.get(key)
+    if up and written != up and "_" not in written and ctx.registry.get(up) is not None:
+        return up, f"upstream Rattan's `{written}` is `{up}` here"
+    sugg = did_you_mean(written, choices)
+    if sugg:
+        return sugg, None
+    other = _OTHER_NAMES.get(key) or _OTHER_NAMES.get(did_you_mean(key, _OTHER_NAMES) or "")
+    if other and ctx.registry.get(other) is not None:
+        ct = ctx.registry.get(other)
+        what = ct.description.split(":")[0].rstrip(".") if ct.description else ""
+        return other, f"did you mean `{other}`?" + (f" ({what})" if what else "")
+    return None, None
+
 
 @dataclass
 class Lowered:
@@ -79,9 +110,9 @@ def resolve_type(name: ast.Name, scope: Scope, ctx: Context) -> tuple[str, Bindi
             ctx.names.use_parts(ctx.sources[name.span.source].text, name, (b.span, inner.span))
             return name.text, inner
     choices = ctx.registry.names() + scope.names_of_kind("type")
-    sugg = did_you_mean(name.text, choices)
+    sugg, why = _type_suggestion(name.text, choices, ctx)
     ctx.sink.emit("RTN012", f"unknown cell type `{name.text}`", name.span,
-                  help=f"did you mean `{sugg}`?" if sugg else "`rattan cells` lists every cell type",
+                  help=why or (f"did you mean `{sugg}`?" if sugg else "`rattan cells` lists every cell type"),
                   fix=sugg)
     return None
 
