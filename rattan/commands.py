@@ -360,6 +360,8 @@ def cmd_sim(args) -> int:
     plan = _plan_of(args.file, args.lets)
     if isinstance(plan, int):
         return plan
+    if (refused := _refuse_flows(args.flow, plan, args.channel)) is not None:
+        return refused
     progress = _sim_progress() if sys.stderr.isatty() else None
     try:
         announce = lambda url: _err(f"control API on {url} (described at /openapi.json)")  # noqa: E731
@@ -377,6 +379,27 @@ def cmd_sim(args) -> int:
     else:
         sys.stdout.write(_sim_table(result.document))
     return EXIT_OK
+
+
+def _refuse_flows(flows: list[str], plan: dict, channel: str | None) -> int | None:
+    """EXIT_USAGE after saying what is wrong with `sim`'s flows as the shell passed them (none, or
+    a `->` the shell took for a redirection), with an example made of the channel's own endpoints."""
+    from .runtime.channel import ChannelError, choose_channel
+    try:
+        eps = choose_channel(plan, channel)["endpoints"]
+    except ChannelError:
+        return None  # `sim` says which channel to choose
+    example = f"{eps[0]}->{eps[1]}:cbr:10Mbps" if len(eps) > 1 else "left->right:cbr:10Mbps"
+    if not flows:
+        _err(f"give at least one --flow SRC->DST:KIND:RATE, e.g. --flow '{example}' "
+             f"(the endpoints: {', '.join(eps)})")
+        return EXIT_USAGE
+    for f in flows:
+        if f.endswith("-") and ">" not in f:  # `--flow a->b:cbr:1Mbps` unquoted: the shell wrote file `b:cbr:1Mbps`
+            _err(f"--flow `{f}`: the shell took the `>` of `->` for a redirection (and wrote what followed it "
+                 f"to a file); quote the flow: --flow '{f}>DST:KIND:RATE', e.g. --flow '{example}'")
+            return EXIT_USAGE
+    return None
 
 
 def cmd_link(args) -> int:

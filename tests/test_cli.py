@@ -156,6 +156,28 @@ def test_a_choice_like_nothing_gets_no_guess(capsys):
     assert "invalid choice: 'svg'" in err and "did you mean" not in err
 
 
+CLIENT_SERVER = "channel home {\n    endpoints client, server\n    client -> server\n    server -> client\n}\n"
+
+
+def test_sim_without_a_flow_shows_one_with_the_files_endpoints(run_cli, tmp_path):
+    f = tmp_path / "home.rtn"
+    f.write_text(CLIENT_SERVER)
+    code, out, err = run_cli("sim", str(f), "--duration", "1s")
+    assert (code, out) == (2, "")
+    assert err == ("rattan: give at least one --flow SRC->DST:KIND:RATE, e.g. --flow "
+                   "'client->server:cbr:10Mbps' (the endpoints: client, server)\n")
+
+
+def test_sim_flow_cut_by_the_shells_redirection_says_quote_it(run_cli, tmp_path):
+    """`--flow client->server:cbr:1Mbps` unquoted: the shell passes `client-` and writes a file."""
+    f = tmp_path / "home.rtn"
+    f.write_text(CLIENT_SERVER)
+    code, out, err = run_cli("sim", str(f), "--flow", "client-", "--duration", "1s")
+    assert (code, out) == (2, "")
+    assert "the shell took the `>` of `->` for a redirection" in err
+    assert "quote the flow: --flow 'client->DST:KIND:RATE', e.g. --flow 'client->server:cbr:10Mbps'" in err
+
+
 def test_double_dash_elsewhere_ends_the_options(run_cli, tmp_path):
     """For commands that run nothing, `--` ends the options (a file named `-x.rtn`); nothing is dropped."""
     f = tmp_path / "-x.rtn"
