@@ -87,9 +87,12 @@ class _PostLexer:
                     end = tok.start_pos + len(unit)
                     while tok.end_pos < end:  # `µs` is a BAD_CHAR and a NAME, `Mbit/s` three tokens
                         tok = next(stream)
+                    # `10 mbps`: `10mbps` is refused too (its RTN004 follows), so say so rather than
+                    # advise writing what is still wrong
+                    also = "" if unit in UNITS else f" (without the space; `{unit}` is wrong too: see the next error)"
                     sink.emit("RTN003", f"`{held.value} {unit}`: a number and its unit are written together",
                               Span(self.sid, held.start_pos, end),
-                              help=f"write `{held.value}{unit}`", fix=f"{held.value}{unit}")
+                              help=f"write `{held.value}{unit}`{also}", fix=f"{held.value}{unit}")
                     # Recover as if it had been written correctly: an accepted unit then has no error
                     # that follows from the space, a refused one (`10 MBps`) gets its own RTN004.
                     yield Token("QUANTITY", held.value + unit, held.start_pos, held.line, held.column,
