@@ -253,7 +253,8 @@ def _check_channel(ch: Channel, ctx: Context, syntax: Syntax = Syntax(), written
     # reachability
     reported = set()  # each instance of a compound type repeats its body's spans: report them once
     for c in ch.cells:
-        if (c.name not in fwd or c.name not in bwd) and c.span not in reported:
+        if (c.name not in fwd or c.name not in bwd) and c.span not in reported \
+                and c.name not in ch.in_broken_chains:  # its chain's RTN040 is the error
             reported.add(c.span)
             if upstream:
                 senders = {e for e in eps if c.name in _reach({e}, succ, lambda l: l.dst, stop=eps)}
@@ -269,6 +270,8 @@ def _check_channel(ch: Channel, ctx: Context, syntax: Syntax = Syntax(), written
                 msg = f"packets through `{c.name}` reach no endpoint"
             sink.emit("RTN042", msg, c.span, help="put it in a chain between two endpoints, or remove it")
     for e in ch.endpoints:
+        if e.name in ch.in_broken_chains:
+            continue  # used in a chain whose unknown name (RTN040) left its links out
         if not succ[e.name] and not pred[e.name]:
             span = e.span if e.span.end > 0 else ch.name_span
             sink.emit("RTN045", f"endpoint `{e.name}` is never used", span,

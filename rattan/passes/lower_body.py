@@ -55,6 +55,7 @@ class Lowered:
     links: tuple[Link, ...]
     timeline: tuple[Change, ...]
     scope: Scope
+    in_broken_chains: frozenset[str] = frozenset()
 
 
 def bind_lets(stmts, parent: Scope | None, ctx: Context, base_dir: str | None,
@@ -219,6 +220,7 @@ def lower_body(body, scope: Scope, prefix: str, ctx: Context, *, compound: bool,
                 helps = [f"declare the cell as {decl}"]
         elif b is not None and b.kind == "type" or ctx.registry.get(n) is not None:
             helps = [f"`{n}` is a cell type: write `{n} {{ ... }}` for an anonymous cell"]
+            sugg = None  # `a -> bw -> b` meant the type: recovering as a near name (`b`) invents links
         fix = sugg
         if sugg and fmt in ("toml", "yaml"):  # the span may hold the quoted string: keep its quotes
             written = ctx.sources[name.span.source].text[name.span.start:name.span.end]
@@ -227,13 +229,22 @@ def lower_body(body, scope: Scope, prefix: str, ctx: Context, *, compound: bool,
         sink.emit("RTN040", f"unknown cell or endpoint `{n}`", name.span, help=helps, fix=fix)
         return sugg  # recover as the suggested name, so that the rest of the graph is checked as meant
 
+    # What a chain with an unknown name (RTN040) links: its links are partly missing, so that
+    # "never used" or "reaches no endpoint" about these would only repeat RTN040 (check_graph).
+    in_broken_chains: set[str] = set()
     for st in body:
         if not isinstance(st, ast.Chain):
             continue
         nodes = [element_node(el) for el in st.elements]
+        written = [isinstance(el, ast.Inline) or (len(el.name.parts) == 1 and el.name.parts[0] == n)
+                   for el, n in zip(st.elements, nodes)]
+        if not all(written):  # unknown, or recovered as the name it is close to
+            in_broken_chains.update(local_to_full[n] for n in nodes if n is not None)
         for i in range(len(st.elements) - 1):
             a, b = nodes[i], nodes[i + 1]
             ea, eb = st.elements[i], st.elements[i + 1]
+            if a is not None and a == b and not (written[i] and written[i + 1]):
+                continue  # `b -> b2` recovered as `b -> b`: a cycle of the recovery's making
             port = ea.port if isinstance(ea, ast.Ref) else None
             if isinstance(eb, ast.Ref) and eb.port is not None and i + 1 == len(st.elements) - 1:
                 sink.emit("RTN044", "a port selects an output; the last element of a chain only receives",
@@ -279,7 +290,8 @@ def lower_body(body, scope: Scope, prefix: str, ctx: Context, *, compound: bool,
         elif isinstance(st, ast.CellType) and not compound:
             pass  # a cell type local to a channel: bound by bind_lets
 
-    return Lowered(tuple(endpoints), tuple(cells.values()), tuple(links), tuple(timeline), scope)
+    return Lowered(tuple(endpoints), tuple(cells.values()), tuple(links), tuple(timeline), scope,
+                   frozenset(in_broken_chains))
 
 
 def _make_cell(full_name: str, type_name: ast.Name, fields, span: Span, scope: Scope,

@@ -71,7 +71,8 @@ def resolve_names(prog: Program, ctx: Context) -> Program:
             continue
         scope = bind_lets(st.body, scopes[0], ctx, scopes[0].base_dir)
         low = lower_body(st.body, scope, "", ctx, compound=False, fmt=entry.file.format)
-        ch = Channel(st.name, st.name_span, low.endpoints, low.cells, low.links, low.timeline, st.span)
+        ch = Channel(st.name, st.name_span, low.endpoints, low.cells, low.links, low.timeline, st.span,
+                     in_broken_chains=low.in_broken_chains)
         seen[st.name] = ch
         channels.append(ch)
     for unit in prog.units[1:]:
