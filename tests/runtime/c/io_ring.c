@@ -18,7 +18,10 @@
  *   ring_got        the ring's frames and 100 more small ones sent at once: received ...
  *   ring_cheap      ... and lost as io_take_lost(p, 0) says right after
  *   ring_exact      ... and as io_take_lost(p, 1) says then (the kernel's count, ring full)
- *   after_cheap     one frame more: lost as io_take_lost(p, 0) says (no drops since the exact read) */
+ *   again_got       the same once more: received (the ring's frames, and one frame after them) ...
+ *   again_cheap     ... and lost as io_take_lost(p, 0) says before that frame
+ *   after_cheap     ... and after it (the frame says the kernel dropped some: TP_STATUS_LOSING)
+ *   after_exact     ... and as io_take_lost(p, 1) says then */
 #define _GNU_SOURCE  /* before any header, as io.c has it */
 #include <sys/socket.h>
 
@@ -195,16 +198,25 @@ int main(int argc, char **argv) {
     receive_all(rx, &z);
     uint64_t ring_cheap = io_take_lost(rx, 0), ring_exact = io_take_lost(rx, 1);
     int ring_got = z.bad ? -1 : z.next;
+    /* again, and then one frame more, which says the kernel dropped some (TP_STATUS_LOSING) */
+    z.next = 0;
+    send_frames(tx, to, h, burst);
+    receive_all(rx, &z);
+    uint64_t again_cheap = io_take_lost(rx, 0);
+    int again_ring = z.next;
     z.next = z.n - 1;  /* the frame after: any number, here the last */
     send_frames(tx, to, h + burst, 1);
     receive_all(rx, &z);
-    uint64_t after_cheap = io_take_lost(rx, 0);
+    int again_got = z.bad ? -1 : again_ring + z.next - (z.n - 1);
+    uint64_t after_cheap = io_take_lost(rx, 0), after_exact = io_take_lost(rx, 1);
 
     printf("mixed_sent=%d mixed_got=%d mixed_bad=%d mixed_copies=%d mixed_over=%d mixed_lost=%llu full_got=%d "
-           "full_cheap=%llu ring_got=%d ring_cheap=%llu ring_exact=%llu after_cheap=%llu recvmmsg_calls=%d\n",
+           "full_cheap=%llu ring_got=%d ring_cheap=%llu ring_exact=%llu again_got=%d again_cheap=%llu after_cheap=%llu "
+           "after_exact=%llu recvmmsg_calls=%d\n",
            n, mixed_got, mixed_bad, mixed_copies, over, (unsigned long long)mixed_lost, full_got,
            (unsigned long long)full_cheap, ring_got, (unsigned long long)ring_cheap, (unsigned long long)ring_exact,
-           (unsigned long long)after_cheap, recvmmsg_calls);
+           again_got, (unsigned long long)again_cheap, (unsigned long long)after_cheap, (unsigned long long)after_exact,
+           recvmmsg_calls);
     io_close(rx);
     io_close(tx);
     return 0;
