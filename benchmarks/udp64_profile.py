@@ -91,8 +91,24 @@ def busy_ns() -> tuple[int, int]:
     return (sum(v[:8]) - v[3] - v[4]) * 10**9 // hz, v[6] * 10**9 // hz
 
 
+def udp_rcvbuf_errors(path) -> int:
+    """The server namespace's UDP RcvbufErrors (/proc/net/snmp): datagrams its full socket dropped."""
+    p = path.start("server", ["cat", "/proc/net/snmp"], stdout=subprocess.PIPE, text=True)
+    out, _ = p.communicate(timeout=10)
+    head, values = [l.split() for l in out.splitlines() if l.startswith("Udp:")][:2]
+    return int(values[head.index("RcvbufErrors")])
+
+
+def ring_drops(path) -> int:
+    """Frames the engine's client-side endpoint lost before reading them (its ring full), 0 for the kernel."""
+    if path.live is None:
+        return 0
+    return path.live.engine.counters(path.live.nodes["left"]).dropped_packets
+
+
 def measure(path, seconds: float, perf: bool) -> dict:
     """One 64-byte UDP run through `path`: pps received and each party's CPU over its middle."""
+    rcvbuf0, ring0 = udp_rcvbuf_errors(path), ring_drops(path)
     server = path.start("server", ["iperf3", "-s", "-1", "-p", str(PORT)], stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 5
@@ -131,7 +147,8 @@ def measure(path, seconds: float, perf: bool) -> dict:
         stop(server)
     import json
     end = json.loads(out)["end"]["sum_received"]
-    r = {"pps": (end["packets"] - end["lost_packets"]) / end["seconds"],
+    r = {"pps": (end["packets"] - end["lost_packets"]) / end["seconds"], "sent": end["packets"],
+         "lost_receiver": udp_rcvbuf_errors(path) - rcvbuf0, "lost_ring": ring_drops(path) - ring0,
          "busy": (m1[0] - m0[0]) / dt, "softirq": (m1[1] - m0[1]) / dt}
     for k in parties:
         r[k] = (after[k][0] - before[k][0]) / dt
@@ -170,7 +187,12 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--perf", action="store_true", help="perf record -g on the engine's threads, top symbols")
     ap.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
+    ap.add_argument("--hold", action="store_true",
+                    help="rattan's engines held to the last CPU, the applications on the others (as `taskset -c` on "
+                         "rattan with --app-cpus auto); the kernel's path free on every CPU")
     a = ap.parse_args()
+    every = os.sched_getaffinity(0)
+    held = {max(every)} if a.hold else every
     if os.geteuid() != 0:
         print("udp64_profile: needs root", file=sys.stderr)
         return 2
@@ -178,6 +200,7 @@ def main() -> int:
     with ExitStack() as stack:
         paths = {}
         for name in a.paths:
+            os.sched_setaffinity(0, held)  # the engine's thread starts with it
             if name == "kernel":
                 paths[name] = stack.enter_context(kernel_path())
             elif name == "pass_socket":
@@ -189,6 +212,9 @@ def main() -> int:
             else:
                 paths[name] = stack.enter_context(
                     rattan_path(name, CELLS["pass"], offload="plain" if name == "pass_plain" else None))
+        os.sched_setaffinity(0, every)
+        for name, path in paths.items():
+            path.app_cpus = frozenset(every - held) if path.engine_tids and a.hold else frozenset(every)
         for i in range(a.rounds):
             for name in a.paths:
                 log(f"{name}: 64-byte UDP, {a.seconds} s (round {i + 1} of {a.rounds})")
@@ -199,11 +225,13 @@ def main() -> int:
                     log(f"{name}: 64-byte UDP, {a.seconds} s, perf record -g on the engine")
                     profiles.append((name, measure(paths[name], a.seconds, True)))
     print(f"{'path':<12} {'kpps':>6}   {'sender':>13} {'engine':>13} {'receiver':>13} {'ksoftirqd':>9} "
-          f"{'all CPUs':>8} {'softirq':>7}   (shares of one core: on CPU + waiting; 2 cores = 2.00)")
+          f"{'all CPUs':>8} {'softirq':>7} {'lost: ring':>10} {'receiver':>8}   (shares of one core: on CPU + waiting; "
+          f"2 cores = 2.00; losses as shares of the datagrams sent)")
     for name, r in rows:
         print(f"{name:<12} {r['pps'] / 1e3:>6.0f}   " + " ".join(
             f"{r[k]:>5.2f} + {r[k + '_wait']:>4.2f}" for k in ("sender", "engine", "receiver"))
-              + f" {r['ksoftirqd']:>9.2f} {r['busy']:>8.2f} {r['softirq']:>7.2f}")
+              + f" {r['ksoftirqd']:>9.2f} {r['busy']:>8.2f} {r['softirq']:>7.2f} {r['lost_ring'] / r['sent']:>10.1%} "
+              f"{r['lost_receiver'] / r['sent']:>8.1%}")
     for name, r in profiles:
         print(f"\n--- {name}: {r['pps'] / 1e3:.0f} kpps under perf; the engine's samples in (children, self):")
         print(profile_lines(r["perf"]))
