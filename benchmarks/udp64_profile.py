@@ -106,7 +106,7 @@ def ring_drops(path) -> int:
     return path.live.engine.counters(path.live.nodes["left"]).dropped_packets
 
 
-def measure(path, seconds: float, perf: bool) -> dict:
+def measure(path, seconds: float, perf: bool, rate: str = "0") -> dict:
     """One 64-byte UDP run through `path`: pps received and each party's CPU over its middle."""
     rcvbuf0, ring0 = udp_rcvbuf_errors(path), ring_drops(path)
     server = path.start("server", ["iperf3", "-s", "-1", "-p", str(PORT)], stdout=subprocess.DEVNULL,
@@ -116,7 +116,7 @@ def measure(path, seconds: float, perf: bool) -> dict:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{path.name}: iperf3 server did not start")
         time.sleep(0.02)
-    client = path.start("client", ["iperf3", "-c", path.server_ip, "-p", str(PORT), "-J", "-u", "-l", "64", "-b", "0",
+    client = path.start("client", ["iperf3", "-c", path.server_ip, "-p", str(PORT), "-J", "-u", "-l", "64", "-b", rate,
                                    "-t", str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     report = None
     try:
@@ -187,6 +187,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--perf", action="store_true", help="perf record -g on the engine's threads, top symbols")
     ap.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
+    ap.add_argument("--rate", default="0", help="iperf3 -b: the sender's rate (0: as fast as it can)")
     ap.add_argument("--hold", action="store_true",
                     help="rattan's engines held to the last CPU, the applications on the others (as `taskset -c` on "
                          "rattan with --app-cpus auto); the kernel's path free on every CPU")
@@ -218,12 +219,12 @@ def main() -> int:
         for i in range(a.rounds):
             for name in a.paths:
                 log(f"{name}: 64-byte UDP, {a.seconds} s (round {i + 1} of {a.rounds})")
-                rows.append((name, measure(paths[name], a.seconds, False)))
+                rows.append((name, measure(paths[name], a.seconds, False, a.rate)))
         if a.perf:
             for name in a.paths:
                 if paths[name].engine_tids:
                     log(f"{name}: 64-byte UDP, {a.seconds} s, perf record -g on the engine")
-                    profiles.append((name, measure(paths[name], a.seconds, True)))
+                    profiles.append((name, measure(paths[name], a.seconds, True, a.rate)))
     print(f"{'path':<12} {'kpps':>6}   {'sender':>13} {'engine':>13} {'receiver':>13} {'ksoftirqd':>9} "
           f"{'all CPUs':>8} {'softirq':>7} {'lost: ring':>10} {'receiver':>8}   (shares of one core: on CPU + waiting; "
           f"2 cores = 2.00; losses as shares of the datagrams sent)")
