@@ -38,7 +38,11 @@ at the server's endpoint); the highest count that holds every path within 2 % wi
 1 ms, printed with the machine's core count. It stops after the first count that does not hold
 (--scaling-all: measure every count).
 
-Run as root: python benchmarks/real_forwarding.py [--quick] [--json] [--scaling | --only-scaling]
+GSO mode's receive paths side by side (--gso-rx): `pass` reads from a TPACKET_V2 ring with the
+virtio-net header (super-frames through the socket's queue), `pass_socket` with recvmmsg alone
+(RATTAN_GSO_RX=socket, what GSO mode did first), `pass_plain` is `--offload plain`.
+
+Run as root: python benchmarks/real_forwarding.py [--quick] [--json] [--gso-rx] [--scaling | --only-scaling]
 """
 from __future__ import annotations
 
@@ -61,6 +65,7 @@ from rattan.registry import default_registry
 from rattan.runtime.channel import choose_channel
 from rattan.runtime.run import LiveRun
 
+GSO_RX_PATHS = ("pass_socket", "pass_plain")  # --gso-rx: `pass` with GSO mode's other receive path, and plain
 LOAD = "500M"  # iperf3 -b: the UDP load under which one-way transit is measured
 # One-way transit: (path, delay set, iperf3 --pacing-timer in us, with captures). Paced every 100 us,
 # iperf3 sends about 4 packets at a time and lateness is the engine's timing; at its default 1 ms,
@@ -74,13 +79,20 @@ TRANSITS = [("kernel", 0, 100, True), ("pass", 0, 100, True), ("delay", DELAY_NS
 def run_all(a) -> dict:
     """Every path built at once (an idle engine sleeps), then each test in rounds that visit the
     paths in turn, so a change in the machine's load touches every path alike."""
-    names = ("kernel", "kernel_tso", "pass", "bw")
+    names = ("kernel", "kernel_tso", "pass", "bw") + (GSO_RX_PATHS if a.gso_rx else ())
     r: dict = {name: {"tcp": [], "udp64": []} for name in names}
     with ExitStack() as stack:
         paths = {"kernel": stack.enter_context(kernel_path()),
                  "kernel_tso": stack.enter_context(kernel_path(offloads=True))}
         for name in ("pass", "bw", "delay"):
             paths[name] = stack.enter_context(rattan_path(name, CELLS[name]))
+        if a.gso_rx:
+            os.environ["RATTAN_GSO_RX"] = "socket"  # read when the engine opens its ports
+            try:
+                paths["pass_socket"] = stack.enter_context(rattan_path("pass_socket", CELLS["pass"]))
+            finally:
+                del os.environ["RATTAN_GSO_RX"]
+            paths["pass_plain"] = stack.enter_context(rattan_path("pass_plain", CELLS["pass"], offload="plain"))
         for name in (*names, "delay"):
             log(f"{name}: ping, {a.pings} x 5 ms")
             r.setdefault(name, {})["ping"] = ping_rtt(paths[name], a.pings)
@@ -118,11 +130,12 @@ def report(r: dict) -> str:
     """The figures as a person reads them: two tables, then each goal and its verdict."""
     k = r["kernel"]
     labels = {"kernel": "kernel, routed", "kernel_tso": "kernel, TSO/GRO", "pass": "rattan pass",
-              "bw": "rattan bw 1 Gbit/s", "delay": "rattan delay 5 ms"}
+              "bw": "rattan bw 1 Gbit/s", "delay": "rattan delay 5 ms", "pass_socket": "rattan pass recvmmsg",
+              "pass_plain": "rattan pass plain"}
     lines = [f"{'path':<19} {'TCP Gbit/s':>10} {'vs kernel':>16} {'vs TSO':>16} {'retx':>6} {'engine':>10}   "
              f"{'64B UDP kpps':>12} {'loss':>6} {'vs kernel':>16} {'vs TSO':>16}   {'ping avg ms':>11} {'p99':>6} "
              f"{'added':>6}"]
-    for name in ("kernel", "kernel_tso", "pass", "bw"):
+    for name in ("kernel", "kernel_tso", "pass", "bw") + tuple(n for n in GSO_RX_PATHS if n in r):
         x, ping = r[name], r[name]["ping"]
         tcp, udp = x["tcp"], x["udp64"]
         engine = (f"{summary(tcp, 'engine_cpu'):.0%} + {summary(tcp, 'engine_wait'):.0%}"
@@ -278,6 +291,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="one round of 2 s tests instead of three of 4 s")
     ap.add_argument("--json", action="store_true", help="print the results as JSON instead of the tables")
+    ap.add_argument("--gso-rx", action="store_true",
+                    help="also `pass` with GSO mode reading by recvmmsg alone, and in plain mode (A/B of the ring)")
     ap.add_argument("--scaling", action="store_true",
                     help="then the real-time scaling figure: 1, 2, 4, 8, 16 concurrent bw 1 Gbit/s paths")
     ap.add_argument("--only-scaling", action="store_true", help="the scaling figure alone")

@@ -6,8 +6,16 @@
  * checksumming is off on the endpoints (io_tune); an rx socket sees our own transmissions unless
  * PACKET_IGNORE_OUTGOING; arrival times come from the kernel, not from user space.
  *
- * GSO mode (IO_GSO) puts a virtio-net header before every frame (PACKET_VNET_HDR), received with
- * recvmmsg into buffers of the port's own and sent as a second iovec before the frame. */
+ * GSO mode (IO_GSO) puts a virtio-net header before every frame (PACKET_VNET_HDR), sent as a second
+ * iovec before the frame. It receives from a TPACKET_V2 ring too, with the header before each frame
+ * (tpacket_rcv writes it there): a frame too large for a ring frame (a super-frame) arrives there
+ * cut short with TP_STATUS_COPY while the kernel queues the whole of it on the socket
+ * (PACKET_COPY_THRESH), and is read with recvmmsg when the ring reaches it, so order is kept. The
+ * kernel queues the copy under the lock it takes a ring frame with, so the socket's queue holds the
+ * copies in ring order, and one only for a frame that says TP_STATUS_COPY; a copy it cannot queue
+ * (the receive buffer full) leaves the ring's frame cut short without the flag: counted lost.
+ * RATTAN_GSO_RX=socket in the environment, or a kernel that refuses the ring with the header,
+ * reads everything with recvmmsg instead (what GSO mode did first; benchmarks compare the two). */
 #define _GNU_SOURCE
 #include "io.h"
 
@@ -49,6 +57,7 @@
 #endif
 
 #define RX_BATCH 16             /* GSO mode: frames per recvmmsg, each buffer IO_SUPER_MAX (1 MiB per port) */
+#define RX_RCVBUF (16 << 20)    /* GSO mode: the socket's queue, for bursts of super-frames */
 
 _Static_assert(sizeof(gso_vnet) == 10, "gso_vnet is struct virtio_net_hdr");
 
@@ -59,7 +68,7 @@ struct io_port {
     size_t ring_size;
     unsigned frames, next;
     uint64_t lost;           /* frames not delivered: ring full (kernel count) or oversized */
-    /* GSO mode */
+    /* GSO mode; with a ring, rbuf and rvh take the frames copied whole to the socket's queue */
     uint8_t *rbuf;           /* RX_BATCH receive buffers */
     gso_vnet rvh[RX_BATCH];
     char cmsg[RX_BATCH][CMSG_SPACE(sizeof(struct timespec)) + CMSG_SPACE(sizeof(uint32_t))];
@@ -95,11 +104,11 @@ static void leave(int saved) {
     errno = err;
 }
 
+static void close_rx(io_port *p);
+
 void io_close(io_port *p) {
     if (!p) return;
-    if (p->ring) munmap(p->ring, p->ring_size);
-    free(p->rbuf);
-    if (p->rx >= 0) close(p->rx);
+    close_rx(p);
     if (p->tx >= 0) close(p->tx);
     free(p);
 }
@@ -112,9 +121,9 @@ static int tx_setup(io_port *p, struct sockaddr_ll *sll) {
     return bind(p->tx, (struct sockaddr *)sll, sizeof *sll);
 }
 
-/* GSO mode's receive side: the vnet header on, kernel timestamps, room for bursts of super-frames. */
+/* GSO mode without a ring: the vnet header on, kernel timestamps, room for bursts of super-frames. */
 static int open_gso_rx(io_port *p) {
-    int one = 1, rcvbuf = 16 << 20;
+    int one = 1, rcvbuf = RX_RCVBUF;
     if (setsockopt(p->rx, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) return -1;
     if (setsockopt(p->rx, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) < 0) return -1;
     /* the socket's drop count on each frame, so that the kernel's statistics are read only after
@@ -122,8 +131,48 @@ static int open_gso_rx(io_port *p) {
     p->rxq_ovfl = setsockopt(p->rx, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) == 0;
     if (setsockopt(p->rx, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
         setsockopt(p->rx, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    p->rbuf = malloc((size_t)RX_BATCH * IO_SUPER_MAX);
-    return p->rbuf ? 0 : -1;
+    return 0;
+}
+
+/* The TPACKET_V2 receive ring; in GSO mode with the vnet header before each frame, and a super-frame
+ * copied whole to the socket's queue (PACKET_VNET_HDR must come before the ring). */
+static int open_ring(io_port *p) {
+    int one = 1, v2 = TPACKET_V2;
+    if (setsockopt(p->rx, SOL_PACKET, PACKET_VERSION, &v2, sizeof v2) < 0) return -1;
+    if (p->mode == IO_GSO) {
+        int rcvbuf = RX_RCVBUF;
+        if (setsockopt(p->rx, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) return -1;
+        if (setsockopt(p->rx, SOL_PACKET, PACKET_COPY_THRESH, &one, sizeof one) < 0) return -1;
+        if (setsockopt(p->rx, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
+            setsockopt(p->rx, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    }
+    struct tpacket_req req = {.tp_block_size = RING_BLOCK, .tp_block_nr = RING_BLOCKS,
+                              .tp_frame_size = RING_FRAME, .tp_frame_nr = RING_BLOCK / RING_FRAME * RING_BLOCKS};
+    if (setsockopt(p->rx, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) return -1;
+    p->frames = req.tp_frame_nr;
+    p->ring_size = (size_t)req.tp_block_size * req.tp_block_nr;
+    p->ring = mmap(NULL, p->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, p->rx, 0);
+    if (p->ring == MAP_FAILED) { p->ring = NULL; return -1; }
+    return 0;
+}
+
+/* The receive socket, bound last: created with protocol 0 it receives nothing before, so that its
+ * queue holds nothing but the ring's copies. */
+static int open_rx(io_port *p, struct sockaddr_ll *sll, int ring) {
+    int one = 1;
+    p->rx = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (p->rx < 0) return -1;
+    setsockopt(p->rx, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);  /* kernels >= 4.20 */
+    if (ring ? open_ring(p) < 0 : open_gso_rx(p) < 0) return -1;
+    if (p->mode == IO_GSO && !(p->rbuf = malloc((size_t)RX_BATCH * IO_SUPER_MAX))) return -1;
+    return bind(p->rx, (struct sockaddr *)sll, sizeof *sll);
+}
+
+static void close_rx(io_port *p) {
+    if (p->ring) munmap(p->ring, p->ring_size);
+    free(p->rbuf);
+    if (p->rx >= 0) close(p->rx);
+    p->ring = NULL, p->rbuf = NULL, p->rx = -1;
 }
 
 static int open_sockets(io_port *p, const char *ifname) {
@@ -132,27 +181,17 @@ static int open_sockets(io_port *p, const char *ifname) {
     p->ifindex = (int)if_nametoindex(ifname);
     if (!p->ifindex) return -1;
     struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = p->ifindex};
-    int one = 1, v2 = TPACKET_V2;
-    p->rx = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
-    if (p->rx < 0) return -1;
-    setsockopt(p->rx, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);  /* kernels >= 4.20 */
+    int one = 1;
     p->tx = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);  /* protocol 0: it receives nothing */
     if (p->tx < 0) return -1;
-    if (p->mode == IO_GSO) {
-        if (open_gso_rx(p) < 0) return -1;
-        if (setsockopt(p->tx, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) return -1;
-        if (bind(p->rx, (struct sockaddr *)&sll, sizeof sll) < 0) return -1;
-        return tx_setup(p, &sll);
+    if (p->mode == IO_GSO && setsockopt(p->tx, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) return -1;
+    const char *rx = getenv("RATTAN_GSO_RX");
+    int ring = p->mode == IO_PLAIN || !rx || strcmp(rx, "socket") != 0;
+    if (open_rx(p, &sll, ring) < 0) {
+        if (p->mode == IO_PLAIN || !ring) return -1;
+        close_rx(p);  /* the kernel refused the ring with the vnet header: recvmmsg alone */
+        if (open_rx(p, &sll, 0) < 0) return -1;
     }
-    if (setsockopt(p->rx, SOL_PACKET, PACKET_VERSION, &v2, sizeof v2) < 0) return -1;
-    struct tpacket_req req = {.tp_block_size = RING_BLOCK, .tp_block_nr = RING_BLOCKS,
-                              .tp_frame_size = RING_FRAME, .tp_frame_nr = RING_BLOCK / RING_FRAME * RING_BLOCKS};
-    if (setsockopt(p->rx, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) return -1;
-    p->frames = req.tp_frame_nr;
-    p->ring_size = (size_t)req.tp_block_size * req.tp_block_nr;
-    p->ring = mmap(NULL, p->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, p->rx, 0);
-    if (p->ring == MAP_FAILED) { p->ring = NULL; return -1; }
-    if (bind(p->rx, (struct sockaddr *)&sll, sizeof sll) < 0) return -1;
     return tx_setup(p, &sll);
 }
 
@@ -224,34 +263,91 @@ static int receive_gso(io_port *p, io_receive_fn *cb, void *ctx, int budget) {
     return n;
 }
 
-int io_receive(io_port *p, io_receive_fn *cb, void *ctx, int budget) {
-    if (p->mode == IO_GSO) return receive_gso(p, cb, ctx, budget);
-    int n = 0;
+static struct tpacket2_hdr *ring_frame(const io_port *p, unsigned i) {
+    return (struct tpacket2_hdr *)(p->ring + (size_t)i * RING_FRAME);
+}
+
+/* The next `n` frames the kernel copied whole to the socket's queue (GSO mode with a ring): into
+ * rbuf and rvh, their lengths (vnet header excluded; 0: not received) into `len`. */
+static void receive_copies(io_port *p, int n, uint32_t *len) {
+    struct mmsghdr msgs[RX_BATCH];
+    struct iovec iov[RX_BATCH][2];
+    for (int i = 0; i < n; i++) {
+        iov[i][0] = (struct iovec){.iov_base = &p->rvh[i], .iov_len = sizeof p->rvh[i]};
+        iov[i][1] = (struct iovec){.iov_base = p->rbuf + (size_t)i * IO_SUPER_MAX, .iov_len = IO_SUPER_MAX};
+        memset(&msgs[i], 0, sizeof msgs[i]);
+        msgs[i].msg_hdr.msg_iov = iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 2;
+    }
+    int r = recvmmsg(p->rx, msgs, (unsigned)n, MSG_DONTWAIT, NULL);
+    for (int i = 0; i < n; i++) {
+        int ok = i < r && !(msgs[i].msg_hdr.msg_flags & MSG_TRUNC) && msgs[i].msg_len >= sizeof(gso_vnet);
+        len[i] = ok ? msgs[i].msg_len - (uint32_t)sizeof(gso_vnet) : 0;
+    }
+}
+
+/* Hand over the ring's frames in order (plain mode; GSO mode with a ring). A frame the ring holds
+ * cut short is a super-frame copied whole to the socket's queue (TP_STATUS_COPY), read in batches of
+ * up to RX_BATCH in the ring's order; or, without the flag, a frame lost (too large, no copy). */
+static int receive_ring(io_port *p, io_receive_fn *cb, void *ctx, int budget) {
+    int gso = p->mode == IO_GSO, n = 0;
     while (n < budget) {
-        struct tpacket2_hdr *h = (struct tpacket2_hdr *)(p->ring + (size_t)p->next * RING_FRAME);
-        if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) break;
-        uint32_t status = h->tp_status;
-        uint64_t ts = (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec;
-        if (h->tp_snaplen == h->tp_len)  /* a truncated (oversized) frame is dropped here */
-            cb(ctx, (const uint8_t *)h + h->tp_mac, h->tp_snaplen, ts, NULL);
-        else
-            p->lost++;
-        if (status & TP_STATUS_LOSING) {  /* the ring was full meanwhile: the kernel counted drops */
-            struct tpacket_stats st;
-            socklen_t len = sizeof st;
-            if (getsockopt(p->rx, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) p->lost += st.tp_drops;
+        int k = 0, copies = 0, full = 0;  /* full: stopped at RX_BATCH copies, not at the ring's end */
+        for (unsigned at = p->next; n + k < budget; at = (at + 1) % p->frames) {
+            uint32_t status = __atomic_load_n(&ring_frame(p, at)->tp_status, __ATOMIC_ACQUIRE);
+            if (!(status & TP_STATUS_USER)) break;
+            if (status & TP_STATUS_COPY) {
+                if (copies == RX_BATCH) { full = 1; break; }
+                copies++;
+            }
+            k++;
         }
-        __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-        p->next = (p->next + 1) % p->frames;
-        n++;
+        if (!k) break;
+        uint32_t copy_len[RX_BATCH];
+        if (gso && copies) receive_copies(p, copies, copy_len);
+        for (int i = 0, c = 0; i < k; i++) {
+            struct tpacket2_hdr *h = ring_frame(p, p->next);
+            uint32_t status = h->tp_status;
+            uint64_t ts = (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec;
+            const uint8_t *frame = (const uint8_t *)h + h->tp_mac;
+            if (gso && (status & TP_STATUS_COPY)) {  /* the whole frame from the queue: its length checks the pairing */
+                if (copy_len[c] && copy_len[c] == h->tp_len)
+                    cb(ctx, p->rbuf + (size_t)c * IO_SUPER_MAX, copy_len[c], ts, &p->rvh[c]);
+                else
+                    p->lost++;
+                c++;
+            } else if (h->tp_snaplen == h->tp_len && gso) {
+                gso_vnet vh;  /* tpacket_rcv wrote it right before the frame (not aligned) */
+                memcpy(&vh, frame - sizeof vh, sizeof vh);
+                cb(ctx, frame, h->tp_snaplen, ts, &vh);
+            } else if (h->tp_snaplen == h->tp_len) {
+                cb(ctx, frame, h->tp_snaplen, ts, NULL);
+            } else {
+                p->lost++;  /* a truncated (oversized) frame with no copy is dropped here */
+            }
+            if (status & TP_STATUS_LOSING) {  /* the ring was full meanwhile: the kernel counted drops */
+                struct tpacket_stats st;
+                socklen_t len = sizeof st;
+                if (getsockopt(p->rx, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) p->lost += st.tp_drops;
+            }
+            __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+            p->next = (p->next + 1) % p->frames;
+        }
+        n += k;
+        if (!full) break;
     }
     return n;
 }
 
+int io_receive(io_port *p, io_receive_fn *cb, void *ctx, int budget) {
+    return p->ring ? receive_ring(p, cb, ctx, budget) : receive_gso(p, cb, ctx, budget);
+}
+
 uint64_t io_take_lost(io_port *p, int exact) {
-    /* plain mode reads the kernel's count when a ring frame says TP_STATUS_LOSING (io_receive); GSO
-     * mode (the socket's drops: receive buffer full) when a frame's SO_RXQ_OVFL count grew */
-    if (exact || (p->mode == IO_GSO && (p->drops_due || !p->rxq_ovfl))) {
+    /* with a ring, the kernel's count is read when a ring frame says TP_STATUS_LOSING (io_receive);
+     * GSO mode without one (the socket's drops: receive buffer full) when a frame's SO_RXQ_OVFL
+     * count grew */
+    if (exact || (!p->ring && (p->drops_due || !p->rxq_ovfl))) {
         struct tpacket_stats st;  /* reading the statistics resets them */
         socklen_t len = sizeof st;
         if (getsockopt(p->rx, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) p->lost += st.tp_drops;
@@ -263,13 +359,16 @@ uint64_t io_take_lost(io_port *p, int exact) {
 }
 
 void io_reset(io_port *p) {
-    if (p->mode == IO_GSO) {
-        uint8_t junk[64];
+    uint8_t junk[64];
+    if (!p->ring) {
         while (recv(p->rx, junk, sizeof junk, MSG_DONTWAIT | MSG_TRUNC) >= 0) {}
     }
     for (unsigned i = 0; p->ring && i < p->frames; i++) {  /* at most one lap: frames are handed back in order */
-        struct tpacket2_hdr *h = (struct tpacket2_hdr *)(p->ring + (size_t)p->next * RING_FRAME);
-        if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) break;
+        struct tpacket2_hdr *h = ring_frame(p, p->next);
+        uint32_t status = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+        if (!(status & TP_STATUS_USER)) break;
+        /* its copy, and no other: a copy still queued for a frame not yet handed over stays paired */
+        if (status & TP_STATUS_COPY) recv(p->rx, junk, sizeof junk, MSG_DONTWAIT | MSG_TRUNC);
         __atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
         p->next = (p->next + 1) % p->frames;
     }
@@ -319,11 +418,11 @@ int io_ifindex(const io_port *p) { return p->ifindex; }
 uint64_t io_netns(const io_port *p) { return p->netns; }
 
 int io_pending(const io_port *p) {
-    if (p->mode == IO_GSO) {  /* no ring to look at: one non-blocking peek */
+    if (!p->ring) {  /* no ring to look at: one non-blocking peek */
         char c;
         return recv(p->rx, &c, 1, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC) >= 0;
     }
-    const struct tpacket2_hdr *h = (const struct tpacket2_hdr *)(p->ring + (size_t)p->next * RING_FRAME);
+    const struct tpacket2_hdr *h = ring_frame(p, p->next);
     return (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
 }
 
