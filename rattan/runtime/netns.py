@@ -106,6 +106,9 @@ def _pids_inside(names: list[str]) -> list[int]:
     return pids
 
 
+KILL_WAIT_S = 10.0  # how long stop_inside waits for SIGKILLed processes to exit
+
+
 def stop_inside(names: list[str], grace: float = 1.0) -> int:
     """Stop every process still inside these namespaces, by PID: SIGTERM, then SIGKILL; how many."""
     import time
@@ -123,6 +126,11 @@ def stop_inside(names: list[str], grace: float = 1.0) -> int:
             os.kill(pid, 9)
         except OSError:
             pass
+    # SIGKILL is delivered, not yet done: wait (bounded) until each has exited, so that nothing of
+    # the run is alive when its teardown returns (seen: a loaded machine still had them a moment later)
+    deadline = time.monotonic() + KILL_WAIT_S
+    while time.monotonic() < deadline and _pids_inside(names):
+        time.sleep(0.02)
     return len(pids)
 
 

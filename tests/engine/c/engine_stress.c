@@ -80,6 +80,7 @@ static int delays_consistent(rt_engine *e, int round) {
 
 int main(void) {
     for (int round = 0; round < 40; round++) {
+        fprintf(stderr, "round %d\n", round);  /* progress: a timed-out run shows where it was */
         rt_engine *e = rt_engine_new(rnd());
         if (!e) return 1;
         CHECK(rt_engine_set_threads(e, 1 + round % 3, NULL));  /* 1, 2 or 3 threads: the pool and its barrier */
