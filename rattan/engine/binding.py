@@ -499,7 +499,7 @@ class Engine:
 
     def set_slack(self, node: int, ns: int = lib.RT_SLACK_DEFAULT_NS) -> None:
         """Departures in batches of the paced cell `node` in a real run (before time runs): each may leave
-        up to 4 of its own departure intervals late, at most `ns` (0: on time), to share a wake-up."""
+        up to 8 of its own departure intervals late, at most `ns` (0: on time), to share a wake-up."""
         _check(lib.rt_cell_set_slack(self._e, node, ns), "departure slack")
 
     def timing(self) -> dict | None:

@@ -35,7 +35,7 @@ ANNOTATIONS: dict[str, str] = {
                   "samples it and plots draw it beside the cell's output rate",
     "departures": "`\"paced\"`: the cell sends at a rate, one packet after another, while it holds some (a "
                   "link's serialization); in a real run such departures may share a wake-up: each may leave up "
-                  "to 4 of the cell's own departure intervals late, at most 50 us (`--slack`), never early, "
+                  "to 8 of the cell's own departure intervals late, at most 50 us (the run's `slack_ns`), never early, "
                   "the rate exact in logical time (docs/running.md, \"Timing\")",
     "label": "parameters DOT prints in the cell's node, each formatted by its `x-unit` (`[\"rate\"]`)",
     "routing": "`{\"routes\": P, \"default\": D}`: the cell sends each packet by its destination address, "

@@ -198,7 +198,7 @@ def udp_burst(live, n: int, payload: int, release=None) -> tuple[int, list[tuple
 
 def test_a_paced_cells_departures_share_wake_ups_never_early_at_its_exact_rate():
     """A burst queued behind a stopped `bw` (a paced cell: x-rattan.departures), then the link set to
-    500 Mbit/s: departures 22.4 us apart, so with the default slack (at most 50 us) about three share
+    500 Mbit/s: departures 22.4 us apart, so with the default slack (at most 50 us, two intervals of 22.4) about three share
     a timer wake-up. No datagram reaches the receiver before the link could have sent it since it was
     started, and the burst drains at the cell's rate."""
     n, payload, rate = 2000, 1372, 500e6

@@ -1448,7 +1448,7 @@ static inline void gen_close(shard_t *s) {
  * slack_max, lets that many departures share one wake-up; a departure more than slack_max after the
  * last one (an idle cell, a slow rate) has none. An event scheduled otherwise (a packet arriving at
  * an idle cell, whose fire left it nothing to schedule) keeps the 0 its last fire left. */
-#define SLACK_PACES 4
+#define SLACK_PACES 8
 static uint64_t paced_slack(const rt_node *n, uint64_t t) {
     if (n->sched_t == RT_NEVER || n->sched_t <= t || n->sched_t - t > n->slack_max) return 0;
     uint64_t gap = n->sched_t - t, k = n->slack_max / gap;

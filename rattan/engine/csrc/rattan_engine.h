@@ -294,7 +294,7 @@ int rt_engine_set_precise(rt_engine *e, int on);
 int rt_engine_set_coalesce(rt_engine *e, int64_t ns);
 /* Departures in batches of a paced cell (its schema's `x-rattan.departures`: "paced", as `bw` says):
  * in a real run, a departure the cell scheduled at its last one, while backlogged, may leave up to
- * 4 of its own departure intervals late, at most `max_ns` (0, the default: on time, as every other
+ * 8 of its own departure intervals late, at most `max_ns` (0, the default: on time, as every other
  * cell's), so that several share one wake-up and one super-frame; never early, and in logical time
  * nothing moves (the rate and every segment's accounting stay exact). Before time runs. */
 #define RT_SLACK_DEFAULT_NS 50000
