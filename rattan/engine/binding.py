@@ -177,6 +177,7 @@ class Lateness:
     sum_ns: int
     hist: list
     tx_calls: int = 0
+    early: int = 0  # sent before their time: 0 unless the engine's loop is wrong
 
     def quantile_us(self, q: float) -> float:
         """The q-quantile of lateness, in microseconds: its bucket's upper edge (an upper bound
@@ -189,7 +190,7 @@ class Lateness:
     def merged(self, other: "Lateness") -> "Lateness":
         return Lateness(self.sent + other.sent, self.late + other.late, max(self.max_ns, other.max_ns),
                         self.sum_ns + other.sum_ns, [a + b for a, b in zip(self.hist, other.hist)],
-                        self.tx_calls + other.tx_calls)
+                        self.tx_calls + other.tx_calls, self.early + other.early)
 
 
 # rt_timing's two parts, in the header's order: the figures the loop chose, then its counters
@@ -459,7 +460,7 @@ class Engine:
         """How much later than planned endpoint `node`'s frames left its interface (real runs)."""
         out = ffi.new("rt_lateness *")
         _check(lib.rt_endpoint_lateness(self._e, node, out), "lateness")
-        return Lateness(out.sent, out.late, out.max_ns, out.sum_ns, list(out.hist), out.tx_calls)
+        return Lateness(out.sent, out.late, out.max_ns, out.sum_ns, list(out.hist), out.tx_calls, out.early)
 
     # -- packet log
     def open_packet_log(self, path: str, snaplen: int = 0) -> None:
@@ -495,6 +496,11 @@ class Engine:
         """The least gap between two timer wake-ups of a real run, in ns (None: derived from the
         wake-ups seen, the default; 0: a wake-up for every departure, the timing before batching)."""
         _check(lib.rt_engine_set_coalesce(self._e, lib.RT_COALESCE_AUTO if ns is None else ns), "coalescing window")
+
+    def set_slack(self, node: int, ns: int = lib.RT_SLACK_DEFAULT_NS) -> None:
+        """Departures in batches of the paced cell `node` in a real run (before time runs): each may leave
+        up to 8 of its own departure intervals late, at most `ns` (0: on time), to share a wake-up."""
+        _check(lib.rt_cell_set_slack(self._e, node, ns), "departure slack")
 
     def timing(self) -> dict | None:
         """How the real run's loop sleeps and wakes: the figures it chose (precise, stretch_ns,

@@ -33,6 +33,10 @@ ANNOTATIONS: dict[str, str] = {
              "and DOT draws it with a double outline",
     "rate_limit": "name of the parameter (bit/s, runtime) that limits the rate the cell sends at; `rattan sim` "
                   "samples it and plots draw it beside the cell's output rate",
+    "departures": "`\"paced\"`: the cell sends at a rate, one packet after another, while it holds some (a "
+                  "link's serialization); in a real run such departures may share a wake-up: each may leave up "
+                  "to 8 of the cell's own departure intervals late, at most 50 us (the run's `slack_ns`), never early, "
+                  "the rate exact in logical time (docs/running.md, \"Timing\")",
     "label": "parameters DOT prints in the cell's node, each formatted by its `x-unit` (`[\"rate\"]`)",
     "routing": "`{\"routes\": P, \"default\": D}`: the cell sends each packet by its destination address, "
                "by the longest match in parameter P (a list of `{prefix, port}` records, a prefix being a CIDR "
@@ -157,6 +161,11 @@ class CellType:
         """The parameter that limits the cell's sending rate in bit/s, if any (`x-rattan.rate_limit`)."""
         p = self.meta.get("rate_limit")
         return p if isinstance(p, str) and p in self.properties else None
+
+    def paced(self) -> bool:
+        """Whether the cell's departures are paced by a rate, so may share a real run's wake-ups
+        (`x-rattan.departures`: "paced")."""
+        return self.meta.get("departures") == "paced"
 
     def label_params(self) -> tuple[str, ...]:
         """The parameters DOT prints in the cell's node, in order (`x-rattan.label`)."""

@@ -302,7 +302,7 @@ class LiveRun:
                  packet_log_snaplen: int = 0, networks: list | None = None,
                  app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT,
                  precise: bool = False, coalesce_ns: int | None = None,
-                 cores: int | None = None, merge: bool = True) -> None:
+                 cores: int | None = None, merge: bool = True, slack_ns: int | None = None) -> None:
         """`networks`: one already open network per channel (rattan.runtime.warm, or the library's
         caller), used as they are and left open at close, their lent ports (`ports`) returned; by
         default each instance opens its own and removes it at close. `app_cpus`, `rps_cpus`: where
@@ -310,7 +310,9 @@ class LiveRun:
         rattan.runtime.cpus: auto, inherit / off, or a CPU list). `precise`: the engine spins before each
         departure (Engine.set_precise); `coalesce_ns`: its coalescing window (Engine.set_coalesce; None:
         the default). `merge`: in GSO mode, endpoints send consecutive TCP segments as one super-frame
-        (Engine.set_merging; on by default)."""
+        (Engine.set_merging; on by default). `slack_ns`: how late the departures of paced cells (`bw`,
+        `bw_trace`, `token_bucket`: `x-rattan.departures`) may leave to share a wake-up, at most (Engine.set_slack;
+        None: the engine's default, 50 us; 0: every departure on time)."""
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
@@ -319,6 +321,7 @@ class LiveRun:
         self.packet_log, self.log_cells, self.packet_log_snaplen = packet_log, log_cells, packet_log_snaplen
         self.engine_nice = engine_nice  # the engine refuses a value outside -20..19
         self.precise, self.coalesce_ns, self.merge = precise, coalesce_ns, merge
+        self.slack_ns = slack_ns
         from .cores import CoresError, choose
         try:
             self.threads = choose(cores, len(channels), real=True)  # engine threads
@@ -403,6 +406,7 @@ class LiveRun:
             self.engine.set_nice(self.engine_nice)
             self.engine.set_precise(self.precise)
             self.engine.set_coalesce(self.coalesce_ns)
+            self._set_slack()
             if not self.merge:
                 for inst in self.instances:
                     for name in inst.net.endpoints:
@@ -481,16 +485,31 @@ class LiveRun:
         self.close()
 
 
+    def _set_slack(self) -> None:
+        """Paced cells (their schema's `x-rattan.departures`) get their departure slack."""
+        from ..registry import default_registry
+        reg = default_registry()
+        for inst in self.instances:
+            for cell in inst.channel["cells"]:
+                ct = reg.get(cell["type"])
+                if ct is not None and ct.paced():
+                    if self.slack_ns is None:
+                        self.engine.set_slack(inst.nodes[cell["name"]])
+                    else:
+                        self.engine.set_slack(inst.nodes[cell["name"]], self.slack_ns)
+
+
 class ChannelRun(LiveRun):
     """One instance of one channel (the common case, and what tests and benchmarks drive)."""
 
     def __init__(self, plan: dict, channel: dict[str, Any], seed: int = 1, engine_nice: int = ENGINE_NICE,
                  precise: bool = False, coalesce_ns: int | None = None,
                  app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT,
-                 packet_log: str | None = None, log_cells: list[str] | None = None, merge: bool = True) -> None:
+                 packet_log: str | None = None, log_cells: list[str] | None = None, merge: bool = True,
+                 slack_ns: int | None = None) -> None:
         super().__init__(plan, [channel], seed, engine_nice=engine_nice, precise=precise, coalesce_ns=coalesce_ns,
                          app_cpus=app_cpus, rps_cpus=rps_cpus, packet_log=packet_log, log_cells=log_cells,
-                         merge=merge)
+                         merge=merge, slack_ns=slack_ns)
         self.channel = channel
 
     @property

@@ -241,6 +241,8 @@ struct rt_node {
     int32_t is_endpoint;
     int32_t logged;          /* its events go to the packet log */
     int32_t segmenting;      /* endpoints in GSO mode: cut super-frames at ingress */
+    uint64_t slack_max;      /* rt_cell_set_slack: how late a real run may send its departures (0: exact) */
+    uint64_t slack;          /* its scheduled event's slack: a few of its own departure intervals */
     _Alignas(16) unsigned char state[];
 };
 
@@ -986,6 +988,15 @@ int rt_endpoint_set_segmenting(rt_engine *e, int node, int on) {
     return RT_OK;
 }
 
+int rt_cell_set_slack(rt_engine *e, int node, uint64_t max_ns) {
+    rt_node *n = node_at(e, node);
+    if (!n || n->is_endpoint) return RT_ERANGE;
+    if (atomic_load(&e->busy)) return RT_ESTATE;
+    n->slack_max = n->ops->next_event ? max_ns : 0;  /* a cell without events has no departures of its own */
+    n->slack = 0;
+    return RT_OK;
+}
+
 int rt_endpoint_gso_stats(const rt_engine *e, int node, rt_gso_stats *out) {
     rt_node *n = node_at(e, node);
     if (!n || !n->is_endpoint || !out) return RT_ERANGE;
@@ -1431,6 +1442,43 @@ static inline void gen_close(shard_t *s) {
     atomic_store_explicit(&s->gen, atomic_load_explicit(&s->gen, memory_order_relaxed) + 1, memory_order_release);
 }
 
+/* Slack (rt_cell_set_slack): how late node n's next departure, which its fire at t scheduled, may
+ * leave to share a wake-up. The interval between two departures of a backlogged paced cell is its
+ * rate at work (size x 8 / rate), so a slack of SLACK_PACES such intervals, or as many as fit in
+ * slack_max, lets that many departures share one wake-up; a departure more than slack_max after the
+ * last one (an idle cell, a slow rate) has none. An event scheduled otherwise (a packet arriving at
+ * an idle cell, whose fire left it nothing to schedule) keeps the 0 its last fire left. */
+#define SLACK_PACES 8
+static uint64_t paced_slack(const rt_node *n, uint64_t t) {
+    if (n->sched_t == RT_NEVER || n->sched_t <= t || n->sched_t - t > n->slack_max) return 0;
+    uint64_t gap = n->sched_t - t, k = n->slack_max / gap;
+    return (k < SLACK_PACES ? k : SLACK_PACES) * gap;
+}
+
+/* The latest time a real run's loop may wake for shard s and still send each departure within its
+ * slack: the least t + slack over its (live) events. A heap's subtree holds nothing before its root,
+ * so only the events before the bound found so far are visited: the few that are due within a slack
+ * of the first. RT_NEVER: no event. */
+#define WAKE_STACK 64
+static uint64_t shard_wake(const shard_t *s) {
+    if (!s->n_ev) return RT_NEVER;
+    if (!s->ev[0].node->slack) return s->ev[0].t;  /* nothing can be earlier than the first event */
+    uint64_t w = RT_NEVER;
+    size_t todo[WAKE_STACK], n = 0;
+    todo[n++] = 0;
+    while (n) {
+        size_t i = todo[--n];
+        const event_t *x = &s->ev[i];
+        if (x->t >= w) continue;
+        if (x->t == x->node->sched_t && x->t + x->node->slack < w) w = x->t + x->node->slack;  /* live */
+        for (size_t c = EV_ARITY * i + 1; c <= EV_ARITY * i + EV_ARITY && c < s->n_ev; c++) {
+            if (n == WAKE_STACK) return s->ev[0].t;  /* too many events close together: no slack */
+            todo[n++] = c;
+        }
+    }
+    return w;
+}
+
 /* Run one shard's events up to and including t; 1 if it was stopped early. */
 static int shard_run(rt_engine *e, shard_t *s, uint64_t t) {
     while (s->n_ev && s->ev[0].t <= t) {
@@ -1444,6 +1492,7 @@ static int shard_run(rt_engine *e, shard_t *s, uint64_t t) {
             s->now = x.t;
             n->ops->fire(n, n->state, x.t);
             rt_reschedule(n);
+            if (n->slack_max) n->slack = paced_slack(n, x.t);
             fired++;
         }
         BUMP(s->events, fired);
@@ -1577,6 +1626,18 @@ static uint64_t group_deadline(group_t *g) {
     uint64_t t = g->pending.n ? g->pending.a[0].at : RT_NEVER;
     for (size_t i = 0; i < g->n_keys; i++)
         if (g->keys[i].t < t) t = g->keys[i].t;
+    return t;
+}
+
+/* Real runs: when the group's loop must run next, each departure within its slack (shard_wake) and
+ * each change at its time (RT_NEVER: nothing scheduled). */
+static uint64_t group_wake(group_t *g) {
+    uint64_t t = g->pending.n ? g->pending.a[0].at : RT_NEVER;
+    for (size_t i = 0; i < g->n_keys; i++) {
+        if (g->keys[i].t >= t) continue;  /* its first event is no earlier than the bound so far */
+        uint64_t w = shard_wake(g->keys[i].s);
+        if (w < t) t = w;
+    }
     return t;
 }
 
@@ -2213,6 +2274,7 @@ static void port_gather(rt_engine *e, port_t *p, uint64_t lt, tx_gather_t *g, ui
     for (int i = 0; i < p->n; i++) {  /* every segment's lateness, before any is merged */
         rt_pkt *k = p->batch[i];
         uint64_t late = lt > k->t ? lt - k->t : 0;
+        if (lt < k->t) BUMP(L->early, 1);
         BUMP(L->hist[rt_hist_bucket(late)], 1);
         BUMP(L->sum_ns, late);
         if (late > L->max_ns) BUMP(L->max_ns, late - L->max_ns);
@@ -2311,12 +2373,15 @@ static int ports_pending(void *arg, void **ready, int max) {
     return n;
 }
 
-/* Real time, one group: advance its shards to t (its changes at their exact times); 1 if stopped. */
+/* Real time, one group: advance its shards to t (its changes at their exact times); 1 if stopped.
+ * A change whose time was already past when it came (at once: at_ns 0) applies at t, the time the
+ * loop woke for it, not at the time the loop last ran, which may be a long sleep earlier: a stopped
+ * `bw` set going again must not send at once what the sleep would have let it send. */
 static int group_advance(group_t *g, uint64_t t) {
     for (;;) {
         take_inbox(g);
         uint64_t now = atomic_load(&g->now), step = t;
-        if (g->pending.n && g->pending.a[0].at < step) step = g->pending.a[0].at < now ? now : g->pending.a[0].at;
+        if (g->pending.n && g->pending.a[0].at < step) step = g->pending.a[0].at <= now ? t : g->pending.a[0].at;
         if (group_step(g, step)) return 1;
         if (step >= t && !atomic_load_explicit(&g->inbox_n, memory_order_acquire)) return 0;
     }
@@ -2348,7 +2413,7 @@ static void real_loop(group_t *g) {
         flush_ports(g);
         BUMP(g->busy_ns, mono_ns() - t0);
         if (target >= e->until) break;
-        uint64_t next = group_deadline(g);
+        uint64_t next = group_wake(g);
         /* ---- the wait: until `next` (logical time) is due, or a frame, change or stop arrives */
         uint64_t wake_at = RT_NEVER;
         if (next != RT_NEVER) {

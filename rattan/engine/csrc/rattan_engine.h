@@ -251,6 +251,7 @@ typedef struct {
     uint64_t max_ns;
     uint64_t sum_ns;
     uint64_t tx_calls;       /* sendmmsg calls that carried its frames (several ports share one) */
+    uint64_t early;          /* frames sent before their time (counted as 0 late): 0 unless the loop is wrong */
     uint64_t hist[RT_HIST_BUCKETS];
 } rt_lateness;
 int rt_endpoint_lateness(const rt_engine *e, int node, rt_lateness *out);
@@ -291,6 +292,13 @@ typedef struct {
 } rt_timing;
 int rt_engine_set_precise(rt_engine *e, int on);
 int rt_engine_set_coalesce(rt_engine *e, int64_t ns);
+/* Departures in batches of a paced cell (its schema's `x-rattan.departures`: "paced", as `bw` says):
+ * in a real run, a departure the cell scheduled at its last one, while backlogged, may leave up to
+ * 8 of its own departure intervals late, at most `max_ns` (0, the default: on time, as every other
+ * cell's), so that several share one wake-up and one super-frame; never early, and in logical time
+ * nothing moves (the rate and every segment's accounting stay exact). Before time runs. */
+#define RT_SLACK_DEFAULT_NS 50000
+int rt_cell_set_slack(rt_engine *e, int node, uint64_t max_ns);
 int rt_engine_timing(const rt_engine *e, rt_timing *out);
 
 /* The nice value (-20..19) the engine thread of a real run takes when it starts (default 0: the
