@@ -302,7 +302,7 @@ class LiveRun:
                  packet_log_snaplen: int = 0, networks: list | None = None,
                  app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT,
                  precise: bool = False, coalesce_ns: int | None = None,
-                 cores: int | None = None, merge: bool = True) -> None:
+                 cores: int | None = None, merge: bool = True, split: bool = False, split_ring: int = 0) -> None:
         """`networks`: one already open network per channel (rattan.runtime.warm, or the library's
         caller), used as they are and left open at close, their lent ports (`ports`) returned; by
         default each instance opens its own and removes it at close. `app_cpus`, `rps_cpus`: where
@@ -310,7 +310,9 @@ class LiveRun:
         rattan.runtime.cpus: auto, inherit / off, or a CPU list). `precise`: the engine spins before each
         departure (Engine.set_precise); `coalesce_ns`: its coalescing window (Engine.set_coalesce; None:
         the default). `merge`: in GSO mode, endpoints send consecutive TCP segments as one super-frame
-        (Engine.set_merging; on by default)."""
+        (Engine.set_merging; on by default). `split`: with more than one engine thread, channels are
+        split at their cuts into regions on different threads, handing off through rings of `split_ring`
+        entries (Engine.set_split_real; 0: the default size)."""
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
@@ -319,6 +321,7 @@ class LiveRun:
         self.packet_log, self.log_cells, self.packet_log_snaplen = packet_log, log_cells, packet_log_snaplen
         self.engine_nice = engine_nice  # the engine refuses a value outside -20..19
         self.precise, self.coalesce_ns, self.merge = precise, coalesce_ns, merge
+        self.split, self.split_ring = split, split_ring
         from .cores import CoresError, choose
         try:
             self.threads = choose(cores, len(channels), real=True)  # engine threads
@@ -363,6 +366,8 @@ class LiveRun:
             self.engine = Engine(self.seed)
             from . import cores
             cores.apply(self.engine, self.threads)
+            if self.split:
+                self.engine.set_split_real(True, self.split_ring)
             if self.late_threshold_ns is not None:
                 self.engine.set_late_threshold(self.late_threshold_ns)
             for inst in self.instances:
@@ -487,10 +492,11 @@ class ChannelRun(LiveRun):
     def __init__(self, plan: dict, channel: dict[str, Any], seed: int = 1, engine_nice: int = ENGINE_NICE,
                  precise: bool = False, coalesce_ns: int | None = None,
                  app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT,
-                 packet_log: str | None = None, log_cells: list[str] | None = None, merge: bool = True) -> None:
+                 packet_log: str | None = None, log_cells: list[str] | None = None, merge: bool = True,
+                 cores: int | None = None, split: bool = False, split_ring: int = 0) -> None:
         super().__init__(plan, [channel], seed, engine_nice=engine_nice, precise=precise, coalesce_ns=coalesce_ns,
                          app_cpus=app_cpus, rps_cpus=rps_cpus, packet_log=packet_log, log_cells=log_cells,
-                         merge=merge)
+                         merge=merge, cores=cores, split=split, split_ring=split_ring)
         self.channel = channel
 
     @property
@@ -589,7 +595,7 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
         http: str | None = None, packet_log: str | None = None, log_cells: list[str] | None = None,
         quiet: bool = False, engine_nice: int = ENGINE_NICE, packet_log_snaplen: int = 0,
         precise: bool = False, app_cpus: str = cpu_sets.APP_CPUS_DEFAULT,
-        rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT, cores: int | None = None) -> int:
+        rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT, cores: int | None = None, split: bool = False) -> int:
     """Run the chosen channel instances with their commands; the exit status (see `_run_many`)."""
     if isinstance(channel_names, str):
         channel_names = [channel_names]
@@ -610,7 +616,7 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
         # setup and teardown are the library's (rattan.library.Run); the terminal is this function's
         with Run(plan, channels, seed, late_threshold, packet_log, log_cells, packet_log_snaplen, http,
                  quiet=False, engine_nice=engine_nice, app_cpus=app_cpus, rps_cpus=rps_cpus, precise=precise,
-                 cores=cores) as session:
+                 cores=cores, split=split) as session:
             live = session.live
             started = time.monotonic()
             # the live line shares the terminal with the commands' output; not with an interactive shell
