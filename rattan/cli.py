@@ -434,6 +434,11 @@ def _cores_flag(sp, real: bool) -> None:
                     help=f"engine threads, each pinned to a core of its own when more than one; channels "
                          f"(connected parts of the graph) are shared among them, results in virtual time "
                          f"the same for any N (default: {default})")
+    if real:
+        sp.add_argument("--split", action="store_true",
+                        help="with more than one engine thread, run a channel's regions (split at its delay "
+                             "cells) on different threads, handing packets off through lock-free rings "
+                             "(default: a channel instance stays on one thread)")
 
 
 def _cores(text: str) -> int:

@@ -452,7 +452,7 @@ def cmd_link(args) -> int:
     return _run_plan(plan, cmd, args.right, args.seed, http=http, packet_log=args.packet_log,
                      log_cells=args.log_cells, packet_log_snaplen=args.packet_log_snaplen,
                      engine_nice=args.engine_nice, precise=args.precise, app_cpus=args.app_cpus,
-                     rps_cpus=args.rps_cpus, cores=args.cores)
+                     rps_cpus=args.rps_cpus, cores=args.cores, split=args.split)
 
 
 def _link_http(args, warnings: list[str]) -> str | None:
@@ -505,7 +505,7 @@ def cmd_run(args) -> int:
     return _run_plan(plan, cmd, right, args.seed, args.channel, args.all, args.instances,
                      args.late_threshold, http, args.packet_log, args.log_cells, args.quiet,
                      args.engine_nice, args.packet_log_snaplen, app_cpus=args.app_cpus, rps_cpus=args.rps_cpus,
-                     precise=args.precise, cores=args.cores)
+                     precise=args.precise, cores=args.cores, split=args.split)
 
 
 def _run_words(args, warnings: list[str]) -> tuple[str, list[str], str | None]:
@@ -593,7 +593,7 @@ def _run_generate(args, path: str) -> int:
 def _run_plan(plan, cmd, right, seed, channels=None, every=False, instances=1, late_threshold="1ms",
               http=None, packet_log=None, log_cells=None, quiet=False, engine_nice=None,
               packet_log_snaplen=0, app_cpus=None, rps_cpus=None, precise=False,
-              cores=None) -> int:
+              cores=None, split=False) -> int:
     """`rattan run` and `rattan link` once the plan is in hand: the run, with errors as messages."""
     from .engine import EngineError
     from .control import AddressError
@@ -604,7 +604,7 @@ def _run_plan(plan, cmd, right, seed, channels=None, every=False, instances=1, l
     try:
         return run(plan, channels, cmd, right, seed, every=every, instances=instances,
                    late_threshold=late_threshold, http=http, packet_log=packet_log, log_cells=log_cells,
-                   packet_log_snaplen=packet_log_snaplen, precise=precise, cores=cores,
+                   packet_log_snaplen=packet_log_snaplen, precise=precise, cores=cores, split=split,
                    quiet=quiet, **({} if engine_nice is None else {"engine_nice": engine_nice}),
                    **({} if app_cpus is None else {"app_cpus": app_cpus}),
                    **({} if rps_cpus is None else {"rps_cpus": rps_cpus}))

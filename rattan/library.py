@@ -511,10 +511,12 @@ class Run:
                  packet_log: str | None = None, log_cells: list[str] | None = None, packet_log_snaplen: int = 0,
                  http: str | None = None, quiet: bool = True, networks: list | None = None,
                  engine_nice: int | None = None, app_cpus: str | None = None, rps_cpus: str | None = None,
-                 precise: bool = False, cores: int | None = None, merge: bool = True) -> None:
+                 precise: bool = False, cores: int | None = None, merge: bool = True, split: bool = False,
+                 split_ring: int = 0) -> None:
         """`app_cpus`, `rps_cpus`: `rattan run --app-cpus` and `--rps-cpus` (None: their defaults);
         `cores`: engine threads (None: one per instance, up to the usable cores but one); `merge`: GSO
-        mode's merging at egress."""
+        mode's merging at egress; `split`, `split_ring`: `rattan run --split` (a channel's regions on
+        several threads, hand-off rings of `split_ring` entries; 0: the default)."""
         from .runtime import cpus
         from .runtime.run import ENGINE_NICE, LiveRun, _threshold
         try:
@@ -526,7 +528,8 @@ class Run:
         self.live = LiveRun(plan, channels, seed, threshold_ns, packet_log, log_cells,
                             ENGINE_NICE if engine_nice is None else engine_nice, packet_log_snaplen,
                             networks=networks, app_cpus=app_cpus or cpus.APP_CPUS_DEFAULT,
-                            rps_cpus=rps_cpus or cpus.RPS_CPUS_DEFAULT, precise=precise, cores=cores, merge=merge)
+                            rps_cpus=rps_cpus or cpus.RPS_CPUS_DEFAULT, precise=precise, cores=cores, merge=merge,
+                            split=split, split_ring=split_ring)
         self.api = None
         self.server = None
         self._processes: list[Process] = []
@@ -761,7 +764,8 @@ def run(source, channel: str | None = None, seed: int = 1, packet_log: str | Non
         log_cells: list[str] | None = None, http: str | None = None, quiet: bool = True,
         network=None, instances: int = 1, late_threshold: str = "1ms", packet_log_snaplen: int = 0,
         engine_nice: int | None = None, app_cpus: str | None = None, rps_cpus: str | None = None,
-        precise: bool = False, cores: int | None = None, merge: bool = True) -> Run:
+        precise: bool = False, cores: int | None = None, merge: bool = True, split: bool = False,
+        split_ring: int = 0) -> Run:
     """A real run of one channel of a plan (a CompileResult, a plan dict or a file), to use as
     `with rattan.run(...) as run:` (root). `network`: an already open network for the channel
     (rattan.runtime.warm's pool), used and not closed at the end. `quiet=False` says where the
@@ -770,7 +774,10 @@ def run(source, channel: str | None = None, seed: int = 1, packet_log: str | Non
     `precise`: the engine spins the last stretch before each departure, trading CPU for lateness
     (docs/running.md, "Timing"). `cores`: engine threads (default: one per instance, up to the usable
     cores but one). `merge=False`: in GSO mode, segments leave as separate frames instead of merged into
-    super-frames at egress (docs/running.md, "GSO and plain mode")."""
+    super-frames at egress (docs/running.md, "GSO and plain mode"). `split=True`: with more than one
+    engine thread, the channel's regions (its cuts, at its `delay` cells) run on different threads,
+    handing packets off through rings of `split_ring` entries (docs/running.md, "Splitting a channel
+    over threads (`--split`)")."""
     from .runtime.channel import ChannelError, choose_channel
     plan = _plan_of(source)
     try:
@@ -792,4 +799,4 @@ def run(source, channel: str | None = None, seed: int = 1, packet_log: str | Non
             raise RunError(str(e)) from None
     return Run(plan, [chosen] * instances, seed, late_threshold, packet_log, log_cells, packet_log_snaplen,
                http, quiet, None if network is None else [network], engine_nice, app_cpus, rps_cpus, precise, cores,
-               merge)
+               merge, split, split_ring)

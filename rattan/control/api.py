@@ -155,6 +155,9 @@ class ControlAPI:
                            "wall_ns": t.wall_ns, "load": round(t.load, 4), "events": t.events,
                            "packets": t.packets, "regions": t.regions, "rebalances": t.rebalances}
                           for t in self.engine.thread_stats()]
+        split = self.engine.split_stats()
+        if split.real:  # a real run split over threads (--split): hand-offs, and those lost to a full ring
+            doc["split"] = {"cuts": split.cuts, "handoffs": split.handoffs, "ring_full": split.ring_full}
         return doc
 
     def cells(self) -> list[dict]:

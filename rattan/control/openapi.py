@@ -99,6 +99,10 @@ def document(api) -> dict:
                                              "regions of a split channel) and rebalances (the engine's "
                                              "rebalancing passes that moved a region)",
                                              "items": {"type": "object"}},
+                                 "split": {"type": "object", "description": "real runs split over threads "
+                                           "(--split): cuts in force, packets handed off between regions, and "
+                                           "hand-offs dropped because their ring was full (also counted at "
+                                           "their destination cell, reason `handoff`)"},
                                  "instances": {"type": "array", "items": {"type": "object"}}}},
         "Telemetry": _COUNTERS,
         "PythonCellTelemetry": {

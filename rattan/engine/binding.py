@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ._engine import ffi, lib
 
-ABI_VERSION = 15
+ABI_VERSION = 16
 if lib.rt_abi_version() != ABI_VERSION:  # a stale build of the extension
     raise ImportError(f"rattan engine ABI {lib.rt_abi_version()} does not match {ABI_VERSION}: reinstall rattan")
 
@@ -234,13 +234,17 @@ class ThreadStats:
 class SplitStats:
     """Channels split over threads (Engine.cut): cuts in force, the lookahead now (None: no cut), windows
     run, packets handed off across cuts, rebalancing passes that moved a region, and hand-offs that
-    found their destination's next event in the past (always 0 unless a cell's minimum hold is wrong)."""
+    found their destination's next event in the past (always 0 unless a cell's minimum hold is wrong);
+    `real`: a real run split over threads (Engine.set_split_real), where `ring_full` hand-offs found
+    their ring full and were dropped (counted at their destination as `handoff`)."""
     cuts: int
     lookahead_ns: int | None
     windows: int
     handoffs: int
     rebalances: int
     late_handoffs: int
+    ring_full: int = 0
+    real: bool = False
 
 
 class Port:
@@ -356,7 +360,12 @@ class Engine:
         out = ffi.new("rt_split_stats *")
         _check(lib.rt_engine_split_stats(self._e, out), "split stats")
         return SplitStats(out.cuts, None if out.lookahead_ns == NEVER else out.lookahead_ns, out.windows,
-                          out.handoffs, out.rebalances, out.late_handoffs)
+                          out.handoffs, out.rebalances, out.late_handoffs, out.ring_full, bool(out.real))
+
+    def set_split_real(self, on: bool = True, ring_slots: int = 0) -> None:
+        """Real runs on more than one thread: split channels at their cuts there too, each cut a pair of
+        lock-free rings of `ring_slots` entries (a power of two; 0: the default, 4096); before time runs."""
+        _check(lib.rt_engine_set_split_real(self._e, 1 if on else 0, ring_slots), "split real run")
 
     # -- threads
     def set_threads(self, n: int, cpus: list[int] | None = None) -> None:

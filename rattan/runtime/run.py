@@ -302,7 +302,8 @@ class LiveRun:
                  packet_log_snaplen: int = 0, networks: list | None = None,
                  app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT,
                  precise: bool = False, coalesce_ns: int | None = None,
-                 cores: int | None = None, merge: bool = True, slack_ns: int | None = None) -> None:
+                 cores: int | None = None, merge: bool = True, slack_ns: int | None = None,
+                 split: bool = False, split_ring: int = 0) -> None:
         """`networks`: one already open network per channel (rattan.runtime.warm, or the library's
         caller), used as they are and left open at close, their lent ports (`ports`) returned; by
         default each instance opens its own and removes it at close. `app_cpus`, `rps_cpus`: where
@@ -312,7 +313,9 @@ class LiveRun:
         the default). `merge`: in GSO mode, endpoints send consecutive TCP segments as one super-frame
         (Engine.set_merging; on by default). `slack_ns`: how late the departures of paced cells (`bw`,
         `bw_trace`, `token_bucket`: `x-rattan.departures`) may leave to share a wake-up, at most (Engine.set_slack;
-        None: the engine's default, 50 us; 0: every departure on time)."""
+        None: the engine's default, 50 us; 0: every departure on time). `split`: with more than one engine
+        thread, channels are split at their cuts into regions on different threads, handing off through
+        rings of `split_ring` entries (Engine.set_split_real; 0: the default size)."""
         if not channels:
             raise RunError("nothing to run: no channel chosen")
         if len(channels) > MAX_RUN_INSTANCES:
@@ -322,6 +325,7 @@ class LiveRun:
         self.engine_nice = engine_nice  # the engine refuses a value outside -20..19
         self.precise, self.coalesce_ns, self.merge = precise, coalesce_ns, merge
         self.slack_ns = slack_ns
+        self.split, self.split_ring = split, split_ring
         from .cores import CoresError, choose
         try:
             self.threads = choose(cores, len(channels), real=True)  # engine threads
@@ -366,6 +370,8 @@ class LiveRun:
             self.engine = Engine(self.seed)
             from . import cores
             cores.apply(self.engine, self.threads)
+            if self.split:
+                self.engine.set_split_real(True, self.split_ring)
             if self.late_threshold_ns is not None:
                 self.engine.set_late_threshold(self.late_threshold_ns)
             for inst in self.instances:
@@ -506,10 +512,10 @@ class ChannelRun(LiveRun):
                  precise: bool = False, coalesce_ns: int | None = None,
                  app_cpus: str = cpu_sets.APP_CPUS_DEFAULT, rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT,
                  packet_log: str | None = None, log_cells: list[str] | None = None, merge: bool = True,
-                 slack_ns: int | None = None) -> None:
+                 slack_ns: int | None = None, cores: int | None = None, split: bool = False, split_ring: int = 0) -> None:
         super().__init__(plan, [channel], seed, engine_nice=engine_nice, precise=precise, coalesce_ns=coalesce_ns,
                          app_cpus=app_cpus, rps_cpus=rps_cpus, packet_log=packet_log, log_cells=log_cells,
-                         merge=merge, slack_ns=slack_ns)
+                         merge=merge, slack_ns=slack_ns, cores=cores, split=split, split_ring=split_ring)
         self.channel = channel
 
     @property
@@ -608,7 +614,7 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
         http: str | None = None, packet_log: str | None = None, log_cells: list[str] | None = None,
         quiet: bool = False, engine_nice: int = ENGINE_NICE, packet_log_snaplen: int = 0,
         precise: bool = False, app_cpus: str = cpu_sets.APP_CPUS_DEFAULT,
-        rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT, cores: int | None = None) -> int:
+        rps_cpus: str = cpu_sets.RPS_CPUS_DEFAULT, cores: int | None = None, split: bool = False) -> int:
     """Run the chosen channel instances with their commands; the exit status (see `_run_many`)."""
     if isinstance(channel_names, str):
         channel_names = [channel_names]
@@ -629,7 +635,7 @@ def run(plan: dict, channel_names: list[str] | str | None, cmd: list[str], right
         # setup and teardown are the library's (rattan.library.Run); the terminal is this function's
         with Run(plan, channels, seed, late_threshold, packet_log, log_cells, packet_log_snaplen, http,
                  quiet=False, engine_nice=engine_nice, app_cpus=app_cpus, rps_cpus=rps_cpus, precise=precise,
-                 cores=cores) as session:
+                 cores=cores, split=split) as session:
             live = session.live
             started = time.monotonic()
             # the live line shares the terminal with the commands' output; not with an interactive shell

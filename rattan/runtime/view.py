@@ -153,6 +153,10 @@ def print_summary(live: LiveRun, seconds: float) -> None:
     out.append("  out rate: over the time the cell was busy, from its first frame out to its last "
                "(idle gaps between included)")
     out.append(thread_line(live.engine.thread_stats()))
+    split = live.engine.split_stats()
+    if split.real:  # --split: what crossed between the regions' threads
+        out.append(f"  split over threads: {split.handoffs} packets handed off across {split.cuts} cuts, "
+                   f"{split.ring_full} dropped with their ring full")
     sys.stderr.write("\n".join(out) + "\n")
 
 

@@ -322,6 +322,11 @@ typedef struct group {
     rt_timing timing;        /* real runs: its loop's clock and sends (rt_engine_timing sums the groups) */
     shard_t **split;         /* its regions that have cuts in or out (hand-offs at the window's start) */
     int n_split;
+    /* real runs split over threads: set while it may sleep, so that a producer that hands it packets
+     * writes its eventfd (on its own line: read by other threads once per loop turn of theirs) */
+    char pad_a_[64];         /* (padding, not _Alignas: the groups come from calloc) */
+    _Atomic int sleeping;
+    char pad_b_[60];
 } group_t;
 
 struct rt_engine {
@@ -381,7 +386,13 @@ struct rt_engine {
     uint64_t lookahead;      /* the least min_hold of the cuts' destinations */
     uint64_t windows, rebalances, rebalance_every, since_rebalance;
     int timed;               /* regions' CPU time is measured (for rebalancing) */
+    int split_real;          /* rt_engine_set_split_real: cuts split channels in real runs too */
+    uint32_t ring_slots;     /* the size of each cut's rings then */
+    int rtsplit;             /* sealed so: a real run's regions hand off through rings (no windows) */
 };
+
+/* Cuts that run in windows of virtual time (not a real run's rings). */
+#define VSPLIT(e) ((e)->n_cuts && !(e)->rtsplit)
 
 static void pool_stop(rt_engine *e);
 static void split_free(rt_engine *e);
@@ -1358,11 +1369,11 @@ static int assign_groups(rt_engine *e) {
         g->ports = a;
         g->ports[g->n_ports++] = e->ports[i];
     }
-    for (size_t i = 0; i < e->pending.n && !e->n_cuts; i++) {  /* changes posted before time ran: to their node's group */
+    for (size_t i = 0; i < e->pending.n && !VSPLIT(e); i++) {  /* changes posted before time ran: to their node's group */
         int rc = cmd_insert(&e->nodes[e->pending.a[i].node]->sh->g->pending, e->pending.a[i]);
         if (rc < 0) return rc;
     }
-    if (!e->n_cuts) e->pending.n = 0;  /* with cuts they stay: the barrier applies them */
+    if (!VSPLIT(e)) e->pending.n = 0;  /* with cuts they stay: the barrier applies them */
     return RT_OK;
 }
 
@@ -1384,7 +1395,9 @@ static int seal(rt_engine *e) {
     int *parent = malloc((size_t)(n ? n : 1) * sizeof *parent);
     int *shard_of = malloc((size_t)(n ? n : 1) * sizeof *shard_of);
     /* cuts split channels into regions in virtual time only (docs/engine.md) */
-    int cutting = e->n_cut_specs > 0 && e->n_ports == 0;
+    /* in a real run only when asked (rt_engine_set_split_real) and there is more than one thread */
+    int cutting = e->n_cut_specs > 0 && (e->n_ports == 0 || (e->split_real && e->n_threads > 1));
+    e->rtsplit = cutting && e->n_ports > 0;
     char *has_cut = cutting ? calloc((size_t)(n ? n : 1), 1) : NULL;
     if (!parent || !shard_of || (cutting && !has_cut)) { free(parent); free(shard_of); free(has_cut); return RT_ENOMEM; }
     for (int i = 0; i < e->n_cut_specs && cutting; i++) has_cut[e->cut_specs[i][0]] = 1;
@@ -1565,7 +1578,7 @@ static int apply(rt_engine *e, const command_t *c, uint64_t now) {
         gen_close(n->sh);
         group_key(n->sh->g, n->sh);
     }
-    if (e->n_cuts) split_holds(e);  /* a change may lower a cut's hold: the next window is shorter */
+    if (VSPLIT(e)) split_holds(e);  /* a change may lower a cut's hold: the next window is shorter */
     return rc;
 }
 
@@ -1655,6 +1668,51 @@ static uint64_t group_wake(group_t *g) {
  * count. */
 typedef struct { uint64_t t; rt_pkt *k; } handoff_t;
 
+/* Real runs split over threads: a bounded lock-free ring with one producer thread and one consumer
+ * thread, its size a power of two. Each side writes only its own index, on a line of its own, and
+ * keeps a copy of the other's, read again only when the ring looks full (producer) or empty
+ * (consumer): in steady flow a push or a take touches the other side's line once per batch. */
+typedef struct {
+    _Alignas(64) _Atomic uint64_t tail;  /* the producer's */
+    uint64_t head_seen;
+    _Alignas(64) _Atomic uint64_t head;  /* the consumer's */
+    uint64_t tail_seen;
+    _Alignas(64) handoff_t *slot;
+    uint64_t mask;
+} ring_t;
+
+/* 1, or 0 if the ring is full (nothing written). */
+static int ring_push(ring_t *r, handoff_t h) {
+    uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    if (t - r->head_seen > r->mask) {
+        r->head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
+        if (t - r->head_seen > r->mask) return 0;
+    }
+    r->slot[t & r->mask] = h;
+    atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+    return 1;
+}
+
+/* The consumer: the entries waiting from *head on (their slots stay the consumer's until ring_done). */
+static uint64_t ring_ready(ring_t *r, uint64_t *head) {
+    *head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (*head == r->tail_seen) r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+    return r->tail_seen - *head;
+}
+
+static void ring_done(ring_t *r, uint64_t head) { atomic_store_explicit(&r->head, head, memory_order_release); }
+
+/* Anyone: entries waiting (a look, for the sleeping check). */
+static int ring_waiting(ring_t *r) {
+    return atomic_load_explicit(&r->tail, memory_order_acquire) != atomic_load_explicit(&r->head, memory_order_relaxed);
+}
+
+static int ring_alloc(ring_t *r, uint32_t slots) {
+    r->slot = calloc(slots, sizeof *r->slot);
+    r->mask = slots - 1u;
+    return r->slot ? RT_OK : RT_ENOMEM;
+}
+
 typedef struct cut {
     rt_node *src, *dst, *proxy;
     int port, idx;
@@ -1669,10 +1727,27 @@ typedef struct cut {
     _Alignas(64) rt_pkt *back[2]; /* free packets going back: the consumer fills back[cut_w], the producer takes the other */
     uint64_t owed;           /* packets the consumer's pool owes the producer's */
     uint64_t late;
+    uint64_t owed_big;       /* real runs: big buffers (super-frames) the consumer's pool owes */
+    /* real runs (e->rtsplit): the rings between the two regions' threads */
+    ring_t fwd;              /* hand-offs, producer to consumer, each with its time */
+    ring_t ret;              /* free packets (t 0) and big buffers (t 1) going back to the producer's pool */
+    uint64_t ring_full, ring_full_bytes; /* hand-offs lost: the ring was full (written by the producer) */
+    int pushed;              /* the producer's: it handed off in this loop turn (wake the consumer) */
 } cut_t;
 
 static void handoff_enqueue(rt_node *n, void *state, rt_pkt *k) {
     cut_t *c = *(cut_t **)state;
+    if (n->sh->e->rtsplit) {  /* a real run: into the ring, taken at the consumer's next loop turn */
+        if (!ring_push(&c->fwd, (handoff_t){k->t, k})) {  /* full: lost at the cut, counted at its destination */
+            BUMP(c->ring_full, 1);
+            BUMP(c->ring_full_bytes, k->size);
+            pool_put(&n->sh->pool, k);
+            return;
+        }
+        c->pushed = 1;
+        BUMP(c->handoffs, 1);
+        return;
+    }
     int w = n->sh->e->cut_w;
     if (c->n[w] == c->cap[w]) {
         size_t cap = c->cap[w] ? c->cap[w] * 2 : 256;
@@ -1724,7 +1799,18 @@ int rt_engine_split_stats(const rt_engine *e, rt_split_stats *out) {
     for (int i = 0; i < e->n_cuts; i++) {
         out->handoffs += __atomic_load_n(&e->cuts[i].handoffs, __ATOMIC_RELAXED);
         out->late_handoffs += __atomic_load_n(&e->cuts[i].late, __ATOMIC_RELAXED);
+        out->ring_full += __atomic_load_n(&e->cuts[i].ring_full, __ATOMIC_RELAXED);
     }
+    out->real = (uint64_t)e->rtsplit;
+    return RT_OK;
+}
+
+int rt_engine_set_split_real(rt_engine *e, int on, uint32_t ring_slots) {
+    if (e->shards || atomic_load(&e->busy)) return RT_ESTATE;
+    if (ring_slots == 0) ring_slots = RT_SPLIT_RING_DEFAULT;
+    if (ring_slots < 2 || (ring_slots & (ring_slots - 1)) || ring_slots > (1u << 24)) return RT_EINVAL;
+    e->split_real = on != 0;
+    e->ring_slots = ring_slots;
     return RT_OK;
 }
 
@@ -1770,6 +1856,8 @@ static int split_make(rt_engine *e, int *parent, int *shard_of) {
         *c = (cut_t){.src = s, .dst = d, .proxy = px, .port = port, .idx = e->n_cuts, .from = s->sh, .to = d->sh,
                      .tmin = {RT_NEVER, RT_NEVER}};
         e->n_cuts++;
+        if (e->rtsplit && (ring_alloc(&c->fwd, e->ring_slots) < 0 || ring_alloc(&c->ret, e->ring_slots) < 0))
+            return RT_ENOMEM;
         if (add_ptr((void ***)&s->sh->cuts_out, &s->sh->n_out, c) < 0 ||
             add_ptr((void ***)&d->sh->cuts_in, &d->sh->n_in, c) < 0)
             return RT_ENOMEM;
@@ -1789,6 +1877,8 @@ static void split_free(rt_engine *e) {
         free(c->proxy);
         free(c->buf[0]);
         free(c->buf[1]);
+        free(c->fwd.slot);
+        free(c->ret.slot);
     }
     for (int i = 0; i < e->n_shards; i++) {
         free(e->shards[i].cuts_in);
@@ -1801,7 +1891,7 @@ static void split_free(rt_engine *e) {
 
 /* Each group's regions with cuts; who measures time. After sealing and after rebalancing. */
 static void split_lists(rt_engine *e) {
-    e->timed = e->n_cuts && e->n_groups > 1 && e->rebalance_every;
+    e->timed = VSPLIT(e) && e->n_groups > 1 && e->rebalance_every;
     for (int i = 0; i < e->n_groups; i++) e->groups[i].n_split = 0;
     for (int i = 0; i < e->n_shards && e->n_cuts; i++) {
         shard_t *s = &e->shards[i];
@@ -1986,6 +2076,126 @@ static void rebalance(rt_engine *e) {
     free(load);
 }
 
+/* ---- real runs split over threads (rt_engine_set_split_real): no windows, each group runs its own
+ * regions in real time. A packet crossing a cut goes into the cut's ring with its time; the
+ * consumer's thread takes it in at its next loop turn and enqueues it at that time, so a delay's
+ * departure is the one it would have had unsplit (or as soon as the thread gets there, if that is
+ * past). The producer wakes the consumer's eventfd only when it announced it was going to sleep.
+ * Packets go back the way virtual time does it: the consumer owes one free packet (and one big
+ * buffer per super-frame) for each one it took, and pays them into the cut's return ring after its
+ * sends, where the producer takes them at its next turn. Nothing here is shared but the rings. */
+
+/* Group g's thread: the packets handed to its regions, and the free ones given back to them; the
+ * count of hand-offs taken. */
+static uint64_t split_take_real(group_t *g) {
+    uint64_t took = 0;
+    for (int i = 0; i < g->n_split; i++) {
+        shard_t *s = g->split[i];
+        for (int j = 0; j < s->n_out; j++) {
+            ring_t *r = &s->cuts_out[j]->ret;
+            uint64_t h, n = ring_ready(r, &h);
+            for (uint64_t x = 0; x < n; x++, h++) {
+                handoff_t b = r->slot[h & r->mask];
+                if (b.t) {  /* a big buffer */
+                    big_t *big = (big_t *)(void *)b.k;
+                    big->next_free = s->pool.big_free;
+                    s->pool.big_free = big;
+                } else {
+                    pool_put(&s->pool, b.k);
+                }
+            }
+            if (n) ring_done(r, h);
+        }
+        if (!s->n_in) continue;
+        uint64_t before = took;
+        gen_open(s);
+        for (int j = 0; j < s->n_in; j++) {
+            cut_t *c = s->cuts_in[j];
+            uint64_t h, n = ring_ready(&c->fwd, &h);
+            for (uint64_t x = 0; x < n; x++, h++) {
+                handoff_t a = c->fwd.slot[h & c->fwd.mask];
+                if (a.k->cap > IO_FRAME_MAX) c->owed_big++;
+                c->owed++;
+                handoff_arrive(c, a, 0);
+            }
+            if (n) ring_done(&c->fwd, h);
+            took += n;
+        }
+        gen_close(s);
+        if (took != before) group_key(g, s);
+    }
+    return took;
+}
+
+/* Group g's thread, after its sends: what its regions owe the producers' pools, into the return rings. */
+static void split_give_back(group_t *g) {
+    for (int i = 0; i < g->n_split; i++) {
+        shard_t *s = g->split[i];
+        for (int j = 0; j < s->n_in; j++) {
+            cut_t *c = s->cuts_in[j];
+            while (c->owed && s->pool.free && ring_push(&c->ret, (handoff_t){0, s->pool.free})) {
+                s->pool.free = s->pool.free->next;
+                c->owed--;
+            }
+            while (c->owed_big && s->pool.big_free && ring_push(&c->ret, (handoff_t){1, (rt_pkt *)(void *)s->pool.big_free})) {
+                s->pool.big_free = s->pool.big_free->next_free;
+                c->owed_big--;
+            }
+        }
+    }
+}
+
+/* Group g's thread, after a turn that handed off: wake the consumers that said they would sleep. */
+static void wake_group(group_t *g);
+
+static void split_notify(group_t *g) {
+    for (int i = 0; i < g->n_split; i++) {
+        shard_t *s = g->split[i];
+        for (int j = 0; j < s->n_out; j++) {
+            cut_t *c = s->cuts_out[j];
+            if (!c->pushed) continue;
+            c->pushed = 0;
+            group_t *to = c->to->g;
+            if (to == g) continue;  /* its own: taken before it sleeps */
+            /* the push before the look, in one total order with split_may_sleep's announcement and look: a
+             * seq_cst read-modify-write of the tail (a locked op, no fence: ThreadSanitizer follows it) */
+            atomic_fetch_add_explicit(&c->fwd.tail, 0, memory_order_seq_cst);
+            if (atomic_load_explicit(&to->sleeping, memory_order_seq_cst) && atomic_exchange(&to->sleeping, 0))
+                wake_group(to);
+        }
+    }
+}
+
+/* Hand-offs waiting for group g's regions. */
+static int split_waiting(group_t *g) {
+    for (int i = 0; i < g->n_split; i++)
+        for (int j = 0; j < g->split[i]->n_in; j++)
+            if (ring_waiting(&g->split[i]->cuts_in[j]->fwd)) return 1;
+    return 0;
+}
+
+/* Group g's thread, before it waits: 1 if it may (it announced it; nothing came meanwhile). */
+static int split_may_sleep(group_t *g) {
+    atomic_store_explicit(&g->sleeping, 1, memory_order_seq_cst);  /* the announcement before the look */
+    for (int i = 0; i < g->n_split; i++)
+        for (int j = 0; j < g->split[i]->n_in; j++) {
+            ring_t *r = &g->split[i]->cuts_in[j]->fwd;
+            if (atomic_load_explicit(&r->tail, memory_order_seq_cst) != atomic_load_explicit(&r->head, memory_order_relaxed))
+                goto waiting;
+        }
+    return 1;
+waiting:
+    atomic_store(&g->sleeping, 0);
+    return 0;
+}
+
+/* After every thread of a real run ended: what is still in the rings reaches its destination. */
+static void split_drain_real(rt_engine *e) {
+    for (int i = 0; i < e->n_groups; i++) split_take_real(&e->groups[i]);
+    for (int i = 0; i < e->n_groups; i++) split_give_back(&e->groups[i]);
+    for (int i = 0; i < e->n_groups; i++) split_take_real(&e->groups[i]);
+}
+
 /* ---- the pool: groups 1.. in threads of their own, woken per step, met at a barrier */
 static void futex_wait(_Atomic uint32_t *a, uint32_t v) {
     syscall(SYS_futex, (uint32_t *)a, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
@@ -2091,7 +2301,7 @@ static int run_groups(rt_engine *e, uint64_t step) {
 static int advance_split(rt_engine *e, uint64_t t);
 
 static int advance(rt_engine *e, uint64_t t) {
-    if (e->n_cuts) return advance_split(e, t);
+    if (VSPLIT(e)) return advance_split(e, t);
     for (;;) {
         uint64_t now = atomic_load(&e->now);
         uint64_t step = t;
@@ -2144,7 +2354,7 @@ static void split_settle(rt_engine *e, uint64_t now);
 static void split_take_inboxes(rt_engine *e);
 
 static void apply_due(rt_engine *e) {
-    if (e->n_cuts) {
+    if (VSPLIT(e)) {
         split_take_inboxes(e);
         split_settle(e, atomic_load(&e->now));
         return;
@@ -2366,7 +2576,8 @@ static int ports_pending(void *arg, void **ready, int max) {
     group_t *g = arg;
     rt_engine *e = g->e;
     int n = 0;
-    if (atomic_load_explicit(&e->stop, memory_order_relaxed) || atomic_load_explicit(&g->inbox_n, memory_order_relaxed))
+    if (atomic_load_explicit(&e->stop, memory_order_relaxed) || atomic_load_explicit(&g->inbox_n, memory_order_relaxed) ||
+        (e->rtsplit && split_waiting(g)))
         ready[n++] = g;
     for (int i = 0; i < g->n_ports && n < max; i++)
         if (io_pending(g->ports[i]->io)) ready[n++] = g->ports[i];
@@ -2405,12 +2616,27 @@ static void real_loop(group_t *g) {
     if (!ck) { g->rc = RT_ESYS; return; }
     clock_watch(ck, g->wakefd, g);
     for (int i = 0; i < g->n_ports; i++) clock_watch(ck, io_fd(g->ports[i]->io), g->ports[i]);
+    int split = e->rtsplit && g->n_split;  /* its regions hand off to other regions through rings */
     while (!atomic_load(&e->stop)) {
         uint64_t lt = e->logical0 + (mono_ns() - e->wall0);
         uint64_t target = lt < e->until ? lt : e->until;
-        if (group_advance(g, target)) break;
         uint64_t t0 = mono_ns();
+        if (split) split_take_real(g);
+        BUMP(g->busy_ns, mono_ns() - t0);
+        int stopped = group_advance(g, target);
+        /* hand-offs between its own regions (or fresh ones) in the same turn, a few rounds at most:
+         * its ports get their turn too */
+        for (int round = 0; split && !stopped && round < 4 && split_waiting(g); round++) {
+            t0 = mono_ns();
+            split_take_real(g);
+            BUMP(g->busy_ns, mono_ns() - t0);
+            stopped = group_advance(g, target);
+        }
+        if (stopped) break;
+        t0 = mono_ns();
+        if (split) split_notify(g);
         flush_ports(g);
+        if (split) split_give_back(g);
         BUMP(g->busy_ns, mono_ns() - t0);
         if (target >= e->until) break;
         uint64_t next = group_wake(g);
@@ -2421,7 +2647,12 @@ static void real_loop(group_t *g) {
             wake_at = e->wall0 + (next - e->logical0);
         }
         void *ready[16];
-        int n = clock_wait_until(ck, wake_at, ready, 16, ports_pending, g);
+        int n;
+        if (split && !split_may_sleep(g))  /* hand-offs came: no sleep, only the ports that have frames */
+            n = ports_pending(g, ready, 16);
+        else
+            n = clock_wait_until(ck, wake_at, ready, 16, ports_pending, g);
+        if (split) atomic_store(&g->sleeping, 0);
         for (int i = 0; i < n; i++) {
             uint64_t junk;
             if (ready[i] == g) { ssize_t r = read(g->wakefd, &junk, sizeof junk); (void)r; continue; }
@@ -2464,6 +2695,7 @@ static void real_groups(rt_engine *e) {
     }
     for (int i = 1; i < e->n_groups; i++)
         if (e->groups[i].thread_live) { pthread_join(e->groups[i].thread, NULL); e->groups[i].thread_live = 0; }
+    if (e->rtsplit) split_drain_real(e);  /* every thread has ended: the rings are this thread's now */
     uint64_t t = RT_NEVER;
     for (int i = 0; i < e->n_groups; i++)
         if (atomic_load(&e->groups[i].now) < t) t = atomic_load(&e->groups[i].now);
@@ -2622,7 +2854,7 @@ static int keep_or_apply(rt_engine *e, command_t c) {
     rt_node *n = e->nodes[c.node];
     uint64_t now = n->sh ? atomic_load(&n->sh->g->now) : atomic_load(&e->now);
     c.order = e->order++;
-    if (c.at > now) return cmd_insert(n->sh && !e->n_cuts ? &n->sh->g->pending : &e->pending, c);
+    if (c.at > now) return cmd_insert(n->sh && !VSPLIT(e) ? &n->sh->g->pending : &e->pending, c);
     return apply(e, &c, now);
 }
 
@@ -2755,6 +2987,16 @@ int rt_node_counters(const rt_engine *e, int node, rt_counters *out) {
     rt_node *n = node_at(e, node);
     if (!n || !out) return RT_ERANGE;
     snapshot(n->sh, out, &n->c, sizeof *out);
+    for (int i = 0; i < e->n_cuts; i++)  /* a real run's hand-offs lost to a full ring: they reached it */
+        if (e->cuts[i].dst == n) {
+            uint64_t lost = __atomic_load_n(&e->cuts[i].ring_full, __ATOMIC_RELAXED);
+            uint64_t bytes = __atomic_load_n(&e->cuts[i].ring_full_bytes, __ATOMIC_RELAXED);
+            out->in_packets += lost;
+            out->in_bytes += bytes;
+            out->dropped_packets += lost;
+            out->dropped_bytes += bytes;
+            out->dropped[RT_DROP_HANDOFF] += lost;
+        }
     return RT_OK;
 }
 

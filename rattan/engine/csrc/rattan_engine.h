@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#define RT_ABI_VERSION 15
+#define RT_ABI_VERSION 16
 
 /* Error codes: 0 is success, negative values are errors. */
 #define RT_OK 0
@@ -45,7 +45,8 @@
     X(RT_DROP_CELL, "cell", "a cell's own rule (a plugin cell's reason)") \
     X(RT_DROP_ROUTE, "drop_route", "a router's drop route (a route without a port) matched its destination") \
     X(RT_DROP_NOT_IPV4, "not_ipv4", "a router with only_ipv4 got a frame that is not IPv4 (ARP, IPv6, ...)") \
-    X(RT_DROP_MODEL_END, "model_end", "it arrived after the cell's per-packet model had ended")
+    X(RT_DROP_MODEL_END, "model_end", "it arrived after the cell's per-packet model had ended") \
+    X(RT_DROP_HANDOFF, "handoff", "a real run split over threads: the ring into its region was full")
 #define RT_DROP_ENUM_(c, name, meaning) c,
 enum { RT_DROP_REASON_TABLE(RT_DROP_ENUM_) RT_DROP_REASONS };
 #undef RT_DROP_ENUM_
@@ -168,17 +169,27 @@ int rt_link(rt_engine *e, int src, int port, int dst);
  * longer than the smallest such hold (the lookahead, read again after every change), so results are
  * the same on 1 and N threads. A cut whose two ends stay connected anyway is ignored. Before time
  * runs; RT_EINVAL (rt_last_error says why) if the destination has no minimum hold. In a real run
- * (ports attached) the cuts are ignored: each channel stays one region (docs/engine.md). */
+ * (ports attached) the cuts are ignored, each channel staying one region, unless
+ * rt_engine_set_split_real asks otherwise (docs/engine.md). */
 int rt_link_cut(rt_engine *e, int src, int port);
+/* Real runs: with `on` and more than one engine thread, the cuts split channels into regions there
+ * too. Regions run on their threads in real time, each cut a pair of lock-free rings of `ring_slots`
+ * entries (a power of two, 2 to 2^24; 0: RT_SPLIT_RING_DEFAULT): hand-offs one way, free packets back
+ * the other. A hand-off that finds its ring full is dropped and counted at its destination
+ * (RT_DROP_HANDOFF) and in rt_split_stats.ring_full. Before time runs; RT_EINVAL for a bad size. */
+#define RT_SPLIT_RING_DEFAULT 4096
+int rt_engine_set_split_real(rt_engine *e, int on, uint32_t ring_slots);
 /* Regions are given back to threads every `every` windows (0: never; default 1024) by the CPU time
  * each took since the last time (largest first, to the least loaded thread): only the mapping from
  * regions to threads changes, never the regions, so results do not. Before time runs. */
 int rt_engine_set_rebalance(rt_engine *e, uint64_t every);
 /* What splitting did: cuts in force, the lookahead now (RT_NEVER: no cut), windows run, packets
  * handed off, rebalancing passes that moved a region, and hand-offs whose destination then had an
- * event in the past (a broken lookahead; 0 unless a cell's min_hold is wrong). */
+ * event in the past (a broken lookahead; 0 unless a cell's min_hold is wrong); in a real run split
+ * over threads (`real` 1), hand-offs dropped because their ring was full. */
 typedef struct {
     uint64_t cuts, lookahead_ns, windows, handoffs, rebalances, late_handoffs;
+    uint64_t ring_full, real;
 } rt_split_stats;
 int rt_engine_split_stats(const rt_engine *e, rt_split_stats *out);
 
