@@ -202,16 +202,16 @@ print(h.hexdigest(), got)
 """
 
 
-def transfer(live: ChannelRun, total: int) -> tuple[str, str]:
-    """Send `total` pseudo-random bytes left -> right over TCP: what each end hashed (sha256, count)."""
+def transfer(live: ChannelRun, total: int, port: int = PORT) -> tuple[str, str]:
+    """Send `total` pseudo-random bytes left -> right over TCP to `port`: what each end hashed (sha256, count)."""
     import sys
     left, right = live.net.endpoints["left"], live.net.endpoints["right"]
     server = in_namespace(right.netns_path, ["timeout", "40", sys.executable, "-c", RECEIVE, right.address,
-                                             str(PORT)], dict(os.environ), stdout=subprocess.PIPE, text=True)
+                                             str(port)], dict(os.environ), stdout=subprocess.PIPE, text=True)
     try:
         time.sleep(0.5)
         client = in_namespace(left.netns_path, ["timeout", "40", sys.executable, "-c", SEND, right.address,
-                                                str(PORT), str(total)], dict(os.environ), stdout=subprocess.PIPE,
+                                                str(port), str(total)], dict(os.environ), stdout=subprocess.PIPE,
                               text=True)
         try:
             sent, _ = client.communicate(timeout=45)

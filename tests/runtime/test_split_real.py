@@ -18,7 +18,7 @@ from rattan.plan import build_plan
 from rattan.registry import default_registry
 from rattan.runtime.channel import choose_channel
 from rattan.runtime.run import ChannelRun, in_namespace
-from tests.runtime.test_gso import RECEIVE, SEND, _stop
+from tests.runtime.test_gso import transfer
 
 pytestmark = [pytest.mark.netns, pytest.mark.usefixtures("no_leftovers")]
 
@@ -45,25 +45,6 @@ def delays(live: ChannelRun) -> list:
     return [live.engine.counters(n) for k, n in live.nodes.items() if k.startswith("delay")]
 
 
-def transfer(live: ChannelRun, total: int) -> tuple[str, str]:
-    """`total` pseudo-random bytes left -> right over TCP: what each end hashed (sha256, count)."""
-    left, right = live.net.endpoints["left"], live.net.endpoints["right"]
-    server = in_namespace(right.netns_path, ["timeout", "40", sys.executable, "-c", RECEIVE, right.address, str(PORT)],
-                          dict(os.environ), stdout=subprocess.PIPE, text=True)
-    try:
-        time.sleep(0.5)
-        client = in_namespace(left.netns_path, ["timeout", "40", sys.executable, "-c", SEND, right.address, str(PORT),
-                                                str(total)], dict(os.environ), stdout=subprocess.PIPE, text=True)
-        try:
-            sent, _ = client.communicate(timeout=45)
-        finally:
-            _stop(client)
-        got, _ = server.communicate(timeout=45)
-    finally:
-        _stop(server)
-    return sent.strip(), got.strip()
-
-
 def ping(live: ChannelRun, count: int) -> str:
     left, right = live.net.endpoints["left"], live.net.endpoints["right"]
     p = in_namespace(left.netns_path, ["ping", "-n", "-c", str(count), "-i", "0.02", "-W", "2", right.address],
@@ -81,7 +62,7 @@ def test_a_split_channel_carries_a_tcp_stream_byte_exact(cores):
     """On 2 threads the regions are apart and every segment crosses a ring; on 1 the channel stays whole."""
     p = plan()
     with ChannelRun(p, choose_channel(p, None), seed=1, cores=cores, split=True) as live:
-        sent, got = transfer(live, 20_000_000)
+        sent, got = transfer(live, 20_000_000, PORT)
         live.stop()
         split = live.engine.split_stats()
         cells = delays(live)

@@ -1703,8 +1703,8 @@ static uint64_t ring_ready(ring_t *r, uint64_t *head) {
 static void ring_done(ring_t *r, uint64_t head) { atomic_store_explicit(&r->head, head, memory_order_release); }
 
 /* Anyone: entries waiting (a look, for the sleeping check). */
-static int ring_waiting(ring_t *r) {
-    return atomic_load_explicit(&r->tail, memory_order_acquire) != atomic_load_explicit(&r->head, memory_order_relaxed);
+static int ring_waiting(ring_t *r) {  /* seq_cst: split_may_sleep's look after its announcement (a plain load on x86) */
+    return atomic_load_explicit(&r->tail, memory_order_seq_cst) != atomic_load_explicit(&r->head, memory_order_relaxed);
 }
 
 static int ring_alloc(ring_t *r, uint32_t slots) {
@@ -2177,14 +2177,7 @@ static int split_waiting(group_t *g) {
 /* Group g's thread, before it waits: 1 if it may (it announced it; nothing came meanwhile). */
 static int split_may_sleep(group_t *g) {
     atomic_store_explicit(&g->sleeping, 1, memory_order_seq_cst);  /* the announcement before the look */
-    for (int i = 0; i < g->n_split; i++)
-        for (int j = 0; j < g->split[i]->n_in; j++) {
-            ring_t *r = &g->split[i]->cuts_in[j]->fwd;
-            if (atomic_load_explicit(&r->tail, memory_order_seq_cst) != atomic_load_explicit(&r->head, memory_order_relaxed))
-                goto waiting;
-        }
-    return 1;
-waiting:
+    if (!split_waiting(g)) return 1;
     atomic_store(&g->sleeping, 0);
     return 0;
 }
